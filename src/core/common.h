@@ -1,0 +1,64 @@
+// Common definitions: status codes, the two tiers of errors, logging.
+// Tier 1 (bugs, broken environment): TS_ASSERT / ts_abort print file:line and abort.
+// Tier 2 (anything a user can cause): functions return enum ts_status after
+// recording one message and a hint with ts_error(); the CLI prints them.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "timeshard/timeshard.h"  // enum ts_status
+
+#if defined(__GNUC__)
+#define TS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define TS_NORETURN __attribute__((noreturn))
+#else
+#define TS_PRINTF(a, b)
+#define TS_NORETURN
+#endif
+
+// ---- tier 1: bugs and broken environments ---------------------------------
+TS_NORETURN void ts_abort(const char * file, int line, const char * fmt, ...) TS_PRINTF(3, 4);
+#define TS_ASSERT(x) \
+    do { \
+        if (!(x)) ts_abort(__FILE__, __LINE__, "assert(%s)", #x); \
+    } while (0)
+
+// malloc/calloc that abort on failure (out of memory is not a user error)
+void * ts_malloc(size_t bytes);
+void * ts_calloc(size_t n, size_t size);
+#define TS_FREE(p) \
+    do { \
+        free(p); \
+        (p) = NULL; \
+    } while (0)
+
+// ---- tier 2: user-caused errors --------------------------------------------
+// Records the message (and an optional hint, may be NULL) and returns `st`.
+// The first error recorded wins until ts_error_clear(): the root cause is kept.
+enum ts_status ts_error(enum ts_status st, const char * hint, const char * fmt, ...) TS_PRINTF(3, 4);
+void ts_error_clear(void);
+// Propagate: if expr is not TS_OK, return it.
+#define TS_TRY(expr) \
+    do { \
+        enum ts_status ts_try_st_ = (expr); \
+        if (ts_try_st_ != TS_OK) return ts_try_st_; \
+    } while (0)
+
+// ---- logging ----------------------------------------------------------------
+enum ts_log_level { TS_LOG_ERROR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG, TS_LOG_COUNT };
+// Only messages at or below the level are printed (default TS_LOG_INFO).
+void ts_log_set_level(enum ts_log_level level);
+// Rank used for prefixes and for "only rank 0 prints info" (default 0).
+void ts_log_set_rank(int rank, int world);
+// INFO and DEBUG print only on rank 0; WARN and ERROR print on every rank, with
+// "[rank R host]" when world > 1. Output goes to stderr, line-buffered.
+void ts_log(enum ts_log_level level, const char * fmt, ...) TS_PRINTF(2, 3);
+#define TS_INFO(...) ts_log(TS_LOG_INFO, __VA_ARGS__)
+#define TS_WARN(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
+#define TS_DEBUG(...) ts_log(TS_LOG_DEBUG, __VA_ARGS__)
+
+// wall clock, seconds (monotonic)
+double ts_time(void);
+// peak resident set size of this process, bytes (from getrusage)
+int64_t ts_peak_rss(void);

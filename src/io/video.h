@@ -1,0 +1,33 @@
+// Video and image files through FFmpeg's libraries: an MP4 writer that encodes
+// frames as they arrive (bounded memory), a video reader, a still-image reader.
+#pragma once
+#include <stdint.h>
+
+#include "timeshard/timeshard.h"
+
+typedef struct ts_video_writer ts_video_writer;
+
+// Opens an encoder writing to a temporary name beside `path`; the file
+// appears under `path` only when ts_video_writer_close(.., commit=1)
+// succeeds. codec: an encoder name libavcodec knows ("libx264" default when
+// NULL); crf < 0 means the codec's default. MP4: yuv420p, movflags=faststart.
+// Width and height must be even for yuv420p (error otherwise).
+enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
+                                    ts_video_writer ** out);
+// One frame, RGB24 (height, width, 3), row stride width*3. Frames must come in order.
+enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb);
+// commit=1: flush, write the trailer, rename to the final name.
+// commit=0: abandon, delete the temporary file. Frees and NULLs *vw.
+enum ts_status ts_video_writer_close(ts_video_writer ** vw, int commit);
+
+typedef struct ts_video_reader ts_video_reader;
+enum ts_status ts_video_reader_open(const char * path, ts_video_reader ** out, int * width, int * height, double * fps);
+// Next frame as RGB24 into rgb (height*width*3). *got = 0 at the end.
+enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * got);
+void ts_video_reader_close(ts_video_reader ** vr);
+
+// Reads a still image (PNG, JPEG, ... anything libavformat's image2 reads) as
+// RGB24; *rgb is malloc'd (caller frees).
+enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height);
+// Writes RGB24 as PNG (for tests and contact sheets).
+enum ts_status ts_image_write_png(const char * path, const uint8_t * rgb, int width, int height);
