@@ -38,6 +38,49 @@ const char * ts_status_name(enum ts_status st);
 const char * ts_last_error(void);  // "" when none
 const char * ts_last_hint(void);   // "" when none
 
+// What to generate. ts_gen_params_init fills the defaults; 0 / NULL / negative
+// fields mean "the model's default" where noted.
+struct ts_gen_params {
+    const char * prompt;           // required (may not be empty)
+    int64_t frames;                // video length in frames (default 32)
+    int steps;                     // sampler steps (0: model default)
+    float cfg;                     // guidance scale (< 0: model default)
+    uint64_t seed;                 // default 0
+    double fps;                    // output frame rate (0: model's)
+    const char * out_path;         // MP4 (NULL: none)
+    const char * codec;            // libavcodec encoder (NULL: libx264)
+    int crf;                       // < 0: codec default
+    const char * latents_path;     // HDF5 latents (NULL: none)
+    const char * image_path;       // first frame for image-to-video (NULL: text-to-video)
+    const char * checkpoint_path;  // HDF5 checkpoint written every checkpoint_every steps (NULL: none)
+    int checkpoint_every;          // default 0: only when stopped by SIGTERM
+    const char * resume_path;      // continue from this checkpoint (NULL: start fresh)
+    int progress;                  // 1: progress lines on rank 0 (default)
+};
+void ts_gen_params_init(struct ts_gen_params * p);
+
+struct ts_ctx_params {
+    int threads;          // CPU threads per rank (0: all cores / ranks on the node)
+    const char * backend; // "cpu" (default) or "cuda"
+};
+void ts_ctx_params_init(struct ts_ctx_params * p);
+
+// A loaded model plus the job's ranks. Every rank creates one (collective).
+typedef struct ts_ctx * ts_ctx_t;
+// model_path NULL: the shipped default model. Initialises MPI if needed.
+enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * p, ts_ctx_t * out);
+void ts_ctx_free(ts_ctx_t * ctx);
+int ts_ctx_rank(ts_ctx_t ctx);
+int ts_ctx_world(ts_ctx_t ctx);
+
+// Generates a video (collective over the ranks). Outputs appear under their
+// names only when complete.
+enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * p);
+
+// The shipped default model's path (searched: $TIMESHARD_MODEL, next to the
+// binary's install prefix, the source tree); NULL when none is found.
+const char * ts_default_model_path(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,222 @@
+// ST-DiT forward over one rank's frames (tools/train/tsmodel.py: DiT, Block).
+// Activations are time-major (T, N, D). The temporal input h has W halo slots
+// on each side, (T_own + 2W, N, D): the neighbours' modulated edge frames land
+// there, so temporal attention sees exactly what a single process would.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "core/rope.h"
+#include "model/model.h"
+
+struct ts_dit_ws {
+    int64_t T, g0, T_total, S;  // owned frames, first global frame, video length, slots T + 2W
+    int has_left, has_right;
+    double halo_wait;           // seconds in halo_wait
+    void * buf;                 // owned (backend memory): everything below
+    float * x;          // (T, N, D) residual stream
+    float * h;          // (S, N, D) normalised + modulated input, halo slots at both ends
+    float * qkv;        // (S, N, 3D)
+    float * att;        // (T, N, D)
+    float * tmp;        // (T, N, D)
+    float * f;          // (T, N, mlp*D)
+    float * zin;        // (T, h, w, 2c+1)
+    float * pin;        // (T, N, p*p*(2c+1))
+    float * pout;       // (T, N, p*p*c)
+    float * temb;       // (T, freq_dim)
+    float * c;          // (T, D) conditioning
+    float * silu_c;     // (T, D)
+    float * t1;         // (T, D)
+    float * pooled;     // (T, Dt) each frame's pooled prompt
+    float * mod;        // (T, 9D)
+    float * fmod;       // (T, 2D)
+    float * tkv;        // (L, 2D) text keys and values of the current block
+    float * rope_s_cos, * rope_s_sin;  // (N, hd/2)
+    float * rope_t_cos, * rope_t_sin;  // (S, hd/2), slot s <-> global frame g0 - W + s
+    float * host;       // host staging (T, h, w, 2c+1) floats, owned (malloc)
+};
+
+ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_total) {
+    const struct ts_model_config * c = &m->cfg;
+    int64_t W = c->temporal_window, N = ts_cfg_tokens(c), D = c->width, C = c->latent_channels, p = c->patch;
+    int64_t hw = ts_cfg_latent_hw(c), hd = D / c->heads, L = c->text_len;
+    ts_dit_ws * ws = ts_calloc(1, sizeof(*ws));
+    ws->T = T, ws->g0 = g0, ws->T_total = T_total, ws->S = T + 2 * W;
+    ws->has_left = g0 > 0;
+    ws->has_right = g0 + T < T_total;
+    int64_t S = ws->S, Pin = p * p * (2 * C + 1);
+    struct { float ** p; int64_t n; } parts[] = {
+        {&ws->x, T * N * D}, {&ws->h, S * N * D}, {&ws->qkv, S * N * 3 * D}, {&ws->att, T * N * D},
+        {&ws->tmp, T * N * D}, {&ws->f, T * N * c->mlp_ratio * D}, {&ws->zin, T * hw * hw * (2 * C + 1)},
+        {&ws->pin, T * N * Pin}, {&ws->pout, T * N * p * p * C}, {&ws->temb, T * c->freq_dim}, {&ws->c, T * D},
+        {&ws->silu_c, T * D}, {&ws->t1, T * D}, {&ws->pooled, T * c->text_dim}, {&ws->mod, T * 9 * D},
+        {&ws->fmod, T * 2 * D}, {&ws->tkv, L * 2 * D}, {&ws->rope_s_cos, N * hd / 2}, {&ws->rope_s_sin, N * hd / 2},
+        {&ws->rope_t_cos, S * hd / 2}, {&ws->rope_t_sin, S * hd / 2},
+    };
+    int np = (int)(sizeof(parts) / sizeof(parts[0]));
+    int64_t total = 0;
+    for (int i = 0; i < np; i++) total += (parts[i].n + 15) / 16 * 16;
+    ws->buf = m->be->ops->alloc(m->be, (size_t)total * sizeof(float));
+    int64_t off = 0;
+    for (int i = 0; i < np; i++) {
+        *parts[i].p = (float *)ws->buf + off;
+        off += (parts[i].n + 15) / 16 * 16;
+    }
+    ws->host = ts_malloc((size_t)(T * hw * hw * (2 * C + 1) + 2 * S * hd) * sizeof(float));
+    // RoPE tables: spatial over the token grid, temporal over the global frame index
+    int64_t g = hw / p;
+    float * cs = ts_malloc((size_t)(N * hd) * sizeof(float));
+    ts_rope_table_2d(cs, cs + N * hd / 2, (int)g, (int)g, (int)hd, c->rope_theta);
+    m->be->ops->upload(m->be, ws->rope_s_cos, cs, (size_t)(N * hd / 2) * sizeof(float));
+    m->be->ops->upload(m->be, ws->rope_s_sin, cs + N * hd / 2, (size_t)(N * hd / 2) * sizeof(float));
+    free(cs);
+    int64_t * pos = ts_malloc((size_t)S * sizeof(int64_t));
+    for (int64_t s = 0; s < S; s++) pos[s] = g0 - W + s;
+    float * ct = ts_malloc((size_t)(S * hd) * sizeof(float));
+    ts_rope_table_1d(ct, ct + S * hd / 2, pos, S, (int)(hd / 2), c->rope_theta);
+    m->be->ops->upload(m->be, ws->rope_t_cos, ct, (size_t)(S * hd / 2) * sizeof(float));
+    m->be->ops->upload(m->be, ws->rope_t_sin, ct + S * hd / 2, (size_t)(S * hd / 2) * sizeof(float));
+    free(ct);
+    free(pos);
+    return ws;
+}
+
+void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
+    ts_dit_ws * ws = *wsp;
+    if (!ws) return;
+    m->be->ops->release(m->be, ws->buf);
+    free(ws->host);
+    free(ws);
+    *wsp = NULL;
+}
+
+double ts_dit_ws_halo_wait(const ts_dit_ws * ws) { return ws->halo_wait; }
+
+// Sinusoidal embedding of sigma * 1000, [cos | sin], in float32 as the reference.
+static void timestep_embedding(float * out, float sigma, int dim) {
+    int half = dim / 2;
+    float t = sigma * 1000.0f;
+    const float neg_log = (float)(-log(10000.0));
+    for (int i = 0; i < half; i++) {
+        float freq = expf(neg_log * (float)i / (float)half);
+        float a = t * freq;
+        out[i] = cosf(a);
+        out[half + i] = sinf(a);
+    }
+}
+
+enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, const float * z, const float * cond,
+                              const float * cond_mask, float sigma, const ts_text_cond * text, ts_comm_t halo) {
+    const struct ts_model_config * c = &m->cfg;
+    ts_backend_t be = m->be;
+    const struct ts_backend_ops * op = be->ops;
+    const int64_t T = ws->T, S = ws->S, W = c->temporal_window;
+    const int N = ts_cfg_tokens(c), D = c->width, H = c->heads, hd = D / H, C = c->latent_channels, p = c->patch;
+    const int hw = ts_cfg_latent_hw(c), L = c->text_len, Dt = c->text_dim, Hm = c->mlp_ratio * D;
+    const int Cin = 2 * C + 1, Pin = p * p * Cin;
+    const int64_t TN = T * N, cells = (int64_t)hw * hw;
+    const size_t fl = sizeof(float);
+    TS_ASSERT(halo || (!ws->has_left && !ws->has_right));
+
+    // input: [z | cond | mask] per latent cell, patchified, projected to width D
+    float * zh = ws->host;
+    float * tmpz = ts_malloc((size_t)(T * cells * C) * fl);
+    op->download(be, tmpz, z, (size_t)(T * cells * C) * fl);
+    for (int64_t i = 0; i < T * cells; i++) {
+        memcpy(zh + i * Cin, tmpz + i * C, (size_t)C * fl);
+        zh[i * Cin + 2 * C] = cond_mask ? cond_mask[i / cells] : 0.0f;
+    }
+    if (cond) op->download(be, tmpz, cond, (size_t)(T * cells * C) * fl);
+    else memset(tmpz, 0, (size_t)(T * cells * C) * fl);
+    for (int64_t i = 0; i < T * cells; i++) memcpy(zh + i * Cin + C, tmpz + i * C, (size_t)C * fl);
+    free(tmpz);
+    op->upload(be, ws->zin, zh, (size_t)(T * cells * Cin) * fl);
+    op->patchify(be, ws->pin, ws->zin, T, hw, hw, Cin, p);
+    op->linear(be, ws->x, D, ws->pin, Pin, m->dit.patch_in_w, m->dit.patch_in_b, TN, Pin, D);
+
+    // conditioning per frame: MLP(timestep embedding) + projection of the frame's pooled prompt
+    float * te = ts_malloc((size_t)(T * c->freq_dim) * fl);
+    for (int64_t t = 0; t < T; t++) timestep_embedding(te + t * c->freq_dim, sigma, c->freq_dim);
+    op->upload(be, ws->temb, te, (size_t)(T * c->freq_dim) * fl);
+    free(te);
+    op->linear(be, ws->t1, D, ws->temb, c->freq_dim, m->dit.t_fc1_w, m->dit.t_fc1_b, T, c->freq_dim, D);
+    op->silu(be, ws->t1, T * D);
+    op->linear(be, ws->c, D, ws->t1, D, m->dit.t_fc2_w, m->dit.t_fc2_b, T, D, D);
+    for (int64_t t = 0; t < T; t++) op->copy(be, ws->pooled + t * Dt, text->pooled, (size_t)Dt * fl);
+    op->linear(be, ws->t1, D, ws->pooled, Dt, m->dit.text_proj_w, m->dit.text_proj_b, T, Dt, D);
+    op->gate_add(be, ws->c, ws->t1, NULL, 0, T, 1, D);
+    op->copy(be, ws->silu_c, ws->c, (size_t)(T * D) * fl);
+    op->silu(be, ws->silu_c, T * D);
+
+    float * hown = ws->h + W * N * D;          // owned slots of h
+    float * qkv_own = ws->qkv + W * N * 3 * D;  // owned slots of qkv
+    const size_t halo_bytes = (size_t)W * N * D * fl;
+    for (int l = 0; l < c->depth; l++) {
+        const struct ts_dit_block * b = &m->dit.blocks[l];
+        float * mod = ws->mod;
+        op->linear(be, mod, 9 * D, ws->silu_c, D, b->ada_w, b->ada_b, T, D, 9 * D);
+
+        // spatial attention within each frame, 2D RoPE
+        op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
+        op->modulate(be, hown, hown, mod + 0 * D, mod + 1 * D, 9 * D, T, N, D);
+        op->linear(be, qkv_own, 3 * D, hown, D, b->s_qkv_w, b->s_qkv_b, TN, D, 3 * D);
+        op->rope(be, qkv_own, 3 * D, TN, H, hd, ws->rope_s_cos, ws->rope_s_sin, 1, N);
+        op->rope(be, qkv_own + D, 3 * D, TN, H, hd, ws->rope_s_cos, ws->rope_s_sin, 1, N);
+        op->attn_spatial(be, ws->att, qkv_own, T, N, H, hd);
+        op->linear(be, ws->tmp, D, ws->att, D, b->s_proj_w, b->s_proj_b, TN, D, D);
+        op->gate_add(be, ws->x, ws->tmp, mod + 2 * D, 9 * D, T, N, D);
+
+        // temporal attention: trade W modulated edge frames with the neighbours,
+        // project the owned frames while the halo is in flight
+        op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
+        op->modulate(be, hown, hown, mod + 3 * D, mod + 4 * D, 9 * D, T, N, D);
+        if (halo && W > 0) {
+            op->sync(be);
+            halo->ops->halo_post(halo, ws->has_left ? hown : NULL,
+                                 ws->has_right ? hown + (T - W) * N * D : NULL, ws->has_left ? ws->h : NULL,
+                                 ws->has_right ? hown + T * N * D : NULL, halo_bytes);
+        }
+        op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, TN, D, 3 * D);
+        if (halo && W > 0) {
+            double t0 = ts_time();
+            enum ts_status st = halo->ops->halo_wait(halo);
+            ws->halo_wait += ts_time() - t0;
+            if (st != TS_OK) return st;
+            if (ws->has_left)
+                op->linear(be, ws->qkv, 3 * D, ws->h, D, b->t_qkv_w, b->t_qkv_b, W * N, D, 3 * D);
+            if (ws->has_right)
+                op->linear(be, qkv_own + TN * 3 * D, 3 * D, hown + TN * D, D, b->t_qkv_w, b->t_qkv_b, W * N, D,
+                           3 * D);
+        }
+        op->rope(be, ws->qkv, 3 * D, S * N, H, hd, ws->rope_t_cos, ws->rope_t_sin, N, S);
+        op->rope(be, ws->qkv + D, 3 * D, S * N, H, hd, ws->rope_t_cos, ws->rope_t_sin, N, S);
+        op->attn_temporal(be, ws->att, ws->qkv, T, N, H, hd, (int)W, c->causal, ws->g0, ws->T_total);
+        op->linear(be, ws->tmp, D, ws->att, D, b->t_proj_w, b->t_proj_b, TN, D, D);
+        op->gate_add(be, ws->x, ws->tmp, mod + 5 * D, 9 * D, T, N, D);
+
+        // cross attention to the prompt's tokens
+        op->layernorm(be, hown, ws->x, b->cross_ln_w, b->cross_ln_b, TN, D, 1e-6f);
+        op->linear(be, ws->tmp, D, hown, D, b->cross_q_w, b->cross_q_b, TN, D, D);
+        op->linear(be, ws->tkv, 2 * D, text->tokens, Dt, b->cross_kv_w, b->cross_kv_b, L, Dt, 2 * D);
+        op->attn_cross(be, ws->att, ws->tmp, ws->tkv, TN, H, hd, L, text->n_valid, NULL);
+        op->linear(be, ws->tmp, D, ws->att, D, b->cross_proj_w, b->cross_proj_b, TN, D, D);
+        op->gate_add(be, ws->x, ws->tmp, NULL, 0, T, N, D);
+
+        // MLP
+        op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
+        op->modulate(be, hown, hown, mod + 6 * D, mod + 7 * D, 9 * D, T, N, D);
+        op->linear(be, ws->f, Hm, hown, D, b->fc1_w, b->fc1_b, TN, D, Hm);
+        op->gelu(be, ws->f, TN * Hm);
+        op->linear(be, ws->tmp, D, ws->f, Hm, b->fc2_w, b->fc2_b, TN, Hm, D);
+        op->gate_add(be, ws->x, ws->tmp, mod + 8 * D, 9 * D, T, N, D);
+    }
+
+    // final adaLN, projection to patches, unpatchify
+    op->linear(be, ws->fmod, 2 * D, ws->silu_c, D, m->dit.final_ada_w, m->dit.final_ada_b, T, D, 2 * D);
+    op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
+    op->modulate(be, hown, hown, ws->fmod, ws->fmod + D, 2 * D, T, N, D);
+    op->linear(be, ws->pout, p * p * C, hown, D, m->dit.final_out_w, m->dit.final_out_b, TN, D, p * p * C);
+    op->unpatchify(be, v, ws->pout, T, hw, hw, C, p);
+    return TS_OK;
+}

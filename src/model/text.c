@@ -1,0 +1,108 @@
+// Word tokenizer and text encoder (tools/train/tsmodel.py: tokenize, TextEncoder).
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/model.h"
+
+static int vocab_find(const ts_model * m, const char * w) {
+    for (int i = 3; i < m->vocab_n; i++)
+        if (strcmp(m->vocab[i], w) == 0) return i;
+    return -1;
+}
+
+int ts_tokenize(const ts_model * m, const char * text, int32_t * ids, char * unknown, size_t unknown_n,
+                int * n_words) {
+    int L = m->cfg.text_len, n = 0, words = 0;
+    if (unknown && unknown_n) unknown[0] = '\0';
+    for (int i = 0; i < L; i++) ids[i] = 0;
+    ids[n++] = 1;  // <bos>
+    const char * s = text;
+    while (*s) {
+        while (*s && !(isalnum((unsigned char)*s) && (unsigned char)*s < 128)) s++;
+        if (!*s) break;
+        char w[64];
+        size_t k = 0;
+        while (*s && isalnum((unsigned char)*s) && (unsigned char)*s < 128) {
+            if (k + 1 < sizeof(w)) w[k++] = (char)tolower((unsigned char)*s);
+            s++;
+        }
+        w[k] = '\0';
+        words++;
+        int id = vocab_find(m, w);
+        if (id < 0) {
+            id = 2;  // <unk>
+            if (unknown && unknown_n && strlen(unknown) + k + 3 < unknown_n) {
+                if (unknown[0]) strcat(unknown, ", ");
+                strcat(unknown, w);
+            }
+        }
+        if (n < L) ids[n++] = id;
+    }
+    if (n_words) *n_words = words;
+    return n;
+}
+
+enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_cond * out) {
+    const struct ts_model_config * c = &m->cfg;
+    ts_backend_t be = m->be;
+    const struct ts_backend_ops * op = be->ops;
+    int L = c->text_len, Dt = c->text_dim, H = c->text_heads, hd = Dt / H;
+    int32_t ids[4096];
+    char unknown[1024];
+    int words = 0;
+    int n = ts_tokenize(m, text, ids, unknown, sizeof(unknown), &words);
+    if (unknown[0]) TS_WARN("unknown words in the prompt (read as <unk>): %s", unknown);
+    if (words > L - 1) TS_WARN("the prompt has %d words; the model reads the first %d", words, L - 1);
+
+    size_t fl = sizeof(float);
+    float * x = op->alloc(be, (size_t)L * Dt * fl);
+    float * h = op->alloc(be, (size_t)L * Dt * fl);
+    float * q = op->alloc(be, (size_t)L * Dt * fl);
+    float * kv = op->alloc(be, (size_t)L * 2 * Dt * fl);
+    float * f = op->alloc(be, (size_t)L * 4 * Dt * fl);
+    // x = tok_emb[ids] + pos_emb
+    for (int i = 0; i < L; i++) op->copy(be, x + (size_t)i * Dt, m->text.tok_emb + (size_t)ids[i] * Dt, Dt * fl);
+    op->axpby(be, x, 1.0f, m->text.pos_emb, 1.0f, (int64_t)L * Dt);
+    for (int l = 0; l < c->text_layers; l++) {
+        const struct ts_text_layer * t = &m->text.layers[l];
+        op->layernorm(be, h, x, t->ln1_w, t->ln1_b, L, Dt, 1e-6f);
+        op->linear(be, q, Dt, h, Dt, t->q_w, t->q_b, L, Dt, Dt);
+        op->linear(be, kv, 2 * Dt, h, Dt, t->kv_w, t->kv_b, L, Dt, 2 * Dt);
+        op->attn_cross(be, h, q, kv, L, H, hd, L, n, NULL);
+        op->linear(be, q, Dt, h, Dt, t->proj_w, t->proj_b, L, Dt, Dt);
+        op->gate_add(be, x, q, NULL, 0, 1, L, Dt);
+        op->layernorm(be, h, x, t->ln2_w, t->ln2_b, L, Dt, 1e-6f);
+        op->linear(be, f, 4 * Dt, h, Dt, t->fc1_w, t->fc1_b, L, Dt, 4 * Dt);
+        op->gelu(be, f, (int64_t)L * 4 * Dt);
+        op->linear(be, q, Dt, f, 4 * Dt, t->fc2_w, t->fc2_b, L, 4 * Dt, Dt);
+        op->gate_add(be, x, q, NULL, 0, 1, L, Dt);
+    }
+    out->tokens = op->alloc(be, (size_t)L * Dt * fl);
+    op->layernorm(be, out->tokens, x, m->text.ln_f_w, m->text.ln_f_b, L, Dt, 1e-6f);
+    // pooled: mean of the valid tokens (host; tiny)
+    float * host = ts_malloc((size_t)L * Dt * fl);
+    float * pooled = ts_calloc((size_t)Dt, fl);
+    op->download(be, host, out->tokens, (size_t)L * Dt * fl);
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < Dt; d++) pooled[d] += host[(size_t)i * Dt + d];
+    for (int d = 0; d < Dt; d++) pooled[d] /= (float)n;
+    out->pooled = op->alloc(be, (size_t)Dt * fl);
+    op->upload(be, out->pooled, pooled, (size_t)Dt * fl);
+    out->n_valid = n;
+    free(host);
+    free(pooled);
+    op->release(be, x);
+    op->release(be, h);
+    op->release(be, q);
+    op->release(be, kv);
+    op->release(be, f);
+    return TS_OK;
+}
+
+void ts_text_cond_free(const ts_model * m, ts_text_cond * c) {
+    if (c->tokens) m->be->ops->release(m->be, c->tokens);
+    if (c->pooled) m->be->ops->release(m->be, c->pooled);
+    c->tokens = c->pooled = NULL;
+}

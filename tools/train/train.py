@@ -1,0 +1,283 @@
+"""Train the default model: the per-frame VAE first, then the DiT with the text
+encoder jointly (rectified flow, first-frame conditioning, prompt dropout).
+
+Resumable: every run continues from --ckpt if it exists and stops after
+--minutes of wall time, saving a checkpoint every --save-every seconds and at
+the end. The checkpoint holds weights in bf16 (EMA for the DiT) plus the
+config, vocabulary and step; optimizer state is kept in a side file when
+--opt-state is given. The log (JSON lines: step, wall time, loss) sits beside it.
+
+    python tools/train/train.py vae --ckpt ckpt/vae.pt --minutes 10
+    python tools/train/train.py dit --vae ckpt/vae.pt --ckpt ckpt/dit.pt --minutes 60
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import threading
+import queue
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes  # noqa: E402
+import tsmodel  # noqa: E402
+
+
+def log_line(path, rec):
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def to_bf16(sd):
+    return {k: (v.to(torch.bfloat16) if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def save_shards(sd, prefix, meta, max_bytes=15_000_000):
+    """State dict in bf16 split over files of at most max_bytes: PREFIX-00.pt, -01.pt, ...
+    The first shard also holds `meta` (step, wall, config, vocab)."""
+    parts, cur, size = [], {}, 0
+    for k, v in to_bf16(sd).items():
+        nb = v.numel() * v.element_size()
+        if cur and size + nb > max_bytes:
+            parts.append(cur)
+            cur, size = {}, 0
+        cur[k] = v
+        size += nb
+    parts.append(cur)
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    for i, part in enumerate(parts):
+        obj = {"state": part, "shard": i, "shards": len(parts)}
+        if i == 0:
+            obj.update(meta)
+        save_atomic(obj, f"{prefix}-{i:02d}.pt")
+
+
+def load_shards(prefix):
+    first = torch.load(f"{prefix}-00.pt", map_location="cpu")
+    sd = dict(first["state"])
+    for i in range(1, first["shards"]):
+        sd.update(torch.load(f"{prefix}-{i:02d}.pt", map_location="cpu")["state"])
+    meta = {k: v for k, v in first.items() if k not in ("state", "shard", "shards")}
+    return to_f32(sd), meta
+
+
+def to_f32(sd):
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+class Prefetch:
+    """Clip parameters and tracks are made on the CPU in a thread; frames render on the device."""
+
+    def __init__(self, n, frames, seed, fps, depth=8):
+        self.q = queue.Queue(depth)
+        self.n, self.frames, self.fps = n, frames, fps
+        self.gen = torch.Generator().manual_seed(seed)
+        t = threading.Thread(target=self.run, daemon=True)
+        t.start()
+
+    def run(self):
+        while True:
+            p = shapes.sample_params(self.n, self.gen)
+            cx, cy, r = shapes.tracks(p, self.frames, fps=self.fps, gen=self.gen)
+            caps = [shapes.caption(q["color"], q["shape"], q["motion"], q["bg"]) for q in p]
+            self.q.put((p, cx, cy, r, caps))
+
+    def get(self, device):
+        p, cx, cy, r, caps = self.q.get()
+        return shapes.render(p, cx, cy, r, device=device), caps
+
+
+def train_vae(a, dev):
+    cfg = dict(tsmodel.DEFAULT_CONFIG)
+    vae = tsmodel.VAE(cfg).to(dev)
+    step, wall0 = 0, 0.0
+    opt = torch.optim.AdamW(vae.parameters(), lr=a.lr or 1e-3, weight_decay=0.0)
+    if os.path.exists(a.ckpt):
+        ck = torch.load(a.ckpt, map_location="cpu")
+        vae.load_state_dict(to_f32(ck["vae"]))
+        step, wall0 = ck["step"], ck["wall"]
+        print(f"resumed VAE at step {step}")
+    pf = Prefetch(max(1, a.batch // 4), 4, seed=1000 + step, fps=cfg["fps"])
+    t_start = time.time()
+    last_save = t_start
+    log = a.ckpt.replace(".pt", ".log.jsonl")
+    while True:
+        video, _ = pf.get(dev)
+        x = video.reshape(-1, 64, 64, 3).permute(0, 3, 1, 2)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            z = vae.encoder(x)
+            zn = z + 0.05 * torch.randn_like(z)  # robustness to imperfect latents
+            y = vae.decoder(zn)
+        rec = F.mse_loss(y.float(), x) + 0.5 * F.l1_loss(y.float(), x)
+        loss = rec + 1e-4 * z.float().pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        done = now - t_start > a.minutes * 60
+        if step % 50 == 0 or done:
+            psnr = 10 * math.log10(4.0 / max(F.mse_loss(y.float(), x).item(), 1e-10))
+            rec = {"step": step, "wall": wall0 + now - t_start, "loss": loss.item(), "psnr": psnr}
+            print(json.dumps(rec), flush=True)
+            log_line(log, rec)
+        if done or now - last_save > a.save_every:
+            with torch.no_grad():  # latent scale: 1 / std of the latents over a batch
+                zs = [vae.encoder(pf.get(dev)[0].reshape(-1, 64, 64, 3).permute(0, 3, 1, 2)) for _ in range(4)]
+                std = torch.cat(zs).float().std().item()
+            save_atomic({"vae": to_bf16(vae.state_dict()), "step": step, "wall": wall0 + now - t_start,
+                         "vae_scale": 1.0 / std, "config": cfg}, a.ckpt)
+            last_save = now
+        if done:
+            break
+
+
+def train_dit(a, dev):
+    vck = torch.load(a.vae, map_location="cpu")
+    cfg = dict(tsmodel.DEFAULT_CONFIG)
+    cfg.update(vck["config"])
+    cfg["vae_scale"] = float(vck["vae_scale"])
+    for kv in a.set or []:
+        k, v = kv.split("=", 1)
+        cfg[k] = type(tsmodel.DEFAULT_CONFIG[k])(v)
+    vocab = shapes.vocabulary()
+    model = tsmodel.TimeshardModel(cfg, vocab)
+    model.vae.load_state_dict(to_f32(vck["vae"]))
+    step, wall0 = 0, 0.0
+    ema = None
+    if os.path.exists(a.ckpt):
+        ck = torch.load(a.ckpt, map_location="cpu")
+        cfg = ck["config"]
+        model = tsmodel.TimeshardModel(cfg, ck["vocab"])
+        model.load_state_dict(to_f32(ck["model"]))
+        step, wall0 = ck["step"], ck["wall"]
+        print(f"resumed DiT at step {step}, wall {wall0:.0f}s")
+    elif a.init:
+        sd, meta = load_shards(a.init)
+        cfg = meta["config"]
+        model = tsmodel.TimeshardModel(cfg, meta["vocab"])
+        model.load_state_dict(sd)
+        step, wall0 = meta["step"], meta["wall"]
+        print(f"initialised from {a.init} at step {step}, wall {wall0:.0f}s (EMA weights)")
+    model = model.to(dev)
+    ema = copy.deepcopy(model).eval()
+    if os.path.exists(a.ckpt) and "ema" in ck:
+        ema.load_state_dict(to_f32(ck["ema"]))
+    for p in model.vae.parameters():
+        p.requires_grad_(False)
+    params = [p for n, p in model.named_parameters() if not n.startswith("vae.")]
+    opt = torch.optim.AdamW(params, lr=a.lr or 3e-4, weight_decay=0.01, betas=(0.9, 0.99))
+    opt_path = a.ckpt.replace(".pt", ".opt.pt")
+    if a.opt_state and os.path.exists(opt_path):
+        try:
+            opt.load_state_dict(torch.load(opt_path, map_location=dev))
+            print("optimizer state restored")
+        except Exception as e:  # noqa: BLE001
+            print("optimizer state not restored:", e)
+    T = cfg["train_frames"]
+    pf = Prefetch(a.batch, T, seed=2000 + step, fps=cfg["fps"])
+    log = a.ckpt.replace(".pt", ".log.jsonl")
+    t_start = time.time()
+    last_save = t_start
+    losses = []
+    ema_decay = a.ema
+    while True:
+        video, caps = pf.get(dev)
+        B = video.shape[0]
+        with torch.no_grad():
+            z0 = model.vae.encode(video).float()  # (B, T, h, w, c)
+        drop = torch.rand(B) < 0.1
+        caps = ["" if d else c for c, d in zip(caps, drop.tolist())]
+        i2v = (torch.rand(B, device=dev) < 0.5).float()
+        cond = torch.zeros_like(z0)
+        cond[:, 0] = z0[:, 0] * i2v[:, None, None, None]
+        cmask = torch.zeros(B, T, device=dev)
+        cmask[:, 0] = i2v
+        tt = torch.sigmoid(torch.randn(B, device=dev))  # logit-normal
+        s = cfg["shift"]
+        sigma = s * tt / (1 + (s - 1) * tt)
+        eps = torch.randn_like(z0)
+        sg = sigma[:, None, None, None, None]
+        xt = (1 - sg) * z0 + sg * eps
+        target = eps - z0
+        lr = (a.lr or 3e-4) * min(1.0, (step + 1) / 500)
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            text, pooled, tmask = model.encode_text(caps, dev)
+            v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask)
+        loss = F.mse_loss(v.float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            d = min(ema_decay, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+        losses.append(loss.item())
+        now = time.time()
+        done = now - t_start > a.minutes * 60 or (a.max_steps and step >= a.max_steps)
+        if step % 100 == 0 or done:
+            rec = {"step": step, "wall": round(wall0 + now - t_start, 1), "loss": sum(losses) / len(losses),
+                   "lr": lr, "clips_per_s": round(len(losses) * B / max(1e-9, now - getattr(a, "_t_log", t_start)), 1)}
+            a._t_log = now
+            losses = []
+            print(json.dumps(rec), flush=True)
+            log_line(log, rec)
+        if done or now - last_save > a.save_every:
+            save_atomic({"model": to_bf16(model.state_dict()), "ema": to_bf16(ema.state_dict()), "step": step,
+                         "wall": wall0 + now - t_start, "config": cfg, "vocab": vocab}, a.ckpt)
+            if a.opt_state:
+                save_atomic(opt.state_dict(), opt_path)
+            if a.export:
+                save_shards(ema.state_dict(), a.export, {"step": step, "wall": wall0 + now - t_start,
+                                                         "config": cfg, "vocab": vocab})
+            last_save = now
+            print(f"saved {a.ckpt} at step {step}", flush=True)
+        if done:
+            break
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["vae", "dit"])
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--vae", help="VAE checkpoint (dit)")
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--save-every", type=float, default=120)
+    ap.add_argument("--opt-state", action="store_true", help="keep optimizer state in a side file")
+    ap.add_argument("--export", help="also write the EMA weights as bf16 shards PREFIX-NN.pt at each save")
+    ap.add_argument("--init", help="start a new run from EMA shards PREFIX (when --ckpt does not exist)")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--set", action="append", help="config override key=value (new runs)")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    os.makedirs(os.path.dirname(os.path.abspath(a.ckpt)), exist_ok=True)
+    (train_vae if a.what == "vae" else train_dit)(a, dev)
+
+
+if __name__ == "__main__":
+    main()
