@@ -1,6 +1,7 @@
 // Tensors with shapes, and arenas: one allocation per group (weights,
 // activations) with tensors pointing into it.
 #pragma once
+#include <stddef.h>  // size_t
 #include <stdint.h>
 
 #define TS_MAX_DIMS 4

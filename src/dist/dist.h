@@ -13,7 +13,7 @@
 void ts_partition(int64_t T, int P, int r, int64_t * first, int64_t * count);
 
 // Largest rank count P <= max_P for which every rank owns at least W frames
-// of T (0 when even one rank cannot).
+// of T (0 when even one rank cannot). W < 1 counts as 1: a rank needs a frame.
 int ts_partition_max_ranks(int64_t T, int W, int max_P);
 
 typedef struct ts_comm * ts_comm_t;
@@ -50,11 +50,22 @@ typedef struct ts_dist {
 } ts_dist;
 
 // MPI_Init (if not yet), dup the world communicator, create the MPI halo
-// communicator. Works without mpirun (singleton: world 1).
+// communicator. Works without mpirun (singleton: world 1). Installs handlers
+// for SIGSEGV, SIGBUS, SIGFPE, SIGABRT that run the cleanup (ts_dist_on_abort)
+// and MPI_Abort the job; none for SIGTERM/SIGINT.
 enum ts_status ts_dist_init(ts_dist * d, int * argc, char *** argv);
-void ts_dist_free(ts_dist * d);  // MPI_Finalize
+void ts_dist_free(ts_dist * d);  // MPI_Finalize (if ts_dist_init started MPI), handlers restored
 
+// Collective over comm (it is duplicated, so halo messages never meet others).
 ts_comm_t ts_comm_mpi_new(MPI_Comm comm);
+// Test hook: largest single MPI message the MPI halo sends (default 1 GiB);
+// bigger exchanges go as several messages. Call between exchanges.
+void ts_comm_mpi_set_max_message(ts_comm_t c, size_t bytes);
+
+// Tier 1 for MPI calls (as TS_ASSERT): on failure print file:line, the call
+// and MPI's error string, then end the job with MPI_Abort.
+void ts_mpi_check_(int err, const char * file, int line, const char * call);
+#define ts_mpi_check(call) ts_mpi_check_((call), __FILE__, __LINE__, #call)
 
 // Collective "did anyone fail?": returns TS_OK if every rank passed TS_OK,
 // else TS_ERR_DIST on the ranks that passed TS_OK (their message says which
@@ -80,3 +91,13 @@ typedef enum ts_status (*ts_frame_produce_fn)(void * ud, int64_t i, uint8_t * bu
 typedef enum ts_status (*ts_frame_consume_fn)(void * ud, int64_t g, const uint8_t * buf);
 enum ts_status ts_stitch(ts_dist * d, int64_t T_total, size_t frame_bytes, int window, ts_frame_produce_fn produce,
                          void * pud, ts_frame_consume_fn consume, void * cud);
+
+// Test hook: what the last ts_stitch did on this rank.
+struct ts_stitch_stats {
+    int64_t frames_produced;   // by this rank's produce
+    int64_t frames_consumed;   // rank 0: consume calls
+    int recv_posted_max;       // rank 0: most frames of other ranks held at once (<= window)
+    int send_outstanding_max;  // other ranks: most frame sends in flight at once (<= window)
+    double seconds;            // wall time inside ts_stitch
+};
+void ts_stitch_stats(struct ts_stitch_stats * out);

@@ -1,0 +1,290 @@
+// The CPU backend's deterministic GEMM, and the ops built on it: linear
+// (x @ W^T + b) and conv2d (im2col + GEMM). Attention uses it too (cpu_attn.c).
+//
+// Why not OpenBLAS for linear: its kernels compute an output row with an
+// arithmetic order that depends on the row's position inside the call (the
+// Zen/Haswell sgemm kernel, for K >= 8, rounds positions 0-5 and 6-11 of each
+// 12-row tile differently, and tails differently again), so a token's bits
+// would depend on where its frame starts in a rank's chunk. The GEMM here
+// computes every C[i][j] as one sequential sum over k,
+//     acc = 0; for k in [0, K): acc = acc + A[i][k] * B[k][j]   (fused when FMA)
+// whatever i, j, M, N, the block sizes or the thread count, so a row's result
+// is a pure function of that row and the weights. K is blocked (KC) by
+// storing and reloading the partial sum, which leaves the order unchanged.
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TS_GEMM_X86 1
+#endif
+
+#include "backend/cpu/cpu.h"
+#include "core/common.h"  // TS_ASSERT
+
+#define TS_GEMM_MR 6    // rows per micro tile
+#define TS_GEMM_NR 16   // columns per micro tile = packed panel width
+#define TS_GEMM_KC 256  // k per pass (a panel pass is KC x NR floats = 16 KiB, L1-resident)
+#define TS_GEMM_MB 96   // rows per parallel job (multiple of MR)
+#define TS_GEMM_PG 8    // panels per parallel job (128 columns)
+
+// ---- micro kernels: c (MR x NR; ldc) (+)= a (MR x kc; lda) @ bp (kc x NR) ----------------------
+// `first`: start from zero instead of loading c. Every element is the same
+// sequential k loop, so tiles at any position round identically.
+
+#if TS_GEMM_X86
+__attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, const float * a, int lda,
+                                                                    const float * bp, float * c, int ldc, int first) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (first) {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    } else {
+        c00 = _mm256_loadu_ps(c + 0 * ldc), c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+        c10 = _mm256_loadu_ps(c + 1 * ldc), c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+        c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+        c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+        c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+        c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+    }
+    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(bp + k * TS_GEMM_NR), b1 = _mm256_load_ps(bp + k * TS_GEMM_NR + 8);
+        __m256 av = _mm256_broadcast_ss(a0 + k);
+        c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a1 + k);
+        c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a2 + k);
+        c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a3 + k);
+        c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a4 + k);
+        c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a5 + k);
+        c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+    _mm256_storeu_ps(c + 0 * ldc, c00), _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+    _mm256_storeu_ps(c + 1 * ldc, c10), _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+    _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+    _mm256_storeu_ps(c + 3 * ldc, c30), _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+    _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+    _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+#endif
+
+// Portable kernel: separate multiply and add (no fused op), same order.
+typedef float ts_v4f __attribute__((vector_size(16)));
+static void ts_gemm_kernel_generic(int kc, const float * a, int lda, const float * bp, float * c, int ldc,
+                                   int first) {
+    for (int i = 0; i < TS_GEMM_MR; i += 2) {  // two rows at a time: 8 vector accumulators
+        ts_v4f acc[2][4];
+        for (int r = 0; r < 2; r++)
+            for (int v = 0; v < 4; v++) {
+                if (first)
+                    acc[r][v] = (ts_v4f){0, 0, 0, 0};
+                else
+                    memcpy(&acc[r][v], c + (i + r) * ldc + 4 * v, sizeof(ts_v4f));
+            }
+        const float * ar0 = a + i * lda;
+        const float * ar1 = ar0 + lda;
+        for (int k = 0; k < kc; k++) {
+            ts_v4f b[4];
+            memcpy(b, bp + k * TS_GEMM_NR, sizeof b);
+            float s0 = ar0[k], s1 = ar1[k];
+            for (int v = 0; v < 4; v++) {
+                ts_v4f p0 = s0 * b[v], p1 = s1 * b[v];
+                acc[0][v] = acc[0][v] + p0;  // not contracted: p0 is a separate statement
+                acc[1][v] = acc[1][v] + p1;
+            }
+        }
+        for (int r = 0; r < 2; r++)
+            for (int v = 0; v < 4; v++) memcpy(c + (i + r) * ldc + 4 * v, &acc[r][v], sizeof(ts_v4f));
+    }
+}
+
+ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int avx2) {
+#if TS_GEMM_X86
+    if (avx2) return ts_gemm_kernel_avx2;
+#endif
+    return ts_gemm_kernel_generic;
+}
+
+int ts_cpu_use_avx2(void) {
+    const char * isa = getenv("TS_CPU_ISA");
+    if (isa && strcmp(isa, "generic") == 0) return 0;
+#if TS_GEMM_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+// ---- packing and the blocked driver ------------------------------------------------------------
+
+size_t ts_cpu_gemm_packed_floats(int K, int N) {
+    return (size_t)((N + TS_GEMM_NR - 1) / TS_GEMM_NR) * TS_GEMM_NR * (size_t)K;
+}
+
+void ts_cpu_gemm_pack(float * bp, const float * B, int ldb, int trans_b, int K, int N, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        float * dst = bp + (size_t)p * K * TS_GEMM_NR;
+        int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
+        if (trans_b) {  // B (N, K): gather NR rows
+            for (int k = 0; k < K; k++) {
+                float * d = dst + (size_t)k * TS_GEMM_NR;
+                for (int jj = 0; jj < nj; jj++) d[jj] = B[(size_t)(j0 + jj) * ldb + k];
+                for (int jj = nj; jj < TS_GEMM_NR; jj++) d[jj] = 0.0f;
+            }
+        } else {  // B (K, N): copy row pieces
+            for (int k = 0; k < K; k++) {
+                float * d = dst + (size_t)k * TS_GEMM_NR;
+                memcpy(d, B + (size_t)k * ldb + j0, (size_t)nj * sizeof(float));
+                for (int jj = nj; jj < TS_GEMM_NR; jj++) d[jj] = 0.0f;
+            }
+        }
+    }
+}
+
+void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bp,
+                        int64_t M, int K, int N, int p0, int p1, float * tile) {
+    float * a_pad = tile;                                                // (MR, KC)
+    float * c_pad = tile + TS_GEMM_MR * TS_GEMM_KC;                       // (MR, NR)
+    for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
+        int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
+        for (int p = p0; p < p1; p++) {
+            const float * bpk = bp + ((size_t)p * K + k0) * TS_GEMM_NR;
+            int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
+            for (int64_t i0 = 0; i0 < M; i0 += TS_GEMM_MR) {
+                int mi = (int)(M - i0 < TS_GEMM_MR ? M - i0 : TS_GEMM_MR);
+                const float * a = A + i0 * lda + k0;
+                float * c = C + i0 * ldc + j0;
+                if (mi == TS_GEMM_MR && nj == TS_GEMM_NR) {
+                    kern(kc, a, lda, bpk, c, ldc, k0 == 0);
+                    continue;
+                }
+                // edge tile: same kernel on padded copies
+                if (mi < TS_GEMM_MR) {
+                    for (int r = 0; r < TS_GEMM_MR; r++) {
+                        if (r < mi)
+                            memcpy(a_pad + r * kc, a + r * lda, (size_t)kc * sizeof(float));
+                        else
+                            memset(a_pad + r * kc, 0, (size_t)kc * sizeof(float));
+                    }
+                    a = a_pad;
+                }
+                memset(c_pad, 0, TS_GEMM_MR * TS_GEMM_NR * sizeof(float));
+                if (k0 > 0)
+                    for (int r = 0; r < mi; r++) memcpy(c_pad + r * TS_GEMM_NR, c + r * ldc, (size_t)nj * sizeof(float));
+                kern(kc, a, mi < TS_GEMM_MR ? kc : lda, bpk, c_pad, TS_GEMM_NR, k0 == 0);
+                for (int r = 0; r < mi; r++) memcpy(c + r * ldc, c_pad + r * TS_GEMM_NR, (size_t)nj * sizeof(float));
+            }
+        }
+    }
+}
+
+size_t ts_cpu_gemm_tile_floats(void) { return TS_GEMM_MR * TS_GEMM_KC + TS_GEMM_MR * TS_GEMM_NR; }
+
+// Packs op(B) into the context's pack buffer (OpenMP over panels) and returns it.
+static const float * ts_cpu_gemm_pack_all(ts_backend_t be, const float * B, int ldb, int trans_b, int K, int N) {
+    struct ts_cpu_ctx * cx = be->ctx;
+    size_t need = ts_cpu_gemm_packed_floats(K, N);
+    if (need > cx->pack_floats) {
+        free(cx->pack);
+        cx->pack = ts_cpu_aligned_alloc(need);
+        cx->pack_floats = need;
+    }
+    int npan = (N + TS_GEMM_NR - 1) / TS_GEMM_NR;
+#pragma omp parallel for num_threads(cx->threads) schedule(static)
+    for (int p = 0; p < npan; p++) ts_cpu_gemm_pack(cx->pack, B, ldb, trans_b, K, N, p, p + 1);
+    return cx->pack;
+}
+
+// C (M, N; ldc) = A (M, K; lda) @ packed bp (+ bias): OpenMP over (row block, column group) jobs.
+static void ts_cpu_gemm_run(ts_backend_t be, float * C, int ldc, const float * A, int lda, const float * bp,
+                            const float * bias, int64_t M, int K, int N) {
+    struct ts_cpu_ctx * cx = be->ctx;
+    int npan = (N + TS_GEMM_NR - 1) / TS_GEMM_NR;
+    size_t stride;
+    float * tiles = ts_cpu_scratch(be, ts_cpu_gemm_tile_floats(), &stride);
+    int64_t nrb = (M + TS_GEMM_MB - 1) / TS_GEMM_MB;
+    int ncg = (npan + TS_GEMM_PG - 1) / TS_GEMM_PG;
+    int64_t njobs = nrb * ncg;
+    int nt = cx->threads < njobs ? cx->threads : (int)njobs;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t job = 0; job < njobs; job++) {
+        float * tile = tiles + (size_t)omp_get_thread_num() * stride;
+        int64_t i0 = job / ncg * TS_GEMM_MB;
+        int p0 = (int)(job % ncg) * TS_GEMM_PG, p1 = p0 + TS_GEMM_PG < npan ? p0 + TS_GEMM_PG : npan;
+        int64_t mi = M - i0 < TS_GEMM_MB ? M - i0 : TS_GEMM_MB;
+        ts_cpu_gemm_packed(cx->gemm_kernel, C + i0 * ldc, ldc, A + i0 * lda, lda, bp, mi, K, N, p0, p1, tile);
+        if (bias) {
+            int j0 = p0 * TS_GEMM_NR, j1 = p1 * TS_GEMM_NR < N ? p1 * TS_GEMM_NR : N;
+            for (int64_t i = i0; i < i0 + mi; i++)
+                for (int j = j0; j < j1; j++) C[i * ldc + j] += bias[j];
+        }
+    }
+}
+
+void ts_cpu_gemm(ts_backend_t be, float * C, int ldc, const float * A, int lda, const float * B, int ldb, int trans_b,
+                 const float * bias, int64_t M, int K, int N) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int64_t i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[i * ldc + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    const float * bp = ts_cpu_gemm_pack_all(be, B, ldb, trans_b, K, N);
+    ts_cpu_gemm_run(be, C, ldc, A, lda, bp, bias, M, K, N);
+}
+
+// ---- ops ------------------------------------------------------------------------------------------------
+
+// y (M, N; ldy) = x (M, K; ldx) @ w (N, K)^T + b (N)
+void ts_cpu_linear(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const float * w, const float * b,
+                   int64_t M, int K, int N) {
+    TS_ASSERT(ldx >= K && ldy >= N);
+    ts_cpu_gemm(be, y, ldy, x, ldx, w, K, 1, b, M, K, N);
+}
+
+// out (B, Ho, Wo, Cout) = conv(in (B, H, W, Cin), w (Cout, k, k, Cin)) + b: im2col blocks of
+// TS_CPU_CONV_ROWS output pixels through the deterministic GEMM (w packed once per call).
+void ts_cpu_conv2d(ts_backend_t be, float * out, const float * in, int64_t B, int H, int W, int Cin, const float * w,
+                   const float * b, int Cout, int k, int s, int pad) {
+    TS_ASSERT(k > 0 && s > 0 && pad >= 0);
+    int Ho = (H + 2 * pad - k) / s + 1;
+    int Wo = (W + 2 * pad - k) / s + 1;
+    if (B <= 0 || Ho <= 0 || Wo <= 0) return;
+    int KK = k * k * Cin;  // im2col row: (ky, kx, ci), matching w's layout
+    if (k == 1 && s == 1 && pad == 0) {  // 1x1: the image is its own im2col
+        ts_cpu_gemm(be, out, Cout, in, Cin, w, Cin, 1, b, B * H * W, Cin, Cout);
+        return;
+    }
+    const int BR = TS_CPU_CONV_ROWS;
+    int64_t npix = (int64_t)Ho * Wo;
+    float * col = ts_malloc((size_t)BR * KK * sizeof(float));  // (BR, KK) im2col block
+    const float * wp = ts_cpu_gemm_pack_all(be, w, KK, 1, KK, Cout);
+    for (int64_t bi = 0; bi < B; bi++) {
+        const float * img = in + bi * H * W * Cin;
+        for (int64_t p0 = 0; p0 < npix; p0 += BR) {
+            int64_t np = npix - p0 < BR ? npix - p0 : BR;
+#pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static)
+            for (int64_t r = 0; r < np; r++) {
+                float * cr = col + (size_t)r * KK;
+                int oy = (int)((p0 + r) / Wo), ox = (int)((p0 + r) % Wo);
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * s - pad + ky;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox * s - pad + kx;
+                        float * dst = cr + (size_t)(ky * k + kx) * Cin;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            memset(dst, 0, (size_t)Cin * sizeof(float));
+                        else
+                            memcpy(dst, img + ((int64_t)iy * W + ix) * Cin, (size_t)Cin * sizeof(float));
+                    }
+                }
+            }
+            ts_cpu_gemm_run(be, out + (bi * npix + p0) * Cout, Cout, col, KK, wp, b, np, KK, Cout);
+        }
+    }
+    free(col);
+}

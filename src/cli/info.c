@@ -1,0 +1,97 @@
+// timeshard info: a weights file's config, tensors and digest, or a latents /
+// checkpoint file's shape and attributes.
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/common.h"
+#include "io/latents.h"
+#include "io/weights.h"
+
+static const char * CONFIG_KEYS[] = {
+    "label", "text_len", "text_dim", "text_layers", "text_heads", "image_size", "vae_factor", "latent_channels",
+    "vae_channels", "vae_groups", "vae_scale", "patch", "width", "depth", "heads", "mlp_ratio", "temporal_window",
+    "causal", "rope_theta", "freq_dim", "shift", "default_steps", "default_cfg", "fps", "train_frames", NULL};
+
+static int info_weights(ts_weights * w, const char * path) {
+    printf("# weights file %s\n", path);
+    char hex[65];
+    if (ts_file_sha256(path, hex) == TS_OK) printf("sha256      %s\n", hex);
+    printf("# config\n");
+    for (int i = 0; CONFIG_KEYS[i]; i++) {
+        if (!ts_weights_config_has(w, CONFIG_KEYS[i])) continue;
+        char s[512];
+        double f;
+        if (ts_weights_config_str(w, CONFIG_KEYS[i], s, sizeof(s)) == TS_OK) printf("  %-16s %s\n", CONFIG_KEYS[i], s);
+        else if ((ts_error_clear(), ts_weights_config_float(w, CONFIG_KEYS[i], &f)) == TS_OK)
+            printf("  %-16s %g\n", CONFIG_KEYS[i], f);
+        ts_error_clear();
+    }
+    const char * const * words = NULL;
+    int nv = 0;
+    if (ts_weights_vocab(w, &words, &nv) == TS_OK) {
+        printf("# vocabulary (%d words)\n  ", nv);
+        for (int i = 0; i < nv; i++) printf("%s%s", words[i], i + 1 < nv ? " " : "\n");
+    }
+    int n = ts_weights_count(w);
+    int64_t total = 0;
+    printf("# tensors (%d)\n", n);
+    for (int i = 0; i < n; i++) {
+        int nd = 0, bytes = 0;
+        int64_t sh[4] = {0};
+        const char * name = ts_weights_name(w, i, &nd, sh, &bytes);
+        int64_t k = 1;
+        char shape[96] = "(";
+        for (int d = 0; d < nd; d++) {
+            k *= sh[d];
+            char t[24];
+            snprintf(t, sizeof(t), "%s%lld", d ? ", " : "", (long long)sh[d]);
+            strncat(shape, t, sizeof(shape) - strlen(shape) - 1);
+        }
+        strncat(shape, ")", sizeof(shape) - strlen(shape) - 1);
+        total += k;
+        printf("  %-44s %-16s f%d\n", name, shape, bytes * 8);
+    }
+    printf("# %lld parameters\n", (long long)total);
+    return 0;
+}
+
+int ts_cli_info(const char * path) {
+    ts_weights * w = NULL;
+    enum ts_status st = ts_weights_open(path, &w);
+    if (st == TS_OK) {
+        int rc = info_weights(w, path);
+        ts_weights_close(&w);
+        return rc;
+    }
+    if (st == TS_ERR_IO) return ts_cli_fail();
+    // not weights: latents or checkpoint?
+    char werr[1024];
+    snprintf(werr, sizeof(werr), "%s", ts_last_error());
+    ts_error_clear();
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) MPI_Init(NULL, NULL);
+    int64_t T = 0;
+    int h = 0, wd = 0, c = 0;
+    struct ts_latents_meta meta;
+    st = ts_latents_read(path, MPI_COMM_SELF, &T, &h, &wd, &c, 0, 0, NULL, &meta);
+    int rc = 0;
+    if (st == TS_OK) {
+        printf("# %s %s\n", meta.step >= 0 ? "checkpoint" : "latents", path);
+        printf("  latents          (%lld, %d, %d, %d) float32\n", (long long)T, h, wd, c);
+        printf("  prompt           %s\n", meta.prompt);
+        printf("  seed             %llu\n  steps            %lld\n  cfg              %g\n  fps              %g\n",
+               (unsigned long long)meta.seed, (long long)meta.steps, meta.cfg, meta.fps);
+        if (meta.step >= 0) printf("  step             %lld\n", (long long)meta.step);
+        printf("  model_digest     %s\n  timeshard        %s\n", meta.model_digest, meta.version);
+    } else {
+        ts_error_clear();
+        ts_error(TS_ERR_FORMAT, "timeshard info reads weights (HDF5, safetensors) and latents/checkpoint HDF5 files",
+                 "'%s' is neither a weights file (%s) nor a latents file", path, werr);
+        rc = ts_cli_fail();
+    }
+    MPI_Finalize();
+    return rc;
+}

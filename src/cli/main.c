@@ -1,0 +1,302 @@
+// The timeshard command: generate, info, devices, bench, --version, --help.
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/common.h"
+#include "io/config.h"
+#include "io/latents.h"
+#include "io/weights.h"
+
+static void print_error(void) {
+    const char * e = ts_last_error();
+    const char * h = ts_last_hint();
+    fprintf(stderr, "timeshard: error: %s\n", e && *e ? e : "unknown error");
+    if (h && *h) fprintf(stderr, "---> HINT: %s\n", h);
+}
+
+int ts_cli_fail(void) {
+    print_error();
+    return 1;
+}
+
+static void usage_main(FILE * f) {
+    fprintf(f,
+            "usage: timeshard <command> [options]\n"
+            "\n"
+            "Long videos from text with a latent video diffusion transformer whose frames are\n"
+            "spread over ranks (run under mpirun or srun for several).\n"
+            "\n"
+            "commands:\n"
+            "  generate     make a video from a prompt (timeshard generate --help)\n"
+            "  info PATH    describe a model, latents or checkpoint file\n"
+            "  devices      list the backends and devices this build can use\n"
+            "  bench        time the DiT forward against the machine's sgemm peak\n"
+            "\n"
+            "  -h, --help     this help\n"
+            "  -V, --version  print the version\n");
+}
+
+// ---- generate ------------------------------------------------------------------------
+static void usage_generate(FILE * f) {
+    fprintf(f,
+            "usage: timeshard generate --prompt TEXT [options]\n"
+            "       mpirun -np 4 timeshard generate --prompt TEXT [options]\n"
+            "\n"
+            "  -m, --model PATH          weights file, HDF5 or safetensors (default: the shipped model)\n"
+            "  -p, --prompt TEXT         what the video shows (required)\n"
+            "  -n, --frames N            video length in frames (default: 32)\n"
+            "  -s, --steps S             sampler steps (default: the model's, 20 for the shipped one)\n"
+            "  -g, --cfg G               classifier-free guidance scale (default: the model's, 4)\n"
+            "      --seed K              noise seed (default: 0)\n"
+            "      --fps F               frame rate of the output (default: the model's, 12)\n"
+            "  -o, --out FILE.mp4        video output (default: out.mp4; 'none' to skip)\n"
+            "      --codec NAME          libavcodec encoder (default: libx264)\n"
+            "      --crf Q               constant rate factor (default: the codec's, 23 for x264)\n"
+            "      --latents FILE.h5     also write the final latents to HDF5\n"
+            "      --checkpoint FILE.h5  checkpoint file (written on SIGTERM, and every K steps with\n"
+            "                            --checkpoint-every)\n"
+            "      --checkpoint-every K  checkpoint every K steps (default: 0, only on SIGTERM)\n"
+            "      --resume FILE.h5      continue from a checkpoint (any rank count)\n"
+            "      --image FIRST.png     image-to-video: the first frame (the model's resolution)\n"
+            "      --config PRESET       run preset: a name in configs/ or a file of 'key = value' lines\n"
+            "                            (keys are these long flag names; flags on the command line win)\n"
+            "  -t, --threads N           CPU threads per rank (default: cores / ranks on this node)\n"
+            "      --backend NAME        cpu (default; this build has no other)\n"
+            "      --dtype NAME          fp32 (default; the only type of the CPU backend)\n"
+            "  -q, --quiet               no progress lines\n"
+            "  -h, --help                this help\n");
+}
+
+struct gen_opts {
+    struct ts_gen_params gp;
+    struct ts_ctx_params cp;
+    const char * model;
+    char * owned[64];  // strdup'd values from presets
+    int n_owned;
+};
+
+static enum ts_status parse_int(const char * flag, const char * v, long long lo, long long hi, long long * out) {
+    char * end = NULL;
+    long long x = strtoll(v, &end, 10);
+    if (!v[0] || *end)
+        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects an integer, got '%s'", flag, v);
+    if (x < lo || x > hi)
+        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%lld, %lld], got %lld", flag, lo,
+                        hi, x);
+    *out = x;
+    return TS_OK;
+}
+
+static enum ts_status parse_float(const char * flag, const char * v, double lo, double hi, double * out) {
+    char * end = NULL;
+    double x = strtod(v, &end);
+    if (!v[0] || *end)
+        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects a number, got '%s'", flag, v);
+    if (!(x >= lo && x <= hi))
+        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%g, %g], got %g", flag, lo, hi, x);
+    *out = x;
+    return TS_OK;
+}
+
+// One setting by its long name (from the command line or a preset).
+static enum ts_status set_option(struct gen_opts * o, const char * key, const char * v) {
+    long long i = 0;
+    double f = 0;
+    struct ts_gen_params * g = &o->gp;
+    if (!strcmp(key, "model")) o->model = v;
+    else if (!strcmp(key, "prompt")) g->prompt = v;
+    else if (!strcmp(key, "frames")) { TS_TRY(parse_int("--frames", v, 1, 1LL << 31, &i)); g->frames = i; }
+    else if (!strcmp(key, "steps")) { TS_TRY(parse_int("--steps", v, 1, 10000, &i)); g->steps = (int)i; }
+    else if (!strcmp(key, "cfg")) { TS_TRY(parse_float("--cfg", v, 0, 100, &f)); g->cfg = (float)f; }
+    else if (!strcmp(key, "seed")) {
+        char * end = NULL;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (!v[0] || *end || v[0] == '-')
+            return ts_error(TS_ERR_ARG, NULL, "--seed expects a non-negative integer, got '%s'", v);
+        g->seed = s;
+    } else if (!strcmp(key, "fps")) { TS_TRY(parse_float("--fps", v, 0.001, 1000, &f)); g->fps = f; }
+    else if (!strcmp(key, "out")) g->out_path = strcmp(v, "none") ? v : NULL;
+    else if (!strcmp(key, "codec")) g->codec = v;
+    else if (!strcmp(key, "crf")) { TS_TRY(parse_int("--crf", v, 0, 63, &i)); g->crf = (int)i; }
+    else if (!strcmp(key, "latents")) g->latents_path = v;
+    else if (!strcmp(key, "checkpoint")) g->checkpoint_path = v;
+    else if (!strcmp(key, "checkpoint-every")) { TS_TRY(parse_int("--checkpoint-every", v, 0, 1 << 30, &i)); g->checkpoint_every = (int)i; }
+    else if (!strcmp(key, "resume")) g->resume_path = v;
+    else if (!strcmp(key, "image")) g->image_path = v;
+    else if (!strcmp(key, "threads")) { TS_TRY(parse_int("--threads", v, 0, 4096, &i)); o->cp.threads = (int)i; }
+    else if (!strcmp(key, "backend")) o->cp.backend = v;
+    else if (!strcmp(key, "dtype")) {
+        if (strcmp(v, "fp32") != 0)
+            return ts_error(TS_ERR_ARG, "the CPU backend computes in fp32", "--dtype %s is not available in this build", v);
+    } else
+        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown setting '%s'", key);
+    return TS_OK;
+}
+
+static enum ts_status preset_kv(void * ud, const char * key, const char * value, const char * file, int line) {
+    struct gen_opts * o = ud;
+    if (!strcmp(key, "config"))
+        return ts_error(TS_ERR_FORMAT, NULL, "%s:%d: presets cannot include other presets", file, line);
+    if (o->n_owned == 64) return ts_error(TS_ERR_FORMAT, NULL, "%s: too many settings", file);
+    char * v = strdup(value);
+    o->owned[o->n_owned++] = v;
+    enum ts_status st = set_option(o, key, v);
+    if (st != TS_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", ts_last_error());
+        ts_error_clear();
+        return ts_error(st, "fix the preset file", "%s:%d: %s", file, line, msg);
+    }
+    return TS_OK;
+}
+
+// A preset name (configs/NAME.cfg next to the binary or in the source tree) or a path.
+static enum ts_status load_preset(struct gen_opts * o, const char * name) {
+    char path[PATH_MAX];
+    if (strchr(name, '/') || access(name, R_OK) == 0) {
+        snprintf(path, sizeof(path), "%s", name);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        path[0] = '\0';
+        if (n > 0) {
+            exe[n] = '\0';
+            char * slash = strrchr(exe, '/');
+            if (slash) *slash = '\0';
+            const char * rel[] = {"/../share/timeshard/configs/", "/../configs/", "/../../configs/"};
+            for (int i = 0; i < 3 && !path[0]; i++) {
+                char p[PATH_MAX];
+                snprintf(p, sizeof(p), "%s%s%s.cfg", exe, rel[i], name);
+                if (access(p, R_OK) == 0) snprintf(path, sizeof(path), "%s", p);
+            }
+        }
+        if (!path[0]) {
+            char p[PATH_MAX];
+            snprintf(p, sizeof(p), "%s/configs/%s.cfg", TS_SOURCE_DIR, name);
+            if (access(p, R_OK) == 0) snprintf(path, sizeof(path), "%s", p);
+        }
+        if (!path[0])
+            return ts_error(TS_ERR_IO, "presets live in configs/ (e.g. --config default)", "no preset named '%s'", name);
+    }
+    return ts_kv_parse_file(path, preset_kv, o);
+}
+
+static const struct option gen_long[] = {
+    {"model", required_argument, 0, 'm'},   {"prompt", required_argument, 0, 'p'},
+    {"frames", required_argument, 0, 'n'},  {"steps", required_argument, 0, 's'},
+    {"cfg", required_argument, 0, 'g'},     {"seed", required_argument, 0, 1},
+    {"fps", required_argument, 0, 2},       {"out", required_argument, 0, 'o'},
+    {"codec", required_argument, 0, 3},     {"crf", required_argument, 0, 4},
+    {"latents", required_argument, 0, 5},   {"checkpoint", required_argument, 0, 6},
+    {"checkpoint-every", required_argument, 0, 7}, {"resume", required_argument, 0, 8},
+    {"image", required_argument, 0, 9},     {"config", required_argument, 0, 10},
+    {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 11},
+    {"dtype", required_argument, 0, 12},    {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+};
+
+static int cmd_generate(int argc, char ** argv) {
+    struct gen_opts o;
+    memset(&o, 0, sizeof(o));
+    ts_gen_params_init(&o.gp);
+    ts_ctx_params_init(&o.cp);
+    o.gp.out_path = "out.mp4";
+    // pass 1: help and preset; pass 2: every flag (command line wins over the preset)
+    opterr = 0;
+    optind = 1;
+    int ch;
+    const char * preset = NULL;
+    while ((ch = getopt_long(argc, argv, "m:p:n:s:g:o:t:qh", gen_long, NULL)) != -1) {
+        if (ch == 'h') {
+            usage_generate(stdout);
+            return 0;
+        }
+        if (ch == 10) preset = optarg;
+    }
+    enum ts_status st = TS_OK;
+    if (preset) st = load_preset(&o, preset);
+    opterr = 0;
+    optind = 1;
+    while (st == TS_OK && (ch = getopt_long(argc, argv, "m:p:n:s:g:o:t:qh", gen_long, NULL)) != -1) {
+        const char * key = NULL;
+        for (const struct option * lo = gen_long; lo->name; lo++)
+            if (lo->val == ch) key = lo->name;
+        if (ch == '?') {
+            st = ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown or incomplete option '%s'",
+                          argv[optind - 1]);
+        } else if (ch == 'q') {
+            o.gp.progress = 0;
+        } else if (ch == 10) {
+            // handled in pass 1
+        } else if (key) {
+            st = set_option(&o, key, optarg);
+        }
+    }
+    if (st == TS_OK && optind < argc)
+        st = ts_error(TS_ERR_ARG, "quote the prompt: --prompt \"a red circle ...\"", "unexpected argument '%s'",
+                      argv[optind]);
+    if (st == TS_OK && !o.gp.prompt)
+        st = ts_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
+                      "no prompt given");
+    if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
+        st = ts_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
+    ts_ctx_t ctx = NULL;
+    if (st == TS_OK) st = ts_ctx_new(o.model, &o.cp, &ctx);
+    if (st == TS_OK) st = ts_generate(ctx, &o.gp);
+    int rank = ctx ? ts_ctx_rank(ctx) : 0;
+    int rc = 0;
+    if (st != TS_OK) {
+        // every rank knows the outcome; rank 0 explains unless the error is this rank's own
+        if (rank == 0 || st != TS_ERR_DIST) print_error();
+        rc = st == TS_ERR_INTERRUPTED ? 3 : 1;
+    }
+    ts_ctx_free(&ctx);
+    for (int i = 0; i < o.n_owned; i++) free(o.owned[i]);
+    return rc;
+}
+
+// ---- info --------------------------------------------------------------------------------
+static int cmd_info(int argc, char ** argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256) or a latents or\n"
+               "checkpoint file (shape and attributes).\n");
+        return argc < 2 ? 1 : 0;
+    }
+    return ts_cli_info(argv[1]);
+}
+
+static int cmd_devices(void) {
+    printf("# backend  device\n");
+    printf("  cpu      %ld cores (OpenMP threads; BLAS: OpenBLAS)\n", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("  cuda     not built (configure with -DTS_CUDA=ON)\n");
+    return 0;
+}
+
+int main(int argc, char ** argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        usage_main(stderr);
+        return 1;
+    }
+    const char * cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage_main(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        printf("timeshard %s\n", TS_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "devices")) return cmd_devices();
+    if (!strcmp(cmd, "bench")) return ts_cli_bench(argc - 1, argv + 1);
+    fprintf(stderr, "timeshard: error: unknown command '%s'\n---> HINT: see 'timeshard --help'\n", cmd);
+    return 1;
+}

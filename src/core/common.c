@@ -1,0 +1,157 @@
+// Status names, the error record (ts_error / ts_last_error), logging with rank
+// prefixes, ts_abort, allocation that aborts on failure, clock and peak RSS.
+#include "core/common.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+// ---- status names ------------------------------------------------------------
+
+const char * ts_status_name(enum ts_status st) {
+    static const char * const names[TS_ERR_COUNT] = {
+        [TS_OK] = "ok",
+        [TS_ERR_ARG] = "bad argument",
+        [TS_ERR_IO] = "i/o error",
+        [TS_ERR_FORMAT] = "bad file format",
+        [TS_ERR_MODEL] = "model mismatch",
+        [TS_ERR_DIST] = "distributed error",
+        [TS_ERR_INTERRUPTED] = "interrupted",
+    };
+    if ((int)st < 0 || st >= TS_ERR_COUNT) return "unknown status";
+    return names[st];
+}
+
+// ---- error record: the first error wins until ts_error_clear() -------------------
+
+static pthread_mutex_t ts_err_mu = PTHREAD_MUTEX_INITIALIZER;
+static char ts_err_msg[1024];
+static char ts_err_hint[1024];
+static int ts_err_set;
+
+enum ts_status ts_error(enum ts_status st, const char * hint, const char * fmt, ...) {
+    pthread_mutex_lock(&ts_err_mu);
+    if (!ts_err_set) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ts_err_msg, sizeof ts_err_msg, fmt, ap);
+        va_end(ap);
+        snprintf(ts_err_hint, sizeof ts_err_hint, "%s", hint ? hint : "");
+        ts_err_set = 1;
+    }
+    pthread_mutex_unlock(&ts_err_mu);
+    return st;
+}
+
+void ts_error_clear(void) {
+    pthread_mutex_lock(&ts_err_mu);
+    ts_err_msg[0] = '\0';
+    ts_err_hint[0] = '\0';
+    ts_err_set = 0;
+    pthread_mutex_unlock(&ts_err_mu);
+}
+
+// The returned buffers stay valid until the next ts_error_clear().
+const char * ts_last_error(void) { return ts_err_msg; }
+const char * ts_last_hint(void) { return ts_err_hint; }
+
+// ---- logging -------------------------------------------------------------------
+
+static enum ts_log_level ts_log_level_cur = TS_LOG_INFO;
+static int ts_log_rank = 0;
+static int ts_log_world = 1;
+static char ts_log_host[64] = "";
+
+void ts_log_set_level(enum ts_log_level level) { ts_log_level_cur = level; }
+
+void ts_log_set_rank(int rank, int world) {
+    ts_log_rank = rank;
+    ts_log_world = world;
+    if (gethostname(ts_log_host, sizeof ts_log_host) != 0) snprintf(ts_log_host, sizeof ts_log_host, "?");
+    ts_log_host[sizeof ts_log_host - 1] = '\0';
+}
+
+// "[rank R host] " into buf when world > 1, else "".
+static const char * ts_rank_prefix(char * buf, size_t n) {
+    if (ts_log_world > 1)
+        snprintf(buf, n, "[rank %d %s] ", ts_log_rank, ts_log_host);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+// One line to stderr in a single write, so lines from ranks do not interleave mid-line.
+static void ts_log_emit(const char * prefix, const char * kind, const char * fmt, va_list ap) {
+    char line[4096];
+    int n = snprintf(line, sizeof line, "%s%s", prefix, kind);
+    if (n < 0) return;
+    if ((size_t)n < sizeof line) {
+        int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+        if (m > 0) n += m;
+    }
+    if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2;
+    if (n == 0 || line[n - 1] != '\n') line[n++] = '\n';
+    fwrite(line, 1, (size_t)n, stderr);
+    fflush(stderr);
+}
+
+void ts_log(enum ts_log_level level, const char * fmt, ...) {
+    if (level > ts_log_level_cur) return;
+    if ((level == TS_LOG_INFO || level == TS_LOG_DEBUG) && ts_log_rank != 0) return;
+    static const char * const kinds[TS_LOG_COUNT] = {
+        [TS_LOG_ERROR] = "timeshard: error: ",
+        [TS_LOG_WARN] = "timeshard: warning: ",
+        [TS_LOG_INFO] = "",
+        [TS_LOG_DEBUG] = "timeshard: debug: ",
+    };
+    char prefix[96] = "";
+    if (level == TS_LOG_ERROR || level == TS_LOG_WARN) ts_rank_prefix(prefix, sizeof prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    ts_log_emit(prefix, kinds[level < TS_LOG_COUNT ? level : TS_LOG_DEBUG], fmt, ap);
+    va_end(ap);
+}
+
+// ---- tier 1 --------------------------------------------------------------------
+
+void ts_abort(const char * file, int line, const char * fmt, ...) {
+    char prefix[96];
+    char kind[512];
+    ts_rank_prefix(prefix, sizeof prefix);
+    snprintf(kind, sizeof kind, "timeshard: internal error at %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    ts_log_emit(prefix, kind, fmt, ap);
+    va_end(ap);
+    abort();
+}
+
+void * ts_malloc(size_t bytes) {
+    void * p = malloc(bytes ? bytes : 1);
+    if (!p) ts_abort(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void * ts_calloc(size_t n, size_t size) {
+    void * p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) ts_abort(__FILE__, __LINE__, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+// ---- clock and memory -------------------------------------------------------------
+
+double ts_time(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int64_t ts_peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (int64_t)ru.ru_maxrss * 1024;  // Linux reports KiB
+}

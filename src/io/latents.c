@@ -1,0 +1,417 @@
+// Latents and checkpoints in HDF5 (/latents float32 (T, h, w, c), one chunk
+// per frame, DESIGN.md attributes). With parallel HDF5 every rank writes its
+// hyperslab collectively (MPI-IO); otherwise rank 0 receives the frames one
+// at a time and writes serially. Files appear under their names only when
+// every rank succeeded (temporary name, then rename(2) by rank 0).
+#include "io/latents.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+
+// TS_FORCE_SERIAL_HDF5 lets a test build the serial path against a parallel HDF5.
+#if defined(TS_PARALLEL_HDF5) && !defined(TS_FORCE_SERIAL_HDF5)
+#define TS_LAT_PARALLEL 1
+#else
+#define TS_LAT_PARALLEL 0
+#endif
+
+#define TS_LAT_TAG 7311
+
+static const char * const lat_hint_dir = "check that the output directory exists and is writable";
+
+// Every rank learns whether any rank failed. Ranks that did not fail record
+// the first failing rank's status, message and hint, so all ranks return the
+// same status with the same message.
+static enum ts_status agree(MPI_Comm comm, enum ts_status st) {
+    int rank, mine, first;
+    MPI_Comm_rank(comm, &rank);
+    mine = st != TS_OK ? rank : INT_MAX;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == INT_MAX) return TS_OK;
+    struct {
+        int st;
+        char msg[1536];
+        char hint[512];
+    } m;
+    memset(&m, 0, sizeof m);
+    if (rank == first) {
+        m.st = (int)st;
+        snprintf(m.msg, sizeof m.msg, "%s", ts_last_error());
+        snprintf(m.hint, sizeof m.hint, "%s", ts_last_hint());
+    }
+    MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, comm);
+    if (st != TS_OK) return st;
+    return ts_error((enum ts_status)m.st, m.hint[0] ? m.hint : NULL, "%s", m.msg);
+}
+
+static void write_attr_str(hid_t obj, const char * name, const char * value) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) {
+        H5Awrite(a, t, &value);
+        H5Aclose(a);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+static int write_attr_num(hid_t obj, const char * name, hid_t file_type, hid_t mem_type, const void * v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, mem_type, v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return ok;
+}
+
+static int write_attrs(hid_t d, const struct ts_latents_meta * m) {
+    write_attr_str(d, "prompt", m->prompt);
+    write_attr_str(d, "model_digest", m->model_digest);
+    write_attr_str(d, "timeshard_version", m->version);
+    int ok = write_attr_num(d, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &m->seed);
+    ok &= write_attr_num(d, "steps", H5T_STD_I64LE, H5T_NATIVE_INT64, &m->steps);
+    ok &= write_attr_num(d, "cfg", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->cfg);
+    ok &= write_attr_num(d, "fps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->fps);
+    if (m->step >= 0) ok &= write_attr_num(d, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &m->step);
+    ok &= H5Aexists(d, "prompt") > 0 && H5Aexists(d, "model_digest") > 0 && H5Aexists(d, "timeshard_version") > 0;
+    return ok;
+}
+
+// A scalar string attribute (variable or fixed length) into buf; missing: "".
+static void read_attr_str(hid_t d, const char * name, char * buf, size_t n) {
+    buf[0] = '\0';
+    if (H5Aexists(d, name) <= 0) return;
+    hid_t a = H5Aopen(d, name, H5P_DEFAULT);
+    if (a < 0) return;
+    hid_t t = H5Aget_type(a);
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
+            char * s = NULL;
+            if (H5Aread(a, mt, &s) >= 0 && s) snprintf(buf, n, "%s", s);
+            if (s) H5free_memory(s);
+            H5Tclose(mt);
+        } else {
+            size_t sz = H5Tget_size(t);
+            char * s = ts_calloc(sz + 1, 1);
+            hid_t mt = H5Tcopy(t);
+            if (H5Aread(a, mt, s) >= 0) snprintf(buf, n, "%s", s);
+            H5Tclose(mt);
+            free(s);
+        }
+    }
+    if (t >= 0) H5Tclose(t);
+    H5Aclose(a);
+}
+
+static int read_attr_num(hid_t d, const char * name, hid_t mem_type, void * v) {
+    if (H5Aexists(d, name) <= 0) return 0;
+    hid_t a = H5Aopen(d, name, H5P_DEFAULT);
+    if (a < 0) return 0;
+    int ok = H5Aread(a, mem_type, v) >= 0;
+    H5Aclose(a);
+    return ok;
+}
+
+static void read_attrs(hid_t d, struct ts_latents_meta * m) {
+    memset(m, 0, sizeof *m);
+    m->step = -1;
+    read_attr_str(d, "prompt", m->prompt, sizeof m->prompt);
+    read_attr_str(d, "model_digest", m->model_digest, sizeof m->model_digest);
+    read_attr_str(d, "timeshard_version", m->version, sizeof m->version);
+    read_attr_num(d, "seed", H5T_NATIVE_UINT64, &m->seed);
+    read_attr_num(d, "steps", H5T_NATIVE_INT64, &m->steps);
+    read_attr_num(d, "cfg", H5T_NATIVE_DOUBLE, &m->cfg);
+    read_attr_num(d, "fps", H5T_NATIVE_DOUBLE, &m->fps);
+    if (!read_attr_num(d, "step", H5T_NATIVE_INT64, &m->step)) m->step = -1;
+}
+
+// Selects frames [g0, g0 + n) of a (T, h, w, c) file space (nothing when n == 0).
+static void select_frames(hid_t space, int64_t g0, int64_t n, int h, int w, int c) {
+    if (n <= 0) {
+        H5Sselect_none(space);
+        return;
+    }
+    hsize_t start[4] = {(hsize_t)g0, 0, 0, 0}, count[4] = {(hsize_t)n, (hsize_t)h, (hsize_t)w, (hsize_t)c};
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
+}
+
+// A memory space for n frames (an empty selection when n == 0).
+static hid_t frames_space(int64_t n, int h, int w, int c) {
+    hsize_t dims[4] = {(hsize_t)(n > 0 ? n : 1), (hsize_t)h, (hsize_t)w, (hsize_t)c};
+    hid_t s = H5Screate_simple(4, dims, NULL);
+    if (n <= 0) H5Sselect_none(s);
+    return s;
+}
+
+static enum ts_status create_error(const char * tmp) {
+    // HDF5 (and MPI-IO) do not say why; probe the same path for errno.
+    int e = EIO;
+    int fd = open(tmp, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) e = errno;
+    else close(fd);
+    return ts_error(TS_ERR_IO, lat_hint_dir, "cannot create latents file '%s': %s", tmp,
+                    fd < 0 ? strerror(e) : "HDF5 could not create it");
+}
+
+static enum ts_status check_args(const char * path, int64_t T_total, int h, int w, int c, int64_t g0, int64_t T_own,
+                                 const void * data, int need_data) {
+    if (!path || !path[0]) return ts_error(TS_ERR_ARG, NULL, "latents: empty file name");
+    if (h < 1 || w < 1 || c < 1 || T_total < 1)
+        return ts_error(TS_ERR_ARG, NULL, "latents '%s': bad shape (%" PRId64 ", %d, %d, %d)", path, T_total, h, w, c);
+    if ((int64_t)h * w * c > (int64_t)(INT_MAX / 4))
+        return ts_error(TS_ERR_ARG, NULL, "latents '%s': a frame of %d x %d x %d floats is too large", path, h, w, c);
+    if (g0 < 0 || T_own < 0 || g0 + T_own > T_total)
+        return ts_error(TS_ERR_ARG, NULL, "latents '%s': frames [%" PRId64 ", %" PRId64 ") are outside [0, %" PRId64 ")",
+                        path, g0, g0 + T_own, T_total);
+    if (need_data && T_own > 0 && !data)
+        return ts_error(TS_ERR_ARG, NULL, "latents '%s': no data for %" PRId64 " frames", path, T_own);
+    return TS_OK;
+}
+
+// ---- write ----------------------------------------------------------------------
+
+// Creates /latents with its attributes in an open file; H5I_INVALID_HID on failure.
+static hid_t create_dataset(hid_t file, int64_t T, int h, int w, int c, const struct ts_latents_meta * m) {
+    hsize_t dims[4] = {(hsize_t)T, (hsize_t)h, (hsize_t)w, (hsize_t)c}, chunk[4] = {1, (hsize_t)h, (hsize_t)w, (hsize_t)c};
+    hid_t space = H5Screate_simple(4, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    hid_t d = H5Dcreate2(file, "latents", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    if (d >= 0 && !write_attrs(d, m)) {
+        H5Dclose(d);
+        d = H5I_INVALID_HID;
+    }
+    return d;
+}
+
+enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c, int64_t g0,
+                                int64_t T_own, const float * data, const struct ts_latents_meta * meta) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    MPI_Comm cm;
+    MPI_Comm_dup(comm, &cm);
+    int rank, world;
+    MPI_Comm_rank(cm, &rank);
+    MPI_Comm_size(cm, &world);
+
+    enum ts_status st = agree(cm, check_args(path, T_total, h, w, c, g0, T_own, data, 1));
+    if (st != TS_OK) goto out;
+    int64_t sum = 0;
+    MPI_Allreduce(&T_own, &sum, 1, MPI_INT64_T, MPI_SUM, cm);
+    if (sum != T_total) {
+        st = ts_error(TS_ERR_ARG, NULL, "latents '%s': the ranks own %" PRId64 " frames in all, expected %" PRId64, path,
+                      sum, T_total);
+        goto out;
+    }
+
+    // Rank 0's attributes everywhere: collective HDF5 metadata must match.
+    struct ts_latents_meta m;
+    memset(&m, 0, sizeof m);
+    m.step = -1;
+    if (meta) m = *meta;
+    m.prompt[sizeof m.prompt - 1] = m.model_digest[sizeof m.model_digest - 1] = m.version[sizeof m.version - 1] = '\0';
+    MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cm);
+
+    size_t tlen = strlen(path) + 5;
+    char * tmp = ts_malloc(tlen);
+    snprintf(tmp, tlen, "%s.tmp", path);
+
+#if TS_LAT_PARALLEL
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, cm, MPI_INFO_NULL);
+    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    st = agree(cm, file < 0 && rank == 0 ? create_error(tmp) : TS_OK);
+    if (st == TS_OK && file < 0) st = ts_error(TS_ERR_IO, lat_hint_dir, "cannot create latents file '%s'", tmp);
+    if (st != TS_OK) {
+        if (file >= 0) H5Fclose(file);
+        goto cleanup;
+    }
+    hid_t d = create_dataset(file, T_total, h, w, c, &m);
+    st = agree(cm, d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", tmp) : TS_OK);
+    if (st == TS_OK) {
+        hid_t fs = H5Dget_space(d), ms = frames_space(T_own, h, w, c);
+        select_frames(fs, g0, T_own, h, w, c);
+        hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+        herr_t e = H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, data);
+        H5Pclose(dxpl);
+        H5Sclose(ms);
+        H5Sclose(fs);
+        if (e < 0) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", tmp);
+    }
+    if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK) st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", tmp);
+    if (H5Fclose(file) < 0 && st == TS_OK)
+        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish latents file '%s'", tmp);
+    st = agree(cm, st);
+#else
+    // Rank 0 writes; the others send their frames one at a time.
+    const size_t frame = (size_t)h * (size_t)w * (size_t)c;
+    hid_t file = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    if (rank == 0) {
+        file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (file < 0) st = create_error(tmp);
+        else if ((d = create_dataset(file, T_total, h, w, c, &m)) < 0)
+            st = ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", tmp);
+    }
+    st = agree(cm, st);
+    if (st != TS_OK) {
+        if (d >= 0) H5Dclose(d);
+        if (file >= 0) H5Fclose(file);
+        goto cleanup;
+    }
+    {
+        if (rank == 0) {
+            hid_t fs = H5Dget_space(d);
+            if (T_own > 0) {
+                hid_t ms = frames_space(T_own, h, w, c);
+                select_frames(fs, g0, T_own, h, w, c);
+                if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, data) < 0)
+                    st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", tmp);
+                H5Sclose(ms);
+            }
+            float * buf = ts_malloc(frame * sizeof(float));
+            hid_t ms1 = frames_space(1, h, w, c);
+            for (int r = 1; r < world; r++) {
+                int64_t range[2];
+                MPI_Recv(range, 2, MPI_INT64_T, r, TS_LAT_TAG, cm, MPI_STATUS_IGNORE);
+                for (int64_t f = 0; f < range[1]; f++) {
+                    MPI_Recv(buf, (int)frame, MPI_FLOAT, r, TS_LAT_TAG, cm, MPI_STATUS_IGNORE);
+                    if (st != TS_OK) continue;  // keep receiving so the senders finish
+                    select_frames(fs, range[0] + f, 1, h, w, c);
+                    if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms1, fs, H5P_DEFAULT, buf) < 0)
+                        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", tmp);
+                }
+            }
+            H5Sclose(ms1);
+            free(buf);
+            H5Sclose(fs);
+        } else {
+            int64_t range[2] = {g0, T_own};
+            MPI_Send(range, 2, MPI_INT64_T, 0, TS_LAT_TAG, cm);
+            for (int64_t f = 0; f < T_own; f++)
+                MPI_Send(data + (size_t)f * frame, (int)frame, MPI_FLOAT, 0, TS_LAT_TAG, cm);
+        }
+    }
+    if (rank == 0) {
+        if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK) st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", tmp);
+        if (file >= 0 && H5Fclose(file) < 0 && st == TS_OK)
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish latents file '%s'", tmp);
+    }
+    st = agree(cm, st);
+#endif
+
+    if (st == TS_OK) {  // everyone succeeded: publish
+        enum ts_status rs = TS_OK;
+        if (rank == 0 && rename(tmp, path) != 0)
+            rs = ts_error(TS_ERR_IO, lat_hint_dir, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        st = agree(cm, rs);
+    }
+cleanup:
+    if (st != TS_OK && rank == 0) unlink(tmp);  // an older file at `path` stays as it was
+    free(tmp);
+out:
+    MPI_Comm_free(&cm);
+    return st;
+}
+
+// ---- read -------------------------------------------------------------------------
+
+enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
+                               int64_t g0, int64_t T_own, float * data, struct ts_latents_meta * meta) {
+    TS_ASSERT(path && T_total && h && w && c);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    MPI_Comm cm;
+    MPI_Comm_dup(comm, &cm);
+    enum ts_status st = TS_OK;
+    if (access(path, R_OK) != 0)
+        st = ts_error(TS_ERR_IO, "check the path given with --resume or --latents", "cannot open latents file '%s': %s",
+                      path, strerror(errno));
+    st = agree(cm, st);
+    if (st != TS_OK) {
+        MPI_Comm_free(&cm);
+        return st;
+    }
+
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if TS_LAT_PARALLEL
+    H5Pset_fapl_mpio(fapl, cm, MPI_INFO_NULL);
+#endif
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    hid_t d = H5I_INVALID_HID, fs = H5I_INVALID_HID;
+    int64_t dims64[4] = {0, 0, 0, 0};
+    if (file < 0) {
+        st = ts_error(TS_ERR_FORMAT, "the file may be truncated (a run killed while writing?)",
+                      "latents file '%s' is not a readable HDF5 file", path);
+    } else if (H5Lexists(file, "latents", H5P_DEFAULT) <= 0 || (d = H5Dopen2(file, "latents", H5P_DEFAULT)) < 0) {
+        st = ts_error(TS_ERR_FORMAT, "latents files are written by 'timeshard generate --latents' or --checkpoint",
+                      "file '%s' has no /latents dataset", path);
+    } else {
+        hid_t t = H5Dget_type(d);
+        fs = H5Dget_space(d);
+        hsize_t dims[4];
+        if (H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_ndims(fs) != 4) {
+            st = ts_error(TS_ERR_FORMAT, NULL, "latents file '%s': /latents is not a float (T, h, w, c) dataset", path);
+        } else {
+            H5Sget_simple_extent_dims(fs, dims, NULL);
+            for (int i = 0; i < 4; i++) dims64[i] = (int64_t)dims[i];
+            if (dims[1] > INT_MAX || dims[2] > INT_MAX || dims[3] > INT_MAX)
+                st = ts_error(TS_ERR_FORMAT, NULL, "latents file '%s': absurd frame size", path);
+        }
+        H5Tclose(t);
+    }
+    if (st == TS_OK) {
+        *T_total = dims64[0];
+        *h = (int)dims64[1];
+        *w = (int)dims64[2];
+        *c = (int)dims64[3];
+        if (meta) read_attrs(d, meta);
+        if (data && (g0 < 0 || T_own < 0 || g0 + T_own > dims64[0]))
+            st = ts_error(TS_ERR_ARG, NULL,
+                          "latents file '%s' has %" PRId64 " frames; frames [%" PRId64 ", %" PRId64 ") were asked for", path,
+                          dims64[0], g0, g0 + T_own);
+    }
+    st = agree(cm, st);
+
+    int mine = st == TS_OK && data && T_own > 0, any = 0;
+    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, cm);
+    if (st == TS_OK && any) {
+        int64_t n = mine ? T_own : 0;
+        hid_t ms = frames_space(n, *h, *w, *c);
+        select_frames(fs, g0, n, *h, *w, *c);
+        hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+#if TS_LAT_PARALLEL
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+#endif
+        if (H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, data) < 0)
+            st = ts_error(TS_ERR_FORMAT, "the file may be truncated (a run killed while writing?)",
+                          "cannot read latents from '%s'", path);
+        H5Pclose(dxpl);
+        H5Sclose(ms);
+        st = agree(cm, st);
+    }
+    if (fs >= 0) H5Sclose(fs);
+    if (d >= 0) H5Dclose(d);
+    if (file >= 0) H5Fclose(file);
+    MPI_Comm_free(&cm);
+    return st;
+}

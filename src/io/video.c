@@ -1,0 +1,465 @@
+// Video and still images through FFmpeg's libraries: an encoder that writes
+// frames as they arrive to a temporary file and renames it on commit, a
+// decoder to RGB24, and PNG read/write.
+#include "io/video.h"
+
+#include <errno.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+
+#define TS_VIDEO_MAX_DIM 16384
+
+static const char * const hint_encoders = "see 'ffmpeg -encoders' for the encoder names this FFmpeg offers";
+
+static void av_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
+
+static const char * av_errstr(int err, char * buf, size_t n) {
+    if (av_strerror(err, buf, n) < 0) snprintf(buf, n, "error %d", err);
+    return buf;
+}
+
+static char * tmp_name(const char * path) {
+    size_t n = strlen(path) + 5;
+    char * t = ts_malloc(n);
+    snprintf(t, n, "%s.tmp", path);
+    return t;
+}
+
+// ---- writer -------------------------------------------------------------------
+
+struct ts_video_writer {
+    AVFormatContext * oc;   // owned (with its AVIOContext)
+    AVCodecContext * enc;   // owned
+    AVStream * st;          // owned by oc
+    struct SwsContext * sws;
+    AVFrame * frame;        // (height, width) in the encoder's pixel format
+    AVPacket * pkt;
+    int width, height;
+    int64_t next_pts;       // in the encoder time base (1/fps): frame number
+    int header_written;
+    int failed;             // a write failed: committing is refused
+    char * path;            // final name (owned)
+    char * tmp;             // temporary name (owned)
+};
+
+static void writer_free(ts_video_writer * vw, int remove_tmp) {
+    if (!vw) return;
+    if (vw->oc) {
+        if (vw->oc->pb) avio_closep(&vw->oc->pb);
+        avformat_free_context(vw->oc);
+    }
+    avcodec_free_context(&vw->enc);
+    sws_freeContext(vw->sws);
+    av_frame_free(&vw->frame);
+    av_packet_free(&vw->pkt);
+    if (remove_tmp && vw->tmp) unlink(vw->tmp);
+    free(vw->tmp);
+    free(vw->path);
+    free(vw);
+}
+
+// Sends frame (NULL: flush) and writes every packet the encoder returns.
+static enum ts_status writer_encode(ts_video_writer * vw, AVFrame * frame) {
+    char eb[128];
+    int ret = avcodec_send_frame(vw->enc, frame);
+    if (ret < 0)
+        return ts_error(TS_ERR_IO, NULL, "video '%s': encoding failed: %s", vw->path, av_errstr(ret, eb, sizeof eb));
+    for (;;) {
+        ret = avcodec_receive_packet(vw->enc, vw->pkt);
+        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return TS_OK;
+        if (ret < 0)
+            return ts_error(TS_ERR_IO, NULL, "video '%s': encoding failed: %s", vw->path, av_errstr(ret, eb, sizeof eb));
+        // libx264 leaves duration 0, and the MP4 edit list then drops the last
+        // frame: every frame lasts one tick of the 1/fps time base.
+        if (vw->pkt->duration <= 0) vw->pkt->duration = 1;
+        av_packet_rescale_ts(vw->pkt, vw->enc->time_base, vw->st->time_base);
+        vw->pkt->stream_index = vw->st->index;
+        ret = av_interleaved_write_frame(vw->oc, vw->pkt);  // unrefs pkt
+        if (ret < 0)
+            return ts_error(TS_ERR_IO, "is the disk full?", "cannot write video '%s': %s", vw->tmp,
+                            av_errstr(ret, eb, sizeof eb));
+    }
+}
+
+enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
+                                    ts_video_writer ** out) {
+    TS_ASSERT(path && out);
+    *out = NULL;
+    av_quiet();
+    char eb[128];
+    const char * cname = codec && codec[0] ? codec : "libx264";
+    if (width < 1 || height < 1 || width > TS_VIDEO_MAX_DIM || height > TS_VIDEO_MAX_DIM)
+        return ts_error(TS_ERR_ARG, NULL, "video '%s': bad frame size %dx%d", path, width, height);
+    if (!(fps > 0 && fps <= 1000 && isfinite(fps)))
+        return ts_error(TS_ERR_ARG, "--fps takes a rate in frames per second, e.g. 24 or 29.97", "bad frame rate %g", fps);
+    if (crf > 63) return ts_error(TS_ERR_ARG, "x264's CRF runs from 0 (lossless) to 51; 23 is its default", "bad --crf %d", crf);
+    const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
+    if (!ofmt)
+        return ts_error(TS_ERR_ARG, "name the video with a container's extension, e.g. out.mp4 or out.mkv",
+                        "cannot tell the container format of '%s' from its name", path);
+    const AVCodec * c = avcodec_find_encoder_by_name(cname);
+    if (!c) return ts_error(TS_ERR_ARG, hint_encoders, "unknown video codec '%s'", cname);
+    if (c->type != AVMEDIA_TYPE_VIDEO) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' is not a video encoder", cname);
+    if (avformat_query_codec(ofmt, c->id, FF_COMPLIANCE_NORMAL) == 0)
+        return ts_error(TS_ERR_ARG, "choose another codec or container", "the %s container cannot hold codec '%s'",
+                        ofmt->name, cname);
+
+    // yuv420p when the encoder takes it, else its closest format to RGB24.
+    enum AVPixelFormat pix = AV_PIX_FMT_YUV420P;
+    if (c->pix_fmts) {
+        int has420 = 0;
+        for (const enum AVPixelFormat * p = c->pix_fmts; *p != AV_PIX_FMT_NONE; p++) has420 |= *p == AV_PIX_FMT_YUV420P;
+        if (!has420) pix = avcodec_find_best_pix_fmt_of_list(c->pix_fmts, AV_PIX_FMT_RGB24, 0, NULL);
+    }
+    const AVPixFmtDescriptor * desc = av_pix_fmt_desc_get(pix);
+    if (!desc) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' offers no usable pixel format", cname);
+    if ((desc->log2_chroma_w && (width & 1)) || (desc->log2_chroma_h && (height & 1)))
+        return ts_error(TS_ERR_ARG, "use an even width and height", "video '%s': %dx%d frames must have an even width and height for %s",
+                        path, width, height, desc->name);
+
+    ts_video_writer * vw = ts_calloc(1, sizeof *vw);
+    vw->path = ts_malloc(strlen(path) + 1);
+    memcpy(vw->path, path, strlen(path) + 1);
+    vw->tmp = tmp_name(path);
+    vw->width = width;
+    vw->height = height;
+    enum ts_status st = TS_OK;
+    int ret;
+    AVDictionary * opts = NULL;
+
+    // the muxer is chosen from the final name; it writes (and, for faststart,
+    // re-reads) the temporary one
+    if (avformat_alloc_output_context2(&vw->oc, ofmt, NULL, vw->tmp) < 0 || !vw->oc) TS_ASSERT(!"out of memory");
+    vw->st = avformat_new_stream(vw->oc, NULL);
+    vw->enc = avcodec_alloc_context3(c);
+    vw->frame = av_frame_alloc();
+    vw->pkt = av_packet_alloc();
+    TS_ASSERT(vw->st && vw->enc && vw->frame && vw->pkt);
+
+    AVRational fr = av_d2q(fps, 100000);
+    vw->enc->width = width;
+    vw->enc->height = height;
+    vw->enc->pix_fmt = pix;
+    vw->enc->time_base = av_inv_q(fr);
+    vw->enc->framerate = fr;
+    vw->enc->thread_count = 0;  // auto
+    if (!(desc->flags & AV_PIX_FMT_FLAG_RGB)) {  // what swscale's default conversion produces
+        vw->enc->color_range = AVCOL_RANGE_MPEG;
+        vw->enc->colorspace = AVCOL_SPC_SMPTE170M;
+    }
+    if (vw->oc->oformat->flags & AVFMT_GLOBALHEADER) vw->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if (crf >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", crf);
+        if (!vw->enc->priv_data || av_opt_set(vw->enc->priv_data, "crf", v, 0) < 0) {
+            st = ts_error(TS_ERR_ARG, "leave out --crf for this codec", "codec '%s' has no 'crf' option", cname);
+            goto fail;
+        }
+    }
+    if ((ret = avcodec_open2(vw->enc, c, NULL)) < 0) {
+        st = ts_error(TS_ERR_ARG, hint_encoders, "cannot open video encoder '%s' (%dx%d, %s): %s", cname, width, height,
+                      desc->name, av_errstr(ret, eb, sizeof eb));
+        goto fail;
+    }
+    if (avcodec_parameters_from_context(vw->st->codecpar, vw->enc) < 0) TS_ASSERT(!"out of memory");
+    vw->st->time_base = vw->enc->time_base;
+    vw->st->avg_frame_rate = fr;
+
+    if ((ret = avio_open(&vw->oc->pb, vw->tmp, AVIO_FLAG_WRITE)) < 0) {
+        st = ts_error(TS_ERR_IO, "check that the output directory exists and is writable", "cannot create video file '%s': %s",
+                      vw->tmp, av_errstr(ret, eb, sizeof eb));
+        goto fail;
+    }
+    av_dict_set(&opts, "movflags", "+faststart", 0);
+    ret = avformat_write_header(vw->oc, &opts);
+    av_dict_free(&opts);
+    if (ret < 0) {
+        st = ts_error(TS_ERR_IO, NULL, "cannot write video header to '%s': %s", vw->tmp, av_errstr(ret, eb, sizeof eb));
+        goto fail;
+    }
+    vw->header_written = 1;
+
+    vw->frame->format = pix;
+    vw->frame->width = width;
+    vw->frame->height = height;
+    if (av_frame_get_buffer(vw->frame, 0) < 0) TS_ASSERT(!"out of memory");
+    vw->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, pix, SWS_BICUBIC | SWS_ACCURATE_RND, NULL,
+                             NULL, NULL);
+    if (!vw->sws) {
+        st = ts_error(TS_ERR_ARG, NULL, "swscale cannot convert RGB24 to %s", desc->name);
+        goto fail;
+    }
+    *out = vw;
+    return TS_OK;
+fail:
+    writer_free(vw, 1);
+    return st;
+}
+
+enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb) {
+    TS_ASSERT(vw && rgb);
+    if (vw->failed) return ts_error(TS_ERR_IO, NULL, "video '%s': writing failed earlier", vw->path);
+    char eb[128];
+    int ret = av_frame_make_writable(vw->frame);
+    if (ret < 0) {
+        vw->failed = 1;
+        return ts_error(TS_ERR_IO, NULL, "video '%s': %s", vw->path, av_errstr(ret, eb, sizeof eb));
+    }
+    const uint8_t * src[4] = {rgb, NULL, NULL, NULL};
+    const int stride[4] = {3 * vw->width, 0, 0, 0};
+    sws_scale(vw->sws, src, stride, 0, vw->height, vw->frame->data, vw->frame->linesize);
+    vw->frame->pts = vw->next_pts++;
+    enum ts_status st = writer_encode(vw, vw->frame);
+    if (st != TS_OK) vw->failed = 1;
+    return st;
+}
+
+enum ts_status ts_video_writer_close(ts_video_writer ** pvw, int commit) {
+    if (!pvw || !*pvw) return TS_OK;
+    ts_video_writer * vw = *pvw;
+    *pvw = NULL;
+    enum ts_status st = TS_OK;
+    if (commit) {
+        char eb[128];
+        int ret;
+        if (vw->failed || !vw->header_written) st = ts_error(TS_ERR_IO, NULL, "video '%s': writing failed earlier", vw->path);
+        if (st == TS_OK) st = writer_encode(vw, NULL);
+        if (st == TS_OK && (ret = av_write_trailer(vw->oc)) < 0)
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish video '%s': %s", vw->tmp, av_errstr(ret, eb, sizeof eb));
+        if (st == TS_OK && (ret = avio_closep(&vw->oc->pb)) < 0)
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish video '%s': %s", vw->tmp, av_errstr(ret, eb, sizeof eb));
+        if (st == TS_OK && rename(vw->tmp, vw->path) != 0)
+            st = ts_error(TS_ERR_IO, NULL, "cannot rename '%s' to '%s': %s", vw->tmp, vw->path, strerror(errno));
+    }
+    writer_free(vw, !commit || st != TS_OK);
+    return st;
+}
+
+// ---- reader ---------------------------------------------------------------------
+
+struct ts_video_reader {
+    AVFormatContext * ic;     // owned
+    AVCodecContext * dec;     // owned
+    struct SwsContext * sws;  // owned; made for the first frame's format
+    AVFrame * frame;
+    AVPacket * pkt;
+    int stream;
+    int width, height;        // output size (the stream's coded size)
+    int flushed;              // the decoder has been sent its end
+    char * path;              // owned
+};
+
+void ts_video_reader_close(ts_video_reader ** pvr) {
+    if (!pvr || !*pvr) return;
+    ts_video_reader * vr = *pvr;
+    avformat_close_input(&vr->ic);
+    avcodec_free_context(&vr->dec);
+    sws_freeContext(vr->sws);
+    av_frame_free(&vr->frame);
+    av_packet_free(&vr->pkt);
+    free(vr->path);
+    free(vr);
+    *pvr = NULL;
+}
+
+static enum ts_status reader_open(const char * path, int still, ts_video_reader ** out, int * width, int * height,
+                                  double * fps) {
+    TS_ASSERT(path && out);
+    *out = NULL;
+    av_quiet();
+    char eb[128];
+    if (access(path, R_OK) != 0)
+        return ts_error(TS_ERR_IO, NULL, "cannot open %s '%s': %s", still ? "image" : "video", path, strerror(errno));
+    ts_video_reader * vr = ts_calloc(1, sizeof *vr);
+    vr->path = ts_malloc(strlen(path) + 1);
+    memcpy(vr->path, path, strlen(path) + 1);
+    enum ts_status st = TS_OK;
+    AVDictionary * opts = NULL;
+    if (still) av_dict_set(&opts, "pattern_type", "none", 0);  // image2: the name is a file, not a pattern
+    int ret = avformat_open_input(&vr->ic, path, NULL, &opts);
+    av_dict_free(&opts);
+    if (ret < 0) {
+        st = ts_error(ret == AVERROR(ENOENT) || ret == AVERROR(EACCES) ? TS_ERR_IO : TS_ERR_FORMAT, NULL,
+                      "cannot read %s '%s': %s", still ? "image" : "video", path, av_errstr(ret, eb, sizeof eb));
+        goto fail;
+    }
+    if ((ret = avformat_find_stream_info(vr->ic, NULL)) < 0) {
+        st = ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': %s", path, av_errstr(ret, eb, sizeof eb));
+        goto fail;
+    }
+    const AVCodec * c = NULL;
+    vr->stream = av_find_best_stream(vr->ic, AVMEDIA_TYPE_VIDEO, -1, -1, &c, 0);
+    if (vr->stream < 0 || !c) {
+        st = ts_error(TS_ERR_FORMAT, NULL, "'%s' has no %s", path,
+                      vr->stream == AVERROR_DECODER_NOT_FOUND ? "video stream this FFmpeg can decode" : "video stream");
+        goto fail;
+    }
+    AVStream * s = vr->ic->streams[vr->stream];
+    vr->dec = avcodec_alloc_context3(c);
+    vr->frame = av_frame_alloc();
+    vr->pkt = av_packet_alloc();
+    TS_ASSERT(vr->dec && vr->frame && vr->pkt);
+    if (avcodec_parameters_to_context(vr->dec, s->codecpar) < 0 || (ret = avcodec_open2(vr->dec, c, NULL)) < 0) {
+        st = ts_error(TS_ERR_FORMAT, NULL, "cannot open the %s decoder for '%s'", c->name, path);
+        goto fail;
+    }
+    vr->width = vr->dec->width;
+    vr->height = vr->dec->height;
+    if (vr->width < 1 || vr->height < 1) {
+        st = ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': no decodable frame size (corrupt file?)", path);
+        goto fail;
+    }
+    if (width) *width = vr->width;
+    if (height) *height = vr->height;
+    if (fps) {
+        AVRational r = s->avg_frame_rate.num > 0 && s->avg_frame_rate.den > 0 ? s->avg_frame_rate : s->r_frame_rate;
+        *fps = r.num > 0 && r.den > 0 ? av_q2d(r) : 0.0;
+    }
+    *out = vr;
+    return TS_OK;
+fail:
+    ts_video_reader_close(&vr);
+    return st;
+}
+
+enum ts_status ts_video_reader_open(const char * path, ts_video_reader ** out, int * width, int * height, double * fps) {
+    return reader_open(path, 0, out, width, height, fps);
+}
+
+// The decoded frame as RGB24 (vr->height, vr->width, 3).
+static enum ts_status reader_convert(ts_video_reader * vr, uint8_t * rgb) {
+    AVFrame * f = vr->frame;
+    const int W = vr->width, H = vr->height;
+    if (f->format == AV_PIX_FMT_RGB24 && f->width == W && f->height == H) {  // exact copy (PNG)
+        for (int y = 0; y < H; y++) memcpy(rgb + (size_t)y * W * 3, f->data[0] + (size_t)y * f->linesize[0], (size_t)W * 3);
+        return TS_OK;
+    }
+    vr->sws = sws_getCachedContext(vr->sws, f->width, f->height, (enum AVPixelFormat)f->format, W, H, AV_PIX_FMT_RGB24,
+                                   SWS_BICUBIC | SWS_ACCURATE_RND, NULL, NULL, NULL);
+    if (!vr->sws)
+        return ts_error(TS_ERR_FORMAT, NULL, "'%s': cannot convert %s frames to RGB", vr->path,
+                        av_get_pix_fmt_name((enum AVPixelFormat)f->format));
+    uint8_t * dst[4] = {rgb, NULL, NULL, NULL};
+    int stride[4] = {3 * W, 0, 0, 0};
+    sws_scale(vr->sws, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dst, stride);
+    return TS_OK;
+}
+
+enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * got) {
+    TS_ASSERT(vr && rgb && got);
+    *got = 0;
+    char eb[128];
+    for (;;) {
+        int ret = avcodec_receive_frame(vr->dec, vr->frame);
+        if (ret == 0) {
+            enum ts_status st = reader_convert(vr, rgb);
+            av_frame_unref(vr->frame);
+            if (st == TS_OK) *got = 1;
+            return st;
+        }
+        if (ret == AVERROR_EOF) return TS_OK;
+        if (ret != AVERROR(EAGAIN))
+            return ts_error(TS_ERR_FORMAT, NULL, "cannot decode '%s': %s", vr->path, av_errstr(ret, eb, sizeof eb));
+        if (vr->flushed) return TS_OK;
+        ret = av_read_frame(vr->ic, vr->pkt);
+        if (ret == AVERROR_EOF) {
+            avcodec_send_packet(vr->dec, NULL);
+            vr->flushed = 1;
+            continue;
+        }
+        if (ret < 0) return ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': %s", vr->path, av_errstr(ret, eb, sizeof eb));
+        if (vr->pkt->stream_index == vr->stream) ret = avcodec_send_packet(vr->dec, vr->pkt);
+        av_packet_unref(vr->pkt);
+        if (ret < 0 && ret != AVERROR(EAGAIN))
+            return ts_error(TS_ERR_FORMAT, "the file may be truncated or damaged", "cannot decode '%s': %s", vr->path,
+                            av_errstr(ret, eb, sizeof eb));
+    }
+}
+
+// ---- still images ------------------------------------------------------------------
+
+enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height) {
+    TS_ASSERT(path && rgb && width && height);
+    *rgb = NULL;
+    ts_video_reader * vr = NULL;
+    int w, h, got = 0;
+    TS_TRY(reader_open(path, 1, &vr, &w, &h, NULL));
+    uint8_t * buf = ts_malloc((size_t)w * h * 3);
+    enum ts_status st = ts_video_reader_next(vr, buf, &got);
+    if (st == TS_OK && !got) st = ts_error(TS_ERR_FORMAT, NULL, "image '%s' holds no picture", path);
+    ts_video_reader_close(&vr);
+    if (st != TS_OK) {
+        free(buf);
+        return st;
+    }
+    *rgb = buf;
+    *width = w;
+    *height = h;
+    return TS_OK;
+}
+
+enum ts_status ts_image_write_png(const char * path, const uint8_t * rgb, int width, int height) {
+    TS_ASSERT(path && rgb);
+    av_quiet();
+    if (width < 1 || height < 1 || width > TS_VIDEO_MAX_DIM || height > TS_VIDEO_MAX_DIM)
+        return ts_error(TS_ERR_ARG, NULL, "image '%s': bad size %dx%d", path, width, height);
+    const AVCodec * c = avcodec_find_encoder(AV_CODEC_ID_PNG);
+    if (!c) return ts_error(TS_ERR_ARG, NULL, "this FFmpeg has no PNG encoder");
+    char eb[128];
+    enum ts_status st = TS_OK;
+    AVCodecContext * enc = avcodec_alloc_context3(c);
+    AVFrame * frame = av_frame_alloc();
+    AVPacket * pkt = av_packet_alloc();
+    TS_ASSERT(enc && frame && pkt);
+    enc->width = width;
+    enc->height = height;
+    enc->pix_fmt = AV_PIX_FMT_RGB24;
+    enc->time_base = (AVRational){1, 1};
+    int ret = avcodec_open2(enc, c, NULL);
+    if (ret < 0) {
+        st = ts_error(TS_ERR_ARG, NULL, "cannot open the PNG encoder: %s", av_errstr(ret, eb, sizeof eb));
+        goto done;
+    }
+    frame->format = AV_PIX_FMT_RGB24;
+    frame->width = width;
+    frame->height = height;
+    if (av_frame_get_buffer(frame, 0) < 0) TS_ASSERT(!"out of memory");
+    for (int y = 0; y < height; y++)
+        memcpy(frame->data[0] + (size_t)y * frame->linesize[0], rgb + (size_t)y * width * 3, (size_t)width * 3);
+    frame->pts = 0;
+    if ((ret = avcodec_send_frame(enc, frame)) < 0 || (ret = avcodec_send_frame(enc, NULL)) < 0 ||
+        (ret = avcodec_receive_packet(enc, pkt)) < 0) {
+        st = ts_error(TS_ERR_IO, NULL, "PNG encoding of '%s' failed: %s", path, av_errstr(ret, eb, sizeof eb));
+        goto done;
+    }
+    char * tmp = tmp_name(path);
+    FILE * f = fopen(tmp, "wb");
+    if (!f) {
+        st = ts_error(TS_ERR_IO, "check that the output directory exists and is writable", "cannot create image '%s': %s",
+                      tmp, strerror(errno));
+    } else {
+        int ok = fwrite(pkt->data, 1, (size_t)pkt->size, f) == (size_t)pkt->size;
+        ok &= fclose(f) == 0;
+        if (!ok) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write image '%s'", tmp);
+        else if (rename(tmp, path) != 0)
+            st = ts_error(TS_ERR_IO, NULL, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        if (st != TS_OK) unlink(tmp);
+    }
+    free(tmp);
+done:
+    av_packet_free(&pkt);
+    av_frame_free(&frame);
+    avcodec_free_context(&enc);
+    return st;
+}

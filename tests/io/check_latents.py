@@ -1,0 +1,44 @@
+#!/usr/bin/python3
+# Reads DIR/latents.h5 and DIR/checkpoint.h5 (written by test_io_latents) with
+# h5py and checks layout, chunking, values (bit-exact) and attributes.
+# usage: check_latents.py DIR
+import os
+import sys
+
+import h5py
+import numpy as np
+
+d = sys.argv[1]
+T, H, W, C = map(int, open(os.path.join(d, "expect.txt")).read().split())
+t, y, x, k = np.meshgrid(np.arange(T), np.arange(H), np.arange(W), np.arange(C), indexing="ij")
+base = (t * 1000 + y * 100 + x * 10 + k).astype(np.float32)
+fails = 0
+
+
+def check(cond, what):
+    global fails
+    print(("  ok    " if cond else "  FAIL  ") + what)
+    fails += 0 if cond else 1
+
+
+for name, bias, step in (("latents.h5", 0.25, None), ("checkpoint.h5", 0.5, 8)):
+    with h5py.File(os.path.join(d, name), "r") as f:
+        ds = f["latents"]
+        check(ds.dtype == np.float32 and ds.shape == (T, H, W, C), f"{name}: float32 {ds.shape}")
+        check(ds.chunks == (1, H, W, C), f"{name}: one frame per chunk {ds.chunks}")
+        a = ds[...]
+        want = base + np.float32(bias)
+        check(a.tobytes() == want.tobytes(), f"{name}: values bit-exact")
+        at = ds.attrs
+        check(at["prompt"] == "a red circle moving left \u2014 caf\u00e9", f"{name}: prompt {at['prompt']!r}")
+        check(at["seed"].dtype == np.uint64 and int(at["seed"]) == 0xDEADBEEFCAFEF00D, f"{name}: seed {at['seed']!r}")
+        check(int(at["steps"]) == 30 and float(at["cfg"]) == 5.5 and float(at["fps"]) == 12.5, f"{name}: steps cfg fps")
+        check(at["model_digest"] == "0123456789abcdef" * 4, f"{name}: model_digest")
+        check(isinstance(at["timeshard_version"], str) and len(at["timeshard_version"]) > 0,
+              f"{name}: timeshard_version {at['timeshard_version']!r}")
+        if step is None:
+            check("step" not in at, f"{name}: no step attribute")
+        else:
+            check(int(at["step"]) == step, f"{name}: step == {step}")
+print("check_latents.py:", "all checks passed" if not fails else f"{fails} check(s) FAILED")
+sys.exit(1 if fails else 0)

@@ -1,0 +1,226 @@
+// Tests of src/io/latents.c under mpirun -np N: write a known tensor from N
+// ranks, read it back on N and N-1 ranks, checkpoints replaced atomically, and
+// failures that leave no file under the final name and keep an older one.
+// Leaves DIR/latents.h5 (and DIR/expect.txt) for check_latents.py (h5py).
+// usage: mpirun -np N test_io_latents DIR
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/latents.h"
+#include "io_test.h"
+
+enum { T = 7, H = 3, W = 4, C = 2, FRAME = H * W * C };
+
+// element (t, y, x, k): exact in float32, different in every position
+static float value(int64_t t, int y, int x, int k, float bias) { return (float)(t * 1000 + y * 100 + x * 10 + k) + bias; }
+
+static void fill(float * d, int64_t g0, int64_t n, float bias) {
+    for (int64_t t = 0; t < n; t++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < C; k++) d[((t * H + y) * W + x) * C + k] = value(g0 + t, y, x, k, bias);
+}
+
+static int same(const float * d, int64_t g0, int64_t n, float bias) {
+    for (int64_t t = 0; t < n; t++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < C; k++)
+                    if (d[((t * H + y) * W + x) * C + k] != value(g0 + t, y, x, k, bias)) return 0;
+    return 1;
+}
+
+// contiguous, sizes differ by at most one (as src/dist does)
+static void part(int64_t total, int ranks, int r, int64_t * g0, int64_t * n) {
+    int64_t base = total / ranks, extra = total % ranks;
+    *n = base + (r < extra);
+    *g0 = r * base + (r < extra ? r : extra);
+}
+
+static int all_true(MPI_Comm comm, int x) {
+    int y;
+    MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_LAND, comm);
+    return y;
+}
+
+static void meta_init(struct ts_latents_meta * m, int64_t step) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->prompt, sizeof m->prompt, "a red circle moving left \xe2\x80\x94 caf\xc3\xa9");
+    m->seed = 0xDEADBEEFCAFEF00DULL;  // above 2^63: must stay unsigned
+    m->steps = 30;
+    m->cfg = 5.5;
+    m->fps = 12.5;
+    for (int i = 0; i < 64; i++) m->model_digest[i] = "0123456789abcdef"[i % 16];
+    snprintf(m->version, sizeof m->version, "%s", TS_VERSION);
+    m->step = step;
+}
+
+static int meta_equal(const struct ts_latents_meta * a, const struct ts_latents_meta * b) {
+    return strcmp(a->prompt, b->prompt) == 0 && a->seed == b->seed && a->steps == b->steps && a->cfg == b->cfg &&
+           a->fps == b->fps && strcmp(a->model_digest, b->model_digest) == 0 && strcmp(a->version, b->version) == 0 &&
+           a->step == b->step;
+}
+
+// Reads the whole file on comm with its own partition and checks the values.
+static int read_check(const char * path, MPI_Comm comm, float bias, struct ts_latents_meta * meta) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int64_t t = 0, g0, n;
+    int h = 0, w = 0, c = 0;
+    ts_error_clear();
+    if (ts_latents_read(path, comm, &t, &h, &w, &c, 0, 0, NULL, NULL) != TS_OK) return 0;
+    if (t != T || h != H || w != W || c != C) return 0;
+    part(t, size, rank, &g0, &n);
+    float * d = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float));
+    int ok = ts_latents_read(path, comm, &t, &h, &w, &c, g0, n, d, meta) == TS_OK && same(d, g0, n, bias);
+    free(d);
+    return ok;
+}
+
+int main(int argc, char ** argv) {
+    MPI_Init(&argc, &argv);
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (argc != 2) {
+        if (rank == 0) fprintf(stderr, "usage: mpirun -np N %s DIR\n", argv[0]);
+        MPI_Finalize();
+        return 2;
+    }
+    char dir[1024], path[1200], ck[1200], old[1200], tmp[1300];
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    if (rank == 0) {
+        mkdir(dir, 0755);
+        snprintf(path, sizeof path, "%s/latents.h5", dir);
+        unlink(path);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    snprintf(path, sizeof path, "%s/latents.h5", dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.h5", dir);
+    snprintf(old, sizeof old, "%s/old.h5", dir);
+    if (rank != 0) {  // only rank 0 prints verdicts
+        if (!freopen("/dev/null", "w", stdout)) return 1;
+    }
+    printf("latents on %d rank(s)\n", size);
+
+    int64_t g0, n;
+    part(T, size, rank, &g0, &n);
+    float * mine = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float));
+    fill(mine, g0, n, 0.25f);
+    struct ts_latents_meta m, got;
+    meta_init(&m, -1);
+
+    // write, then read back on every rank count that fits
+    ts_error_clear();
+    enum ts_status st = ts_latents_write(path, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "write (%d, %d, %d, %d) from %d rank(s): %s", T, H, W, C, size,
+          ts_last_error());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(io_file_exists(path) && !io_file_exists(tmp), "file under its name, no temporary left");
+    CHECK(all_true(MPI_COMM_WORLD, read_check(path, MPI_COMM_WORLD, 0.25f, &got)), "read back bit-exact on %d rank(s)", size);
+    CHECK(all_true(MPI_COMM_WORLD, meta_equal(&got, &m)), "attributes read back (step absent -> -1: %lld)",
+          (long long)got.step);
+    for (int sub = size - 1; sub >= 1; sub--) {  // a different rank count
+        MPI_Comm cm;
+        MPI_Comm_split(MPI_COMM_WORLD, rank < sub ? 0 : MPI_UNDEFINED, rank, &cm);
+        int ok = 1;
+        if (cm != MPI_COMM_NULL) {
+            ok = read_check(path, cm, 0.25f, NULL);
+            MPI_Comm_free(&cm);
+        }
+        CHECK(all_true(MPI_COMM_WORLD, ok), "read back bit-exact on %d of %d rank(s)", sub, size);
+    }
+    {  // frames in the middle, one rank
+        int64_t t;
+        int h, w, c;
+        float f[2 * FRAME];
+        int ok = 1;
+        if (rank == 0) ok = ts_latents_read(path, MPI_COMM_SELF, &t, &h, &w, &c, 3, 2, f, NULL) == TS_OK && same(f, 3, 2, 0.25f);
+        CHECK(all_true(MPI_COMM_WORLD, ok), "rank 0 alone reads frames [3, 5)");
+    }
+
+    // checkpoints: `step` attribute, replaced in place
+    struct ts_latents_meta mc;
+    meta_init(&mc, 7);
+    ts_error_clear();
+    st = ts_latents_write(ck, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &mc);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 7: %s", ts_last_error());
+    fill(mine, g0, n, 0.5f);
+    mc.step = 8;
+    st = ts_latents_write(ck, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &mc);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 8 replaces it: %s", ts_last_error());
+    CHECK(all_true(MPI_COMM_WORLD, read_check(ck, MPI_COMM_WORLD, 0.5f, &got) && got.step == 8),
+          "checkpoint holds step 8's latents (step=%lld)", (long long)got.step);
+
+    // failures: agreed on every rank, nothing under the final name, old file kept
+    snprintf(tmp, sizeof tmp, "%s/no/such/dir/x.h5", dir);
+    ts_error_clear();
+    st = ts_latents_write(tmp, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_IO && strstr(ts_last_error(), "no/such/dir")),
+          "unwritable directory -> TS_ERR_IO on every rank: %s", ts_last_error());
+    CHECK(!io_file_exists(tmp), "no file written there");
+
+    fill(mine, g0, n, 0.25f);
+    st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "an older file to keep");
+    fill(mine, g0, n, 9.0f);
+    snprintf(tmp, sizeof tmp, "%s.tmp", old);
+    if (rank == 0) mkdir(tmp, 0755);  // the temporary name cannot be created
+    MPI_Barrier(MPI_COMM_WORLD);
+    ts_error_clear();
+    st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_IO), "temporary not creatable -> TS_ERR_IO everywhere: %s", ts_last_error());
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) rmdir(tmp);
+    CHECK(all_true(MPI_COMM_WORLD, read_check(old, MPI_COMM_WORLD, 0.25f, NULL)), "older file untouched");
+
+    ts_error_clear();  // one rank passes a bad range: every rank fails, the file stays
+    st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, rank == size - 1 ? g0 + 1 : g0, n, mine, &m);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_ARG), "bad range on the last rank -> TS_ERR_ARG everywhere: %s",
+          ts_last_error());
+    CHECK(all_true(MPI_COMM_WORLD, read_check(old, MPI_COMM_WORLD, 0.25f, NULL)), "older file untouched");
+    CHECK(!io_file_exists(tmp), "no temporary left");
+    ts_error_clear();
+    st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, g0, rank == 0 ? n + 1 : n, mine, &m);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_ARG), "frames not summing to T -> TS_ERR_ARG: %s", ts_last_error());
+
+    // reading what is not there
+    int64_t t;
+    int h, w, c;
+    snprintf(tmp, sizeof tmp, "%s/missing.h5", dir);
+    ts_error_clear();
+    st = ts_latents_read(tmp, MPI_COMM_WORLD, &t, &h, &w, &c, 0, 0, NULL, NULL);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_IO), "missing file -> TS_ERR_IO: %s", ts_last_error());
+    snprintf(tmp, sizeof tmp, "%s/not_h5.h5", dir);
+    if (rank == 0) io_write_file(tmp, "not hdf5\n", 9);
+    MPI_Barrier(MPI_COMM_WORLD);
+    ts_error_clear();
+    st = ts_latents_read(tmp, MPI_COMM_WORLD, &t, &h, &w, &c, 0, 0, NULL, NULL);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_FORMAT), "not HDF5 -> TS_ERR_FORMAT: %s", ts_last_error());
+    ts_error_clear();
+    float f1[FRAME];
+    st = ts_latents_read(path, MPI_COMM_WORLD, &t, &h, &w, &c, T - 1, rank == 0 ? 2 : 1, f1, NULL);
+    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_ARG), "frames past the end -> TS_ERR_ARG: %s", ts_last_error());
+    ts_error_clear();
+
+    free(mine);
+    if (rank == 0) {  // what check_latents.py expects
+        snprintf(tmp, sizeof tmp, "%s/expect.txt", dir);
+        FILE * f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "%d %d %d %d\n", T, H, W, C);
+            fclose(f);
+        }
+    }
+    int failed = io_test_failures, any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int rc = rank == 0 ? io_test_summary("test_io_latents") : 0;
+    MPI_Finalize();
+    return any ? 1 : rc;
+}

@@ -1,0 +1,293 @@
+// The C model against the PyTorch reference (tests/fixtures/ref.h5, written by
+// tools/make_fixtures.py from tools/train/tsmodel.py): tokenizer, text encoder,
+// DiT forward (text-to-video, image-to-video, causal), VAE decode and encode,
+// and a 2-step guided generation through the whole pipeline. Also DESIGN.md's
+// property 3: the DiT over the whole video and over frame chunks (each chunk a
+// thread, halos traded through an in-process communicator) is bit-identical.
+#include <hdf5.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../unit/test_util.h"
+#include "core/common.h"
+#include "dist/dist.h"
+#include "io/latents.h"
+#include "model/model.h"
+
+static const char * FIX;  // fixtures folder
+
+// ---- fixture reading --------------------------------------------------------------
+static double * read_ref(hid_t f, const char * name, int64_t * n_out) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) {
+        fprintf(stderr, "fixture has no dataset '%s'\n", name);
+        exit(2);
+    }
+    hid_t s = H5Dget_space(d);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    double * buf = malloc((size_t)n * sizeof(double));
+    H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    H5Sclose(s);
+    H5Dclose(d);
+    if (n_out) *n_out = n;
+    return buf;
+}
+
+static float * to_float(const double * a, int64_t n) {
+    float * f = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) f[i] = (float)a[i];
+    return f;
+}
+
+static char * read_attr_str(hid_t f, const char * name) {
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    hid_t t = H5Aget_type(a);
+    static char buf[1024];
+    memset(buf, 0, sizeof(buf));
+    if (H5Tis_variable_str(t) > 0) {
+        char * s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Aread(a, mt, &s);
+        snprintf(buf, sizeof(buf), "%s", s ? s : "");
+        H5free_memory(s);
+        H5Tclose(mt);
+    } else {
+        hid_t mt = H5Tcopy(t);
+        H5Tset_size(mt, sizeof(buf) - 1);
+        H5Aread(a, mt, buf);
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return buf;
+}
+
+// ---- an in-process communicator: each chunk is a thread ------------------------------
+#define MAXP 8
+struct tshared {
+    pthread_barrier_t bar;
+    int P;
+    struct tcomm * c[MAXP];
+};
+struct tcomm {
+    struct ts_comm base;
+    int rank;
+    struct tshared * sh;
+    const void * sl, * sr;
+    void * rl, * rr;
+    size_t bytes;
+};
+static void t_post(ts_comm_t c, const void * sl, const void * sr, void * rl, void * rr, size_t bytes) {
+    struct tcomm * t = (struct tcomm *)c;
+    t->sl = sl, t->sr = sr, t->rl = rl, t->rr = rr, t->bytes = bytes;
+}
+static enum ts_status t_wait(ts_comm_t c) {
+    struct tcomm * t = (struct tcomm *)c;
+    pthread_barrier_wait(&t->sh->bar);  // every chunk has posted
+    if (t->rl && t->rank > 0) memcpy(t->rl, t->sh->c[t->rank - 1]->sr, t->bytes);
+    if (t->rr && t->rank + 1 < t->sh->P) memcpy(t->rr, t->sh->c[t->rank + 1]->sl, t->bytes);
+    pthread_barrier_wait(&t->sh->bar);  // every copy done before send buffers change
+    return TS_OK;
+}
+static const struct ts_comm_ops tcomm_ops = {"threads", t_post, t_wait, NULL};
+
+struct chunk_job {
+    ts_model * m;
+    ts_comm_t comm;
+    int64_t g0, Tn, T;
+    const float * z;     // whole video (T, h, w, c)
+    float * v;           // whole video output
+    const ts_text_cond * tc;
+};
+
+static void * chunk_run(void * arg) {
+    struct chunk_job * j = arg;
+    const struct ts_model_config * c = &j->m->cfg;
+    int64_t cell = (int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels;
+    ts_dit_ws * ws = ts_dit_ws_new(j->m, j->Tn, j->g0, j->T);
+    enum ts_status st = ts_dit_forward(ws, j->m, j->v + j->g0 * cell, j->z + j->g0 * cell, NULL, NULL, 0.7f, j->tc,
+                                       j->comm);
+    TS_ASSERT(st == TS_OK);
+    ts_dit_ws_free(j->m, &ws);
+    return NULL;
+}
+
+// DiT over the whole T-frame video vs over P chunks (one thread each, own model
+// and single-threaded backend): bit-identical.
+static void check_chunks(const char * model_path, const float * z, int64_t T, int P, int causal) {
+    ts_model * ms[MAXP];
+    ts_backend_t bes[MAXP];
+    ts_text_cond tcs[MAXP];
+    struct tshared sh = {.P = P};
+    pthread_barrier_init(&sh.bar, NULL, (unsigned)P);
+    struct tcomm tc[MAXP];
+    struct chunk_job jobs[MAXP];
+    pthread_t th[MAXP];
+    int64_t n = 0;
+    for (int r = 0; r < P; r++) {
+        bes[r] = ts_backend_cpu_new(1);
+        TS_ASSERT(ts_model_load(&ms[r], model_path, bes[r]) == TS_OK);
+        ms[r]->cfg.causal = causal;
+        TS_ASSERT(ts_text_encode(ms[r], "a red circle moving left on a blue background", &tcs[r]) == TS_OK);
+        n = T * ts_cfg_latent_hw(&ms[r]->cfg) * ts_cfg_latent_hw(&ms[r]->cfg) * ms[r]->cfg.latent_channels;
+    }
+    float * whole = calloc((size_t)n, sizeof(float));
+    float * parts = calloc((size_t)n, sizeof(float));
+    // whole video, one chunk, no communicator
+    struct chunk_job one = {ms[0], NULL, 0, T, T, z, whole, &tcs[0]};
+    chunk_run(&one);
+    for (int r = 0; r < P; r++) {
+        memset(&tc[r], 0, sizeof(tc[r]));
+        tc[r].base.ops = &tcomm_ops;
+        tc[r].rank = r;
+        tc[r].sh = &sh;
+        sh.c[r] = &tc[r];
+        int64_t g0, Tn;
+        ts_partition(T, P, r, &g0, &Tn);
+        jobs[r] = (struct chunk_job){ms[r], P > 1 ? &tc[r].base : NULL, g0, Tn, T, z, parts, &tcs[r]};
+    }
+    for (int r = 0; r < P; r++) pthread_create(&th[r], NULL, chunk_run, &jobs[r]);
+    for (int r = 0; r < P; r++) pthread_join(th[r], NULL);
+    char name[96];
+    snprintf(name, sizeof(name), "dit.chunks P=%d T=%lld%s", P, (long long)T, causal ? " causal" : "");
+    tu_check_bits(name, parts, whole, n);
+    for (int r = 0; r < P; r++) {
+        ts_text_cond_free(ms[r], &tcs[r]);
+        ts_model_free(&ms[r]);
+        ts_backend_free(&bes[r]);
+    }
+    pthread_barrier_destroy(&sh.bar);
+    free(whole);
+    free(parts);
+}
+
+int main(int argc, char ** argv) {
+    FIX = argc > 1 ? argv[1] : TS_SOURCE_DIR "/tests/fixtures";
+    char model_path[1024], ref_path[1024];
+    snprintf(model_path, sizeof(model_path), "%s/tiny.h5", FIX);
+    snprintf(ref_path, sizeof(ref_path), "%s/ref.h5", FIX);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(ref_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        fprintf(stderr, "cannot open %s\n", ref_path);
+        return 2;
+    }
+    if (strcmp(read_attr_str(f, "magic"), "timeshard-fixture") != 0) {
+        fprintf(stderr, "%s is not a timeshard fixture\n", ref_path);
+        return 2;
+    }
+    char prompt[1024];
+    snprintf(prompt, sizeof(prompt), "%s", read_attr_str(f, "prompt"));
+    char unknown_ref[256];
+    snprintf(unknown_ref, sizeof(unknown_ref), "%s", read_attr_str(f, "unknown_words"));
+
+    for (int threads = 1; threads <= 2; threads++) {
+        printf("# threads %d\n", threads);
+        ts_backend_t be = ts_backend_cpu_new(threads);
+        ts_model * m = NULL;
+        if (ts_model_load(&m, model_path, be) != TS_OK) {
+            fprintf(stderr, "load: %s\n", ts_last_error());
+            return 1;
+        }
+        const struct ts_model_config * c = &m->cfg;
+        int L = c->text_len;
+        int64_t n;
+        // tokenizer
+        int32_t ids[64];
+        char unknown[256];
+        int words = 0;
+        int nv = ts_tokenize(m, prompt, ids, unknown, sizeof(unknown), &words);
+        double * rid = read_ref(f, "text.ids", NULL);
+        double * rnv = read_ref(f, "text.n_valid", NULL);
+        int ok = nv == (int)rnv[0];
+        for (int i = 0; i < L; i++) ok &= ids[i] == (int32_t)rid[i];
+        tu_verdict("tokenizer.ids", ok, "");
+        tu_verdict("tokenizer.unknown", strcmp(unknown, unknown_ref) == 0, unknown);
+        free(rid), free(rnv);
+        // text encoder
+        ts_text_cond tc = {0}, tu = {0};
+        TS_ASSERT(ts_text_encode(m, prompt, &tc) == TS_OK);
+        TS_ASSERT(ts_text_encode(m, "", &tu) == TS_OK);
+        double * r = read_ref(f, "text.tokens", &n);
+        tu_check_rel("text.tokens", tc.tokens, r, n, 1e-4);
+        free(r);
+        r = read_ref(f, "text.pooled", &n);
+        tu_check_rel("text.pooled", tc.pooled, r, n, 1e-4);
+        free(r);
+        r = read_ref(f, "text_empty.tokens", &n);
+        tu_check_rel("text_empty.tokens", tu.tokens, r, n, 1e-4);
+        free(r);
+        // DiT: whole video
+        double * rz = read_ref(f, "dit.z", &n);
+        float * z = to_float(rz, n);
+        int64_t T = n / ((int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels);
+        float * v = calloc((size_t)n, sizeof(float));
+        ts_dit_ws * ws = ts_dit_ws_new(m, T, 0, T);
+        TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
+        r = read_ref(f, "dit.v", NULL);
+        tu_check_rel("dit.forward t2v", v, r, n, 1e-4);
+        free(r);
+        double * rc = read_ref(f, "dit.cond", NULL);
+        float * cond = to_float(rc, n);
+        float * cmask = calloc((size_t)T, sizeof(float));
+        cmask[0] = 1.0f;
+        TS_ASSERT(ts_dit_forward(ws, m, v, z, cond, cmask, 0.7f, &tc, NULL) == TS_OK);
+        r = read_ref(f, "dit.v_i2v", NULL);
+        tu_check_rel("dit.forward i2v", v, r, n, 1e-4);
+        free(r);
+        m->cfg.causal = 1;
+        TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
+        m->cfg.causal = 0;
+        r = read_ref(f, "dit.v_causal", NULL);
+        tu_check_rel("dit.forward causal", v, r, n, 1e-4);
+        free(r);
+        ts_dit_ws_free(m, &ws);
+        // VAE
+        int64_t nz;
+        double * rvz = read_ref(f, "vae.z", &nz);
+        float * vz = to_float(rvz, nz);
+        int hw = ts_cfg_latent_hw(c), H = c->image_size;
+        int64_t frames = nz / ((int64_t)hw * hw * c->latent_channels);
+        float * img = calloc((size_t)(frames * H * H * 3), sizeof(float));
+        ts_vae_ws * vws = ts_vae_ws_new(m);
+        for (int64_t i = 0; i < frames; i++)
+            ts_vae_decode(vws, m, img + i * H * H * 3, vz + i * hw * hw * c->latent_channels);
+        r = read_ref(f, "vae.decoded", NULL);
+        tu_check_rel("vae.decode", img, r, frames * H * H * 3, 1e-4);
+        free(r);
+        int64_t ni;
+        double * rimg = read_ref(f, "vae.image", &ni);
+        float * fimg = to_float(rimg, ni);
+        int64_t nimg = ni / ((int64_t)H * H * 3);
+        float * enc = calloc((size_t)(nimg * hw * hw * c->latent_channels), sizeof(float));
+        for (int64_t i = 0; i < nimg; i++)
+            ts_vae_encode(vws, m, enc + i * hw * hw * c->latent_channels, fimg + i * H * H * 3);
+        r = read_ref(f, "vae.encoded", NULL);
+        tu_check_rel("vae.encode", enc, r, nimg * hw * hw * c->latent_channels, 1e-4);
+        free(r);
+        ts_vae_ws_free(m, &vws);
+        free(rimg), free(fimg), free(enc), free(rvz), free(vz), free(img);
+        free(rz), free(z), free(v), free(rc), free(cond), free(cmask);
+        ts_text_cond_free(m, &tc);
+        ts_text_cond_free(m, &tu);
+        ts_model_free(&m);
+        ts_backend_free(&be);
+    }
+
+    // property 3: whole video vs chunks, bit for bit (T = 7 frames, W = 2)
+    {
+        int64_t n;
+        double * rz = read_ref(f, "dit.z", &n);
+        float * z = to_float(rz, n);
+        for (int P = 2; P <= 3; P++) check_chunks(model_path, z, 7, P, 0);
+        check_chunks(model_path, z, 7, 3, 1);
+        free(rz), free(z);
+    }
+    H5Fclose(f);
+    printf("%s\n", tu_failures ? "FAILED" : "PASSED");
+    return tu_failures ? 1 : 0;
+}
