@@ -55,8 +55,8 @@ float * ts_arena_alloc(ts_arena * a, int64_t n_floats) {
     TS_ASSERT(a->base != NULL);
     size_t need = ts_arena_need(n_floats);
     if (need > a->size - a->used)
-        ts_abort(__FILE__, __LINE__, "arena too small: need %zu bytes more, %zu of %zu left", need,
-                 a->size - a->used, a->size);
+        ts_abort(__FILE__, __LINE__, "arena too small: need %zu bytes more, %zu of %zu left", need, a->size - a->used,
+                 a->size);
     float * p = (float *)(a->base + a->used);
     a->used += need;
     return p;

@@ -239,8 +239,10 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     H5Pset_fapl_mpio(fapl, cm, MPI_INFO_NULL);
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    st = agree(cm, file < 0 && rank == 0 ? create_error(tmp) : TS_OK);
-    if (st == TS_OK && file < 0) st = ts_error(TS_ERR_IO, lat_hint_dir, "cannot create latents file '%s'", tmp);
+    enum ts_status cst = TS_OK;
+    if (file < 0)  // MPI-IO opens collectively: every rank fails alike
+        cst = rank == 0 ? create_error(tmp) : ts_error(TS_ERR_IO, lat_hint_dir, "cannot create latents file '%s'", tmp);
+    st = agree(cm, cst);
     if (st != TS_OK) {
         if (file >= 0) H5Fclose(file);
         goto cleanup;

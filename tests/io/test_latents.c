@@ -145,6 +145,26 @@ int main(int argc, char ** argv) {
         CHECK(all_true(MPI_COMM_WORLD, ok), "rank 0 alone reads frames [3, 5)");
     }
 
+    if (size > 1) {  // the last rank owns no frames (and passes NULL) when writing and reading
+        char zp[1300];
+        snprintf(zp, sizeof zp, "%s/zero_rank.h5", dir);
+        int64_t zg0 = 0, zn = 0;
+        if (rank < size - 1) part(T, size - 1, rank, &zg0, &zn);
+        float * zd = zn ? calloc((size_t)zn * FRAME, sizeof(float)) : NULL;
+        if (zd) fill(zd, zg0, zn, 0.25f);
+        ts_error_clear();
+        st = ts_latents_write(zp, MPI_COMM_WORLD, T, H, W, C, zg0, zn, zd, &m);
+        CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "write with a rank owning 0 frames: %s", ts_last_error());
+        free(zd);
+        float * all = rank == 0 ? calloc((size_t)T * FRAME, sizeof(float)) : NULL;
+        int64_t t;
+        int h, w, c;
+        st = ts_latents_read(zp, MPI_COMM_WORLD, &t, &h, &w, &c, 0, rank == 0 ? T : 0, all, NULL);
+        CHECK(all_true(MPI_COMM_WORLD, st == TS_OK && (rank != 0 || same(all, 0, T, 0.25f))),
+              "rank 0 reads every frame while the others read none: %s", ts_last_error());
+        free(all);
+    }
+
     // checkpoints: `step` attribute, replaced in place
     struct ts_latents_meta mc;
     meta_init(&mc, 7);

@@ -116,6 +116,8 @@ static void test_hdf5(const char * data) {
     CHECK(n > 2048 && n < sizeof whole, "fixture read (%zu bytes)", n);
     io_write_file(tmp_path("trunc_half.h5"), whole, n / 2);
     CHECK_ERR(ts_weights_open(tmp_path("trunc_half.h5"), &w), TS_ERR_FORMAT, "truncated", "HDF5 truncated to half");
+    io_write_file(tmp_path("trunc_tail.h5"), whole, n - 16);
+    CHECK_ERR(ts_weights_open(tmp_path("trunc_tail.h5"), &w), TS_ERR_FORMAT, "truncated", "HDF5 missing its last 16 bytes");
     io_write_file(tmp_path("trunc_100.h5"), whole, 100);
     CHECK_ERR(ts_weights_open(tmp_path("trunc_100.h5"), &w), TS_ERR_FORMAT, "trunc_100.h5", "HDF5 truncated to 100 bytes");
     io_write_file(tmp_path("trunc_8.h5"), whole, 8);

@@ -43,10 +43,8 @@ static void ref_linear(double * y, int ldy, const float * x, int ldx, const floa
         }
 }
 
-static void test_linear(void) {
-    const int64_t M = 150;
-    const int K = 70, N = 90, ldx = K + 5, ldy = N + 3;
-    float * x = tu_alloc(M * ldx), * w = tu_alloc((int64_t)N * K), * b = tu_alloc(N);
+static void test_linear_case(int64_t M, int K, int N, int ldx, int ldy) {
+    float *x = tu_alloc(M * ldx), *w = tu_alloc((int64_t)N * K), *b = tu_alloc(N);
     tu_fill(x, M * ldx, 1.0f);
     tu_fill(w, (int64_t)N * K, 0.2f);
     tu_fill(b, N, 0.5f);
@@ -55,7 +53,7 @@ static void test_linear(void) {
         ref_linear(ref, ldy, x, ldx, w, with_b ? b : NULL, M, K, N);
         float * out[2];
         for (int t = 0; t < 2; t++) {
-            float * dx = dev(BE[t], x, M * ldx), * dw = dev(BE[t], w, (int64_t)N * K), * db = dev(BE[t], b, N);
+            float *dx = dev(BE[t], x, M * ldx), *dw = dev(BE[t], w, (int64_t)N * K), *db = dev(BE[t], b, N);
             float * dy = dev(BE[t], NULL, M * ldy);
             BE[t]->ops->linear(BE[t], dy, ldy, dx, ldx, dw, with_b ? db : NULL, M, K, N);
             out[t] = tu_alloc(M * ldy);
@@ -66,23 +64,31 @@ static void test_linear(void) {
         int pad_ok = 1;
         for (int64_t m = 0; m < M; m++)
             for (int j = N; j < ldy; j++) pad_ok = pad_ok && out[0][m * ldy + j] == 0.0f;
-        check_op(with_b ? "linear (bias, strides)" : "linear (no bias, strides)", out, ref, M * ldy, TOL);
-        tu_verdict("linear leaves ldy padding alone", pad_ok, NULL);
+        char nm[96];
+        snprintf(nm, sizeof nm, "linear %lldx%dx%d%s", (long long)M, K, N, with_b ? " +bias" : "");
+        check_op(nm, out, ref, M * ldy, TOL);
+        if (ldy > N) tu_verdict("linear leaves ldy padding alone", pad_ok, NULL);
         free(out[0]), free(out[1]);
     }
     free(x), free(w), free(b), free(ref);
+}
+
+static void test_linear(void) {
+    test_linear_case(150, 70, 90, 75, 93);   // strided x and y
+    test_linear_case(13, 600, 40, 600, 40);  // K spans several k blocks, N not a multiple of 16
+    test_linear_case(1, 33, 5, 33, 5);
 }
 
 // A row's bits must not depend on M, on the rows passed with it, nor on threads.
 static void test_linear_row_independence(void) {
     const int64_t M = 200;
     const int K = 300, N = 200, ldw = K + 9;  // ldw: x copy with a wider stride
-    float * x = tu_alloc(M * K), * xw = tu_alloc(M * ldw), * w = tu_alloc((int64_t)N * K), * b = tu_alloc(N);
+    float *x = tu_alloc(M * K), *xw = tu_alloc(M * ldw), *w = tu_alloc((int64_t)N * K), *b = tu_alloc(N);
     tu_fill(x, M * K, 1.0f);
     tu_fill(w, (int64_t)N * K, 0.1f);
     tu_fill(b, N, 0.5f);
     for (int64_t m = 0; m < M; m++) memcpy(xw + m * ldw, x + m * K, (size_t)K * sizeof(float));
-    float * full = tu_alloc(M * N), * part = tu_alloc(M * N);
+    float *full = tu_alloc(M * N), *part = tu_alloc(M * N);
     omp_set_num_threads(1);
     ts_backend_t be = ts_backend_cpu_new(0);
     be->ops->linear(be, full, N, x, K, w, b, M, K, N);
@@ -120,7 +126,7 @@ static void test_linear_row_independence(void) {
 static void test_layernorm(void) {
     const int64_t rows = 37;
     const int D = 96;
-    float * x = tu_alloc(rows * D), * g = tu_alloc(D), * bb = tu_alloc(D);
+    float *x = tu_alloc(rows * D), *g = tu_alloc(D), *bb = tu_alloc(D);
     tu_fill(x, rows * D, 3.0f);
     for (int64_t i = 0; i < rows * D; i++) x[i] += 5.0f;  // nonzero mean
     tu_fill(g, D, 1.0f);
@@ -140,7 +146,7 @@ static void test_layernorm(void) {
         }
         float * out[2];
         for (int t = 0; t < 2; t++) {
-            float * dx = dev(BE[t], x, rows * D), * dg = dev(BE[t], g, D), * db = dev(BE[t], bb, D);
+            float *dx = dev(BE[t], x, rows * D), *dg = dev(BE[t], g, D), *db = dev(BE[t], bb, D);
             // in place (y aliases x)
             BE[t]->ops->layernorm(BE[t], dx, dx, affine ? dg : NULL, affine ? db : NULL, rows, D, 1e-6f);
             out[t] = tu_alloc(rows * D);
@@ -157,7 +163,7 @@ static void test_groupnorm(void) {
     const int64_t B = 2;
     const int HW = 50, C = 32, G = 8, cpg = C / G;
     int64_t n = B * HW * C;
-    float * x = tu_alloc(n), * g = tu_alloc(C), * bb = tu_alloc(C);
+    float *x = tu_alloc(n), *g = tu_alloc(C), *bb = tu_alloc(C);
     tu_fill(x, n, 2.0f);
     for (int64_t i = 0; i < n; i++) x[i] += (float)((i % C) / cpg);  // per-group offsets
     tu_fill(g, C, 1.0f);
@@ -183,7 +189,7 @@ static void test_groupnorm(void) {
         }
     float * out[2];
     for (int t = 0; t < 2; t++) {
-        float * dx = dev(BE[t], x, n), * dy = dev(BE[t], NULL, n), * dg = dev(BE[t], g, C), * db = dev(BE[t], bb, C);
+        float *dx = dev(BE[t], x, n), *dy = dev(BE[t], NULL, n), *dg = dev(BE[t], g, C), *db = dev(BE[t], bb, C);
         BE[t]->ops->groupnorm(BE[t], dy, dx, B, HW, C, G, dg, db, 1e-5f);
         out[t] = tu_alloc(n);
         get(BE[t], out[t], dy, n);
@@ -201,11 +207,11 @@ static void test_modulate_gate(void) {
     const int64_t T = 3;
     const int N = 5, D = 24, ld = 6 * D;  // shift/scale/gate as chunks of an adaLN (T, 6D) output
     int64_t n = T * N * D;
-    float * x = tu_alloc(n), * y = tu_alloc(n), * ada = tu_alloc(T * ld);
+    float *x = tu_alloc(n), *y = tu_alloc(n), *ada = tu_alloc(T * ld);
     tu_fill(x, n, 2.0f);
     tu_fill(y, n, 2.0f);
     tu_fill(ada, T * ld, 1.0f);
-    const float * shift = ada + D, * scale = ada + 3 * D, * gate = ada + 5 * D;
+    const float *shift = ada + D, *scale = ada + 3 * D, *gate = ada + 5 * D;
     double * ref = tu_alloc_d(n);
     for (int64_t t = 0; t < T; t++)
         for (int i = 0; i < N; i++)
@@ -215,7 +221,7 @@ static void test_modulate_gate(void) {
             }
     float * out[2];
     for (int t = 0; t < 2; t++) {
-        float * dx = dev(BE[t], x, n), * da = dev(BE[t], ada, T * ld);
+        float *dx = dev(BE[t], x, n), *da = dev(BE[t], ada, T * ld);
         BE[t]->ops->modulate(BE[t], dx, dx, da + D, da + 3 * D, ld, T, N, D);
         out[t] = tu_alloc(n);
         get(BE[t], out[t], dx, n);
@@ -232,7 +238,7 @@ static void test_modulate_gate(void) {
                     ref[k] = x[k] + (with_gate ? (double)gate[t * ld + d] : 1.0) * y[k];
                 }
         for (int t = 0; t < 2; t++) {
-            float * dx = dev(BE[t], x, n), * dy = dev(BE[t], y, n), * da = dev(BE[t], ada, T * ld);
+            float *dx = dev(BE[t], x, n), *dy = dev(BE[t], y, n), *da = dev(BE[t], ada, T * ld);
             BE[t]->ops->gate_add(BE[t], dx, dy, with_gate ? da + 5 * D : NULL, ld, T, N, D);
             out[t] = tu_alloc(n);
             get(BE[t], out[t], dx, n);
@@ -246,7 +252,7 @@ static void test_modulate_gate(void) {
 
 static void test_elementwise(void) {
     const int64_t n = 40000;  // above the serial threshold
-    float * x = tu_alloc(n), * y = tu_alloc(n);
+    float *x = tu_alloc(n), *y = tu_alloc(n);
     tu_fill(x, n, 8.0f);
     tu_fill(y, n, 3.0f);
     double * ref = tu_alloc_d(n);
@@ -259,7 +265,7 @@ static void test_elementwise(void) {
             if (op == 2) ref[i] = 0.75 * v - 1.25 * y[i];
         }
         for (int t = 0; t < 2; t++) {
-            float * dx = dev(BE[t], x, n), * dy = dev(BE[t], y, n);
+            float *dx = dev(BE[t], x, n), *dy = dev(BE[t], y, n);
             if (op == 0) BE[t]->ops->gelu(BE[t], dx, n);
             if (op == 1) BE[t]->ops->silu(BE[t], dx, n);
             if (op == 2) BE[t]->ops->axpby(BE[t], dy, 0.75f, dx, -1.25f, n);
@@ -284,7 +290,7 @@ static void test_rope(void) {
     for (int variant = 0; variant < 2; variant++) {
         // spatial: table (N, half), pos_div 1, pos_mod N; temporal: table (T, half), pos_div N, pos_mod T
         int64_t ntab = variant == 0 ? N : T, pdiv = variant == 0 ? 1 : N, pmod = ntab;
-        float * ct = tu_alloc(ntab * half), * st = tu_alloc(ntab * half);
+        float *ct = tu_alloc(ntab * half), *st = tu_alloc(ntab * half);
         for (int64_t p = 0; p < ntab; p++)
             for (int i = 0; i < half; i++) {
                 double a = (p + 1) * 0.37 * (i + 1);
@@ -304,7 +310,7 @@ static void test_rope(void) {
         }
         float * out[2];
         for (int t = 0; t < 2; t++) {
-            float * dx = dev(BE[t], x, rows * ld), * dc = dev(BE[t], ct, ntab * half), * ds = dev(BE[t], st, ntab * half);
+            float *dx = dev(BE[t], x, rows * ld), *dc = dev(BE[t], ct, ntab * half), *ds = dev(BE[t], st, ntab * half);
             BE[t]->ops->rope(BE[t], dx, ld, rows, H, hd, dc, ds, pdiv, pmod);
             out[t] = tu_alloc(rows * ld);
             get(BE[t], out[t], dx, rows * ld);
@@ -341,13 +347,15 @@ static double ref_dot(const float * a, const float * b, int n) {
 }
 
 static void test_attn_spatial(void) {
-    const int Ns[] = {70, 64, 130};
-    for (int ni = 0; ni < 3; ni++) {
+    // (N, H, hd): odd row strides (3*D*4 bytes not a multiple of 64), hd not a
+    // multiple of 16, N beyond one k block of the P @ V product
+    const int Ns[] = {70, 64, 130, 300, 45}, Hs[] = {2, 2, 3, 1, 3}, hds[] = {16, 16, 8, 24, 40};
+    for (int ni = 0; ni < 5; ni++) {
         const int64_t T = 3;
-        const int N = Ns[ni], H = 2, hd = 16, D = H * hd, ld = 3 * D;
+        const int N = Ns[ni], H = Hs[ni], hd = hds[ni], D = H * hd, ld = 3 * D;
         float * qkv = tu_alloc(T * N * ld);
         tu_fill(qkv, T * N * ld, 1.5f);
-        double * ref = tu_alloc_d(T * N * D), * l = tu_alloc_d(N);
+        double *ref = tu_alloc_d(T * N * D), *l = tu_alloc_d(N);
         int * valid = calloc((size_t)N, sizeof(int));
         const float ** v = calloc((size_t)N, sizeof(float *));
         for (int j = 0; j < N; j++) valid[j] = 1;
@@ -363,14 +371,14 @@ static void test_attn_spatial(void) {
                 }
         float * out[2];
         for (int t = 0; t < 2; t++) {
-            float * dq = dev(BE[t], qkv, T * N * ld), * dout = dev(BE[t], NULL, T * N * D);
+            float *dq = dev(BE[t], qkv, T * N * ld), *dout = dev(BE[t], NULL, T * N * D);
             BE[t]->ops->attn_spatial(BE[t], dout, dq, T, N, H, hd);
             out[t] = tu_alloc(T * N * D);
             get(BE[t], out[t], dout, T * N * D);
             rel(BE[t], dq), rel(BE[t], dout);
         }
         char nm[64];
-        snprintf(nm, sizeof nm, "attn_spatial N=%d", N);
+        snprintf(nm, sizeof nm, "attn_spatial N=%d H=%d hd=%d", N, H, hd);
         check_op(nm, out, ref, T * N * D, TOL);
         // frames [1, 3) alone
         float * part = tu_alloc(2 * N * D);
@@ -416,7 +424,7 @@ static void test_attn_temporal(void) {
             memcpy(slots + W * N * ld, qkv, (size_t)(T * N * ld) * sizeof(float));
             float * out[2];
             for (int t = 0; t < 2; t++) {
-                float * ds = dev(BE[t], slots, S * N * ld), * dout = dev(BE[t], NULL, T * N * D);
+                float *ds = dev(BE[t], slots, S * N * ld), *dout = dev(BE[t], NULL, T * N * D);
                 BE[t]->ops->attn_temporal(BE[t], dout, ds, T, N, H, hd, W, causal, 0, T);
                 out[t] = tu_alloc(T * N * D);
                 get(BE[t], out[t], dout, T * N * D);
@@ -453,10 +461,10 @@ static void test_attn_temporal(void) {
 static void test_attn_cross(void) {
     const int64_t rows = 150;
     const int H = 2, hd = 16, D = H * hd, L = 12;
-    float * q = tu_alloc(rows * D), * kv = tu_alloc((int64_t)L * 2 * D), * bias = tu_alloc(L);
+    float *q = tu_alloc(rows * D), *kv = tu_alloc((int64_t)L * 2 * D), *bias = tu_alloc(L);
     tu_fill(q, rows * D, 1.5f);
     tu_fill(kv, (int64_t)L * 2 * D, 1.5f);
-    double * ref = tu_alloc_d(rows * D), l[16];
+    double *ref = tu_alloc_d(rows * D), l[16];
     int valid[16];
     const float * v[16];
     // cases: (n_valid, bias kind) bias 0 none, 1 log weights with a -inf, 2 all valid keys -inf
@@ -480,7 +488,7 @@ static void test_attn_cross(void) {
             }
         float * out[2];
         for (int t = 0; t < 2; t++) {
-            float * dq = dev(BE[t], q, rows * D), * dkv = dev(BE[t], kv, (int64_t)L * 2 * D), * db = dev(BE[t], bias, L);
+            float *dq = dev(BE[t], q, rows * D), *dkv = dev(BE[t], kv, (int64_t)L * 2 * D), *db = dev(BE[t], bias, L);
             float * dout = dev(BE[t], NULL, rows * D);
             BE[t]->ops->upload(BE[t], dout, q, (size_t)(rows * D) * sizeof(float));  // must be overwritten
             BE[t]->ops->attn_cross(BE[t], dout, dq, dkv, rows, H, hd, L, nv, bk ? db : NULL);
@@ -516,9 +524,9 @@ static void test_patchify(void) {
                     int tok = (y / p) * gw + x / p, vi = ((y % p) * p + x % p) * C + c;
                     ref[(t * N + tok) * p * p * C + vi] = img[((t * h + y) * w + x) * C + c];
                 }
-    float * out[2], * back = tu_alloc(n);
+    float *out[2], *back = tu_alloc(n);
     for (int t = 0; t < 2; t++) {
-        float * di = dev(BE[t], img, n), * dt = dev(BE[t], NULL, n), * db = dev(BE[t], NULL, n);
+        float *di = dev(BE[t], img, n), *dt = dev(BE[t], NULL, n), *db = dev(BE[t], NULL, n);
         BE[t]->ops->patchify(BE[t], dt, di, T, h, w, C, p);
         out[t] = tu_alloc(n);
         get(BE[t], out[t], dt, n);
@@ -535,14 +543,18 @@ static void test_conv2d(void) {
     struct {
         int64_t B;
         int H, W, Cin, Cout, k, s, pad;
-    } cs[] = {{2, 9, 11, 5, 7, 3, 1, 1}, {2, 9, 11, 5, 7, 3, 2, 1}, {1, 7, 6, 4, 3, 1, 1, 0}, {3, 20, 21, 8, 6, 3, 1, 1}};
-    for (int ci = 0; ci < 4; ci++) {
+    } cs[] = {{2, 9, 11, 5, 7, 3, 1, 1},
+              {2, 9, 11, 5, 7, 3, 2, 1},
+              {1, 7, 6, 4, 3, 1, 1, 0},
+              {3, 20, 21, 8, 6, 3, 1, 1},
+              {1, 24, 23, 40, 20, 3, 1, 1}};
+    for (int ci = 0; ci < 5; ci++) {
         int64_t B = cs[ci].B;
         int H = cs[ci].H, W = cs[ci].W, Cin = cs[ci].Cin, Cout = cs[ci].Cout, k = cs[ci].k, s = cs[ci].s,
             pad = cs[ci].pad;
         int Ho = (H + 2 * pad - k) / s + 1, Wo = (W + 2 * pad - k) / s + 1;
         int64_t nin = B * H * W * Cin, nout = B * Ho * Wo * Cout, nw = (int64_t)Cout * k * k * Cin;
-        float * in = tu_alloc(nin), * w = tu_alloc(nw), * b = tu_alloc(Cout);
+        float *in = tu_alloc(nin), *w = tu_alloc(nw), *b = tu_alloc(Cout);
         tu_fill(in, nin, 1.0f);
         tu_fill(w, nw, 0.3f);
         tu_fill(b, Cout, 0.5f);
@@ -564,7 +576,7 @@ static void test_conv2d(void) {
                     }
         float * out[2];
         for (int t = 0; t < 2; t++) {
-            float * di = dev(BE[t], in, nin), * dw = dev(BE[t], w, nw), * db = dev(BE[t], b, Cout);
+            float *di = dev(BE[t], in, nin), *dw = dev(BE[t], w, nw), *db = dev(BE[t], b, Cout);
             float * dout = dev(BE[t], NULL, nout);
             BE[t]->ops->conv2d(BE[t], dout, di, B, H, W, Cin, dw, db, Cout, k, s, pad);
             out[t] = tu_alloc(nout);
@@ -572,7 +584,7 @@ static void test_conv2d(void) {
             rel(BE[t], di), rel(BE[t], dw), rel(BE[t], db), rel(BE[t], dout);
         }
         char nm[96];
-        snprintf(nm, sizeof nm, "conv2d k=%d s=%d pad=%d %dx%d", k, s, pad, H, W);
+        snprintf(nm, sizeof nm, "conv2d k=%d s=%d pad=%d %dx%dx%d", k, s, pad, H, W, Cin);
         check_op(nm, out, ref, nout, TOL);
         // last image alone
         int64_t per_in = (int64_t)H * W * Cin, per_out = (int64_t)Ho * Wo * Cout;
@@ -598,7 +610,7 @@ static void test_upsample(void) {
                     ref[((b * 2 * H + y) * 2 * W + x) * C + c] = in[((b * H + y / 2) * W + x / 2) * C + c];
     float * out[2];
     for (int t = 0; t < 2; t++) {
-        float * di = dev(BE[t], in, nin), * dout = dev(BE[t], NULL, nout);
+        float *di = dev(BE[t], in, nin), *dout = dev(BE[t], NULL, nout);
         BE[t]->ops->upsample2x(BE[t], dout, di, B, H, W, C);
         out[t] = tu_alloc(nout);
         get(BE[t], out[t], dout, nout);
@@ -606,6 +618,24 @@ static void test_upsample(void) {
     }
     check_op("upsample2x", out, ref, nout, 0.0);
     free(out[0]), free(out[1]), free(in), free(ref);
+}
+
+// The checks can fail: a one-ulp change or a small error is reported.
+static void test_harness(void) {
+    float a[4] = {1.0f, -2.0f, 3.0f, 0.5f}, b[4];
+    double r[4] = {1.0, -2.0, 3.0, 0.5};
+    memcpy(b, a, sizeof a);
+    b[2] = nextafterf(b[2], 4.0f);
+    int saved = tu_failures;
+    int caught_bits = 0, caught_rel = 0;
+    printf("  (harness self-test: the next two lines must say FAIL)\n");
+    tu_check_bits("harness: one-ulp change", a, b, 4);
+    caught_bits = tu_failures == saved + 1;
+    a[1] = -2.0001f;
+    tu_check_rel("harness: 3e-5 error", a, r, 4, TOL);
+    caught_rel = tu_failures == saved + 2;
+    tu_failures = saved;
+    tu_verdict("harness catches both", caught_bits && caught_rel, NULL);
 }
 
 static void test_memory(void) {
@@ -631,6 +661,7 @@ int main(void) {
     printf("test_backend_cpu\n");
     BE[0] = ts_backend_cpu_new(1);
     BE[1] = ts_backend_cpu_new(2);
+    test_harness();
     test_memory();
     test_linear();
     test_linear_row_independence();

@@ -11,7 +11,7 @@ static int tu_failures = 0;
 
 // One verdict line: "  name   OK   max_rel=3.1e-07"
 static inline void tu_verdict(const char * name, int ok, const char * detail) {
-    printf("  %-34s %s   %s\n", name, ok ? "OK  " : "FAIL", detail ? detail : "");
+    printf("  %-44s %s   %s\n", name, ok ? "OK  " : "FAIL", detail ? detail : "");
     fflush(stdout);
     if (!ok) tu_failures++;
 }

@@ -1,6 +1,6 @@
 // Internals of the CPU backend shared by its files: the context (thread count,
-// per-thread scratch) and the fixed-row-block GEMM that makes results
-// independent of M and of the thread count.
+// per-thread scratch, kernels chosen for this CPU) and the deterministic GEMM
+// whose per-row results do not depend on M, row position or thread count.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -13,9 +13,9 @@
 // Micro kernel of the deterministic GEMM (cpu_gemm.c):
 // c (6 x 16; ldc) = (first ? 0 : c) + a (6 x kc; lda) @ bp (kc x 16, packed).
 typedef void (*ts_gemm_kernel_fn)(int kc, const float * a, int lda, const float * bp, float * c, int ldc, int first);
-// s (n) <- exp(s - max s) in place; returns the sum (0 when every s is -INFINITY,
-// then all weights are 0). The summation order depends only on n.
-typedef float (*ts_softmax_exp_fn)(float * s, int n);
+// s (n) <- exp(scale * (s - max s)) in place (scale > 0); returns the sum (0 when
+// every s is -INFINITY, then all weights are 0). The summation order depends only on n.
+typedef float (*ts_softmax_exp_fn)(float * s, int n, float scale);
 
 struct ts_cpu_ctx {
     int threads;                    // OpenMP threads for every parallel loop

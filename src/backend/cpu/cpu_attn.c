@@ -1,6 +1,6 @@
 // CPU attention: spatial (per frame and head, blocks of queries), temporal
 // (per token over a window of frame slots) and cross attention to text tokens.
-// Logits are q.k / sqrt(hd); softmax subtracts the row maximum. Products use
+// Logits are q.k / sqrt(hd); softmax subtracts the row maximum (before scaling). Products use
 // the deterministic GEMM of cpu_gemm.c and rows of exponentials use the
 // vectorised ts_cpu_softmax_exp below, so a query's result depends only on
 // its own row and its keys, never on the frames or rows passed with it nor on
@@ -22,11 +22,11 @@
 static size_t ts_up16(size_t n) { return (n + 15) / 16 * 16; }
 
 // ---- softmax exponentials ---------------------------------------------------------------------------
-// s (n) <- exp(s - max s), returns the sum; -INFINITY logits get weight 0 and
-// an all -INFINITY row gives all zeros and sum 0. exp is Cephes' expf
-// polynomial (about 1 ulp); arguments below -87 give 0.
+// s (n) <- exp(scale * (s - max s)), returns the sum; -INFINITY logits get
+// weight 0 and an all -INFINITY row gives all zeros and sum 0. The AVX2 exp is
+// Cephes' expf polynomial (about 1 ulp); arguments below -87 give 0.
 
-static float ts_softmax_exp_generic(float * s, int n) {
+static float ts_softmax_exp_generic(float * s, int n, float scale) {
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
     if (mx == -INFINITY) {
@@ -35,7 +35,7 @@ static float ts_softmax_exp_generic(float * s, int n) {
     }
     float sum = 0.0f;
     for (int j = 0; j < n; j++) {
-        s[j] = expf(s[j] - mx);
+        s[j] = expf((s[j] - mx) * scale);
         sum += s[j];
     }
     return sum;
@@ -64,7 +64,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 ts_exp8(__m256 x) {
 
 // 8 lanes throughout; the tail is padded with -INFINITY (weight 0). The sum
 // is 8 lane sums added in a fixed tree, so it depends only on n and s.
-__attribute__((target("avx2,fma"))) static float ts_softmax_exp_avx2(float * s, int n) {
+__attribute__((target("avx2,fma"))) static float ts_softmax_exp_avx2(float * s, int n, float scale) {
     int n8 = n / 8 * 8;
     float tail[8];
     for (int j = 0; j < 8; j++) tail[j] = n8 + j < n ? s[n8 + j] : -INFINITY;
@@ -78,14 +78,14 @@ __attribute__((target("avx2,fma"))) static float ts_softmax_exp_avx2(float * s, 
         memset(s, 0, (size_t)n * sizeof(float));
         return 0.0f;
     }
-    __m256 vm = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    __m256 vm = _mm256_set1_ps(mx), vs = _mm256_set1_ps(scale), acc = _mm256_setzero_ps();
     for (int j = 0; j < n8; j += 8) {
-        __m256 e = ts_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        __m256 e = ts_exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm), vs));
         _mm256_storeu_ps(s + j, e);
         acc = _mm256_add_ps(acc, e);
     }
     if (n8 < n) {
-        __m256 e = ts_exp8(_mm256_sub_ps(_mm256_loadu_ps(tail), vm));
+        __m256 e = ts_exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(tail), vm), vs));
         _mm256_storeu_ps(tail, e);
         for (int j = n8; j < n; j++) s[j] = tail[j - n8];
         acc = _mm256_add_ps(acc, e);
@@ -106,14 +106,19 @@ ts_softmax_exp_fn ts_cpu_softmax_exp_select(int avx2) {
 // ---- spatial ---------------------------------------------------------------------------------------------
 
 // qkv (T*N, 3*D) -> out (T*N, D), attention among the N tokens of each frame.
-// Jobs: (frame, head, block of TS_ATTN_QB queries); each packs its K and V.
+// Jobs: (frame, head, run of query blocks); each packs its K and V once, then
+// takes blocks of TS_ATTN_QB queries. Runs per (frame, head) are only as many
+// as keeping the threads busy needs (packing is not free).
 void ts_cpu_attn_spatial(ts_backend_t be, float * out, const float * qkv, int64_t T, int N, int H, int hd) {
     struct ts_cpu_ctx * cx = be->ctx;
     const int D = H * hd, ld = 3 * D, QB = TS_ATTN_QB;
     const float scale = (float)(1.0 / sqrt((double)hd));
-    int64_t nqb = (N + QB - 1) / QB;
-    int64_t njobs = T * H * nqb;
-    if (njobs <= 0) return;
+    int64_t nqb = (N + QB - 1) / QB, nfh = T * H;
+    if (nfh <= 0 || N <= 0) return;
+    int64_t nrun = (2 * cx->threads + nfh - 1) / nfh;  // query runs per (frame, head)
+    if (nrun > nqb) nrun = nqb;
+    int64_t qb_per_run = (nqb + nrun - 1) / nrun;
+    int64_t njobs = nfh * nrun;
     size_t n_kp = ts_up16(ts_cpu_gemm_packed_floats(hd, N)), n_vp = ts_up16(ts_cpu_gemm_packed_floats(N, hd));
     size_t n_s = ts_up16((size_t)QB * N), n_o = ts_up16((size_t)QB * hd), n_tile = ts_up16(ts_cpu_gemm_tile_floats());
     size_t stride;
@@ -123,28 +128,29 @@ void ts_cpu_attn_spatial(ts_backend_t be, float * out, const float * qkv, int64_
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t job = 0; job < njobs; job++) {
         float * kp = scratch + (size_t)omp_get_thread_num() * stride;  // K^T packed (hd, N)
-        float * vp = kp + n_kp;                                           // V packed (N, hd)
-        float * S = vp + n_vp;                                            // (QB, N)
-        float * O = S + n_s;                                              // (QB, hd)
+        float * vp = kp + n_kp;                                        // V packed (N, hd)
+        float * S = vp + n_vp;                                         // (QB, N)
+        float * O = S + n_s;                                           // (QB, hd)
         float * tile = O + n_o;
         float * inv = tile + n_tile;  // (QB)
-        int64_t t = job / (H * nqb);
-        int h = (int)(job / nqb % H);
-        int q0 = (int)(job % nqb) * QB;
-        int rows = N - q0 < QB ? N - q0 : QB;
+        int64_t t = job / (H * nrun);
+        int h = (int)(job / nrun % H);
+        int64_t qb0 = job % nrun * qb_per_run, qb1 = qb0 + qb_per_run < nqb ? qb0 + qb_per_run : nqb;
+        if (qb0 >= qb1) continue;
         const float * base = qkv + t * N * ld;
         ts_cpu_gemm_pack(kp, base + D + h * hd, ld, 1, hd, N, 0, kpan);
         ts_cpu_gemm_pack(vp, base + 2 * D + h * hd, ld, 0, N, hd, 0, vpan);
-        ts_cpu_gemm_packed(cx->gemm_kernel, S, N, base + (int64_t)q0 * ld + h * hd, ld, kp, rows, hd, N, 0, kpan, tile);
-        for (int r = 0; r < rows; r++) {
-            float * s = S + (size_t)r * N;
-            for (int j = 0; j < N; j++) s[j] *= scale;
-            inv[r] = 1.0f / cx->softmax_exp(s, N);
-        }
-        ts_cpu_gemm_packed(cx->gemm_kernel, O, hd, S, N, vp, rows, N, hd, 0, vpan, tile);
-        for (int r = 0; r < rows; r++) {
-            float * o = out + (t * N + q0 + r) * D + h * hd;
-            for (int d = 0; d < hd; d++) o[d] = O[(size_t)r * hd + d] * inv[r];
+        for (int64_t qb = qb0; qb < qb1; qb++) {
+            int q0 = (int)qb * QB;
+            int rows = N - q0 < QB ? N - q0 : QB;
+            ts_cpu_gemm_packed(cx->gemm_kernel, S, N, base + (int64_t)q0 * ld + h * hd, ld, kp, rows, hd, N, 0, kpan,
+                               tile);
+            for (int r = 0; r < rows; r++) inv[r] = 1.0f / cx->softmax_exp(S + (size_t)r * N, N, scale);
+            ts_cpu_gemm_packed(cx->gemm_kernel, O, hd, S, N, vp, rows, N, hd, 0, vpan, tile);
+            for (int r = 0; r < rows; r++) {
+                float * o = out + (t * N + q0 + r) * D + h * hd;
+                for (int d = 0; d < hd; d++) o[d] = O[(size_t)r * hd + d] * inv[r];
+            }
         }
     }
 }
@@ -184,9 +190,9 @@ void ts_cpu_attn_temporal(ts_backend_t be, float * out, const float * qkv, int64
                 const float * k = kbase + j * kstep + D + h * hd;
                 float dot = 0.0f;
                 for (int d = 0; d < hd; d++) dot += q[d] * k[d];
-                sc[j] = dot * scale;
+                sc[j] = dot;
             }
-            float inv = 1.0f / cx->softmax_exp(sc, nk);
+            float inv = 1.0f / cx->softmax_exp(sc, nk, scale);
             float * o = orow + h * hd;
             memset(o, 0, (size_t)hd * sizeof(float));
             for (int j = 0; j < nk; j++) {
@@ -214,7 +220,8 @@ void ts_cpu_attn_cross(ts_backend_t be, float * out, const float * q, const floa
     }
     const float scale = (float)(1.0 / sqrt((double)hd));
     int kpan = (n_valid + 15) / 16, vpan = (hd + 15) / 16;
-    size_t n_kp = ts_up16(ts_cpu_gemm_packed_floats(hd, n_valid)), n_vp = ts_up16(ts_cpu_gemm_packed_floats(n_valid, hd));
+    size_t n_kp = ts_up16(ts_cpu_gemm_packed_floats(hd, n_valid)),
+           n_vp = ts_up16(ts_cpu_gemm_packed_floats(n_valid, hd));
     float * packed = ts_cpu_aligned_alloc((n_kp + n_vp) * (size_t)H);  // per head: K^T (hd, n_valid), V (n_valid, hd)
     for (int h = 0; h < H; h++) {
         float * kp = packed + (size_t)h * (n_kp + n_vp);
@@ -223,14 +230,15 @@ void ts_cpu_attn_cross(ts_backend_t be, float * out, const float * q, const floa
     }
     int64_t nrb = (rows + RB - 1) / RB;
     int64_t njobs = nrb * H;
-    size_t n_s = ts_up16((size_t)RB * n_valid), n_o = ts_up16((size_t)RB * hd), n_tile = ts_up16(ts_cpu_gemm_tile_floats());
+    size_t n_s = ts_up16((size_t)RB * n_valid), n_o = ts_up16((size_t)RB * hd),
+           n_tile = ts_up16(ts_cpu_gemm_tile_floats());
     size_t stride;
     float * scratch = ts_cpu_scratch(be, n_s + n_o + n_tile + ts_up16(RB), &stride);
     int nt = cx->threads < njobs ? cx->threads : (int)njobs;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t job = 0; job < njobs; job++) {
         float * S = scratch + (size_t)omp_get_thread_num() * stride;  // (RB, n_valid)
-        float * O = S + n_s;                                             // (RB, hd)
+        float * O = S + n_s;                                          // (RB, hd)
         float * tile = O + n_o;
         float * inv = tile + n_tile;  // (RB)
         int64_t r0 = job / H * RB;
@@ -241,7 +249,7 @@ void ts_cpu_attn_cross(ts_backend_t be, float * out, const float * q, const floa
         for (int r = 0; r < nr; r++) {
             float * s = S + (size_t)r * n_valid;
             for (int j = 0; j < n_valid; j++) s[j] = s[j] * scale + (bias ? bias[j] : 0.0f);
-            float sum = cx->softmax_exp(s, n_valid);
+            float sum = cx->softmax_exp(s, n_valid, 1.0f);
             inv[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
         }
         ts_cpu_gemm_packed(cx->gemm_kernel, O, hd, S, n_valid, kp + n_kp, nr, n_valid, hd, 0, vpan, tile);

@@ -130,8 +130,8 @@ static void cpu_groupnorm(ts_backend_t be, float * y, const float * x, int64_t B
 
 // ---- modulation, residual, activations, axpby ------------------------------------------
 
-static void cpu_modulate(ts_backend_t be, float * y, const float * x, const float * shift, const float * scale,
-                         int ld, int64_t T, int N, int D) {
+static void cpu_modulate(ts_backend_t be, float * y, const float * x, const float * shift, const float * scale, int ld,
+                         int64_t T, int N, int D) {
 #pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static) if (T * N * D > TS_CPU_PAR_MIN)
     for (int64_t r = 0; r < T * N; r++) {
         int64_t t = r / N;

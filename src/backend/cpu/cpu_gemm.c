@@ -34,8 +34,8 @@
 // sequential k loop, so tiles at any position round identically.
 
 #if TS_GEMM_X86
-__attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, const float * a, int lda,
-                                                                    const float * bp, float * c, int ldc, int first) {
+__attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, const float * a, int lda, const float * bp,
+                                                                    float * c, int ldc, int first) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (first) {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
@@ -48,6 +48,7 @@ __attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, cons
         c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
     }
     const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(bp + k * TS_GEMM_NR), b1 = _mm256_load_ps(bp + k * TS_GEMM_NR + 8);
         __m256 av = _mm256_broadcast_ss(a0 + k);
@@ -72,10 +73,9 @@ __attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, cons
 }
 #endif
 
-// Portable kernel: separate multiply and add (no fused op), same order.
+// Portable kernel: multiply then add (x86-64-v2 has no FMA), the same k order.
 typedef float ts_v4f __attribute__((vector_size(16)));
-static void ts_gemm_kernel_generic(int kc, const float * a, int lda, const float * bp, float * c, int ldc,
-                                   int first) {
+static void ts_gemm_kernel_generic(int kc, const float * a, int lda, const float * bp, float * c, int ldc, int first) {
     for (int i = 0; i < TS_GEMM_MR; i += 2) {  // two rows at a time: 8 vector accumulators
         ts_v4f acc[2][4];
         for (int r = 0; r < 2; r++)
@@ -93,7 +93,7 @@ static void ts_gemm_kernel_generic(int kc, const float * a, int lda, const float
             float s0 = ar0[k], s1 = ar1[k];
             for (int v = 0; v < 4; v++) {
                 ts_v4f p0 = s0 * b[v], p1 = s1 * b[v];
-                acc[0][v] = acc[0][v] + p0;  // not contracted: p0 is a separate statement
+                acc[0][v] = acc[0][v] + p0;  // may be fused where the target has FMA: same for every element
                 acc[1][v] = acc[1][v] + p1;
             }
         }
@@ -129,11 +129,13 @@ void ts_cpu_gemm_pack(float * bp, const float * B, int ldb, int trans_b, int K, 
     for (int p = p0; p < p1; p++) {
         float * dst = bp + (size_t)p * K * TS_GEMM_NR;
         int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
-        if (trans_b) {  // B (N, K): gather NR rows
-            for (int k = 0; k < K; k++) {
-                float * d = dst + (size_t)k * TS_GEMM_NR;
-                for (int jj = 0; jj < nj; jj++) d[jj] = B[(size_t)(j0 + jj) * ldb + k];
-                for (int jj = nj; jj < TS_GEMM_NR; jj++) d[jj] = 0.0f;
+        if (trans_b) {  // B (N, K): scatter NR rows, each read contiguously
+            for (int jj = 0; jj < TS_GEMM_NR; jj++) {
+                const float * src = B + (size_t)(j0 + jj) * ldb;
+                if (jj < nj)
+                    for (int k = 0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = src[k];
+                else
+                    for (int k = 0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = 0.0f;
             }
         } else {  // B (K, N): copy row pieces
             for (int k = 0; k < K; k++) {
@@ -147,8 +149,8 @@ void ts_cpu_gemm_pack(float * bp, const float * B, int ldb, int trans_b, int K, 
 
 void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bp,
                         int64_t M, int K, int N, int p0, int p1, float * tile) {
-    float * a_pad = tile;                                                // (MR, KC)
-    float * c_pad = tile + TS_GEMM_MR * TS_GEMM_KC;                       // (MR, NR)
+    float * a_pad = tile;                            // (MR, KC)
+    float * c_pad = tile + TS_GEMM_MR * TS_GEMM_KC;  // (MR, NR)
     for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
         int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
         for (int p = p0; p < p1; p++) {
@@ -174,7 +176,8 @@ void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float 
                 }
                 memset(c_pad, 0, TS_GEMM_MR * TS_GEMM_NR * sizeof(float));
                 if (k0 > 0)
-                    for (int r = 0; r < mi; r++) memcpy(c_pad + r * TS_GEMM_NR, c + r * ldc, (size_t)nj * sizeof(float));
+                    for (int r = 0; r < mi; r++)
+                        memcpy(c_pad + r * TS_GEMM_NR, c + r * ldc, (size_t)nj * sizeof(float));
                 kern(kc, a, mi < TS_GEMM_MR ? kc : lda, bpk, c_pad, TS_GEMM_NR, k0 == 0);
                 for (int r = 0; r < mi; r++) memcpy(c + r * ldc, c_pad + r * TS_GEMM_NR, (size_t)nj * sizeof(float));
             }
@@ -254,7 +257,7 @@ void ts_cpu_conv2d(ts_backend_t be, float * out, const float * in, int64_t B, in
     int Ho = (H + 2 * pad - k) / s + 1;
     int Wo = (W + 2 * pad - k) / s + 1;
     if (B <= 0 || Ho <= 0 || Wo <= 0) return;
-    int KK = k * k * Cin;  // im2col row: (ky, kx, ci), matching w's layout
+    int KK = k * k * Cin;                // im2col row: (ky, kx, ci), matching w's layout
     if (k == 1 && s == 1 && pad == 0) {  // 1x1: the image is its own im2col
         ts_cpu_gemm(be, out, Cout, in, Cin, w, Cin, 1, b, B * H * W, Cin, Cout);
         return;

@@ -1,0 +1,57 @@
+#!/bin/bash
+# Bad input: each case gives one clear error line, a non-zero exit, no crash,
+# and no file under the requested output name.
+source "$(dirname "$0")/lib.sh"
+O=$WORK/out.mp4
+GEN=("$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 1 --out "$O" -q)
+
+expect_fail "missing model file" $O "$TS" generate --model $WORK/nope.h5 --prompt "$PROMPT" --out $O
+head -c 3000 "$TINY" > $WORK/trunc.h5
+expect_fail "truncated HDF5 weights" $O "$TS" generate --model $WORK/trunc.h5 --prompt "$PROMPT" --out $O
+echo "not a model at all" > $WORK/text.h5
+expect_fail "not a weights file" $O "$TS" generate --model $WORK/text.h5 --prompt "$PROMPT" --out $O
+# safetensors: header length past the end, lying offsets, absurd sizes
+$PY - "$WORK" <<'PYEOF'
+import json, struct, sys
+w = sys.argv[1]
+def st(path, header, data=b"", hlen=None):
+    h = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h) if hlen is None else hlen) + h + data)
+st(w + "/hlen.safetensors", {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, hlen=1 << 40)
+st(w + "/offs.safetensors", {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4096]}}, b"\0" * 8)
+st(w + "/huge.safetensors", {"a": {"dtype": "F32", "shape": [1 << 40, 1 << 40], "data_offsets": [0, 8]}}, b"\0" * 8)
+with open(w + "/short.safetensors", "wb") as f:
+    f.write(b"\x10\x00")
+PYEOF
+for k in hlen offs huge short; do
+    expect_fail "safetensors: $k" $O "$TS" generate --model $WORK/$k.safetensors --prompt "$PROMPT" --out $O
+done
+# wrong tensor shape: rewrite one tensor of the tiny model with another shape
+$PY - "$TINY" "$WORK/shape.h5" <<'PYEOF'
+import shutil, sys, h5py, numpy as np
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "r+") as f:
+    del f["tensors/dit.blocks.1.attn_t_qkv.weight"]
+    f["tensors/dit.blocks.1.attn_t_qkv.weight"] = np.zeros((5, 7), np.float32)
+PYEOF
+expect_fail "wrong tensor shape" $O "$TS" generate --model $WORK/shape.h5 --prompt "$PROMPT" --out $O
+grep -q "attn_t_qkv" $WORK/err.log && grep -q "(96, 32)" $WORK/err.log; verdict "  ... names the tensor and the shape expected" $((1 - $?))
+expect_fail "empty prompt" $O "${GEN[@]}" --prompt ""
+expect_fail "blank prompt" $O "${GEN[@]}" --prompt "   "
+expect_fail "no prompt" $O "$TS" generate --model "$TINY" --out $O
+expect_fail "--frames 0" $O "${GEN[@]}" --frames 0
+expect_fail "--frames -3" $O "${GEN[@]}" --frames -3
+expect_fail "--frames abc" $O "${GEN[@]}" --frames abc
+expect_fail "--steps 0" $O "${GEN[@]}" --steps 0
+expect_fail "--cfg -1" $O "${GEN[@]}" --cfg -1
+expect_fail "unknown flag" $O "${GEN[@]}" --bogus 3
+expect_fail "unwritable output path" - "${GEN[@]}" --out /nonexistent-dir/x.mp4
+expect_fail "unwritable latents path" $O "${GEN[@]}" --latents /nonexistent-dir/x.h5
+expect_fail "unknown codec" $O "${GEN[@]}" --codec nosuchcodec
+expect_fail "missing --image" $O "${GEN[@]}" --image $WORK/none.png
+expect_fail "missing preset" $O "${GEN[@]}" --config nosuchpreset
+expect_fail "too many ranks for the frames" $O $MPIRUN -np 3 "$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 1 --out $O -q
+grep -q "at most 2 ranks" $WORK/err.log; verdict "  ... names the largest usable rank count" $((1 - $?))
+expect_fail "info on a missing file" - "$TS" info $WORK/none.h5
+finish

@@ -1,0 +1,83 @@
+#!/bin/bash
+# End to end with the tiny fixture model: the 2-step generation matches the
+# PyTorch sampler; 1, 2, 3 and 4 ranks and 1 or 2 threads give bit-identical
+# latents and videos; the MP4 has the requested frames, fps and size; presets,
+# info, image-to-video; checkpoint and resume on another rank count.
+source "$(dirname "$0")/lib.sh"
+G=("$TS" generate --model "$TINY" --prompt "$PROMPT" --cfg 3 --seed 1234 -q)
+
+# 2-step generation against the PyTorch sampler's latents (fixture: 7 frames)
+"${G[@]}" --frames 7 --steps 2 --threads 1 --out $WORK/ref.mp4 --latents $WORK/ref.h5 2>/dev/null
+$PY - $WORK/ref.h5 "$SRC/tests/fixtures/ref.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+a = h5py.File(sys.argv[1])["latents"][:]
+r = h5py.File(sys.argv[2])["sample.latents"][:]
+rel = np.abs(a - r).max() / np.abs(r).max()
+print(f"  {'sample 2 steps vs PyTorch':44s} {'OK  ' if rel <= 1e-4 else 'FAIL'}   max_rel={rel:.1e}")
+sys.exit(0 if rel <= 1e-4 else 1)
+PYEOF
+verdict "  (latents check)" $((1 - $?))
+
+# ranks and threads: 9 frames (not divisible by 2 or 4), W = 2, 3 steps
+for np_ in 1 2 3 4; do
+    for th in 1 2; do
+        [ $np_ -gt 1 ] && [ $th = 2 ] && continue
+        $MPIRUN -np $np_ "${G[@]}" --frames 9 --steps 3 --threads $th --out $WORK/r${np_}t$th.mp4 \
+            --latents $WORK/r${np_}t$th.h5 2>/dev/null
+    done
+done
+$PY - $WORK <<'PYEOF'
+import sys, h5py, numpy as np, hashlib
+w = sys.argv[1]
+base = h5py.File(f"{w}/r1t1.h5")["latents"][:]
+bad = 0
+for name in ["r1t2", "r2t1", "r3t1", "r4t1"]:
+    a = h5py.File(f"{w}/{name}.h5")["latents"][:]
+    same = a.shape == base.shape and np.array_equal(a.view(np.uint32), base.view(np.uint32))
+    v0 = hashlib.sha256(open(f"{w}/r1t1.mp4", "rb").read()).hexdigest()
+    v1 = hashlib.sha256(open(f"{w}/{name}.mp4", "rb").read()).hexdigest()
+    ranks, th = name[1], name[3]
+    print(f"  {'latents ' + ranks + ' ranks ' + th + ' threads == 1 rank':44s} {'OK  ' if same else 'FAIL'}   bit-identical={same}")
+    print(f"  {'video   ' + ranks + ' ranks ' + th + ' threads == 1 rank':44s} {'OK  ' if v0 == v1 else 'FAIL'}   same bytes={v0 == v1}")
+    bad += (not same) + (v0 != v1)
+sys.exit(1 if bad else 0)
+PYEOF
+verdict "  (rank and thread invariance)" $((1 - $?))
+
+# the MP4: exact frame count, fps, resolution, yuv420p, H.264
+probe=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries \
+    stream=codec_name,width,height,r_frame_rate,nb_read_frames,pix_fmt -of csv=p=0 $WORK/r2t1.mp4)
+[ "$probe" = "h264,16,16,yuv420p,12/1,9" ]; verdict "mp4: h264 16x16 yuv420p 12 fps 9 frames" $((1 - $?)) "$probe"
+"${G[@]}" --frames 13 --steps 1 --fps 24 --out $WORK/fps.mp4 2>/dev/null
+probe=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=r_frame_rate,nb_read_frames -of csv=p=0 $WORK/fps.mp4)
+[ "$probe" = "24/1,13" ]; verdict "mp4: --fps 24 --frames 13" $((1 - $?)) "$probe"
+
+# preset: a config file sets frames and steps; the command line wins over it
+printf 'frames = 6\nsteps = 1\n# comment\nseed = 5\n' > $WORK/p.cfg
+"${G[@]}" --config $WORK/p.cfg --seed 7 --out $WORK/p.mp4 --latents $WORK/p.h5 2>/dev/null
+$PY -c "import h5py,sys; d=h5py.File('$WORK/p.h5')['latents']; sys.exit(0 if d.shape[0]==6 and d.attrs['seed']==7 and d.attrs['steps']==1 else 1)"
+verdict "preset applied, command line wins" $((1 - $?))
+
+# info on weights and on latents
+"$TS" info "$TINY" | grep -q "dit.blocks.1.attn_t_qkv.weight"; verdict "info: weights" $((1 - $?))
+"$TS" info $WORK/p.h5 | grep -q "latents *(6, 8, 8, 4)"; verdict "info: latents" $((1 - $?))
+
+# image-to-video: a 16x16 PNG as the first frame
+ffmpeg -v error -f lavfi -i color=c=red:s=16x16 -frames:v 1 $WORK/first.png
+"${G[@]}" --frames 5 --steps 2 --image $WORK/first.png --out $WORK/i2v.mp4 2>/dev/null
+[ -s $WORK/i2v.mp4 ]; verdict "image-to-video runs" $((1 - $?))
+ffmpeg -v error -f lavfi -i color=c=red:s=20x16 -frames:v 1 $WORK/wrong.png
+expect_fail "image of the wrong size" $WORK/i2vw.mp4 "${G[@]}" --frames 5 --steps 1 --image $WORK/wrong.png --out $WORK/i2vw.mp4
+
+# checkpoint every 2 of 5 steps on 3 ranks (kept: step 4), resume on 2 ranks
+$MPIRUN -np 3 "${G[@]}" --frames 9 --steps 5 --out none --latents $WORK/full.h5 --checkpoint $WORK/ck.h5 \
+    --checkpoint-every 2 2>/dev/null
+$PY -c "import h5py,sys; sys.exit(0 if h5py.File('$WORK/ck.h5')['latents'].attrs['step']==4 else 1)"
+verdict "checkpoint holds step 4" $((1 - $?))
+$MPIRUN -np 2 "${G[@]}" --frames 9 --steps 5 --out none --latents $WORK/resumed.h5 --resume $WORK/ck.h5 2>/dev/null
+cmp -s <($PY -c "import h5py; print(h5py.File('$WORK/full.h5')['latents'][:].tobytes().hex())") \
+       <($PY -c "import h5py; print(h5py.File('$WORK/resumed.h5')['latents'][:].tobytes().hex())")
+verdict "resumed on 2 ranks == uninterrupted on 3" $((1 - $?))
+expect_fail "resume with another seed" $WORK/x.h5 "${G[@]}" --frames 9 --steps 5 --seed 9 --out none \
+    --latents $WORK/x.h5 --resume $WORK/ck.h5
+finish

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Installs the packages, builds, and runs the whole test suite with ctest:
+# the Release build's tests, then the unit tests again under AddressSanitizer
+# and UndefinedBehaviorSanitizer.
+#   tests/run_all.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+launch/install-deps.sh || exit 1
+J=$(nproc)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+rc=0
+echo "== build (Release) and every test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTS_BUILD_TESTS=ON > build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
+grep -E "^-- +(timeshard|MPI|HDF5|BLAS|OpenMP|FFmpeg|CUDA|tests)" build-configure.log
+cmake --build build -j"$J" 2>&1 | grep -E "error|warning" ; [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+(cd build && ctest --output-on-failure -j1) || rc=1
+echo "== every test again under ASan + UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON -DTS_BUILD_TESTS=ON > build-asan-configure.log 2>&1 || { cat build-asan-configure.log; exit 1; }
+cmake --build build-asan -j"$J" 2>&1 | grep -E "error|warning" ; [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+(cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j1) || rc=1
+exit $rc
