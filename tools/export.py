@@ -34,6 +34,32 @@ def write_h5(model, path, dtype="f16", extra_attrs=None):
     os.replace(tmp, path)
 
 
+def write_safetensors(model, path, dtype="f32", extra_attrs=None):
+    """safetensors for interchange: config values and the '\\n'-joined vocabulary as
+    string metadata (safetensors metadata is str -> str)."""
+    import json
+    import struct
+    meta = {k: str(v) for k, v in model.cfg.items()}
+    meta.update({k: str(v) for k, v in (extra_attrs or {}).items()})
+    meta["vocab"] = "\n".join(model.vocab)
+    header, blobs, off = {"__metadata__": meta}, [], 0
+    for name, p in model.state_dict().items():
+        a = p.detach().float().cpu().numpy().astype(np.float16 if dtype == "f16" else np.float32)
+        b = a.tobytes()
+        header[name] = {"dtype": "F16" if dtype == "f16" else "F32", "shape": list(a.shape),
+                        "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
 def random_model(seed, overrides):
     cfg = dict(tsmodel.DEFAULT_CONFIG)
     for k, v in overrides.items():
@@ -62,7 +88,7 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="config override key=value (with --random)")
     ap.add_argument("--dtype", choices=["f16", "f32"], default="f16")
     ap.add_argument("--label", default="", help="free text stored as /config attribute 'label'")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, help="FILE.h5 (timeshard's format) or FILE.safetensors")
     a = ap.parse_args()
     if a.random:
         m = random_model(a.seed, dict(kv.split("=", 1) for kv in a.set))
@@ -74,7 +100,10 @@ def main():
         m = tsmodel.TimeshardModel(meta["config"], meta["vocab"])
         m.load_state_dict(sd)
         label = a.label or f"trained {meta['step']} steps"
-    write_h5(m, a.out, a.dtype, {"label": label})
+    if a.out.endswith(".safetensors"):
+        write_safetensors(m, a.out, a.dtype, {"label": label})
+    else:
+        write_h5(m, a.out, a.dtype, {"label": label})
     n = sum(p.numel() for p in m.state_dict().values())
     print(f"wrote {a.out}: {n / 1e6:.2f}M parameters, {os.path.getsize(a.out) / 1e6:.1f} MB, label '{label}'")
 

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "train"))
 sys.path.insert(0, HERE)
 import philox  # noqa: E402
 import tsmodel  # noqa: E402
-from export import random_model, write_h5  # noqa: E402
+from export import random_model, write_h5, write_safetensors  # noqa: E402
 
 TINY = dict(text_len=8, text_dim=32, text_layers=2, text_heads=2, image_size=16, vae_channels="8,16", vae_groups=4,
             latent_channels=4, vae_factor=2, patch=2, width=32, depth=2, heads=2, temporal_window=2, freq_dim=32,
@@ -35,6 +35,7 @@ def main():
     m = random_model(7, TINY).eval()
     m.cfg["causal"] = 0
     write_h5(m, os.path.join(out, "tiny.h5"), "f32", {"label": "untrained: tiny random model for tests"})
+    write_safetensors(m, os.path.join(out, "tiny.safetensors"), "f32", {"label": "untrained: tiny random model for tests"})
     c = m.cfg
     L, h = c["text_len"], c["image_size"] // c["vae_factor"]
     C = c["latent_channels"]

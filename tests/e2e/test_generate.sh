@@ -18,6 +18,12 @@ sys.exit(0 if rel <= 1e-4 else 1)
 PYEOF
 verdict "  (latents check)" $((1 - $?))
 
+# the same model as safetensors gives the same latents, bit for bit
+"$TS" generate --model "$SRC/tests/fixtures/tiny.safetensors" --prompt "$PROMPT" --cfg 3 --seed 1234 -q --frames 7 \
+    --steps 2 --threads 1 --out none --latents $WORK/st.h5 2>/dev/null
+$PY -c "import h5py,sys,numpy as np; a=h5py.File('$WORK/st.h5')['latents'][:]; b=h5py.File('$WORK/ref.h5')['latents'][:]; sys.exit(0 if np.array_equal(a.view(np.uint32), b.view(np.uint32)) else 1)"
+verdict "safetensors weights == HDF5 weights" $((1 - $?))
+
 # ranks and threads: 9 frames (not divisible by 2 or 4), W = 2, 3 steps
 for np_ in 1 2 3 4; do
     for th in 1 2; do
