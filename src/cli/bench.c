@@ -10,7 +10,9 @@
 #include "cli/cli.h"
 #include "core/common.h"
 #include "core/rng.h"
+#include "dist/dist.h"
 #include "model/model.h"
+#include "sample/sampler.h"
 
 void openblas_set_num_threads(int);
 
@@ -50,17 +52,253 @@ static int cmp_double(const void * a, const void * b) {
     return (x > y) - (x < y);
 }
 
+// ---- scaling: strong (fixed frames) and weak (fixed frames per rank) ---------------------
+struct row {
+    int ranks;
+    int64_t frames;
+    double step_ms;     // median over reps of the max over ranks
+    double halo_mb;     // bytes received per step by the busiest rank
+    double wait_pct;    // halo wait / step time, max over ranks
+    double stitch_ms;   // VAE decode + ordered stream to rank 0
+    double rss_mb;      // peak RSS, max over ranks
+    uint64_t hash;      // of the gathered latents
+};
+
+static uint64_t fnv1a(const void * p, size_t n, uint64_t h) {
+    const unsigned char * b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+struct null_decode {
+    const ts_model * m;
+    ts_vae_ws * vws;
+    const float * lat;
+    float * rgb, * host;
+};
+static enum ts_status bench_produce(void * ud, int64_t i, uint8_t * buf) {
+    struct null_decode * d = ud;
+    const struct ts_model_config * c = &d->m->cfg;
+    int64_t cell = (int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels;
+    int64_t px = (int64_t)c->image_size * c->image_size * 3;
+    ts_vae_decode(d->vws, d->m, d->rgb, d->lat + i * cell);
+    d->m->be->ops->download(d->m->be, d->host, d->rgb, (size_t)px * sizeof(float));
+    ts_to_uint8(buf, d->host, px);
+    return TS_OK;
+}
+static enum ts_status bench_consume(void * ud, int64_t g, const uint8_t * buf) { return TS_OK; }
+
+static int cmp_d(const void * a, const void * b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// One row on the ranks of `comm` (collective over it): warm-up step, then
+// `reps` timed sampler steps (two DiT forwards with guidance, Euler update).
+static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, const ts_text_cond * tu, int64_t T,
+                    int reps, int stitch, struct row * out) {
+    int rank, P;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &P);
+    const struct ts_model_config * c = &m->cfg;
+    ts_backend_t be = m->be;
+    const struct ts_backend_ops * op = be->ops;
+    int64_t g0, Tn;
+    ts_partition(T, P, rank, &g0, &Tn);
+    int hw = ts_cfg_latent_hw(c);
+    int64_t cell = (int64_t)hw * hw * c->latent_channels, n = Tn * cell;
+    float * host = ts_malloc((size_t)n * sizeof(float));
+    ts_rng_normal_fill(host, n, 42, 0, (uint64_t)(g0 * cell));
+    float * x = op->alloc(be, (size_t)n * sizeof(float));
+    float * vc = op->alloc(be, (size_t)n * sizeof(float));
+    float * vu = op->alloc(be, (size_t)n * sizeof(float));
+    op->upload(be, x, host, (size_t)n * sizeof(float));
+    ts_comm_t halo = P > 1 ? ts_comm_mpi_new(comm) : NULL;
+    ts_dit_ws * ws = ts_dit_ws_new(m, Tn, g0, T);
+    int steps = reps + 1;
+    double * t = ts_malloc((size_t)steps * sizeof(double));
+    double wait_timed = 0, time_timed = 0;
+    for (int k = 0; k < steps; k++) {
+        MPI_Barrier(comm);
+        double w0 = ts_dit_ws_halo_wait(ws), t0 = ts_time();
+        float s0 = (float)ts_schedule_sigma(k, steps, c->shift);
+        float dt = (float)(ts_schedule_sigma(k + 1, steps, c->shift) - ts_schedule_sigma(k, steps, c->shift));
+        TS_ASSERT(ts_dit_forward(ws, m, vc, x, NULL, NULL, s0, tc, halo) == TS_OK);
+        TS_ASSERT(ts_dit_forward(ws, m, vu, x, NULL, NULL, s0, tu, halo) == TS_OK);
+        op->axpby(be, vc, -1.0f, vu, 1.0f, n);
+        op->axpby(be, vu, c->default_cfg, vc, 1.0f, n);
+        op->axpby(be, x, dt, vu, 1.0f, n);
+        op->sync(be);
+        double dt_s = ts_time() - t0;
+        MPI_Allreduce(&dt_s, &t[k], 1, MPI_DOUBLE, MPI_MAX, comm);
+        if (k > 0) {
+            wait_timed += ts_dit_ws_halo_wait(ws) - w0;
+            time_timed += dt_s;
+        }
+    }
+    qsort(t + 1, (size_t)reps, sizeof(double), cmp_d);
+    out->ranks = P;
+    out->frames = T;
+    out->step_ms = t[1 + reps / 2] * 1e3;
+    double wait_pct = time_timed > 0 ? 100.0 * wait_timed / time_timed : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &wait_pct, 1, MPI_DOUBLE, MPI_MAX, comm);
+    out->wait_pct = wait_pct;
+    int sides = (g0 > 0) + (g0 + Tn < T);
+    double halo_b = 2.0 * c->depth * sides * (double)c->temporal_window * ts_cfg_tokens(c) * c->width * sizeof(float);
+    MPI_Allreduce(&halo_b, &out->halo_mb, 1, MPI_DOUBLE, MPI_MAX, comm);
+    out->halo_mb /= 1e6;
+    // the latents, gathered in order for the checksum
+    op->download(be, host, x, (size_t)n * sizeof(float));
+    int * counts = NULL, * displs = NULL;
+    float * all = NULL;
+    if (rank == 0) {
+        counts = ts_malloc((size_t)P * sizeof(int));
+        displs = ts_malloc((size_t)P * sizeof(int));
+        for (int r = 0; r < P; r++) {
+            int64_t a, b;
+            ts_partition(T, P, r, &a, &b);
+            counts[r] = (int)(b * cell);
+            displs[r] = (int)(a * cell);
+        }
+        all = ts_malloc((size_t)(T * cell) * sizeof(float));
+    }
+    MPI_Gatherv(host, (int)n, MPI_FLOAT, all, counts, displs, MPI_FLOAT, 0, comm);
+    if (rank == 0) out->hash = fnv1a(all, (size_t)(T * cell) * sizeof(float), 1469598103934665603ull);
+    free(all), free(counts), free(displs);
+    // stitch: decode on every rank, ordered stream to rank 0 (no encoding)
+    out->stitch_ms = 0;
+    if (stitch) {
+        ts_dist sd;
+        memset(&sd, 0, sizeof(sd));
+        sd.rank = rank, sd.world = P, sd.comm = comm;
+        size_t fb = (size_t)c->image_size * c->image_size * 3;
+        struct null_decode du = {m, ts_vae_ws_new(m), x, op->alloc(be, fb * sizeof(float)), ts_malloc(fb * sizeof(float))};
+        MPI_Barrier(comm);
+        double t0 = ts_time();
+        TS_ASSERT(ts_stitch(&sd, T, fb, 4, bench_produce, &du, bench_consume, NULL) == TS_OK);
+        double st = (ts_time() - t0) * 1e3;
+        MPI_Allreduce(&st, &out->stitch_ms, 1, MPI_DOUBLE, MPI_MAX, comm);
+        ts_vae_ws_free(m, &du.vws);
+        op->release(be, du.rgb);
+        free(du.host);
+    }
+    double rss = ts_peak_rss() / 1e6;
+    MPI_Allreduce(&rss, &out->rss_mb, 1, MPI_DOUBLE, MPI_MAX, comm);
+    ts_dit_ws_free(m, &ws);
+    if (halo) halo->ops->free(halo);
+    op->release(be, x), op->release(be, vc), op->release(be, vu);
+    free(host);
+    free(t);
+}
+
+// Rows for 1..P ranks (P = the job's size) inside one job: the first p ranks
+// work, the others wait.
+static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
+                         int stitch) {
+    ts_dist d;
+    if (ts_dist_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
+    int weak = !strcmp(mode, "weak");
+    ts_backend_t be = ts_backend_cpu_new(threads);
+    ts_model * m = NULL;
+    enum ts_status st = ts_model_load(&m, model_path, be);
+    st = ts_dist_agree(&d, st);
+    if (st != TS_OK) {
+        if (d.rank == 0) ts_cli_fail();
+        ts_backend_free(&be);
+        ts_dist_free(&d);
+        return 1;
+    }
+    const struct ts_model_config * c = &m->cfg;
+    int W = c->temporal_window;
+    if ((weak && frames < W) || (!weak && frames < (int64_t)W * d.world)) {
+        if (d.rank == 0)
+            fprintf(stderr, "timeshard: error: each rank must own at least %d frames (the temporal window)\n", W);
+        ts_model_free(&m), ts_backend_free(&be), ts_dist_free(&d);
+        return 1;
+    }
+    ts_log_set_level(TS_LOG_ERROR);
+    ts_text_cond tc = {0}, tu = {0};
+    ts_text_encode(m, "a red circle moving left on a blue background", &tc);
+    ts_text_encode(m, "", &tu);
+    struct row * rows = ts_calloc((size_t)d.world, sizeof(struct row));
+    uint64_t * ref = ts_calloc((size_t)d.world, sizeof(uint64_t));
+    int wrong_total = 0;
+    if (d.rank == 0 && !json) {
+        printf("# timeshard bench --scaling %s: %s (%s), %lld frames%s, %d thread(s) per rank, median of %d steps\n",
+               mode, model_path, c->label, (long long)frames, weak ? " per rank" : "", threads, reps);
+        printf("#  ranks  frames  step(ms)  halo(MB)  wait(%%)  stitch(ms)  rss(MB)  speedup  eff(%%)  #wrong\n");
+    }
+    for (int p = 1; p <= d.world; p++) {
+        int64_t T = weak ? frames * p : frames;
+        MPI_Comm sub;
+        MPI_Comm_split(d.comm, d.rank < p ? 0 : MPI_UNDEFINED, d.rank, &sub);
+        struct row r;
+        memset(&r, 0, sizeof(r));
+        if (d.rank < p) {
+            run_row(sub, m, &tc, &tu, T, reps, stitch, &r);
+            MPI_Comm_free(&sub);
+        }
+        // the 1-rank checksum of this length (weak rows: rank 0 alone recomputes it)
+        uint64_t want = 0;
+        if (p == 1 || !weak) {
+            want = p == 1 ? r.hash : rows[0].hash;
+        } else {
+            MPI_Comm one;
+            MPI_Comm_split(d.comm, d.rank == 0 ? 0 : MPI_UNDEFINED, d.rank, &one);
+            if (d.rank == 0) {
+                struct row r1;
+                run_row(one, m, &tc, &tu, T, reps, 0, &r1);
+                want = r1.hash;
+                MPI_Comm_free(&one);
+            }
+        }
+        MPI_Barrier(d.comm);
+        if (d.rank == 0) {
+            rows[p - 1] = r;
+            int wrong = r.hash != want;
+            wrong_total += wrong;
+            double t1 = rows[0].step_ms;
+            double speedup = weak ? t1 * p / r.step_ms : t1 / r.step_ms;
+            double eff = weak ? 100.0 * t1 / r.step_ms : 100.0 * t1 / (p * r.step_ms);
+            if (json)
+                printf("%s{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
+                       "\"wait_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
+                       "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\"}\n",
+                       "", mode, p, (long long)T, r.step_ms, r.halo_mb, r.wait_pct, r.stitch_ms, r.rss_mb, speedup, eff,
+                       wrong, threads, reps, model_path);
+            else
+                printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d\n", p, (long long)T, r.step_ms,
+                       r.halo_mb, r.wait_pct, r.stitch_ms, r.rss_mb, speedup, eff, wrong);
+            fflush(stdout);
+        }
+    }
+    if (d.rank == 0 && !json)
+        printf("# step: one sampler step (2 DiT forwards + guidance + Euler), max over ranks; halo: MB received per step "
+               "by the busiest rank; wait: halo wait / step time, max over ranks; #wrong: rows whose latents differ "
+               "from 1 rank's\n# %s: %d row(s) wrong\n", wrong_total ? "FAILED" : "OK", wrong_total);
+    free(rows), free(ref);
+    ts_text_cond_free(m, &tc), ts_text_cond_free(m, &tu);
+    ts_model_free(&m);
+    ts_backend_free(&be);
+    ts_dist_free(&d);
+    return wrong_total ? 1 : 0;
+}
+
 int ts_cli_bench(int argc, char ** argv) {
     const char * model_path = NULL;
-    int frames = 16, threads = 1, reps = 5, json = 0;
+    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1;
+    const char * scaling = NULL;
     static const struct option lo[] = {{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+                                       {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
                                        {0, 0, 0, 0}};
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "m:n:t:r:jh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:n:t:r:jhs:", lo, NULL)) != -1) {
         switch (ch) {
+        case 's': scaling = optarg; break;
+        case 'N': stitch = 0; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
@@ -74,7 +312,11 @@ int ts_cli_bench(int argc, char ** argv) {
                    "  -n, --frames N     frames in the forward (default: 16)\n"
                    "  -t, --threads N    CPU threads (default: 1)\n"
                    "  -r, --reps N       timed repetitions (default: 5)\n"
-                   "      --json         one JSON object instead of the table\n");
+                   "      --json         JSON (one object per line) instead of the table\n"
+                   "      --scaling MODE strong (--frames in all) or weak (--frames per rank): under\n"
+                   "                     mpirun -np P, one row per rank count 1..P in one job; each row\n"
+                   "                     times --reps sampler steps, checks its latents against 1 rank's\n"
+                   "      --no-stitch    skip the decode + stitch timing in scaling rows\n");
             return 0;
         default:
             fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
@@ -86,6 +328,11 @@ int ts_cli_bench(int argc, char ** argv) {
         return 1;
     }
     if (!model_path) model_path = ts_default_model_path();
+    if (scaling && strcmp(scaling, "strong") && strcmp(scaling, "weak")) {
+        fprintf(stderr, "timeshard: error: --scaling must be strong or weak\n");
+        return 1;
+    }
+    if (scaling && model_path) return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch);
     if (!model_path) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_cli_fail();

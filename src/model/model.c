@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "core/rng.h"
+#include "io/config.h"
 #include "io/weights.h"
 #include "model/model.h"
 
@@ -214,7 +216,27 @@ static int64_t numel(const struct wentry * e) {
     return n;
 }
 
-static enum ts_status load_tensors(ts_model * m, const ts_weights * w) {
+// Weights of a synthetic model: drawn from Philox under `seed` (tensor i uses
+// stream i): matrices N(0, 1/fan_in), norm scales 1, biases 0, embeddings N(0, 0.02).
+static void synth_tensor(const struct wentry * e, int index, uint64_t seed, float * dst) {
+    int64_t n = 1, fan_in = 1;
+    for (int i = 0; i < e->ndim; i++) n *= e->shape[i];
+    for (int i = 1; i < e->ndim; i++) fan_in *= e->shape[i];
+    size_t len = strlen(e->name);
+    int is_bias = len > 5 && strcmp(e->name + len - 5, ".bias") == 0;
+    if (is_bias) {
+        memset(dst, 0, (size_t)n * sizeof(float));
+    } else if (e->ndim == 1) {
+        for (int64_t i = 0; i < n; i++) dst[i] = 1.0f;
+    } else {
+        float sc = strstr(e->name, "emb") ? 0.02f : 1.0f / sqrtf((float)fan_in);
+        if (strstr(e->name, ".ada.") || strstr(e->name, "final_")) sc *= 0.1f;
+        ts_rng_normal_fill(dst, n, seed, (uint32_t)index, 0);
+        for (int64_t i = 0; i < n; i++) dst[i] *= sc;
+    }
+}
+
+static enum ts_status load_tensors(ts_model * m, const ts_weights * w, int synthetic, uint64_t seed) {
     struct wlist l = {0};
     build_list(m, &l);
     int64_t total = 0, maxn = 0;
@@ -230,7 +252,8 @@ static enum ts_status load_tensors(ts_model * m, const ts_weights * w) {
     for (int i = 0; i < l.n && st == TS_OK; i++) {
         struct wentry * e = &l.e[i];
         int64_t k = numel(e);
-        st = ts_weights_read(w, e->name, e->ndim, e->shape, e->conv ? tmp : host + off);
+        if (synthetic) synth_tensor(e, i, seed, e->conv ? tmp : host + off);
+        else st = ts_weights_read(w, e->name, e->ndim, e->shape, e->conv ? tmp : host + off);
         if (st == TS_OK && e->conv) {  // (Cout, Cin, kh, kw) -> (Cout, kh, kw, Cin)
             int64_t co = e->shape[0], ci = e->shape[1], kk = e->shape[2] * e->shape[3];
             float * dst = host + off;
@@ -256,8 +279,106 @@ static enum ts_status load_tensors(ts_model * m, const ts_weights * w) {
     return st;
 }
 
+// ---- synthetic models (benchmark presets): config from a file, weights from a seed ----
+struct synth_cfg {
+    struct ts_model_config c;
+    uint64_t seed;
+    int vocab;
+};
+
+static enum ts_status synth_kv(void * ud, const char * key, const char * v, const char * file, int line) {
+    struct synth_cfg * s = ud;
+    struct ts_model_config * c = &s->c;
+    struct { const char * k; int * p; } ints[] = {
+        {"text_len", &c->text_len}, {"text_dim", &c->text_dim}, {"text_layers", &c->text_layers},
+        {"text_heads", &c->text_heads}, {"image_size", &c->image_size}, {"vae_factor", &c->vae_factor},
+        {"latent_channels", &c->latent_channels}, {"vae_groups", &c->vae_groups}, {"patch", &c->patch},
+        {"width", &c->width}, {"depth", &c->depth}, {"heads", &c->heads}, {"mlp_ratio", &c->mlp_ratio},
+        {"temporal_window", &c->temporal_window}, {"causal", &c->causal}, {"freq_dim", &c->freq_dim},
+        {"default_steps", &c->default_steps}, {"train_frames", &c->train_frames}, {"vocab_size", &s->vocab},
+    };
+    char * end = NULL;
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (strcmp(key, ints[i].k)) continue;
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || x < 0 || x > (1L << 24))
+            return ts_error(TS_ERR_FORMAT, NULL, "%s:%d: '%s' needs a non-negative integer", file, line, key);
+        *ints[i].p = (int)x;
+        return TS_OK;
+    }
+    double f = strtod(v, &end);
+    int num = *v && !*end;
+    if (!strcmp(key, "vae_scale") && num) c->vae_scale = (float)f;
+    else if (!strcmp(key, "rope_theta") && num) c->rope_theta = (float)f;
+    else if (!strcmp(key, "shift") && num) c->shift = (float)f;
+    else if (!strcmp(key, "default_cfg") && num) c->default_cfg = (float)f;
+    else if (!strcmp(key, "fps") && num) c->fps = f;
+    else if (!strcmp(key, "seed") && num) s->seed = (uint64_t)f;
+    else if (!strcmp(key, "label")) snprintf(c->label, sizeof(c->label), "%s", v);
+    else if (!strcmp(key, "vae_channels")) {
+        c->vae_levels = 0;
+        const char * p = v;
+        while (*p) {
+            long x = strtol(p, &end, 10);
+            if (end == p || x <= 0 || c->vae_levels == TS_VAE_MAX_LEVELS)
+                return ts_error(TS_ERR_FORMAT, NULL, "%s:%d: bad vae_channels '%s'", file, line, v);
+            c->vae_ch[c->vae_levels++] = (int)x;
+            p = end;
+            while (*p == ',' || *p == ' ') p++;
+        }
+    } else
+        return ts_error(TS_ERR_FORMAT, "keys are the model config names (see 'timeshard info models/default.h5')",
+                        "%s:%d: unknown or non-numeric model setting '%s'", file, line, key);
+    return TS_OK;
+}
+
+// "synth:FILE" or "synth:NAME" (configs/NAME.model beside the binary or in the source tree)
+static enum ts_status load_synthetic(ts_model * m, const char * spec) {
+    char path[1024];
+    const char * name = spec + 6;
+    if (strchr(name, '/')) snprintf(path, sizeof(path), "%s", name);
+    else snprintf(path, sizeof(path), "%s/configs/%s.model", TS_SOURCE_DIR, name);
+    struct synth_cfg s;
+    memset(&s, 0, sizeof(s));
+    struct ts_model_config * c = &s.c;
+    // defaults: those of the shipped model's family
+    c->text_len = 24, c->text_dim = 128, c->text_layers = 2, c->text_heads = 4, c->image_size = 64;
+    c->vae_factor = 4, c->latent_channels = 4, c->vae_levels = 3, c->vae_ch[0] = 32, c->vae_ch[1] = 64;
+    c->vae_ch[2] = 128, c->vae_groups = 8, c->vae_scale = 1.0f, c->patch = 2, c->width = 256, c->depth = 6;
+    c->heads = 4, c->mlp_ratio = 4, c->temporal_window = 2, c->rope_theta = 10000.0f, c->freq_dim = 256;
+    c->shift = 2.0f, c->default_steps = 20, c->default_cfg = 4.0f, c->fps = 12.0, c->train_frames = 16;
+    s.vocab = 64;
+    TS_TRY(ts_kv_parse_file(path, synth_kv, &s));
+    m->cfg = s.c;
+    if (!m->cfg.label[0]) snprintf(m->cfg.label, sizeof(m->cfg.label), "synthetic: random weights, seed %llu",
+                                   (unsigned long long)s.seed);
+    if (s.vocab < 3) s.vocab = 3;
+    m->vocab_n = s.vocab;
+    m->vocab = ts_calloc((size_t)s.vocab, sizeof(char *));
+    const char * special[3] = {"<pad>", "<bos>", "<unk>"};
+    for (int i = 0; i < s.vocab; i++) {
+        char wd[32];
+        snprintf(wd, sizeof(wd), "w%d", i);
+        m->vocab[i] = strdup(i < 3 ? special[i] : wd);
+    }
+    m->text.layers = ts_calloc((size_t)m->cfg.text_layers + 1, sizeof(struct ts_text_layer));
+    m->dit.blocks = ts_calloc((size_t)m->cfg.depth + 1, sizeof(struct ts_dit_block));
+    TS_TRY(load_tensors(m, NULL, 1, s.seed));
+    TS_TRY(ts_file_sha256(path, m->digest));  // the config file decides the weights
+    return TS_OK;
+}
+
 enum ts_status ts_model_load(ts_model ** out, const char * path, ts_backend_t be) {
     *out = NULL;
+    if (strncmp(path, "synth:", 6) == 0) {
+        ts_model * m = ts_calloc(1, sizeof(*m));
+        m->be = be;
+        snprintf(m->path, sizeof(m->path), "%s", path);
+        enum ts_status st = load_synthetic(m, path);
+        if (st != TS_OK) ts_model_free(&m);
+        *out = m;
+        return st;
+    }
     ts_weights * w = NULL;
     TS_TRY(ts_weights_open(path, &w));
     ts_model * m = ts_calloc(1, sizeof(*m));
@@ -280,7 +401,7 @@ enum ts_status ts_model_load(ts_model ** out, const char * path, ts_backend_t be
     if (st == TS_OK) {
         m->text.layers = ts_calloc((size_t)m->cfg.text_layers + 1, sizeof(struct ts_text_layer));
         m->dit.blocks = ts_calloc((size_t)m->cfg.depth + 1, sizeof(struct ts_dit_block));
-        st = load_tensors(m, w);
+        st = load_tensors(m, w, 0, 0);
     }
     if (st == TS_OK) st = ts_file_sha256(path, m->digest);
     ts_weights_close(&w);
