@@ -12,6 +12,7 @@
 #include "io/config.h"
 #include "io/latents.h"
 #include "io/weights.h"
+#include "model/model.h"
 
 static void print_error(void) {
     const char * e = ts_last_error();
@@ -69,6 +70,7 @@ static void usage_generate(FILE * f) {
             "  -t, --threads N           CPU threads per rank (default: cores / ranks on this node)\n"
             "      --backend NAME        cpu (default; this build has no other)\n"
             "      --dtype NAME          fp32 (default; the only type of the CPU backend)\n"
+            "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
             "  -q, --quiet               no progress lines\n"
             "  -h, --help                this help\n");
 }
@@ -198,6 +200,7 @@ static const struct option gen_long[] = {
     {"image", required_argument, 0, 9},     {"config", required_argument, 0, 10},
     {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 11},
     {"dtype", required_argument, 0, 12},    {"quiet", no_argument, 0, 'q'},
+    {"explain-prompt", no_argument, 0, 13},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 
@@ -210,7 +213,7 @@ static int cmd_generate(int argc, char ** argv) {
     // pass 1: help and preset; pass 2: every flag (command line wins over the preset)
     opterr = 0;
     optind = 1;
-    int ch;
+    int ch, explain = 0;
     const char * preset = NULL;
     while ((ch = getopt_long(argc, argv, "m:p:n:s:g:o:t:qh", gen_long, NULL)) != -1) {
         if (ch == 'h') {
@@ -232,6 +235,8 @@ static int cmd_generate(int argc, char ** argv) {
                           argv[optind - 1]);
         } else if (ch == 'q') {
             o.gp.progress = 0;
+        } else if (ch == 13) {
+            explain = 1;
         } else if (ch == 10) {
             // handled in pass 1
         } else if (key) {
@@ -246,6 +251,18 @@ static int cmd_generate(int argc, char ** argv) {
                       "no prompt given");
     if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
         st = ts_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
+    if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
+        ts_backend_t be = ts_backend_cpu_new(1);
+        ts_model * m = NULL;
+        const char * path = o.model ? o.model : ts_default_model_path();
+        if (!path) st = ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
+        if (st == TS_OK) st = ts_model_load(&m, path, be);
+        if (st == TS_OK) st = ts_prompt_explain(m, o.gp.prompt, stdout);
+        ts_model_free(&m);
+        ts_backend_free(&be);
+        for (int i = 0; i < o.n_owned; i++) free(o.owned[i]);
+        return st == TS_OK ? 0 : ts_cli_fail();
+    }
     ts_ctx_t ctx = NULL;
     if (st == TS_OK) st = ts_ctx_new(o.model, &o.cp, &ctx);
     if (st == TS_OK) st = ts_generate(ctx, &o.gp);

@@ -199,7 +199,7 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
         op->layernorm(be, hown, ws->x, b->cross_ln_w, b->cross_ln_b, TN, D, 1e-6f);
         op->linear(be, ws->tmp, D, hown, D, b->cross_q_w, b->cross_q_b, TN, D, D);
         op->linear(be, ws->tkv, 2 * D, text->tokens, Dt, b->cross_kv_w, b->cross_kv_b, L, Dt, 2 * D);
-        op->attn_cross(be, ws->att, ws->tmp, ws->tkv, TN, H, hd, L, text->n_valid, NULL);
+        op->attn_cross(be, ws->att, ws->tmp, ws->tkv, TN, H, hd, L, text->n_valid, text->bias);
         op->linear(be, ws->tmp, D, ws->att, D, b->cross_proj_w, b->cross_proj_b, TN, D, D);
         op->gate_add(be, ws->x, ws->tmp, NULL, 0, T, N, D);
 

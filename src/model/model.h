@@ -4,6 +4,7 @@
 // tensor names below are its state-dict names.
 #pragma once
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend/backend.h"
 #include "dist/dist.h"   // ts_comm_t
@@ -133,18 +134,23 @@ enum ts_status ts_model_load(ts_model ** out, const char * path, ts_backend_t be
 void ts_model_free(ts_model ** m);
 
 // ---- tokenizer ------------------------------------------------------------
-// Lower-cases and splits `text` into words of [a-z0-9]; ids = [<bos>, words...]
-// truncated to L, padded with <pad> (0). Unknown words become <unk> (2) and are
-// listed, comma-separated, in `unknown` (may be NULL). Returns the number of
-// valid tokens (>= 1) and sets *n_words to the number of words in the text.
-int ts_tokenize(const ts_model * m, const char * text, int32_t * ids, char * unknown, size_t unknown_n,
-                int * n_words);
+// Parses `text` (model/prompt.h: words of [a-z0-9], lower-cased, with optional
+// weights); ids = [<bos>, words...] truncated to L, padded with <pad> (0);
+// weights (L, may be NULL) the tokens' weights (1 for <bos> and padding).
+// Unknown words become <unk> (2) and are listed, comma-separated, in `unknown`
+// (may be NULL). *n_valid: tokens used (>= 1); *n_words: words in the text.
+enum ts_status ts_tokenize(const ts_model * m, const char * text, int32_t * ids, float * weights, int * n_valid,
+                           char * unknown, size_t unknown_n, int * n_words);
+
+// Prints the tokens, their weights and the unknown words of a prompt.
+enum ts_status ts_prompt_explain(const ts_model * m, const char * text, FILE * f);
 
 // ---- text encoder -----------------------------------------------------------
 // A prompt's encoding in backend memory.
 typedef struct ts_text_cond {
     float * tokens;   // (L, Dt)
-    float * pooled;   // (Dt)
+    float * pooled;   // (Dt) weighted mean of the valid tokens
+    float * bias;     // (L) log of each token's weight for cross-attention; NULL when every weight is 1
     int n_valid;
 } ts_text_cond;
 

@@ -1,10 +1,12 @@
 // Word tokenizer and text encoder (tools/train/tsmodel.py: tokenize, TextEncoder).
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
 #include "model/model.h"
+#include "model/prompt.h"
 
 static int vocab_find(const ts_model * m, const char * w) {
     for (int i = 3; i < m->vocab_n; i++)
@@ -12,36 +14,38 @@ static int vocab_find(const ts_model * m, const char * w) {
     return -1;
 }
 
-int ts_tokenize(const ts_model * m, const char * text, int32_t * ids, char * unknown, size_t unknown_n,
-                int * n_words) {
-    int L = m->cfg.text_len, n = 0, words = 0;
+enum ts_status ts_tokenize(const ts_model * m, const char * text, int32_t * ids, float * weights, int * n_valid,
+                           char * unknown, size_t unknown_n, int * n_words) {
+    int L = m->cfg.text_len, n = 0;
     if (unknown && unknown_n) unknown[0] = '\0';
-    for (int i = 0; i < L; i++) ids[i] = 0;
+    for (int i = 0; i < L; i++) {
+        ids[i] = 0;
+        if (weights) weights[i] = 1.0f;
+    }
     ids[n++] = 1;  // <bos>
-    const char * s = text;
-    while (*s) {
-        while (*s && !(isalnum((unsigned char)*s) && (unsigned char)*s < 128)) s++;
-        if (!*s) break;
-        char w[64];
-        size_t k = 0;
-        while (*s && isalnum((unsigned char)*s) && (unsigned char)*s < 128) {
-            if (k + 1 < sizeof(w)) w[k++] = (char)tolower((unsigned char)*s);
-            s++;
-        }
-        w[k] = '\0';
-        words++;
-        int id = vocab_find(m, w);
+    enum { MAXW = 512 };
+    struct ts_prompt_word * words = ts_malloc(MAXW * sizeof(*words));
+    int nw = 0;
+    enum ts_status st = ts_prompt_parse(text, words, MAXW, &nw);
+    for (int i = 0; i < nw && st == TS_OK; i++) {
+        int id = vocab_find(m, words[i].word);
         if (id < 0) {
             id = 2;  // <unk>
+            size_t k = strlen(words[i].word);
             if (unknown && unknown_n && strlen(unknown) + k + 3 < unknown_n) {
                 if (unknown[0]) strcat(unknown, ", ");
-                strcat(unknown, w);
+                strcat(unknown, words[i].word);
             }
         }
-        if (n < L) ids[n++] = id;
+        if (n < L) {
+            if (weights) weights[n] = words[i].weight;
+            ids[n++] = id;
+        }
     }
-    if (n_words) *n_words = words;
-    return n;
+    free(words);
+    if (n_words) *n_words = nw;
+    *n_valid = n;
+    return st;
 }
 
 enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_cond * out) {
@@ -50,9 +54,13 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
     const struct ts_backend_ops * op = be->ops;
     int L = c->text_len, Dt = c->text_dim, H = c->text_heads, hd = Dt / H;
     int32_t ids[4096];
+    float wts[4096];
     char unknown[1024];
-    int words = 0;
-    int n = ts_tokenize(m, text, ids, unknown, sizeof(unknown), &words);
+    int words = 0, n = 0;
+    TS_ASSERT(L <= 4096);
+    TS_TRY(ts_tokenize(m, text, ids, wts, &n, unknown, sizeof(unknown), &words));
+    int weighted = 0;
+    for (int i = 0; i < n; i++) weighted |= wts[i] != 1.0f;
     if (unknown[0]) TS_WARN("unknown words in the prompt (read as <unk>): %s", unknown);
     if (words > L - 1) TS_WARN("the prompt has %d words; the model reads the first %d", words, L - 1);
 
@@ -81,13 +89,25 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
     }
     out->tokens = op->alloc(be, (size_t)L * Dt * fl);
     op->layernorm(be, out->tokens, x, m->text.ln_f_w, m->text.ln_f_b, L, Dt, 1e-6f);
-    // pooled: mean of the valid tokens (host; tiny)
+    // pooled: mean of the valid tokens weighted by their prompt weights (host; tiny).
+    // All weights 1 gives exactly the plain mean.
     float * host = ts_malloc((size_t)L * Dt * fl);
     float * pooled = ts_calloc((size_t)Dt, fl);
     op->download(be, host, out->tokens, (size_t)L * Dt * fl);
-    for (int i = 0; i < n; i++)
-        for (int d = 0; d < Dt; d++) pooled[d] += host[(size_t)i * Dt + d];
-    for (int d = 0; d < Dt; d++) pooled[d] /= (float)n;
+    float wsum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        wsum += wts[i];
+        for (int d = 0; d < Dt; d++) pooled[d] += weighted ? wts[i] * host[(size_t)i * Dt + d] : host[(size_t)i * Dt + d];
+    }
+    if (wsum > 0.0f)
+        for (int d = 0; d < Dt; d++) pooled[d] /= weighted ? wsum : (float)n;
+    out->bias = NULL;
+    if (weighted) {
+        float bias[4096];
+        for (int i = 0; i < L; i++) bias[i] = i < n ? (wts[i] > 0.0f ? logf(wts[i]) : -INFINITY) : 0.0f;
+        out->bias = op->alloc(be, (size_t)L * fl);
+        op->upload(be, out->bias, bias, (size_t)L * fl);
+    }
     out->pooled = op->alloc(be, (size_t)Dt * fl);
     op->upload(be, out->pooled, pooled, (size_t)Dt * fl);
     out->n_valid = n;
@@ -104,5 +124,25 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
 void ts_text_cond_free(const ts_model * m, ts_text_cond * c) {
     if (c->tokens) m->be->ops->release(m->be, c->tokens);
     if (c->pooled) m->be->ops->release(m->be, c->pooled);
-    c->tokens = c->pooled = NULL;
+    if (c->bias) m->be->ops->release(m->be, c->bias);
+    c->tokens = c->pooled = c->bias = NULL;
+}
+
+enum ts_status ts_prompt_explain(const ts_model * m, const char * text, FILE * f) {
+    int L = m->cfg.text_len;
+    int32_t ids[4096];
+    float wts[4096];
+    char unknown[1024];
+    int n = 0, words = 0;
+    TS_ASSERT(L <= 4096);
+    TS_TRY(ts_tokenize(m, text, ids, wts, &n, unknown, sizeof(unknown), &words));
+    fprintf(f, "# prompt: \"%s\"\n# %d words; the model reads %d tokens (<bos> + up to %d words)\n", text, words, n,
+            L - 1);
+    fprintf(f, "#  pos  token        id  weight\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "  %4d  %-11s %3d  %6.3g%s\n", i, m->vocab[ids[i]], ids[i], wts[i],
+                wts[i] == 0.0f ? "  (masked out)" : "");
+    if (words > L - 1) fprintf(f, "# not read (past the model's %d tokens): %d word(s)\n", L, words - (L - 1));
+    fprintf(f, "# unknown words: %s\n", unknown[0] ? unknown : "none");
+    return TS_OK;
 }

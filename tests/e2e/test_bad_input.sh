@@ -40,6 +40,9 @@ grep -q "attn_t_qkv" $WORK/err.log && grep -q "(96, 32)" $WORK/err.log; verdict 
 expect_fail "empty prompt" $O "${GEN[@]}" --prompt ""
 expect_fail "blank prompt" $O "${GEN[@]}" --prompt "   "
 expect_fail "no prompt" $O "$TS" generate --model "$TINY" --out $O
+for p in "a red:: circle" "a red::abc circle" "a red::-1 circle" "a red::11 circle" "a (red circle" "a red) circle" "::2 red"; do
+    expect_fail "prompt weight: '$p'" $O "${GEN[@]}" --prompt "$p"
+done
 expect_fail "--frames 0" $O "${GEN[@]}" --frames 0
 expect_fail "--frames -3" $O "${GEN[@]}" --frames -3
 expect_fail "--frames abc" $O "${GEN[@]}" --frames abc

@@ -24,6 +24,27 @@ verdict "  (latents check)" $((1 - $?))
 $PY -c "import h5py,sys,numpy as np; a=h5py.File('$WORK/st.h5')['latents'][:]; b=h5py.File('$WORK/ref.h5')['latents'][:]; sys.exit(0 if np.array_equal(a.view(np.uint32), b.view(np.uint32)) else 1)"
 verdict "safetensors weights == HDF5 weights" $((1 - $?))
 
+# prompt weights: every word at weight 1 is the unweighted video, bit for bit;
+# another weight changes it
+"$TS" generate --model "$TINY" --prompt "a red::1 circle::1.0 moving left on a (blue background)::1" --cfg 3 \
+    --seed 1234 -q --frames 7 --steps 2 --threads 1 --out none --latents $WORK/w1.h5 2>/dev/null
+"$TS" generate --model "$TINY" --prompt "a red::0.5 circle moving left on a blue background" --cfg 3 \
+    --seed 1234 -q --frames 7 --steps 2 --threads 1 --out none --latents $WORK/w05.h5 2>/dev/null
+$PY - $WORK <<'PYEOF'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+r, a, b = (h5py.File(f"{w}/{n}.h5")["latents"][:] for n in ("ref", "w1", "w05"))
+same = np.array_equal(a.view(np.uint32), r.view(np.uint32))
+diff = not np.array_equal(b, r)
+print(f"  {'weights 1 == unweighted':44s} {'OK  ' if same else 'FAIL'}   bit-identical={same}")
+print(f"  {'weight 0.5 changes the video':44s} {'OK  ' if diff else 'FAIL'}   max|d|={np.abs(b - r).max():.3g}")
+sys.exit(0 if same and diff else 1)
+PYEOF
+verdict "  (prompt weights)" $((1 - $?))
+"$TS" generate --model "$TINY" --explain-prompt --prompt "a red::1.5 (circle moving)::0 zebra" > $WORK/explain.txt
+grep -q "red .* 1.5" $WORK/explain.txt && grep -q "circle .* 0  (masked out)" $WORK/explain.txt && grep -q "unknown words: zebra" $WORK/explain.txt
+verdict "--explain-prompt lists tokens, weights, unknown words" $((1 - $?))
+
 # ranks and threads: 9 frames (not divisible by 2 or 4), W = 2, 3 steps
 for np_ in 1 2 3 4; do
     for th in 1 2; do

@@ -199,8 +199,8 @@ int main(int argc, char ** argv) {
         // tokenizer
         int32_t ids[64];
         char unknown[256];
-        int words = 0;
-        int nv = ts_tokenize(m, prompt, ids, unknown, sizeof(unknown), &words);
+        int words = 0, nv = 0;
+        TS_ASSERT(ts_tokenize(m, prompt, ids, NULL, &nv, unknown, sizeof(unknown), &words) == TS_OK);
         double * rid = read_ref(f, "text.ids", NULL);
         double * rnv = read_ref(f, "text.n_valid", NULL);
         int ok = nv == (int)rnv[0];
