@@ -35,6 +35,9 @@ struct ts_dit_ws {
     float * rope_s_cos, * rope_s_sin;  // (N, hd/2)
     float * rope_t_cos, * rope_t_sin;  // (S, hd/2), slot s <-> global frame g0 - W + s
     float * host;       // host staging (T, h, w, 2c+1) floats, owned (malloc)
+    float * tkv_segs;   // owned (backend): (cap_segs, L, 2D) text keys/values of each prompt segment
+    int cap_segs;
+    float * att_b;      // owned (backend): (T, N, D) second segment's cross-attention where blending
 };
 
 ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_total) {
@@ -86,6 +89,8 @@ void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
     ts_dit_ws * ws = *wsp;
     if (!ws) return;
     m->be->ops->release(m->be, ws->buf);
+    if (ws->tkv_segs) m->be->ops->release(m->be, ws->tkv_segs);
+    if (ws->att_b) m->be->ops->release(m->be, ws->att_b);
     free(ws->host);
     free(ws);
     *wsp = NULL;
@@ -108,6 +113,19 @@ static void timestep_embedding(float * out, float sigma, int dim) {
 
 enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, const float * z, const float * cond,
                               const float * cond_mask, float sigma, const ts_text_cond * text, ts_comm_t halo) {
+    int * zeros = ts_calloc((size_t)ws->T + 1, sizeof(int));
+    float * alpha0 = ts_calloc((size_t)ws->T + 1, sizeof(float));
+    const ts_text_cond * segs[1] = {text};
+    struct ts_story_text st = {segs, 1, zeros, zeros, alpha0};
+    enum ts_status r = ts_dit_forward_story(ws, m, v, z, cond, cond_mask, sigma, &st, halo);
+    free(zeros);
+    free(alpha0);
+    return r;
+}
+
+enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * v, const float * z, const float * cond,
+                                    const float * cond_mask, float sigma, const struct ts_story_text * story,
+                                    ts_comm_t halo) {
     const struct ts_model_config * c = &m->cfg;
     ts_backend_t be = m->be;
     const struct ts_backend_ops * op = be->ops;
@@ -143,7 +161,26 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
     op->linear(be, ws->t1, D, ws->temb, c->freq_dim, m->dit.t_fc1_w, m->dit.t_fc1_b, T, c->freq_dim, D);
     op->silu(be, ws->t1, T * D);
     op->linear(be, ws->c, D, ws->t1, D, m->dit.t_fc2_w, m->dit.t_fc2_b, T, D, D);
-    for (int64_t t = 0; t < T; t++) op->copy(be, ws->pooled + t * Dt, text->pooled, (size_t)Dt * fl);
+    int any_blend = 0;
+    for (int64_t t = 0; t < T; t++) {
+        op->copy(be, ws->pooled + t * Dt, story->segs[story->seg_a[t]]->pooled, (size_t)Dt * fl);
+        float a = story->alpha[t];
+        if (a > 0.0f) {
+            any_blend = 1;
+            op->axpby(be, ws->pooled + t * Dt, a, story->segs[story->seg_b[t]]->pooled, 1.0f - a, Dt);
+        }
+    }
+    if (story->n_segs > ws->cap_segs) {
+        if (ws->tkv_segs) op->release(be, ws->tkv_segs);
+        ws->tkv_segs = op->alloc(be, (size_t)story->n_segs * L * 2 * D * fl);
+        ws->cap_segs = story->n_segs;
+    }
+    if (any_blend && !ws->att_b) ws->att_b = op->alloc(be, (size_t)TN * D * fl);
+    char * used = ts_calloc((size_t)story->n_segs, 1);
+    for (int64_t t = 0; t < T; t++) {
+        used[story->seg_a[t]] = 1;
+        if (story->alpha[t] > 0.0f) used[story->seg_b[t]] = 1;
+    }
     op->linear(be, ws->t1, D, ws->pooled, Dt, m->dit.text_proj_w, m->dit.text_proj_b, T, Dt, D);
     op->gate_add(be, ws->c, ws->t1, NULL, 0, T, 1, D);
     op->copy(be, ws->silu_c, ws->c, (size_t)(T * D) * fl);
@@ -182,7 +219,10 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
             double t0 = ts_time();
             enum ts_status st = halo->ops->halo_wait(halo);
             ws->halo_wait += ts_time() - t0;
-            if (st != TS_OK) return st;
+            if (st != TS_OK) {
+                free(used);
+                return st;
+            }
             if (ws->has_left)
                 op->linear(be, ws->qkv, 3 * D, ws->h, D, b->t_qkv_w, b->t_qkv_b, W * N, D, 3 * D);
             if (ws->has_right)
@@ -198,8 +238,29 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
         // cross attention to the prompt's tokens
         op->layernorm(be, hown, ws->x, b->cross_ln_w, b->cross_ln_b, TN, D, 1e-6f);
         op->linear(be, ws->tmp, D, hown, D, b->cross_q_w, b->cross_q_b, TN, D, D);
-        op->linear(be, ws->tkv, 2 * D, text->tokens, Dt, b->cross_kv_w, b->cross_kv_b, L, Dt, 2 * D);
-        op->attn_cross(be, ws->att, ws->tmp, ws->tkv, TN, H, hd, L, text->n_valid, text->bias);
+        for (int sgi = 0; sgi < story->n_segs; sgi++)
+            if (used[sgi])
+                op->linear(be, ws->tkv_segs + (size_t)sgi * L * 2 * D, 2 * D, story->segs[sgi]->tokens, Dt,
+                           b->cross_kv_w, b->cross_kv_b, L, Dt, 2 * D);
+        // runs of frames with the same prompt attend together
+        for (int64_t t0 = 0; t0 < T;) {
+            int sa = story->seg_a[t0];
+            int64_t t1 = t0 + 1;
+            while (t1 < T && story->seg_a[t1] == sa) t1++;
+            const ts_text_cond * tc = story->segs[sa];
+            op->attn_cross(be, ws->att + t0 * N * D, ws->tmp + t0 * N * D, ws->tkv_segs + (size_t)sa * L * 2 * D,
+                           (t1 - t0) * N, H, hd, L, tc->n_valid, tc->bias);
+            t0 = t1;
+        }
+        // blended frames: mix with the other segment's attention output
+        for (int64_t t = 0; t < T; t++) {
+            float a = story->alpha[t];
+            if (a <= 0.0f) continue;
+            const ts_text_cond * tb = story->segs[story->seg_b[t]];
+            op->attn_cross(be, ws->att_b + t * N * D, ws->tmp + t * N * D,
+                           ws->tkv_segs + (size_t)story->seg_b[t] * L * 2 * D, N, H, hd, L, tb->n_valid, tb->bias);
+            op->axpby(be, ws->att + t * N * D, a, ws->att_b + t * N * D, 1.0f - a, (int64_t)N * D);
+        }
         op->linear(be, ws->tmp, D, ws->att, D, b->cross_proj_w, b->cross_proj_b, TN, D, D);
         op->gate_add(be, ws->x, ws->tmp, NULL, 0, T, N, D);
 
@@ -218,5 +279,6 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
     op->modulate(be, hown, hown, ws->fmod, ws->fmod + D, 2 * D, T, N, D);
     op->linear(be, ws->pout, p * p * C, hown, D, m->dit.final_out_w, m->dit.final_out_b, TN, D, p * p * C);
     op->unpatchify(be, v, ws->pout, T, hw, hw, C, p);
+    free(used);
     return TS_OK;
 }

@@ -176,6 +176,21 @@ double ts_dit_ws_halo_wait(const ts_dit_ws * ws);
 enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, const float * z, const float * cond,
                               const float * cond_mask, float sigma, const ts_text_cond * text, ts_comm_t halo);
 
+// Per-frame prompts (storyboards): owned frame t uses prompt segs[seg_a[t]];
+// where alpha[t] > 0 its cross-attention output and pooled conditioning are
+// (1 - alpha) * those of seg_a + alpha * those of seg_b. Host arrays (T_own).
+// One segment with alpha 0 everywhere is exactly ts_dit_forward.
+struct ts_story_text {
+    const ts_text_cond * const * segs;
+    int n_segs;
+    const int * seg_a;
+    const int * seg_b;
+    const float * alpha;
+};
+enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * v, const float * z, const float * cond,
+                                    const float * cond_mask, float sigma, const struct ts_story_text * st,
+                                    ts_comm_t halo);
+
 // ---- VAE ------------------------------------------------------------------------
 typedef struct ts_vae_ws ts_vae_ws;
 ts_vae_ws * ts_vae_ws_new(const ts_model * m);
