@@ -4,6 +4,7 @@
 // normalisation (log w is added to its logits; weight 0 masks it out).
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +79,97 @@ enum ts_status ts_prompt_parse(const char * text, struct ts_prompt_word * words,
     if (group_start >= 0) return ts_error(TS_ERR_ARG, NULL, "unmatched '(' in the prompt");
     *n_out = n;
     return TS_OK;
+}
+
+// ---- storyboards ----------------------------------------------------------------------
+enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_storyboard * sb) {
+    memset(sb, 0, sizeof(*sb));
+    FILE * f = fopen(path, "r");
+    if (!f) return ts_error(TS_ERR_IO, "check the path given with --storyboard", "cannot open storyboard '%s'", path);
+    const char * hint = "storyboard lines look like '0-23: a red circle moving left on a blue background'";
+    char line[4096];
+    int lineno = 0, cap = 0;
+    int64_t next = 0;
+    enum ts_status st = TS_OK;
+    size_t tl = 0;
+    while (st == TS_OK && fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        char * s = line;
+        while (isspace((unsigned char)*s)) s++;
+        if (!*s || *s == '#') continue;
+        char * end = NULL;
+        long long a = strtoll(s, &end, 10);
+        long long b = -1;
+        if (end != s && *end == '-') {
+            char * p = end + 1;
+            b = strtoll(p, &end, 10);
+            if (end == p) b = -1;
+        }
+        while (end && isspace((unsigned char)*end)) end++;
+        if (b < 0 || !end || *end != ':') {
+            st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: expected 'FIRST-LAST: prompt'", path, lineno);
+            break;
+        }
+        char * prompt = end + 1;
+        while (isspace((unsigned char)*prompt)) prompt++;
+        if (!*prompt) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: empty prompt", path, lineno);
+        else if (a > b) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: range %lld-%lld is reversed", path, lineno, a, b);
+        else if (a > next) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: frames %lld-%lld are not covered (gap)", path,
+                                         lineno, (long long)next, a - 1);
+        else if (a < next) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: range %lld-%lld overlaps the line before", path,
+                                         lineno, a, b);
+        else if (b >= frames)
+            st = ts_error(TS_ERR_FORMAT, "the video's frames are counted from 0; use --frames to make it longer",
+                          "%s:%d: range %lld-%lld goes past the video's last frame %lld", path, lineno, a, b,
+                          (long long)frames - 1);
+        if (st != TS_OK) break;
+        if (sb->n == cap) {
+            cap = cap ? 2 * cap : 8;
+            sb->seg = realloc(sb->seg, (size_t)cap * sizeof(*sb->seg));
+            TS_ASSERT(sb->seg);
+        }
+        struct ts_story_segment * g = &sb->seg[sb->n++];
+        g->first = a, g->last = b;
+        snprintf(g->prompt, sizeof(g->prompt), "%s", prompt);
+        next = b + 1;
+        int k = snprintf(sb->text + tl, sizeof(sb->text) - tl, "%lld-%lld: %s\n", a, b, prompt);
+        if (k > 0 && tl + (size_t)k < sizeof(sb->text)) tl += (size_t)k;
+    }
+    fclose(f);
+    if (st == TS_OK && sb->n == 0) st = ts_error(TS_ERR_FORMAT, hint, "storyboard '%s' has no segments", path);
+    if (st == TS_OK && next < frames)
+        st = ts_error(TS_ERR_FORMAT, hint, "%s: frames %lld-%lld are not covered (the video has %lld frames)", path,
+                      (long long)next, (long long)frames - 1, (long long)frames);
+    if (st != TS_OK) ts_storyboard_free(sb);
+    return st;
+}
+
+void ts_storyboard_free(struct ts_storyboard * sb) {
+    free(sb->seg);
+    sb->seg = NULL;
+    sb->n = 0;
+}
+
+void ts_storyboard_frames(const struct ts_storyboard * sb, int blend, int64_t g0, int64_t Tn, int * seg_a, int * seg_b,
+                          float * alpha) {
+    for (int64_t t = 0; t < Tn; t++) {
+        int64_t f = g0 + t;
+        int i = 0;
+        while (i + 1 < sb->n && f > sb->seg[i].last) i++;
+        seg_a[t] = i, seg_b[t] = i, alpha[t] = 0.0f;
+        if (blend <= 0) continue;
+        // the boundary after segment j is between frames e = last(j) and e + 1;
+        // its window is frames e - ceil(N/2) + 1 .. e - ceil(N/2) + N, weight of
+        // segment j+1 = k / (N + 1) for the k-th frame of the window
+        for (int j = (i > 0 ? i - 1 : 0); j <= i && j + 1 < sb->n; j++) {
+            int64_t e = sb->seg[j].last, start = e - (blend + 1) / 2 + 1;
+            int64_t k = f - start + 1;
+            if (k < 1 || k > blend) continue;
+            float w_next = (float)k / (float)(blend + 1);
+            if (f <= e) seg_a[t] = j, seg_b[t] = j + 1, alpha[t] = w_next;
+            else seg_a[t] = j + 1, seg_b[t] = j, alpha[t] = 1.0f - w_next;
+        }
+    }
 }
