@@ -32,6 +32,9 @@ struct ts_cpu_ctx {
 // environment. Kernels differ in rounding between the two, so all ranks of a
 // job must agree (same CPU model, same setting).
 int ts_cpu_use_avx2(void);
+// GELU (tanh form) and SiLU of 8 floats in place, AVX2+FMA (cpu_attn.c).
+void ts_cpu_gelu8(float * x);
+void ts_cpu_silu8(float * x);
 
 // 64-byte aligned, aborts on out of memory; free with free().
 float * ts_cpu_aligned_alloc(size_t floats);

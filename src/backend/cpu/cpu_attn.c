@@ -94,6 +94,23 @@ __attribute__((target("avx2,fma"))) static float ts_softmax_exp_avx2(float * s, 
     _mm256_storeu_ps(a, acc);
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
+
+// GELU (tanh form) and SiLU on blocks of 8 with the same exp: 0.5 (1 + tanh u)
+// = 1 / (1 + exp(-2u)). Every element goes through the vector code (the tail
+// through a padded block), so its value never depends on n or the threads.
+__attribute__((target("avx2,fma"))) void ts_cpu_gelu8(float * x) {
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
+                             _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), _mm256_mul_ps(v, v), v));
+    __m256 e = ts_exp8(_mm256_mul_ps(u, _mm256_set1_ps(-2.0f)));
+    _mm256_storeu_ps(x, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+}
+
+__attribute__((target("avx2,fma"))) void ts_cpu_silu8(float * x) {
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 e = ts_exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    _mm256_storeu_ps(x, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+}
 #endif
 
 ts_softmax_exp_fn ts_cpu_softmax_exp_select(int avx2) {

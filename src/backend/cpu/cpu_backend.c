@@ -158,8 +158,29 @@ static void cpu_gate_add(ts_backend_t be, float * x, const float * y, const floa
     }
 }
 
+// Runs f on every block of 8 (the last one padded), blocks spread over threads.
+static void run_blocks8(ts_backend_t be, float * x, int64_t n, void (*f)(float *)) {
+    int64_t nb = (n + 7) / 8;
+#pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static) if (n > TS_CPU_PAR_MIN)
+    for (int64_t b = 0; b < nb; b++) {
+        if (b * 8 + 8 <= n) {
+            f(x + b * 8);
+        } else {
+            float t[8] = {0};
+            int64_t k = n - b * 8;
+            memcpy(t, x + b * 8, (size_t)k * sizeof(float));
+            f(t);
+            memcpy(x + b * 8, t, (size_t)k * sizeof(float));
+        }
+    }
+}
+
 static void cpu_gelu(ts_backend_t be, float * x, int64_t n) {
     const float k0 = 0.7978845608028654f;  // sqrt(2/pi)
+    if (((struct ts_cpu_ctx *)be->ctx)->avx2) {
+        run_blocks8(be, x, n, ts_cpu_gelu8);
+        return;
+    }
 #pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static) if (n > TS_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
@@ -168,6 +189,10 @@ static void cpu_gelu(ts_backend_t be, float * x, int64_t n) {
 }
 
 static void cpu_silu(ts_backend_t be, float * x, int64_t n) {
+    if (((struct ts_cpu_ctx *)be->ctx)->avx2) {
+        run_blocks8(be, x, n, ts_cpu_silu8);
+        return;
+    }
 #pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static) if (n > TS_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
 }
