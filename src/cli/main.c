@@ -38,6 +38,7 @@ static void usage_main(FILE * f) {
             "  info PATH    describe a model, latents or checkpoint file\n"
             "  devices      list the backends and devices this build can use\n"
             "  bench        time the DiT forward against the machine's sgemm peak\n"
+            "  interpolate  raise a video's frame rate (timeshard interpolate --help)\n"
             "\n"
             "  -h, --help     this help\n"
             "  -V, --version  print the version\n");
@@ -314,6 +315,7 @@ int main(int argc, char ** argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return cmd_devices();
     if (!strcmp(cmd, "bench")) return ts_cli_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "interpolate")) return ts_cli_interpolate(argc - 1, argv + 1);
     fprintf(stderr, "timeshard: error: unknown command '%s'\n---> HINT: see 'timeshard --help'\n", cmd);
     return 1;
 }

@@ -101,3 +101,22 @@ struct ts_stitch_stats {
     double seconds;            // wall time inside ts_stitch
 };
 void ts_stitch_stats(struct ts_stitch_stats * out);
+
+#ifdef TS_CUDA
+// ---- NCCL (src/dist/comm_nccl.c, built with -DTS_CUDA=ON) ----------------------
+// The NCCL halo communicator on device buffers. Collective over comm (dup'ed):
+// rank 0 makes the unique id, MPI_Bcast, ncclCommInitRank on `device`.
+// compute_stream (a cudaStream_t: ts_backend_cuda_stream) is the stream the
+// halo buffers are produced and consumed on: halo_post orders the exchange
+// after the work queued there (an event, no host sync) and runs it on the
+// communicator's own stream; halo_wait makes the compute stream wait for it.
+// Returns NULL after ts_error (on every rank) when NCCL cannot start.
+ts_comm_t ts_comm_nccl_new(MPI_Comm comm, int device, void * compute_stream);
+
+// The GPU of this rank: its rank among the ranks of its node (MPI_COMM_TYPE_SHARED)
+// modulo the visible GPUs. Collective over comm. Two ranks of a node on the same
+// GPU (same UUID) are an error (TS_ERR_DIST, saying how many ranks and GPUs)
+// unless TS_CUDA_SHARE_GPU=1 is set (tests; NCCL then needs a distinct
+// NCCL_HOSTID per rank). Also an error when the rank sees no GPU.
+enum ts_status ts_cuda_pick_device(MPI_Comm comm, int * device);
+#endif

@@ -1,0 +1,397 @@
+// Frame interpolation from the flows of a keyframe pair: for each pixel of the
+// frame at time t, the points of a and b that move onto it (fixed-point
+// iteration on the scaled flows, then bilinear backward warping), weighted by
+// how well each warp converged and by forward-backward consistency (occlusion),
+// and blended. Also the output timing for any fps ratio, and the streaming,
+// rank-splittable iterator over the output frames.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "interp/interp.h"
+
+void ts_interp_params_init(struct ts_interp_params * p) {
+    ts_flow_params_init(&p->flow);
+    p->sigma_fp = 0.3f;
+    p->sigma_fb = 0.75f;
+    p->kappa = 1e-3f;
+}
+
+// ---- one pair -----------------------------------------------------------------------------
+struct ts_interp_pair {
+    int w, h;
+    const uint8_t * a;  // (h, w, 3), borrowed
+    const uint8_t * b;  // (h, w, 3), borrowed
+    float * gray;       // (2, h, w) luma of a and b; owned, one allocation with the flows
+    float * f01;        // (h, w, 2) flow a -> b
+    float * f10;        // (h, w, 2) flow b -> a
+};
+
+ts_interp_pair * ts_interp_pair_new(int w, int h) {
+    TS_ASSERT(w >= 1 && h >= 1);
+    ts_interp_pair * pr = ts_calloc(1, sizeof *pr);
+    const size_t n = (size_t)w * h;
+    pr->w = w;
+    pr->h = h;
+    pr->gray = ts_malloc(sizeof(float) * 6 * n);
+    pr->f01 = pr->gray + 2 * n;
+    pr->f10 = pr->f01 + 2 * n;
+    return pr;
+}
+
+void ts_interp_pair_free(ts_interp_pair ** pp) {
+    if (!*pp) return;
+    free((*pp)->gray);
+    TS_FREE(*pp);
+}
+
+void ts_interp_pair_set(ts_interp_pair * pr, const struct ts_interp_params * p, const uint8_t * a, const uint8_t * b) {
+    const size_t n = (size_t)pr->w * pr->h;
+    pr->a = a;
+    pr->b = b;
+    ts_interp_gray(a, pr->w, pr->h, pr->gray);
+    ts_interp_gray(b, pr->w, pr->h, pr->gray + n);
+    ts_flow_estimate(&p->flow, pr->gray, pr->gray + n, pr->w, pr->h, pr->f01);
+    ts_flow_estimate(&p->flow, pr->gray + n, pr->gray, pr->w, pr->h, pr->f10);
+}
+
+const float * ts_interp_pair_flow(const ts_interp_pair * pr, int backward) { return backward ? pr->f10 : pr->f01; }
+
+static inline void clampf2(float * x, float * y, int w, int h) {
+    if (*x < 0) *x = 0;
+    if (*y < 0) *y = 0;
+    if (*x > (float)(w - 1)) *x = (float)(w - 1);
+    if (*y > (float)(h - 1)) *y = (float)(h - 1);
+}
+
+// Bilinear sample of a (h, w, 2) flow, clamped to the border.
+static inline void flow_at(const float * F, int w, int h, float x, float y, float * u, float * v) {
+    clampf2(&x, &y, w, h);
+    int x0 = (int)x, y0 = (int)y;
+    if (x0 > w - 2) x0 = w > 1 ? w - 2 : 0;
+    if (y0 > h - 2) y0 = h > 1 ? h - 2 : 0;
+    const int x1 = w > 1 ? x0 + 1 : x0, y1 = h > 1 ? y0 + 1 : y0;
+    const float fx = x - (float)x0, fy = y - (float)y0;
+    const float * a = F + ((size_t)y0 * w + x0) * 2, * b = F + ((size_t)y0 * w + x1) * 2;
+    const float * c = F + ((size_t)y1 * w + x0) * 2, * d = F + ((size_t)y1 * w + x1) * 2;
+    const float tu = a[0] + fx * (b[0] - a[0]), bu = c[0] + fx * (d[0] - c[0]);
+    const float tv = a[1] + fx * (b[1] - a[1]), bv = c[1] + fx * (d[1] - c[1]);
+    *u = tu + fy * (bu - tu);
+    *v = tv + fy * (bv - tv);
+}
+
+// Bilinear sample of RGB24 at (x, y), clamped to the border: rgb[3] as floats.
+static inline void rgb_at(const uint8_t * I, int w, int h, float x, float y, float * rgb) {
+    clampf2(&x, &y, w, h);
+    int x0 = (int)x, y0 = (int)y;
+    if (x0 > w - 2) x0 = w > 1 ? w - 2 : 0;
+    if (y0 > h - 2) y0 = h > 1 ? h - 2 : 0;
+    const int x1 = w > 1 ? x0 + 1 : x0, y1 = h > 1 ? y0 + 1 : y0;
+    const float fx = x - (float)x0, fy = y - (float)y0;
+    const uint8_t * a = I + ((size_t)y0 * w + x0) * 3, * b = I + ((size_t)y0 * w + x1) * 3;
+    const uint8_t * c = I + ((size_t)y1 * w + x0) * 3, * d = I + ((size_t)y1 * w + x1) * 3;
+    for (int k = 0; k < 3; k++) {
+        const float top = a[k] + fx * ((float)b[k] - a[k]), bot = c[k] + fx * ((float)d[k] - c[k]);
+        rgb[k] = top + fy * (bot - top);
+    }
+}
+
+// The point p of the source frame that flow F (source -> other frame) carries onto
+// (x, y) at fraction s of the way: p + s F(p) = (x, y). Fixed-point iteration
+// p <- (x, y) - s F(p) from p = (x, y); the iterate with the smallest residual
+// wins (it does not converge across occlusion boundaries: the residual says so).
+#define TS_INTERP_FP_ITERS 12
+static inline float fixed_point(const float * F, int w, int h, float s, float x, float y, float * px, float * py) {
+    float cx = x, cy = y, bx = x, by = y, best = INFINITY;
+    for (int it = 0; it < TS_INTERP_FP_ITERS; it++) {
+        float u, v;
+        flow_at(F, w, h, cx, cy, &u, &v);
+        const float rx = cx + s * u - x, ry = cy + s * v - y;
+        const float r = rx * rx + ry * ry;
+        if (r < best) {
+            best = r;
+            bx = cx;
+            by = cy;
+        }
+        if (r < 1e-8f) break;
+        cx = x - s * u;
+        cy = y - s * v;
+    }
+    *px = bx;
+    *py = by;
+    return sqrtf(best);
+}
+
+// Forward-backward mismatch at p of frame "src": |F(p) + G(p + F(p))|.
+static inline float fb_error(const float * F, const float * G, int w, int h, float px, float py) {
+    float u, v, gu, gv;
+    flow_at(F, w, h, px, py, &u, &v);
+    flow_at(G, w, h, px + u, py + v, &gu, &gv);
+    const float ex = u + gu, ey = v + gv;
+    return sqrtf(ex * ex + ey * ey) / (1.0f + 0.05f * sqrtf(u * u + v * v));
+}
+
+void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_params * p, double t, uint8_t * out) {
+    TS_ASSERT(pr->a && pr->b && t > 0 && t < 1);
+    const int w = pr->w, h = pr->h;
+    const float tf = (float)t;
+    const float ifp = 1.0f / (p->sigma_fp * p->sigma_fp), ifb = 1.0f / (p->sigma_fb * p->sigma_fb);
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            float pax, pay, pbx, pby, ca[3], cb[3];
+            // a's point that reaches (x, y) at t, and b's point that got there at t
+            const float ra = fixed_point(pr->f01, w, h, tf, (float)x, (float)y, &pax, &pay);
+            const float rb = fixed_point(pr->f10, w, h, 1.0f - tf, (float)x, (float)y, &pbx, &pby);
+            const float ea = fb_error(pr->f01, pr->f10, w, h, pax, pay);
+            const float eb = fb_error(pr->f10, pr->f01, w, h, pbx, pby);
+            float wa = (1.0f - tf) * expf(-ra * ra * ifp) * (p->kappa + expf(-ea * ea * ifb));
+            float wb = tf * expf(-rb * rb * ifp) * (p->kappa + expf(-eb * eb * ifb));
+            if (!(wa + wb > 1e-30f)) {  // neither warp holds: plain blend of the warps
+                wa = 1.0f - tf;
+                wb = tf;
+            }
+            rgb_at(pr->a, w, h, pax, pay, ca);
+            rgb_at(pr->b, w, h, pbx, pby, cb);
+            const float inv = 1.0f / (wa + wb);
+            uint8_t * o = out + ((size_t)y * w + x) * 3;
+            for (int k = 0; k < 3; k++) {
+                float v = (wa * ca[k] + wb * cb[k]) * inv + 0.5f;
+                o[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    }
+}
+
+void ts_interp_frames(const struct ts_interp_params * p, const uint8_t * a, const uint8_t * b, int w, int h, int n,
+                      uint8_t * out) {
+    ts_interp_pair * pr = ts_interp_pair_new(w, h);
+    ts_interp_pair_set(pr, p, a, b);
+    for (int k = 1; k <= n; k++) ts_interp_pair_frame(pr, p, (double)k / (n + 1), out + (size_t)(k - 1) * w * h * 3);
+    ts_interp_pair_free(&pr);
+}
+
+// ---- timing -------------------------------------------------------------------------------
+static int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+// Best rational approximation of x > 0 with denominator <= maxden (continued fractions).
+static void to_fraction(double x, int64_t maxden, int64_t * num, int64_t * den) {
+    int64_t h0 = 0, h1 = 1, k0 = 1, k1 = 0;
+    double r = x;
+    for (int i = 0; i < 64; i++) {
+        const double a = floor(r);
+        if (a > 1e12) break;
+        const int64_t ai = (int64_t)a;
+        const int64_t h2 = ai * h1 + h0, k2 = ai * k1 + k0;
+        if (k2 > maxden) break;
+        h0 = h1;
+        h1 = h2;
+        k0 = k1;
+        k1 = k2;
+        if (fabs(x - (double)h1 / (double)k1) <= 1e-9 * x) break;
+        const double f = r - a;
+        if (f < 1e-12) break;
+        r = 1.0 / f;
+    }
+    if (k1 == 0) {  // x beyond the first convergent's range
+        h1 = (int64_t)llround(x);
+        k1 = 1;
+    }
+    *num = h1;
+    *den = k1;
+}
+
+enum ts_status ts_interp_timing_from_fps(double fps_in, double fps_out, struct ts_interp_timing * out) {
+    if (!(fps_in > 0 && isfinite(fps_in) && fps_in <= 1e6))
+        return ts_error(TS_ERR_ARG, "give the input's rate with --fps-in", "input frame rate %g is not usable", fps_in);
+    if (!(fps_out > 0 && isfinite(fps_out) && fps_out <= 1e6))
+        return ts_error(TS_ERR_ARG, "e.g. --fps-out 60", "output frame rate %g is not usable", fps_out);
+    int64_t pi, qi, po, qo;
+    to_fraction(fps_in, 100100, &pi, &qi);
+    to_fraction(fps_out, 100100, &po, &qo);
+    int64_t num = pi * qo, den = qi * po;
+    const int64_t g = gcd64(num, den);
+    num /= g;
+    den /= g;
+    if (num <= 0 || num >= den)
+        return ts_error(TS_ERR_ARG, "interpolation makes more frames: choose a higher --fps-out",
+                        "--fps-out %g is not above the input's frame rate %g", fps_out, fps_in);
+    out->num = num;
+    out->den = den;
+    return TS_OK;
+}
+
+int64_t ts_interp_out_count(int64_t T, struct ts_interp_timing tm) {
+    return T <= 0 ? 0 : (T - 1) * tm.den / tm.num + 1;
+}
+
+void ts_interp_out_range(int64_t T, int64_t g0, int64_t count, struct ts_interp_timing tm, int64_t * j0, int64_t * jn) {
+    TS_ASSERT(tm.num > 0 && tm.den > tm.num && g0 >= 0 && count >= 0);
+    const int64_t total = ts_interp_out_count(T, tm);
+    int64_t a = (g0 * tm.den + tm.num - 1) / tm.num;                                          // first j with k >= g0
+    int64_t b = g0 + count >= T ? total : ((g0 + count) * tm.den + tm.num - 1) / tm.num;  // first j with k >= g0+count
+    if (a > total) a = total;
+    if (b < a) b = a;
+    *j0 = a;
+    *jn = b - a;
+}
+
+// ---- streaming ---------------------------------------------------------------------------
+struct ts_interp_stream {
+    struct ts_interp_params p;
+    struct ts_interp_timing tm;
+    int w, h;
+    int64_t g0, count;      // keyframes [g0, g0 + count), count -1: to the source's end
+    ts_interp_key_fn key;
+    void * ud;
+    int rank_mode;          // 1: the halo frame g0 + count comes from `halo`
+    const uint8_t * halo;   // (h, w, 3) borrowed, NULL: no right neighbour
+    uint8_t * keys;         // (2, h, w, 3) the two keyframe slots; owned
+    uint8_t * ka;           // (h, w, 3) keyframe k_a: one of the slots
+    uint8_t * kb;           // (h, w, 3) keyframe k_a + 1 when has_b: the other slot
+    int64_t k_a;            // -1 before the first read
+    int has_b;
+    ts_interp_pair * pair;  // flows of (ka, kb) when pair_ready; owned
+    int pair_ready;
+    int64_t j;              // next output frame (global index)
+    int done;
+    int64_t keys_read, frames_out;
+};
+
+static enum ts_status stream_open(const struct ts_interp_params * p, int w, int h, struct ts_interp_timing tm,
+                                  int64_t g0, int64_t count, ts_interp_key_fn key, void * ud, int rank_mode,
+                                  const uint8_t * halo, ts_interp_stream ** out) {
+    *out = NULL;
+    if (w < 2 || h < 2) return ts_error(TS_ERR_ARG, NULL, "frames of %dx%d are too small to interpolate", w, h);
+    TS_ASSERT(tm.num > 0 && tm.den > tm.num && g0 >= 0 && count >= -1 && key);
+    ts_interp_stream * s = ts_calloc(1, sizeof *s);
+    s->p = *p;
+    s->tm = tm;
+    s->w = w;
+    s->h = h;
+    s->g0 = g0;
+    s->count = count;
+    s->key = key;
+    s->ud = ud;
+    s->rank_mode = rank_mode;
+    s->halo = halo;
+    const size_t fb = (size_t)w * h * 3;
+    s->keys = ts_malloc(2 * fb);
+    s->ka = s->keys;
+    s->kb = s->keys + fb;
+    s->k_a = -1;
+    s->pair = ts_interp_pair_new(w, h);
+    s->j = (g0 * tm.den + tm.num - 1) / tm.num;  // first j with k >= g0
+    *out = s;
+    return TS_OK;
+}
+
+enum ts_status ts_interp_stream_open(const struct ts_interp_params * p, int w, int h, struct ts_interp_timing tm,
+                                     int64_t g0, int64_t count, ts_interp_key_fn key, void * ud,
+                                     ts_interp_stream ** out) {
+    return stream_open(p, w, h, tm, g0, count, key, ud, 0, NULL, out);
+}
+
+enum ts_status ts_interp_rank_stream_open(const struct ts_interp_params * p, int w, int h,
+                                          struct ts_interp_timing tm, int64_t g0, int64_t count,
+                                          ts_interp_key_fn key, void * ud, const uint8_t * halo,
+                                          ts_interp_stream ** out) {
+    TS_ASSERT(count >= 1);
+    return stream_open(p, w, h, tm, g0, count, key, ud, 1, halo, out);
+}
+
+void ts_interp_stream_free(ts_interp_stream ** ps) {
+    ts_interp_stream * s = *ps;
+    if (!s) return;
+    ts_interp_pair_free(&s->pair);
+    free(s->keys);
+    TS_FREE(*ps);
+}
+
+void ts_interp_stream_counts(const ts_interp_stream * s, int64_t * keys_read, int64_t * frames_out) {
+    if (keys_read) *keys_read = s->keys_read;
+    if (frames_out) *frames_out = s->frames_out;
+}
+
+// Keyframe g into buf (the source, or the halo for the rank's right neighbour's frame).
+static enum ts_status load_key(ts_interp_stream * s, int64_t g, uint8_t * buf, int * got) {
+    *got = 0;
+    if (s->rank_mode && g >= s->g0 + s->count) {
+        TS_ASSERT(g == s->g0 + s->count);
+        if (s->halo) {
+            memcpy(buf, s->halo, (size_t)s->w * s->h * 3);
+            *got = 1;
+        }
+        return TS_OK;
+    }
+    TS_TRY(s->key(s->ud, g, buf, got));
+    if (*got) s->keys_read++;
+    else if (s->rank_mode || (s->count >= 0 && g < s->g0 + s->count))
+        return ts_error(TS_ERR_FORMAT, NULL, "keyframe %lld is missing: the source ended early", (long long)g);
+    return TS_OK;
+}
+
+enum ts_status ts_interp_stream_next(ts_interp_stream * s, uint8_t * rgb, int64_t * jout, int * got) {
+    *got = 0;
+    if (s->done) return TS_OK;
+    const int64_t k = s->j * s->tm.num / s->tm.den;
+    const int64_t rem = s->j * s->tm.num - k * s->tm.den;
+    if (s->count >= 0 && k >= s->g0 + s->count) {
+        s->done = 1;
+        return TS_OK;
+    }
+    int ok = 0;
+    if (s->k_a < 0) {
+        enum ts_status st = load_key(s, s->g0, s->ka, &ok);
+        if (st != TS_OK || !ok) {
+            s->done = 1;
+            return st;
+        }
+        s->k_a = s->g0;
+    }
+    while (s->k_a < k) {  // advance: b becomes a
+        if (!s->has_b) {
+            enum ts_status st = load_key(s, s->k_a + 1, s->kb, &ok);
+            if (st != TS_OK || !ok) {
+                s->done = 1;
+                return st;
+            }
+        }
+        uint8_t * t = s->ka;
+        s->ka = s->kb;
+        s->kb = t;
+        s->k_a++;
+        s->has_b = 0;
+        s->pair_ready = 0;
+    }
+    if (rem == 0) {
+        memcpy(rgb, s->ka, (size_t)s->w * s->h * 3);
+    } else {
+        if (!s->has_b) {
+            enum ts_status st = load_key(s, s->k_a + 1, s->kb, &ok);
+            if (st != TS_OK || !ok) {  // past the last keyframe: the video ends
+                s->done = 1;
+                return st;
+            }
+            s->has_b = 1;
+        }
+        if (!s->pair_ready) {
+            ts_interp_pair_set(s->pair, &s->p, s->ka, s->kb);
+            s->pair_ready = 1;
+        }
+        ts_interp_pair_frame(s->pair, &s->p, (double)rem / (double)s->tm.den, rgb);
+    }
+    if (jout) *jout = s->j;
+    s->j++;
+    s->frames_out++;
+    *got = 1;
+    return TS_OK;
+}

@@ -1,0 +1,330 @@
+// Every op of backend.h on the CUDA backend against the CPU backend (the
+// reference) on the same random inputs: one verdict per case with the max
+// relative error (fp32 tolerance 1e-3). Also: memory ops bit-exact, and a
+// frame's results on CUDA independent of the frames passed with it.
+// Exits 77 (skipped) when no GPU is usable.
+#include <math.h>
+
+#include "core/rope.h"  // ts_rope_table_2d, ts_rope_table_1d
+#include "gpu_util.h"
+
+// ---- memory ------------------------------------------------------------------------------------
+static void check_memory(void) {
+    const int64_t n = 100003;
+    float *h = tu_alloc(n), *back = tu_alloc(n);
+    tu_fill(h, n, 3.0f);
+    float * g = tg_gpu->ops->alloc(tg_gpu, (size_t)n * sizeof(float));
+    float * z = tu_alloc(n);
+    tg_gpu->ops->download(tg_gpu, back, g, (size_t)n * sizeof(float));
+    tu_verdict("memory.alloc_zeroed", memcmp(back, z, (size_t)n * sizeof(float)) == 0, "");
+    tg_gpu->ops->upload(tg_gpu, g, h, (size_t)n * sizeof(float));
+    tg_gpu->ops->download(tg_gpu, back, g, (size_t)n * sizeof(float));
+    tu_check_bits("memory.upload_download", back, h, n);
+    // overlapping copy (memmove semantics), both directions
+    tg_gpu->ops->copy(tg_gpu, g + 1000, g, (size_t)(n - 1000) * sizeof(float));
+    memmove(h + 1000, h, (size_t)(n - 1000) * sizeof(float));
+    tg_gpu->ops->copy(tg_gpu, g, g + 7, (size_t)(n - 7) * sizeof(float));
+    memmove(h, h + 7, (size_t)(n - 7) * sizeof(float));
+    tg_gpu->ops->download(tg_gpu, back, g, (size_t)n * sizeof(float));
+    tu_check_bits("memory.copy_overlapping", back, h, n);
+    tg_gpu->ops->release(tg_gpu, g);
+    free(h), free(back), free(z);
+}
+
+// ---- GEMM ops -------------------------------------------------------------------------------------
+static void check_linear(const char * name, int64_t M, int K, int N, int ldx, int ldy, int bias) {
+    tg_buf x = tg_new(M * ldx, 1.0f), w = tg_new((int64_t)N * K, 0.2f), b = tg_new(N, 1.0f), y = tg_new(M * ldy, 0.5f);
+    tg_cpu->ops->linear(tg_cpu, y.c, ldy, x.c, ldx, w.c, bias ? b.c : NULL, M, K, N);
+    tg_gpu->ops->linear(tg_gpu, y.g, ldy, x.g, ldx, w.g, bias ? b.g : NULL, M, K, N);
+    tg_check(name, y, TG_TOL);  // the padding columns (ldy > N) must be untouched too
+    tg_free(&x), tg_free(&w), tg_free(&b), tg_free(&y);
+}
+
+static void check_conv(const char * name, int64_t B, int H, int W, int Cin, int Cout, int k, int s, int pad, int bias) {
+    int Ho = (H + 2 * pad - k) / s + 1, Wo = (W + 2 * pad - k) / s + 1;
+    tg_buf in = tg_new(B * H * W * Cin, 1.0f), w = tg_new((int64_t)Cout * k * k * Cin, 0.3f), b = tg_new(Cout, 1.0f);
+    tg_buf out = tg_new(B * Ho * Wo * Cout, 0.0f);
+    tg_cpu->ops->conv2d(tg_cpu, out.c, in.c, B, H, W, Cin, w.c, bias ? b.c : NULL, Cout, k, s, pad);
+    tg_gpu->ops->conv2d(tg_gpu, out.g, in.g, B, H, W, Cin, w.g, bias ? b.g : NULL, Cout, k, s, pad);
+    tg_check(name, out, TG_TOL);
+    tg_free(&in), tg_free(&w), tg_free(&b), tg_free(&out);
+}
+
+// ---- per-row and elementwise ops ---------------------------------------------------------------------
+static void check_layernorm(const char * name, int64_t rows, int D, int affine, int inplace) {
+    tg_buf x = tg_new(rows * D, 2.0f), g = tg_new(D, 1.0f), b = tg_new(D, 1.0f), y = tg_new(rows * D, 0.0f);
+    // an offset mean, as in a residual stream
+    float * h = tu_alloc(rows * D);
+    tu_fill(h, rows * D, 2.0f);
+    for (int64_t i = 0; i < rows * D; i++) h[i] += 5.0f;
+    tg_set(x, h);
+    free(h);
+    const float *gc = affine & 1 ? g.c : NULL, *gg = affine & 1 ? g.g : NULL;
+    const float *bc = affine & 2 ? b.c : NULL, *bg = affine & 2 ? b.g : NULL;
+    tg_cpu->ops->layernorm(tg_cpu, inplace ? x.c : y.c, x.c, gc, bc, rows, D, 1e-6f);
+    tg_gpu->ops->layernorm(tg_gpu, inplace ? x.g : y.g, x.g, gg, bg, rows, D, 1e-6f);
+    tg_check(name, inplace ? x : y, TG_TOL);
+    tg_free(&x), tg_free(&g), tg_free(&b), tg_free(&y);
+}
+
+static void check_groupnorm(const char * name, int64_t B, int HW, int C, int groups, int affine) {
+    tg_buf x = tg_new(B * HW * C, 2.0f), g = tg_new(C, 1.0f), b = tg_new(C, 1.0f), y = tg_new(B * HW * C, 0.0f);
+    tg_cpu->ops->groupnorm(tg_cpu, y.c, x.c, B, HW, C, groups, affine ? g.c : NULL, affine ? b.c : NULL, 1e-6f);
+    tg_gpu->ops->groupnorm(tg_gpu, y.g, x.g, B, HW, C, groups, affine ? g.g : NULL, affine ? b.g : NULL, 1e-6f);
+    tg_check(name, y, TG_TOL);
+    tg_free(&x), tg_free(&g), tg_free(&b), tg_free(&y);
+}
+
+static void check_elementwise(void) {
+    const int64_t T = 3, N = 50, D = 64, ld = 9 * D;
+    tg_buf x = tg_new(T * N * D, 2.0f), y = tg_new(T * N * D, 0.0f), mod = tg_new(T * ld, 0.5f);
+    tg_cpu->ops->modulate(tg_cpu, y.c, x.c, mod.c + 3 * D, mod.c + 4 * D, (int)ld, T, (int)N, (int)D);
+    tg_gpu->ops->modulate(tg_gpu, y.g, x.g, mod.g + 3 * D, mod.g + 4 * D, (int)ld, T, (int)N, (int)D);
+    tg_check("modulate", y, TG_TOL);
+    tg_cpu->ops->modulate(tg_cpu, x.c, x.c, mod.c, mod.c + D, (int)ld, T, (int)N, (int)D);
+    tg_gpu->ops->modulate(tg_gpu, x.g, x.g, mod.g, mod.g + D, (int)ld, T, (int)N, (int)D);
+    tg_check("modulate.inplace", x, TG_TOL);
+    tg_cpu->ops->gate_add(tg_cpu, x.c, y.c, mod.c + 2 * D, (int)ld, T, (int)N, (int)D);
+    tg_gpu->ops->gate_add(tg_gpu, x.g, y.g, mod.g + 2 * D, (int)ld, T, (int)N, (int)D);
+    tg_check("gate_add", x, TG_TOL);
+    tg_cpu->ops->gate_add(tg_cpu, x.c, y.c, NULL, 0, 1, (int)(T * N), (int)D);
+    tg_gpu->ops->gate_add(tg_gpu, x.g, y.g, NULL, 0, 1, (int)(T * N), (int)D);
+    tg_check("gate_add.nogate", x, TG_TOL);
+    tg_buf a = tg_new(100001, 6.0f);
+    tg_cpu->ops->gelu(tg_cpu, a.c, a.n);
+    tg_gpu->ops->gelu(tg_gpu, a.g, a.n);
+    tg_check("gelu", a, TG_TOL);
+    tg_buf s = tg_new(100001, 12.0f);
+    tg_cpu->ops->silu(tg_cpu, s.c, s.n);
+    tg_gpu->ops->silu(tg_gpu, s.g, s.n);
+    tg_check("silu", s, TG_TOL);
+    tg_cpu->ops->axpby(tg_cpu, s.c, -0.75f, a.c, 1.25f, s.n);
+    tg_gpu->ops->axpby(tg_gpu, s.g, -0.75f, a.g, 1.25f, s.n);
+    tg_check("axpby", s, TG_TOL);
+    tg_cpu->ops->axpby(tg_cpu, s.c, 0.0f, s.c, 1.0f / 0.8f, s.n);  // the VAE's in-place scaling
+    tg_gpu->ops->axpby(tg_gpu, s.g, 0.0f, s.g, 1.0f / 0.8f, s.n);
+    tg_check("axpby.alias", s, TG_TOL);
+    tg_free(&x), tg_free(&y), tg_free(&mod), tg_free(&a), tg_free(&s);
+}
+
+static void check_rope(void) {
+    const int T = 3, gh = 4, gw = 5, N = gh * gw, H = 3, hd = 32, D = H * hd, W = 2, S = T + 2 * W;
+    float * tab = tu_alloc(2 * (int64_t)(N > S ? N : S) * hd / 2);
+    tg_buf cs = tg_new((int64_t)N * hd / 2, 0.0f), sn = tg_new((int64_t)N * hd / 2, 0.0f);
+    ts_rope_table_2d(tab, tab + N * hd / 2, gh, gw, hd, 10000.0f);
+    tg_set(cs, tab);
+    tg_set(sn, tab + N * hd / 2);
+    tg_buf qkv = tg_new((int64_t)S * N * 3 * D, 1.0f);
+    tg_cpu->ops->rope(tg_cpu, qkv.c, 3 * D, (int64_t)T * N, H, hd, cs.c, sn.c, 1, N);
+    tg_gpu->ops->rope(tg_gpu, qkv.g, 3 * D, (int64_t)T * N, H, hd, cs.g, sn.g, 1, N);
+    tg_check("rope.spatial_2d", qkv, TG_TOL);
+    int64_t pos[16];
+    for (int s = 0; s < S; s++) pos[s] = 7 - W + s;  // global frames 5..
+    tg_buf ct = tg_new((int64_t)S * hd / 2, 0.0f), st = tg_new((int64_t)S * hd / 2, 0.0f);
+    ts_rope_table_1d(tab, tab + S * hd / 2, pos, S, hd / 2, 10000.0f);
+    tg_set(ct, tab);
+    tg_set(st, tab + S * hd / 2);
+    tg_cpu->ops->rope(tg_cpu, qkv.c + D, 3 * D, (int64_t)S * N, H, hd, ct.c, st.c, N, S);
+    tg_gpu->ops->rope(tg_gpu, qkv.g + D, 3 * D, (int64_t)S * N, H, hd, ct.g, st.g, N, S);
+    tg_check("rope.temporal_1d", qkv, TG_TOL);
+    free(tab);
+    tg_free(&cs), tg_free(&sn), tg_free(&ct), tg_free(&st), tg_free(&qkv);
+}
+
+static void check_layout(void) {
+    const int64_t T = 2;
+    const int h = 8, w = 12, C = 9, p = 2;
+    tg_buf img = tg_new(T * h * w * C, 1.0f), tok = tg_new(T * h * w * C, 0.0f), back = tg_new(T * h * w * C, 0.0f);
+    tg_cpu->ops->patchify(tg_cpu, tok.c, img.c, T, h, w, C, p);
+    tg_gpu->ops->patchify(tg_gpu, tok.g, img.g, T, h, w, C, p);
+    tg_check("patchify", tok, 0.0);
+    tg_cpu->ops->unpatchify(tg_cpu, back.c, tok.c, T, h, w, C, p);
+    tg_gpu->ops->unpatchify(tg_gpu, back.g, tok.g, T, h, w, C, p);
+    tg_check("unpatchify", back, 0.0);
+    tg_buf up = tg_new(T * 4 * h * w * C, 0.0f);
+    tg_cpu->ops->upsample2x(tg_cpu, up.c, img.c, T, h, w, C);
+    tg_gpu->ops->upsample2x(tg_gpu, up.g, img.g, T, h, w, C);
+    tg_check("upsample2x", up, 0.0);
+    tg_free(&img), tg_free(&tok), tg_free(&back), tg_free(&up);
+}
+
+// ---- attention ----------------------------------------------------------------------------------------
+static void check_spatial(int64_t T, int N, int H, int hd) {
+    char name[96];
+    int D = H * hd;
+    tg_buf qkv = tg_new(T * N * 3 * D, 1.5f), out = tg_new(T * N * D, 0.0f);
+    tg_cpu->ops->attn_spatial(tg_cpu, out.c, qkv.c, T, N, H, hd);
+    tg_gpu->ops->attn_spatial(tg_gpu, out.g, qkv.g, T, N, H, hd);
+    snprintf(name, sizeof name, "attn_spatial T=%lld N=%d H=%d hd=%d", (long long)T, N, H, hd);
+    tg_check(name, out, TG_TOL);
+    tg_free(&qkv), tg_free(&out);
+}
+
+static void check_temporal(int64_t T_own, int N, int H, int hd, int W, int causal, int64_t g0, int64_t T_total) {
+    char name[128];
+    int D = H * hd;
+    int64_t S = T_own + 2 * W;
+    tg_buf qkv = tg_new(S * N * 3 * D, 1.5f), out = tg_new(T_own * N * D, 0.0f);
+    tg_cpu->ops->attn_temporal(tg_cpu, out.c, qkv.c, T_own, N, H, hd, W, causal, g0, T_total);
+    tg_gpu->ops->attn_temporal(tg_gpu, out.g, qkv.g, T_own, N, H, hd, W, causal, g0, T_total);
+    snprintf(name, sizeof name, "attn_temporal T=%lld W=%d g0=%lld/%lld hd=%d%s", (long long)T_own, W, (long long)g0,
+             (long long)T_total, hd, causal ? " causal" : "");
+    tg_check(name, out, TG_TOL);
+    tg_free(&qkv), tg_free(&out);
+}
+
+// bias_mode 0: none, 1: log weights, 2: some keys -INFINITY, 3: every key -INFINITY (zeros)
+static void check_cross(int64_t rows, int H, int hd, int L, int n_valid, int bias_mode) {
+    char name[128];
+    int D = H * hd;
+    tg_buf q = tg_new(rows * D, 1.5f), kv = tg_new((int64_t)L * 2 * D, 1.5f), out = tg_new(rows * D, 0.7f);
+    tg_buf bias = tg_new(L, 0.0f);
+    float * bh = tu_alloc(L);
+    for (int j = 0; j < L; j++) {
+        bh[j] = bias_mode == 1 ? logf(0.5f + (float)j / L) : 0.0f;
+        if (bias_mode == 2 && j % 3 == 1) bh[j] = -INFINITY;
+        if (bias_mode == 3) bh[j] = -INFINITY;
+    }
+    tg_set(bias, bh);
+    free(bh);
+    tg_cpu->ops->attn_cross(tg_cpu, out.c, q.c, kv.c, rows, H, hd, L, n_valid, bias_mode ? bias.c : NULL);
+    tg_gpu->ops->attn_cross(tg_gpu, out.g, q.g, kv.g, rows, H, hd, L, n_valid, bias_mode ? bias.g : NULL);
+    snprintf(name, sizeof name, "attn_cross rows=%lld hd=%d L=%d valid=%d bias=%s", (long long)rows, hd, L, n_valid,
+             (const char *[]){"none", "log", "-inf some", "-inf all"}[bias_mode]);
+    tg_check(name, out, TG_TOL);
+    tg_free(&q), tg_free(&kv), tg_free(&out), tg_free(&bias);
+}
+
+// ---- per-frame independence on CUDA (DESIGN.md property 3, own kernels) -------------------------------
+static void download_gpu(float * h, const float * g, int64_t n) {
+    tg_gpu->ops->download(tg_gpu, h, g, (size_t)n * sizeof(float));
+}
+
+static void check_frame_independence(void) {
+    ts_backend_t be = tg_gpu;
+    const int T = 8, N = 36, H = 2, hd = 64, D = H * hd, W = 2;
+    // spatial: frames 3..5 alone vs all 8
+    float * qkv = be->ops->alloc(be, (size_t)(T + 2 * W) * N * 3 * D * sizeof(float));
+    float * h = tu_alloc((int64_t)(T + 2 * W) * N * 3 * D);
+    tu_fill(h, (int64_t)(T + 2 * W) * N * 3 * D, 1.5f);
+    be->ops->upload(be, qkv, h, (size_t)(T + 2 * W) * N * 3 * D * sizeof(float));
+    float * o_all = be->ops->alloc(be, (size_t)T * N * D * sizeof(float));
+    float * o_part = be->ops->alloc(be, (size_t)T * N * D * sizeof(float));
+    float *ha = tu_alloc((int64_t)T * N * D), *hp = tu_alloc((int64_t)T * N * D);
+    be->ops->attn_spatial(be, o_all, qkv, T, N, H, hd);
+    be->ops->attn_spatial(be, o_part, qkv + (int64_t)3 * N * 3 * D, 3, N, H, hd);
+    download_gpu(ha, o_all + (int64_t)3 * N * D, 3 * N * D);
+    download_gpu(hp, o_part, 3 * N * D);
+    tu_check_bits("frames.attn_spatial (3 of 8 frames)", hp, ha, 3 * N * D);
+    // temporal: the whole video (slots = frames + W empty slots each side) vs a chunk with halos
+    be->ops->attn_temporal(be, o_all, qkv, T, N, H, hd, W, 0, 0, T);
+    int64_t g0 = 3, Tn = 3;  // chunk frames 3..5: slots start at global g0 - W = slot g0 of the whole buffer
+    be->ops->attn_temporal(be, o_part, qkv + g0 * N * 3 * D, Tn, N, H, hd, W, 0, g0, T);
+    download_gpu(ha, o_all + g0 * N * D, Tn * N * D);
+    download_gpu(hp, o_part, Tn * N * D);
+    tu_check_bits("frames.attn_temporal (chunk vs whole)", hp, ha, Tn * N * D);
+    // layernorm and the elementwise ops: rows subset
+    be->ops->layernorm(be, o_all, qkv, NULL, NULL, (int64_t)T * N, D, 1e-6f);
+    be->ops->layernorm(be, o_part, qkv + (int64_t)5 * N * D, NULL, NULL, 2 * N, D, 1e-6f);
+    download_gpu(ha, o_all + (int64_t)5 * N * D, 2 * N * D);
+    download_gpu(hp, o_part, 2 * N * D);
+    tu_check_bits("frames.layernorm (rows subset)", hp, ha, 2 * N * D);
+    // linear through cuBLAS: a row may round differently with another M (kernel choice); measured, tolerance 1e-5
+    float * w = be->ops->alloc(be, (size_t)D * 4 * D * sizeof(float));
+    be->ops->upload(be, w, h, (size_t)D * 4 * D * sizeof(float));
+    int64_t M = (int64_t)T * N;
+    be->ops->linear(be, o_all, D, qkv, D, w, NULL, M, D, D);
+    be->ops->linear(be, o_part, D, qkv + (int64_t)N * D, D, w, NULL, N, D, D);
+    download_gpu(ha, o_all + (int64_t)N * D, N * D);
+    download_gpu(hp, o_part, N * D);
+    double * ref = tu_alloc_d(N * D);
+    for (int64_t i = 0; i < N * D; i++) ref[i] = ha[i];
+    double r = tu_rel_err(hp, ref, N * D);
+    char buf[96];
+    snprintf(buf, sizeof buf, "max_rel=%.1e (%s; tol 1e-5)", r,
+             memcmp(ha, hp, (size_t)N * D * sizeof(float)) == 0 ? "bit-identical" : "not bit-identical");
+    tu_verdict("frames.linear (one frame of 8, cuBLAS)", r <= 1e-5, buf);
+    free(ref), free(h), free(ha), free(hp);
+    be->ops->release(be, qkv), be->ops->release(be, o_all), be->ops->release(be, o_part), be->ops->release(be, w);
+}
+
+// GEMM compute types other than fp32: within their precision of the CPU's fp32.
+static void check_dtypes(void) {
+    const int64_t M = 512;
+    const int K = 256, N = 384;
+    static const struct {
+        enum ts_cuda_dtype t;
+        double tol;
+    } types[] = {{TS_CUDA_DTYPE_TF32, 5e-3}, {TS_CUDA_DTYPE_BF16, 3e-2}, {TS_CUDA_DTYPE_FP16, 5e-3}};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        tg_buf x = tg_new(M * K, 1.0f), w = tg_new((int64_t)N * K, 0.2f), y = tg_new(M * N, 0.0f);
+        ts_backend_cuda_set_dtype(tg_gpu, types[i].t);
+        tg_cpu->ops->linear(tg_cpu, y.c, N, x.c, K, w.c, NULL, M, K, N);
+        tg_gpu->ops->linear(tg_gpu, y.g, N, x.g, K, w.g, NULL, M, K, N);
+        snprintf(name, sizeof name, "linear dtype=%s", ts_cuda_dtype_name(types[i].t));
+        tg_check(name, y, types[i].tol);
+        tg_free(&x), tg_free(&w), tg_free(&y);
+    }
+    ts_backend_cuda_set_dtype(tg_gpu, TS_CUDA_DTYPE_FP32);
+}
+
+int main(void) {
+    char why[256];
+    int ndev = ts_cuda_device_count(why, sizeof why);
+    ts_backend_t probe = ndev > 0 ? ts_backend_cuda_new(0) : NULL;
+    if (!probe) {
+        printf("test_cuda_ops: SKIPPED: %s\n", ndev > 0 ? ts_last_error() : why);
+        return TG_SKIP;
+    }
+    ts_cuda_device_describe(0, why, sizeof why);
+    printf("# CUDA ops vs CPU ops on %s\n", why);
+    tg_gpu = probe;
+    tg_cpu = ts_backend_cpu_new(0);
+
+    check_memory();
+    check_linear("linear M=300 K=200 N=136 bias", 300, 200, 136, 200, 136, 1);
+    check_linear("linear strided ldx=208 ldy=140 nobias", 300, 200, 136, 208, 140, 0);
+    check_linear("linear M=1 K=7 N=5", 1, 7, 5, 7, 5, 1);
+    check_linear("linear M=4099 K=256 N=768", 4099, 256, 768, 256, 768, 1);
+    check_conv("conv2d 3x3 s1 p1 B=2 13x13 5->7", 2, 13, 13, 5, 7, 3, 1, 1, 1);
+    check_conv("conv2d 3x3 s2 p1 B=1 16x16 8->16", 1, 16, 16, 8, 16, 3, 2, 1, 1);
+    check_conv("conv2d 1x1 B=2 9x9 32->3 nobias", 2, 9, 9, 32, 3, 1, 1, 0, 0);
+    check_conv("conv2d 3x3 s1 p0 B=1 31x17 64->32", 1, 31, 17, 64, 32, 3, 1, 0, 1);
+    check_layernorm("layernorm D=256 affine", 77, 256, 3, 0);
+    check_layernorm("layernorm D=33 none inplace", 50, 33, 0, 1);
+    check_layernorm("layernorm D=1536 gamma-only", 20, 1536, 1, 0);
+    check_layernorm("layernorm D=32 beta-only inplace", 64, 32, 2, 1);
+    check_groupnorm("groupnorm B=2 HW=49 C=32 g=8", 2, 49, 32, 8, 1);
+    check_groupnorm("groupnorm B=1 HW=4096 C=128 g=8 noaffine", 1, 4096, 128, 8, 0);
+    check_elementwise();
+    check_rope();
+    check_layout();
+    check_spatial(3, 77, 3, 64);
+    check_spatial(2, 64, 2, 16);
+    check_spatial(1, 300, 2, 128);
+    check_spatial(2, 33, 4, 48);
+    check_spatial(1, 20, 2, 6);  // head width not a multiple of 4: scalar path
+    check_spatial(1, 256, 1, 256);
+    for (int causal = 0; causal <= 1; causal++) {
+        check_temporal(5, 10, 2, 32, 2, causal, 0, 5);
+        check_temporal(4, 10, 2, 32, 2, causal, 3, 12);
+        check_temporal(3, 7, 2, 64, 3, causal, 9, 12);
+        check_temporal(6, 4, 4, 16, 1, causal, 2, 100);
+    }
+    check_temporal(4, 9, 2, 32, 0, 0, 2, 8);
+    check_temporal(4, 9, 2, 6, 2, 0, 2, 8);
+    check_cross(100, 4, 32, 24, 17, 0);
+    check_cross(100, 4, 32, 24, 24, 1);
+    check_cross(37, 2, 64, 77, 60, 2);
+    check_cross(37, 2, 64, 20, 20, 3);
+    check_cross(16, 2, 16, 8, 5, 0);
+    check_cross(50, 3, 48, 300, 290, 1);
+    check_cross(10, 2, 32, 8, 0, 0);
+    check_frame_independence();
+    check_dtypes();
+
+    ts_backend_free(&tg_cpu);
+    ts_backend_free(&tg_gpu);
+    return tu_finish("test_cuda_ops");
+}
