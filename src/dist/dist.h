@@ -92,6 +92,13 @@ typedef enum ts_status (*ts_frame_consume_fn)(void * ud, int64_t g, const uint8_
 enum ts_status ts_stitch(ts_dist * d, int64_t T_total, size_t frame_bytes, int window, ts_frame_produce_fn produce,
                          void * pud, ts_frame_consume_fn consume, void * cud);
 
+// The same stream with rank r producing counts[r] frames (counts: world
+// entries, the same on every rank, summing to T_total) instead of the
+// partition's: for outputs whose frames per rank follow other rules (e.g.
+// frames interpolated between each rank's keyframes). counts NULL: ts_stitch.
+enum ts_status ts_stitch_counts(ts_dist * d, const int64_t * counts, int64_t T_total, size_t frame_bytes, int window,
+                                ts_frame_produce_fn produce, void * pud, ts_frame_consume_fn consume, void * cud);
+
 // Test hook: what the last ts_stitch did on this rank.
 struct ts_stitch_stats {
     int64_t frames_produced;   // by this rank's produce

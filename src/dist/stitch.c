@@ -100,7 +100,19 @@ static void ts_root_wait(ts_root_state * s, MPI_Request * req, MPI_Status * st) 
     }
 }
 
-static enum ts_status ts_stitch_root(MPI_Comm comm, int world, int64_t T_total, size_t frame_bytes, int window,
+// Rank r's frames: given counts (world entries, in rank order) or the partition.
+static void ts_stitch_range(const int64_t * counts, int64_t T_total, int world, int r, int64_t * first,
+                            int64_t * count) {
+    if (!counts) {
+        ts_partition(T_total, world, r, first, count);
+        return;
+    }
+    *first = 0;
+    for (int i = 0; i < r; i++) *first += counts[i];
+    *count = counts[r];
+}
+
+static enum ts_status ts_stitch_root(MPI_Comm comm, const int64_t * counts, int world, int64_t T_total, size_t frame_bytes, int window,
                                      ts_frame_produce_fn produce, void * pud, ts_frame_consume_fn consume, void * cud) {
     enum ts_status st = TS_OK;
     ts_root_state s = {.comm = comm, .world = world};
@@ -117,7 +129,7 @@ static enum ts_status ts_stitch_root(MPI_Comm comm, int world, int64_t T_total, 
     int64_t most = 1;
     for (int r = 1; r < world; r++) {
         int64_t first, count;
-        ts_partition(T_total, world, r, &first, &count);
+        ts_stitch_range(counts, T_total, world, r, &first, &count);
         if (count > most) most = count;
     }
     int nbuf = most < window ? (int)most : window;
@@ -128,7 +140,7 @@ static enum ts_status ts_stitch_root(MPI_Comm comm, int world, int64_t T_total, 
 
     // Rank 0's own frames, while the others fill their windows.
     int64_t first0, count0;
-    ts_partition(T_total, world, 0, &first0, &count0);
+    ts_stitch_range(counts, T_total, world, 0, &first0, &count0);
     for (int64_t i = 0; i < count0 && !s.failed; i++) {
         ts_root_poll(&s);
         if (s.failed) break;
@@ -151,7 +163,7 @@ static enum ts_status ts_stitch_root(MPI_Comm comm, int world, int64_t T_total, 
     // Then every other rank's frames in rank order; after a failure, only drained.
     for (int r = 1; r < world; r++) {
         int64_t first, count;
-        ts_partition(T_total, world, r, &first, &count);
+        ts_stitch_range(counts, T_total, world, r, &first, &count);
         int64_t head = 0, posted = 0;  // messages of r processed, receives posted
         while (head < count) {
             for (; posted < count && posted - head < nbuf; posted++)
@@ -206,10 +218,10 @@ static enum ts_status ts_stitch_root(MPI_Comm comm, int world, int64_t T_total, 
 
 // ---- the other ranks --------------------------------------------------------------------
 
-static enum ts_status ts_stitch_sender(MPI_Comm comm, int rank, int world, int64_t T_total, size_t frame_bytes,
+static enum ts_status ts_stitch_sender(MPI_Comm comm, const int64_t * counts, int rank, int world, int64_t T_total, size_t frame_bytes,
                                        int window, ts_frame_produce_fn produce, void * pud) {
     int64_t first, count;
-    ts_partition(T_total, world, rank, &first, &count);
+    ts_stitch_range(counts, T_total, world, rank, &first, &count);
     int nbuf = count < window ? (int)(count > 0 ? count : 1) : window;
     TS_ASSERT(frame_bytes <= SIZE_MAX / (size_t)nbuf);
     uint8_t * ring = ts_malloc((size_t)nbuf * frame_bytes);  // (nbuf, frame_bytes)
@@ -261,6 +273,11 @@ static enum ts_status ts_stitch_sender(MPI_Comm comm, int rank, int world, int64
 
 enum ts_status ts_stitch(ts_dist * d, int64_t T_total, size_t frame_bytes, int window, ts_frame_produce_fn produce,
                          void * pud, ts_frame_consume_fn consume, void * cud) {
+    return ts_stitch_counts(d, NULL, T_total, frame_bytes, window, produce, pud, consume, cud);
+}
+
+enum ts_status ts_stitch_counts(ts_dist * d, const int64_t * counts, int64_t T_total, size_t frame_bytes, int window,
+                                ts_frame_produce_fn produce, void * pud, ts_frame_consume_fn consume, void * cud) {
     double t0 = ts_time();
     memset(&ts_stitch_last, 0, sizeof ts_stitch_last);
     // The same arguments on every rank, so every rank returns the same way here.
@@ -269,13 +286,18 @@ enum ts_status ts_stitch(ts_dist * d, int64_t T_total, size_t frame_bytes, int w
                         "bad frame stream: %lld frames of %zu bytes, window %d", (long long)T_total, frame_bytes,
                         window);
     TS_ASSERT(produce && (d->rank != 0 || consume));
+    if (counts) {
+        int64_t sum = 0;
+        for (int r = 0; r < d->world; r++) sum += counts[r];
+        TS_ASSERT(sum == T_total);
+    }
 
     MPI_Comm comm;
     ts_mpi_check(MPI_Comm_dup(d->comm, &comm));
     ts_mpi_check(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
     enum ts_status st = d->rank == 0
-                            ? ts_stitch_root(comm, d->world, T_total, frame_bytes, window, produce, pud, consume, cud)
-                            : ts_stitch_sender(comm, d->rank, d->world, T_total, frame_bytes, window, produce, pud);
+                            ? ts_stitch_root(comm, counts, d->world, T_total, frame_bytes, window, produce, pud, consume, cud)
+                            : ts_stitch_sender(comm, counts, d->rank, d->world, T_total, frame_bytes, window, produce, pud);
     ts_mpi_check(MPI_Comm_free(&comm));
     st = ts_dist_agree(d, st);
     ts_stitch_last.seconds = ts_time() - t0;
