@@ -41,7 +41,10 @@ const char * ts_last_hint(void);   // "" when none
 // What to generate. ts_gen_params_init fills the defaults; 0 / NULL / negative
 // fields mean "the model's default" where noted.
 struct ts_gen_params {
-    const char * prompt;           // required (may not be empty)
+    const char * prompt;           // required unless storyboard_path (may not be empty)
+    const char * storyboard_path;  // lines "FIRST-LAST: prompt" (instead of prompt)
+    int blend;                     // storyboard: frames mixed around each boundary (default 0)
+    double fps_out;                // > fps: interpolate the output to this rate (0: none)
     int64_t frames;                // video length in frames (default 32)
     int steps;                     // sampler steps (0: model default)
     float cfg;                     // guidance scale (< 0: model default)
@@ -61,7 +64,8 @@ void ts_gen_params_init(struct ts_gen_params * p);
 
 struct ts_ctx_params {
     int threads;          // CPU threads per rank (0: all cores / ranks on the node)
-    const char * backend; // "cpu" (default) or "cuda"
+    const char * backend; // "cpu", "cuda", or NULL: cuda where a GPU is present, else cpu
+    const char * dtype;   // "fp32" (default); CUDA also "tf32", "bf16", "fp16" (GEMM math)
 };
 void ts_ctx_params_init(struct ts_ctx_params * p);
 

@@ -13,6 +13,9 @@
 #include "io/latents.h"
 #include "io/weights.h"
 #include "model/model.h"
+#ifdef TS_CUDA
+#include "backend/cuda/cuda_backend.h"  // ts_cuda_device_count, ts_cuda_device_describe
+#endif
 
 static void print_error(void) {
     const char * e = ts_last_error();
@@ -51,12 +54,15 @@ static void usage_generate(FILE * f) {
             "       mpirun -np 4 timeshard generate --prompt TEXT [options]\n"
             "\n"
             "  -m, --model PATH          weights file, HDF5 or safetensors (default: the shipped model)\n"
-            "  -p, --prompt TEXT         what the video shows (required)\n"
+            "  -p, --prompt TEXT         what the video shows; word::1.5 and (some words)::0.7 weight words\n"
+            "      --storyboard FILE     one prompt per stretch of frames: lines 'FIRST-LAST: prompt'\n"
+            "      --blend N             storyboard: mix the prompts over N frames at each boundary (default: 0)\n"
             "  -n, --frames N            video length in frames (default: 32)\n"
             "  -s, --steps S             sampler steps (default: the model's, 20 for the shipped one)\n"
             "  -g, --cfg G               classifier-free guidance scale (default: the model's, 4)\n"
             "      --seed K              noise seed (default: 0)\n"
-            "      --fps F               frame rate of the output (default: the model's, 12)\n"
+            "      --fps F               frame rate the model generates at (default: the model's, 12)\n"
+            "      --fps-out F           interpolate the video to F frames per second (motion-compensated)\n"
             "  -o, --out FILE.mp4        video output (default: out.mp4; 'none' to skip)\n"
             "      --codec NAME          libavcodec encoder (default: libx264)\n"
             "      --crf Q               constant rate factor (default: the codec's, 23 for x264)\n"
@@ -69,8 +75,9 @@ static void usage_generate(FILE * f) {
             "      --config PRESET       run preset: a name in configs/ or a file of 'key = value' lines\n"
             "                            (keys are these long flag names; flags on the command line win)\n"
             "  -t, --threads N           CPU threads per rank (default: cores / ranks on this node)\n"
-            "      --backend NAME        cpu (default; this build has no other)\n"
-            "      --dtype NAME          fp32 (default; the only type of the CPU backend)\n"
+            "      --backend NAME        cpu or cuda (default: cuda where this build has it and a GPU is\n"
+            "                            present, else cpu)\n"
+            "      --dtype NAME          fp32 (default); with cuda also tf32, bf16, fp16 for the GEMMs\n"
             "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
             "  -q, --quiet               no progress lines\n"
             "  -h, --help                this help\n");
@@ -114,6 +121,9 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     struct ts_gen_params * g = &o->gp;
     if (!strcmp(key, "model")) o->model = v;
     else if (!strcmp(key, "prompt")) g->prompt = v;
+    else if (!strcmp(key, "storyboard")) g->storyboard_path = v;
+    else if (!strcmp(key, "blend")) { TS_TRY(parse_int("--blend", v, 0, 1 << 20, &i)); g->blend = (int)i; }
+    else if (!strcmp(key, "fps-out")) { TS_TRY(parse_float("--fps-out", v, 0.001, 1000, &f)); g->fps_out = f; }
     else if (!strcmp(key, "frames")) { TS_TRY(parse_int("--frames", v, 1, 1LL << 31, &i)); g->frames = i; }
     else if (!strcmp(key, "steps")) { TS_TRY(parse_int("--steps", v, 1, 10000, &i)); g->steps = (int)i; }
     else if (!strcmp(key, "cfg")) { TS_TRY(parse_float("--cfg", v, 0, 100, &f)); g->cfg = (float)f; }
@@ -135,8 +145,9 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "threads")) { TS_TRY(parse_int("--threads", v, 0, 4096, &i)); o->cp.threads = (int)i; }
     else if (!strcmp(key, "backend")) o->cp.backend = v;
     else if (!strcmp(key, "dtype")) {
-        if (strcmp(v, "fp32") != 0)
-            return ts_error(TS_ERR_ARG, "the CPU backend computes in fp32", "--dtype %s is not available in this build", v);
+        if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16") && strcmp(v, "fp16"))
+            return ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", v);
+        o->cp.dtype = v;
     } else
         return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown setting '%s'", key);
     return TS_OK;
@@ -201,7 +212,8 @@ static const struct option gen_long[] = {
     {"image", required_argument, 0, 9},     {"config", required_argument, 0, 10},
     {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 11},
     {"dtype", required_argument, 0, 12},    {"quiet", no_argument, 0, 'q'},
-    {"explain-prompt", no_argument, 0, 13},
+    {"explain-prompt", no_argument, 0, 13}, {"storyboard", required_argument, 0, 14},
+    {"blend", required_argument, 0, 15},    {"fps-out", required_argument, 0, 16},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 
@@ -247,9 +259,15 @@ static int cmd_generate(int argc, char ** argv) {
     if (st == TS_OK && optind < argc)
         st = ts_error(TS_ERR_ARG, "quote the prompt: --prompt \"a red circle ...\"", "unexpected argument '%s'",
                       argv[optind]);
-    if (st == TS_OK && !o.gp.prompt)
+    if (st == TS_OK && !o.gp.prompt && !o.gp.storyboard_path)
         st = ts_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
                       "no prompt given");
+    if (st == TS_OK && o.gp.prompt && o.gp.storyboard_path)
+        st = ts_error(TS_ERR_ARG, "a storyboard holds the prompts", "give --prompt or --storyboard, not both");
+    if (st == TS_OK && o.gp.blend > 0 && !o.gp.storyboard_path)
+        st = ts_error(TS_ERR_ARG, "--blend mixes storyboard segments", "--blend needs --storyboard");
+    if (st == TS_OK && explain && !o.gp.prompt)
+        st = ts_error(TS_ERR_ARG, NULL, "--explain-prompt needs --prompt");
     if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
         st = ts_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
     if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
@@ -289,10 +307,26 @@ static int cmd_info(int argc, char ** argv) {
     return ts_cli_info(argv[1]);
 }
 
-static int cmd_devices(void) {
+static int cmd_devices(int argc, char ** argv) {
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: timeshard devices\n\nLists the backends this build has and the devices each can use.\n");
+        return 0;
+    }
     printf("# backend  device\n");
-    printf("  cpu      %ld cores (OpenMP threads; BLAS: OpenBLAS)\n", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("  cpu      %ld cores (OpenMP threads, the project's own deterministic GEMM)\n",
+           sysconf(_SC_NPROCESSORS_ONLN));
+#ifdef TS_CUDA
+    char why[256] = "";
+    int n = ts_cuda_device_count(why, sizeof(why));
+    if (n <= 0) printf("  cuda     no usable GPU: %s\n", why[0] ? why : "none found");
+    for (int i = 0; i < n; i++) {
+        char buf[256];
+        ts_cuda_device_describe(i, buf, sizeof(buf));
+        printf("  cuda:%d   %s\n", i, buf);
+    }
+#else
     printf("  cuda     not built (configure with -DTS_CUDA=ON)\n");
+#endif
     return 0;
 }
 
@@ -313,7 +347,7 @@ int main(int argc, char ** argv) {
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
-    if (!strcmp(cmd, "devices")) return cmd_devices();
+    if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return ts_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "interpolate")) return ts_cli_interpolate(argc - 1, argv + 1);
     fprintf(stderr, "timeshard: error: unknown command '%s'\n---> HINT: see 'timeshard --help'\n", cmd);
