@@ -185,9 +185,9 @@ static enum ts_status load_preset(struct gen_opts * o, const char * name) {
             if (slash) *slash = '\0';
             const char * rel[] = {"/../share/timeshard/configs/", "/../configs/", "/../../configs/"};
             for (int i = 0; i < 3 && !path[0]; i++) {
-                char p[PATH_MAX];
+                char p[2 * PATH_MAX + 64];
                 snprintf(p, sizeof(p), "%s%s%s.cfg", exe, rel[i], name);
-                if (access(p, R_OK) == 0) snprintf(path, sizeof(path), "%s", p);
+                if (strlen(p) < sizeof(path) && access(p, R_OK) == 0) snprintf(path, sizeof(path), "%s", p);
             }
         }
         if (!path[0]) {

@@ -32,7 +32,7 @@ static const char * av_errstr(int err, char * buf, size_t n) {
 static char * tmp_name(const char * path) {
     size_t n = strlen(path) + 5;
     char * t = ts_malloc(n);
-    snprintf(t, n, "%s.tmp", path);
+    TS_ASSERT(ts_video_tmp_path(path, t, n) == 0);
     return t;
 }
 

@@ -1,7 +1,9 @@
 // Video and image files through FFmpeg's libraries: an MP4 writer that encodes
 // frames as they arrive (bounded memory), a video reader, a still-image reader.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>  // snprintf
 
 #include "timeshard/timeshard.h"
 
@@ -14,6 +16,14 @@ typedef struct ts_video_writer ts_video_writer;
 // Width and height must be even for yuv420p (error otherwise).
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out);
+// The temporary name ts_video_writer_open writes to for `path` ("<path>.tmp"),
+// into buf (cap bytes). Returns 0, or -1 when it does not fit. For cleanups that
+// must run in a signal handler: keep the name in a static buffer, then unlink it.
+static inline int ts_video_tmp_path(const char * path, char * buf, size_t cap) {
+    int n = snprintf(buf, cap, "%s.tmp", path);
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
 // One frame, RGB24 (height, width, 3), row stride width*3. Frames must come in order.
 enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb);
 // commit=1: flush, write the trailer, rename to the final name.

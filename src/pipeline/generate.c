@@ -1,12 +1,14 @@
 // The generation pipeline on every rank: settings, noise for the owned frames,
 // guided Euler sampling with halo exchange, latents to HDF5, per-rank VAE
 // decode streamed in order to rank 0, which encodes the MP4.
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>  // nanosleep
 #include <unistd.h>
 
 #include "core/common.h"
@@ -113,11 +115,148 @@ int ts_ctx_rank(ts_ctx_t ctx) { return ctx->dist.rank; }
 int ts_ctx_world(ts_ctx_t ctx) { return ctx->dist.world; }
 const ts_model * ts_ctx_model(ts_ctx_t ctx) { return ctx->model; }
 
-// ---- SIGTERM: finish the step, checkpoint, exit non-zero -------------------------
+// ---- test and benchmark hooks: environment variables, read once per process ---------
+// TIMESHARD_FAULT="rank=R,step=K,kind=crash|error|exit" injects a failure on rank R
+// at sampler step K (0-based: the step that takes the latents from K to K+1;
+// K = -1: during set-up, before sampling, as a bad input file on one node would):
+//   crash  raise(SIGSEGV) as the step starts, while the other ranks wait for its
+//          halo: the fatal-signal handler runs the cleanup and MPI_Aborts the job.
+//   error  a user-level error (TS_ERR_IO "injected fault") once the step's forward
+//          passes are done; the other ranks learn it from the step's Allreduce and
+//          stop at the same step, and ts_dist_agree names the failed rank.
+//   exit   _exit(7) as the step starts: a process killed without a word; the
+//          launcher (mpirun, srun) then ends the job.
+//   (No "hang": nothing inside the job can bound it; the job's time limit does.)
+// TIMESHARD_STEP_DELAY_MS=N adds N ms of sleep to each sampler step (a signal does
+//   not cut it short), so that a test can signal a run of the tiny model in
+//   mid-sampling.
+// TIMESHARD_REPORT=1: at the end of a successful run every rank prints one line
+//   "timeshard: report: rank R peak_rss_kb N sampling_s S halo_wait_s H halo_share P%"
+//   (for launch/bench_memory.sh and scaling studies).
+enum ts_fault_kind { TS_FAULT_NONE, TS_FAULT_CRASH, TS_FAULT_ERROR, TS_FAULT_EXIT, TS_FAULT_COUNT };
+
+struct ts_hooks {
+    enum ts_fault_kind fault_kind;
+    int fault_rank;
+    int64_t fault_step;  // -1: set-up
+    int step_delay_ms;
+    int report;
+};
+
+// Parses TIMESHARD_FAULT into h; a malformed value is ignored with a warning.
+static void hooks_parse_fault(struct ts_hooks * h, const char * v) {
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", v);
+    int rank = -1, have_step = 0;
+    long long step = 0;
+    enum ts_fault_kind kind = TS_FAULT_NONE;
+    const char * bad = NULL;
+    char * save = NULL;
+    for (char * kv = strtok_r(buf, ",", &save); kv && !bad; kv = strtok_r(NULL, ",", &save)) {
+        char * eq = strchr(kv, '=');
+        char * end = NULL;
+        if (!eq) {
+            bad = kv;
+            break;
+        }
+        *eq = '\0';
+        const char * val = eq + 1;
+        if (!strcmp(kv, "rank")) {
+            rank = (int)strtol(val, &end, 10);
+            if (!val[0] || *end || rank < 0) bad = "rank";
+        } else if (!strcmp(kv, "step")) {
+            step = strtoll(val, &end, 10);
+            have_step = 1;
+            if (!val[0] || *end || step < -1) bad = "step";
+        } else if (!strcmp(kv, "kind")) {
+            kind = !strcmp(val, "crash")   ? TS_FAULT_CRASH
+                   : !strcmp(val, "error") ? TS_FAULT_ERROR
+                   : !strcmp(val, "exit")  ? TS_FAULT_EXIT
+                                           : TS_FAULT_NONE;
+            if (kind == TS_FAULT_NONE) bad = "kind";
+        } else {
+            bad = kv;
+        }
+    }
+    if (!bad && (rank < 0 || !have_step || kind == TS_FAULT_NONE)) bad = "a missing key";
+    if (bad) {
+        TS_WARN("TIMESHARD_FAULT='%s' ignored (at '%s'); the form is rank=R,step=K,kind=crash|error|exit", v, bad);
+        return;
+    }
+    h->fault_kind = kind;
+    h->fault_rank = rank;
+    h->fault_step = step;
+}
+
+static const struct ts_hooks * hooks_get(void) {
+    static struct ts_hooks h;
+    static int read;
+    if (read) return &h;
+    read = 1;
+    const char * v = getenv("TIMESHARD_FAULT");
+    if (v && *v) hooks_parse_fault(&h, v);
+    v = getenv("TIMESHARD_STEP_DELAY_MS");
+    if (v && *v) h.step_delay_ms = atoi(v) > 0 ? atoi(v) : 0;
+    v = getenv("TIMESHARD_REPORT");
+    h.report = v && *v && strcmp(v, "0") != 0;
+    return &h;
+}
+
+// Fires the injected fault if it is due on this rank at step k: crash and exit
+// where at_start is 1 (a step's start), error where it is 0 (after the forward
+// passes). Returns the error's status, else TS_OK.
+static enum ts_status hooks_fault(const struct ts_hooks * h, int rank, int64_t k, int at_start) {
+    if (h->fault_kind == TS_FAULT_NONE || h->fault_rank != rank || h->fault_step != k) return TS_OK;
+    if (at_start && h->fault_kind == TS_FAULT_CRASH) {
+        fprintf(stderr, "timeshard: test hook: rank %d crashes at step %lld (TIMESHARD_FAULT)\n", rank, (long long)k);
+        raise(SIGSEGV);
+    }
+    if (at_start && h->fault_kind == TS_FAULT_EXIT) {
+        fprintf(stderr, "timeshard: test hook: rank %d exits at step %lld (TIMESHARD_FAULT)\n", rank, (long long)k);
+        _exit(7);
+    }
+    if (!at_start && h->fault_kind == TS_FAULT_ERROR)
+        return ts_error(TS_ERR_IO, "this is a test hook: unset TIMESHARD_FAULT", "injected fault at step %lld",
+                        (long long)k);
+    return TS_OK;
+}
+
+// Sleeps ms milliseconds, resuming after signals (a slow step is not cut short).
+static void hooks_step_delay(int ms) {
+    struct timespec left = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+}
+
+// ---- SIGTERM and the temporary video -------------------------------------------------
+// While sampling, SIGTERM means: finish the step, checkpoint, exit non-zero (every
+// rank learns of it from the step's Allreduce). Before and after sampling it ends
+// the process as it would without a handler. Either way the run makes no video, so
+// the handler deletes rank 0's temporary video at once: when Open MPI's mpirun
+// ends a job because a rank failed, it sends the others SIGCONT, SIGTERM and
+// SIGKILL, odls_base_sigkill_timeout (1 s) apart, and a rank blocked in the halo
+// exchange would otherwise leave the file behind. The same cleanup is registered with
+// ts_dist_on_abort for this rank's own fatal signals and aborts. Handler and
+// cleanup keep to async-signal-safe calls (unlink, signal, raise).
 static volatile sig_atomic_t ts_term_requested = 0;
+static volatile sig_atomic_t ts_term_sampling = 0;  // 1: the sampling loop polls ts_term_requested
+static volatile sig_atomic_t ts_tmp_video_set = 0;  // ts_tmp_video names a file to delete
+static char ts_tmp_video[PATH_MAX];                 // rank 0's temporary video
+
+static void tmp_video_unlink(void * ud) {
+    (void)ud;
+    if (ts_tmp_video_set) unlink(ts_tmp_video);
+}
+
 static void on_term(int sig) {
-    (void)sig;
+    int saved = errno;
     ts_term_requested = 1;
+    tmp_video_unlink(NULL);
+    if (!ts_term_sampling) {
+        signal(sig, SIG_DFL);
+        raise(sig);  // delivered when the handler returns
+    }
+    errno = saved;
 }
 
 // ---- progress ------------------------------------------------------------------------
@@ -258,10 +397,23 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
                 (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->ops->name, be->threads);
     }
 
+    // -- from here SIGTERM deletes the temporary video (on_term), as does an abort
+    const struct ts_hooks * hk = hooks_get();
+    ts_term_requested = 0;
+    ts_term_sampling = 0;
+    void (*old_term)(int) = signal(SIGTERM, on_term);
+    int cleanup_registered = 0;
+
     // -- outputs opened before the work, so a bad path fails in seconds
     ts_video_writer * vw = NULL;
-    if (d->rank == 0 && gp->out_path)
+    if (d->rank == 0 && gp->out_path) {
+        if (ts_video_tmp_path(gp->out_path, ts_tmp_video, sizeof(ts_tmp_video)) == 0) {
+            ts_tmp_video_set = 1;  // before the file exists: deleting a missing file is harmless
+            ts_dist_on_abort(tmp_video_unlink, NULL);
+            cleanup_registered = 1;
+        }
         st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, fps, gp->codec, gp->crf, &vw);
+    }
 
     // -- prompt encodings (every rank, redundantly)
     ts_text_cond tc = {0}, tu = {0};
@@ -316,24 +468,28 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             free(img);
         }
     }
+    if (st == TS_OK) st = hooks_fault(hk, d->rank, -1, 1);
+    if (st == TS_OK) st = hooks_fault(hk, d->rank, -1, 0);
     st = ts_dist_agree(d, st);
 
     // -- sampling
     ts_dit_ws * ws = NULL;
-    double t_sample = 0;
+    double t_sample = 0, halo_wait = 0;
     if (st == TS_OK) {
         ws = ts_dit_ws_new(m, Tn, g0, T);
         ts_comm_t halo = d->world > 1 ? d->halo : NULL;
         struct progress pr = {ts_time(), 0, isatty(2)};
-        void (*old_term)(int) = signal(SIGTERM, on_term);
         double t0 = ts_time();
-        ts_term_requested = 0;
-        for (int k = k_start; k < steps && st == TS_OK; k++) {
+        int failed_elsewhere = 0;  // another rank failed: leave the loop with st TS_OK
+        ts_term_sampling = 1;
+        for (int k = k_start; k < steps; k++) {
             float s0 = (float)ts_schedule_sigma(k, steps, c->shift);
             double dt = ts_schedule_sigma(k + 1, steps, c->shift) - ts_schedule_sigma(k, steps, c->shift);
+            hooks_fault(hk, d->rank, k, 1);
             st = ts_dit_forward(ws, m, vc, x, cond, cond_mask, s0, &tc, halo);
+            if (st == TS_OK && cfg != 1.0f) st = ts_dit_forward(ws, m, vu, x, cond, cond_mask, s0, &tu, halo);
+            if (st == TS_OK) st = hooks_fault(hk, d->rank, k, 0);
             if (st == TS_OK && cfg != 1.0f) {
-                st = ts_dit_forward(ws, m, vu, x, cond, cond_mask, s0, &tu, halo);
                 // v = v_u + cfg * (v_c - v_u)
                 op->axpby(be, vc, -1.0f, vu, 1.0f, n_lat);
                 op->axpby(be, vu, cfg, vc, 1.0f, n_lat);
@@ -341,27 +497,41 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             } else if (st == TS_OK) {
                 op->axpby(be, x, (float)dt, vc, 1.0f, n_lat);
             }
-            if (d->rank == 0 && gp->progress) progress_step(&pr, k + 1 - k_start, steps - k_start);
-            // checkpoint every K steps, and when any rank got SIGTERM (then stop)
-            int term = ts_term_requested;
-            if (d->world > 1) MPI_Allreduce(MPI_IN_PLACE, &term, 1, MPI_INT, MPI_MAX, d->comm);
-            int ckpt = gp->checkpoint_path && st == TS_OK &&
-                       (term || (gp->checkpoint_every > 0 && (k + 1) % gp->checkpoint_every == 0 && k + 1 < steps));
-            if (ckpt) {
+            if (hk->step_delay_ms > 0) hooks_step_delay(hk->step_delay_ms);
+            if (d->rank == 0 && gp->progress && st == TS_OK) progress_step(&pr, k + 1 - k_start, steps - k_start);
+            // every rank learns at once whether any rank failed (all stop at this step;
+            // ts_dist_agree below says which) or got SIGTERM (checkpoint, then stop)
+            int flags[2] = {ts_term_requested, st != TS_OK};  // term, failed
+            if (d->world > 1) ts_mpi_check(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, d->comm));
+            if (flags[1]) {
+                failed_elsewhere = st == TS_OK;
+                break;
+            }
+            const int term = flags[0];
+            if (gp->checkpoint_path &&
+                (term || (gp->checkpoint_every > 0 && (k + 1) % gp->checkpoint_every == 0 && k + 1 < steps))) {
                 struct ts_latents_meta meta;
                 fill_meta(&meta, gp, m, steps, cfg, fps, k + 1);
                 op->download(be, host, x, (size_t)n_lat * sizeof(float));
                 st = ts_latents_write(gp->checkpoint_path, d->comm, T, hw, hw, C, g0, Tn, host, &meta);
-                if (st == TS_OK && d->rank == 0) TS_INFO("checkpoint at step %d: %s", k + 1, gp->checkpoint_path);
+                st = ts_dist_agree(d, st);  // every rank leaves the loop here if any failed
+                if (st != TS_OK) break;
+                if (d->rank == 0) TS_INFO("checkpoint at step %d: %s", k + 1, gp->checkpoint_path);
             }
-            if (term && st == TS_OK)
+            if (term) {
                 st = ts_error(TS_ERR_INTERRUPTED,
-                              gp->checkpoint_path ? "continue with --resume <checkpoint>" : "pass --checkpoint FILE to keep progress",
+                              gp->checkpoint_path ? "continue with --resume <checkpoint>"
+                                                  : "pass --checkpoint FILE to keep progress",
                               "stopped by SIGTERM after step %d of %d%s", k + 1, steps,
                               gp->checkpoint_path ? " (checkpoint written)" : "");
+                break;
+            }
         }
         t_sample = ts_time() - t0;
-        signal(SIGTERM, old_term);
+        ts_term_sampling = 0;
+        // a SIGTERM too late for the last step's check ends the process as after sampling
+        if (ts_term_requested && st == TS_OK && !failed_elsewhere) raise(SIGTERM);
+        halo_wait = ts_dit_ws_halo_wait(ws);
     }
     st = ts_dist_agree(d, st);
 
@@ -391,7 +561,16 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
         st = ts_dist_agree(d, st);
     }
     if (vw) ts_video_writer_close(&vw, 0);  // failure: nothing under the requested name
+    if (cleanup_registered) {
+        ts_dist_on_abort(NULL, NULL);
+        ts_tmp_video_set = 0;
+    }
+    signal(SIGTERM, old_term);
     if (st == TS_OK && gp->latents_path && d->rank == 0) TS_INFO("wrote %s", gp->latents_path);
+    if (st == TS_OK && hk->report)
+        fprintf(stderr,
+                "timeshard: report: rank %d peak_rss_kb %lld sampling_s %.3f halo_wait_s %.3f halo_share %.1f%%\n", d->rank,
+                (long long)(ts_peak_rss() / 1024), t_sample, halo_wait, t_sample > 0 ? 100.0 * halo_wait / t_sample : 0.0);
 
     ts_dit_ws_free(m, &ws);
     ts_vae_ws_free(m, &vws);

@@ -17,7 +17,9 @@ except ImportError:  # run as a script from tools/eval
 
 
 def _fold(x, lo, hi):
-    span = max(hi - lo, 1e-3)
+    # shapes.py passes lo, hi as torch.tensor(float): float32 scalars, so round them the same way
+    lo, hi = float(np.float32(lo)), float(np.float32(hi))
+    span = max(float(np.float32(hi - lo)), 1e-3)
     y = np.mod(x - lo, 2 * span)
     return lo + np.where(y > span, 2 * span - y, y)
 
