@@ -1,0 +1,89 @@
+"""Quality gate: generate a handful of prompts with the shipped model and fail when the scores drop
+below tests/quality/thresholds.json. Called by test_quality.sh (ctest quality.gate).
+
+    /usr/bin/python3 tests/quality/gate.py --bin build/timeshard [--src .] [--keep DIR]
+
+thresholds.json holds the run settings (model, frames, steps, ranks, threads), the prompts with their
+seeds, "min" (the thresholds: fraction of the prompts right per attribute, and mean presence and
+persistence) and "measured" (what the model scored when the thresholds were set; for reference).
+Set min a bit below measured; rerun with --measure to print a fresh "measured" block.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tools", "eval"))
+import score  # noqa: E402
+
+KEYS = ("color", "shape", "motion", "bg", "presence", "color_persistence", "shape_persistence")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--thresholds", default=os.path.join(SRC, "tests", "quality", "thresholds.json"))
+    ap.add_argument("--mpirun", default=os.environ.get("MPIRUN") or "mpirun")
+    ap.add_argument("--keep", help="keep the videos in this folder (default: a temporary one)")
+    ap.add_argument("--measure", action="store_true", help="print the scores as a 'measured' block, no verdict")
+    a = ap.parse_args(argv)
+    with open(a.thresholds) as f:
+        th = json.load(f)
+    run = th["run"]
+    model = os.path.join(SRC, run["model"]) if not os.path.isabs(run["model"]) else run["model"]
+    if not os.path.exists(model):
+        print(f"FAILED: no model at {model}")
+        return 1
+    out = a.keep or tempfile.mkdtemp(prefix="ts-quality.")
+    os.makedirs(out, exist_ok=True)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    rows = []
+    print(f"# quality gate: {len(th['prompts'])} prompts, {run['frames']} frames, {run['steps']} steps, "
+          f"{run['ranks']} ranks x {run['threads']} thread(s), {run['model']}")
+    print(f"#  {'prompt':58s} {'colour':>7s} {'shape':>9s} {'motion':>10s} {'bg':>10s}  pres   time")
+    for i, p in enumerate(th["prompts"]):
+        path = os.path.join(out, f"{i:02d}.mp4")
+        cmd = [a.mpirun, "--oversubscribe", "-np", str(run["ranks"])] if run["ranks"] > 1 else []
+        cmd += [a.bin, "generate", "--model", model, "--prompt", p["prompt"], "--seed", str(p["seed"]),
+                "--frames", str(run["frames"]), "--steps", str(run["steps"]), "--threads", str(run["threads"]),
+                "--out", path, "-q"]
+        if run.get("cfg") is not None:
+            cmd += ["--cfg", str(run["cfg"])]
+        t0 = time.time()
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        dt = time.time() - t0
+        if r.returncode != 0 or not os.path.exists(path):
+            print(f"FAILED: the engine failed on {p['prompt']!r} (rc={r.returncode}):\n{r.stderr[-2000:]}")
+            return 1
+        s = score.score_video(score.read_video(path), p["prompt"], run.get("fps", 12.0))
+        rows.append(s)
+        mark = lambda k: ("" if s[k + "_ok"] else "x ") + str(s["got"][k])  # noqa: E731
+        print(f"   {p['prompt'][:58]:58s} {mark('color'):>7s} {mark('shape'):>9s} {mark('motion'):>10s} "
+              f"{mark('bg'):>10s}  {s['presence']:.2f} {dt:5.0f}s", flush=True)
+    got = {k: float(np.mean([r[k + "_ok"] for r in rows])) for k in KEYS[:4]}
+    got.update({k: float(np.mean([r[k] for r in rows])) for k in KEYS[4:]})
+    if a.measure:
+        print(json.dumps({"measured": {k: round(v, 3) for k, v in got.items()}}, indent=1))
+        return 0
+    fails = 0
+    for k in KEYS:
+        lo = th["min"].get(k)
+        if lo is None:
+            continue
+        ok = got[k] >= lo - 1e-9
+        fails += not ok
+        print(f"  {k:20s} {got[k]:6.3f}  (min {lo:.3f}, measured {th.get('measured', {}).get(k, float('nan')):.3f})  "
+              f"{'OK' if ok else 'FAIL'}")
+    print("PASSED" if not fails else f"FAILED ({fails})")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
