@@ -569,8 +569,9 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     if (st == TS_OK && gp->latents_path && d->rank == 0) TS_INFO("wrote %s", gp->latents_path);
     if (st == TS_OK && hk->report)
         fprintf(stderr,
-                "timeshard: report: rank %d peak_rss_kb %lld sampling_s %.3f halo_wait_s %.3f halo_share %.1f%%\n", d->rank,
-                (long long)(ts_peak_rss() / 1024), t_sample, halo_wait, t_sample > 0 ? 100.0 * halo_wait / t_sample : 0.0);
+                "timeshard: report: rank %d peak_rss_kb %lld sampling_s %.3f halo_wait_s %.3f halo_share %.1f%%\n",
+                d->rank, (long long)(ts_peak_rss() / 1024), t_sample, halo_wait,
+                t_sample > 0 ? 100.0 * halo_wait / t_sample : 0.0);
 
     ts_dit_ws_free(m, &ws);
     ts_vae_ws_free(m, &vws);
