@@ -1,7 +1,9 @@
 // The generation pipeline on every rank: settings, noise for the owned frames,
 // guided Euler sampling with halo exchange, latents to HDF5, per-rank VAE
 // decode streamed in order to rank 0, which encodes the MP4.
+#define _GNU_SOURCE  // sched_getaffinity, CPU_COUNT
 #include <errno.h>
+#include <sched.h>  // sched_getaffinity: cores this rank may use
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -16,11 +18,17 @@
 #include "dist/dist.h"
 #include "io/latents.h"
 #include "io/video.h"
+#include "interp/interp.h"
 #include "model/model.h"
+#include "model/prompt.h"
 #include "sample/sampler.h"
+#ifdef TS_CUDA
+#include "backend/cuda/cuda_backend.h"  // ts_backend_cuda_new, ts_cuda_device_count, dtypes
+#endif
 
 struct ts_ctx {
     ts_dist dist;
+    char dtype[8];    // compute type of the GEMMs
     ts_backend_t be;  // owned
     ts_model * model; // owned
 };
@@ -35,7 +43,6 @@ void ts_gen_params_init(struct ts_gen_params * p) {
 
 void ts_ctx_params_init(struct ts_ctx_params * p) {
     memset(p, 0, sizeof(*p));
-    p->backend = "cpu";
 }
 
 static int file_exists(const char * path) { return path && access(path, R_OK) == 0; }
@@ -66,6 +73,67 @@ const char * ts_default_model_path(void) {
     return NULL;
 }
 
+// CPU threads for this rank: the cores it may run on; when that is the whole
+// machine (no binding), shared evenly by the ranks on this node.
+static int default_threads(ts_dist * d) {
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cores;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) mine = CPU_COUNT(&set);
+    if (mine < cores) return mine > 0 ? mine : 1;
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    int t = cores / (local > 0 ? local : 1);
+    return t > 0 ? t : 1;
+}
+
+// The backend: --backend cpu|cuda, or cuda where this build has it and a GPU
+// is present. With CUDA and several ranks the halo goes over NCCL.
+static enum ts_status backend_new(ts_ctx_t ctx, const struct ts_ctx_params * p) {
+    ts_dist * d = &ctx->dist;
+    const char * want = p->backend;
+    const char * dtype = p->dtype ? p->dtype : "fp32";
+#ifdef TS_CUDA
+    if (!want) {
+        char why[256];
+        int n = ts_cuda_device_count(why, sizeof(why));
+        int all = n > 0;  // every rank must choose the same
+        MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, d->comm);
+        want = all ? "cuda" : "cpu";
+    }
+    if (!strcmp(want, "cuda")) {
+        int dev = 0;
+        TS_TRY(ts_cuda_pick_device(d->comm, &dev));
+        ctx->be = ts_backend_cuda_new(dev);
+        if (!ctx->be) return ts_error(TS_ERR_ARG, "see 'timeshard devices'", "%s", ts_last_error());
+        int dt = ts_cuda_dtype_from_str(dtype);
+        if (dt < 0) return ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", dtype);
+        ts_backend_cuda_set_dtype(ctx->be, (enum ts_cuda_dtype)dt);
+        if (d->world > 1) {
+            ts_comm_t nccl = ts_comm_nccl_new(d->comm, dev, ts_backend_cuda_stream(ctx->be));
+            if (!nccl) return TS_ERR_DIST;
+            d->halo->ops->free(d->halo);
+            d->halo = nccl;
+        }
+        snprintf(ctx->dtype, sizeof(ctx->dtype), "%s", dtype);
+        return TS_OK;
+    }
+#else
+    if (!want) want = "cpu";
+#endif
+    if (strcmp(want, "cpu") != 0)
+        return ts_error(TS_ERR_ARG, "use --backend cpu; 'timeshard devices' lists what this build has",
+                        "backend '%s' is not available in this build", want);
+    if (strcmp(dtype, "fp32") != 0)
+        return ts_error(TS_ERR_ARG, "the CPU backend computes in fp32", "--dtype %s needs --backend cuda", dtype);
+    ctx->be = ts_backend_cpu_new(p->threads > 0 ? p->threads : default_threads(d));
+    snprintf(ctx->dtype, sizeof(ctx->dtype), "fp32");
+    return TS_OK;
+}
+
 enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * p, ts_ctx_t * out) {
     struct ts_ctx_params defaults;
     if (!p) {
@@ -79,12 +147,8 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
         free(ctx);
         return st;
     }
-    if (p->backend && strcmp(p->backend, "cpu") != 0) {
-        st = ts_error(TS_ERR_ARG, "use --backend cpu; 'timeshard devices' lists what this build has",
-                      "backend '%s' is not available in this build", p->backend);
-    }
+    st = backend_new(ctx, p);
     if (st == TS_OK) {
-        ctx->be = ts_backend_cpu_new(p->threads);
         if (!model_path) model_path = ts_default_model_path();
         if (!model_path)
             st = ts_error(TS_ERR_IO, "pass --model PATH or set TIMESHARD_MODEL",
@@ -286,6 +350,7 @@ struct decode_ud {
     const float * lat;  // (T_own, h, w, c) backend memory
     float * rgb;        // (H, W, 3) backend memory
     float * host;       // (H, W, 3) host
+    int64_t g0;         // global index of local frame 0
 };
 
 static enum ts_status produce_frame(void * ud, int64_t i, uint8_t * buf) {
@@ -296,6 +361,27 @@ static enum ts_status produce_frame(void * ud, int64_t i, uint8_t * buf) {
     ts_vae_decode(d->vws, d->m, d->rgb, d->lat + i * cell);
     d->m->be->ops->download(d->m->be, d->host, d->rgb, (size_t)px * sizeof(float));
     ts_to_uint8(buf, d->host, px);
+    return TS_OK;
+}
+
+// keyframes for the interpolator: decoded on demand from this rank's latents
+static enum ts_status interp_key(void * ud, int64_t g, uint8_t * rgb, int * got) {
+    struct decode_ud * d = ud;
+    *got = 1;
+    return produce_frame(d, g - d->g0, rgb);
+}
+
+struct interp_ud {
+    struct decode_ud * du;
+    int64_t g0;
+    ts_interp_stream * stream;  // owned
+};
+
+static enum ts_status produce_interp(void * ud, int64_t i, uint8_t * buf) {
+    struct interp_ud * u = ud;
+    int got = 0;
+    TS_TRY(ts_interp_stream_next(u->stream, buf, NULL, &got));
+    TS_ASSERT(got);  // the stream makes exactly ts_interp_out_range's frames
     return TS_OK;
 }
 
@@ -311,10 +397,10 @@ static enum ts_status consume_frame(void * ud, int64_t g, const uint8_t * buf) {
     return TS_OK;
 }
 
-static void fill_meta(struct ts_latents_meta * meta, const struct ts_gen_params * gp, const ts_model * m, int steps,
-                      float cfg, double fps, int64_t step) {
+static void fill_meta(struct ts_latents_meta * meta, const struct ts_gen_params * gp, const char * prompt_text,
+                      const ts_model * m, int steps, float cfg, double fps, int64_t step) {
     memset(meta, 0, sizeof(*meta));
-    snprintf(meta->prompt, sizeof(meta->prompt), "%s", gp->prompt);
+    snprintf(meta->prompt, sizeof(meta->prompt), "%.*s", (int)sizeof(meta->prompt) - 1, prompt_text);
     meta->seed = gp->seed;
     meta->steps = steps;
     meta->cfg = cfg;
@@ -326,7 +412,8 @@ static void fill_meta(struct ts_latents_meta * meta, const struct ts_gen_params 
 
 // Reads a checkpoint's latents for frames [g0, g0+Tn) into host and its step;
 // everything that decides the video must match this run.
-static enum ts_status resume_read(ts_dist * d, const struct ts_gen_params * gp, const ts_model * m, int steps,
+static enum ts_status resume_read(ts_dist * d, const struct ts_gen_params * gp, const char * prompt_text,
+                                  const ts_model * m, int steps,
                                   float cfg, int64_t T, int64_t g0, int64_t Tn, float * host, int * step) {
     const struct ts_model_config * c = &m->cfg;
     int64_t Tf = 0;
@@ -340,7 +427,9 @@ static enum ts_status resume_read(ts_dist * d, const struct ts_gen_params * gp, 
     if (meta.step < 0 || meta.step > steps)
         return ts_error(TS_ERR_FORMAT, hint, "'%s' is not a checkpoint of a %d-step run (step %lld)", gp->resume_path,
                         steps, (long long)meta.step);
-    if (strcmp(meta.prompt, gp->prompt) != 0 || meta.seed != gp->seed || meta.steps != steps ||
+    char want[sizeof(meta.prompt)];
+    snprintf(want, sizeof(want), "%.*s", (int)sizeof(want) - 1, prompt_text);  // as stored (may be truncated)
+    if (strcmp(meta.prompt, want) != 0 || meta.seed != gp->seed || meta.steps != steps ||
         (float)meta.cfg != cfg || strcmp(meta.model_digest, m->digest) != 0)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with other settings or another model",
                         gp->resume_path);
@@ -364,10 +453,30 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     const double fps = gp->fps > 0 ? gp->fps : c->fps;
     const int64_t T = gp->frames;
     const int W = c->temporal_window;
-    if (!gp->prompt || !gp->prompt[0] || strspn(gp->prompt, " \t\r\n") == strlen(gp->prompt))
+    if (!gp->storyboard_path &&
+        (!gp->prompt || !gp->prompt[0] || strspn(gp->prompt, " \t\r\n") == strlen(gp->prompt)))
         return ts_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
                         "the prompt is empty");
     if (T <= 0) return ts_error(TS_ERR_ARG, "use --frames 1 or more", "--frames must be positive (got %lld)", (long long)T);
+    if (gp->blend < 0) return ts_error(TS_ERR_ARG, NULL, "--blend must not be negative");
+    struct ts_interp_timing tm = {1, 1};
+    const int interp = gp->fps_out > 0;
+    if (interp) TS_TRY(ts_interp_timing_from_fps(fps, gp->fps_out, &tm));
+    // a storyboard: every rank reads it; one failing (a file missing on one node) fails all
+    struct ts_storyboard sb;
+    memset(&sb, 0, sizeof(sb));
+    if (gp->storyboard_path) {
+        st = ts_storyboard_load(gp->storyboard_path, T, &sb);
+        st = ts_dist_agree(d, st);
+        if (st != TS_OK) return st;
+    } else {
+        sb.n = 1;
+        sb.seg = ts_calloc(1, sizeof(*sb.seg));
+        sb.seg[0].first = 0, sb.seg[0].last = T - 1;
+        snprintf(sb.seg[0].prompt, sizeof(sb.seg[0].prompt), "%s", gp->prompt);
+        snprintf(sb.text, sizeof(sb.text), "%s", gp->prompt);
+    }
+    const char * prompt_text = sb.text;  // what the latents' metadata records
     if (steps > 100000) return ts_error(TS_ERR_ARG, NULL, "--steps %d is too many", steps);
     if (!(fps > 0 && fps <= 1000)) return ts_error(TS_ERR_ARG, NULL, "--fps must be in (0, 1000]");
     if (d->world > 1 && T < (int64_t)W * d->world) {
@@ -388,13 +497,27 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
         TS_INFO("timeshard %s", TS_VERSION);
         TS_INFO("  model     %s (%.1fM parameters%s%s%s)", m->path, m->n_params / 1e6, c->label[0] ? ", " : "",
                 c->label, "");
-        TS_INFO("  prompt    \"%s\"", gp->prompt);
+        if (gp->storyboard_path) {
+            TS_INFO("  storyboard %s (%d segments, blend %d frames)", gp->storyboard_path, sb.n, gp->blend);
+            for (int i = 0; i < sb.n; i++)
+                TS_INFO("    %lld-%lld: %s", (long long)sb.seg[i].first, (long long)sb.seg[i].last, sb.seg[i].prompt);
+        } else {
+            TS_INFO("  prompt    \"%s\"", gp->prompt);
+        }
         TS_INFO("  frames    %lld at %g fps, %dx%d pixels, latents %dx%dx%d", (long long)T, fps, c->image_size,
                 c->image_size, hw, hw, C);
+        if (interp)
+            TS_INFO("  output    %lld frames at %g fps (motion-compensated interpolation)",
+                    (long long)ts_interp_out_count(T, tm), gp->fps_out);
         TS_INFO("  sampler   %d steps, cfg %g, shift %g, seed %llu", steps, cfg, c->shift,
                 (unsigned long long)gp->seed);
-        TS_INFO("  ranks     %d (%lld-%lld frames each), backend %s, %d threads per rank, fp32", d->world,
-                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->ops->name, be->threads);
+        if (!strcmp(be->ops->name, "cpu"))
+            TS_INFO("  ranks     %d (%lld-%lld frames each), backend cpu, %d threads per rank, fp32", d->world,
+                    (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->threads);
+        else
+            TS_INFO("  ranks     %d (%lld-%lld frames each), backend %s, %s, halo over %s", d->world,
+                    (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->ops->name, ctx->dtype,
+                    d->world > 1 ? d->halo->ops->name : "-");
     }
 
     // -- from here SIGTERM deletes the temporary video (on_term), as does an abort
@@ -412,12 +535,23 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             ts_dist_on_abort(tmp_video_unlink, NULL);
             cleanup_registered = 1;
         }
-        st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, fps, gp->codec, gp->crf, &vw);
+        st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps, gp->codec,
+                                  gp->crf, &vw);
     }
 
     // -- prompt encodings (every rank, redundantly)
-    ts_text_cond tc = {0}, tu = {0};
-    if (st == TS_OK) st = ts_text_encode(m, gp->prompt, &tc);
+    ts_text_cond tu = {0};
+    ts_text_cond * tcs = ts_calloc((size_t)sb.n, sizeof(*tcs));
+    const ts_text_cond ** segs = ts_calloc((size_t)sb.n, sizeof(*segs));
+    for (int i = 0; i < sb.n && st == TS_OK; i++) {
+        st = ts_text_encode(m, sb.seg[i].prompt, &tcs[i]);
+        segs[i] = &tcs[i];
+    }
+    int * seg_a = ts_calloc((size_t)Tn + 1, sizeof(int));
+    int * seg_b = ts_calloc((size_t)Tn + 1, sizeof(int));
+    float * alpha = ts_calloc((size_t)Tn + 1, sizeof(float));
+    ts_storyboard_frames(&sb, gp->blend, g0, Tn, seg_a, seg_b, alpha);
+    const struct ts_story_text story = {segs, sb.n, seg_a, seg_b, alpha};
     if (st == TS_OK) {
         ts_log_set_level(TS_LOG_ERROR);  // the empty prompt warns about nothing useful
         st = ts_text_encode(m, "", &tu);
@@ -431,7 +565,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     float * host = ts_malloc((size_t)(n_lat > 0 ? n_lat : 1) * sizeof(float));
     int k_start = 0;
     if (st == TS_OK && gp->resume_path) {
-        st = resume_read(d, gp, m, steps, cfg, T, g0, Tn, host, &k_start);
+        st = resume_read(d, gp, prompt_text, m, steps, cfg, T, g0, Tn, host, &k_start);
         if (st == TS_OK && d->rank == 0)
             TS_INFO("  resume    from '%s' at step %d of %d", gp->resume_path, k_start, steps);
     } else {
@@ -486,7 +620,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             float s0 = (float)ts_schedule_sigma(k, steps, c->shift);
             double dt = ts_schedule_sigma(k + 1, steps, c->shift) - ts_schedule_sigma(k, steps, c->shift);
             hooks_fault(hk, d->rank, k, 1);
-            st = ts_dit_forward(ws, m, vc, x, cond, cond_mask, s0, &tc, halo);
+            st = ts_dit_forward_story(ws, m, vc, x, cond, cond_mask, s0, &story, halo);
             if (st == TS_OK && cfg != 1.0f) st = ts_dit_forward(ws, m, vu, x, cond, cond_mask, s0, &tu, halo);
             if (st == TS_OK) st = hooks_fault(hk, d->rank, k, 0);
             if (st == TS_OK && cfg != 1.0f) {
@@ -511,7 +645,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             if (gp->checkpoint_path &&
                 (term || (gp->checkpoint_every > 0 && (k + 1) % gp->checkpoint_every == 0 && k + 1 < steps))) {
                 struct ts_latents_meta meta;
-                fill_meta(&meta, gp, m, steps, cfg, fps, k + 1);
+                fill_meta(&meta, gp, prompt_text, m, steps, cfg, fps, k + 1);
                 op->download(be, host, x, (size_t)n_lat * sizeof(float));
                 st = ts_latents_write(gp->checkpoint_path, d->comm, T, hw, hw, C, g0, Tn, host, &meta);
                 st = ts_dist_agree(d, st);  // every rank leaves the loop here if any failed
@@ -539,7 +673,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     if (st == TS_OK && gp->latents_path) {
         op->download(be, host, x, (size_t)n_lat * sizeof(float));
         struct ts_latents_meta meta;
-        fill_meta(&meta, gp, m, steps, cfg, fps, -1);
+        fill_meta(&meta, gp, prompt_text, m, steps, cfg, fps, -1);
         st = ts_latents_write(gp->latents_path, d->comm, T, hw, hw, C, g0, Tn, host, &meta);
     }
 
@@ -547,16 +681,49 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     if (st == TS_OK && gp->out_path) {
         double t0 = ts_time();
         size_t fb = (size_t)c->image_size * c->image_size * 3;
-        struct decode_ud du = {m, vws, x, op->alloc(be, fb * sizeof(float)), ts_malloc(fb * sizeof(float))};
+        struct decode_ud du = {m, vws, x, op->alloc(be, fb * sizeof(float)), ts_malloc(fb * sizeof(float)), g0};
         struct encode_ud eu = {vw, T, {ts_time(), 0, isatty(2)}};
-        st = ts_stitch(d, T, fb, 4, produce_frame, &du, consume_frame, &eu);
+        int64_t T_out = T;
+        if (!interp) {
+            st = ts_stitch(d, T, fb, 4, produce_frame, &du, consume_frame, &eu);
+        } else {
+            // each rank interpolates its own keyframe pairs, the last one with its right
+            // neighbour's first frame (the 1-frame halo); rank r's output frames follow
+            // from its keyframes (ts_interp_out_range), streamed to rank 0 in order
+            uint8_t * first = ts_malloc(fb), * halo_f = ts_malloc(fb);
+            int has_halo = 0;
+            st = produce_frame(&du, 0, first);
+            if (st == TS_OK) st = ts_interp_halo_exchange(d, first, halo_f, fb, &has_halo);
+            int64_t * counts = ts_calloc((size_t)d->world, sizeof(int64_t));
+            T_out = 0;
+            for (int r = 0; r < d->world; r++) {
+                int64_t a, b, j0, jn;
+                ts_partition(T, d->world, r, &a, &b);
+                ts_interp_out_range(T, a, b, tm, &j0, &jn);
+                counts[r] = jn;
+                T_out += jn;
+            }
+            struct ts_interp_params ip;
+            ts_interp_params_init(&ip);
+            struct interp_ud iu = {&du, g0, NULL};
+            if (st == TS_OK)
+                st = ts_interp_rank_stream_open(&ip, c->image_size, c->image_size, tm, g0, Tn, interp_key, &du,
+                                                has_halo ? halo_f : NULL, &iu.stream);
+            st = ts_dist_agree(d, st);
+            if (st == TS_OK) st = ts_stitch_counts(d, counts, T_out, fb, 4, produce_interp, &iu, consume_frame, &eu);
+            ts_interp_stream_free(&iu.stream);
+            free(counts);
+            free(first);
+            free(halo_f);
+        }
         op->release(be, du.rgb);
         free(du.host);
         if (d->rank == 0 && st == TS_OK) {
             st = ts_video_writer_close(&vw, 1);
             if (st == TS_OK)
                 TS_INFO("wrote %s: %lld frames, %dx%d, %g fps (sampling %.1fs, decode+encode %.1fs)", gp->out_path,
-                        (long long)T, c->image_size, c->image_size, fps, t_sample, ts_time() - t0);
+                        (long long)T_out, c->image_size, c->image_size, interp ? gp->fps_out : fps, t_sample,
+                        ts_time() - t0);
         }
         st = ts_dist_agree(d, st);
     }
@@ -575,7 +742,13 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
 
     ts_dit_ws_free(m, &ws);
     ts_vae_ws_free(m, &vws);
-    ts_text_cond_free(m, &tc);
+    for (int i = 0; i < sb.n; i++) ts_text_cond_free(m, &tcs[i]);
+    free(tcs);
+    free(segs);
+    free(seg_a);
+    free(seg_b);
+    free(alpha);
+    ts_storyboard_free(&sb);
     ts_text_cond_free(m, &tu);
     op->release(be, x);
     op->release(be, vc);

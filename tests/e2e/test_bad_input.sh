@@ -43,6 +43,12 @@ expect_fail "no prompt" $O "$TS" generate --model "$TINY" --out $O
 for p in "a red:: circle" "a red::abc circle" "a red::-1 circle" "a red::11 circle" "a (red circle" "a red) circle" "::2 red"; do
     expect_fail "prompt weight: '$p'" $O "${GEN[@]}" --prompt "$p"
 done
+printf '0-2: a red circle\n4-4: a blue square\n' > $WORK/gap.txt
+expect_fail "storyboard: gap (names the line)" $O "$TS" generate --model "$TINY" --storyboard $WORK/gap.txt --frames 5 --steps 1 --out $O -q
+grep -q "gap.txt:2: frames 3-3 are not covered" $WORK/err.log; verdict "  ... names file and line" $((1 - $?))
+expect_fail "--prompt and --storyboard" $O "${GEN[@]}" --storyboard $WORK/gap.txt
+expect_fail "--blend without --storyboard" $O "${GEN[@]}" --blend 2
+expect_fail "--fps-out below --fps" $O "${GEN[@]}" --fps-out 6
 expect_fail "--frames 0" $O "${GEN[@]}" --frames 0
 expect_fail "--frames -3" $O "${GEN[@]}" --frames -3
 expect_fail "--frames abc" $O "${GEN[@]}" --frames abc

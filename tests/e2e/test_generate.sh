@@ -71,6 +71,37 @@ sys.exit(1 if bad else 0)
 PYEOF
 verdict "  (rank and thread invariance)" $((1 - $?))
 
+# storyboard: 3 segments whose boundaries do not line up with the ranks' (9 frames on 3 ranks
+# own 0-2, 3-5, 6-8), blended over 2 frames: 3 ranks == 1 rank; a one-segment storyboard
+# is the plain prompt, bit for bit
+printf '# three segments\n0-3: %s\n4-6: a green square moving up on a black background\n7-8: a white triangle bouncing on a gray background\n' "$PROMPT" > $WORK/sb3.txt
+printf '0-8: %s\n' "$PROMPT" > $WORK/sb1.txt
+S=("$TS" generate --model "$TINY" --cfg 3 --seed 1234 -q --frames 9 --steps 3 --out none)
+"${S[@]}" --storyboard $WORK/sb3.txt --blend 2 --threads 1 --latents $WORK/sbA.h5 2>/dev/null
+$MPIRUN -np 3 "${S[@]}" --storyboard $WORK/sb3.txt --blend 2 --threads 1 --latents $WORK/sbB.h5 2>/dev/null
+"${S[@]}" --storyboard $WORK/sb1.txt --threads 1 --latents $WORK/sbC.h5 2>/dev/null
+$PY - $WORK <<'PYEOF'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+a, b, c, r = (h5py.File(f"{w}/{n}.h5")["latents"][:] for n in ("sbA", "sbB", "sbC", "r1t1"))
+ok1 = np.array_equal(a.view(np.uint32), b.view(np.uint32))
+ok2 = np.array_equal(c.view(np.uint32), r.view(np.uint32))
+ok3 = not np.array_equal(a, r)
+print(f"  {'storyboard: 3 ranks == 1 rank':44s} {'OK  ' if ok1 else 'FAIL'}   bit-identical={ok1}")
+print(f"  {'storyboard: one segment == --prompt':44s} {'OK  ' if ok2 else 'FAIL'}   bit-identical={ok2}")
+print(f"  {'storyboard: 3 segments differ from 1':44s} {'OK  ' if ok3 else 'FAIL'}")
+sys.exit(0 if ok1 and ok2 and ok3 else 1)
+PYEOF
+verdict "  (storyboards)" $((1 - $?))
+
+# --fps-out: 12 -> 60 fps, (9 - 1) * 5 + 1 = 41 frames; 3 ranks give the same video bytes
+I=("$TS" generate --model "$TINY" --prompt "$PROMPT" --cfg 3 --seed 1234 -q --frames 9 --steps 2 --fps-out 60)
+"${I[@]}" --threads 1 --out $WORK/i1.mp4 2>/dev/null
+$MPIRUN -np 3 "${I[@]}" --threads 1 --out $WORK/i3.mp4 2>/dev/null
+probe=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=r_frame_rate,nb_read_frames -of csv=p=0 $WORK/i1.mp4)
+[ "$probe" = "60/1,41" ]; verdict "--fps-out 60: 41 frames at 60 fps" $((1 - $?)) "$probe"
+cmp -s $WORK/i1.mp4 $WORK/i3.mp4; verdict "--fps-out: 3 ranks == 1 rank (same bytes)" $((1 - $?))
+
 # the MP4: exact frame count, fps, resolution, yuv420p, H.264
 probe=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries \
     stream=codec_name,width,height,r_frame_rate,nb_read_frames,pix_fmt -of csv=p=0 $WORK/r2t1.mp4)
