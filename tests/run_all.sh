@@ -18,4 +18,17 @@ echo "== every test again under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON -DTS_BUILD_TESTS=ON > build-asan-configure.log 2>&1 || { cat build-asan-configure.log; exit 1; }
 cmake --build build-asan -j"$J" 2>&1 | grep -E "error|warning" ; [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j1) || rc=1
+NVCC=${CUDACXX:-/usr/local/cuda/bin/nvcc}
+if [ -x "$NVCC" ]; then
+    # One architecture to stay fast. Without a GPU the GPU tests report "skipped"
+    # (tests/gpu/run.sh runs them for real on a GPU machine).
+    echo "== the CUDA build (sm_${TS_CI_CUDA_ARCH:-90a}); GPU tests run only where a GPU is"
+    cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTS_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" \
+        -DCMAKE_CUDA_ARCHITECTURES="${TS_CI_CUDA_ARCH:-90a}" -DTS_BUILD_TESTS=ON > build-cuda-configure.log 2>&1 ||
+        { cat build-cuda-configure.log; exit 1; }
+    cmake --build build-cuda -j"$J" 2>&1 | grep -E "error|warning" ; [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+    (cd build-cuda && ctest --output-on-failure -j1 -L gpu) || rc=1
+else
+    echo "== no nvcc at $NVCC: the CUDA build is left out"
+fi
 exit $rc
