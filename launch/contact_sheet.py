@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Frames of a video laid out in a grid, written as one PNG (a contact sheet).
 
     python3 launch/contact_sheet.py out.mp4 -o sheet.png --cols 8 --every 4 --max-frames 64

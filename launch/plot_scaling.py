@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Scaling results (JSON lines or a JSON list of rows) -> a PNG: time per step and
 parallel efficiency against the number of ranks.
 
