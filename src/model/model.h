@@ -199,5 +199,7 @@ void ts_vae_ws_free(const ts_model * m, ts_vae_ws ** ws);
 void ts_vae_decode(ts_vae_ws * ws, const ts_model * m, float * rgb, const float * z);
 // One frame: rgb (H, W, 3) in [-1, 1] -> z (h, w, c) engine latents.
 void ts_vae_encode(ts_vae_ws * ws, const ts_model * m, float * z, const float * rgb);
+// One frame: z (h, w, c) engine latents (backend memory) -> out (H, W, 3) uint8 on the host.
+void ts_vae_decode_u8(ts_vae_ws * ws, const ts_model * m, uint8_t * out, const float * z);
 // [-1, 1] floats -> uint8 as the reference does: floor((x + 1) * 127.5 + 0.5), clamped.
 void ts_to_uint8(uint8_t * out, const float * x, int64_t n);

@@ -9,6 +9,8 @@ struct ts_vae_ws {
     void * buf;          // owned (backend memory)
     float * a, * b, * t; // each max_floats
     int64_t max_floats;
+    float * rgb;         // (H, W, 3) backend memory, in buf
+    float * host;        // (H, W, 3) host, owned (malloc)
 };
 
 ts_vae_ws * ts_vae_ws_new(const ts_model * m) {
@@ -24,16 +26,20 @@ ts_vae_ws * ts_vae_ws_new(const ts_model * m) {
     if (img > mx) mx = img;
     ts_vae_ws * ws = ts_calloc(1, sizeof(*ws));
     ws->max_floats = (mx + 15) / 16 * 16;
-    ws->buf = m->be->ops->alloc(m->be, (size_t)(3 * ws->max_floats) * sizeof(float));
+    int64_t img16 = (img + 15) / 16 * 16;
+    ws->buf = m->be->ops->alloc(m->be, (size_t)(3 * ws->max_floats + img16) * sizeof(float));
     ws->a = ws->buf;
     ws->b = ws->a + ws->max_floats;
     ws->t = ws->b + ws->max_floats;
+    ws->rgb = ws->t + ws->max_floats;
+    ws->host = ts_malloc((size_t)img * sizeof(float));
     return ws;
 }
 
 void ts_vae_ws_free(const ts_model * m, ts_vae_ws ** wsp) {
     if (!*wsp) return;
     m->be->ops->release(m->be, (*wsp)->buf);
+    free((*wsp)->host);
     free(*wsp);
     *wsp = NULL;
 }
@@ -102,4 +108,11 @@ void ts_vae_encode(ts_vae_ws * ws, const ts_model * m, float * z, const float * 
     op->silu(be, b, (int64_t)side * side * ch);
     op->conv2d(be, z, b, 1, side, side, ch, m->enc.conv_out_w, m->enc.conv_out_b, C, 3, 1, 1);
     op->axpby(be, z, 0.0f, z, c->vae_scale, (int64_t)side * side * C);
+}
+
+void ts_vae_decode_u8(ts_vae_ws * ws, const ts_model * m, uint8_t * out, const float * z) {
+    int64_t px = (int64_t)m->cfg.image_size * m->cfg.image_size * 3;
+    ts_vae_decode(ws, m, ws->rgb, z);
+    m->be->ops->download(m->be, ws->host, ws->rgb, (size_t)px * sizeof(float));
+    ts_to_uint8(out, ws->host, px);
 }

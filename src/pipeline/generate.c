@@ -348,8 +348,6 @@ struct decode_ud {
     const ts_model * m;
     ts_vae_ws * vws;
     const float * lat;  // (T_own, h, w, c) backend memory
-    float * rgb;        // (H, W, 3) backend memory
-    float * host;       // (H, W, 3) host
     int64_t g0;         // global index of local frame 0
 };
 
@@ -357,10 +355,7 @@ static enum ts_status produce_frame(void * ud, int64_t i, uint8_t * buf) {
     struct decode_ud * d = ud;
     const struct ts_model_config * c = &d->m->cfg;
     int64_t cell = (int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels;
-    int64_t px = (int64_t)c->image_size * c->image_size * 3;
-    ts_vae_decode(d->vws, d->m, d->rgb, d->lat + i * cell);
-    d->m->be->ops->download(d->m->be, d->host, d->rgb, (size_t)px * sizeof(float));
-    ts_to_uint8(buf, d->host, px);
+    ts_vae_decode_u8(d->vws, d->m, buf, d->lat + i * cell);
     return TS_OK;
 }
 
@@ -681,7 +676,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     if (st == TS_OK && gp->out_path) {
         double t0 = ts_time();
         size_t fb = (size_t)c->image_size * c->image_size * 3;
-        struct decode_ud du = {m, vws, x, op->alloc(be, fb * sizeof(float)), ts_malloc(fb * sizeof(float)), g0};
+        struct decode_ud du = {m, vws, x, g0};
         struct encode_ud eu = {vw, T, {ts_time(), 0, isatty(2)}};
         int64_t T_out = T;
         if (!interp) {
@@ -716,8 +711,6 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             free(first);
             free(halo_f);
         }
-        op->release(be, du.rgb);
-        free(du.host);
         if (d->rank == 0 && st == TS_OK) {
             st = ts_video_writer_close(&vw, 1);
             if (st == TS_OK)
