@@ -13,6 +13,9 @@
 #include "dist/dist.h"
 #include "model/model.h"
 #include "sample/sampler.h"
+#ifdef TS_CUDA
+#include "backend/cuda/cuda_backend.h"  // --backend cuda
+#endif
 
 void openblas_set_num_threads(int);
 
@@ -278,11 +281,35 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     return wrong_total ? 1 : 0;
 }
 
+// GFLOP/s of the backend's own linear op on an n x n x n product (the GEMM
+// peak as the engine reaches it, e.g. cuBLAS in the chosen dtype).
+static double backend_gemm_gflops(ts_backend_t be, int n) {
+    size_t bytes = (size_t)n * n * sizeof(float);
+    float * a = be->ops->alloc(be, bytes), * w = be->ops->alloc(be, bytes), * y = be->ops->alloc(be, bytes);
+    float * h = ts_malloc(bytes);
+    ts_rng_normal_fill(h, (int64_t)n * n, 3, 0, 0);
+    be->ops->upload(be, a, h, bytes);
+    be->ops->upload(be, w, h, bytes);
+    be->ops->linear(be, y, n, a, n, w, NULL, n, n, n);
+    be->ops->sync(be);
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = ts_time();
+        for (int k = 0; k < 4; k++) be->ops->linear(be, y, n, a, n, w, NULL, n, n, n);
+        be->ops->sync(be);
+        double t = (ts_time() - t0) / 4;
+        if (t < best) best = t;
+    }
+    be->ops->release(be, a), be->ops->release(be, w), be->ops->release(be, y);
+    free(h);
+    return 2.0 * n * n * (double)n / best / 1e9;
+}
+
 int ts_cli_bench(int argc, char ** argv) {
     const char * model_path = NULL;
     int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1;
-    const char * scaling = NULL;
-    static const struct option lo[] = {{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
+    const char * scaling = NULL, * backend = "cpu", * dtype = "fp32";
+    static const struct option lo[] = {{"backend", required_argument, 0, 'B'}, {"dtype", required_argument, 0, 'D'},{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
                                        {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
@@ -292,6 +319,8 @@ int ts_cli_bench(int argc, char ** argv) {
     while ((ch = getopt_long(argc, argv, "m:n:t:r:jhs:", lo, NULL)) != -1) {
         switch (ch) {
         case 's': scaling = optarg; break;
+        case 'B': backend = optarg; break;
+        case 'D': dtype = optarg; break;
         case 'N': stitch = 0; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
@@ -310,7 +339,10 @@ int ts_cli_bench(int argc, char ** argv) {
                    "      --scaling MODE strong (--frames in all) or weak (--frames per rank): under\n"
                    "                     mpirun -np P, one row per rank count 1..P in one job; each row\n"
                    "                     times --reps sampler steps, checks its latents against 1 rank's\n"
-                   "      --no-stitch    skip the decode + stitch timing in scaling rows\n");
+                   "      --no-stitch    skip the decode + stitch timing in scaling rows\n"
+                   "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
+                   "                     the peak is then the backend's own GEMM on 8192^3\n"
+                   "      --dtype NAME   cuda: fp32, tf32, bf16 or fp16 GEMM math (default fp32)\n");
             return 0;
         default:
             fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
@@ -331,7 +363,31 @@ int ts_cli_bench(int argc, char ** argv) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_cli_fail();
     }
-    ts_backend_t be = ts_backend_cpu_new(threads);
+    ts_backend_t be = NULL;
+    int on_gpu = 0;
+    if (!strcmp(backend, "cuda")) {
+#ifdef TS_CUDA
+        be = ts_backend_cuda_new(0);
+        if (!be) return ts_cli_fail();
+        int dt = ts_cuda_dtype_from_str(dtype);
+        if (dt < 0) {
+            ts_backend_free(&be);
+            ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", dtype);
+            return ts_cli_fail();
+        }
+        ts_backend_cuda_set_dtype(be, (enum ts_cuda_dtype)dt);
+        on_gpu = 1;
+#else
+        ts_error(TS_ERR_ARG, "configure with -DTS_CUDA=ON", "this build has no CUDA backend");
+        return ts_cli_fail();
+#endif
+    } else if (strcmp(backend, "cpu") || strcmp(dtype, "fp32")) {
+        ts_error(TS_ERR_ARG, "see 'timeshard bench --help'", "bench: backend '%s' with dtype '%s' is not available",
+                 backend, dtype);
+        return ts_cli_fail();
+    } else {
+        be = ts_backend_cpu_new(threads);
+    }
     ts_model * m = NULL;
     if (ts_model_load(&m, model_path, be) != TS_OK) {
         ts_backend_free(&be);
@@ -350,16 +406,18 @@ int ts_cli_bench(int argc, char ** argv) {
     ts_text_encode(m, "a red circle moving left on a blue background", &tc);
     ts_dit_ws * ws = ts_dit_ws_new(m, frames, 0, frames);
     ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);  // warm-up
+    be->ops->sync(be);
     double * t = ts_malloc((size_t)reps * sizeof(double));
     for (int r = 0; r < reps; r++) {
         double t0 = ts_time();
         ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);
+        be->ops->sync(be);
         t[r] = ts_time() - t0;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
     double med = t[reps / 2];
     double gf = dit_flops(c, frames) / 1e9;
-    double peak = sgemm_gflops(threads, 1024);
+    double peak = on_gpu ? backend_gemm_gflops(be, 8192) : sgemm_gflops(threads, 1024);
     if (json) {
         printf("{\"bench\": \"dit_forward\", \"model\": \"%s\", \"frames\": %d, \"tokens\": %d, \"width\": %d, "
                "\"depth\": %d, \"threads\": %d, \"reps\": %d, \"fwd_ms_median\": %.3f, \"fwd_ms_min\": %.3f, "
@@ -367,11 +425,13 @@ int ts_cli_bench(int argc, char ** argv) {
                model_path, frames, ts_cfg_tokens(c), c->width, c->depth, threads, reps, med * 1e3, t[0] * 1e3, gf,
                gf / med, peak, 100.0 * gf / med / peak);
     } else {
-        printf("# timeshard bench: DiT forward on one rank, %s\n", model_path);
+        printf("# timeshard bench: DiT forward on one rank, %s, backend %s, %s\n", model_path, be->ops->name,
+               on_gpu ? dtype : "fp32");
         printf("#  frames  tokens  width  depth  threads   fwd(ms)   GFLOP  GFLOP/s  sgemm(GFLOP/s)  %%peak\n");
         printf("  %7d  %6d  %5d  %5d  %7d  %8.2f  %6.3f  %7.2f  %14.2f  %5.1f\n", frames, ts_cfg_tokens(c), c->width,
                c->depth, threads, med * 1e3, gf, gf / med, peak, 100.0 * gf / med / peak);
-        printf("# fwd(ms): median of %d after one warm-up; sgemm: 1024^3, best of 5, same threads\n", reps);
+        printf("# fwd(ms): median of %d after one warm-up; peak: %s\n", reps,
+               on_gpu ? "the backend's GEMM on 8192^3 in the same dtype, best of 5" : "OpenBLAS sgemm 1024^3, best of 5, same threads");
     }
     free(t);
     free(host);

@@ -78,6 +78,16 @@ if [ "$NGPU" -ge 3 ]; then
 fi
 step timing 300 "$BUILD/tests/gpu/test_cuda_model" --time "$MODEL" "$FRAMES"
 
+# A whole small generation on the GPU against the CPU backend: latents within 1e-3
+# (fp32), and the bf16 run's latents printed beside it (no FFmpeg here: latents only).
+step generation 300 bash "$ROOT/tests/gpu/gen_compare.sh" "$BUILD/timeshard" "$MODEL" "$LOGS"
+# The realistic preset (width 1536, depth 30, 1600 tokens per frame): the engine's forward,
+# its TFLOP/s and share of its own GEMM peak, against PyTorch (bf16, SDPA) on the same GPU.
+for dt in bf16 fp32; do
+    step "bench_full_$dt" 300 python3 "$ROOT/tools/bench_torch.py" --bin "$BUILD/timeshard" --device cuda --dtype $dt \
+        --model synth:bench-full --frames 8 --reps 5
+done
+
 echo "# total $(($(date +%s) - t_start)) s"
 if [ $fails -eq 0 ]; then
     echo "GPU checks: all passed"
