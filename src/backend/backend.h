@@ -106,11 +106,8 @@ struct ts_backend {
     int threads;      // CPU threads (OpenMP) used by this backend
 };
 
-// CPU backend with `threads` OpenMP threads (0: all cores). BLAS runs single-
-// threaded inside each fixed-size row block, so results do not depend on threads.
+// CPU backend with `threads` OpenMP threads (0: all cores). Its GEMM is the
+// project's own (cpu_gemm.c): every output is summed over k in one order, so a
+// row's result depends neither on M nor on the thread count.
 ts_backend_t ts_backend_cpu_new(int threads);
 void ts_backend_free(ts_backend_t * be);  // sets *be to NULL
-
-// Rows per GEMM block in the CPU linear: fixed, so a row's result never
-// depends on M. Exposed for tests.
-#define TS_CPU_GEMM_ROWS 64

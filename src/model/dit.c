@@ -31,7 +31,6 @@ struct ts_dit_ws {
     float * pooled;     // (T, Dt) each frame's pooled prompt
     float * mod;        // (T, 9D)
     float * fmod;       // (T, 2D)
-    float * tkv;        // (L, 2D) text keys and values of the current block
     float * rope_s_cos, * rope_s_sin;  // (N, hd/2)
     float * rope_t_cos, * rope_t_sin;  // (S, hd/2), slot s <-> global frame g0 - W + s
     float * host;       // host staging (T, h, w, 2c+1) floats, owned (malloc)
@@ -43,7 +42,7 @@ struct ts_dit_ws {
 ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_total) {
     const struct ts_model_config * c = &m->cfg;
     int64_t W = c->temporal_window, N = ts_cfg_tokens(c), D = c->width, C = c->latent_channels, p = c->patch;
-    int64_t hw = ts_cfg_latent_hw(c), hd = D / c->heads, L = c->text_len;
+    int64_t hw = ts_cfg_latent_hw(c), hd = D / c->heads;
     ts_dit_ws * ws = ts_calloc(1, sizeof(*ws));
     ws->T = T, ws->g0 = g0, ws->T_total = T_total, ws->S = T + 2 * W;
     ws->has_left = g0 > 0;
@@ -54,7 +53,7 @@ ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_t
         {&ws->tmp, T * N * D}, {&ws->f, T * N * c->mlp_ratio * D}, {&ws->zin, T * hw * hw * (2 * C + 1)},
         {&ws->pin, T * N * Pin}, {&ws->pout, T * N * p * p * C}, {&ws->temb, T * c->freq_dim}, {&ws->c, T * D},
         {&ws->silu_c, T * D}, {&ws->t1, T * D}, {&ws->pooled, T * c->text_dim}, {&ws->mod, T * 9 * D},
-        {&ws->fmod, T * 2 * D}, {&ws->tkv, L * 2 * D}, {&ws->rope_s_cos, N * hd / 2}, {&ws->rope_s_sin, N * hd / 2},
+        {&ws->fmod, T * 2 * D}, {&ws->rope_s_cos, N * hd / 2}, {&ws->rope_s_sin, N * hd / 2},
         {&ws->rope_t_cos, S * hd / 2}, {&ws->rope_t_sin, S * hd / 2},
     };
     int np = (int)(sizeof(parts) / sizeof(parts[0]));
