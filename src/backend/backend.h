@@ -98,6 +98,11 @@ struct ts_backend_ops {
                       const float * gamma, const float * beta, float eps);
     // Nearest-neighbour 2x upsampling: (B, H, W, C) -> (B, 2H, 2W, C).
     void (*upsample2x)(ts_backend_t be, float * out, const float * in, int64_t B, int H, int W, int C);
+
+    // Optional (NULL where a backend has no use for it): [p, p + bytes), from alloc,
+    // holds weights that stay unchanged until released. A backend may keep
+    // converted copies (the CUDA backend: 16-bit copies for its bf16/fp16 GEMMs).
+    void (*weights)(ts_backend_t be, const void * p, size_t bytes);
 };
 
 struct ts_backend {

@@ -266,6 +266,7 @@ static enum ts_status load_tensors(ts_model * m, const ts_weights * w, int synth
     if (st == TS_OK) {
         m->wbuf = m->be->ops->alloc(m->be, (size_t)total * sizeof(float));
         m->be->ops->upload(m->be, m->wbuf, host, (size_t)total * sizeof(float));
+        if (m->be->ops->weights) m->be->ops->weights(m->be, m->wbuf, (size_t)total * sizeof(float));
         off = 0;
         for (int i = 0; i < l.n; i++) {
             *l.e[i].dst = (float *)m->wbuf + off;

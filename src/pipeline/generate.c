@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "dist/dist.h"
 #include "io/latents.h"
+#include "io/frames.h"
 #include "io/video.h"
 #include "interp/interp.h"
 #include "model/model.h"
@@ -382,6 +383,7 @@ static enum ts_status produce_interp(void * ud, int64_t i, uint8_t * buf) {
 
 struct encode_ud {
     ts_video_writer * vw;
+    ts_frames_writer * fw;  // --out FILE.h5: decoded frames in HDF5 instead of a video
     int64_t total;
     struct progress pr;
 };
@@ -389,6 +391,7 @@ struct encode_ud {
 static enum ts_status consume_frame(void * ud, int64_t g, const uint8_t * buf) {
     struct encode_ud * e = ud;
     if (e->vw) TS_TRY(ts_video_writer_add(e->vw, buf));
+    if (e->fw) TS_TRY(ts_frames_writer_add(e->fw, buf));
     return TS_OK;
 }
 
@@ -524,14 +527,18 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
 
     // -- outputs opened before the work, so a bad path fails in seconds
     ts_video_writer * vw = NULL;
+    ts_frames_writer * fw = NULL;
     if (d->rank == 0 && gp->out_path) {
         if (ts_video_tmp_path(gp->out_path, ts_tmp_video, sizeof(ts_tmp_video)) == 0) {
             ts_tmp_video_set = 1;  // before the file exists: deleting a missing file is harmless
             ts_dist_on_abort(tmp_video_unlink, NULL);
             cleanup_registered = 1;
         }
-        st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps, gp->codec,
-                                  gp->crf, &vw);
+        if (ts_frames_path(gp->out_path))
+            st = ts_frames_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps, &fw);
+        else
+            st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps,
+                                      gp->codec, gp->crf, &vw);
     }
 
     // -- prompt encodings (every rank, redundantly)
@@ -677,7 +684,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
         double t0 = ts_time();
         size_t fb = (size_t)c->image_size * c->image_size * 3;
         struct decode_ud du = {m, vws, x, g0};
-        struct encode_ud eu = {vw, T, {ts_time(), 0, isatty(2)}};
+        struct encode_ud eu = {vw, fw, T, {ts_time(), 0, isatty(2)}};
         int64_t T_out = T;
         if (!interp) {
             st = ts_stitch(d, T, fb, 4, produce_frame, &du, consume_frame, &eu);
@@ -712,7 +719,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             free(halo_f);
         }
         if (d->rank == 0 && st == TS_OK) {
-            st = ts_video_writer_close(&vw, 1);
+            st = fw ? ts_frames_writer_close(&fw, 1) : ts_video_writer_close(&vw, 1);
             if (st == TS_OK)
                 TS_INFO("wrote %s: %lld frames, %dx%d, %g fps (sampling %.1fs, decode+encode %.1fs)", gp->out_path,
                         (long long)T_out, c->image_size, c->image_size, interp ? gp->fps_out : fps, t_sample,
@@ -721,6 +728,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
         st = ts_dist_agree(d, st);
     }
     if (vw) ts_video_writer_close(&vw, 0);  // failure: nothing under the requested name
+    if (fw) ts_frames_writer_close(&fw, 0);
     if (cleanup_registered) {
         ts_dist_on_abort(NULL, NULL);
         ts_tmp_video_set = 0;

@@ -322,7 +322,7 @@ static int run_timing(const char * path, int64_t T) {
     for (int t = TS_CUDA_DTYPE_TF32; t < TS_CUDA_DTYPE_COUNT; t++) {
         ts_backend_cuda_set_dtype(tg_gpu, (enum ts_cuda_dtype)t);
         double tt = time_dit(mg, T, 10, vx);
-        printf("  timing dit.forward  cuda %s gemm     %10.2f ms   %6.1fx cpu   max_rel vs cpu %.1e\n",
+        printf("  timing dit.forward  cuda %-4s          %10.2f ms   %6.1fx cpu   max_rel vs cpu %.1e\n",
                ts_cuda_dtype_name((enum ts_cuda_dtype)t), tt * 1e3, tc / tt, tu_rel_err(vx, ref, n));
     }
     ts_backend_cuda_set_dtype(tg_gpu, TS_CUDA_DTYPE_FP32);

@@ -248,6 +248,72 @@ static void check_frame_independence(void) {
     be->ops->release(be, qkv), be->ops->release(be, o_all), be->ops->release(be, o_part), be->ops->release(be, w);
 }
 
+// The 16-bit paths: spatial attention on tensor cores (head widths 16..128, a
+// partial last key tile and query block) and GEMMs reading 16-bit copies of
+// registered weights, against the CPU's fp32; a re-uploaded weight buffer must
+// be read anew; a frame's attention must not depend on the frames passed with it.
+static void check_16bit(void) {
+    static const struct {
+        enum ts_cuda_dtype t;
+        double tol;
+    } types[] = {{TS_CUDA_DTYPE_BF16, 2e-2}, {TS_CUDA_DTYPE_FP16, 5e-3}};
+    static const int shapes[][4] = {{3, 77, 3, 64}, {2, 64, 2, 16}, {1, 300, 2, 128}, {2, 33, 4, 32},
+                                    {1, 1600, 2, 128}, {2, 33, 4, 48} /* fp32 kernel */};
+    for (int i = 0; i < 2; i++) {
+        ts_backend_cuda_set_dtype(tg_gpu, types[i].t);
+        const char * dn = ts_cuda_dtype_name(types[i].t);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t T = shapes[s][0];
+            int N = shapes[s][1], H = shapes[s][2], hd = shapes[s][3], D = H * hd;
+            char name[96];
+            tg_buf qkv = tg_new(T * N * 3 * D, 1.5f), out = tg_new(T * N * D, 0.0f);
+            tg_cpu->ops->attn_spatial(tg_cpu, out.c, qkv.c, T, N, H, hd);
+            tg_gpu->ops->attn_spatial(tg_gpu, out.g, qkv.g, T, N, H, hd);
+            snprintf(name, sizeof name, "attn_spatial %s T=%lld N=%d H=%d hd=%d", dn, (long long)T, N, H, hd);
+            tg_check(name, out, types[i].tol);
+            tg_free(&qkv), tg_free(&out);
+        }
+        // registered weights: the GEMM reads their 16-bit copy
+        const int64_t M = 700;
+        const int K = 320, N = 200;
+        tg_buf x = tg_new(M * K, 1.0f), w = tg_new((int64_t)N * K, 0.2f), b = tg_new(N, 1.0f), y = tg_new(M * N, 0.0f);
+        tg_gpu->ops->weights(tg_gpu, w.g, (size_t)N * K * sizeof(float));
+        tg_cpu->ops->linear(tg_cpu, y.c, N, x.c, K, w.c, b.c, M, K, N);
+        tg_gpu->ops->linear(tg_gpu, y.g, N, x.g, K, w.g, b.g, M, K, N);
+        char name[96];
+        snprintf(name, sizeof name, "linear %s registered weights", dn);
+        tg_check(name, y, types[i].tol);
+        // a weight sub-range (as the model's tensors within its one buffer), strided x
+        tg_cpu->ops->linear(tg_cpu, y.c, N, x.c, K, w.c + 40 * K, NULL, M / 2, K - 64, N - 40);
+        tg_gpu->ops->linear(tg_gpu, y.g, N, x.g, K, w.g + 40 * K, NULL, M / 2, K - 64, N - 40);
+        snprintf(name, sizeof name, "linear %s registered weights, sub-range", dn);
+        tg_check(name, y, types[i].tol);
+        float * h = tu_alloc((int64_t)N * K);
+        tu_fill(h, (int64_t)N * K, 0.7f);
+        tg_set(w, h);  // new values in the registered buffer: the copy must go
+        free(h);
+        tg_cpu->ops->linear(tg_cpu, y.c, N, x.c, K, w.c, b.c, M, K, N);
+        tg_gpu->ops->linear(tg_gpu, y.g, N, x.g, K, w.g, b.g, M, K, N);
+        snprintf(name, sizeof name, "linear %s registered weights, re-uploaded", dn);
+        tg_check(name, y, types[i].tol);
+        tg_free(&x), tg_free(&w), tg_free(&b), tg_free(&y);
+    }
+    // frame independence of the tensor-core kernel: frames 2..4 alone vs all 7, bit for bit
+    ts_backend_cuda_set_dtype(tg_gpu, TS_CUDA_DTYPE_BF16);
+    const int64_t T = 7;
+    const int N = 150, H = 2, hd = 64, D = H * hd;
+    tg_buf qkv = tg_new(T * N * 3 * D, 1.5f), o_all = tg_new(T * N * D, 0.0f), o_part = tg_new(T * N * D, 0.0f);
+    tg_gpu->ops->attn_spatial(tg_gpu, o_all.g, qkv.g, T, N, H, hd);
+    tg_gpu->ops->attn_spatial(tg_gpu, o_part.g, qkv.g + (int64_t)2 * N * 3 * D, 3, N, H, hd);
+    float *ha = tu_alloc(3 * N * D), *hp = tu_alloc(3 * N * D);
+    download_gpu(ha, o_all.g + (int64_t)2 * N * D, 3 * N * D);
+    download_gpu(hp, o_part.g, 3 * N * D);
+    tu_check_bits("frames.attn_spatial bf16 tensor cores (3 of 7 frames)", hp, ha, 3 * N * D);
+    free(ha), free(hp);
+    tg_free(&qkv), tg_free(&o_all), tg_free(&o_part);
+    ts_backend_cuda_set_dtype(tg_gpu, TS_CUDA_DTYPE_FP32);
+}
+
 // GEMM compute types other than fp32: within their precision of the CPU's fp32.
 static void check_dtypes(void) {
     const int64_t M = 512;
@@ -323,6 +389,7 @@ int main(void) {
     check_cross(10, 2, 32, 8, 0, 0);
     check_frame_independence();
     check_dtypes();
+    check_16bit();
 
     ts_backend_free(&tg_cpu);
     ts_backend_free(&tg_gpu);

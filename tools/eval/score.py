@@ -73,7 +73,15 @@ GROW_REF = 0.35       # 1/s of log-area, half the dataset's slowest growth (2 x 
 # ---- input -----------------------------------------------------------------------------------------
 
 def read_video(path):
-    """(T, H, W, 3) uint8 from a .npy (uint8 (T,H,W,3)) or any video ffmpeg reads (decoded to rgb24)."""
+    """(T, H, W, 3) uint8 from a .npy (uint8 (T,H,W,3)), an HDF5 file with /frames (the engine's
+    `--out FILE.h5`), or any video ffmpeg reads (decoded to rgb24)."""
+    if path.endswith((".h5", ".hdf5")):
+        import h5py
+        with h5py.File(path, "r") as f:
+            v = f["frames"][:]
+        if v.dtype != np.uint8 or v.ndim != 4 or v.shape[-1] != 3:
+            raise ValueError(f"{path}: expected /frames uint8 (T,H,W,3), got {v.dtype} {v.shape}")
+        return v
     if path.endswith(".npy"):
         v = np.load(path)
         if v.dtype != np.uint8 or v.ndim != 4 or v.shape[-1] != 3:
@@ -398,7 +406,7 @@ def psnr(a, b):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("video", help=".mp4 (or anything ffmpeg reads) or .npy uint8 (T,H,W,3)")
+    ap.add_argument("video", help=".mp4 (or anything ffmpeg reads), .h5 with /frames, or .npy uint8 (T,H,W,3)")
     ap.add_argument("--prompt", required=True)
     ap.add_argument("--fps", type=float, default=12.0, help="frame rate the motion is measured at (default 12)")
     ap.add_argument("--window", type=int, default=16, help="frames used to classify the motion (default 16)")

@@ -287,6 +287,7 @@ static void ts_attn_rows_launch(ts_backend_t be, struct ts_attn_rows_args a) {
 }
 
 void ts_cuda_attn_spatial(ts_backend_t be, float * out, const float * qkv, int64_t T, int N, int H, int hd) {
+    if (ts_cuda_attn_spatial_tc(be, out, qkv, T, N, H, hd)) return;  // bf16/fp16 on tensor cores
     const int D = H * hd;
     struct ts_attn_rows_args a = {};
     a.q = qkv, a.k = qkv + D, a.v = qkv + 2 * D, a.o = out, a.bias = NULL;

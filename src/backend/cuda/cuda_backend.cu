@@ -296,6 +296,7 @@ static void * cuda_alloc(ts_backend_t be, size_t bytes) {
 static void cuda_release(ts_backend_t be, void * p) {
     if (!p) return;
     ts_cuda_check(cudaStreamSynchronize(ts_cuda_stream_of(be)));  // queued work may still use p
+    ts_cuda_weights_forget(be, p, 1);
     ts_cuda_check(cudaFree(p));
 }
 
@@ -303,6 +304,7 @@ static void cuda_release(ts_backend_t be, void * p) {
 // read at once: both wait for the stream.
 static void cuda_upload(ts_backend_t be, void * dst, const void * src, size_t bytes) {
     if (!bytes) return;
+    ts_cuda_weights_forget(be, dst, bytes);
     cudaStream_t st = ts_cuda_stream_of(be);
     ts_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st));
     ts_cuda_check(cudaStreamSynchronize(st));
@@ -320,6 +322,7 @@ static void cuda_copy(ts_backend_t be, void * dst, const void * src, size_t byte
     if (!bytes || dst == src) return;
     cudaStream_t st = ts_cuda_stream_of(be);
     const char *d = (const char *)dst, *s = (const char *)src;
+    ts_cuda_weights_forget(be, dst, bytes);
     if (d < s + bytes && s < d + bytes) {
         void * tmp = ts_cuda_scratch(be, bytes);
         ts_cuda_check(cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDefault, st));
@@ -355,6 +358,8 @@ static void cuda_free(ts_backend_t be) {
     if (c) {
         cudaStreamSynchronize(c->stream);
         if (c->scratch) cudaFree(c->scratch);
+        if (c->lp_x) cudaFree(c->lp_x);
+        ts_cuda_weights_free_all(c);
         if (c->cublas) cublasDestroy(c->cublas);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
@@ -387,6 +392,7 @@ static const struct ts_backend_ops ts_cuda_ops = {
     /* .conv2d = */ ts_cuda_conv2d,
     /* .groupnorm = */ cuda_groupnorm,
     /* .upsample2x = */ cuda_upsample2x,
+    /* .weights = */ ts_cuda_weights,
 };
 
 static const char * const ts_cuda_dtype_names[TS_CUDA_DTYPE_COUNT] = {"fp32", "tf32", "bf16", "fp16"};
@@ -483,6 +489,7 @@ extern "C" ts_backend_t ts_backend_cuda_new(int device) {
     c->stream = stream;
     c->cublas = h;
     ts_cuda_check(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device));
+    ts_cuda_check(cudaDeviceGetAttribute(&c->cc_major, cudaDevAttrComputeCapabilityMajor, device));
     struct ts_backend * be = (struct ts_backend *)ts_calloc(1, sizeof *be);
     be->ops = &ts_cuda_ops;
     be->ctx = c;

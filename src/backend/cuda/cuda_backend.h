@@ -13,7 +13,9 @@ extern "C" {
 // Compute types of the CUDA backend. Storage is float32 in every case (the
 // ops table's contract); the type says how GEMMs compute (cuBLAS, fp32
 // accumulation): FP32 exactly (no TF32), the others on tensor cores with
-// inputs rounded to TF32 / bf16 / fp16. Attention and the other kernels stay fp32.
+// inputs rounded to TF32 / bf16 / fp16. With bf16/fp16 the GEMMs read 16-bit
+// copies of the weights (ops->weights) and the spatial attention runs on tensor
+// cores (16-bit Q, K, V, P; fp32 softmax and sums); the other kernels stay fp32.
 enum ts_cuda_dtype {
     TS_CUDA_DTYPE_FP32,
     TS_CUDA_DTYPE_TF32,
@@ -36,6 +38,9 @@ void ts_backend_cuda_set_dtype(ts_backend_t be, enum ts_cuda_dtype t);
 // The compute stream (a cudaStream_t) every op runs on, for the NCCL halo.
 void * ts_backend_cuda_stream(ts_backend_t be);
 int ts_backend_cuda_device(ts_backend_t be);
+// A large cuBLAS GEMM (n^3) in the backend's compute type with operands stored in
+// that type (bf16/fp16: 16 bits; fp32/tf32: fp32), timed: GFLOP/s, the peak for `bench`.
+double ts_cuda_gemm_peak_gflops(ts_backend_t be, int n);
 
 // Usable CUDA devices: the count, or 0 with the reason in why (may be NULL):
 // no device, driver/runtime mismatch, ... Never aborts; needs no backend.
