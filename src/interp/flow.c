@@ -15,10 +15,11 @@
 void ts_flow_params_init(struct ts_flow_params * p) {
     p->patch = 8;
     p->stride = 3;
-    p->iters = 16;
+    p->iters = 8;
     p->min_size = 16;
-    p->var_iters = 10;
+    p->var_iters = 5;
     p->var_alpha = 20.0f;
+    p->finest = 0;
 }
 
 void ts_interp_gray(const uint8_t * rgb, int w, int h, float * gray) {
@@ -128,8 +129,8 @@ static void inverse_search(const struct ts_flow_params * p, int ps, const float 
     const int n = ps * ps;
 #pragma omp parallel
     {
-        float * buf = ts_malloc(sizeof(float) * 3 * (size_t)n);  // template, centred gx, centred gy
-        float * T = buf, * cx = buf + n, * cy = buf + 2 * n;
+        float * buf = ts_malloc(sizeof(float) * 4 * (size_t)n);  // template, centred gx, centred gy, warped
+        float * T = buf, * cx = buf + n, * cy = buf + 2 * n, * Wp = buf + 3 * n;
 #pragma omp for schedule(static)
         for (int pi = 0; pi < nx * ny; pi++) {
             const int x0 = patch_pos(pi % nx, st, w, ps), y0 = patch_pos(pi / nx, st, h, ps);
@@ -172,19 +173,20 @@ static void inverse_search(const struct ts_flow_params * p, int ps, const float 
                 // residual of the mean-normalised patches at (u, v)
                 float mW = 0;
                 for (int yy = 0; yy < ps; yy++)
-                    for (int xx = 0; xx < ps; xx++)
-                        mW += bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
+                    for (int xx = 0; xx < ps; xx++) {
+                        const float wv = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
+                        Wp[yy * ps + xx] = wv;
+                        mW += wv;
+                    }
                 mW /= (float)n;
                 float b1 = 0, b2 = 0;
                 cost = 0;
-                for (int yy = 0; yy < ps; yy++)
-                    for (int xx = 0; xx < ps; xx++) {
-                        const int k = yy * ps + xx;
-                        const float e = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v) - mW - T[k];
-                        b1 += cx[k] * e;
-                        b2 += cy[k] * e;
-                        cost += e * e;
-                    }
+                for (int k = 0; k < n; k++) {
+                    const float e = Wp[k] - mW - T[k];
+                    b1 += cx[k] * e;
+                    b2 += cy[k] * e;
+                    cost += e * e;
+                }
                 if (cost_init < 0) cost_init = cost;
                 if (it == p->iters) break;
                 const float du = (h22 * b1 - h12 * b2) / det;
@@ -369,9 +371,11 @@ void ts_flow_estimate(const struct ts_flow_params * p, const float * I0, const f
                 }
         }
         const int ps = p->patch < wl && p->patch < hl ? p->patch : (wl < hl ? wl : hl);
-        gradients(A, wl, hl, gx, gy);
-        inverse_search(p, ps, A, B, gx, gy, wl, hl, U, pf);
-        densify(p, ps, A, B, wl, hl, pf, U);
+        if (l >= p->finest || l == L - 1) {
+            gradients(A, wl, hl, gx, gy);
+            inverse_search(p, ps, A, B, gx, gy, wl, hl, U, pf);
+            densify(p, ps, A, B, wl, hl, pf, U);
+        }
         if (p->var_iters > 0) refine(p, A, B, wl, hl, U, scratch);
         if (l > 0) memcpy(Uc, U, sizeof(float) * 2 * (size_t)wl * hl);
     }

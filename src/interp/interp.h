@@ -1,6 +1,7 @@
 // Motion-compensated frame interpolation: dense optical flow (a pyramidal DIS
-// method), bidirectional backward warping with occlusion weights, blending; the
-// output timing for any fps ratio; a streaming, rank-splittable frame iterator.
+// method), bidirectional bicubic backward warping with occlusion weights, plain
+// blending where the motion is under a pixel; the output timing for any fps
+// ratio; a streaming, rank-splittable frame iterator.
 //
 // Usage (one process, 12 -> 60 fps, keyframes from a callback):
 //     struct ts_interp_params ip;
@@ -31,10 +32,11 @@
 struct ts_flow_params {
     int patch;        // patch side in pixels (default 8)
     int stride;       // step of the patch grid (default 3)
-    int iters;        // Gauss-Newton iterations per patch and level (default 16)
+    int iters;        // Gauss-Newton iterations per patch and level (default 8)
     int min_size;     // the coarsest level's shorter side is at least this (default 16)
-    int var_iters;    // variational refinement iterations per level, 0 = off (default 10)
+    int var_iters;    // variational refinement iterations per level, 0 = off (default 5)
     float var_alpha;  // smoothness weight of the refinement (default 20)
+    int finest;       // finest level with a patch search (0: full size); finer levels only refine (default 0)
 };
 void ts_flow_params_init(struct ts_flow_params * p);
 
@@ -51,6 +53,9 @@ struct ts_interp_params {
     float sigma_fp;   // fixed-point residual (px) at which a warp hypothesis loses its weight (default 0.3)
     float sigma_fb;   // forward-backward mismatch (px) tolerated for "visible in both" (default 0.75)
     float kappa;      // weight left to a hypothesis whose point is occluded in the other frame (default 1e-3)
+    float motion_lo;  // px per keyframe interval: a pixel moving at most this is the plain blend of a and b (default 0.5)
+    float motion_hi;  // px: from this motion on fully motion-compensated, linear in between (default 1)
+    int cubic;        // 1: bicubic (Catmull-Rom) warps, 0: bilinear (default 1)
 };
 void ts_interp_params_init(struct ts_interp_params * p);
 

@@ -2,8 +2,9 @@
 // ts_interp_stream (the quality test's C side).
 // usage: interp_raw W H FPS_IN FPS_OUT IN.rgb OUT.rgb [mode]
 //   mode: mc (default), blend (plain linear blending), repeat (nearest keyframe)
-// Tuning hooks (environment): TUNE_VAR, TUNE_ALPHA, TUNE_FP, TUNE_FB, TUNE_STRIDE override
-// the flow and interpolation defaults (quality.py: ONLY=seed,... runs a subset).
+// Tuning hooks (environment): TUNE_VAR, TUNE_ALPHA, TUNE_FP, TUNE_FB, TUNE_STRIDE, TUNE_ITERS,
+// TUNE_MIN, TUNE_PATCH, TUNE_FINEST, TUNE_MLO, TUNE_MHI, TUNE_CUBIC override the flow and
+// interpolation defaults (quality.py: ONLY=seed,... runs a subset).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,13 @@ int main(int argc, char ** argv) {
     if (getenv("TUNE_FP")) ip.sigma_fp = atof(getenv("TUNE_FP"));
     if (getenv("TUNE_FB")) ip.sigma_fb = atof(getenv("TUNE_FB"));
     if (getenv("TUNE_STRIDE")) ip.flow.stride = atoi(getenv("TUNE_STRIDE"));
+    if (getenv("TUNE_ITERS")) ip.flow.iters = atoi(getenv("TUNE_ITERS"));
+    if (getenv("TUNE_MIN")) ip.flow.min_size = atoi(getenv("TUNE_MIN"));
+    if (getenv("TUNE_PATCH")) ip.flow.patch = atoi(getenv("TUNE_PATCH"));
+    if (getenv("TUNE_FINEST")) ip.flow.finest = atoi(getenv("TUNE_FINEST"));
+    if (getenv("TUNE_MLO")) ip.motion_lo = atof(getenv("TUNE_MLO"));
+    if (getenv("TUNE_MHI")) ip.motion_hi = atof(getenv("TUNE_MHI"));
+    if (getenv("TUNE_CUBIC")) ip.cubic = atoi(getenv("TUNE_CUBIC"));
     uint8_t * frame = ts_malloc(s.fb);
     double t0 = ts_time();
     int64_t n = 0;
