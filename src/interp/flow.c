@@ -172,12 +172,29 @@ static void inverse_search(const struct ts_flow_params * p, int ps, const float 
             for (int it = 0; it <= p->iters; it++) {
                 // residual of the mean-normalised patches at (u, v)
                 float mW = 0;
-                for (int yy = 0; yy < ps; yy++)
-                    for (int xx = 0; xx < ps; xx++) {
-                        const float wv = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
-                        Wp[yy * ps + xx] = wv;
-                        mW += wv;
+                const float xs = (float)x0 + u, ys = (float)y0 + v;
+                if (xs >= 0 && ys >= 0 && xs + (float)ps < (float)w && ys + (float)ps < (float)h) {
+                    // inside: one set of bilinear weights for the whole patch
+                    const int ix = (int)xs, iy = (int)ys;
+                    const float fx = xs - (float)ix, fy = ys - (float)iy;
+                    for (int yy = 0; yy < ps; yy++) {
+                        const float * r0 = I1 + (size_t)(iy + yy) * w + ix, * r1 = r0 + w;
+                        float * o = Wp + yy * ps;
+                        for (int xx = 0; xx < ps; xx++) {
+                            const float top = r0[xx] + fx * (r0[xx + 1] - r0[xx]);
+                            const float bot = r1[xx] + fx * (r1[xx + 1] - r1[xx]);
+                            o[xx] = top + fy * (bot - top);
+                        }
                     }
+                    for (int k = 0; k < n; k++) mW += Wp[k];
+                } else {
+                    for (int yy = 0; yy < ps; yy++)
+                        for (int xx = 0; xx < ps; xx++) {
+                            const float wv = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
+                            Wp[yy * ps + xx] = wv;
+                            mW += wv;
+                        }
+                }
                 mW /= (float)n;
                 float b1 = 0, b2 = 0;
                 cost = 0;
@@ -272,18 +289,19 @@ static void refine(const struct ts_flow_params * p, const float * I0, const floa
             Ix[i] = 0.5f * (gx0 + gx1);
             Iy[i] = 0.5f * (gy0 + gy1);
             Iz[i] = c - I0[i];
-            const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
-            for (int k = 0; k < 4; k++) {
-                const int xn = nb[k][0], yn = nb[k][1];
-                if (xn < 0 || xn >= w || yn < 0 || yn >= h) {
-                    Wn[4 * i + k] = 0;
-                } else {
-                    const float d = I0[(size_t)yn * w + xn] - I0[i];
-                    Wn[4 * i + k] = p->var_alpha * expf(-d * d / 50.0f);
-                }
-            }
+            // right and down here; left and up are the neighbours' right and down (same value)
+            const float dr = x + 1 < w ? I0[i + 1] - I0[i] : 0, dd = y + 1 < h ? I0[i + w] - I0[i] : 0;
+            Wn[4 * i + 1] = x + 1 < w ? p->var_alpha * expf(-dr * dr / 50.0f) : 0;
+            Wn[4 * i + 3] = y + 1 < h ? p->var_alpha * expf(-dd * dd / 50.0f) : 0;
         }
     }
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const size_t i = (size_t)y * w + x;
+            Wn[4 * i + 0] = x > 0 ? Wn[4 * (i - 1) + 1] : 0;
+            Wn[4 * i + 2] = y > 0 ? Wn[4 * (i - w) + 3] : 0;
+        }
     memcpy(A, U, sizeof(float) * 2 * n);
     for (int it = 0; it < p->var_iters; it++) {
         const float * src = (it & 1) ? B : A;

@@ -27,10 +27,19 @@ struct ts_interp_pair {
     int w, h;
     const uint8_t * a;  // (h, w, 3), borrowed
     const uint8_t * b;  // (h, w, 3), borrowed
-    float * gray;       // (2, h, w) luma of a and b; owned, one allocation with the flows
+    float * gray;       // (2, h, w) luma of a and b; owned, one allocation with the flows and fa, fb
     float * f01;        // (h, w, 2) flow a -> b
     float * f10;        // (h, w, 2) flow b -> a
+    float * fa;         // (h, w, 4) a as floats, RGB and a pad lane (4-wide taps for the warps)
+    float * fb;         // (h, w, 4) b the same
+    uint8_t * mc;       // (nby, nbx) 1: a block of TS_INTERP_BLOCK^2 pixels that may need motion
+                        // compensation, 0: all its pixels are the plain blend; owned
+    int nbx, nby;
+    float mc_lo;        // the motion_lo that mc was made for
 };
+
+// Side of the blocks of ts_interp_pair.mc.
+#define TS_INTERP_BLOCK 8
 
 ts_interp_pair * ts_interp_pair_new(int w, int h) {
     TS_ASSERT(w >= 1 && h >= 1);
@@ -38,26 +47,77 @@ ts_interp_pair * ts_interp_pair_new(int w, int h) {
     const size_t n = (size_t)w * h;
     pr->w = w;
     pr->h = h;
-    pr->gray = ts_malloc(sizeof(float) * 6 * n);
+    pr->gray = ts_malloc(sizeof(float) * 14 * n);
     pr->f01 = pr->gray + 2 * n;
     pr->f10 = pr->f01 + 2 * n;
+    pr->fa = pr->f10 + 2 * n;
+    pr->fb = pr->fa + 4 * n;
+    pr->nbx = (w + TS_INTERP_BLOCK - 1) / TS_INTERP_BLOCK;
+    pr->nby = (h + TS_INTERP_BLOCK - 1) / TS_INTERP_BLOCK;
+    pr->mc = ts_malloc(2 * (size_t)pr->nbx * pr->nby);
     return pr;
 }
 
 void ts_interp_pair_free(ts_interp_pair ** pp) {
     if (!*pp) return;
     free((*pp)->gray);
+    free((*pp)->mc);
     TS_FREE(*pp);
+}
+
+// The blocks of pr->mc. A pixel of a frame is the plain blend when neither flow
+// moves it, nor the points that the fixed-point search visits, by more than lo
+// (ts_interp_pair_frame). Those points lie within max |flow| of the pixel and a
+// bilinear flow sample is no larger than its 4 taps: the blocks holding a flow
+// over lo, dilated by max |flow| + 1 px, hold every pixel that may need more.
+// Serial: the result must not depend on threads.
+static void motion_blocks(ts_interp_pair * pr, float lo) {
+    const int w = pr->w, h = pr->h, nbx = pr->nbx, nby = pr->nby, B = TS_INTERP_BLOCK;
+    uint8_t * raw = pr->mc + (size_t)nbx * nby, * mc = pr->mc;
+    memset(raw, 0, (size_t)nbx * nby);
+    const float guard = lo - 1e-3f * (1.0f + fabsf(lo));  // rounding of the bilinear samples
+    float R = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const size_t i = (size_t)y * w + x;
+            float m = fmaxf(fmaxf(fabsf(pr->f01[2 * i]), fabsf(pr->f01[2 * i + 1])),
+                            fmaxf(fabsf(pr->f10[2 * i]), fabsf(pr->f10[2 * i + 1])));
+            if (!(m <= 1e6f)) m = 1e6f;  // NaN or huge: every block
+            if (m > R) R = m;
+            if (m > guard) raw[(size_t)(y / B) * nbx + x / B] = 1;
+        }
+    const int rb = (int)((ceilf(R) + 1.0f + (float)B - 1.0f) / (float)B);  // reach in blocks
+    // separable dilation: rows into mc, then columns back into raw, copied to mc
+    for (int by = 0; by < nby; by++)
+        for (int bx = 0; bx < nbx; bx++) {
+            uint8_t v = 0;
+            for (int k = bx - rb < 0 ? 0 : bx - rb; k <= bx + rb && k < nbx && !v; k++) v = raw[(size_t)by * nbx + k];
+            mc[(size_t)by * nbx + bx] = v;
+        }
+    for (int by = 0; by < nby; by++)
+        for (int bx = 0; bx < nbx; bx++) {
+            uint8_t v = 0;
+            for (int k = by - rb < 0 ? 0 : by - rb; k <= by + rb && k < nby && !v; k++) v = mc[(size_t)k * nbx + bx];
+            raw[(size_t)by * nbx + bx] = v;
+        }
+    memcpy(mc, raw, (size_t)nbx * nby);
+    pr->mc_lo = lo;
 }
 
 void ts_interp_pair_set(ts_interp_pair * pr, const struct ts_interp_params * p, const uint8_t * a, const uint8_t * b) {
     const size_t n = (size_t)pr->w * pr->h;
     pr->a = a;
     pr->b = b;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) {
+            pr->fa[4 * i + k] = k < 3 ? (float)a[3 * i + k] : 0.0f;
+            pr->fb[4 * i + k] = k < 3 ? (float)b[3 * i + k] : 0.0f;
+        }
     ts_interp_gray(a, pr->w, pr->h, pr->gray);
     ts_interp_gray(b, pr->w, pr->h, pr->gray + n);
     ts_flow_estimate(&p->flow, pr->gray, pr->gray + n, pr->w, pr->h, pr->f01);
     ts_flow_estimate(&p->flow, pr->gray + n, pr->gray, pr->w, pr->h, pr->f10);
+    motion_blocks(pr, p->motion_lo);
 }
 
 const float * ts_interp_pair_flow(const ts_interp_pair * pr, int backward) { return backward ? pr->f10 : pr->f01; }
@@ -112,28 +172,32 @@ static inline void cr_weights(float f, float * wt) {
     wt[3] = 0.5f * f3 - 0.5f * f2;
 }
 
-// Bicubic (Catmull-Rom) sample of RGB24 at (x, y), taps clamped to the border.
-static inline void rgb_cubic_at(const uint8_t * I, int w, int h, float x, float y, float * rgb) {
+// Bicubic (Catmull-Rom) sample at (x, y) of an (h, w, 4) float image, taps clamped
+// to the border: rgb[3].
+static inline void rgb_cubic_at(const float * I, int w, int h, float x, float y, float * rgb) {
     clampf2(&x, &y, w, h);
     const int x0 = (int)x, y0 = (int)y;
     float wx[4], wy[4];
     cr_weights(x - (float)x0, wx);
     cr_weights(y - (float)y0, wy);
-    int xs[4];
-    for (int i = 0; i < 4; i++) xs[i] = 3 * clampi(x0 - 1 + i, 0, w - 1);
-    rgb[0] = rgb[1] = rgb[2] = 0;
-    for (int j = 0; j < 4; j++) {
-        const uint8_t * r = I + (size_t)clampi(y0 - 1 + j, 0, h - 1) * w * 3;
-        float s0 = 0, s1 = 0, s2 = 0;
-        for (int i = 0; i < 4; i++) {
-            s0 += wx[i] * r[xs[i]];
-            s1 += wx[i] * r[xs[i] + 1];
-            s2 += wx[i] * r[xs[i] + 2];
-        }
-        rgb[0] += wy[j] * s0;
-        rgb[1] += wy[j] * s1;
-        rgb[2] += wy[j] * s2;
+    int xs[4], ys[4];
+    if (x0 >= 1 && x0 + 2 < w) {
+        for (int i = 0; i < 4; i++) xs[i] = 4 * (x0 - 1 + i);
+    } else {
+        for (int i = 0; i < 4; i++) xs[i] = 4 * clampi(x0 - 1 + i, 0, w - 1);
     }
+    for (int j = 0; j < 4; j++) ys[j] = clampi(y0 - 1 + j, 0, h - 1);
+    float acc[4] = {0, 0, 0, 0};
+    for (int j = 0; j < 4; j++) {
+        const float * r = I + (size_t)ys[j] * w * 4;
+        float row[4] = {0, 0, 0, 0};
+        for (int i = 0; i < 4; i++)
+            for (int k = 0; k < 4; k++) row[k] += wx[i] * r[xs[i] + k];
+        for (int k = 0; k < 4; k++) acc[k] += wy[j] * row[k];
+    }
+    rgb[0] = acc[0];
+    rgb[1] = acc[1];
+    rgb[2] = acc[2];
 }
 
 // The point p of the source frame that flow F (source -> other frame) carries onto
@@ -141,6 +205,7 @@ static inline void rgb_cubic_at(const uint8_t * I, int w, int h, float x, float 
 // p <- (x, y) - s F(p) from p = (x, y); the iterate with the smallest residual
 // wins (it does not converge across occlusion boundaries: the residual says so).
 // Stops once the residual is under TS_INTERP_FP_TOL px. F(p) into (*pu, *pv).
+// (x, y) is a pixel (integers).
 #define TS_INTERP_FP_ITERS 12
 #define TS_INTERP_FP_TOL 0.01f
 static inline float fixed_point(const float * F, int w, int h, float s, float x, float y, float * px, float * py,
@@ -148,7 +213,13 @@ static inline float fixed_point(const float * F, int w, int h, float s, float x,
     float cx = x, cy = y, bx = x, by = y, bu = 0, bv = 0, best = INFINITY;
     for (int it = 0; it < TS_INTERP_FP_ITERS; it++) {
         float u, v;
-        flow_at(F, w, h, cx, cy, &u, &v);
+        if (it == 0 && x < (float)(w - 1) && y < (float)(h - 1)) {  // on the grid: the sample is the tap
+            const size_t i = (size_t)y * w + (size_t)x;
+            u = F[2 * i];
+            v = F[2 * i + 1];
+        } else {
+            flow_at(F, w, h, cx, cy, &u, &v);
+        }
         const float rx = cx + s * u - x, ry = cy + s * v - y;
         const float r = rx * rx + ry * ry;
         if (r < best) {
@@ -183,15 +254,29 @@ static inline float flow_linf(const float * F, int w, int x, int y) {
     return u > v ? u : v;
 }
 
+// Pixel i of the plain blend (1 - t) a + t b into out.
+static inline void blend_px(const uint8_t * a, const uint8_t * b, float t, size_t i, uint8_t * out) {
+    for (int k = 0; k < 3; k++) {
+        const float v = (1.0f - t) * a[3 * i + k] + t * b[3 * i + k] + 0.5f;
+        out[3 * i + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
 void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_params * p, double t, uint8_t * out) {
     TS_ASSERT(pr->a && pr->b && t > 0 && t < 1);
     const int w = pr->w, h = pr->h;
     const float tf = (float)t;
     const float ifp = 1.0f / (p->sigma_fp * p->sigma_fp), ifb = 1.0f / (p->sigma_fb * p->sigma_fb);
     const float mlo = p->motion_lo, mspan = p->motion_hi - p->motion_lo;
+    const int use_mc = pr->mc_lo == p->motion_lo;  // the blocks hold for these parameters
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
+        const uint8_t * mrow = use_mc ? pr->mc + (size_t)(y / TS_INTERP_BLOCK) * pr->nbx : NULL;
         for (int x = 0; x < w; x++) {
+            if (mrow && !mrow[x / TS_INTERP_BLOCK]) {
+                blend_px(pr->a, pr->b, tf, (size_t)y * w + x, out);
+                continue;
+            }
             float pax, pay, pbx, pby, ca[3], cb[3];
             // a's point that reaches (x, y) at t, and b's point that got there at t
             float ua, va, ub, vb;
@@ -212,26 +297,34 @@ void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_para
             m = m1 > m ? m1 : m;
             float g = mspan > 0 ? (m - mlo) / mspan : (m > mlo ? 1.0f : 0.0f);
             g = g < 0 ? 0 : g > 1 ? 1 : g;
-            const size_t i = (size_t)y * w + x;
-            uint8_t * o = out + i * 3;
             if (g == 0) {  // under a pixel of motion: the plain blend
-                for (int k = 0; k < 3; k++) {
-                    const float v = (1.0f - tf) * pr->a[3 * i + k] + tf * pr->b[3 * i + k] + 0.5f;
-                    o[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-                }
+                blend_px(pr->a, pr->b, tf, (size_t)y * w + x, out);
                 continue;
             }
+            const size_t i = (size_t)y * w + x;
+            uint8_t * o = out + i * 3;
             float wa = (1.0f - tf) * expf(-ra * ra * ifp) * (p->kappa + expf(-ea * ea * ifb));
             float wb = tf * expf(-rb * rb * ifp) * (p->kappa + expf(-eb * eb * ifb));
             if (!(wa + wb > 1e-30f)) {  // neither warp holds: plain blend of the warps
                 wa = 1.0f - tf;
                 wb = tf;
             }
-            if (p->cubic) {
-                rgb_cubic_at(pr->a, w, h, pax, pay, ca);
-                rgb_cubic_at(pr->b, w, h, pbx, pby, cb);
+            // a hypothesis with a negligible share (under 1e-5) is not sampled
+            const float tiny = 1e-5f * (wa + wb);
+            if (wa < tiny) {
+                ca[0] = ca[1] = ca[2] = 0;
+                wa = 0;
+            } else if (p->cubic) {
+                rgb_cubic_at(pr->fa, w, h, pax, pay, ca);
             } else {
                 rgb_at(pr->a, w, h, pax, pay, ca);
+            }
+            if (wb < tiny) {
+                cb[0] = cb[1] = cb[2] = 0;
+                wb = 0;
+            } else if (p->cubic) {
+                rgb_cubic_at(pr->fb, w, h, pbx, pby, cb);
+            } else {
                 rgb_at(pr->b, w, h, pbx, pby, cb);
             }
             const float inv = 1.0f / (wa + wb);
