@@ -1,6 +1,7 @@
 // Unit tests of src/interp: flow accuracy on translating textures, the timing
-// rule, interpolation quality on a synthetic scene, bit-identical results for
-// any thread count and for any split of the keyframes into rank pieces.
+// rule, interpolation quality on a synthetic scene, the plain blend under a
+// pixel of motion, bit-identical results for any thread count and for any
+// split of the keyframes into rank pieces.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,40 @@ static void test_quality(const struct ts_interp_params * ip) {
     free(blend);
 }
 
+// Under motion_lo of motion everywhere the frame is the plain blend, byte for byte;
+// with the gate off (motion_lo = motion_hi = -1) the same pair is motion-compensated.
+static void test_subpixel_blend(const struct ts_interp_params * ip) {
+    const int w = 64, h = 48;
+    const size_t fb = (size_t)w * h * 3;
+    uint8_t * a = malloc(fb), * b = malloc(fb), * out = malloc(fb), * blend = malloc(fb);
+    synth_scene(a, w, h, 3);
+    synth_scene(b, w, h, 3.1);  // the disc moves (0.12, 0.06) px
+    ts_interp_pair * pr = ts_interp_pair_new(w, h);
+    ts_interp_pair_set(pr, ip, a, b);
+    const float * f01 = ts_interp_pair_flow(pr, 0), * f10 = ts_interp_pair_flow(pr, 1);
+    float fmax = 0;
+    for (size_t i = 0; i < 2 * (size_t)w * h; i++) fmax = fmaxf(fmax, fmaxf(fabsf(f01[i]), fabsf(f10[i])));
+    ts_interp_pair_frame(pr, ip, 0.4, out);
+    for (size_t i = 0; i < fb; i++) {
+        const float t = 0.4f, v = (1.0f - t) * a[i] + t * b[i] + 0.5f;  // as the library rounds
+        blend[i] = (uint8_t)(v > 255 ? 255 : v);
+    }
+    int ok = fmax < ip->motion_lo && !memcmp(out, blend, fb);
+    struct ts_interp_params off = *ip;
+    off.motion_lo = off.motion_hi = -1;
+    ts_interp_pair_set(pr, &off, a, b);
+    ts_interp_pair_frame(pr, &off, 0.4, out);
+    ok = ok && memcmp(out, blend, fb) != 0;
+    char det[96];
+    snprintf(det, sizeof det, "max |flow| %.3f px < %.2f: the blend; gate off: warped", fmax, ip->motion_lo);
+    tu_verdict("interp.subpixel_is_blend", ok, det);
+    ts_interp_pair_free(&pr);
+    free(a);
+    free(b);
+    free(out);
+    free(blend);
+}
+
 static void test_threads(const struct ts_interp_params * ip) {
     const int w = 80, h = 56;
     const size_t fb = (size_t)w * h * 3;
@@ -267,6 +302,7 @@ int main(void) {
     test_timing();
     test_flow_translation();
     test_quality(&ip);
+    test_subpixel_blend(&ip);
     test_threads(&ip);
     test_rank_split(&ip);
     test_stream_errors(&ip);
