@@ -108,8 +108,9 @@ typedef enum ts_status (*ts_interp_key_fn)(void * ud, int64_t g, uint8_t * rgb, 
 
 typedef struct ts_interp_stream ts_interp_stream;
 // The output frames of keyframes [g0, g0 + count) (count = -1: up to the end of
-// the source), in order. Holds two keyframes, the pair's flows and one frame's
-// scratch: memory does not grow with the video. *out owned by the caller.
+// the source), in order. Holds two keyframes, the pair (their luma, float RGB
+// copies and flows: 56 bytes a pixel) and one frame's scratch: memory does not
+// grow with the video. *out owned by the caller.
 enum ts_status ts_interp_stream_open(const struct ts_interp_params * p, int w, int h, struct ts_interp_timing tm,
                                      int64_t g0, int64_t count, ts_interp_key_fn key, void * ud,
                                      ts_interp_stream ** out);
