@@ -10,6 +10,7 @@
 //   blocks. Tests check this bit for bit (DESIGN.md property 3).
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct ts_backend * ts_backend_t;
@@ -110,6 +111,15 @@ struct ts_backend {
     void * ctx;       // backend-owned state
     int threads;      // CPU threads (OpenMP) used by this backend
 };
+
+// A backend that times `inner` op by op (bench --profile); owns inner. Each op
+// waits for inner before and after it. ts_backend_profile_print writes the
+// per-op table (calls, ms, %, GFLOP/s of GEMMs and attention) averaged over
+// `runs`; _reset zeroes it; _inner gives the wrapped backend (or `be` itself).
+ts_backend_t ts_backend_profile_new(ts_backend_t inner);
+void ts_backend_profile_reset(ts_backend_t be);
+void ts_backend_profile_print(ts_backend_t be, FILE * f, int runs);
+ts_backend_t ts_backend_profile_inner(ts_backend_t be);
 
 // CPU backend with `threads` OpenMP threads (0: all cores). Its GEMM is the
 // project's own (cpu_gemm.c): every output is summed over k in one order, so a

@@ -283,13 +283,13 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
 
 int ts_cli_bench(int argc, char ** argv) {
     const char * model_path = NULL;
-    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1;
+    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0;
     const char * scaling = NULL, * backend = "cpu", * dtype = "fp32";
     static const struct option lo[] = {{"backend", required_argument, 0, 'B'}, {"dtype", required_argument, 0, 'D'},{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
                                        {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
-                                       {0, 0, 0, 0}};
+                                       {"profile", no_argument, 0, 'P'},       {0, 0, 0, 0}};
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "m:n:t:r:jhs:", lo, NULL)) != -1) {
@@ -298,6 +298,7 @@ int ts_cli_bench(int argc, char ** argv) {
         case 'B': backend = optarg; break;
         case 'D': dtype = optarg; break;
         case 'N': stitch = 0; break;
+        case 'P': profile = 1; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
@@ -318,7 +319,9 @@ int ts_cli_bench(int argc, char ** argv) {
                    "      --no-stitch    skip the decode + stitch timing in scaling rows\n"
                    "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
                    "                     the peak is then the backend's own GEMM on 8192^3\n"
-                   "      --dtype NAME   cuda: fp32, tf32, bf16 or fp16 GEMM math (default fp32)\n");
+                   "      --dtype NAME   cuda: fp32, tf32, bf16 or fp16 GEMM math (default fp32)\n"
+                   "      --profile      also time each op alone (the forward waits for the device\n"
+                   "                     after every op, so its time grows) and print the per-op table\n");
             return 0;
         default:
             fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
@@ -364,6 +367,7 @@ int ts_cli_bench(int argc, char ** argv) {
     } else {
         be = ts_backend_cpu_new(threads);
     }
+    if (profile && !scaling) be = ts_backend_profile_new(be);
     ts_model * m = NULL;
     if (ts_model_load(&m, model_path, be) != TS_OK) {
         ts_backend_free(&be);
@@ -383,6 +387,7 @@ int ts_cli_bench(int argc, char ** argv) {
     ts_dit_ws * ws = ts_dit_ws_new(m, frames, 0, frames);
     ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);  // warm-up
     be->ops->sync(be);
+    if (profile) ts_backend_profile_reset(be);
     double * t = ts_malloc((size_t)reps * sizeof(double));
     for (int r = 0; r < reps; r++) {
         double t0 = ts_time();
@@ -394,7 +399,7 @@ int ts_cli_bench(int argc, char ** argv) {
     double med = t[reps / 2];
     double gf = dit_flops(c, frames) / 1e9;
 #ifdef TS_CUDA
-    double peak = on_gpu ? ts_cuda_gemm_peak_gflops(be, 8192) : sgemm_gflops(threads, 1024);
+    double peak = on_gpu ? ts_cuda_gemm_peak_gflops(ts_backend_profile_inner(be), 8192) : sgemm_gflops(threads, 1024);
 #else
     double peak = sgemm_gflops(threads, 1024);
 #endif
@@ -405,14 +410,15 @@ int ts_cli_bench(int argc, char ** argv) {
                model_path, frames, ts_cfg_tokens(c), c->width, c->depth, threads, reps, med * 1e3, t[0] * 1e3, gf,
                gf / med, peak, 100.0 * gf / med / peak);
     } else {
-        printf("# timeshard bench: DiT forward on one rank, %s, backend %s, %s\n", model_path, be->ops->name,
-               on_gpu ? dtype : "fp32");
+        printf("# timeshard bench: DiT forward on one rank, %s, backend %s, %s%s\n", model_path,
+               ts_backend_profile_inner(be)->ops->name, on_gpu ? dtype : "fp32", profile ? " (profiled)" : "");
         printf("#  frames  tokens  width  depth  threads   fwd(ms)   GFLOP  GFLOP/s  sgemm(GFLOP/s)  %%peak\n");
         printf("  %7d  %6d  %5d  %5d  %7d  %8.2f  %6.3f  %7.2f  %14.2f  %5.1f\n", frames, ts_cfg_tokens(c), c->width,
                c->depth, threads, med * 1e3, gf, gf / med, peak, 100.0 * gf / med / peak);
         printf("# fwd(ms): median of %d after one warm-up; peak: %s\n", reps,
                on_gpu ? "cuBLAS on 8192^3 in the same dtype (16-bit operands for bf16/fp16), best of 5" : "OpenBLAS sgemm 1024^3, best of 5, same threads");
     }
+    if (profile) ts_backend_profile_print(be, json ? stderr : stdout, reps);
     free(t);
     free(host);
     ts_dit_ws_free(m, &ws);
