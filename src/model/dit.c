@@ -222,13 +222,15 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
                 free(used);
                 return st;
             }
-            if (ws->has_left)
-                op->linear(be, ws->qkv, 3 * D, ws->h, D, b->t_qkv_w, b->t_qkv_b, W * N, D, 3 * D);
+            // the halo frames give keys and values only: project those columns (weight rows D..3D)
+            const float * kv_w = b->t_qkv_w + (size_t)D * D;
+            const float * kv_b = b->t_qkv_b ? b->t_qkv_b + D : NULL;
+            if (ws->has_left) op->linear(be, ws->qkv + D, 3 * D, ws->h, D, kv_w, kv_b, W * N, D, 2 * D);
             if (ws->has_right)
-                op->linear(be, qkv_own + TN * 3 * D, 3 * D, hown + TN * D, D, b->t_qkv_w, b->t_qkv_b, W * N, D,
-                           3 * D);
+                op->linear(be, qkv_own + TN * 3 * D + D, 3 * D, hown + TN * D, D, kv_w, kv_b, W * N, D, 2 * D);
         }
-        op->rope(be, ws->qkv, 3 * D, S * N, H, hd, ws->rope_t_cos, ws->rope_t_sin, N, S);
+        // queries of the owned frames (table rows from slot W on), keys of every slot
+        op->rope(be, qkv_own, 3 * D, TN, H, hd, ws->rope_t_cos + W * hd / 2, ws->rope_t_sin + W * hd / 2, N, S);
         op->rope(be, ws->qkv + D, 3 * D, S * N, H, hd, ws->rope_t_cos, ws->rope_t_sin, N, S);
         op->attn_temporal(be, ws->att, ws->qkv, T, N, H, hd, (int)W, c->causal, ws->g0, ws->T_total);
         op->linear(be, ws->tmp, D, ws->att, D, b->t_proj_w, b->t_proj_b, TN, D, D);
