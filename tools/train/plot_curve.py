@@ -1,4 +1,11 @@
-"""Learning curve PNG from the training logs (JSON lines: step, wall, loss[, psnr])."""
+"""Learning curve PNG from the training logs (JSON lines: step, wall, loss[, psnr]) and,
+optionally, the evaluation suite's scores at some steps (JSON lines: step, and
+percentages colour, shape, motion, heldout_shape, heldout_motion).
+
+    python3 tools/train/plot_curve.py --dit tools/train/ckpt/dit.log.jsonl \\
+        --vae tools/train/ckpt/vae.log.jsonl --scores tools/train/ckpt/scores.jsonl \\
+        --out models/learning-curve.png
+"""
 import argparse
 import json
 
@@ -9,18 +16,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--dit", required=True)
 ap.add_argument("--vae")
+ap.add_argument("--scores")
 ap.add_argument("--out", required=True)
 a = ap.parse_args()
 rows = [json.loads(l) for l in open(a.dit) if l.strip()]
-fig, axes = plt.subplots(1, 2 if a.vae else 1, figsize=(10 if a.vae else 5, 3.5))
-axes = axes if a.vae else [axes]
-axes[0].plot([r["step"] for r in rows], [r["loss"] for r in rows])
-axes[0].set(xlabel="step (batch 64 clips of 16 frames)", ylabel="flow-matching loss", title="DiT + text encoder")
-axes[0].set_yscale("log")
+rows.sort(key=lambda r: r["step"])
+panels = 1 + bool(a.vae) + bool(a.scores)
+fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5))
+axes = list(axes) if panels > 1 else [axes]
+ax = axes.pop(0)
+ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
+ax.set(xlabel="step (batch 64 clips of 16 frames)", ylabel="flow-matching loss", title="DiT + text encoder")
+ax.set_yscale("log")
+if a.scores:
+    sc = sorted((json.loads(l) for l in open(a.scores) if l.strip()), key=lambda r: r["step"])
+    ax = axes.pop(0)
+    for k, style in (("colour", "o-"), ("shape", "s-"), ("motion", "^-"), ("heldout_shape", "s--"),
+                     ("heldout_motion", "^--")):
+        ax.plot([r["step"] for r in sc], [r[k] for r in sc], style, label=k.replace("_", " "))
+    ax.axhline(90, color="gray", lw=0.8, ls=":")
+    ax.set(xlabel="step", ylabel="% right (66-prompt suite)", title="prompt adherence (C engine)", ylim=(40, 101))
+    ax.legend(fontsize=7, loc="lower right")
 if a.vae:
     v = [json.loads(l) for l in open(a.vae) if l.strip()]
-    axes[1].plot([r["step"] for r in v], [r["psnr"] for r in v])
-    axes[1].set(xlabel="step (batch 256 frames)", ylabel="PSNR (dB, training batch)", title="per-frame VAE")
+    ax = axes.pop(0)
+    ax.plot([r["step"] for r in v], [r["psnr"] for r in v])
+    ax.set(xlabel="step (batch 256 frames)", ylabel="PSNR (dB, training batch)", title="per-frame VAE")
 fig.tight_layout()
 fig.savefig(a.out, dpi=100)
 print("wrote", a.out)
