@@ -66,6 +66,10 @@ struct ts_ctx_params {
     int threads;          // CPU threads per rank (0: all cores / ranks on the node)
     const char * backend; // "cpu", "cuda", or NULL: cuda where a GPU is present, else cpu
     const char * dtype;   // "fp32" (default); CUDA also "tf32", "bf16", "fp16" (GEMM math)
+    const char * halo;    // what neighbours trade each block: "qkv" (the edge frames' projected rows,
+                          // 3x the bytes, nothing recomputed) or "act" (their modulated activations,
+                          // the receiver projects keys and values itself); NULL: qkv on the CPU
+                          // backend (compute is dear there), act on CUDA (bytes are dearer)
 };
 void ts_ctx_params_init(struct ts_ctx_params * p);
 

@@ -95,7 +95,7 @@ static int cmp_d(const void * a, const void * b) {
 // One row on the ranks of `comm` (collective over it): warm-up step, then
 // `reps` timed sampler steps (two DiT forwards with guidance, Euler update).
 static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, const ts_text_cond * tu, int64_t T,
-                    int reps, int stitch, struct row * out) {
+                    int reps, int stitch, enum ts_halo_mode hm, struct row * out) {
     int rank, P;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &P);
@@ -114,6 +114,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
     op->upload(be, x, host, (size_t)n * sizeof(float));
     ts_comm_t halo = P > 1 ? ts_comm_mpi_new(comm) : NULL;
     ts_dit_ws * ws = ts_dit_ws_new(m, Tn, g0, T);
+    ts_dit_ws_set_halo_mode(ws, hm);
     int steps = reps + 1;
     double * t = ts_malloc((size_t)steps * sizeof(double));
     double wait_timed = 0, time_timed = 0;
@@ -133,6 +134,8 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
         if (k > 0) {
             wait_timed += ts_dit_ws_halo_wait(ws) - w0;
             time_timed += dt_s;
+        } else if (be != ts_backend_profile_inner(be)) {
+            ts_backend_profile_reset(be);  // --profile: the timed steps only
         }
     }
     qsort(t + 1, (size_t)reps, sizeof(double), cmp_d);
@@ -143,7 +146,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
     MPI_Allreduce(MPI_IN_PLACE, &wait_pct, 1, MPI_DOUBLE, MPI_MAX, comm);
     out->wait_pct = wait_pct;
     int sides = (g0 > 0) + (g0 + Tn < T);
-    double halo_b = 2.0 * c->depth * sides * (double)c->temporal_window * ts_cfg_tokens(c) * c->width * sizeof(float);
+    double halo_b = 2.0 * c->depth * sides * (double)ts_dit_halo_bytes(m, hm);
     MPI_Allreduce(&halo_b, &out->halo_mb, 1, MPI_DOUBLE, MPI_MAX, comm);
     out->halo_mb /= 1e6;
     // the latents, gathered in order for the checksum
@@ -191,11 +194,12 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
 // Rows for 1..P ranks (P = the job's size) inside one job: the first p ranks
 // work, the others wait.
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
-                         int stitch) {
+                         int stitch, int profile, const char * halo) {
     ts_dist d;
     if (ts_dist_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
     int weak = !strcmp(mode, "weak");
     ts_backend_t be = ts_backend_cpu_new(threads);
+    if (profile) be = ts_backend_profile_new(be);
     ts_model * m = NULL;
     enum ts_status st = ts_model_load(&m, model_path, be);
     st = ts_dist_agree(&d, st);
@@ -207,6 +211,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     }
     const struct ts_model_config * c = &m->cfg;
     int W = c->temporal_window;
+    enum ts_halo_mode hm = !halo ? ts_halo_mode_default(be) : strcmp(halo, "act") ? TS_HALO_QKV : TS_HALO_ACT;
     if ((weak && frames < W) || (!weak && frames < (int64_t)W * d.world)) {
         if (d.rank == 0)
             fprintf(stderr, "timeshard: error: each rank must own at least %d frames (the temporal window)\n", W);
@@ -221,8 +226,9 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     uint64_t * ref = ts_calloc((size_t)d.world, sizeof(uint64_t));
     int wrong_total = 0;
     if (d.rank == 0 && !json) {
-        printf("# timeshard bench --scaling %s: %s (%s), %lld frames%s, %d thread(s) per rank, median of %d steps\n",
-               mode, model_path, c->label, (long long)frames, weak ? " per rank" : "", threads, reps);
+        printf("# timeshard bench --scaling %s: %s (%s), %lld frames%s, %d thread(s) per rank, halo %s, median of %d "
+               "steps\n", mode, model_path, c->label, (long long)frames, weak ? " per rank" : "", threads,
+               hm == TS_HALO_QKV ? "qkv" : "act", reps);
         printf("#  ranks  frames  step(ms)  halo(MB)  wait(%%)  stitch(ms)  rss(MB)  speedup  eff(%%)  #wrong\n");
     }
     for (int p = 1; p <= d.world; p++) {
@@ -232,7 +238,17 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
         struct row r;
         memset(&r, 0, sizeof(r));
         if (d.rank < p) {
-            run_row(sub, m, &tc, &tu, T, reps, stitch, &r);
+            run_row(sub, m, &tc, &tu, T, reps, stitch, hm, &r);
+            for (int q = 0; profile && q < p; q++) {  // each rank's table, in rank order
+                MPI_Barrier(sub);
+                if (d.rank == q) {
+                    fflush(stdout);
+                    fprintf(stderr, "# --profile: row of %d rank(s), rank %d, %d sampler steps of 2 forwards\n", p, q,
+                            reps);
+                    ts_backend_profile_print(be, stderr, reps);
+                    fflush(stderr);
+                }
+            }
             MPI_Comm_free(&sub);
         }
         // the 1-rank checksum of this length (weak rows: rank 0 alone recomputes it)
@@ -244,7 +260,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             MPI_Comm_split(d.comm, d.rank == 0 ? 0 : MPI_UNDEFINED, d.rank, &one);
             if (d.rank == 0) {
                 struct row r1;
-                run_row(one, m, &tc, &tu, T, reps, 0, &r1);
+                run_row(one, m, &tc, &tu, T, reps, 0, hm, &r1);
                 want = r1.hash;
                 MPI_Comm_free(&one);
             }
@@ -260,9 +276,9 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             if (json)
                 printf("%s{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
                        "\"wait_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
-                       "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\"}\n",
+                       "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", \"halo\": \"%s\"}\n",
                        "", mode, p, (long long)T, r.step_ms, r.halo_mb, r.wait_pct, r.stitch_ms, r.rss_mb, speedup, eff,
-                       wrong, threads, reps, model_path);
+                       wrong, threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act");
             else
                 printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d\n", p, (long long)T, r.step_ms,
                        r.halo_mb, r.wait_pct, r.stitch_ms, r.rss_mb, speedup, eff, wrong);
@@ -284,12 +300,13 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
 int ts_cli_bench(int argc, char ** argv) {
     const char * model_path = NULL;
     int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0;
-    const char * scaling = NULL, * backend = "cpu", * dtype = "fp32";
+    const char * scaling = NULL, * backend = "cpu", * dtype = "fp32", * halo = NULL;
     static const struct option lo[] = {{"backend", required_argument, 0, 'B'}, {"dtype", required_argument, 0, 'D'},{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
                                        {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
-                                       {"profile", no_argument, 0, 'P'},       {0, 0, 0, 0}};
+                                       {"profile", no_argument, 0, 'P'},       {"halo", required_argument, 0, 'H'},
+                                       {0, 0, 0, 0}};
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "m:n:t:r:jhs:", lo, NULL)) != -1) {
@@ -299,6 +316,7 @@ int ts_cli_bench(int argc, char ** argv) {
         case 'D': dtype = optarg; break;
         case 'N': stitch = 0; break;
         case 'P': profile = 1; break;
+        case 'H': halo = optarg; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
@@ -317,11 +335,13 @@ int ts_cli_bench(int argc, char ** argv) {
                    "                     mpirun -np P, one row per rank count 1..P in one job; each row\n"
                    "                     times --reps sampler steps, checks its latents against 1 rank's\n"
                    "      --no-stitch    skip the decode + stitch timing in scaling rows\n"
+                   "      --halo MODE    scaling rows: qkv (default on cpu) or act, as generate --halo\n"
                    "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
                    "                     the peak is then the backend's own GEMM on 8192^3\n"
                    "      --dtype NAME   cuda: fp32, tf32, bf16 or fp16 GEMM math (default fp32)\n"
                    "      --profile      also time each op alone (the forward waits for the device\n"
-                   "                     after every op, so its time grows) and print the per-op table\n");
+                   "                     after every op, so its time grows) and print the per-op table\n"
+                   "                     (with --scaling: every rank's, per row, on stderr)\n");
             return 0;
         default:
             fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
@@ -337,7 +357,12 @@ int ts_cli_bench(int argc, char ** argv) {
         fprintf(stderr, "timeshard: error: --scaling must be strong or weak\n");
         return 1;
     }
-    if (scaling && model_path) return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch);
+    if (halo && strcmp(halo, "qkv") && strcmp(halo, "act")) {
+        fprintf(stderr, "timeshard: error: --halo must be qkv or act\n");
+        return 1;
+    }
+    if (scaling && model_path)
+        return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch, profile, halo);
     if (!model_path) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_cli_fail();

@@ -80,6 +80,9 @@ static void usage_generate(FILE * f) {
             "      --backend NAME        cpu or cuda (default: cuda where this build has it and a GPU is\n"
             "                            present, else cpu)\n"
             "      --dtype NAME          fp32 (default); with cuda also tf32, bf16, fp16 for the GEMMs\n"
+            "      --halo MODE           what neighbouring ranks trade each block: qkv (the edge frames'\n"
+            "                            projected rows, 3x the bytes, nothing recomputed; default on cpu)\n"
+            "                            or act (their activations, keys/values recomputed; default on cuda)\n"
             "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
             "  -q, --quiet               no progress lines\n"
             "  -h, --help                this help\n");
@@ -146,6 +149,11 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "image")) g->image_path = v;
     else if (!strcmp(key, "threads")) { TS_TRY(parse_int("--threads", v, 0, 4096, &i)); o->cp.threads = (int)i; }
     else if (!strcmp(key, "backend")) o->cp.backend = v;
+    else if (!strcmp(key, "halo")) {
+        if (strcmp(v, "qkv") && strcmp(v, "act"))
+            return ts_error(TS_ERR_ARG, "choose qkv or act", "unknown --halo '%s'", v);
+        o->cp.halo = v;
+    }
     else if (!strcmp(key, "dtype")) {
         if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16") && strcmp(v, "fp16"))
             return ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", v);
@@ -216,6 +224,7 @@ static const struct option gen_long[] = {
     {"dtype", required_argument, 0, 12},    {"quiet", no_argument, 0, 'q'},
     {"explain-prompt", no_argument, 0, 13}, {"storyboard", required_argument, 0, 14},
     {"blend", required_argument, 0, 15},    {"fps-out", required_argument, 0, 16},
+    {"halo", required_argument, 0, 17},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 

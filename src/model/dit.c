@@ -1,11 +1,15 @@
 // ST-DiT forward over one rank's frames (tools/train/tsmodel.py: DiT, Block).
-// Activations are time-major (T, N, D). The temporal input h has W halo slots
-// on each side, (T_own + 2W, N, D): the neighbours' modulated edge frames land
-// there, so temporal attention sees exactly what a single process would.
+// Activations are time-major (T, N, D). The temporal attention's q|k|v rows
+// have W halo slots on each side, (T_own + 2W, N, 3D): the neighbours' edge
+// frames land there, so temporal attention sees exactly what a single process
+// would. What travels (enum ts_halo_mode): the edge frames' projected rows
+// (QKV), or their modulated activations into the halo slots of h, (T_own + 2W,
+// N, D), from which the receiver projects keys and values (ACT).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"  // ts_backend_profile_inner
 #include "core/common.h"
 #include "core/rope.h"
 #include "model/model.h"
@@ -13,6 +17,7 @@
 struct ts_dit_ws {
     int64_t T, g0, T_total, S;  // owned frames, first global frame, video length, slots T + 2W
     int has_left, has_right;
+    enum ts_halo_mode halo_mode;
     double halo_wait;           // seconds in halo_wait
     void * buf;                 // owned (backend memory): everything below
     float * x;          // (T, N, D) residual stream
@@ -47,6 +52,7 @@ ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_t
     ws->T = T, ws->g0 = g0, ws->T_total = T_total, ws->S = T + 2 * W;
     ws->has_left = g0 > 0;
     ws->has_right = g0 + T < T_total;
+    ws->halo_mode = ts_halo_mode_default(m->be);
     int64_t S = ws->S, Pin = p * p * (2 * C + 1);
     struct { float ** p; int64_t n; } parts[] = {
         {&ws->x, T * N * D}, {&ws->h, S * N * D}, {&ws->qkv, S * N * 3 * D}, {&ws->att, T * N * D},
@@ -97,6 +103,17 @@ void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
 
 double ts_dit_ws_halo_wait(const ts_dit_ws * ws) { return ws->halo_wait; }
 
+enum ts_halo_mode ts_halo_mode_default(ts_backend_t be) {
+    return strcmp(ts_backend_profile_inner(be)->ops->name, "cpu") == 0 ? TS_HALO_QKV : TS_HALO_ACT;
+}
+
+void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo_mode mode) { ws->halo_mode = mode; }
+
+size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo_mode mode) {
+    const struct ts_model_config * c = &m->cfg;
+    return (size_t)c->temporal_window * ts_cfg_tokens(c) * c->width * (mode == TS_HALO_QKV ? 3 : 1) * sizeof(float);
+}
+
 // Sinusoidal embedding of sigma * 1000, [cos | sin], in float32 as the reference.
 static void timestep_embedding(float * out, float sigma, int dim) {
     int half = dim / 2;
@@ -122,6 +139,64 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
     return r;
 }
 
+// The rest of a block from its temporal attention on, for owned frames [t0, t1):
+// temporal attention (q|k|v rows rotated, the halo slots filled where these
+// frames' windows reach them), its projection, cross attention to each frame's
+// prompt (text keys/values in ws->tkv_segs), the MLP. Row-local apart from the
+// temporal window, so frames may go in any split with the same bits.
+static void block_tail(ts_dit_ws * ws, const ts_model * m, const struct ts_dit_block * b,
+                       const struct ts_story_text * story, int64_t t0, int64_t t1) {
+    const struct ts_model_config * c = &m->cfg;
+    ts_backend_t be = m->be;
+    const struct ts_backend_ops * op = be->ops;
+    const int64_t W = c->temporal_window, n = t1 - t0;
+    const int N = ts_cfg_tokens(c), D = c->width, H = c->heads, hd = D / H, L = c->text_len, Hm = c->mlp_ratio * D;
+    if (n <= 0) return;
+    const int64_t nN = n * N;
+    float * x = ws->x + t0 * N * D;
+    float * h = ws->h + (W + t0) * N * D;  // owned slots of h as scratch
+    float * att = ws->att + t0 * N * D;
+    float * tmp = ws->tmp + t0 * N * D;
+    float * f = ws->f + t0 * N * Hm;
+    const float * mod = ws->mod + t0 * 9 * D;
+    // slots shift with t0: frame t0 + i reads slot W + t0 + i (as frame i of a chunk starting at g0 + t0)
+    op->attn_temporal(be, att, ws->qkv + t0 * N * 3 * D, n, N, H, hd, (int)W, c->causal, ws->g0 + t0, ws->T_total);
+    op->linear(be, tmp, D, att, D, b->t_proj_w, b->t_proj_b, nN, D, D);
+    op->gate_add(be, x, tmp, mod + 5 * D, 9 * D, n, N, D);
+
+    // cross attention to the prompt's tokens; runs of frames with the same prompt attend together
+    op->layernorm(be, h, x, b->cross_ln_w, b->cross_ln_b, nN, D, 1e-6f);
+    op->linear(be, tmp, D, h, D, b->cross_q_w, b->cross_q_b, nN, D, D);
+    for (int64_t r0 = t0; r0 < t1;) {
+        int sa = story->seg_a[r0];
+        int64_t r1 = r0 + 1;
+        while (r1 < t1 && story->seg_a[r1] == sa) r1++;
+        const ts_text_cond * tc = story->segs[sa];
+        op->attn_cross(be, ws->att + r0 * N * D, ws->tmp + r0 * N * D, ws->tkv_segs + (size_t)sa * L * 2 * D,
+                       (r1 - r0) * N, H, hd, L, tc->n_valid, tc->bias);
+        r0 = r1;
+    }
+    // blended frames: mix with the other segment's attention output
+    for (int64_t t = t0; t < t1; t++) {
+        float a = story->alpha[t];
+        if (a <= 0.0f) continue;
+        const ts_text_cond * tb = story->segs[story->seg_b[t]];
+        op->attn_cross(be, ws->att_b + t * N * D, ws->tmp + t * N * D,
+                       ws->tkv_segs + (size_t)story->seg_b[t] * L * 2 * D, N, H, hd, L, tb->n_valid, tb->bias);
+        op->axpby(be, ws->att + t * N * D, a, ws->att_b + t * N * D, 1.0f - a, (int64_t)N * D);
+    }
+    op->linear(be, tmp, D, att, D, b->cross_proj_w, b->cross_proj_b, nN, D, D);
+    op->gate_add(be, x, tmp, NULL, 0, n, N, D);
+
+    // MLP
+    op->layernorm(be, h, x, NULL, NULL, nN, D, 1e-6f);
+    op->modulate(be, h, h, mod + 6 * D, mod + 7 * D, 9 * D, n, N, D);
+    op->linear(be, f, Hm, h, D, b->fc1_w, b->fc1_b, nN, D, Hm);
+    op->gelu(be, f, nN * Hm);
+    op->linear(be, tmp, D, f, Hm, b->fc2_w, b->fc2_b, nN, Hm, D);
+    op->gate_add(be, x, tmp, mod + 8 * D, 9 * D, n, N, D);
+}
+
 enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * v, const float * z, const float * cond,
                                     const float * cond_mask, float sigma, const struct ts_story_text * story,
                                     ts_comm_t halo) {
@@ -130,7 +205,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
     const struct ts_backend_ops * op = be->ops;
     const int64_t T = ws->T, S = ws->S, W = c->temporal_window;
     const int N = ts_cfg_tokens(c), D = c->width, H = c->heads, hd = D / H, C = c->latent_channels, p = c->patch;
-    const int hw = ts_cfg_latent_hw(c), L = c->text_len, Dt = c->text_dim, Hm = c->mlp_ratio * D;
+    const int hw = ts_cfg_latent_hw(c), L = c->text_len, Dt = c->text_dim;
     const int Cin = 2 * C + 1, Pin = p * p * Cin;
     const int64_t TN = T * N, cells = (int64_t)hw * hw;
     const size_t fl = sizeof(float);
@@ -187,7 +262,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
 
     float * hown = ws->h + W * N * D;          // owned slots of h
     float * qkv_own = ws->qkv + W * N * 3 * D;  // owned slots of qkv
-    const size_t halo_bytes = (size_t)W * N * D * fl;
+    const size_t halo_bytes = (size_t)W * N * D * fl, halo_bytes_qkv = 3 * halo_bytes;
     for (int l = 0; l < c->depth; l++) {
         const struct ts_dit_block * b = &m->dit.blocks[l];
         float * mod = ws->mod;
@@ -203,18 +278,49 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
         op->linear(be, ws->tmp, D, ws->att, D, b->s_proj_w, b->s_proj_b, TN, D, D);
         op->gate_add(be, ws->x, ws->tmp, mod + 2 * D, 9 * D, T, N, D);
 
-        // temporal attention: trade W modulated edge frames with the neighbours,
-        // project the owned frames while the halo is in flight
+        // the prompt segments' text keys/values for this block's cross attention
+        for (int sgi = 0; sgi < story->n_segs; sgi++)
+            if (used[sgi])
+                op->linear(be, ws->tkv_segs + (size_t)sgi * L * 2 * D, 2 * D, story->segs[sgi]->tokens, Dt,
+                           b->cross_kv_w, b->cross_kv_b, L, Dt, 2 * D);
+
+        // temporal attention, with W edge frames traded with the neighbours
         op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
         op->modulate(be, hown, hown, mod + 3 * D, mod + 4 * D, 9 * D, T, N, D);
-        if (halo && W > 0) {
+        const int trade = halo && W > 0 && (ws->has_left || ws->has_right);
+        if (trade && ws->halo_mode == TS_HALO_QKV) {
+            // QKV: the edge frames [0, e0) and [e1, T) are projected first and sent as
+            // q|k|v rows; the frames between are projected while they travel. (Finishing
+            // the inner frames' block before the wait as well hid no more: the smaller
+            // GEMMs lost more than the overlap gained, measured on 2 CPU ranks.)
+            int64_t e0 = ws->has_left ? W : 0, e1 = ws->has_right ? T - W : T;
+            if (e1 <= e0) e0 = e1 = T;  // the edges cover every owned frame
+            if (e0 > 0) op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, e0 * N, D, 3 * D);
+            if (e1 < T)
+                op->linear(be, qkv_own + e1 * N * 3 * D, 3 * D, hown + e1 * N * D, D, b->t_qkv_w, b->t_qkv_b,
+                           (T - e1) * N, D, 3 * D);
+            op->sync(be);
+            halo->ops->halo_post(halo, ws->has_left ? qkv_own : NULL,
+                                 ws->has_right ? qkv_own + (T - W) * N * 3 * D : NULL, ws->has_left ? ws->qkv : NULL,
+                                 ws->has_right ? qkv_own + TN * 3 * D : NULL, halo_bytes_qkv);
+            if (e1 > e0)
+                op->linear(be, qkv_own + e0 * N * 3 * D, 3 * D, hown + e0 * N * D, D, b->t_qkv_w, b->t_qkv_b,
+                           (e1 - e0) * N, D, 3 * D);
+            double t0 = ts_time();
+            enum ts_status st = halo->ops->halo_wait(halo);
+            ws->halo_wait += ts_time() - t0;
+            if (st != TS_OK) {
+                free(used);
+                return st;
+            }
+        } else if (trade) {
+            // ACT: the edge frames' modulated activations travel while the owned frames
+            // are projected; the receiver projects the halo frames' keys and values
             op->sync(be);
             halo->ops->halo_post(halo, ws->has_left ? hown : NULL,
                                  ws->has_right ? hown + (T - W) * N * D : NULL, ws->has_left ? ws->h : NULL,
                                  ws->has_right ? hown + T * N * D : NULL, halo_bytes);
-        }
-        op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, TN, D, 3 * D);
-        if (halo && W > 0) {
+            op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, TN, D, 3 * D);
             double t0 = ts_time();
             enum ts_status st = halo->ops->halo_wait(halo);
             ws->halo_wait += ts_time() - t0;
@@ -228,50 +334,13 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
             if (ws->has_left) op->linear(be, ws->qkv + D, 3 * D, ws->h, D, kv_w, kv_b, W * N, D, 2 * D);
             if (ws->has_right)
                 op->linear(be, qkv_own + TN * 3 * D + D, 3 * D, hown + TN * D, D, kv_w, kv_b, W * N, D, 2 * D);
+        } else {
+            op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, TN, D, 3 * D);
         }
         // queries of the owned frames (table rows from slot W on), keys of every slot
         op->rope(be, qkv_own, 3 * D, TN, H, hd, ws->rope_t_cos + W * hd / 2, ws->rope_t_sin + W * hd / 2, N, S);
         op->rope(be, ws->qkv + D, 3 * D, S * N, H, hd, ws->rope_t_cos, ws->rope_t_sin, N, S);
-        op->attn_temporal(be, ws->att, ws->qkv, T, N, H, hd, (int)W, c->causal, ws->g0, ws->T_total);
-        op->linear(be, ws->tmp, D, ws->att, D, b->t_proj_w, b->t_proj_b, TN, D, D);
-        op->gate_add(be, ws->x, ws->tmp, mod + 5 * D, 9 * D, T, N, D);
-
-        // cross attention to the prompt's tokens
-        op->layernorm(be, hown, ws->x, b->cross_ln_w, b->cross_ln_b, TN, D, 1e-6f);
-        op->linear(be, ws->tmp, D, hown, D, b->cross_q_w, b->cross_q_b, TN, D, D);
-        for (int sgi = 0; sgi < story->n_segs; sgi++)
-            if (used[sgi])
-                op->linear(be, ws->tkv_segs + (size_t)sgi * L * 2 * D, 2 * D, story->segs[sgi]->tokens, Dt,
-                           b->cross_kv_w, b->cross_kv_b, L, Dt, 2 * D);
-        // runs of frames with the same prompt attend together
-        for (int64_t t0 = 0; t0 < T;) {
-            int sa = story->seg_a[t0];
-            int64_t t1 = t0 + 1;
-            while (t1 < T && story->seg_a[t1] == sa) t1++;
-            const ts_text_cond * tc = story->segs[sa];
-            op->attn_cross(be, ws->att + t0 * N * D, ws->tmp + t0 * N * D, ws->tkv_segs + (size_t)sa * L * 2 * D,
-                           (t1 - t0) * N, H, hd, L, tc->n_valid, tc->bias);
-            t0 = t1;
-        }
-        // blended frames: mix with the other segment's attention output
-        for (int64_t t = 0; t < T; t++) {
-            float a = story->alpha[t];
-            if (a <= 0.0f) continue;
-            const ts_text_cond * tb = story->segs[story->seg_b[t]];
-            op->attn_cross(be, ws->att_b + t * N * D, ws->tmp + t * N * D,
-                           ws->tkv_segs + (size_t)story->seg_b[t] * L * 2 * D, N, H, hd, L, tb->n_valid, tb->bias);
-            op->axpby(be, ws->att + t * N * D, a, ws->att_b + t * N * D, 1.0f - a, (int64_t)N * D);
-        }
-        op->linear(be, ws->tmp, D, ws->att, D, b->cross_proj_w, b->cross_proj_b, TN, D, D);
-        op->gate_add(be, ws->x, ws->tmp, NULL, 0, T, N, D);
-
-        // MLP
-        op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
-        op->modulate(be, hown, hown, mod + 6 * D, mod + 7 * D, 9 * D, T, N, D);
-        op->linear(be, ws->f, Hm, hown, D, b->fc1_w, b->fc1_b, TN, D, Hm);
-        op->gelu(be, ws->f, TN * Hm);
-        op->linear(be, ws->tmp, D, ws->f, Hm, b->fc2_w, b->fc2_b, TN, Hm, D);
-        op->gate_add(be, ws->x, ws->tmp, mod + 8 * D, 9 * D, T, N, D);
+        block_tail(ws, m, b, story, 0, T);
     }
 
     // final adaLN, projection to patches, unpatchify

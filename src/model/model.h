@@ -167,6 +167,17 @@ ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T_own, int64_t g0, int64_t
 void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** ws);
 // halo wait time accumulated by this workspace's forwards (seconds)
 double ts_dit_ws_halo_wait(const ts_dit_ws * ws);
+// What the temporal halo carries (ts_ctx_params.halo): TS_HALO_ACT, the W edge
+// frames' modulated activations (W*N*D floats per side; the receiver projects
+// their keys and values), or TS_HALO_QKV, their projected q|k|v rows (W*N*3D
+// floats; nothing recomputed, the edge frames projected first so the transfer
+// overlaps the rest). Both give the same values (bit for bit on the CPU).
+enum ts_halo_mode { TS_HALO_ACT, TS_HALO_QKV };
+// The default for a backend: QKV on the CPU, ACT on CUDA.
+enum ts_halo_mode ts_halo_mode_default(ts_backend_t be);
+void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo_mode mode);
+// Bytes one side of one block's exchange carries.
+size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo_mode mode);
 
 // v (T_own, h, w, c) = DiT(z (T_own, h, w, c), sigma) on frames [g0, g0+T_own)
 // of a T_total-frame video. cond (T_own, h, w, c) and cond_mask (T_own) give

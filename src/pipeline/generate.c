@@ -30,6 +30,7 @@
 struct ts_ctx {
     ts_dist dist;
     char dtype[8];    // compute type of the GEMMs
+    enum ts_halo_mode halo_mode;
     ts_backend_t be;  // owned
     ts_model * model; // owned
 };
@@ -149,6 +150,15 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
         return st;
     }
     st = backend_new(ctx, p);
+    if (st == TS_OK) {
+        ctx->halo_mode = ts_halo_mode_default(ctx->be);
+        if (p->halo && !strcmp(p->halo, "act"))
+            ctx->halo_mode = TS_HALO_ACT;
+        else if (p->halo && !strcmp(p->halo, "qkv"))
+            ctx->halo_mode = TS_HALO_QKV;
+        else if (p->halo)
+            st = ts_error(TS_ERR_ARG, "choose qkv or act", "unknown --halo '%s'", p->halo);
+    }
     if (st == TS_OK) {
         if (!model_path) model_path = ts_default_model_path();
         if (!model_path)
@@ -509,13 +519,15 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
                     (long long)ts_interp_out_count(T, tm), gp->fps_out);
         TS_INFO("  sampler   %d steps, cfg %g, shift %g, seed %llu", steps, cfg, c->shift,
                 (unsigned long long)gp->seed);
+        const char * hm = ctx->halo_mode == TS_HALO_QKV ? "qkv" : "act";
         if (!strcmp(be->ops->name, "cpu"))
-            TS_INFO("  ranks     %d (%lld-%lld frames each), backend cpu, %d threads per rank, fp32", d->world,
-                    (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->threads);
+            TS_INFO("  ranks     %d (%lld-%lld frames each), backend cpu, %d threads per rank, fp32, halo %s",
+                    d->world, (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->threads,
+                    d->world > 1 ? hm : "-");
         else
-            TS_INFO("  ranks     %d (%lld-%lld frames each), backend %s, %s, halo over %s", d->world,
+            TS_INFO("  ranks     %d (%lld-%lld frames each), backend %s, %s, halo %s over %s", d->world,
                     (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), be->ops->name, ctx->dtype,
-                    d->world > 1 ? d->halo->ops->name : "-");
+                    d->world > 1 ? hm : "-", d->world > 1 ? d->halo->ops->name : "-");
     }
 
     // -- from here SIGTERM deletes the temporary video (on_term), as does an abort
@@ -613,6 +625,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     double t_sample = 0, halo_wait = 0;
     if (st == TS_OK) {
         ws = ts_dit_ws_new(m, Tn, g0, T);
+        ts_dit_ws_set_halo_mode(ws, ctx->halo_mode);
         ts_comm_t halo = d->world > 1 ? d->halo : NULL;
         struct progress pr = {ts_time(), 0, isatty(2)};
         double t0 = ts_time();

@@ -51,6 +51,7 @@ expect_fail "--blend without --storyboard" $O "${GEN[@]}" --blend 2
 expect_fail "--fps-out below --fps" $O "${GEN[@]}" --fps-out 6
 expect_fail "--dtype bf16 on the CPU backend" $O "${GEN[@]}" --backend cpu --dtype bf16
 expect_fail "--dtype fp64" $O "${GEN[@]}" --dtype fp64
+expect_fail "--halo bogus" $O "${GEN[@]}" --halo bogus
 expect_fail "--backend tpu" $O "${GEN[@]}" --backend tpu
 expect_fail "--frames 0" $O "${GEN[@]}" --frames 0
 expect_fail "--frames -3" $O "${GEN[@]}" --frames -3
