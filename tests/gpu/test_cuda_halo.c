@@ -71,7 +71,7 @@ static int check_halo(ts_backend_t be, ts_comm_t comm, size_t bytes, int rounds)
 }
 
 // DiT over the ranks' chunks (NCCL halo) vs the whole video on rank 0 (no halo).
-static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t T) {
+static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t T, enum ts_halo_mode hm) {
     ts_model * m = NULL;
     if (ts_model_load(&m, path, be) != TS_OK) {
         CHECK(0, "load %s: %s", path, ts_last_error());
@@ -89,6 +89,7 @@ static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t
           *v = op->alloc(be, (size_t)(Tn * cell) * sizeof(float));
     op->upload(be, z, z_h + g0 * cell, (size_t)(Tn * cell) * sizeof(float));
     ts_dit_ws * ws = ts_dit_ws_new(m, Tn, g0, T);
+    ts_dit_ws_set_halo_mode(ws, hm);
     enum ts_status st = ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, world > 1 ? comm : NULL);
     CHECK(st == TS_OK, "dit forward: %s", ts_last_error());
     float * part = malloc((size_t)(Tn * cell) * sizeof(float));
@@ -103,7 +104,8 @@ static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t
     ts_dit_ws_free(m, &ws);
     op->release(be, z), op->release(be, v);
     char name[128];
-    snprintf(name, sizeof name, "nccl.dit np=%d T=%lld chunks vs whole", world, (long long)T);
+    snprintf(name, sizeof name, "nccl.dit np=%d T=%lld halo %s chunks vs whole", world, (long long)T,
+             hm == TS_HALO_QKV ? "qkv" : "act");
     if (rank == 0) {
         float *zw = op->alloc(be, (size_t)n * sizeof(float)), *vw = op->alloc(be, (size_t)n * sizeof(float));
         op->upload(be, zw, z_h, (size_t)n * sizeof(float));
@@ -175,8 +177,10 @@ int main(int argc, char ** argv) {
     const char * fix = argc > 1 ? argv[1] : TS_SOURCE_DIR "/tests/fixtures";
     char tiny[1024];
     snprintf(tiny, sizeof tiny, "%s/tiny.h5", fix);
-    failures += check_dit(be, comm, tiny, 3 * (int64_t)world + 1);
-    for (int i = 2; i < argc; i++) failures += check_dit(be, comm, argv[i], 4 * (int64_t)world);
+    for (int hm = TS_HALO_ACT; hm <= TS_HALO_QKV; hm++) {
+        failures += check_dit(be, comm, tiny, 3 * (int64_t)world + 1, (enum ts_halo_mode)hm);
+        for (int i = 2; i < argc; i++) failures += check_dit(be, comm, argv[i], 4 * (int64_t)world, (enum ts_halo_mode)hm);
+    }
     comm->ops->free(comm);
     ts_backend_free(&be);
     if (rank == 0) printf("test_cuda_halo: %s\n", failures ? "checks FAILED" : "all checks passed");
