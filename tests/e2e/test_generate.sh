@@ -1,7 +1,7 @@
 #!/bin/bash
 # End to end with the tiny fixture model: the 2-step generation matches the
 # PyTorch sampler; 1, 2, 3 and 4 ranks and 1 or 2 threads give bit-identical
-# latents and videos; the MP4 has the requested frames, fps and size; presets,
+# latents and videos; the MP4 has the requested frames, fps and size; frames in HDF5 (--out FILE.h5); presets,
 # info, image-to-video; checkpoint and resume on another rank count.
 source "$(dirname "$0")/lib.sh"
 G=("$TS" generate --model "$TINY" --prompt "$PROMPT" --cfg 3 --seed 1234 -q)
@@ -141,6 +141,21 @@ $MPIRUN -np 2 "${G[@]}" --frames 9 --steps 5 --out none --latents $WORK/resumed.
 cmp -s <($PY -c "import h5py; print(h5py.File('$WORK/full.h5')['latents'][:].tobytes().hex())") \
        <($PY -c "import h5py; print(h5py.File('$WORK/resumed.h5')['latents'][:].tobytes().hex())")
 verdict "resumed on 2 ranks == uninterrupted on 3" $((1 - $?))
+# --out FILE.h5: the decoded frames in HDF5, the same from 3 ranks as from 1, and the MP4's frames
+# within the codec's error
+"${G[@]}" --frames 9 --steps 3 --threads 1 --out $WORK/f1.h5 2>/dev/null
+$MPIRUN -np 3 "${G[@]}" --frames 9 --steps 3 --threads 1 --out $WORK/f3.h5 2>/dev/null
+$PY - $WORK/f1.h5 $WORK/f3.h5 <<'PYEOF'
+import sys, h5py, numpy as np
+f1, f3 = (h5py.File(p, "r") for p in sys.argv[1:3])
+a, b = f1["frames"][:], f3["frames"][:]
+ok = a.dtype == np.uint8 and a.ndim == 4 and a.shape[0] == 9 and a.shape[3] == 3 and a.std() > 0
+ok = ok and np.array_equal(a, b) and f1["frames"].attrs["fps"] > 0
+print(f"  {'--out FILE.h5: (9, H, W, 3) uint8, 3 ranks == 1':44s} {'OK  ' if ok else 'FAIL'}   shape={a.shape}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (frames in HDF5)" $((1 - $?))
+expect_fail "--out into a missing folder (.h5)" $WORK/nodir/x.h5 "${G[@]}" --frames 3 --steps 1 --out $WORK/nodir/x.h5
 expect_fail "resume with another seed" $WORK/x.h5 "${G[@]}" --frames 9 --steps 5 --seed 9 --out none \
     --latents $WORK/x.h5 --resume $WORK/ck.h5
 finish
