@@ -156,6 +156,19 @@ sys.exit(0 if ok else 1)
 PYEOF
 verdict "  (frames in HDF5)" $((1 - $?))
 expect_fail "--out into a missing folder (.h5)" $WORK/nodir/x.h5 "${G[@]}" --frames 3 --steps 1 --out $WORK/nodir/x.h5
+# bench: --scaling rows check their latents against 1 rank's; --profile prints the per-op table
+$MPIRUN -np 2 "$TS" bench --scaling weak --model "$TINY" --frames 2 --reps 1 --threads 1 --json --profile \
+    > $WORK/scal.json 2> $WORK/prof.txt
+$PY - $WORK/scal.json $WORK/prof.txt <<'PYEOF'
+import sys, json
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+prof = open(sys.argv[2]).read()
+ok = len(rows) == 2 and all(r["wrong"] == 0 and r["halo"] == "qkv" for r in rows)
+ok = ok and prof.count("--profile: row of 2 rank(s)") == 2 and "attn_temporal" in prof and "total" in prof
+print(f"  {'bench --scaling --json --profile (2 ranks)':44s} {'OK  ' if ok else 'FAIL'}   rows={len(rows)}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (bench)" $((1 - $?))
 expect_fail "resume with another seed" $WORK/x.h5 "${G[@]}" --frames 9 --steps 5 --seed 9 --out none \
     --latents $WORK/x.h5 --resume $WORK/ck.h5
 finish
