@@ -337,8 +337,10 @@ int ts_cli_bench(int argc, char ** argv) {
                    "      --no-stitch    skip the decode + stitch timing in scaling rows\n"
                    "      --halo MODE    scaling rows: qkv (default on cpu) or act, as generate --halo\n"
                    "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
-                   "                     the peak is then the backend's own GEMM on 8192^3\n"
-                   "      --dtype NAME   cuda: fp32, tf32, bf16 or fp16 GEMM math (default fp32)\n"
+                   "                     the peak is then a cuBLAS GEMM on 8192^3 in --dtype (16-bit operands\n"
+                   "                     for bf16/fp16)\n"
+                   "      --dtype NAME   cuda: fp32, tf32, bf16 or fp16 (default fp32); bf16/fp16 also run the\n"
+                   "                     spatial attention on tensor cores\n"
                    "      --profile      also time each op alone (the forward waits for the device\n"
                    "                     after every op, so its time grows) and print the per-op table\n"
                    "                     (with --scaling: every rank's, per row, on stderr)\n");
