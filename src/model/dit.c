@@ -139,6 +139,14 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
     return r;
 }
 
+// Completes the posted halo exchange, counting the time spent waiting.
+static enum ts_status halo_wait_timed(ts_dit_ws * ws, ts_comm_t halo) {
+    double t0 = ts_time();
+    enum ts_status st = halo->ops->halo_wait(halo);
+    ws->halo_wait += ts_time() - t0;
+    return st;
+}
+
 // The rest of a block from its temporal attention on, for owned frames [t0, t1):
 // temporal attention (q|k|v rows rotated, the halo slots filled where these
 // frames' windows reach them), its projection, cross attention to each frame's
@@ -288,6 +296,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
         op->layernorm(be, hown, ws->x, NULL, NULL, TN, D, 1e-6f);
         op->modulate(be, hown, hown, mod + 3 * D, mod + 4 * D, 9 * D, T, N, D);
         const int trade = halo && W > 0 && (ws->has_left || ws->has_right);
+        enum ts_status hst = TS_OK;
         if (trade && ws->halo_mode == TS_HALO_QKV) {
             // QKV: the edge frames [0, e0) and [e1, T) are projected first and sent as
             // q|k|v rows; the frames between are projected while they travel. (Finishing
@@ -306,13 +315,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
             if (e1 > e0)
                 op->linear(be, qkv_own + e0 * N * 3 * D, 3 * D, hown + e0 * N * D, D, b->t_qkv_w, b->t_qkv_b,
                            (e1 - e0) * N, D, 3 * D);
-            double t0 = ts_time();
-            enum ts_status st = halo->ops->halo_wait(halo);
-            ws->halo_wait += ts_time() - t0;
-            if (st != TS_OK) {
-                free(used);
-                return st;
-            }
+            hst = halo_wait_timed(ws, halo);
         } else if (trade) {
             // ACT: the edge frames' modulated activations travel while the owned frames
             // are projected; the receiver projects the halo frames' keys and values
@@ -321,21 +324,19 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
                                  ws->has_right ? hown + (T - W) * N * D : NULL, ws->has_left ? ws->h : NULL,
                                  ws->has_right ? hown + T * N * D : NULL, halo_bytes);
             op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, TN, D, 3 * D);
-            double t0 = ts_time();
-            enum ts_status st = halo->ops->halo_wait(halo);
-            ws->halo_wait += ts_time() - t0;
-            if (st != TS_OK) {
-                free(used);
-                return st;
-            }
+            hst = halo_wait_timed(ws, halo);
             // the halo frames give keys and values only: project those columns (weight rows D..3D)
             const float * kv_w = b->t_qkv_w + (size_t)D * D;
             const float * kv_b = b->t_qkv_b ? b->t_qkv_b + D : NULL;
-            if (ws->has_left) op->linear(be, ws->qkv + D, 3 * D, ws->h, D, kv_w, kv_b, W * N, D, 2 * D);
-            if (ws->has_right)
+            if (hst == TS_OK && ws->has_left) op->linear(be, ws->qkv + D, 3 * D, ws->h, D, kv_w, kv_b, W * N, D, 2 * D);
+            if (hst == TS_OK && ws->has_right)
                 op->linear(be, qkv_own + TN * 3 * D + D, 3 * D, hown + TN * D, D, kv_w, kv_b, W * N, D, 2 * D);
         } else {
             op->linear(be, qkv_own, 3 * D, hown, D, b->t_qkv_w, b->t_qkv_b, TN, D, 3 * D);
+        }
+        if (hst != TS_OK) {
+            free(used);
+            return hst;
         }
         // queries of the owned frames (table rows from slot W on), keys of every slot
         op->rope(be, qkv_own, 3 * D, TN, H, hd, ws->rope_t_cos + W * hd / 2, ws->rope_t_sin + W * hd / 2, N, S);

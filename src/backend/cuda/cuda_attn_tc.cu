@@ -54,31 +54,24 @@ __device__ __forceinline__ __half ts_to16<__half>(float x) {
 template <typename T>
 static __device__ __forceinline__ void ts_mma(float * d, const uint32_t * a, uint32_t b0, uint32_t b1);
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define TS_MMA_BODY(AB)                                                                                     \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." AB "." AB ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, " \
+                 "{%8,%9}, {%0,%1,%2,%3};\n"                                                                  \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                            \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
+#else
+#define TS_MMA_BODY(AB) __trap()
+#endif
 template <>
 __device__ __forceinline__ void ts_mma<__nv_bfloat16>(float * d, const uint32_t * a, uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-    __trap();
-#endif
+    TS_MMA_BODY("bf16");
 }
-
 template <>
 __device__ __forceinline__ void ts_mma<__half>(float * d, const uint32_t * a, uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-    __trap();
-#endif
+    TS_MMA_BODY("f16");
 }
+#undef TS_MMA_BODY
 
 // qkv rows (T frames of N tokens, row stride 3D: q | k | v); out rows of D.
 // Grid: T * H * ceil(N / (16 NW)) blocks of 32 NW threads.

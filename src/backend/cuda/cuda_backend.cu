@@ -333,22 +333,26 @@ static void cuda_copy(ts_backend_t be, void * dst, const void * src, size_t byte
 
 static void cuda_sync(ts_backend_t be) { ts_cuda_check(cudaStreamSynchronize(ts_cuda_stream_of(be))); }
 
-void * ts_cuda_scratch(ts_backend_t be, size_t bytes) {
-    struct ts_cuda_ctx * c = ts_cuda_ctx_of(be);
-    if (bytes > c->scratch_bytes) {
+void * ts_cuda_grow(struct ts_cuda_ctx * c, void ** buf, size_t * cap, size_t bytes) {
+    if (bytes > *cap) {
         size_t sz = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);  // whole MiB
-        if (c->scratch) {
+        if (*buf) {
             ts_cuda_check(cudaStreamSynchronize(c->stream));
-            ts_cuda_check(cudaFree(c->scratch));
-            c->scratch = NULL;
+            ts_cuda_check(cudaFree(*buf));
+            *buf = NULL;
         }
-        cudaError_t e = cudaMalloc(&c->scratch, sz);
+        cudaError_t e = cudaMalloc(buf, sz);
         if (e != cudaSuccess)
             ts_abort(__FILE__, __LINE__, "out of GPU memory allocating %zu bytes of scratch: %s", sz,
                      cudaGetErrorString(e));
-        c->scratch_bytes = sz;
+        *cap = sz;
     }
-    return c->scratch;
+    return *buf;
+}
+
+void * ts_cuda_scratch(ts_backend_t be, size_t bytes) {
+    struct ts_cuda_ctx * c = ts_cuda_ctx_of(be);
+    return ts_cuda_grow(c, &c->scratch, &c->scratch_bytes, bytes);
 }
 
 // ---- the backend --------------------------------------------------------------------------------

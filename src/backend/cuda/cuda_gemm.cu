@@ -127,24 +127,6 @@ static const void * ts_cuda_weights_lp(struct ts_cuda_ctx * c, const float * w, 
     return NULL;
 }
 
-// 16-bit activation scratch of at least `bytes`.
-static void * ts_cuda_lp_x(struct ts_cuda_ctx * c, size_t bytes) {
-    if (bytes > c->lp_x_bytes) {
-        if (c->lp_x) {
-            ts_cuda_check(cudaStreamSynchronize(c->stream));
-            ts_cuda_check(cudaFree(c->lp_x));
-            c->lp_x = NULL;
-        }
-        size_t sz = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
-        cudaError_t e = cudaMalloc(&c->lp_x, sz);
-        if (e != cudaSuccess)
-            ts_abort(__FILE__, __LINE__, "out of GPU memory allocating %zu bytes of scratch: %s", sz,
-                     cudaGetErrorString(e));
-        c->lp_x_bytes = sz;
-    }
-    return c->lp_x;
-}
-
 // ---- GEMM -------------------------------------------------------------------------------------
 
 static cublasComputeType_t ts_cuda_compute_type(enum ts_cuda_dtype t) {
@@ -182,7 +164,7 @@ static void ts_cuda_gemm_nt(ts_backend_t be, float * y, int ldy, const float * x
         const int64_t rows = ((int64_t)1 << 27) / K + 1;  // activation rows rounded per call (256 MiB at most)
         for (int64_t m0 = 0; m0 < M; m0 += rows) {
             int mi = (int)(M - m0 < rows ? M - m0 : rows);
-            void * xlp = ts_cuda_lp_x(c, (size_t)mi * K * 2);
+            void * xlp = ts_cuda_grow(c, &c->lp_x, &c->lp_x_bytes, (size_t)mi * K * 2);
             unsigned nb = ts_cuda_blocks((int64_t)mi * K, TS_CUDA_THREADS);
             if (half)
                 k_to16<__half><<<nb, TS_CUDA_THREADS, 0, c->stream>>>((__half *)xlp, x + m0 * ldx, mi, K, ldx);

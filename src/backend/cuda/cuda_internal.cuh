@@ -51,6 +51,8 @@ static inline cudaStream_t ts_cuda_stream_of(ts_backend_t be) { return ts_cuda_c
 // ordered: the ops run on one stream, so reuse between ops is safe). Grows,
 // never shrinks; growing waits for the stream first.
 void * ts_cuda_scratch(ts_backend_t be, size_t bytes);
+// The same for any device buffer *buf of capacity *cap that c owns.
+void * ts_cuda_grow(struct ts_cuda_ctx * c, void ** buf, size_t * cap, size_t bytes);
 
 // Grid size for a grid-stride loop over n items with `threads` per block.
 static inline unsigned ts_cuda_blocks(int64_t n, int threads) {
