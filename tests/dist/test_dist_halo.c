@@ -13,8 +13,13 @@
 // The value of element e of global frame g in exchange number `round`: exact in float32.
 static float value(int64_t g, int64_t e, int round) { return (float)(round * 1000000 + g * 1000 + e); }
 
+#define SCRIBBLE (-2.0f)
+
 // One exchange of W frames of `slot` floats each over a T-frame video; CHECKs the slab.
-static void exchange(ts_dist * d, ts_comm_t c, int64_t T, int W, int64_t slot, int round) {
+// With `scribble` the owned frames are overwritten between halo_post and
+// halo_wait: the MPI communicator sends copies, so the neighbours must still
+// get the values from before.
+static void exchange(ts_dist * d, ts_comm_t c, int64_t T, int W, int64_t slot, int round, int scribble) {
     int64_t first, count;
     ts_partition(T, d->world, d->rank, &first, &count);
     int64_t S = count + 2 * W;
@@ -27,6 +32,8 @@ static void exchange(ts_dist * d, ts_comm_t c, int64_t T, int W, int64_t slot, i
     double before = c->wait_seconds;
     c->ops->halo_post(c, has_left ? slab + W * slot : NULL, has_right ? slab + count * slot : NULL,
                       has_left ? slab : NULL, has_right ? slab + (W + count) * slot : NULL, bytes);
+    if (scribble)
+        for (int64_t e = W * slot; e < (W + count) * slot; e++) slab[e] = SCRIBBLE;
     enum ts_status st = c->ops->halo_wait(c);
     CHECK(st == TS_OK, "halo_wait: %s", ts_last_error());
     CHECK(c->wait_seconds >= before, "wait_seconds went down");
@@ -36,7 +43,8 @@ static void exchange(ts_dist * d, ts_comm_t c, int64_t T, int W, int64_t slot, i
         int64_t g = first + s - W;  // the global frame slot s should hold
         int edge = (s < W && !has_left) || (s >= W + count && !has_right);
         for (int64_t e = 0; e < slot; e++) {
-            float want = edge ? SENTINEL : value(g, e, round);
+            int own = s >= W && s < W + count;
+            float want = edge ? SENTINEL : own && scribble ? SCRIBBLE : value(g, e, round);
             if (slab[s * slot + e] != want) {
                 CHECK(0, "T=%lld W=%d slot=%lld round=%d: slab[%lld][%lld] = %.1f, want %.1f", (long long)T, W,
                       (long long)slot, round, (long long)s, (long long)e, slab[s * slot + e], want);
@@ -63,7 +71,7 @@ int main(int argc, char ** argv) {
         for (int t = 0; t < 4; t++) {
             if (ts_partition_max_ranks(Ts[t], W, d.world) < d.world) continue;
             for (int s = 0; s < 3; s++)
-                for (int round = 0; round < 2; round++) exchange(&d, d.halo, Ts[t], W, slots[s], round);
+                for (int round = 0; round < 2; round++) exchange(&d, d.halo, Ts[t], W, slots[s], round, 0);
         }
     }
     failed += ts_test_verdict(d.comm, "dist.halo");
@@ -74,10 +82,18 @@ int main(int argc, char ** argv) {
     const size_t maxes[] = {7, 64, 4000};
     for (int m = 0; m < 3; m++) {
         ts_comm_mpi_set_max_message(c, maxes[m]);
-        for (int W = 2; W <= 3; W++) exchange(&d, c, (int64_t)d.world * W + d.world / 2, W, 1000, m);
+        for (int W = 2; W <= 3; W++) exchange(&d, c, (int64_t)d.world * W + d.world / 2, W, 1000, m, 0);
     }
     c->ops->free(c);
     failed += ts_test_verdict(d.comm, "dist.halo.chunked");
+
+    // Send buffers reused as soon as halo_post returns, over more exchanges in a
+    // row than there are staging slots, with sizes that grow and shrink.
+    c = ts_comm_mpi_new(d.comm);
+    const int64_t sizes[] = {5, 1000, 3, 4000, 1000, 1};
+    for (int round = 0; round < 6; round++) exchange(&d, c, (int64_t)d.world * 2 + 1, 2, sizes[round], round, 1);
+    c->ops->free(c);
+    failed += ts_test_verdict(d.comm, "dist.halo.reuse");
 
     ts_dist_free(&d);
     return failed ? 1 : 0;
