@@ -334,6 +334,19 @@ static void on_term(int sig) {
     errno = saved;
 }
 
+// The directory of `path` exists and this process may create files in it.
+static enum ts_status output_dir_check(const char * path) {
+    char dir[PATH_MAX];
+    const char * slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (access(dir, W_OK | X_OK) != 0)
+        return ts_error(TS_ERR_IO, "check that the output directory exists and is writable",
+                        "cannot write '%s': directory '%s': %s", path, dir, strerror(errno));
+    return TS_OK;
+}
+
 // ---- progress ------------------------------------------------------------------------
 struct progress {
     double t0, last;
@@ -537,22 +550,11 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     void (*old_term)(int) = signal(SIGTERM, on_term);
     int cleanup_registered = 0;
 
-    // -- outputs opened before the work, so a bad path fails in seconds
+    // -- the output's directory checked now, so a bad path fails before the model works;
+    //    the file itself is made once every rank has finished its set-up (below)
     ts_video_writer * vw = NULL;
     ts_frames_writer * fw = NULL;
-    if (d->rank == 0 && gp->out_path) {
-        if (ts_video_tmp_path(gp->out_path, ts_tmp_video, sizeof(ts_tmp_video)) == 0) {
-            ts_tmp_video_set = 1;  // before the file exists: deleting a missing file is harmless
-            ts_dist_on_abort(tmp_video_unlink, NULL);
-            cleanup_registered = 1;
-        }
-        if (ts_frames_path(gp->out_path))
-            st = ts_frames_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps, &fw);
-        else
-            st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps,
-                                      gp->codec, gp->crf, &vw);
-    }
-
+    if (st == TS_OK && d->rank == 0 && gp->out_path) st = output_dir_check(gp->out_path);
     // -- prompt encodings (every rank, redundantly)
     ts_text_cond tu = {0};
     ts_text_cond * tcs = ts_calloc((size_t)sb.n, sizeof(*tcs));
@@ -619,6 +621,26 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     if (st == TS_OK) st = hooks_fault(hk, d->rank, -1, 1);
     if (st == TS_OK) st = hooks_fault(hk, d->rank, -1, 0);
     st = ts_dist_agree(d, st);
+
+    // -- rank 0 makes the temporary output only now: a rank failing in its set-up
+    //    ends the job before any file exists (a SIGTERM arriving on another thread
+    //    while the file was being made could otherwise leave it behind)
+    if (st == TS_OK) {  // the same on every rank after ts_dist_agree
+        if (d->rank == 0 && gp->out_path) {
+            if (ts_video_tmp_path(gp->out_path, ts_tmp_video, sizeof(ts_tmp_video)) == 0) {
+                ts_tmp_video_set = 1;  // before the file exists: deleting a missing file is harmless
+                ts_dist_on_abort(tmp_video_unlink, NULL);
+                cleanup_registered = 1;
+            }
+            if (ts_frames_path(gp->out_path))
+                st = ts_frames_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps,
+                                           &fw);
+            else
+                st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps,
+                                          gp->codec, gp->crf, &vw);
+        }
+        st = ts_dist_agree(d, st);
+    }
 
     // -- sampling
     ts_dit_ws * ws = NULL;
