@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "cli/cli.h"
@@ -227,64 +228,94 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     int wrong_total = 0;
     if (d.rank == 0 && !json) {
         printf("# timeshard bench --scaling %s: %s (%s), %lld frames%s, %d thread(s) per rank, halo %s, median of %d "
-               "steps\n", mode, model_path, c->label, (long long)frames, weak ? " per rank" : "", threads,
+               "steps (rows in turns)\n", mode, model_path, c->label, (long long)frames, weak ? " per rank" : "", threads,
                hm == TS_HALO_QKV ? "qkv" : "act", reps);
         printf("#  ranks  frames  step(ms)  halo(MB)  wait(%%)  stitch(ms)  rss(MB)  speedup  eff(%%)  #wrong\n");
     }
-    for (int p = 1; p <= d.world; p++) {
-        int64_t T = weak ? frames * p : frames;
-        MPI_Comm sub;
-        MPI_Comm_split(d.comm, d.rank < p ? 0 : MPI_UNDEFINED, d.rank, &sub);
-        struct row r;
-        memset(&r, 0, sizeof(r));
-        if (d.rank < p) {
-            run_row(sub, m, &tc, &tu, T, reps, stitch, hm, &r);
-            for (int q = 0; profile && q < p; q++) {  // each rank's table, in rank order
-                MPI_Barrier(sub);
-                if (d.rank == q) {
-                    fflush(stdout);
-                    fprintf(stderr, "# --profile: row of %d rank(s), rank %d, %d sampler steps of 2 forwards\n", p, q,
-                            reps);
-                    ts_backend_profile_print(be, stderr, reps);
-                    fflush(stderr);
+    // Rows take turns, one timed step each per round (after a warm-up step), so a
+    // machine whose speed drifts over minutes slows every row alike; --profile runs
+    // each row's steps in one go instead, to print one table per row.
+    const int rounds = profile ? 1 : reps, per_round = profile ? reps : 1;
+    double * times = ts_calloc((size_t)d.world * rounds, sizeof(double));  // [p-1][round], rank 0
+    double * wait_sum = ts_calloc((size_t)d.world, sizeof(double));
+    int * wrong = ts_calloc((size_t)d.world, sizeof(int));
+    uint64_t * want = ts_calloc((size_t)d.world, sizeof(uint64_t));  // 1-rank checksum per row length
+    for (int rd = 0; rd < rounds; rd++) {
+        for (int p = 1; p <= d.world; p++) {
+            int64_t T = weak ? frames * p : frames;
+            MPI_Comm sub;
+            MPI_Comm_split(d.comm, d.rank < p ? 0 : MPI_UNDEFINED, d.rank, &sub);
+            struct row r;
+            memset(&r, 0, sizeof(r));
+            ts_peak_rss_reset();  // each row's own peak
+            MPI_Barrier(d.comm);
+            if (d.rank < p) {
+                run_row(sub, m, &tc, &tu, T, per_round, stitch && rd == rounds - 1, hm, &r);
+                for (int q = 0; profile && q < p; q++) {  // each rank's table, in rank order
+                    MPI_Barrier(sub);
+                    if (d.rank == q) {
+                        fflush(stdout);
+                        fprintf(stderr, "# --profile: row of %d rank(s), rank %d, %d sampler steps of 2 forwards\n", p,
+                                q, reps);
+                        ts_backend_profile_print(be, stderr, reps);
+                        fflush(stderr);
+                    }
+                }
+                MPI_Comm_free(&sub);
+            }
+            // the 1-rank checksum of this length, once (weak rows: rank 0 alone recomputes it)
+            if (rd == 0) {
+                if (p == 1 || !weak) {
+                    want[p - 1] = p == 1 ? r.hash : want[0];
+                } else {
+                    MPI_Comm one;
+                    MPI_Comm_split(d.comm, d.rank == 0 ? 0 : MPI_UNDEFINED, d.rank, &one);
+                    if (d.rank == 0) {
+                        struct row r1;
+                        run_row(one, m, &tc, &tu, T, per_round, 0, hm, &r1);
+                        want[p - 1] = r1.hash;
+                        MPI_Comm_free(&one);
+                    }
                 }
             }
-            MPI_Comm_free(&sub);
-        }
-        // the 1-rank checksum of this length (weak rows: rank 0 alone recomputes it)
-        uint64_t want = 0;
-        if (p == 1 || !weak) {
-            want = p == 1 ? r.hash : rows[0].hash;
-        } else {
-            MPI_Comm one;
-            MPI_Comm_split(d.comm, d.rank == 0 ? 0 : MPI_UNDEFINED, d.rank, &one);
+            MPI_Barrier(d.comm);
             if (d.rank == 0) {
-                struct row r1;
-                run_row(one, m, &tc, &tu, T, reps, 0, hm, &r1);
-                want = r1.hash;
-                MPI_Comm_free(&one);
+                times[(size_t)(p - 1) * rounds + rd] = r.step_ms;
+                wait_sum[p - 1] += r.wait_pct;
+                wrong[p - 1] |= r.hash != want[p - 1];
+                struct row * o = &rows[p - 1];
+                double rss = o->rss_mb > r.rss_mb ? o->rss_mb : r.rss_mb;
+                if (rd == rounds - 1) *o = r;
+                o->rss_mb = rss;
             }
         }
-        MPI_Barrier(d.comm);
-        if (d.rank == 0) {
-            rows[p - 1] = r;
-            int wrong = r.hash != want;
-            wrong_total += wrong;
-            double t1 = rows[0].step_ms;
-            double speedup = weak ? t1 * p / r.step_ms : t1 / r.step_ms;
-            double eff = weak ? 100.0 * t1 / r.step_ms : 100.0 * t1 / (p * r.step_ms);
-            if (json)
-                printf("%s{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
-                       "\"wait_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
-                       "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", \"halo\": \"%s\"}\n",
-                       "", mode, p, (long long)T, r.step_ms, r.halo_mb, r.wait_pct, r.stitch_ms, r.rss_mb, speedup, eff,
-                       wrong, threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act");
-            else
-                printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d\n", p, (long long)T, r.step_ms,
-                       r.halo_mb, r.wait_pct, r.stitch_ms, r.rss_mb, speedup, eff, wrong);
-            fflush(stdout);
-        }
+        if (d.rank == 0 && rounds > 1 && isatty(2)) fprintf(stderr, "# turn %d of %d done\n", rd + 1, rounds);
     }
+    for (int p = 1; d.rank == 0 && p <= d.world; p++) {
+        struct row * r = &rows[p - 1];
+        double * tp = times + (size_t)(p - 1) * rounds;
+        if (rounds > 1) {
+            qsort(tp, (size_t)rounds, sizeof(double), cmp_d);
+            r->step_ms = tp[rounds / 2];
+        }
+        r->wait_pct = wait_sum[p - 1] / rounds;
+        wrong_total += wrong[p - 1];
+        double t1 = rows[0].step_ms;
+        double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
+        double eff = weak ? 100.0 * t1 / r->step_ms : 100.0 * t1 / (p * r->step_ms);
+        if (json)
+            printf("{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
+                   "\"wait_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
+                   "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", "
+                   "\"halo\": \"%s\"}\n",
+                   mode, p, (long long)r->frames, r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup,
+                   eff, wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act");
+        else
+            printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d\n", p, (long long)r->frames,
+                   r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup, eff, wrong[p - 1]);
+        fflush(stdout);
+    }
+    free(times), free(wait_sum), free(wrong), free(want);
     if (d.rank == 0 && !json)
         printf("# step: one sampler step (2 DiT forwards + guidance + Euler), max over ranks; halo: MB received per step "
                "by the busiest rank; wait: halo wait / step time, max over ranks; #wrong: rows whose latents differ "
@@ -333,7 +364,9 @@ int ts_cli_bench(int argc, char ** argv) {
                    "      --json         JSON (one object per line) instead of the table\n"
                    "      --scaling MODE strong (--frames in all) or weak (--frames per rank): under\n"
                    "                     mpirun -np P, one row per rank count 1..P in one job; each row\n"
-                   "                     times --reps sampler steps, checks its latents against 1 rank's\n"
+                   "                     times --reps sampler steps, the rows taking turns (a warm-up\n"
+                   "                     step, then one timed step, per row and turn), and checks its\n"
+                   "                     latents against 1 rank's every turn; rss is each row's own peak\n"
                    "      --no-stitch    skip the decode + stitch timing in scaling rows\n"
                    "      --halo MODE    scaling rows: qkv (default on cpu) or act, as generate --halo\n"
                    "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
@@ -343,7 +376,8 @@ int ts_cli_bench(int argc, char ** argv) {
                    "                     spatial attention on tensor cores\n"
                    "      --profile      also time each op alone (the forward waits for the device\n"
                    "                     after every op, so its time grows) and print the per-op table\n"
-                   "                     (with --scaling: every rank's, per row, on stderr)\n");
+                   "                     (with --scaling: every rank's, per row, on stderr; the rows\n"
+                   "                     then run one after another, not in turns)\n");
             return 0;
         default:
             fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");

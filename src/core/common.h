@@ -60,5 +60,8 @@ void ts_log(enum ts_log_level level, const char * fmt, ...) TS_PRINTF(2, 3);
 
 // wall clock, seconds (monotonic)
 double ts_time(void);
-// peak resident set size of this process, bytes (from getrusage)
+// peak resident set size of this process, bytes (VmHWM, else getrusage)
 int64_t ts_peak_rss(void);
+// Starts a new peak at the current resident size (Linux: /proc/self/clear_refs);
+// returns 0 when the system cannot, and the peak then stays the process's.
+int ts_peak_rss_reset(void);

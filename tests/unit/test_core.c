@@ -300,8 +300,28 @@ static void test_rope_tables(void) {
     tu_verdict("rope table 2d", err < 1e-6, d);
 }
 
+// The peak resident size follows a 64 MiB buffer up, and a reset after the
+// buffer is gone starts the peak again below it (what bench's per-row rss reads).
+static void test_peak_rss(void) {
+    char d[160];
+    int64_t base = ts_peak_rss();
+    size_t n = (size_t)64 << 20;
+    volatile char * big = ts_malloc(n);  // above the mmap threshold: returned to the system by free
+    for (size_t i = 0; i < n; i += 4096) big[i] = 1;  // touch every page
+    int64_t high = ts_peak_rss();
+    free((void *)big);
+    int can = ts_peak_rss_reset();
+    int64_t after = ts_peak_rss();
+    snprintf(d, sizeof d, "base=%lld MiB high=%lld MiB after reset=%lld MiB", (long long)(base >> 20),
+             (long long)(high >> 20), (long long)(after >> 20));
+    tu_verdict("peak rss follows a 64 MiB buffer", high - base >= ((int64_t)60 << 20), d);
+    if (can) tu_verdict("peak rss reset drops it again", after < high - ((int64_t)48 << 20), d);
+    else tu_verdict("peak rss reset unavailable here (skipped)", 1, d);
+}
+
 int main(void) {
     printf("test_core\n");
+    test_peak_rss();
     test_errors();
     test_log();
     test_arena();
