@@ -93,10 +93,35 @@ static int cmp_d(const void * a, const void * b) {
     return (x > y) - (x < y);
 }
 
+// --halo-trace: every rank's halo waits of the timed steps (one per block and
+// forward), on stderr in rank order.
+static void print_waits(MPI_Comm comm, const ts_dit_ws * ws, double time_timed) {
+    int rank, P;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &P);
+    int64_t n = 0;
+    const float * w = ts_dit_ws_waits(ws, &n);
+    double * ms = ts_malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += ms[i] = w[i] * 1e3;
+    for (int q = 0; q < P; q++) {
+        MPI_Barrier(comm);
+        if (q != rank || n == 0) continue;
+        fflush(stdout);
+        fprintf(stderr, "# halo-trace: row of %d rank(s), rank %d: %lld waits (ms):", P, rank, (long long)n);
+        for (int64_t i = 0; i < n; i++) fprintf(stderr, " %.1f", ms[i]);
+        qsort(ms, (size_t)n, sizeof(double), cmp_d);
+        fprintf(stderr, "\n# halo-trace: rank %d: median %.1f, 90th %.1f, max %.1f, sum %.1f ms of %.1f ms (%.1f%%)\n", rank,
+                ms[n / 2], ms[(n * 9) / 10], ms[n - 1], sum, time_timed * 1e3, 100.0 * sum / (time_timed * 1e3));
+        fflush(stderr);
+    }
+    free(ms);
+}
+
 // One row on the ranks of `comm` (collective over it): warm-up step, then
 // `reps` timed sampler steps (two DiT forwards with guidance, Euler update).
 static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, const ts_text_cond * tu, int64_t T,
-                    int reps, int stitch, enum ts_halo_mode hm, struct row * out) {
+                    int reps, int stitch, enum ts_halo_mode hm, int trace, struct row * out) {
     int rank, P;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &P);
@@ -135,10 +160,12 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
         if (k > 0) {
             wait_timed += ts_dit_ws_halo_wait(ws) - w0;
             time_timed += dt_s;
-        } else if (be != ts_backend_profile_inner(be)) {
-            ts_backend_profile_reset(be);  // --profile: the timed steps only
+        } else {
+            if (be != ts_backend_profile_inner(be)) ts_backend_profile_reset(be);  // --profile: the timed steps only
+            if (trace && P > 1) ts_dit_ws_trace_waits(ws, 1);
         }
     }
+    if (trace && P > 1) print_waits(comm, ws, time_timed);
     qsort(t + 1, (size_t)reps, sizeof(double), cmp_d);
     out->ranks = P;
     out->frames = T;
@@ -195,7 +222,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
 // Rows for 1..P ranks (P = the job's size) inside one job: the first p ranks
 // work, the others wait.
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
-                         int stitch, int profile, const char * halo) {
+                         int stitch, int profile, const char * halo, int trace) {
     ts_dist d;
     if (ts_dist_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
     int weak = !strcmp(mode, "weak");
@@ -250,7 +277,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             ts_peak_rss_reset();  // each row's own peak
             MPI_Barrier(d.comm);
             if (d.rank < p) {
-                run_row(sub, m, &tc, &tu, T, per_round, stitch && rd == rounds - 1, hm, &r);
+                run_row(sub, m, &tc, &tu, T, per_round, stitch && rd == rounds - 1, hm, trace, &r);
                 for (int q = 0; profile && q < p; q++) {  // each rank's table, in rank order
                     MPI_Barrier(sub);
                     if (d.rank == q) {
@@ -272,7 +299,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
                     MPI_Comm_split(d.comm, d.rank == 0 ? 0 : MPI_UNDEFINED, d.rank, &one);
                     if (d.rank == 0) {
                         struct row r1;
-                        run_row(one, m, &tc, &tu, T, per_round, 0, hm, &r1);
+                        run_row(one, m, &tc, &tu, T, per_round, 0, hm, 0, &r1);
                         want[p - 1] = r1.hash;
                         MPI_Comm_free(&one);
                     }
@@ -330,13 +357,14 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
 
 int ts_cli_bench(int argc, char ** argv) {
     const char * model_path = NULL;
-    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0;
+    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0, trace = 0;
     const char * scaling = NULL, * backend = "cpu", * dtype = "fp32", * halo = NULL;
     static const struct option lo[] = {{"backend", required_argument, 0, 'B'}, {"dtype", required_argument, 0, 'D'},{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
                                        {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
                                        {"profile", no_argument, 0, 'P'},       {"halo", required_argument, 0, 'H'},
+                                       {"halo-trace", no_argument, 0, 'T'},
                                        {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -347,6 +375,7 @@ int ts_cli_bench(int argc, char ** argv) {
         case 'D': dtype = optarg; break;
         case 'N': stitch = 0; break;
         case 'P': profile = 1; break;
+        case 'T': trace = 1; break;
         case 'H': halo = optarg; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
@@ -369,6 +398,8 @@ int ts_cli_bench(int argc, char ** argv) {
                    "                     latents against 1 rank's every turn; rss is each row's own peak\n"
                    "      --no-stitch    skip the decode + stitch timing in scaling rows\n"
                    "      --halo MODE    scaling rows: qkv (default on cpu) or act, as generate --halo\n"
+                   "      --halo-trace   scaling rows: every rank's halo waits of the timed steps (one\n"
+                   "                     per block and forward, ms) and their median/90th/max, on stderr\n"
                    "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
                    "                     the peak is then a cuBLAS GEMM on 8192^3 in --dtype (16-bit operands\n"
                    "                     for bf16/fp16)\n"
@@ -398,7 +429,7 @@ int ts_cli_bench(int argc, char ** argv) {
         return 1;
     }
     if (scaling && model_path)
-        return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch, profile, halo);
+        return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch, profile, halo, trace);
     if (!model_path) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_cli_fail();

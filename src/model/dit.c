@@ -19,6 +19,8 @@ struct ts_dit_ws {
     int has_left, has_right;
     enum ts_halo_mode halo_mode;
     double halo_wait;           // seconds in halo_wait
+    float * wait_log;           // owned (malloc) when tracing: each halo_wait's seconds, in order
+    int64_t n_wait_log, cap_wait_log;
     void * buf;                 // owned (backend memory): everything below
     float * x;          // (T, N, D) residual stream
     float * h;          // (S, N, D) normalised + modulated input, halo slots at both ends
@@ -97,11 +99,27 @@ void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
     if (ws->tkv_segs) m->be->ops->release(m->be, ws->tkv_segs);
     if (ws->att_b) m->be->ops->release(m->be, ws->att_b);
     free(ws->host);
+    free(ws->wait_log);
     free(ws);
     *wsp = NULL;
 }
 
 double ts_dit_ws_halo_wait(const ts_dit_ws * ws) { return ws->halo_wait; }
+
+void ts_dit_ws_trace_waits(ts_dit_ws * ws, int on) {
+    free(ws->wait_log);
+    ws->wait_log = NULL;
+    ws->n_wait_log = ws->cap_wait_log = 0;
+    if (on) {
+        ws->cap_wait_log = 256;
+        ws->wait_log = ts_malloc((size_t)ws->cap_wait_log * sizeof(float));
+    }
+}
+
+const float * ts_dit_ws_waits(const ts_dit_ws * ws, int64_t * n) {
+    *n = ws->n_wait_log;
+    return ws->wait_log;
+}
 
 enum ts_halo_mode ts_halo_mode_default(ts_backend_t be) {
     return strcmp(ts_backend_profile_inner(be)->ops->name, "cpu") == 0 ? TS_HALO_QKV : TS_HALO_ACT;
@@ -143,7 +161,18 @@ enum ts_status ts_dit_forward(ts_dit_ws * ws, const ts_model * m, float * v, con
 static enum ts_status halo_wait_timed(ts_dit_ws * ws, ts_comm_t halo) {
     double t0 = ts_time();
     enum ts_status st = halo->ops->halo_wait(halo);
-    ws->halo_wait += ts_time() - t0;
+    double dt = ts_time() - t0;
+    ws->halo_wait += dt;
+    if (ws->wait_log) {
+        if (ws->n_wait_log == ws->cap_wait_log) {
+            float * grown = ts_malloc((size_t)ws->cap_wait_log * 2 * sizeof(float));
+            memcpy(grown, ws->wait_log, (size_t)ws->n_wait_log * sizeof(float));
+            free(ws->wait_log);
+            ws->wait_log = grown;
+            ws->cap_wait_log *= 2;
+        }
+        ws->wait_log[ws->n_wait_log++] = (float)dt;
+    }
     return st;
 }
 

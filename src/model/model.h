@@ -167,6 +167,10 @@ ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T_own, int64_t g0, int64_t
 void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** ws);
 // halo wait time accumulated by this workspace's forwards (seconds)
 double ts_dit_ws_halo_wait(const ts_dit_ws * ws);
+// Tracing (for bench --halo-trace): with on, every halo wait's seconds are kept in
+// order (one per block and forward); ts_dit_ws_waits returns them (NULL when off).
+void ts_dit_ws_trace_waits(ts_dit_ws * ws, int on);
+const float * ts_dit_ws_waits(const ts_dit_ws * ws, int64_t * n);
 // What the temporal halo carries (ts_ctx_params.halo): TS_HALO_ACT, the W edge
 // frames' modulated activations (W*N*D floats per side; the receiver projects
 // their keys and values), or TS_HALO_QKV, their projected q|k|v rows (W*N*3D
