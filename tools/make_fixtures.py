@@ -50,11 +50,15 @@ def main():
         ref["text.tokens"], ref["text.pooled"] = tok[0].numpy(), pooled[0].numpy()
         tok_u, pooled_u, mask_u = m.encode_text([""], "cpu")
         ref["text_empty.tokens"], ref["text_empty.pooled"] = tok_u[0].numpy(), pooled_u[0].numpy()
+        # the prompt with its second word ("red") at weight 0: masked as a key in the encoder and the DiT
+        tok_w0, pooled_w0, mask_w0 = m.encode_text([PROMPT], "cpu", drop_words=[(1,)])
+        ref["text_w0.tokens"], ref["text_w0.pooled"] = tok_w0[0].numpy(), pooled_w0[0].numpy()
         # DiT forward on a whole 7-frame video, text-to-video and image-to-video
         z = torch.randn(1, T, h, h, C, generator=g)
         sigma = torch.tensor([0.7])
         ref["dit.z"], ref["dit.sigma"] = z[0].numpy(), sigma.numpy()
         ref["dit.v"] = m.dit(z, sigma, tok, pooled, mask)[0].numpy()
+        ref["dit_w0.v"] = m.dit(z, sigma, tok_w0, pooled_w0, mask_w0)[0].numpy()
         cond = torch.zeros_like(z)
         cond[:, 0] = torch.randn(1, h, h, C, generator=g)
         cmask = torch.zeros(1, T)

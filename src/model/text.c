@@ -70,6 +70,16 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
     float * q = op->alloc(be, (size_t)L * Dt * fl);
     float * kv = op->alloc(be, (size_t)L * 2 * Dt * fl);
     float * f = op->alloc(be, (size_t)L * 4 * Dt * fl);
+    // A weighted prompt adds log w to its tokens' attention logits as keys, in
+    // the encoder's own attention as in the DiT's cross attention, so a word at
+    // weight 0 reaches neither the video nor the other words' encodings.
+    out->bias = NULL;
+    if (weighted) {
+        float bias[4096];
+        for (int i = 0; i < L; i++) bias[i] = i < n ? (wts[i] > 0.0f ? logf(wts[i]) : -INFINITY) : 0.0f;
+        out->bias = op->alloc(be, (size_t)L * fl);
+        op->upload(be, out->bias, bias, (size_t)L * fl);
+    }
     // x = tok_emb[ids] + pos_emb
     for (int i = 0; i < L; i++) op->copy(be, x + (size_t)i * Dt, m->text.tok_emb + (size_t)ids[i] * Dt, Dt * fl);
     op->axpby(be, x, 1.0f, m->text.pos_emb, 1.0f, (int64_t)L * Dt);
@@ -78,7 +88,7 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
         op->layernorm(be, h, x, t->ln1_w, t->ln1_b, L, Dt, 1e-6f);
         op->linear(be, q, Dt, h, Dt, t->q_w, t->q_b, L, Dt, Dt);
         op->linear(be, kv, 2 * Dt, h, Dt, t->kv_w, t->kv_b, L, Dt, 2 * Dt);
-        op->attn_cross(be, h, q, kv, L, H, hd, L, n, NULL);
+        op->attn_cross(be, h, q, kv, L, H, hd, L, n, out->bias);
         op->linear(be, q, Dt, h, Dt, t->proj_w, t->proj_b, L, Dt, Dt);
         op->gate_add(be, x, q, NULL, 0, 1, L, Dt);
         op->layernorm(be, h, x, t->ln2_w, t->ln2_b, L, Dt, 1e-6f);
@@ -101,13 +111,6 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
     }
     if (wsum > 0.0f)
         for (int d = 0; d < Dt; d++) pooled[d] /= weighted ? wsum : (float)n;
-    out->bias = NULL;
-    if (weighted) {
-        float bias[4096];
-        for (int i = 0; i < L; i++) bias[i] = i < n ? (wts[i] > 0.0f ? logf(wts[i]) : -INFINITY) : 0.0f;
-        out->bias = op->alloc(be, (size_t)L * fl);
-        op->upload(be, out->bias, bias, (size_t)L * fl);
-    }
     out->pooled = op->alloc(be, (size_t)Dt * fl);
     op->upload(be, out->pooled, pooled, (size_t)Dt * fl);
     out->n_valid = n;

@@ -221,6 +221,19 @@ int main(int argc, char ** argv) {
         r = read_ref(f, "text_empty.tokens", &n);
         tu_check_rel("text_empty.tokens", tu.tokens, r, n, 1e-4);
         free(r);
+        // the second word at weight 0 ("red::0"): the reference masks it as a key in
+        // the encoder's attention and the DiT's cross attention, and pools without it
+        TS_ASSERT(strncmp(prompt, "a red ", 6) == 0);
+        char prompt_w0[1100];
+        snprintf(prompt_w0, sizeof prompt_w0, "a red::0 %s", prompt + 6);
+        ts_text_cond tw = {0};
+        TS_ASSERT(ts_text_encode(m, prompt_w0, &tw) == TS_OK);
+        r = read_ref(f, "text_w0.tokens", &n);
+        tu_check_rel("text.tokens, a word at weight 0", tw.tokens, r, n, 1e-4);
+        free(r);
+        r = read_ref(f, "text_w0.pooled", &n);
+        tu_check_rel("text.pooled, a word at weight 0", tw.pooled, r, n, 1e-4);
+        free(r);
         // DiT: whole video
         double * rz = read_ref(f, "dit.z", &n);
         float * z = to_float(rz, n);
@@ -231,6 +244,11 @@ int main(int argc, char ** argv) {
         r = read_ref(f, "dit.v", NULL);
         tu_check_rel("dit.forward t2v", v, r, n, 1e-4);
         free(r);
+        TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tw, NULL) == TS_OK);
+        r = read_ref(f, "dit_w0.v", NULL);
+        tu_check_rel("dit.forward t2v, a word at weight 0", v, r, n, 1e-4);
+        free(r);
+        ts_text_cond_free(m, &tw);
         double * rc = read_ref(f, "dit.cond", NULL);
         float * cond = to_float(rc, n);
         float * cmask = calloc((size_t)T, sizeof(float));

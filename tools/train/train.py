@@ -98,6 +98,27 @@ class Prefetch:
         return shapes.render(p, cx, cy, r, device=device), caps
 
 
+def attribute_dropout(caps, p):
+    """Per caption, with probability p, one attribute's words at prompt weight 0 (masked as the
+    engine masks `word::0`): the colour in half of those, the shape or the motion in a quarter each.
+    The clip keeps its attribute, so the model learns that a masked word leaves it open, not that
+    the object goes. Captions read `a COLOUR SHAPE MOTION... on a BG background` (shapes.caption)."""
+    out = []
+    for c in caps:
+        words = c.split()
+        if not words or torch.rand(()) >= p:
+            out.append(())
+            continue
+        u = float(torch.rand(()))
+        if u < 0.5:
+            out.append((1,))
+        elif u < 0.75:
+            out.append((2,))
+        else:
+            out.append(tuple(range(3, words.index("on"))))
+    return out
+
+
 def train_vae(a, dev):
     cfg = dict(tsmodel.DEFAULT_CONFIG)
     vae = tsmodel.VAE(cfg).to(dev)
@@ -200,6 +221,7 @@ def train_dit(a, dev):
             z0 = model.vae.encode(video).float()  # (B, T, h, w, c)
         drop = torch.rand(B) < 0.1
         caps = ["" if d else c for c, d in zip(caps, drop.tolist())]
+        drop_words = attribute_dropout(caps, a.attr_drop) if a.attr_drop > 0 else None
         i2v = (torch.rand(B, device=dev) < 0.5).float()
         cond = torch.zeros_like(z0)
         cond[:, 0] = z0[:, 0] * i2v[:, None, None, None]
@@ -216,7 +238,7 @@ def train_dit(a, dev):
         for gr in opt.param_groups:
             gr["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            text, pooled, tmask = model.encode_text(caps, dev)
+            text, pooled, tmask = model.encode_text(caps, dev, drop_words)
             v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask)
         loss = F.mse_loss(v.float(), target)
         opt.zero_grad(set_to_none=True)
@@ -267,6 +289,8 @@ def main():
     ap.add_argument("--export", help="also write the EMA weights as bf16 shards PREFIX-NN.pt at each save")
     ap.add_argument("--init", help="start a new run from EMA shards PREFIX (when --ckpt does not exist)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--attr-drop", type=float, default=0.0,
+                    help="share of captions with one attribute's words masked (prompt weight 0)")
     ap.add_argument("--set", action="append", help="config override key=value (new runs)")
     a = ap.parse_args()
     if a.threads:

@@ -139,10 +139,14 @@ class TextEncoder(nn.Module):
         self.layers = nn.ModuleList(TextLayer(d, cfg["text_heads"]) for _ in range(cfg["text_layers"]))
         self.ln_f = nn.LayerNorm(d, eps=EPS)
 
-    def forward(self, ids, n_valid):
-        """ids (B, L) -> tokens (B, L, Dt), pooled (B, Dt) = mean of the valid tokens."""
+    def forward(self, ids, n_valid, drop=None):
+        """ids (B, L) -> tokens (B, L, Dt), pooled (B, Dt) = mean of the valid tokens.
+        drop (B, L) bool: tokens at prompt weight 0, masked as keys here and in the DiT (the engine's
+        `word::0`: log w = -inf on their logits) and left out of the pooled mean."""
         B, L = ids.shape
         key_mask = torch.arange(L, device=ids.device)[None, :] < n_valid[:, None]
+        if drop is not None:
+            key_mask = key_mask & ~drop
         x = self.tok_emb(ids) + self.pos_emb[None]
         for layer in self.layers:
             x = layer(x, key_mask)
@@ -360,12 +364,21 @@ class TimeshardModel(nn.Module):
         self.dit = DiT(self.cfg)
         self.vae = VAE(self.cfg)
 
-    def encode_text(self, prompts, device):
+    def encode_text(self, prompts, device, drop_words=None):
+        """drop_words: per prompt, indices of its words (0 = first word) at weight 0."""
         L = self.cfg["text_len"]
         toks = [tokenize(p, self.vocab_index, L) for p in prompts]
         ids = torch.tensor([t[0] for t in toks], device=device)
         n = torch.tensor([t[1] for t in toks], device=device)
-        return self.text(ids, n)
+        drop = None
+        if drop_words is not None:
+            drop = torch.zeros(len(prompts), L, dtype=torch.bool)
+            for b, words in enumerate(drop_words):
+                for w in words:
+                    if 1 + w < L:  # token 0 is <bos>
+                        drop[b, 1 + w] = True
+            drop = drop.to(device)
+        return self.text(ids, n, drop)
 
 
 def schedule(steps, shift):
