@@ -7,11 +7,12 @@ parallel efficiency against the number of ranks.
 
 Rows need "ranks" and "step_ms"; "efficiency" is used when present (else computed
 from the first row of the series: strong when "frames" stays the same, weak when it
-grows). Rows are grouped into series by "kind" (else by file); rows without a
+grows). Rows are grouped into series by "kind" (else by file name); rows without a
 step_ms (failed runs) are skipped with a note. Other keys are ignored.
 """
 import argparse
 import json
+import os
 import sys
 
 import matplotlib
@@ -59,7 +60,7 @@ def series_of(paths):
                 print(f"plot_scaling: skipping a row without ranks/step_ms in {path}: {json.dumps(r)[:120]}",
                       file=sys.stderr)
                 continue
-            label = r.get("kind") or path
+            label = r.get("kind") or os.path.splitext(os.path.basename(path))[0]
             series.setdefault(label, []).append(r)
     for rows in series.values():
         rows.sort(key=lambda r: r["ranks"])
@@ -67,13 +68,15 @@ def series_of(paths):
 
 
 def efficiencies(rows):
-    """The rows' efficiency, computed from the first row where a row has none."""
+    """The rows' efficiency as a fraction: the bench's "efficiency" (percent), else computed from the first row."""
     n0, t0 = rows[0]["ranks"], rows[0]["step_ms"]
     weak = len({r.get("frames") for r in rows}) > 1
     out = []
     for r in rows:
         e = r.get("efficiency")
-        if e is None:
+        if e is not None:
+            e = e / 100.0  # timeshard bench --json: percent
+        else:
             e = t0 / r["step_ms"] if weak else (t0 * n0) / (r["step_ms"] * r["ranks"])
         out.append(e)
     return out
