@@ -29,8 +29,10 @@ def write_h5(model, path, dtype="f16", extra_attrs=None):
         f.create_dataset("vocab", data=np.array(model.vocab, dtype=object), dtype=h5py.string_dtype())
         t = f.create_group("tensors")
         for name, p in model.state_dict().items():
-            a = p.detach().float().cpu().numpy()
-            t.create_dataset(name, data=a.astype(np.float16 if dtype == "f16" else np.float32))
+            a = p.detach().float().cpu().numpy().astype(np.float16 if dtype == "f16" else np.float32)
+            # byte shuffle + deflate: ~20% smaller for f16 weights, read back by any HDF5
+            big = a.ndim > 0 and a.size >= 1024
+            t.create_dataset(name, data=a, **(dict(compression="gzip", compression_opts=9, shuffle=True) if big else {}))
     os.replace(tmp, path)
 
 

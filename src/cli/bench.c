@@ -251,7 +251,6 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     ts_text_encode(m, "a red circle moving left on a blue background", &tc);
     ts_text_encode(m, "", &tu);
     struct row * rows = ts_calloc((size_t)d.world, sizeof(struct row));
-    uint64_t * ref = ts_calloc((size_t)d.world, sizeof(uint64_t));
     int wrong_total = 0;
     if (d.rank == 0 && !json) {
         printf("# timeshard bench --scaling %s: %s (%s), %lld frames%s, %d thread(s) per rank, halo %s, median of %d "
@@ -347,7 +346,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
         printf("# step: one sampler step (2 DiT forwards + guidance + Euler), max over ranks; halo: MB received per step "
                "by the busiest rank; wait: halo wait / step time, max over ranks; #wrong: rows whose latents differ "
                "from 1 rank's\n# %s: %d row(s) wrong\n", wrong_total ? "FAILED" : "OK", wrong_total);
-    free(rows), free(ref);
+    free(rows);
     ts_text_cond_free(m, &tc), ts_text_cond_free(m, &tu);
     ts_model_free(&m);
     ts_backend_free(&be);
