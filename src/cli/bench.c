@@ -222,7 +222,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
 // Rows for 1..P ranks (P = the job's size) inside one job: the first p ranks
 // work, the others wait.
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
-                         int stitch, int profile, const char * halo, int trace) {
+                         int stitch, int profile, const char * halo, int trace, int ceiling) {
     ts_dist d;
     if (ts_dist_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
     int weak = !strcmp(mode, "weak");
@@ -256,7 +256,8 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
         printf("# timeshard bench --scaling %s: %s (%s), %lld frames%s, %d thread(s) per rank, halo %s, median of %d "
                "steps (rows in turns)\n", mode, model_path, c->label, (long long)frames, weak ? " per rank" : "", threads,
                hm == TS_HALO_QKV ? "qkv" : "act", reps);
-        printf("#  ranks  frames  step(ms)  halo(MB)  wait(%%)  stitch(ms)  rss(MB)  speedup  eff(%%)  #wrong\n");
+        printf("#  ranks  frames  step(ms)  halo(MB)  wait(%%)  stitch(ms)  rss(MB)  speedup  eff(%%)  #wrong%s\n",
+               ceiling ? "  ceil(%)  imbal(%)" : "");
     }
     // Rows take turns, one timed step each per round (after a warm-up step), so a
     // machine whose speed drifts over minutes slows every row alike; --profile runs
@@ -266,6 +267,10 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     double * wait_sum = ts_calloc((size_t)d.world, sizeof(double));
     int * wrong = ts_calloc((size_t)d.world, sizeof(int));
     uint64_t * want = ts_calloc((size_t)d.world, sizeof(uint64_t));  // 1-rank checksum per row length
+    // --ceiling: per row and turn, the slowest and fastest of p ranks each running
+    // its own frames as an independent 1-rank problem, all at once (no exchange)
+    double * ind_max = ts_calloc((size_t)d.world * rounds, sizeof(double));
+    double * ind_imb = ts_calloc((size_t)d.world, sizeof(double));
     for (int rd = 0; rd < rounds; rd++) {
         for (int p = 1; p <= d.world; p++) {
             int64_t T = weak ? frames * p : frames;
@@ -285,6 +290,20 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
                                 q, reps);
                         ts_backend_profile_print(be, stderr, reps);
                         fflush(stderr);
+                    }
+                }
+                if (ceiling && p > 1) {
+                    int64_t g0, Tn = frames;
+                    if (!weak) ts_partition(frames, p, d.rank, &g0, &Tn);
+                    struct row ri;
+                    MPI_Barrier(sub);
+                    run_row(MPI_COMM_SELF, m, &tc, &tu, Tn, per_round, 0, hm, 0, &ri);
+                    double hi, lo;
+                    MPI_Reduce(&ri.step_ms, &hi, 1, MPI_DOUBLE, MPI_MAX, 0, sub);
+                    MPI_Reduce(&ri.step_ms, &lo, 1, MPI_DOUBLE, MPI_MIN, 0, sub);
+                    if (d.rank == 0) {
+                        ind_max[(size_t)(p - 1) * rounds + rd] = hi;
+                        ind_imb[p - 1] += 100.0 * (hi - lo) / hi / rounds;
                     }
                 }
                 MPI_Comm_free(&sub);
@@ -329,23 +348,37 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
         double t1 = rows[0].step_ms;
         double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
         double eff = weak ? 100.0 * t1 / r->step_ms : 100.0 * t1 / (p * r->step_ms);
+        double ceil_pct = 100.0, * ip = ind_max + (size_t)(p - 1) * rounds;
+        if (ceiling && p > 1) {
+            qsort(ip, (size_t)rounds, sizeof(double), cmp_d);
+            ceil_pct = weak ? 100.0 * t1 / ip[rounds / 2] : 100.0 * t1 / (p * ip[rounds / 2]);
+        }
+        char extra[96] = "";
+        if (ceiling && json)
+            snprintf(extra, sizeof(extra), ", \"ceiling\": %.2f, \"imbalance_pct\": %.3f", ceil_pct, ind_imb[p - 1]);
+        else if (ceiling)
+            snprintf(extra, sizeof(extra), "  %7.1f  %8.2f", ceil_pct, ind_imb[p - 1]);
         if (json)
             printf("{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
                    "\"wait_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
                    "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", "
-                   "\"halo\": \"%s\"}\n",
+                   "\"halo\": \"%s\"%s}\n",
                    mode, p, (long long)r->frames, r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup,
-                   eff, wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act");
+                   eff, wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act", extra);
         else
-            printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d\n", p, (long long)r->frames,
-                   r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup, eff, wrong[p - 1]);
+            printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d%s\n", p, (long long)r->frames,
+                   r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup, eff, wrong[p - 1], extra);
         fflush(stdout);
     }
-    free(times), free(wait_sum), free(wrong), free(want);
+    free(times), free(wait_sum), free(wrong), free(want), free(ind_max), free(ind_imb);
     if (d.rank == 0 && !json)
         printf("# step: one sampler step (2 DiT forwards + guidance + Euler), max over ranks; halo: MB received per step "
                "by the busiest rank; wait: halo wait / step time, max over ranks; #wrong: rows whose latents differ "
-               "from 1 rank's\n# %s: %d row(s) wrong\n", wrong_total ? "FAILED" : "OK", wrong_total);
+               "from 1 rank's\n%s# %s: %d row(s) wrong\n",
+               ceiling ? "# ceil: the efficiency of the same ranks each running its own frames alone at the same time "
+                         "(no exchange; median over turns of the slowest); imbal: (slowest - fastest) / slowest of "
+                         "those runs, mean over turns\n" : "",
+               wrong_total ? "FAILED" : "OK", wrong_total);
     free(rows);
     ts_text_cond_free(m, &tc), ts_text_cond_free(m, &tu);
     ts_model_free(&m);
@@ -356,14 +389,14 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
 
 int ts_cli_bench(int argc, char ** argv) {
     const char * model_path = NULL;
-    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0, trace = 0;
+    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0, trace = 0, ceiling = 0;
     const char * scaling = NULL, * backend = "cpu", * dtype = "fp32", * halo = NULL;
     static const struct option lo[] = {{"backend", required_argument, 0, 'B'}, {"dtype", required_argument, 0, 'D'},{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
                                        {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
                                        {"profile", no_argument, 0, 'P'},       {"halo", required_argument, 0, 'H'},
-                                       {"halo-trace", no_argument, 0, 'T'},
+                                       {"halo-trace", no_argument, 0, 'T'},    {"ceiling", no_argument, 0, 'C'},
                                        {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -375,6 +408,7 @@ int ts_cli_bench(int argc, char ** argv) {
         case 'N': stitch = 0; break;
         case 'P': profile = 1; break;
         case 'T': trace = 1; break;
+        case 'C': ceiling = 1; break;
         case 'H': halo = optarg; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
@@ -399,6 +433,10 @@ int ts_cli_bench(int argc, char ** argv) {
                    "      --halo MODE    scaling rows: qkv (default on cpu) or act, as generate --halo\n"
                    "      --halo-trace   scaling rows: every rank's halo waits of the timed steps (one\n"
                    "                     per block and forward, ms) and their median/90th/max, on stderr\n"
+                   "      --ceiling      scaling rows: also time, in the same turns, each row's ranks running\n"
+                   "                     their own frames as independent 1-rank problems at once (no\n"
+                   "                     exchange): ceil = the efficiency that allows, imbal = how far the\n"
+                   "                     slowest of them trails the fastest (the machine's share of the wait)\n"
                    "      --backend NAME cpu (default) or cuda (CUDA builds; single-rank timing only):\n"
                    "                     the peak is then a cuBLAS GEMM on 8192^3 in --dtype (16-bit operands\n"
                    "                     for bf16/fp16)\n"
@@ -428,7 +466,7 @@ int ts_cli_bench(int argc, char ** argv) {
         return 1;
     }
     if (scaling && model_path)
-        return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch, profile, halo, trace);
+        return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch, profile, halo, trace, ceiling);
     if (!model_path) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_cli_fail();

@@ -169,6 +169,20 @@ print(f"  {'bench --scaling --json --profile (2 ranks)':44s} {'OK  ' if ok else 
 sys.exit(0 if ok else 1)
 PYEOF
 verdict "  (bench)" $((1 - $?))
+# --ceiling: the same ranks' independent runs, timed in the same turns
+$MPIRUN -np 2 "$TS" bench --scaling strong --model "$TINY" --frames 4 --reps 2 --threads 1 --json --no-stitch \
+    --ceiling > $WORK/ceil.json
+$PY - $WORK/ceil.json <<'PYEOF'
+import sys, json
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+ok = len(rows) == 2 and all(r["wrong"] == 0 for r in rows)
+ok = ok and rows[0]["ceiling"] == 100 and rows[0]["imbalance_pct"] == 0
+ok = ok and 10 < rows[1]["ceiling"] < 200 and 0 <= rows[1]["imbalance_pct"] < 100
+print(f"  {'bench --scaling --ceiling (2 ranks)':44s} {'OK  ' if ok else 'FAIL'}   "
+      f"ceil={[r.get('ceiling') for r in rows]}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (bench --ceiling)" $((1 - $?))
 expect_fail "resume with another seed" $WORK/x.h5 "${G[@]}" --frames 9 --steps 5 --seed 9 --out none \
     --latents $WORK/x.h5 --resume $WORK/ck.h5
 finish
