@@ -5,10 +5,14 @@ parallel efficiency against the number of ranks.
     python3 launch/plot_scaling.py scaling-strong-123.jsonl -o strong.png
     python3 launch/plot_scaling.py strong.jsonl weak.jsonl -o both.png --title "H100, 2 nodes"
 
-Rows need "ranks" and "step_ms"; "efficiency" is used when present (else computed
-from the first row of the series: strong when "frames" stays the same, weak when it
-grows). Rows are grouped into series by "kind" (else by file name); rows without a
-step_ms (failed runs) are skipped with a note. Other keys are ignored.
+Rows need "ranks" and "step_ms". "efficiency" is used when present: percent in
+`timeshard bench --json` rows (they have "mode"), a fraction in the slurm/ sweeps'
+rows; without it, it is computed from the first row of the series (strong when
+"frames" stays the same, weak when it grows). A "ceiling" (percent, `timeshard bench
+--ceiling`: the same ranks running independently at once) is drawn dashed beside the
+efficiency; rows whose "wrong" is non-zero or whose "identical" is false are marked.
+Rows are grouped into series by "kind" (else by file name); rows without a step_ms
+(failed runs) are skipped with a note. Other keys are ignored.
 """
 import argparse
 import json
@@ -75,7 +79,8 @@ def efficiencies(rows):
     for r in rows:
         e = r.get("efficiency")
         if e is not None:
-            e = e / 100.0  # timeshard bench --json: percent
+            if "mode" in r:  # timeshard bench --json gives percent; the sbatch sweeps a fraction
+                e = e / 100.0
         else:
             e = t0 / r["step_ms"] if weak else (t0 * n0) / (r["step_ms"] * r["ranks"])
         out.append(e)
@@ -105,8 +110,11 @@ def main():
             ax_t.plot(ranks, [t[0] * ranks[0] / n for n in ranks], ":", color=line.get_color(), alpha=0.6,
                       label=f"{label} ideal")
         ax_e.plot(ranks, efficiencies(rows), "o-", color=line.get_color(), label=label)
+        if all(r.get("ceiling") is not None for r in rows):  # bench --ceiling: what the machine allows
+            ax_e.plot(ranks, [r["ceiling"] / 100.0 for r in rows], "x--", color=line.get_color(), alpha=0.6,
+                      label=f"{label} ceiling")
         for r, e in zip(rows, efficiencies(rows)):
-            if r.get("identical") is False:  # a wrong result: mark it
+            if r.get("identical") is False or r.get("wrong", 0) > 0:  # a wrong result: mark it
                 ax_e.annotate("wrong", (r["ranks"], e), color="red", textcoords="offset points", xytext=(4, 4))
 
     for ax in (ax_t, ax_e):

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>  // nanosleep
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -219,6 +220,20 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
     free(t);
 }
 
+// A barrier whose waiting ranks sleep between polls: MPI_Barrier spins, and a
+// rank spinning beside a row it is not part of would slow that row's cores on a
+// machine whose cores share a physical core or a power budget.
+static void quiet_barrier(MPI_Comm comm) {
+    MPI_Request rq;
+    MPI_Ibarrier(comm, &rq);
+    for (int done = 0;;) {
+        MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        struct timespec ts = {0, 200000};  // 0.2 ms
+        nanosleep(&ts, NULL);
+    }
+}
+
 // Rows for 1..P ranks (P = the job's size) inside one job: the first p ranks
 // work, the others wait.
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
@@ -264,7 +279,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     // each row's steps in one go instead, to print one table per row.
     const int rounds = profile ? 1 : reps, per_round = profile ? reps : 1;
     double * times = ts_calloc((size_t)d.world * rounds, sizeof(double));  // [p-1][round], rank 0
-    double * wait_sum = ts_calloc((size_t)d.world, sizeof(double));
+    double * waits = ts_calloc((size_t)d.world * rounds, sizeof(double));  // [p-1][round], rank 0
     int * wrong = ts_calloc((size_t)d.world, sizeof(int));
     uint64_t * want = ts_calloc((size_t)d.world, sizeof(uint64_t));  // 1-rank checksum per row length
     // --ceiling: per row and turn, the slowest and fastest of p ranks each running
@@ -279,7 +294,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             struct row r;
             memset(&r, 0, sizeof(r));
             ts_peak_rss_reset();  // each row's own peak
-            MPI_Barrier(d.comm);
+            quiet_barrier(d.comm);
             if (d.rank < p) {
                 run_row(sub, m, &tc, &tu, T, per_round, stitch && rd == rounds - 1, hm, trace, &r);
                 for (int q = 0; profile && q < p; q++) {  // each rank's table, in rank order
@@ -323,10 +338,10 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
                     }
                 }
             }
-            MPI_Barrier(d.comm);
+            quiet_barrier(d.comm);
             if (d.rank == 0) {
                 times[(size_t)(p - 1) * rounds + rd] = r.step_ms;
-                wait_sum[p - 1] += r.wait_pct;
+                waits[(size_t)(p - 1) * rounds + rd] = r.wait_pct;
                 wrong[p - 1] |= r.hash != want[p - 1];
                 struct row * o = &rows[p - 1];
                 double rss = o->rss_mb > r.rss_mb ? o->rss_mb : r.rss_mb;
@@ -343,7 +358,11 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             qsort(tp, (size_t)rounds, sizeof(double), cmp_d);
             r->step_ms = tp[rounds / 2];
         }
-        r->wait_pct = wait_sum[p - 1] / rounds;
+        // wait: median over turns, like the step time; the mean is reported too
+        double * wp = waits + (size_t)(p - 1) * rounds, wait_mean = 0;
+        for (int k = 0; k < rounds; k++) wait_mean += wp[k] / rounds;
+        qsort(wp, (size_t)rounds, sizeof(double), cmp_d);
+        r->wait_pct = wp[rounds / 2];
         wrong_total += wrong[p - 1];
         double t1 = rows[0].step_ms;
         double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
@@ -360,17 +379,18 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             snprintf(extra, sizeof(extra), "  %7.1f  %8.2f", ceil_pct, ind_imb[p - 1]);
         if (json)
             printf("{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
-                   "\"wait_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
+                   "\"wait_pct\": %.3f, \"wait_mean_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
                    "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", "
                    "\"halo\": \"%s\"%s}\n",
-                   mode, p, (long long)r->frames, r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup,
-                   eff, wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act", extra);
+                   mode, p, (long long)r->frames, r->step_ms, r->halo_mb, r->wait_pct, wait_mean, r->stitch_ms,
+                   r->rss_mb, speedup, eff, wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act",
+                   extra);
         else
             printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d%s\n", p, (long long)r->frames,
                    r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup, eff, wrong[p - 1], extra);
         fflush(stdout);
     }
-    free(times), free(wait_sum), free(wrong), free(want), free(ind_max), free(ind_imb);
+    free(times), free(waits), free(wrong), free(want), free(ind_max), free(ind_imb);
     if (d.rank == 0 && !json)
         printf("# step: one sampler step (2 DiT forwards + guidance + Euler), max over ranks; halo: MB received per step "
                "by the busiest rank; wait: halo wait / step time, max over ranks; #wrong: rows whose latents differ "
