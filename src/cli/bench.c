@@ -57,6 +57,12 @@ static int cmp_double(const void * a, const void * b) {
     return (x > y) - (x < y);
 }
 
+// Sorts v[0..n) in place and returns its median (the upper one for even n).
+static double median_of(double * v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return v[n / 2];
+}
+
 // ---- scaling: strong (fixed frames) and weak (fixed frames per rank) ---------------------
 struct row {
     int ranks;
@@ -89,11 +95,6 @@ static enum ts_status bench_produce(void * ud, int64_t i, uint8_t * buf) {
 }
 static enum ts_status bench_consume(void * ud, int64_t g, const uint8_t * buf) { return TS_OK; }
 
-static int cmp_d(const void * a, const void * b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 // --halo-trace: every rank's halo waits of the timed steps (one per block and
 // forward), on stderr in rank order.
 static void print_waits(MPI_Comm comm, const ts_dit_ws * ws, double time_timed) {
@@ -111,7 +112,7 @@ static void print_waits(MPI_Comm comm, const ts_dit_ws * ws, double time_timed) 
         fflush(stdout);
         fprintf(stderr, "# halo-trace: row of %d rank(s), rank %d: %lld waits (ms):", P, rank, (long long)n);
         for (int64_t i = 0; i < n; i++) fprintf(stderr, " %.1f", ms[i]);
-        qsort(ms, (size_t)n, sizeof(double), cmp_d);
+        qsort(ms, (size_t)n, sizeof(double), cmp_double);
         fprintf(stderr, "\n# halo-trace: rank %d: median %.1f, 90th %.1f, max %.1f, sum %.1f ms of %.1f ms (%.1f%%)\n", rank,
                 ms[n / 2], ms[(n * 9) / 10], ms[n - 1], sum, time_timed * 1e3, 100.0 * sum / (time_timed * 1e3));
         fflush(stderr);
@@ -167,10 +168,9 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
         }
     }
     if (trace && P > 1) print_waits(comm, ws, time_timed);
-    qsort(t + 1, (size_t)reps, sizeof(double), cmp_d);
     out->ranks = P;
     out->frames = T;
-    out->step_ms = t[1 + reps / 2] * 1e3;
+    out->step_ms = median_of(t + 1, reps) * 1e3;
     double wait_pct = time_timed > 0 ? 100.0 * wait_timed / time_timed : 0;
     MPI_Allreduce(MPI_IN_PLACE, &wait_pct, 1, MPI_DOUBLE, MPI_MAX, comm);
     out->wait_pct = wait_pct;
@@ -354,23 +354,19 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     for (int p = 1; d.rank == 0 && p <= d.world; p++) {
         struct row * r = &rows[p - 1];
         double * tp = times + (size_t)(p - 1) * rounds;
-        if (rounds > 1) {
-            qsort(tp, (size_t)rounds, sizeof(double), cmp_d);
-            r->step_ms = tp[rounds / 2];
-        }
+        if (rounds > 1) r->step_ms = median_of(tp, rounds);
         // wait: median over turns, like the step time; the mean is reported too
         double * wp = waits + (size_t)(p - 1) * rounds, wait_mean = 0;
         for (int k = 0; k < rounds; k++) wait_mean += wp[k] / rounds;
-        qsort(wp, (size_t)rounds, sizeof(double), cmp_d);
-        r->wait_pct = wp[rounds / 2];
+        r->wait_pct = median_of(wp, rounds);
         wrong_total += wrong[p - 1];
         double t1 = rows[0].step_ms;
         double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
         double eff = weak ? 100.0 * t1 / r->step_ms : 100.0 * t1 / (p * r->step_ms);
-        double ceil_pct = 100.0, * ip = ind_max + (size_t)(p - 1) * rounds;
+        double ceil_pct = 100.0;
         if (ceiling && p > 1) {
-            qsort(ip, (size_t)rounds, sizeof(double), cmp_d);
-            ceil_pct = weak ? 100.0 * t1 / ip[rounds / 2] : 100.0 * t1 / (p * ip[rounds / 2]);
+            double ti = median_of(ind_max + (size_t)(p - 1) * rounds, rounds);
+            ceil_pct = weak ? 100.0 * t1 / ti : 100.0 * t1 / (p * ti);
         }
         char extra[96] = "";
         if (ceiling && json)
@@ -544,8 +540,7 @@ int ts_cli_bench(int argc, char ** argv) {
         be->ops->sync(be);
         t[r] = ts_time() - t0;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_double);
-    double med = t[reps / 2];
+    double med = median_of(t, reps);
     double gf = dit_flops(c, frames) / 1e9;
 #ifdef TS_CUDA
     double peak = on_gpu ? ts_cuda_gemm_peak_gflops(ts_backend_profile_inner(be), 8192) : sgemm_gflops(threads, 1024);
