@@ -1,5 +1,5 @@
 # The CUDA backend (src/backend/cuda) and the NCCL halo communicator
-# (src/dist/comm_nccl.c), included by the top CMakeLists.txt when TS_CUDA is ON.
+# (src/parallel/comm_nccl.c), included by the top CMakeLists.txt when TS_CUDA is ON.
 # Builds the static library ts_cuda, links it into timeshard_lib and defines
 # TS_CUDA=1 for everything that links timeshard_lib. With TS_BUILD_TESTS, adds
 # tests/gpu (ctest label "gpu"; each test exits 77 = skipped without a GPU).
@@ -41,7 +41,8 @@ string(REGEX REPLACE ".*NCCL_MAJOR ([0-9]+).*NCCL_MINOR ([0-9]+).*NCCL_PATCH ([0
 
 # ---- ts_cuda -------------------------------------------------------------------------
 file(GLOB TS_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
-add_library(ts_cuda STATIC ${TS_CUDA_SOURCES} ${CMAKE_SOURCE_DIR}/src/dist/comm_nccl.c)
+add_library(ts_cuda STATIC ${TS_CUDA_SOURCES} ${CMAKE_SOURCE_DIR}/src/backend/cuda/cuda_device.c
+            ${CMAKE_SOURCE_DIR}/src/parallel/comm_nccl.c)
 # The directory's options (-Wall -Wextra ..., top CMakeLists.txt) are GCC flags:
 # give them to C as they are and to nvcc through -Xcompiler.
 get_directory_property(ts_dir_opts DIRECTORY ${CMAKE_SOURCE_DIR} COMPILE_OPTIONS)
@@ -56,13 +57,13 @@ target_compile_options(ts_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcudafe=--dis
                                        --expt-relaxed-constexpr>)
 target_include_directories(ts_cuda PUBLIC ${NCCL_INCLUDE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
 target_compile_definitions(ts_cuda PUBLIC TS_CUDA=1)
-target_link_libraries(ts_cuda PUBLIC ts_dist ts_core MPI::MPI_C CUDA::cudart CUDA::cublas ${NCCL_LIBRARY})
+target_link_libraries(ts_cuda PUBLIC ts_parallel ts_core MPI::MPI_C CUDA::cudart CUDA::cublas ${NCCL_LIBRARY})
 
-# comm_nccl.c lives in src/dist, whose glob also puts it in ts_dist (compiled
+# comm_nccl.c lives in src/parallel, whose glob also puts it in ts_parallel (compiled
 # there without TS_CUDA it is empty): keep it in ts_cuda only.
-get_target_property(ts_dist_srcs ts_dist SOURCES)
-list(FILTER ts_dist_srcs EXCLUDE REGEX "comm_nccl\\.c$")
-set_target_properties(ts_dist PROPERTIES SOURCES "${ts_dist_srcs}")
+get_target_property(ts_parallel_srcs ts_parallel SOURCES)
+list(FILTER ts_parallel_srcs EXCLUDE REGEX "comm_nccl\\.c$")
+set_target_properties(ts_parallel PROPERTIES SOURCES "${ts_parallel_srcs}")
 
 target_link_libraries(timeshard_lib PUBLIC ts_cuda)
 target_compile_definitions(timeshard_lib PUBLIC TS_CUDA=1)

@@ -70,6 +70,9 @@ struct ts_ctx_params {
                           // 3x the bytes, nothing recomputed) or "act" (their modulated activations,
                           // the receiver projects keys and values itself); NULL: qkv on the CPU
                           // backend (compute is dear there), act on CUDA (bytes are dearer)
+    int signals;          // 1: the context installs handlers for fatal signals (report the rank, delete
+                          // temporary outputs, end the job) and SIGTERM (checkpoint, then stop);
+                          // 0 (default): the caller's handlers stay as they are
 };
 void ts_ctx_params_init(struct ts_ctx_params * p);
 

@@ -12,7 +12,7 @@
 #include "cli/cli.h"
 #include "core/common.h"
 #include "core/rng.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 #ifdef TS_CUDA
@@ -199,7 +199,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
     // stitch: decode on every rank, ordered stream to rank 0 (no encoding)
     out->stitch_ms = 0;
     if (stitch) {
-        ts_dist sd;
+        ts_parallel sd;
         memset(&sd, 0, sizeof(sd));
         sd.rank = rank, sd.world = P, sd.comm = comm;
         size_t fb = (size_t)c->image_size * c->image_size * 3;
@@ -238,18 +238,18 @@ static void quiet_barrier(MPI_Comm comm) {
 // work, the others wait.
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
                          int stitch, int profile, const char * halo, int trace, int ceiling) {
-    ts_dist d;
-    if (ts_dist_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
+    ts_parallel d;
+    if (ts_parallel_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
     int weak = !strcmp(mode, "weak");
     ts_backend_t be = ts_backend_cpu_new(threads);
     if (profile) be = ts_backend_profile_new(be);
     ts_model * m = NULL;
     enum ts_status st = ts_model_load(&m, model_path, be);
-    st = ts_dist_agree(&d, st);
+    st = ts_parallel_agree(&d, st);
     if (st != TS_OK) {
         if (d.rank == 0) ts_cli_fail();
         ts_backend_free(&be);
-        ts_dist_free(&d);
+        ts_parallel_free(&d);
         return 1;
     }
     const struct ts_model_config * c = &m->cfg;
@@ -258,7 +258,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     if ((weak && frames < W) || (!weak && frames < (int64_t)W * d.world)) {
         if (d.rank == 0)
             fprintf(stderr, "timeshard: error: each rank must own at least %d frames (the temporal window)\n", W);
-        ts_model_free(&m), ts_backend_free(&be), ts_dist_free(&d);
+        ts_model_free(&m), ts_backend_free(&be), ts_parallel_free(&d);
         return 1;
     }
     ts_log_set_level(TS_LOG_ERROR);
@@ -399,7 +399,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     ts_text_cond_free(m, &tc), ts_text_cond_free(m, &tu);
     ts_model_free(&m);
     ts_backend_free(&be);
-    ts_dist_free(&d);
+    ts_parallel_free(&d);
     return wrong_total ? 1 : 0;
 }
 

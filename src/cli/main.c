@@ -234,6 +234,7 @@ static int cmd_generate(int argc, char ** argv) {
     memset(&o, 0, sizeof(o));
     ts_gen_params_init(&o.gp);
     ts_ctx_params_init(&o.cp);
+    o.cp.signals = 1;  // the command: fatal signals end the whole job, SIGTERM checkpoints
     o.gp.out_path = "out.mp4";
     // pass 1: help and preset; pass 2: every flag (command line wins over the preset)
     opterr = 0;

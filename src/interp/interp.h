@@ -133,10 +133,3 @@ enum ts_status ts_interp_rank_stream_open(const struct ts_interp_params * p, int
                                           ts_interp_key_fn key, void * ud, const uint8_t * halo,
                                           ts_interp_stream ** out);
 
-struct ts_dist;
-// The 1-frame halo over MPI: every rank sends `first` (its first keyframe,
-// frame_bytes) to its left neighbour and receives its right neighbour's into
-// `halo` (a frame_bytes buffer on every rank). *has_halo = 0 on the last rank
-// (halo untouched). Collective over d->comm.
-enum ts_status ts_interp_halo_exchange(struct ts_dist * d, const uint8_t * first, uint8_t * halo, size_t frame_bytes,
-                                       int * has_halo);

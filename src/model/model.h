@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "backend/backend.h"
-#include "dist/dist.h"   // ts_comm_t
+#include "parallel/parallel.h"   // ts_comm_t
 #include "timeshard/timeshard.h"
 
 #define TS_VAE_MAX_LEVELS 4

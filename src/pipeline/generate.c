@@ -15,7 +15,7 @@
 
 #include "core/common.h"
 #include "core/rng.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "io/latents.h"
 #include "io/frames.h"
 #include "io/video.h"
@@ -25,10 +25,11 @@
 #include "sample/sampler.h"
 #ifdef TS_CUDA
 #include "backend/cuda/cuda_backend.h"  // ts_backend_cuda_new, ts_cuda_device_count, dtypes
+#include "backend/cuda/cuda_device.h"   // ts_cuda_pick_device
 #endif
 
 struct ts_ctx {
-    ts_dist dist;
+    ts_parallel par;
     char dtype[8];    // compute type of the GEMMs
     enum ts_halo_mode halo_mode;
     ts_backend_t be;  // owned
@@ -77,7 +78,7 @@ const char * ts_default_model_path(void) {
 
 // CPU threads for this rank: the cores it may run on; when that is the whole
 // machine (no binding), shared evenly by the ranks on this node.
-static int default_threads(ts_dist * d) {
+static int default_threads(ts_parallel * d) {
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cores;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof(set), &set) == 0) mine = CPU_COUNT(&set);
@@ -95,7 +96,7 @@ static int default_threads(ts_dist * d) {
 // The backend: --backend cpu|cuda, or cuda where this build has it and a GPU
 // is present. With CUDA and several ranks the halo goes over NCCL.
 static enum ts_status backend_new(ts_ctx_t ctx, const struct ts_ctx_params * p) {
-    ts_dist * d = &ctx->dist;
+    ts_parallel * d = &ctx->par;
     const char * want = p->backend;
     const char * dtype = p->dtype ? p->dtype : "fp32";
 #ifdef TS_CUDA
@@ -114,12 +115,6 @@ static enum ts_status backend_new(ts_ctx_t ctx, const struct ts_ctx_params * p) 
         int dt = ts_cuda_dtype_from_str(dtype);
         if (dt < 0) return ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", dtype);
         ts_backend_cuda_set_dtype(ctx->be, (enum ts_cuda_dtype)dt);
-        if (d->world > 1) {
-            ts_comm_t nccl = ts_comm_nccl_new(d->comm, dev, ts_backend_cuda_stream(ctx->be));
-            if (!nccl) return TS_ERR_DIST;
-            d->halo->ops->free(d->halo);
-            d->halo = nccl;
-        }
         snprintf(ctx->dtype, sizeof(ctx->dtype), "%s", dtype);
         return TS_OK;
     }
@@ -144,12 +139,14 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
     }
     *out = NULL;
     ts_ctx_t ctx = ts_calloc(1, sizeof(*ctx));
-    enum ts_status st = ts_dist_init(&ctx->dist, NULL, NULL);
+    enum ts_status st = ts_parallel_init(&ctx->par, NULL, NULL);
     if (st != TS_OK) {
         free(ctx);
         return st;
     }
     st = backend_new(ctx, p);
+    if (st == TS_OK) st = ts_parallel_halo_open(&ctx->par, ctx->be);
+    if (st == TS_OK && p->signals) ts_abort_signals_install();
     if (st == TS_OK) {
         ctx->halo_mode = ts_halo_mode_default(ctx->be);
         if (p->halo && !strcmp(p->halo, "act"))
@@ -167,7 +164,7 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
         else
             st = ts_model_load(&ctx->model, model_path, ctx->be);
     }
-    st = ts_dist_agree(&ctx->dist, st);
+    st = ts_parallel_agree(&ctx->par, st);
     if (st != TS_OK) {
         ts_ctx_free(&ctx);
         return st;
@@ -181,13 +178,13 @@ void ts_ctx_free(ts_ctx_t * cp) {
     if (!c) return;
     ts_model_free(&c->model);
     if (c->be) ts_backend_free(&c->be);
-    ts_dist_free(&c->dist);
+    ts_parallel_free(&c->par);
     free(c);
     *cp = NULL;
 }
 
-int ts_ctx_rank(ts_ctx_t ctx) { return ctx->dist.rank; }
-int ts_ctx_world(ts_ctx_t ctx) { return ctx->dist.world; }
+int ts_ctx_rank(ts_ctx_t ctx) { return ctx->par.rank; }
+int ts_ctx_world(ts_ctx_t ctx) { return ctx->par.world; }
 const ts_model * ts_ctx_model(ts_ctx_t ctx) { return ctx->model; }
 
 // ---- test and benchmark hooks: environment variables, read once per process ---------
@@ -198,7 +195,7 @@ const ts_model * ts_ctx_model(ts_ctx_t ctx) { return ctx->model; }
 //          halo: the fatal-signal handler runs the cleanup and MPI_Aborts the job.
 //   error  a user-level error (TS_ERR_IO "injected fault") once the step's forward
 //          passes are done; the other ranks learn it from the step's Allreduce and
-//          stop at the same step, and ts_dist_agree names the failed rank.
+//          stop at the same step, and ts_parallel_agree names the failed rank.
 //   exit   _exit(7) as the step starts: a process killed without a word; the
 //          launcher (mpirun, srun) then ends the job.
 //   (No "hang": nothing inside the job can bound it; the job's time limit does.)
@@ -311,7 +308,7 @@ static void hooks_step_delay(int ms) {
 // ends a job because a rank failed, it sends the others SIGCONT, SIGTERM and
 // SIGKILL, odls_base_sigkill_timeout (1 s) apart, and a rank blocked in the halo
 // exchange would otherwise leave the file behind. The same cleanup is registered with
-// ts_dist_on_abort for this rank's own fatal signals and aborts. Handler and
+// ts_parallel_on_abort for this rank's own fatal signals and aborts. Handler and
 // cleanup keep to async-signal-safe calls (unlink, signal, raise).
 static volatile sig_atomic_t ts_term_requested = 0;
 static volatile sig_atomic_t ts_term_sampling = 0;  // 1: the sampling loop polls ts_term_requested
@@ -433,7 +430,7 @@ static void fill_meta(struct ts_latents_meta * meta, const struct ts_gen_params 
 
 // Reads a checkpoint's latents for frames [g0, g0+Tn) into host and its step;
 // everything that decides the video must match this run.
-static enum ts_status resume_read(ts_dist * d, const struct ts_gen_params * gp, const char * prompt_text,
+static enum ts_status resume_read(ts_parallel * d, const struct ts_gen_params * gp, const char * prompt_text,
                                   const ts_model * m, int steps,
                                   float cfg, int64_t T, int64_t g0, int64_t Tn, float * host, int * step) {
     const struct ts_model_config * c = &m->cfg;
@@ -461,7 +458,7 @@ static enum ts_status resume_read(ts_dist * d, const struct ts_gen_params * gp, 
 
 // ---- generate ----------------------------------------------------------------------
 enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
-    ts_dist * d = &ctx->dist;
+    ts_parallel * d = &ctx->par;
     const ts_model * m = ctx->model;
     const struct ts_model_config * c = &m->cfg;
     ts_backend_t be = ctx->be;
@@ -488,7 +485,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     memset(&sb, 0, sizeof(sb));
     if (gp->storyboard_path) {
         st = ts_storyboard_load(gp->storyboard_path, T, &sb);
-        st = ts_dist_agree(d, st);
+        st = ts_parallel_agree(d, st);
         if (st != TS_OK) return st;
     } else {
         sb.n = 1;
@@ -620,16 +617,16 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     }
     if (st == TS_OK) st = hooks_fault(hk, d->rank, -1, 1);
     if (st == TS_OK) st = hooks_fault(hk, d->rank, -1, 0);
-    st = ts_dist_agree(d, st);
+    st = ts_parallel_agree(d, st);
 
     // -- rank 0 makes the temporary output only now: a rank failing in its set-up
     //    ends the job before any file exists (a SIGTERM arriving on another thread
     //    while the file was being made could otherwise leave it behind)
-    if (st == TS_OK) {  // the same on every rank after ts_dist_agree
+    if (st == TS_OK) {  // the same on every rank after ts_parallel_agree
         if (d->rank == 0 && gp->out_path) {
             if (ts_video_tmp_path(gp->out_path, ts_tmp_video, sizeof(ts_tmp_video)) == 0) {
                 ts_tmp_video_set = 1;  // before the file exists: deleting a missing file is harmless
-                ts_dist_on_abort(tmp_video_unlink, NULL);
+                ts_parallel_on_abort(tmp_video_unlink, NULL);
                 cleanup_registered = 1;
             }
             if (ts_frames_path(gp->out_path))
@@ -639,7 +636,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
                 st = ts_video_writer_open(gp->out_path, c->image_size, c->image_size, interp ? gp->fps_out : fps,
                                           gp->codec, gp->crf, &vw);
         }
-        st = ts_dist_agree(d, st);
+        st = ts_parallel_agree(d, st);
     }
 
     // -- sampling
@@ -671,7 +668,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             if (hk->step_delay_ms > 0) hooks_step_delay(hk->step_delay_ms);
             if (d->rank == 0 && gp->progress && st == TS_OK) progress_step(&pr, k + 1 - k_start, steps - k_start);
             // every rank learns at once whether any rank failed (all stop at this step;
-            // ts_dist_agree below says which) or got SIGTERM (checkpoint, then stop)
+            // ts_parallel_agree below says which) or got SIGTERM (checkpoint, then stop)
             int flags[2] = {ts_term_requested, st != TS_OK};  // term, failed
             if (d->world > 1) ts_mpi_check(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, d->comm));
             if (flags[1]) {
@@ -685,7 +682,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
                 fill_meta(&meta, gp, prompt_text, m, steps, cfg, fps, k + 1);
                 op->download(be, host, x, (size_t)n_lat * sizeof(float));
                 st = ts_latents_write(gp->checkpoint_path, d->comm, T, hw, hw, C, g0, Tn, host, &meta);
-                st = ts_dist_agree(d, st);  // every rank leaves the loop here if any failed
+                st = ts_parallel_agree(d, st);  // every rank leaves the loop here if any failed
                 if (st != TS_OK) break;
                 if (d->rank == 0) TS_INFO("checkpoint at step %d: %s", k + 1, gp->checkpoint_path);
             }
@@ -704,7 +701,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
         if (ts_term_requested && st == TS_OK && !failed_elsewhere) raise(SIGTERM);
         halo_wait = ts_dit_ws_halo_wait(ws);
     }
-    st = ts_dist_agree(d, st);
+    st = ts_parallel_agree(d, st);
 
     // -- latents file (collective)
     if (st == TS_OK && gp->latents_path) {
@@ -730,7 +727,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             uint8_t * first = ts_malloc(fb), * halo_f = ts_malloc(fb);
             int has_halo = 0;
             st = produce_frame(&du, 0, first);
-            if (st == TS_OK) st = ts_interp_halo_exchange(d, first, halo_f, fb, &has_halo);
+            if (st == TS_OK) st = ts_parallel_frame_halo(d, first, halo_f, fb, &has_halo);
             int64_t * counts = ts_calloc((size_t)d->world, sizeof(int64_t));
             T_out = 0;
             for (int r = 0; r < d->world; r++) {
@@ -746,7 +743,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
             if (st == TS_OK)
                 st = ts_interp_rank_stream_open(&ip, c->image_size, c->image_size, tm, g0, Tn, interp_key, &du,
                                                 has_halo ? halo_f : NULL, &iu.stream);
-            st = ts_dist_agree(d, st);
+            st = ts_parallel_agree(d, st);
             if (st == TS_OK) st = ts_stitch_counts(d, counts, T_out, fb, 4, produce_interp, &iu, consume_frame, &eu);
             ts_interp_stream_free(&iu.stream);
             free(counts);
@@ -760,12 +757,12 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
                         (long long)T_out, c->image_size, c->image_size, interp ? gp->fps_out : fps, t_sample,
                         ts_time() - t0);
         }
-        st = ts_dist_agree(d, st);
+        st = ts_parallel_agree(d, st);
     }
     if (vw) ts_video_writer_close(&vw, 0);  // failure: nothing under the requested name
     if (fw) ts_frames_writer_close(&fw, 0);
     if (cleanup_registered) {
-        ts_dist_on_abort(NULL, NULL);
+        ts_parallel_on_abort(NULL, NULL);
         ts_tmp_video_set = 0;
     }
     signal(SIGTERM, old_term);

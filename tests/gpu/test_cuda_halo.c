@@ -12,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dist/test_util.h"  // CHECK, ts_test_verdict
+#include "../parallel/test_util.h"  // CHECK, ts_test_verdict
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/common.h"
 #include "core/rng.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
+#include "backend/cuda/cuda_device.h"  // ts_cuda_pick_device
 #include "model/model.h"
 
 static int rank, world;

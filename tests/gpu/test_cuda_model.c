@@ -11,7 +11,7 @@
 
 #include "backend/cuda/cuda_check.h"  // ts_cuda_check
 #include "core/rng.h"                 // ts_rng_normal_fill
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "gpu_util.h"
 #include "model/model.h"
 

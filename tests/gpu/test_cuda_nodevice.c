@@ -10,7 +10,8 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "core/common.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
+#include "backend/cuda/cuda_device.h"  // ts_cuda_pick_device
 
 static int fails = 0;
 static void verdict(const char * name, int ok, const char * detail) {

@@ -9,7 +9,7 @@
 
 #include "../unit/test_util.h"
 #include "core/common.h"
-#include "dist/dist.h"  // ts_partition
+#include "parallel/parallel.h"  // ts_partition
 #include "interp/interp.h"
 #include "synth.h"
 

@@ -1,14 +1,14 @@
 // Distributed interpolation under mpirun: each rank owns a contiguous run of
 // keyframes (ts_partition), gets its right neighbour's first keyframe through
-// ts_interp_halo_exchange, streams its output frames, and sends them to rank 0,
+// ts_parallel_frame_halo, streams its output frames, and sends them to rank 0,
 // which checks them byte for byte against its own one-rank stream.
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dist/test_util.h"
+#include "../parallel/test_util.h"
 #include "core/common.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "interp/interp.h"
 #include "synth.h"
 
@@ -22,8 +22,8 @@ static enum ts_status key(void * ud, int64_t g, uint8_t * rgb, int * got) {
 }
 
 int main(int argc, char ** argv) {
-    ts_dist d;
-    if (ts_dist_init(&d, &argc, &argv) != TS_OK) return 1;
+    ts_parallel d;
+    if (ts_parallel_init(&d, &argc, &argv) != TS_OK) return 1;
     omp_set_num_threads(1 + d.rank % 2);  // ranks differ in threads too
     const size_t fb = (size_t)W * H * 3;
     struct ts_interp_params ip;
@@ -39,7 +39,7 @@ int main(int argc, char ** argv) {
         uint8_t * first = malloc(fb), * halo = malloc(fb), * frame = malloc(fb), * ref = malloc(fb);
         synth_scene(first, W, H, (double)g0 * 5);
         int has_halo = 0;
-        CHECK(ts_interp_halo_exchange(&d, first, halo, fb, &has_halo) == TS_OK, "halo");
+        CHECK(ts_parallel_frame_halo(&d, first, halo, fb, &has_halo) == TS_OK, "halo");
         CHECK(has_halo == (d.rank < d.world - 1), "has_halo %d", has_halo);
         ts_interp_stream * s = NULL;
         CHECK(ts_interp_rank_stream_open(&ip, W, H, tm, g0, cnt, key, &T, has_halo ? halo : NULL, &s) == TS_OK, "open");
@@ -88,6 +88,6 @@ int main(int argc, char ** argv) {
     char name[64];
     snprintf(name, sizeof name, "interp.mpi (%d ranks)", d.world);
     int fails = ts_test_verdict(d.comm, name);
-    ts_dist_free(&d);
+    ts_parallel_free(&d);
     return fails != 0;
 }

@@ -35,7 +35,7 @@ static int same(const float * d, int64_t g0, int64_t n, float bias) {
     return 1;
 }
 
-// contiguous, sizes differ by at most one (as src/dist does)
+// contiguous, sizes differ by at most one (as src/parallel does)
 static void part(int64_t total, int ranks, int r, int64_t * g0, int64_t * n) {
     int64_t base = total / ranks, extra = total % ranks;
     *n = base + (r < extra);

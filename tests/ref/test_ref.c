@@ -13,7 +13,7 @@
 
 #include "../unit/test_util.h"
 #include "core/common.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "io/latents.h"
 #include "model/model.h"
 

@@ -356,7 +356,7 @@ def score_video(frames, prompt, fps=12.0, window=16, dets=None):
 
 def partition(T, P):
     """(start, count) of each rank's frames: contiguous, sizes differ by at most one, the first T % P
-    ranks own one more (as src/dist's partition)."""
+    ranks own one more (as src/parallel's partition)."""
     base, extra = divmod(T, P)
     out, s = [], 0
     for r in range(P):

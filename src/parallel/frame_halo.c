@@ -3,10 +3,9 @@
 #include <limits.h>
 
 #include "core/common.h"
-#include "dist/dist.h"  // ts_dist, ts_mpi_check
-#include "interp/interp.h"
+#include "parallel/parallel.h"
 
-enum ts_status ts_interp_halo_exchange(struct ts_dist * d, const uint8_t * first, uint8_t * halo, size_t frame_bytes,
+enum ts_status ts_parallel_frame_halo(ts_parallel * d, const uint8_t * first, uint8_t * halo, size_t frame_bytes,
                                        int * has_halo) {
     const int left = d->rank > 0 ? d->rank - 1 : MPI_PROC_NULL;
     const int right = d->rank < d->world - 1 ? d->rank + 1 : MPI_PROC_NULL;

@@ -6,11 +6,11 @@
 #include <time.h>
 
 #include "core/common.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "test_util.h"
 
 typedef struct stream {
-    ts_dist * d;
+    ts_parallel * d;
     int64_t first, count;  // this rank's frames
     size_t frame_bytes;
     int64_t next;         // rank 0: the global index consume should see next
@@ -63,7 +63,7 @@ static enum ts_status consume(void * ud, int64_t g, const uint8_t * buf) {
 }
 
 // One stream; checks everything visible on this rank.
-static void run(ts_dist * d, int64_t T, size_t frame_bytes, int window, double own_sleep, int check_overlap) {
+static void run(ts_parallel * d, int64_t T, size_t frame_bytes, int window, double own_sleep, int check_overlap) {
     stream s = {.d = d, .frame_bytes = frame_bytes, .own_sleep = own_sleep};
     ts_partition(T, d->world, d->rank, &s.first, &s.count);
     s.t_produced = ts_calloc((size_t)(s.count + 1), sizeof(double));
@@ -108,9 +108,9 @@ static void run(ts_dist * d, int64_t T, size_t frame_bytes, int window, double o
 }
 
 int main(int argc, char ** argv) {
-    ts_dist d;
-    if (ts_dist_init(&d, &argc, &argv) != TS_OK) {
-        fprintf(stderr, "ts_dist_init: %s\n", ts_last_error());
+    ts_parallel d;
+    if (ts_parallel_init(&d, &argc, &argv) != TS_OK) {
+        fprintf(stderr, "ts_parallel_init: %s\n", ts_last_error());
         return 1;
     }
     int failed = 0;
@@ -120,16 +120,16 @@ int main(int argc, char ** argv) {
     for (int t = 0; t < 7; t++)
         for (int b = 0; b < 4; b++)
             for (int w = 0; w < 4; w++) run(&d, Ts[t], sizes[b], windows[w], 0, 0);
-    failed += ts_test_verdict(d.comm, "dist.stitch.order");
+    failed += ts_test_verdict(d.comm, "parallel.stitch.order");
 
     run(&d, 1000, 64, 4, 0, 0);
-    failed += ts_test_verdict(d.comm, "dist.stitch.long (T=1000, window 4)");
+    failed += ts_test_verdict(d.comm, "parallel.stitch.long (T=1000, window 4)");
 
     run(&d, 12, 1 << 20, 3, 0, 0);
-    failed += ts_test_verdict(d.comm, "dist.stitch.large_frames (1 MiB)");
+    failed += ts_test_verdict(d.comm, "parallel.stitch.large_frames (1 MiB)");
 
     run(&d, (int64_t)d.world * 4 + 1, 512, 2, 0.05, 1);  // small frames: a plain Isend would not wait
-    failed += ts_test_verdict(d.comm, "dist.stitch.overlap");
+    failed += ts_test_verdict(d.comm, "parallel.stitch.overlap");
 
     // Bad arguments: the same error on every rank, no hang.
     stream s = {.d = &d, .frame_bytes = 16};
@@ -140,8 +140,8 @@ int main(int argc, char ** argv) {
     CHECK(ts_stitch(&d, 10, (size_t)3 << 30, 2, produce, &s, consume, &s) == TS_ERR_ARG, "3 GiB frames accepted");
     ts_error_clear();
     free(s.t_produced);
-    failed += ts_test_verdict(d.comm, "dist.stitch.bad_args");
+    failed += ts_test_verdict(d.comm, "parallel.stitch.bad_args");
 
-    ts_dist_free(&d);
+    ts_parallel_free(&d);
     return failed ? 1 : 0;
 }

@@ -1,8 +1,7 @@
 // The NCCL halo communicator on device buffers (DESIGN.md "Distribution"):
 // bootstrapped over MPI, sends and receives grouped on a communication stream
 // that is ordered after the compute stream by an event, and the compute stream
-// ordered after the exchange by another: no host synchronisation. Also the
-// choice of a rank's GPU from its rank within the node.
+// ordered after the exchange by another: no host synchronisation.
 // Built only with -DTS_CUDA=ON (cmake/cuda.cmake puts it in ts_cuda).
 #ifdef TS_CUDA
 #include <cuda_runtime_api.h>
@@ -13,7 +12,7 @@
 
 #include "backend/cuda/cuda_check.h"  // ts_cuda_check
 #include "core/common.h"              // ts_error, ts_calloc, ts_time
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 
 #define ts_nccl_check(call)                                                                                           \
     do {                                                                                                              \
@@ -156,64 +155,6 @@ ts_comm_t ts_comm_nccl_new(MPI_Comm comm, int device, void * compute_stream) {
         return NULL;
     }
     return c;
-}
-
-// ---- the GPU of a rank -------------------------------------------------------------------
-
-enum ts_status ts_cuda_pick_device(MPI_Comm comm, int * device) {
-    MPI_Comm local;
-    int lrank = 0, lsize = 1, rank = 0;
-    ts_mpi_check(MPI_Comm_rank(comm, &rank));
-    ts_mpi_check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
-    ts_mpi_check(MPI_Comm_rank(local, &lrank));
-    ts_mpi_check(MPI_Comm_size(local, &lsize));
-    char host[64] = {0};
-    gethostname(host, sizeof host - 1);
-
-    int n = 0;
-    cudaError_t ce = cudaGetDeviceCount(&n);
-    if (ce != cudaSuccess) cudaGetLastError();
-    int dev = (ce == cudaSuccess && n > 0) ? lrank % n : -1;
-    struct {
-        unsigned char uuid[16];
-        int dev;
-    } mine, *all = ts_calloc((size_t)lsize, sizeof *all);
-    memset(&mine, 0, sizeof mine);
-    mine.dev = dev;
-    if (dev >= 0) {
-        struct cudaDeviceProp p;
-        if (cudaGetDeviceProperties(&p, dev) == cudaSuccess)
-            memcpy(mine.uuid, p.uuid.bytes, 16);
-        else
-            cudaGetLastError();
-    }
-    ts_mpi_check(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, local));
-    int clash = -1;
-    for (int j = 0; j < lsize && dev >= 0; j++)
-        if (j != lrank && all[j].dev >= 0 && memcmp(all[j].uuid, mine.uuid, 16) == 0) {
-            clash = j;
-            break;
-        }
-    free(all);
-    ts_mpi_check(MPI_Comm_free(&local));
-    const char * share = getenv("TS_CUDA_SHARE_GPU");
-    if (share && strcmp(share, "1") == 0) clash = -1;
-
-    enum ts_status st = TS_OK;
-    if (dev < 0)
-        st = ts_error(TS_ERR_DIST, "use --backend cpu, or check the GPUs with nvidia-smi",
-                      "rank %d (%s) sees no usable CUDA device: %s", rank, host,
-                      ce == cudaSuccess ? "none found" : cudaGetErrorString(ce));
-    else if (clash >= 0)
-        st = ts_error(TS_ERR_DIST,
-                      "launch at most one rank per GPU (e.g. mpirun --map-by ppr:<GPUs>:node, srun --gpus-per-task=1)",
-                      "%d ranks on %s but %d GPU(s) visible: local ranks %d and %d would share GPU %d", lsize, host, n,
-                      lrank, clash, dev);
-    int all_ok = ts_all_ok(comm, st == TS_OK);
-    if (st == TS_OK && !all_ok)
-        st = ts_error(TS_ERR_DIST, "see the other ranks' errors", "another rank could not pick a GPU");
-    *device = dev;
-    return st;
 }
 
 #else

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "test_util.h"
 
 #define SENTINEL (-1.0f)
@@ -19,7 +19,7 @@ static float value(int64_t g, int64_t e, int round) { return (float)(round * 100
 // With `scribble` the owned frames are overwritten between halo_post and
 // halo_wait: the MPI communicator sends copies, so the neighbours must still
 // get the values from before.
-static void exchange(ts_dist * d, ts_comm_t c, int64_t T, int W, int64_t slot, int round, int scribble) {
+static void exchange(ts_parallel * d, ts_comm_t c, int64_t T, int W, int64_t slot, int round, int scribble) {
     int64_t first, count;
     ts_partition(T, d->world, d->rank, &first, &count);
     int64_t S = count + 2 * W;
@@ -57,11 +57,12 @@ static void exchange(ts_dist * d, ts_comm_t c, int64_t T, int W, int64_t slot, i
 }
 
 int main(int argc, char ** argv) {
-    ts_dist d;
-    if (ts_dist_init(&d, &argc, &argv) != TS_OK) {
-        fprintf(stderr, "ts_dist_init: %s\n", ts_last_error());
+    ts_parallel d;
+    if (ts_parallel_init(&d, &argc, &argv) != TS_OK) {
+        fprintf(stderr, "ts_parallel_init: %s\n", ts_last_error());
         return 1;
     }
+    CHECK(ts_parallel_halo_open(&d, NULL) == TS_OK, "halo_open");
     CHECK(d.halo && strcmp(d.halo->ops->name, "mpi") == 0, "the default halo is MPI");
     int failed = 0;
     const int64_t slots[] = {1, 5, 1000};
@@ -74,7 +75,7 @@ int main(int argc, char ** argv) {
                 for (int round = 0; round < 2; round++) exchange(&d, d.halo, Ts[t], W, slots[s], round, 0);
         }
     }
-    failed += ts_test_verdict(d.comm, "dist.halo");
+    failed += ts_test_verdict(d.comm, "parallel.halo");
 
     // Exchanges split into many messages (the path for halos over 1 GiB), with
     // a message size that does not divide the bytes or even a float.
@@ -85,7 +86,7 @@ int main(int argc, char ** argv) {
         for (int W = 2; W <= 3; W++) exchange(&d, c, (int64_t)d.world * W + d.world / 2, W, 1000, m, 0);
     }
     c->ops->free(c);
-    failed += ts_test_verdict(d.comm, "dist.halo.chunked");
+    failed += ts_test_verdict(d.comm, "parallel.halo.chunked");
 
     // Send buffers reused as soon as halo_post returns, over more exchanges in a
     // row than there are staging slots, with sizes that grow and shrink.
@@ -93,8 +94,8 @@ int main(int argc, char ** argv) {
     const int64_t sizes[] = {5, 1000, 3, 4000, 1000, 1};
     for (int round = 0; round < 6; round++) exchange(&d, c, (int64_t)d.world * 2 + 1, 2, sizes[round], round, 1);
     c->ops->free(c);
-    failed += ts_test_verdict(d.comm, "dist.halo.reuse");
+    failed += ts_test_verdict(d.comm, "parallel.halo.reuse");
 
-    ts_dist_free(&d);
+    ts_parallel_free(&d);
     return failed ? 1 : 0;
 }

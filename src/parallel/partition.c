@@ -1,6 +1,6 @@
 // The partition of T frames over P ranks (ts_partition) and the largest rank
 // count that leaves every rank W frames (ts_partition_max_ranks). Pure.
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 
 // TS_ASSERT
 #include "core/common.h"

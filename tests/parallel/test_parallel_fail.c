@@ -1,12 +1,12 @@
 // Multi-rank failure tests: a produce or consume that fails mid-stream ends
 // ts_stitch with an error on every rank, promptly and without a hang (the
-// ctest TIMEOUT catches a hang); ts_dist_agree names the failing rank.
+// ctest TIMEOUT catches a hang); ts_parallel_agree names the failing rank.
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/common.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "test_util.h"
 
 #define FRAME_BYTES 2048
@@ -46,7 +46,7 @@ static enum ts_status consume(void * ud, int64_t g, const uint8_t * buf) {
 // One failing stream. fail_rank_a / fail_rank_b: ranks whose produce fails at
 // local frame fail_at (-1: none); consume_fail_g: global frame whose consume fails.
 // want_rank: the rank the others' error must name.
-static void run_failure(ts_dist * d, const char * name, int64_t T, int fail_rank_a, int fail_rank_b, int64_t fail_at,
+static void run_failure(ts_parallel * d, const char * name, int64_t T, int fail_rank_a, int fail_rank_b, int64_t fail_at,
                         int64_t consume_fail_g, int want_rank, double own_sleep, int check_prompt) {
     stream s = {.fail_produce_at = -1, .fail_consume_at = consume_fail_g, .own_sleep = own_sleep};
     ts_partition(T, d->world, d->rank, &s.first, &s.count);
@@ -77,7 +77,7 @@ static void run_failure(ts_dist * d, const char * name, int64_t T, int fail_rank
 }
 
 // A normal stream after a failed one: nothing left over from it.
-static void run_clean(ts_dist * d, const char * after) {
+static void run_clean(ts_parallel * d, const char * after) {
     stream s = {.fail_produce_at = -1, .fail_consume_at = -1};
     int64_t T = 5 * d->world + 2;
     ts_partition(T, d->world, d->rank, &s.first, &s.count);
@@ -87,13 +87,13 @@ static void run_clean(ts_dist * d, const char * after) {
         CHECK(s.consumed == T, "stream after '%s': %lld of %lld", after, (long long)s.consumed, (long long)T);
 }
 
-static void test_agree(ts_dist * d) {
+static void test_agree(ts_parallel * d) {
     ts_error_clear();
-    CHECK(ts_dist_agree(d, TS_OK) == TS_OK, "agree with everyone OK");
+    CHECK(ts_parallel_agree(d, TS_OK) == TS_OK, "agree with everyone OK");
     int bad = d->world >= 3 ? 2 : d->world - 1;
     enum ts_status mine = TS_OK;
     if (d->rank == bad) mine = ts_error(TS_ERR_MODEL, "re-export the weights", "weights lack tensor 'x'");
-    enum ts_status st = ts_dist_agree(d, mine);
+    enum ts_status st = ts_parallel_agree(d, mine);
     if (d->rank == bad) {
         CHECK(st == TS_ERR_MODEL, "failing rank got %s", ts_status_name(st));
         CHECK(strcmp(ts_last_error(), "weights lack tensor 'x'") == 0, "failing rank's message changed: '%s'",
@@ -107,50 +107,50 @@ static void test_agree(ts_dist * d) {
         CHECK(strcmp(ts_last_hint(), "re-export the weights") == 0, "hint '%s'", ts_last_hint());
     }
     ts_error_clear();
-    CHECK(ts_dist_agree(d, TS_OK) == TS_OK, "agree after a failure");
+    CHECK(ts_parallel_agree(d, TS_OK) == TS_OK, "agree after a failure");
 }
 
 int main(int argc, char ** argv) {
-    ts_dist d;
-    if (ts_dist_init(&d, &argc, &argv) != TS_OK) {
-        fprintf(stderr, "ts_dist_init: %s\n", ts_last_error());
+    ts_parallel d;
+    if (ts_parallel_init(&d, &argc, &argv) != TS_OK) {
+        fprintf(stderr, "ts_parallel_init: %s\n", ts_last_error());
         return 1;
     }
     int failed = 0, P = d.world, last = P - 1;
     int64_t T = 100 * (int64_t)P;  // 100 frames each: rank 0 needs 2 s for its own at 20 ms a frame
 
     test_agree(&d);
-    failed += ts_test_verdict(d.comm, "dist.agree");
+    failed += ts_test_verdict(d.comm, "parallel.agree");
 
     if (P > 1) {
         run_failure(&d, "last rank's produce fails early", T, last, -1, 1, -1, last, 0.02, 1);
         run_clean(&d, "last rank's produce");
-        failed += ts_test_verdict(d.comm, "dist.fail.produce_last_rank");
+        failed += ts_test_verdict(d.comm, "parallel.fail.produce_last_rank");
 
         run_failure(&d, "rank 1's produce fails at its first frame", T, 1, -1, 0, -1, 1, 0.0, 0);
         run_clean(&d, "rank 1's produce");
-        failed += ts_test_verdict(d.comm, "dist.fail.produce_rank1");
+        failed += ts_test_verdict(d.comm, "parallel.fail.produce_rank1");
 
         run_failure(&d, "rank 1's produce fails at its last frame", T, 1, -1, 99, -1, 1, 0.0, 0);
         run_clean(&d, "rank 1's last produce");
-        failed += ts_test_verdict(d.comm, "dist.fail.produce_rank1_last_frame");
+        failed += ts_test_verdict(d.comm, "parallel.fail.produce_rank1_last_frame");
 
         run_failure(&d, "two ranks' produce fail", T, 1, last, 5, -1, 1, 0.0, 0);
         run_clean(&d, "two ranks");
-        failed += ts_test_verdict(d.comm, "dist.fail.produce_two_ranks");
+        failed += ts_test_verdict(d.comm, "parallel.fail.produce_two_ranks");
 
         run_failure(&d, "rank 0's consume fails on the last rank's frame", T, -1, -1, -1, T - 50, 0, 0.0, 0);
         run_clean(&d, "consume on the last rank's frame");
-        failed += ts_test_verdict(d.comm, "dist.fail.consume_other");
+        failed += ts_test_verdict(d.comm, "parallel.fail.consume_other");
     }
     run_failure(&d, "rank 0's consume fails on its own frame", T, -1, -1, -1, 3, 0, 0.0, 0);
     run_clean(&d, "consume on own frame");
-    failed += ts_test_verdict(d.comm, "dist.fail.consume_own");
+    failed += ts_test_verdict(d.comm, "parallel.fail.consume_own");
 
     run_failure(&d, "rank 0's produce fails", T, 0, -1, 2, -1, 0, 0.0, 0);
     run_clean(&d, "rank 0's produce");
-    failed += ts_test_verdict(d.comm, "dist.fail.produce_rank0");
+    failed += ts_test_verdict(d.comm, "parallel.fail.produce_rank0");
 
-    ts_dist_free(&d);
+    ts_parallel_free(&d);
     return failed ? 1 : 0;
 }

@@ -28,13 +28,13 @@
 // On failure rank 0 stops calling consume, but still drains every stream (each
 // is at most `window` frames once its sender has seen STOP), so every send and
 // receive completes and nothing is left pending. Everyone then calls
-// ts_dist_agree with its own status: the failing rank returns its own error,
+// ts_parallel_agree with its own status: the failing rank returns its own error,
 // the others TS_ERR_DIST naming it.
 // MPI errors here are tier 1 (ts_mpi_check ends the job).
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 
 // TS_ASSERT, ts_malloc, ts_error, ts_time
 #include "core/common.h"
@@ -271,12 +271,12 @@ static enum ts_status ts_stitch_sender(MPI_Comm comm, const int64_t * counts, in
 
 // ---- the call ------------------------------------------------------------------------------
 
-enum ts_status ts_stitch(ts_dist * d, int64_t T_total, size_t frame_bytes, int window, ts_frame_produce_fn produce,
+enum ts_status ts_stitch(ts_parallel * d, int64_t T_total, size_t frame_bytes, int window, ts_frame_produce_fn produce,
                          void * pud, ts_frame_consume_fn consume, void * cud) {
     return ts_stitch_counts(d, NULL, T_total, frame_bytes, window, produce, pud, consume, cud);
 }
 
-enum ts_status ts_stitch_counts(ts_dist * d, const int64_t * counts, int64_t T_total, size_t frame_bytes, int window,
+enum ts_status ts_stitch_counts(ts_parallel * d, const int64_t * counts, int64_t T_total, size_t frame_bytes, int window,
                                 ts_frame_produce_fn produce, void * pud, ts_frame_consume_fn consume, void * cud) {
     double t0 = ts_time();
     memset(&ts_stitch_last, 0, sizeof ts_stitch_last);
@@ -299,7 +299,7 @@ enum ts_status ts_stitch_counts(ts_dist * d, const int64_t * counts, int64_t T_t
                             ? ts_stitch_root(comm, counts, d->world, T_total, frame_bytes, window, produce, pud, consume, cud)
                             : ts_stitch_sender(comm, counts, d->rank, d->world, T_total, frame_bytes, window, produce, pud);
     ts_mpi_check(MPI_Comm_free(&comm));
-    st = ts_dist_agree(d, st);
+    st = ts_parallel_agree(d, st);
     ts_stitch_last.seconds = ts_time() - t0;
     return st;
 }

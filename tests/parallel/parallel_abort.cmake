@@ -1,8 +1,8 @@
-# Runs test_dist_abort under mpirun and checks that one rank's abort ends the
+# Runs test_parallel_abort under mpirun and checks that one rank's abort ends the
 # whole job promptly with a non-zero status, after running the cleanup.
-# cmake -DMPIEXEC="mpirun|--oversubscribe" -DEXE=... -DMODE=abort -DNP=3 -DWORK=dir -P dist_abort.cmake
+# cmake -DMPIEXEC="mpirun|--oversubscribe" -DEXE=... -DMODE=abort -DNP=3 -DWORK=dir -P parallel_abort.cmake
 string(REPLACE "|" ";" mpiexec "${MPIEXEC}")
-set(marker "${WORK}/dist_abort_${MODE}.marker")
+set(marker "${WORK}/parallel_abort_${MODE}.marker")
 file(WRITE "${marker}" "delete me\n")
 string(TIMESTAMP t0 "%s")
 execute_process(COMMAND ${mpiexec} -np ${NP} "${EXE}" ${MODE} "${marker}"
@@ -32,6 +32,6 @@ if(MODE STREQUAL "abort" AND NOT err MATCHES "cannot write frame 17")
   string(APPEND bad "the last error was not printed; ")
 endif()
 if(bad)
-  message(FATAL_ERROR "dist.abort.${MODE} FAILED: ${bad}")
+  message(FATAL_ERROR "parallel.abort.${MODE} FAILED: ${bad}")
 endif()
-message(STATUS "dist.abort.${MODE} OK")
+message(STATUS "parallel.abort.${MODE} OK")

@@ -1,7 +1,7 @@
 // Unit test of ts_partition and ts_partition_max_ranks (pure: no MPI needed).
 #include <stdio.h>
 
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                    \
@@ -70,6 +70,6 @@ static void test_max_ranks(void) {
 int main(void) {
     test_cover();
     test_max_ranks();
-    printf("%-40s %s\n", "dist.partition", failures ? "FAILED" : "OK");
+    printf("%-40s %s\n", "parallel.partition", failures ? "FAILED" : "OK");
     return failures ? 1 : 0;
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 
 // TS_ASSERT, ts_malloc, ts_error, ts_time
 #include "core/common.h"

@@ -1,0 +1,33 @@
+// The halo communicator interface (a vtable, as backends are): what the model
+// sees of the other ranks. No MPI here: the model includes this, not mpi.h.
+// Implementations: comm_mpi.c (host buffers), comm_nccl.c (device buffers).
+#pragma once
+#include <stddef.h>
+
+#include "timeshard/timeshard.h"  // enum ts_status
+
+typedef struct ts_comm * ts_comm_t;
+
+// A communicator: the halo exchange between neighbours. MPI on host buffers
+// is the first implementation; NCCL on device buffers the second.
+struct ts_comm_ops {
+    const char * name;  // "mpi", "nccl"
+    // Starts the exchange: send_left (bytes) to rank-1, send_right to rank+1,
+    // receive from rank-1 into recv_left and from rank+1 into recv_right.
+    // Ranks 0 and P-1 skip their missing neighbour (those pointers may be
+    // NULL). Returns at once; buffers must stay untouched until halo_wait (the
+    // MPI communicator copies what it sends, so its send buffers are free
+    // again when halo_post returns; the NCCL one reads them in place).
+    void (*halo_post)(ts_comm_t c, const void * send_left, const void * send_right, void * recv_left, void * recv_right,
+                      size_t bytes);
+    // Completes the receives of the exchange started by halo_post. The MPI
+    // communicator completes its sends later (see comm_mpi.c).
+    enum ts_status (*halo_wait)(ts_comm_t c);
+    void (*free)(ts_comm_t c);
+};
+
+struct ts_comm {
+    const struct ts_comm_ops * ops;
+    void * ctx;
+    double wait_seconds;  // total time spent inside halo_wait (for benchmarks)
+};
