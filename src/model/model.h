@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "backend/backend.h"
-#include "parallel/parallel.h"   // ts_comm_t
+#include "parallel/comm.h"  // ts_comm_t (no MPI in the model)
 #include "timeshard/timeshard.h"
 
 #define TS_VAE_MAX_LEVELS 4
