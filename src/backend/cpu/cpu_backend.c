@@ -36,25 +36,6 @@ static void cpu_download(ts_backend_t be, void * dst, const void * src, size_t b
 static void cpu_copy(ts_backend_t be, void * dst, const void * src, size_t bytes) { memmove(dst, src, bytes); }
 static void cpu_sync(ts_backend_t be) {}
 
-float * ts_cpu_aligned_alloc(size_t floats) {
-    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    float * p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) ts_abort(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
-    return p;
-}
-
-float * ts_cpu_scratch(ts_backend_t be, size_t floats, size_t * stride) {
-    struct ts_cpu_ctx * c = be->ctx;
-    size_t need = (floats + 15) / 16 * 16;
-    if (need > c->scratch_stride) {
-        free(c->scratch);
-        c->scratch = ts_cpu_aligned_alloc(need * (size_t)c->threads);
-        c->scratch_stride = need;
-    }
-    *stride = c->scratch_stride;
-    return c->scratch;
-}
-
 // ---- norms ---------------------------------------------------------------------------
 
 // x (rows, D) -> y (rows, D); statistics in double, biased variance (PyTorch).

@@ -109,15 +109,6 @@ ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int avx2) {
     return ts_gemm_kernel_generic;
 }
 
-int ts_cpu_use_avx2(void) {
-    const char * isa = getenv("TS_CPU_ISA");
-    if (isa && strcmp(isa, "generic") == 0) return 0;
-#if TS_GEMM_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
 
 // ---- packing and the blocked driver ------------------------------------------------------------
 
