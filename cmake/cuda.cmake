@@ -41,7 +41,7 @@ string(REGEX REPLACE ".*NCCL_MAJOR ([0-9]+).*NCCL_MINOR ([0-9]+).*NCCL_PATCH ([0
 
 # ---- ts_cuda -------------------------------------------------------------------------
 file(GLOB TS_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
-add_library(ts_cuda STATIC ${TS_CUDA_SOURCES} ${CMAKE_SOURCE_DIR}/src/backend/cuda/cuda_device.c
+add_library(ts_cuda STATIC ${TS_CUDA_SOURCES} ${CMAKE_SOURCE_DIR}/src/backend/cuda/cuda_device.c ${CMAKE_SOURCE_DIR}/src/backend/cuda/cuda_reg.c
             ${CMAKE_SOURCE_DIR}/src/parallel/comm_nccl.c)
 # The directory's options (-Wall -Wextra ..., top CMakeLists.txt) are GCC flags:
 # give them to C as they are and to nvcc through -Xcompiler.

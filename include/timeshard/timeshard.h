@@ -13,8 +13,12 @@
 //         ts_generate(ctx, &gp) != TS_OK)
 //         fprintf(stderr, "error: %s\n", ts_last_error());
 //     ts_ctx_free(&ctx);
+//
+// Link with the installed package: find_package(timeshard) and
+// target_link_libraries(app timeshard::timeshard).
 #pragma once
 #include <stdint.h>
+#include <stdio.h>  // FILE
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,8 +39,46 @@ enum ts_status {
     TS_ERR_COUNT
 };
 const char * ts_status_name(enum ts_status st);
+// The last error of this thread's latest call into the library: every public
+// entry point clears it first, so a second failing call reports its own error.
 const char * ts_last_error(void);  // "" when none
 const char * ts_last_hint(void);   // "" when none
+
+// ---- names that are parsed once (by the command line) and passed as enums ----------
+enum ts_backend_kind { TS_BACKEND_AUTO, TS_BACKEND_CPU, TS_BACKEND_CUDA, TS_BACKEND_COUNT };
+enum ts_dtype { TS_DTYPE_FP32, TS_DTYPE_TF32, TS_DTYPE_BF16, TS_DTYPE_FP16, TS_DTYPE_COUNT };
+// What neighbours trade each block (the default model): QKV, the edge frames'
+// projected q|k|v rows (3x the bytes, nothing recomputed), or ACT, their
+// modulated activations (the receiver projects keys and values itself). AUTO:
+// QKV on the CPU backend (compute is dear there), ACT on CUDA (bytes are dearer).
+enum ts_halo { TS_HALO_AUTO, TS_HALO_QKV, TS_HALO_ACT, TS_HALO_COUNT };
+const char * ts_backend_kind_name(enum ts_backend_kind k);  // "auto", "cpu", "cuda"
+int ts_backend_kind_from_str(const char * s);              // -1 when unknown
+const char * ts_dtype_name(enum ts_dtype t);                // "fp32", "tf32", "bf16", "fp16"
+int ts_dtype_from_str(const char * s);                      // -1 when unknown
+const char * ts_halo_name(enum ts_halo h);                  // "auto", "qkv", "act"
+int ts_halo_from_str(const char * s);                       // -1 when unknown
+
+// ---- logs, progress, frames: callbacks ------------------------------------------------
+enum ts_log_level { TS_LOG_ERROR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG, TS_LOG_COUNT };
+// One line (no newline) at `level`, already prefixed ("timeshard: warning: ...").
+// INFO and DEBUG come from rank 0 only. Without a callback lines go to stderr.
+typedef void (*ts_log_fn)(enum ts_log_level level, const char * line, void * ud);
+void ts_set_log_callback(ts_log_fn fn, void * ud);  // NULL: stderr
+void ts_set_log_level(enum ts_log_level level);     // lines above it are dropped (default INFO)
+
+// Progress of a long phase, on rank 0: `done` of `total` units (sampler steps,
+// frames) after `elapsed` seconds. The library prints no progress itself.
+struct ts_progress {
+    const char * phase;  // "sampling", "video"
+    int64_t done, total;
+    double elapsed;
+};
+typedef void (*ts_progress_fn)(const struct ts_progress * p, void * ud);
+
+// One output frame on rank 0, in order: index, RGB (height, width, 3) uint8.
+// Return TS_OK to continue; anything else stops the run with that status.
+typedef enum ts_status (*ts_frame_fn)(int64_t index, const uint8_t * rgb, int width, int height, void * ud);
 
 // What to generate. ts_gen_params_init fills the defaults; 0 / NULL / negative
 // fields mean "the model's default" where noted.
@@ -50,7 +92,8 @@ struct ts_gen_params {
     float cfg;                     // guidance scale (< 0: model default)
     uint64_t seed;                 // default 0
     double fps;                    // output frame rate (0: model's)
-    const char * out_path;         // MP4 (NULL: none)
+    int width, height;             // pixels (0: the model's)
+    const char * out_path;         // MP4, or FILE.h5 for the decoded frames (NULL: none)
     const char * codec;            // libavcodec encoder (NULL: libx264)
     int crf;                       // < 0: codec default
     const char * latents_path;     // HDF5 latents (NULL: none)
@@ -58,21 +101,21 @@ struct ts_gen_params {
     const char * checkpoint_path;  // HDF5 checkpoint written every checkpoint_every steps (NULL: none)
     int checkpoint_every;          // default 0: only when stopped by SIGTERM
     const char * resume_path;      // continue from this checkpoint (NULL: start fresh)
-    int progress;                  // 1: progress lines on rank 0 (default)
+    ts_progress_fn progress;       // rank 0 (NULL: none)
+    void * progress_ud;
+    ts_frame_fn on_frame;          // rank 0, every output frame in order (NULL: none); may be the only output
+    void * frame_ud;
 };
 void ts_gen_params_init(struct ts_gen_params * p);
 
 struct ts_ctx_params {
-    int threads;          // CPU threads per rank (0: all cores / ranks on the node)
-    const char * backend; // "cpu", "cuda", or NULL: cuda where a GPU is present, else cpu
-    const char * dtype;   // "fp32" (default); CUDA also "tf32", "bf16", "fp16" (GEMM math)
-    const char * halo;    // what neighbours trade each block: "qkv" (the edge frames' projected rows,
-                          // 3x the bytes, nothing recomputed) or "act" (their modulated activations,
-                          // the receiver projects keys and values itself); NULL: qkv on the CPU
-                          // backend (compute is dear there), act on CUDA (bytes are dearer)
-    int signals;          // 1: the context installs handlers for fatal signals (report the rank, delete
-                          // temporary outputs, end the job) and SIGTERM (checkpoint, then stop);
-                          // 0 (default): the caller's handlers stay as they are
+    int threads;                   // CPU threads per rank (0: the cores this rank may use, shared by the node's ranks)
+    enum ts_backend_kind backend;  // AUTO: cuda where every rank has a GPU, else cpu
+    enum ts_dtype dtype;           // FP32 (default); CUDA also TF32, BF16, FP16 (GEMM math)
+    enum ts_halo halo;             // AUTO (default)
+    int signals;  // 1: the context installs handlers for fatal signals (report the rank, delete
+                  // temporary outputs, end the job) and, while generating, SIGTERM (checkpoint,
+                  // then stop); 0 (default): the caller's handlers stay as they are
 };
 void ts_ctx_params_init(struct ts_ctx_params * p);
 
@@ -91,6 +134,33 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * p);
 // The shipped default model's path (searched: $TIMESHARD_MODEL, next to the
 // binary's install prefix, the source tree); NULL when none is found.
 const char * ts_default_model_path(void);
+
+// ---- the other commands --------------------------------------------------------------
+// `timeshard info PATH`: what a model, latents or checkpoint file holds
+// (config, tensors, digest) to stdout; errors to stderr; the exit code.
+int ts_info_command(const char * path);
+// The backends and devices this build finds, to f.
+void ts_devices_print(FILE * f);
+// How a prompt tokenises for a model (NULL: the default): words, weights, unknown words.
+enum ts_status ts_prompt_explain_model(const char * model_path, const char * prompt, FILE * f);
+
+// The commands with options of their own, run as `timeshard interpolate ...` and
+// `timeshard bench ...` run them (argv[0] is the command's name); each prints
+// its own results and errors and returns the process exit code.
+// interpolate: motion-compensated interpolation of a video file to a higher rate.
+int ts_interpolate_command(int argc, char ** argv);
+// bench: scaling rows over the job's ranks, or one rank's forward (per-op profile).
+int ts_bench_command(int argc, char ** argv);
+
+// Run presets: text files of `key = value` lines ('#' comments), keys being the
+// long flag names of `timeshard generate`. Calls cb for each key/value in
+// order; cb returns TS_OK or an error status, which stops parsing. Malformed
+// lines are errors naming file and line.
+typedef enum ts_status (*ts_kv_fn)(void * ud, const char * key, const char * value, const char * file, int line);
+enum ts_status ts_kv_parse_file(const char * path, ts_kv_fn cb, void * ud);
+// Prints the last error and its hint as the command line does:
+// "timeshard: error: ..." and "---> HINT: ...". Returns 1.
+int ts_print_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,32 @@
-// Subcommands of the timeshard command beyond generate.
+// The command line's own helpers: its error record (parse errors of flags and
+// presets, printed like the library's), and the progress printer. The command
+// uses nothing of the library but its public header.
 #pragma once
+#include <stdarg.h>
+
 #include "timeshard/timeshard.h"
 
-int ts_cli_info(const char * path);
-int ts_cli_bench(int argc, char ** argv);
-int ts_cli_interpolate(int argc, char ** argv);
-// prints the last error and hint; returns 1
-int ts_cli_fail(void);
+// Records a command-line error (the first wins until cli_error_clear) and
+// returns st.
+enum ts_status cli_error(enum ts_status st, const char * hint, const char * fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cli_error_clear(void);
+const char * cli_last_error(void);
+#define CLI_TRY(expr) \
+    do { \
+        enum ts_status cli_try_st_ = (expr); \
+        if (cli_try_st_ != TS_OK) return cli_try_st_; \
+    } while (0)
+
+// Prints the command line's error if one is recorded, else the library's:
+// "timeshard: error: ..." and "---> HINT: ...". Returns 1.
+int cli_fail(void);
+
+// Progress lines on stderr: one rewritten line on a terminal, plain lines every
+// 10 s (and the first and last) when stderr is a file (Slurm logs).
+struct cli_progress {
+    int tty;
+    double last;  // elapsed seconds at the last plain line
+};
+void cli_progress_init(struct cli_progress * p);
+void cli_progress_print(const struct ts_progress * p, void * ud);

@@ -7,25 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "core/common.h"
-#include "io/config.h"
-#include "io/latents.h"
-#include "io/weights.h"
-#include "model/model.h"
-#ifdef TS_CUDA
-#include "backend/cuda/cuda_backend.h"  // ts_cuda_device_count, ts_cuda_device_describe
-#endif
+#include "cli/cli.h"  // cli_error, cli_fail, the progress printer (the public header comes with it)
 
-static void print_error(void) {
-    const char * e = ts_last_error();
-    const char * h = ts_last_hint();
-    fprintf(stderr, "timeshard: error: %s\n", e && *e ? e : "unknown error");
-    if (h && *h) fprintf(stderr, "---> HINT: %s\n", h);
-}
 
 int ts_cli_fail(void) {
-    print_error();
+    cli_fail();
     return 1;
 }
 
@@ -85,7 +71,7 @@ static void usage_generate(FILE * f) {
             "                            projected rows, 3x the bytes, nothing recomputed; default on cpu)\n"
             "                            or act (their activations, keys/values recomputed; default on cuda)\n"
             "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
-            "  -q, --quiet               no progress lines\n"
+            "  -q, --quiet               errors only (no settings, progress or summary lines)\n"
             "  -h, --help                this help\n");
 }
 
@@ -101,9 +87,9 @@ static enum ts_status parse_int(const char * flag, const char * v, long long lo,
     char * end = NULL;
     long long x = strtoll(v, &end, 10);
     if (!v[0] || *end)
-        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects an integer, got '%s'", flag, v);
+        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects an integer, got '%s'", flag, v);
     if (x < lo || x > hi)
-        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%lld, %lld], got %lld", flag, lo,
+        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%lld, %lld], got %lld", flag, lo,
                         hi, x);
     *out = x;
     return TS_OK;
@@ -113,9 +99,9 @@ static enum ts_status parse_float(const char * flag, const char * v, double lo, 
     char * end = NULL;
     double x = strtod(v, &end);
     if (!v[0] || *end)
-        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects a number, got '%s'", flag, v);
+        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects a number, got '%s'", flag, v);
     if (!(x >= lo && x <= hi))
-        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%g, %g], got %g", flag, lo, hi, x);
+        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%g, %g], got %g", flag, lo, hi, x);
     *out = x;
     return TS_OK;
 }
@@ -128,55 +114,57 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     if (!strcmp(key, "model")) o->model = v;
     else if (!strcmp(key, "prompt")) g->prompt = v;
     else if (!strcmp(key, "storyboard")) g->storyboard_path = v;
-    else if (!strcmp(key, "blend")) { TS_TRY(parse_int("--blend", v, 0, 1 << 20, &i)); g->blend = (int)i; }
-    else if (!strcmp(key, "fps-out")) { TS_TRY(parse_float("--fps-out", v, 0.001, 1000, &f)); g->fps_out = f; }
-    else if (!strcmp(key, "frames")) { TS_TRY(parse_int("--frames", v, 1, 1LL << 31, &i)); g->frames = i; }
-    else if (!strcmp(key, "steps")) { TS_TRY(parse_int("--steps", v, 1, 10000, &i)); g->steps = (int)i; }
-    else if (!strcmp(key, "cfg")) { TS_TRY(parse_float("--cfg", v, 0, 100, &f)); g->cfg = (float)f; }
+    else if (!strcmp(key, "blend")) { CLI_TRY(parse_int("--blend", v, 0, 1 << 20, &i)); g->blend = (int)i; }
+    else if (!strcmp(key, "fps-out")) { CLI_TRY(parse_float("--fps-out", v, 0.001, 1000, &f)); g->fps_out = f; }
+    else if (!strcmp(key, "frames")) { CLI_TRY(parse_int("--frames", v, 1, 1LL << 31, &i)); g->frames = i; }
+    else if (!strcmp(key, "steps")) { CLI_TRY(parse_int("--steps", v, 1, 10000, &i)); g->steps = (int)i; }
+    else if (!strcmp(key, "cfg")) { CLI_TRY(parse_float("--cfg", v, 0, 100, &f)); g->cfg = (float)f; }
     else if (!strcmp(key, "seed")) {
         char * end = NULL;
         unsigned long long s = strtoull(v, &end, 10);
         if (!v[0] || *end || v[0] == '-')
-            return ts_error(TS_ERR_ARG, NULL, "--seed expects a non-negative integer, got '%s'", v);
+            return cli_error(TS_ERR_ARG, NULL, "--seed expects a non-negative integer, got '%s'", v);
         g->seed = s;
-    } else if (!strcmp(key, "fps")) { TS_TRY(parse_float("--fps", v, 0.001, 1000, &f)); g->fps = f; }
+    } else if (!strcmp(key, "fps")) { CLI_TRY(parse_float("--fps", v, 0.001, 1000, &f)); g->fps = f; }
     else if (!strcmp(key, "out")) g->out_path = strcmp(v, "none") ? v : NULL;
     else if (!strcmp(key, "codec")) g->codec = v;
-    else if (!strcmp(key, "crf")) { TS_TRY(parse_int("--crf", v, 0, 63, &i)); g->crf = (int)i; }
+    else if (!strcmp(key, "crf")) { CLI_TRY(parse_int("--crf", v, 0, 63, &i)); g->crf = (int)i; }
     else if (!strcmp(key, "latents")) g->latents_path = v;
     else if (!strcmp(key, "checkpoint")) g->checkpoint_path = v;
-    else if (!strcmp(key, "checkpoint-every")) { TS_TRY(parse_int("--checkpoint-every", v, 0, 1 << 30, &i)); g->checkpoint_every = (int)i; }
+    else if (!strcmp(key, "checkpoint-every")) { CLI_TRY(parse_int("--checkpoint-every", v, 0, 1 << 30, &i)); g->checkpoint_every = (int)i; }
     else if (!strcmp(key, "resume")) g->resume_path = v;
     else if (!strcmp(key, "image")) g->image_path = v;
-    else if (!strcmp(key, "threads")) { TS_TRY(parse_int("--threads", v, 0, 4096, &i)); o->cp.threads = (int)i; }
-    else if (!strcmp(key, "backend")) o->cp.backend = v;
-    else if (!strcmp(key, "halo")) {
-        if (strcmp(v, "qkv") && strcmp(v, "act"))
-            return ts_error(TS_ERR_ARG, "choose qkv or act", "unknown --halo '%s'", v);
-        o->cp.halo = v;
-    }
-    else if (!strcmp(key, "dtype")) {
-        if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16") && strcmp(v, "fp16"))
-            return ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", v);
-        o->cp.dtype = v;
+    else if (!strcmp(key, "threads")) { CLI_TRY(parse_int("--threads", v, 0, 4096, &i)); o->cp.threads = (int)i; }
+    else if (!strcmp(key, "backend")) {
+        int k = ts_backend_kind_from_str(v);
+        if (k < 0) return cli_error(TS_ERR_ARG, "choose cpu or cuda ('timeshard devices')", "unknown --backend '%s'", v);
+        o->cp.backend = (enum ts_backend_kind)k;
+    } else if (!strcmp(key, "halo")) {
+        int h = ts_halo_from_str(v);
+        if (h <= 0) return cli_error(TS_ERR_ARG, "choose qkv or act", "unknown --halo '%s'", v);
+        o->cp.halo = (enum ts_halo)h;
+    } else if (!strcmp(key, "dtype")) {
+        int t = ts_dtype_from_str(v);
+        if (t < 0) return cli_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", v);
+        o->cp.dtype = (enum ts_dtype)t;
     } else
-        return ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown setting '%s'", key);
+        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown setting '%s'", key);
     return TS_OK;
 }
 
 static enum ts_status preset_kv(void * ud, const char * key, const char * value, const char * file, int line) {
     struct gen_opts * o = ud;
     if (!strcmp(key, "config"))
-        return ts_error(TS_ERR_FORMAT, NULL, "%s:%d: presets cannot include other presets", file, line);
-    if (o->n_owned == 64) return ts_error(TS_ERR_FORMAT, NULL, "%s: too many settings", file);
+        return cli_error(TS_ERR_FORMAT, NULL, "%s:%d: presets cannot include other presets", file, line);
+    if (o->n_owned == 64) return cli_error(TS_ERR_FORMAT, NULL, "%s: too many settings", file);
     char * v = strdup(value);
     o->owned[o->n_owned++] = v;
     enum ts_status st = set_option(o, key, v);
     if (st != TS_OK) {
         char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", ts_last_error());
-        ts_error_clear();
-        return ts_error(st, "fix the preset file", "%s:%d: %s", file, line, msg);
+        snprintf(msg, sizeof(msg), "%s", cli_last_error());
+        cli_error_clear();
+        return cli_error(st, "fix the preset file", "%s:%d: %s", file, line, msg);
     }
     return TS_OK;
 }
@@ -207,7 +195,7 @@ static enum ts_status load_preset(struct gen_opts * o, const char * name) {
             if (access(p, R_OK) == 0) snprintf(path, sizeof(path), "%s", p);
         }
         if (!path[0])
-            return ts_error(TS_ERR_IO, "presets live in configs/ (e.g. --config default)", "no preset named '%s'", name);
+            return cli_error(TS_ERR_IO, "presets live in configs/ (e.g. --config default)", "no preset named '%s'", name);
     }
     return ts_kv_parse_file(path, preset_kv, o);
 }
@@ -239,7 +227,7 @@ static int cmd_generate(int argc, char ** argv) {
     // pass 1: help and preset; pass 2: every flag (command line wins over the preset)
     opterr = 0;
     optind = 1;
-    int ch, explain = 0;
+    int ch, explain = 0, quiet = 0;
     const char * preset = NULL;
     while ((ch = getopt_long(argc, argv, "m:p:n:s:g:o:t:qh", gen_long, NULL)) != -1) {
         if (ch == 'h') {
@@ -257,10 +245,10 @@ static int cmd_generate(int argc, char ** argv) {
         for (const struct option * lo = gen_long; lo->name; lo++)
             if (lo->val == ch) key = lo->name;
         if (ch == '?') {
-            st = ts_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown or incomplete option '%s'",
+            st = cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "unknown or incomplete option '%s'",
                           argv[optind - 1]);
         } else if (ch == 'q') {
-            o.gp.progress = 0;
+            quiet = 1;
         } else if (ch == 13) {
             explain = 1;
         } else if (ch == 10) {
@@ -270,30 +258,31 @@ static int cmd_generate(int argc, char ** argv) {
         }
     }
     if (st == TS_OK && optind < argc)
-        st = ts_error(TS_ERR_ARG, "quote the prompt: --prompt \"a red circle ...\"", "unexpected argument '%s'",
+        st = cli_error(TS_ERR_ARG, "quote the prompt: --prompt \"a red circle ...\"", "unexpected argument '%s'",
                       argv[optind]);
     if (st == TS_OK && !o.gp.prompt && !o.gp.storyboard_path)
-        st = ts_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
+        st = cli_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
                       "no prompt given");
     if (st == TS_OK && o.gp.prompt && o.gp.storyboard_path)
-        st = ts_error(TS_ERR_ARG, "a storyboard holds the prompts", "give --prompt or --storyboard, not both");
+        st = cli_error(TS_ERR_ARG, "a storyboard holds the prompts", "give --prompt or --storyboard, not both");
     if (st == TS_OK && o.gp.blend > 0 && !o.gp.storyboard_path)
-        st = ts_error(TS_ERR_ARG, "--blend mixes storyboard segments", "--blend needs --storyboard");
+        st = cli_error(TS_ERR_ARG, "--blend mixes storyboard segments", "--blend needs --storyboard");
     if (st == TS_OK && explain && !o.gp.prompt)
-        st = ts_error(TS_ERR_ARG, NULL, "--explain-prompt needs --prompt");
+        st = cli_error(TS_ERR_ARG, NULL, "--explain-prompt needs --prompt");
     if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
-        st = ts_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
+        st = cli_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
     if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
-        ts_backend_t be = ts_backend_cpu_new(1);
-        ts_model * m = NULL;
-        const char * path = o.model ? o.model : ts_default_model_path();
-        if (!path) st = ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
-        if (st == TS_OK) st = ts_model_load(&m, path, be);
-        if (st == TS_OK) st = ts_prompt_explain(m, o.gp.prompt, stdout);
-        ts_model_free(&m);
-        ts_backend_free(&be);
+        st = ts_prompt_explain_model(o.model, o.gp.prompt, stdout);
         for (int i = 0; i < o.n_owned; i++) free(o.owned[i]);
-        return st == TS_OK ? 0 : ts_cli_fail();
+        return st == TS_OK ? 0 : cli_fail();
+    }
+    // -q: errors only (no settings table, no progress, no summary)
+    if (quiet) ts_set_log_level(TS_LOG_ERROR);
+    struct cli_progress pr;
+    cli_progress_init(&pr);
+    if (!quiet) {
+        o.gp.progress = cli_progress_print;
+        o.gp.progress_ud = &pr;
     }
     ts_ctx_t ctx = NULL;
     if (st == TS_OK) st = ts_ctx_new(o.model, &o.cp, &ctx);
@@ -302,7 +291,7 @@ static int cmd_generate(int argc, char ** argv) {
     int rc = 0;
     if (st != TS_OK) {
         // every rank knows the outcome; rank 0 explains unless the error is this rank's own
-        if (rank == 0 || st != TS_ERR_DIST) print_error();
+        if (rank == 0 || st != TS_ERR_DIST) cli_fail();
         rc = st == TS_ERR_INTERRUPTED ? 3 : 1;
     }
     ts_ctx_free(&ctx);
@@ -317,7 +306,7 @@ static int cmd_info(int argc, char ** argv) {
                "checkpoint file (shape and attributes).\n");
         return argc < 2 ? 1 : 0;
     }
-    return ts_cli_info(argv[1]);
+    return ts_info_command(argv[1]);
 }
 
 static int cmd_devices(int argc, char ** argv) {
@@ -325,21 +314,7 @@ static int cmd_devices(int argc, char ** argv) {
         printf("usage: timeshard devices\n\nLists the backends this build has and the devices each can use.\n");
         return 0;
     }
-    printf("# backend  device\n");
-    printf("  cpu      %ld cores (OpenMP threads, the project's own deterministic GEMM)\n",
-           sysconf(_SC_NPROCESSORS_ONLN));
-#ifdef TS_CUDA
-    char why[256] = "";
-    int n = ts_cuda_device_count(why, sizeof(why));
-    if (n <= 0) printf("  cuda     no usable GPU: %s\n", why[0] ? why : "none found");
-    for (int i = 0; i < n; i++) {
-        char buf[256];
-        ts_cuda_device_describe(i, buf, sizeof(buf));
-        printf("  cuda:%d   %s\n", i, buf);
-    }
-#else
-    printf("  cuda     not built (configure with -DTS_CUDA=ON)\n");
-#endif
+    ts_devices_print(stdout);
     return 0;
 }
 
@@ -361,8 +336,8 @@ int main(int argc, char ** argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return ts_cli_bench(argc - 1, argv + 1);
-    if (!strcmp(cmd, "interpolate")) return ts_cli_interpolate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return ts_bench_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "interpolate")) return ts_interpolate_command(argc - 1, argv + 1);
     fprintf(stderr, "timeshard: error: unknown command '%s'\n---> HINT: see 'timeshard --help'\n", cmd);
     return 1;
 }

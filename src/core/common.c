@@ -55,6 +55,15 @@ void ts_error_clear(void) {
     pthread_mutex_unlock(&ts_err_mu);
 }
 
+int ts_print_last_error(void) {
+    const char * e = ts_last_error();
+    const char * h = ts_last_hint();
+    fprintf(stderr, "timeshard: error: %s\n", e && *e ? e : "unknown error");
+    if (h && *h) fprintf(stderr, "---> HINT: %s\n", h);
+    fflush(stderr);
+    return 1;
+}
+
 // The returned buffers stay valid until the next ts_error_clear().
 const char * ts_last_error(void) { return ts_err_msg; }
 const char * ts_last_hint(void) { return ts_err_hint; }
@@ -66,7 +75,18 @@ static int ts_log_rank = 0;
 static int ts_log_world = 1;
 static char ts_log_host[64] = "";
 
+static ts_log_fn ts_log_cb;
+static void * ts_log_cb_ud;
+
 void ts_log_set_level(enum ts_log_level level) { ts_log_level_cur = level; }
+enum ts_log_level ts_log_get_level(void) { return ts_log_level_cur; }
+void ts_set_log_level(enum ts_log_level level) { ts_log_level_cur = level; }
+
+void ts_set_log_callback(ts_log_fn fn, void * ud) {
+    ts_log_cb = NULL;  // never the new function with the old argument
+    ts_log_cb_ud = ud;
+    ts_log_cb = fn;
+}
 
 void ts_log_set_rank(int rank, int world) {
     ts_log_rank = rank;
@@ -84,8 +104,9 @@ static const char * ts_rank_prefix(char * buf, size_t n) {
     return buf;
 }
 
-// One line to stderr in a single write, so lines from ranks do not interleave mid-line.
-static void ts_log_emit(const char * prefix, const char * kind, const char * fmt, va_list ap) {
+// One line to the callback, or to stderr in a single write, so lines from ranks
+// do not interleave mid-line.
+static void ts_log_emit(enum ts_log_level level, const char * prefix, const char * kind, const char * fmt, va_list ap) {
     char line[4096];
     int n = snprintf(line, sizeof line, "%s%s", prefix, kind);
     if (n < 0) return;
@@ -94,6 +115,12 @@ static void ts_log_emit(const char * prefix, const char * kind, const char * fmt
         if (m > 0) n += m;
     }
     if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2;
+    if (ts_log_cb) {
+        while (n > 0 && line[n - 1] == '\n') n--;
+        line[n] = '\0';
+        ts_log_cb(level, line, ts_log_cb_ud);
+        return;
+    }
     if (n == 0 || line[n - 1] != '\n') line[n++] = '\n';
     fwrite(line, 1, (size_t)n, stderr);
     fflush(stderr);
@@ -112,7 +139,7 @@ void ts_log(enum ts_log_level level, const char * fmt, ...) {
     if (level == TS_LOG_ERROR || level == TS_LOG_WARN) ts_rank_prefix(prefix, sizeof prefix);
     va_list ap;
     va_start(ap, fmt);
-    ts_log_emit(prefix, kinds[level < TS_LOG_COUNT ? level : TS_LOG_DEBUG], fmt, ap);
+    ts_log_emit(level, prefix, kinds[level < TS_LOG_COUNT ? level : TS_LOG_DEBUG], fmt, ap);
     va_end(ap);
 }
 
@@ -125,7 +152,7 @@ void ts_abort(const char * file, int line, const char * fmt, ...) {
     snprintf(kind, sizeof kind, "timeshard: internal error at %s:%d: ", file, line);
     va_list ap;
     va_start(ap, fmt);
-    ts_log_emit(prefix, kind, fmt, ap);
+    ts_log_emit(TS_LOG_ERROR, prefix, kind, fmt, ap);
     va_end(ap);
     abort();
 }

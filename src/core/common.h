@@ -46,13 +46,15 @@ void ts_error_clear(void);
     } while (0)
 
 // ---- logging ----------------------------------------------------------------
-enum ts_log_level { TS_LOG_ERROR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG, TS_LOG_COUNT };
+// (enum ts_log_level is public: timeshard.h)
 // Only messages at or below the level are printed (default TS_LOG_INFO).
 void ts_log_set_level(enum ts_log_level level);
+enum ts_log_level ts_log_get_level(void);
 // Rank used for prefixes and for "only rank 0 prints info" (default 0).
 void ts_log_set_rank(int rank, int world);
 // INFO and DEBUG print only on rank 0; WARN and ERROR print on every rank, with
-// "[rank R host]" when world > 1. Output goes to stderr, line-buffered.
+// "[rank R host]" when world > 1. Output goes to the log callback
+// (ts_set_log_callback), else to stderr, one line per write.
 void ts_log(enum ts_log_level level, const char * fmt, ...) TS_PRINTF(2, 3);
 #define TS_INFO(...) ts_log(TS_LOG_INFO, __VA_ARGS__)
 #define TS_WARN(...) ts_log(TS_LOG_WARN, __VA_ARGS__)

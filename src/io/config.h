@@ -3,7 +3,4 @@
 #pragma once
 #include "timeshard/timeshard.h"
 
-// Calls cb for each key/value in order; cb returns TS_OK or an error status,
-// which stops parsing. Malformed lines are errors naming file and line.
-typedef enum ts_status (*ts_kv_fn)(void * ud, const char * key, const char * value, const char * file, int line);
-enum ts_status ts_kv_parse_file(const char * path, ts_kv_fn cb, void * ud);
+// (ts_kv_fn and ts_kv_parse_file are public: timeshard.h)

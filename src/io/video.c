@@ -92,6 +92,22 @@ static enum ts_status writer_encode(ts_video_writer * vw, AVFrame * frame) {
     }
 }
 
+enum ts_status ts_video_output_check(const char * path, const char * codec) {
+    av_quiet();
+    const char * cname = codec && codec[0] ? codec : "libx264";
+    const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
+    if (!ofmt)
+        return ts_error(TS_ERR_ARG, "name the video with a container's extension, e.g. out.mp4 or out.mkv",
+                        "cannot tell the container format of '%s' from its name", path);
+    const AVCodec * c = avcodec_find_encoder_by_name(cname);
+    if (!c) return ts_error(TS_ERR_ARG, hint_encoders, "unknown video codec '%s'", cname);
+    if (c->type != AVMEDIA_TYPE_VIDEO) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' is not a video encoder", cname);
+    if (avformat_query_codec(ofmt, c->id, FF_COMPLIANCE_NORMAL) == 0)
+        return ts_error(TS_ERR_ARG, "choose another codec or container", "the %s container cannot hold codec '%s'",
+                        ofmt->name, cname);
+    return TS_OK;
+}
+
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out) {
     TS_ASSERT(path && out);
@@ -104,16 +120,9 @@ enum ts_status ts_video_writer_open(const char * path, int width, int height, do
     if (!(fps > 0 && fps <= 1000 && isfinite(fps)))
         return ts_error(TS_ERR_ARG, "--fps takes a rate in frames per second, e.g. 24 or 29.97", "bad frame rate %g", fps);
     if (crf > 63) return ts_error(TS_ERR_ARG, "x264's CRF runs from 0 (lossless) to 51; 23 is its default", "bad --crf %d", crf);
+    TS_TRY(ts_video_output_check(path, codec));
     const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
-    if (!ofmt)
-        return ts_error(TS_ERR_ARG, "name the video with a container's extension, e.g. out.mp4 or out.mkv",
-                        "cannot tell the container format of '%s' from its name", path);
     const AVCodec * c = avcodec_find_encoder_by_name(cname);
-    if (!c) return ts_error(TS_ERR_ARG, hint_encoders, "unknown video codec '%s'", cname);
-    if (c->type != AVMEDIA_TYPE_VIDEO) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' is not a video encoder", cname);
-    if (avformat_query_codec(ofmt, c->id, FF_COMPLIANCE_NORMAL) == 0)
-        return ts_error(TS_ERR_ARG, "choose another codec or container", "the %s container cannot hold codec '%s'",
-                        ofmt->name, cname);
 
     // yuv420p when the encoder takes it, else its closest format to RGB24.
     enum AVPixelFormat pix = AV_PIX_FMT_YUV420P;

@@ -14,6 +14,9 @@ typedef struct ts_video_writer ts_video_writer;
 // succeeds. codec: an encoder name libavcodec knows ("libx264" default when
 // NULL); crf < 0 means the codec's default. MP4: yuv420p, movflags=faststart.
 // Width and height must be even for yuv420p (error otherwise).
+// The container (from the name) and the codec (NULL: libx264) can make this
+// video: checked before any work, so a bad name fails at once. No file is made.
+enum ts_status ts_video_output_check(const char * path, const char * codec);
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out);
 // The temporary name ts_video_writer_open writes to for `path` ("<path>.tmp"),

@@ -12,6 +12,8 @@ static enum ts_status no_ffmpeg(const char * what) {
     return ts_error(TS_ERR_ARG, hint_noff, "%s: timeshard was built without FFmpeg", what);
 }
 
+enum ts_status ts_video_output_check(const char * path, const char * codec) { return no_ffmpeg("video output"); }
+
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out) {
     if (out) *out = NULL;

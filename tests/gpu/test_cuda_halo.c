@@ -19,7 +19,7 @@
 #include "core/rng.h"
 #include "parallel/parallel.h"
 #include "backend/cuda/cuda_device.h"  // ts_cuda_pick_device
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 
 static int rank, world;
 
@@ -72,7 +72,7 @@ static int check_halo(ts_backend_t be, ts_comm_t comm, size_t bytes, int rounds)
 }
 
 // DiT over the ranks' chunks (NCCL halo) vs the whole video on rank 0 (no halo).
-static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t T, enum ts_halo_mode hm) {
+static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t T, enum ts_halo hm) {
     ts_model * m = NULL;
     if (ts_model_load(&m, path, be) != TS_OK) {
         CHECK(0, "load %s: %s", path, ts_last_error());
@@ -179,8 +179,8 @@ int main(int argc, char ** argv) {
     char tiny[1024];
     snprintf(tiny, sizeof tiny, "%s/tiny.h5", fix);
     for (int hm = TS_HALO_ACT; hm <= TS_HALO_QKV; hm++) {
-        failures += check_dit(be, comm, tiny, 3 * (int64_t)world + 1, (enum ts_halo_mode)hm);
-        for (int i = 2; i < argc; i++) failures += check_dit(be, comm, argv[i], 4 * (int64_t)world, (enum ts_halo_mode)hm);
+        failures += check_dit(be, comm, tiny, 3 * (int64_t)world + 1, (enum ts_halo)hm);
+        for (int i = 2; i < argc; i++) failures += check_dit(be, comm, argv[i], 4 * (int64_t)world, (enum ts_halo)hm);
     }
     comm->ops->free(comm);
     ts_backend_free(&be);

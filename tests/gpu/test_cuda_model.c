@@ -13,7 +13,7 @@
 #include "core/rng.h"                 // ts_rng_normal_fill
 #include "parallel/parallel.h"
 #include "gpu_util.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 
 static const char * PROMPT = "a red circle moving left on a blue background";
 

@@ -15,7 +15,7 @@
 #include "core/common.h"
 #include "parallel/parallel.h"
 #include "io/latents.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 
 static const char * FIX;  // fixtures folder
 

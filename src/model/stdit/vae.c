@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "core/common.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 
 struct ts_vae_ws {
     void * buf;          // owned (backend memory)

@@ -2,7 +2,7 @@
 // Activations are time-major (T, N, D). The temporal attention's q|k|v rows
 // have W halo slots on each side, (T_own + 2W, N, 3D): the neighbours' edge
 // frames land there, so temporal attention sees exactly what a single process
-// would. What travels (enum ts_halo_mode): the edge frames' projected rows
+// would. What travels (enum ts_halo): the edge frames' projected rows
 // (QKV), or their modulated activations into the halo slots of h, (T_own + 2W,
 // N, D), from which the receiver projects keys and values (ACT).
 #include <math.h>
@@ -12,12 +12,13 @@
 #include "backend/backend.h"  // ts_backend_profile_inner
 #include "core/common.h"
 #include "core/rope.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 
 struct ts_dit_ws {
     int64_t T, g0, T_total, S;  // owned frames, first global frame, video length, slots T + 2W
     int has_left, has_right;
-    enum ts_halo_mode halo_mode;
+    enum ts_halo halo_mode;     // QKV or ACT (AUTO resolved by ts_dit_ws_set_halo_mode)
+    ts_backend_t be;            // not owned: the model's backend
     double halo_wait;           // seconds in halo_wait
     float * wait_log;           // owned (malloc) when tracing: each halo_wait's seconds, in order
     int64_t n_wait_log, cap_wait_log;
@@ -52,6 +53,7 @@ ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_t
     int64_t hw = ts_cfg_latent_hw(c), hd = D / c->heads;
     ts_dit_ws * ws = ts_calloc(1, sizeof(*ws));
     ws->T = T, ws->g0 = g0, ws->T_total = T_total, ws->S = T + 2 * W;
+    ws->be = m->be;
     ws->has_left = g0 > 0;
     ws->has_right = g0 + T < T_total;
     ws->halo_mode = ts_halo_mode_default(m->be);
@@ -121,13 +123,15 @@ const float * ts_dit_ws_waits(const ts_dit_ws * ws, int64_t * n) {
     return ws->wait_log;
 }
 
-enum ts_halo_mode ts_halo_mode_default(ts_backend_t be) {
+enum ts_halo ts_halo_mode_default(ts_backend_t be) {
     return strcmp(ts_backend_profile_inner(be)->ops->name, "cpu") == 0 ? TS_HALO_QKV : TS_HALO_ACT;
 }
 
-void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo_mode mode) { ws->halo_mode = mode; }
+void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo mode) {
+    ws->halo_mode = mode == TS_HALO_AUTO ? ts_halo_mode_default(ws->be) : mode;
+}
 
-size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo_mode mode) {
+size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode) {
     const struct ts_model_config * c = &m->cfg;
     return (size_t)c->temporal_window * ts_cfg_tokens(c) * c->width * (mode == TS_HALO_QKV ? 3 : 1) * sizeof(float);
 }

@@ -9,7 +9,7 @@
 #include "core/rng.h"
 #include "io/config.h"
 #include "io/weights.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 
 // ---- config ---------------------------------------------------------------------
 static enum ts_status cfg_int(const ts_weights * w, const char * key, int * v, int lo, int hi) {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 #include "model/prompt.h"
 
 static int vocab_find(const ts_model * m, const char * w) {

@@ -1,13 +1,14 @@
 // timeshard info: a weights file's config, tensors and digest, or a latents /
-// checkpoint file's shape and attributes.
+// checkpoint file's shape and attributes; timeshard devices; --explain-prompt.
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "core/common.h"
 #include "io/latents.h"
 #include "io/weights.h"
+#include "backend/registry.h"  // ts_backend_regs: timeshard devices
+#include "model/family.h"      // the prompt explained by the model's family
 
 static const char * CONFIG_KEYS[] = {
     "label", "text_len", "text_dim", "text_layers", "text_heads", "image_size", "vae_factor", "latent_channels",
@@ -57,7 +58,8 @@ static int info_weights(ts_weights * w, const char * path) {
     return 0;
 }
 
-int ts_cli_info(const char * path) {
+int ts_info_command(const char * path) {
+    ts_error_clear();
     ts_weights * w = NULL;
     enum ts_status st = ts_weights_open(path, &w);
     if (st == TS_OK) {
@@ -65,7 +67,7 @@ int ts_cli_info(const char * path) {
         ts_weights_close(&w);
         return rc;
     }
-    if (st == TS_ERR_IO) return ts_cli_fail();
+    if (st == TS_ERR_IO) return ts_print_last_error();
     // not weights: latents or checkpoint?
     char werr[1024];
     snprintf(werr, sizeof(werr), "%s", ts_last_error());
@@ -90,8 +92,33 @@ int ts_cli_info(const char * path) {
         ts_error_clear();
         ts_error(TS_ERR_FORMAT, "timeshard info reads weights (HDF5, safetensors) and latents/checkpoint HDF5 files",
                  "'%s' is neither a weights file (%s) nor a latents file", path, werr);
-        rc = ts_cli_fail();
+        rc = ts_print_last_error();
     }
     MPI_Finalize();
     return rc;
+}
+
+void ts_devices_print(FILE * f) {
+    int n = 0;
+    const struct ts_backend_reg * const * regs = ts_backend_regs(&n);
+    fprintf(f, "# backend  device\n");
+    for (int i = 0; i < n; i++) regs[i]->describe(f);
+    if (!ts_backend_reg_find(TS_BACKEND_CUDA)) fprintf(f, "  cuda     not built (configure with -DTS_CUDA=ON)\n");
+}
+
+enum ts_status ts_prompt_explain_model(const char * model_path, const char * prompt, FILE * f) {
+    ts_error_clear();
+    const char * path = model_path ? model_path : ts_default_model_path();
+    if (!path) return ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
+    const struct ts_family * fam = ts_family_for_path(path);
+    if (!fam) return TS_ERR_FORMAT;
+    if (!fam->explain)
+        return ts_error(TS_ERR_ARG, NULL, "--explain-prompt is not available for %s models", fam->name);
+    ts_backend_t be = ts_backend_cpu_new(1);
+    void * model = NULL;
+    enum ts_status st = fam->load(path, be, &model);
+    if (st == TS_OK) st = fam->explain(model, prompt, f);
+    if (model) fam->free(model);
+    ts_backend_free(&be);
+    return st;
 }

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "cli/cli.h"
+#include "backend/registry.h"  // --backend by name
 #include "core/common.h"
 #include "core/rng.h"
 #include "parallel/parallel.h"
-#include "model/model.h"
+#include "model/stdit/stdit.h"
 #include "sample/sampler.h"
 #ifdef TS_CUDA
 #include "backend/cuda/cuda_backend.h"  // --backend cuda
@@ -123,7 +123,7 @@ static void print_waits(MPI_Comm comm, const ts_dit_ws * ws, double time_timed) 
 // One row on the ranks of `comm` (collective over it): warm-up step, then
 // `reps` timed sampler steps (two DiT forwards with guidance, Euler update).
 static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, const ts_text_cond * tu, int64_t T,
-                    int reps, int stitch, enum ts_halo_mode hm, int trace, struct row * out) {
+                    int reps, int stitch, enum ts_halo hm, int trace, struct row * out) {
     int rank, P;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &P);
@@ -153,9 +153,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
         float dt = (float)(ts_schedule_sigma(k + 1, steps, c->shift) - ts_schedule_sigma(k, steps, c->shift));
         TS_ASSERT(ts_dit_forward(ws, m, vc, x, NULL, NULL, s0, tc, halo) == TS_OK);
         TS_ASSERT(ts_dit_forward(ws, m, vu, x, NULL, NULL, s0, tu, halo) == TS_OK);
-        op->axpby(be, vc, -1.0f, vu, 1.0f, n);
-        op->axpby(be, vu, c->default_cfg, vc, 1.0f, n);
-        op->axpby(be, x, dt, vu, 1.0f, n);
+        ts_sample_euler_guided(be, x, vc, vu, c->default_cfg, dt, n);
         op->sync(be);
         double dt_s = ts_time() - t0;
         MPI_Allreduce(&dt_s, &t[k], 1, MPI_DOUBLE, MPI_MAX, comm);
@@ -239,7 +237,7 @@ static void quiet_barrier(MPI_Comm comm) {
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
                          int stitch, int profile, const char * halo, int trace, int ceiling) {
     ts_parallel d;
-    if (ts_parallel_init(&d, NULL, NULL) != TS_OK) return ts_cli_fail();
+    if (ts_parallel_init(&d, NULL, NULL) != TS_OK) return ts_print_last_error();
     int weak = !strcmp(mode, "weak");
     ts_backend_t be = ts_backend_cpu_new(threads);
     if (profile) be = ts_backend_profile_new(be);
@@ -247,14 +245,14 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     enum ts_status st = ts_model_load(&m, model_path, be);
     st = ts_parallel_agree(&d, st);
     if (st != TS_OK) {
-        if (d.rank == 0) ts_cli_fail();
+        if (d.rank == 0) ts_print_last_error();
         ts_backend_free(&be);
         ts_parallel_free(&d);
         return 1;
     }
     const struct ts_model_config * c = &m->cfg;
     int W = c->temporal_window;
-    enum ts_halo_mode hm = !halo ? ts_halo_mode_default(be) : strcmp(halo, "act") ? TS_HALO_QKV : TS_HALO_ACT;
+    enum ts_halo hm = !halo ? ts_halo_mode_default(be) : strcmp(halo, "act") ? TS_HALO_QKV : TS_HALO_ACT;
     if ((weak && frames < W) || (!weak && frames < (int64_t)W * d.world)) {
         if (d.rank == 0)
             fprintf(stderr, "timeshard: error: each rank must own at least %d frames (the temporal window)\n", W);
@@ -403,7 +401,8 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     return wrong_total ? 1 : 0;
 }
 
-int ts_cli_bench(int argc, char ** argv) {
+int ts_bench_command(int argc, char ** argv) {
+    ts_error_clear();
     const char * model_path = NULL;
     int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0, trace = 0, ceiling = 0;
     const char * scaling = NULL, * backend = "cpu", * dtype = "fp32", * halo = NULL;
@@ -485,38 +484,29 @@ int ts_cli_bench(int argc, char ** argv) {
         return bench_scaling(model_path, scaling, frames, threads, reps, json, stitch, profile, halo, trace, ceiling);
     if (!model_path) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
-        return ts_cli_fail();
+        return ts_print_last_error();
     }
     ts_backend_t be = NULL;
-    int on_gpu = 0;
-    if (!strcmp(backend, "cuda")) {
-#ifdef TS_CUDA
-        be = ts_backend_cuda_new(0);
-        if (!be) return ts_cli_fail();
-        int dt = ts_cuda_dtype_from_str(dtype);
-        if (dt < 0) {
-            ts_backend_free(&be);
-            ts_error(TS_ERR_ARG, "choose fp32, tf32, bf16 or fp16", "unknown --dtype '%s'", dtype);
-            return ts_cli_fail();
-        }
-        ts_backend_cuda_set_dtype(be, (enum ts_cuda_dtype)dt);
-        on_gpu = 1;
-#else
-        ts_error(TS_ERR_ARG, "configure with -DTS_CUDA=ON", "this build has no CUDA backend");
-        return ts_cli_fail();
-#endif
-    } else if (strcmp(backend, "cpu") || strcmp(dtype, "fp32")) {
-        ts_error(TS_ERR_ARG, "see 'timeshard bench --help'", "bench: backend '%s' with dtype '%s' is not available",
-                 backend, dtype);
-        return ts_cli_fail();
-    } else {
-        be = ts_backend_cpu_new(threads);
+    int kind = ts_backend_kind_from_str(backend), dt = ts_dtype_from_str(dtype);
+    const struct ts_backend_reg * reg = kind > 0 ? ts_backend_reg_find((enum ts_backend_kind)kind) : NULL;
+    if (kind <= 0 || dt < 0) {
+        ts_error(TS_ERR_ARG, "see 'timeshard bench --help'", "bench: unknown --backend '%s' or --dtype '%s'", backend,
+                 dtype);
+        return ts_print_last_error();
     }
+    if (!reg) {
+        ts_error(TS_ERR_ARG, "configure with -DTS_CUDA=ON", "this build has no %s backend", backend);
+        return ts_print_last_error();
+    }
+    struct ts_backend_init init = {threads, (enum ts_dtype)dt, 0};
+    be = reg->create(&init);
+    if (!be) return ts_print_last_error();
+    const int on_gpu = kind == TS_BACKEND_CUDA;
     if (profile && !scaling) be = ts_backend_profile_new(be);
     ts_model * m = NULL;
     if (ts_model_load(&m, model_path, be) != TS_OK) {
         ts_backend_free(&be);
-        return ts_cli_fail();
+        return ts_print_last_error();
     }
     const struct ts_model_config * c = &m->cfg;
     int hw = ts_cfg_latent_hw(c);

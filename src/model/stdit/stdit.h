@@ -176,12 +176,12 @@ const float * ts_dit_ws_waits(const ts_dit_ws * ws, int64_t * n);
 // their keys and values), or TS_HALO_QKV, their projected q|k|v rows (W*N*3D
 // floats; nothing recomputed, the edge frames projected first so the transfer
 // overlaps the rest). Both give the same values (bit for bit on the CPU).
-enum ts_halo_mode { TS_HALO_ACT, TS_HALO_QKV };
+// (enum ts_halo is public, in timeshard.h; ts_dit_ws_set_halo_mode resolves TS_HALO_AUTO.)
 // The default for a backend: QKV on the CPU, ACT on CUDA.
-enum ts_halo_mode ts_halo_mode_default(ts_backend_t be);
-void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo_mode mode);
+enum ts_halo ts_halo_mode_default(ts_backend_t be);
+void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo mode);
 // Bytes one side of one block's exchange carries.
-size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo_mode mode);
+size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode);
 
 // v (T_own, h, w, c) = DiT(z (T_own, h, w, c), sigma) on frames [g0, g0+T_own)
 // of a T_total-frame video. cond (T_own, h, w, c) and cond_mask (T_own) give

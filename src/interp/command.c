@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "core/common.h"
 #include "interp/interp.h"  // ts_interp_stream, ts_interp_timing_from_fps
 #include "io/video.h"       // ts_video_reader, ts_video_writer
@@ -59,7 +58,8 @@ static int launcher_rank(void) {
     return 0;
 }
 
-int ts_cli_interpolate(int argc, char ** argv) {
+int ts_interpolate_command(int argc, char ** argv) {
+    ts_error_clear();
     static const struct option opts[] = {
         {"fps-out", required_argument, 0, 'r'}, {"fps-in", required_argument, 0, 1},
         {"out", required_argument, 0, 'o'},     {"codec", required_argument, 0, 2},
@@ -93,7 +93,7 @@ int ts_cli_interpolate(int argc, char ** argv) {
         st = ts_error(TS_ERR_ARG, "one input video at a time", "unexpected argument '%s'", argv[optind]);
     if (st == TS_OK && !in) st = ts_error(TS_ERR_ARG, "timeshard interpolate IN.mp4 --fps-out 60", "no input video given");
     if (st == TS_OK && fps_out <= 0) st = ts_error(TS_ERR_ARG, "e.g. --fps-out 60", "--fps-out is required");
-    if (st != TS_OK) return ts_cli_fail();
+    if (st != TS_OK) return ts_print_last_error();
     if (launcher_rank() != 0) return 0;
     if (threads > 0) omp_set_num_threads(threads);
 
@@ -135,7 +135,7 @@ int ts_cli_interpolate(int argc, char ** argv) {
     ts_interp_stream_free(&s);
     ts_video_reader_close(&src.vr);
     free(frame);
-    if (st != TS_OK) return ts_cli_fail();
+    if (st != TS_OK) return ts_print_last_error();
     if (!quiet)
         fprintf(stderr, "timeshard: %s: %lld frames at %g fps -> %s: %lld frames at %g fps (%dx%d, %.1f s)\n", in,
                 (long long)n_in, fps_in, out, (long long)n_out, fps_out, w, h, ts_time() - t0);

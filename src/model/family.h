@@ -1,0 +1,103 @@
+// The model-family interface: what the pipeline needs from a family of models
+// (load, sizes and rules, conditioning, the denoiser over a rank's frames, the
+// decoder), and nothing else. The pipeline knows no family; each family is its
+// own folder behind this table (src/model/stdit/ is the first). Adding one:
+// docs/ARCHITECTURE.md, "Adding a model family".
+#pragma once
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "backend/backend.h"  // ts_backend_t
+#include "model/prompt.h"     // struct ts_storyboard
+#include "parallel/comm.h"    // ts_comm_t (no MPI)
+#include "timeshard/timeshard.h"
+
+// What a loaded model says about itself (metadata, `info`, the settings table).
+struct ts_family_info {
+    const char * path;      // as given
+    const char * label;     // short description (may be "")
+    const char * digest;    // SHA-256 (64 hex chars) identifying the weights
+    int64_t n_params;
+};
+
+// The family's defaults for what the user did not set.
+struct ts_family_defaults {
+    int steps;
+    float cfg;
+    double fps;
+    float shift;  // of the sampler's schedule
+};
+
+// A run's shape in the family's terms, from what the user asked for.
+struct ts_shape {
+    int64_t frames;         // video frames out of the decoder
+    int64_t latent_frames;  // T: frames of the latents the sampler works on
+    int width, height;      // pixels of a video frame
+    int lat_h, lat_w, lat_c;  // one latent frame (h, w, c), time-major channels-last
+    int64_t min_frames_per_rank;  // latent frames each rank must own (the halo depth)
+};
+
+// What the conditioning is built from: the prompts (a storyboard; one segment
+// for a single prompt), the blend, and an optional first frame (RGB, w x h).
+struct ts_cond_request {
+    const struct ts_storyboard * story;
+    int blend;
+    const uint8_t * image;  // NULL: text-to-video
+    int image_w, image_h;
+};
+
+// What the denoiser may be told (per run).
+struct ts_denoise_opts {
+    enum ts_halo halo;  // what neighbours trade (families with a halo); TS_HALO_AUTO: the backend's default
+};
+
+struct ts_family {
+    const char * name;  // "stdit", ...
+    // 1 if `path` is a model of this family (cheap: magic bytes, a config key).
+    int (*probe)(const char * path);
+    enum ts_status (*load)(const char * path, ts_backend_t be, void ** model);
+    void (*free)(void * model);
+    void (*info)(const void * model, struct ts_family_info * out);
+    void (*defaults)(const void * model, struct ts_family_defaults * out);
+    // The shape for a request (frames, width and height; 0: the model's own)
+    // with the frame-count and size rules: a clear error when they fail.
+    enum ts_status (*shape)(const void * model, int64_t frames, int width, int height, struct ts_shape * out);
+
+    // Conditioning for the latent frames [g0, g0 + Tn), built on every rank.
+    enum ts_status (*cond_new)(const void * model, const struct ts_cond_request * req, const struct ts_shape * sh,
+                               int64_t g0, int64_t Tn, void ** cond);
+    void (*cond_free)(const void * model, void * cond);
+
+    // The denoiser's workspace for one rank's latent frames [g0, g0 + Tn).
+    void * (*denoiser_new)(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn,
+                           const struct ts_denoise_opts * opts);
+    void (*denoiser_free)(const void * model, void * dn);
+    // v (Tn, h, w, c) = velocity at x (Tn, h, w, c), noise level sigma, with the
+    // prompt's conditioning (uncond 0) or the empty prompt's (uncond 1); comm
+    // trades what the family needs with other ranks (NULL with one rank).
+    // Backend memory. Collective when comm is not NULL.
+    enum ts_status (*denoise)(void * dn, const void * model, float * v, const float * x, float sigma,
+                              const void * cond, int uncond, ts_comm_t comm);
+    // Seconds this denoiser spent waiting for other ranks (benchmarks).
+    double (*denoiser_wait)(const void * dn);
+
+    // The decoder: latent frame (h, w, c), backend memory, to RGB uint8 (H, W, 3).
+    // decode_halo: latent frames before a rank's first that the decoder must
+    // see first for its own frames to equal the 1-rank decode (0: per frame).
+    int decode_halo;
+    void * (*decoder_new)(const void * model);
+    void (*decoder_free)(const void * model, void * dec);
+    void (*decode)(void * dec, const void * model, uint8_t * rgb, const float * z);
+
+    // (optional) How a prompt tokenises: words, weights, unknown words, to f.
+    enum ts_status (*explain)(const void * model, const char * prompt, FILE * f);
+};
+
+// The families this build knows, in probe order.
+const struct ts_family * const * ts_families(int * n);
+// The family that claims `path`; NULL with an error naming the path if none.
+const struct ts_family * ts_family_for_path(const char * path);
+
+// ST-DiT (src/model/stdit/family.c).
+extern const struct ts_family ts_family_stdit;

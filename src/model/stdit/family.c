@@ -1,0 +1,207 @@
+// ST-DiT behind the model-family interface (model/family.h): the shipped
+// default model and any weights of its layout. Sizes come from the config;
+// one latent frame per video frame; ranks own at least W (temporal_window)
+// frames; the per-frame VAE decodes with no halo.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/family.h"
+#include "model/stdit/stdit.h"
+
+// ---- model -------------------------------------------------------------------------------
+
+static int stdit_probe(const char * path) {
+    (void)path;
+    return 1;  // the default family: anything no other family claims (its loader says what is wrong)
+}
+
+static enum ts_status stdit_load(const char * path, ts_backend_t be, void ** model) {
+    ts_model * m = NULL;
+    enum ts_status st = ts_model_load(&m, path, be);
+    *model = m;
+    return st;
+}
+
+static void stdit_free(void * model) {
+    ts_model * m = model;
+    ts_model_free(&m);
+}
+
+static void stdit_info(const void * model, struct ts_family_info * out) {
+    const ts_model * m = model;
+    out->path = m->path;
+    out->label = m->cfg.label;
+    out->digest = m->digest;
+    out->n_params = m->n_params;
+}
+
+static void stdit_defaults(const void * model, struct ts_family_defaults * out) {
+    const struct ts_model_config * c = &((const ts_model *)model)->cfg;
+    out->steps = c->default_steps;
+    out->cfg = c->default_cfg;
+    out->fps = c->fps;
+    out->shift = c->shift;
+}
+
+static enum ts_status stdit_shape(const void * model, int64_t frames, int width, int height, struct ts_shape * out) {
+    const struct ts_model_config * c = &((const ts_model *)model)->cfg;
+    if ((width && width != c->image_size) || (height && height != c->image_size))
+        return ts_error(TS_ERR_ARG, "leave out --width and --height for this model",
+                        "this model makes %dx%d frames (asked for %dx%d)", c->image_size, c->image_size,
+                        width ? width : c->image_size, height ? height : c->image_size);
+    memset(out, 0, sizeof(*out));
+    out->frames = out->latent_frames = frames;
+    out->width = out->height = c->image_size;
+    out->lat_h = out->lat_w = ts_cfg_latent_hw(c);
+    out->lat_c = c->latent_channels;
+    out->min_frames_per_rank = c->temporal_window > 0 ? c->temporal_window : 1;
+    return TS_OK;
+}
+
+// ---- conditioning --------------------------------------------------------------------------
+
+// The prompts' encodings and the per-frame plan of one rank, and the
+// image-to-video conditioning when a first frame is given.
+struct stdit_cond {
+    ts_text_cond * segs;        // owned: one per storyboard segment
+    const ts_text_cond ** segp; // owned: pointers to segs
+    int n_segs;
+    ts_text_cond uncond;        // the empty prompt
+    int * seg_a, * seg_b;       // owned (Tn)
+    float * alpha;              // owned (Tn)
+    struct ts_story_text story;
+    float * image;              // owned, backend memory (Tn, h, w, c) or NULL
+    float * image_mask;         // owned, host (Tn) or NULL
+};
+
+static void stdit_cond_free(const void * model, void * cp) {
+    const ts_model * m = model;
+    struct stdit_cond * c = cp;
+    if (!c) return;
+    for (int i = 0; i < c->n_segs; i++) ts_text_cond_free(m, &c->segs[i]);
+    ts_text_cond_free(m, &c->uncond);
+    free(c->segs);
+    free(c->segp);
+    free(c->seg_a);
+    free(c->seg_b);
+    free(c->alpha);
+    if (c->image) m->be->ops->release(m->be, c->image);
+    free(c->image_mask);
+    free(c);
+}
+
+// The first frame's latents on the rank that owns frame 0.
+static enum ts_status stdit_image_cond(const ts_model * m, const struct ts_cond_request * req, int64_t g0, int64_t Tn,
+                                       int64_t cell, struct stdit_cond * c) {
+    const struct ts_model_config * mc = &m->cfg;
+    ts_backend_t be = m->be;
+    c->image_mask = ts_calloc((size_t)(Tn > 0 ? Tn : 1), sizeof(float));
+    c->image = be->ops->alloc(be, (size_t)(Tn > 0 ? Tn * cell : 1) * sizeof(float));
+    if (g0 != 0 || Tn <= 0) return TS_OK;
+    if (req->image_w != mc->image_size || req->image_h != mc->image_size)
+        return ts_error(TS_ERR_ARG, "resize the image to the model's resolution first",
+                        "--image is %dx%d; the model makes %dx%d frames", req->image_w, req->image_h,
+                        mc->image_size, mc->image_size);
+    int64_t px = (int64_t)req->image_w * req->image_h * 3;
+    float * f = ts_malloc((size_t)px * sizeof(float));
+    for (int64_t i = 0; i < px; i++) f[i] = req->image[i] / 127.5f - 1.0f;
+    float * dimg = be->ops->alloc(be, (size_t)px * sizeof(float));
+    be->ops->upload(be, dimg, f, (size_t)px * sizeof(float));
+    ts_vae_ws * vws = ts_vae_ws_new(m);
+    ts_vae_encode(vws, m, c->image, dimg);
+    ts_vae_ws_free(m, &vws);
+    be->ops->release(be, dimg);
+    free(f);
+    c->image_mask[0] = 1.0f;
+    return TS_OK;
+}
+
+static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_request * req, const struct ts_shape * sh,
+                                     int64_t g0, int64_t Tn, void ** out) {
+    const ts_model * m = model;
+    const struct ts_storyboard * sb = req->story;
+    struct stdit_cond * c = ts_calloc(1, sizeof(*c));
+    *out = c;
+    c->n_segs = sb->n;
+    c->segs = ts_calloc((size_t)sb->n, sizeof(*c->segs));
+    c->segp = ts_calloc((size_t)sb->n, sizeof(*c->segp));
+    for (int i = 0; i < sb->n; i++) {
+        TS_TRY(ts_text_encode(m, sb->seg[i].prompt, &c->segs[i]));
+        c->segp[i] = &c->segs[i];
+    }
+    c->seg_a = ts_calloc((size_t)Tn + 1, sizeof(int));
+    c->seg_b = ts_calloc((size_t)Tn + 1, sizeof(int));
+    c->alpha = ts_calloc((size_t)Tn + 1, sizeof(float));
+    ts_storyboard_frames(sb, req->blend, g0, Tn, c->seg_a, c->seg_b, c->alpha);
+    c->story = (struct ts_story_text){c->segp, sb->n, c->seg_a, c->seg_b, c->alpha};
+    enum ts_log_level level = ts_log_get_level();
+    ts_log_set_level(TS_LOG_ERROR);  // the empty prompt warns about nothing useful
+    enum ts_status st = ts_text_encode(m, "", &c->uncond);
+    ts_log_set_level(level);
+    TS_TRY(st);
+    if (req->image) TS_TRY(stdit_image_cond(m, req, g0, Tn, (int64_t)sh->lat_h * sh->lat_w * sh->lat_c, c));
+    return TS_OK;
+}
+
+// ---- denoiser ------------------------------------------------------------------------------
+
+static void * stdit_denoiser_new(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn,
+                                 const struct ts_denoise_opts * opts) {
+    const ts_model * m = model;
+    ts_dit_ws * ws = ts_dit_ws_new(m, Tn, g0, sh->latent_frames);
+    ts_dit_ws_set_halo_mode(ws, opts ? (enum ts_halo)opts->halo : TS_HALO_AUTO);
+    return ws;
+}
+
+static void stdit_denoiser_free(const void * model, void * dn) {
+    ts_dit_ws * ws = dn;
+    ts_dit_ws_free(model, &ws);
+}
+
+static enum ts_status stdit_denoise(void * dn, const void * model, float * v, const float * x, float sigma,
+                                   const void * cond, int uncond, ts_comm_t comm) {
+    const struct stdit_cond * c = cond;
+    if (uncond) return ts_dit_forward(dn, model, v, x, c->image, c->image_mask, sigma, &c->uncond, comm);
+    return ts_dit_forward_story(dn, model, v, x, c->image, c->image_mask, sigma, &c->story, comm);
+}
+
+static double stdit_denoiser_wait(const void * dn) { return ts_dit_ws_halo_wait(dn); }
+
+// ---- decoder -------------------------------------------------------------------------------
+
+static void * stdit_decoder_new(const void * model) { return ts_vae_ws_new(model); }
+
+static void stdit_decoder_free(const void * model, void * dec) {
+    ts_vae_ws * ws = dec;
+    ts_vae_ws_free(model, &ws);
+}
+
+static void stdit_decode(void * dec, const void * model, uint8_t * rgb, const float * z) {
+    ts_vae_decode_u8(dec, model, rgb, z);
+}
+
+static enum ts_status stdit_explain(const void * model, const char * prompt, FILE * f) {
+    return ts_prompt_explain(model, prompt, f);
+}
+
+const struct ts_family ts_family_stdit = {
+    .name = "stdit",
+    .probe = stdit_probe,
+    .load = stdit_load,
+    .free = stdit_free,
+    .info = stdit_info,
+    .defaults = stdit_defaults,
+    .shape = stdit_shape,
+    .cond_new = stdit_cond_new,
+    .cond_free = stdit_cond_free,
+    .denoiser_new = stdit_denoiser_new,
+    .denoiser_free = stdit_denoiser_free,
+    .denoise = stdit_denoise,
+    .denoiser_wait = stdit_denoiser_wait,
+    .decode_halo = 0,
+    .decoder_new = stdit_decoder_new,
+    .decoder_free = stdit_decoder_free,
+    .decode = stdit_decode,
+    .explain = stdit_explain,
+};

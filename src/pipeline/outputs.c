@@ -1,0 +1,179 @@
+// What a run writes: latents and checkpoints (collective, parallel HDF5), the
+// resume from a checkpoint, and the video: every rank decodes its own frames
+// (optionally interpolated), rank 0 receives them in order and hands them to
+// the MP4 encoder, the frames file and the caller's frame callback.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "io/frames.h"
+#include "io/latents.h"
+#include "io/video.h"
+#include "pipeline/hooks.h"
+#include "pipeline/run.h"
+
+// ---- latents and checkpoints ---------------------------------------------------------
+
+static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_meta * meta) {
+    memset(meta, 0, sizeof(*meta));
+    snprintf(meta->prompt, sizeof(meta->prompt), "%.*s", (int)sizeof(meta->prompt) - 1, r->sb.text);
+    meta->seed = r->gp->seed;
+    meta->steps = r->steps;
+    meta->cfg = r->cfg;
+    meta->fps = r->fps;
+    snprintf(meta->model_digest, sizeof(meta->model_digest), "%s", r->info.digest);
+    snprintf(meta->version, sizeof(meta->version), "%s", TS_VERSION);
+    meta->step = step;
+}
+
+// The latents x (all ranks' frames) to `path`; step >= 0 makes it a checkpoint.
+enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_t step) {
+    struct ts_latents_meta meta;
+    fill_meta(r, step, &meta);
+    r->be->ops->download(r->be, r->host, r->x, (size_t)r->n_lat * sizeof(float));
+    return ts_latents_write(path, r->par->comm, r->sh.latent_frames, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c, r->g0,
+                            r->Tn, r->host, &meta);
+}
+
+// Reads a checkpoint's latents for this rank's frames into r->host and its
+// step into r->k_start; everything that decides the video must match this run.
+enum ts_status ts_run_resume_read(struct ts_run * r) {
+    const char * path = r->gp->resume_path;
+    int64_t Tf = 0;
+    int h = 0, w = 0, ch = 0;
+    struct ts_latents_meta meta, want;
+    TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, 0, 0, NULL, &meta));
+    const char * hint = "resume with the same prompt, seed, steps, cfg, frames and model as the interrupted run";
+    if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
+        return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
+                        path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
+    if (meta.step < 0 || meta.step > r->steps)
+        return ts_error(TS_ERR_FORMAT, hint, "'%s' is not a checkpoint of a %d-step run (step %lld)", path, r->steps,
+                        (long long)meta.step);
+    fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
+    if (strcmp(meta.prompt, want.prompt) != 0 || meta.seed != want.seed || meta.steps != want.steps ||
+        (float)meta.cfg != r->cfg || strcmp(meta.model_digest, want.model_digest) != 0)
+        return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with other settings or another model", path);
+    TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, r->g0, r->Tn, r->host, &meta));
+    r->k_start = (int)meta.step;
+    return TS_OK;
+}
+
+// ---- the video: decode, interpolate, stitch, encode ------------------------------------
+
+struct video_out {
+    struct ts_run * r;
+    void * dec;                 // owned: the family's decoder
+    ts_interp_stream * stream;  // owned: this rank's interpolated frames (--fps-out)
+    ts_video_writer * vw;       // rank 0: the MP4
+    ts_frames_writer * fw;      // rank 0: --out FILE.h5
+    int64_t total;              // frames in the output
+    double t0;
+};
+
+// Decodes this rank's latent frame i.
+static enum ts_status produce_frame(void * ud, int64_t i, uint8_t * buf) {
+    struct video_out * v = ud;
+    v->r->fam->decode(v->dec, v->r->model, buf, v->r->x + i * v->r->cell);
+    return TS_OK;
+}
+
+// Keyframes for the interpolator: decoded on demand from this rank's latents.
+static enum ts_status interp_key(void * ud, int64_t g, uint8_t * rgb, int * got) {
+    struct video_out * v = ud;
+    *got = 1;
+    return produce_frame(v, g - v->r->g0, rgb);
+}
+
+static enum ts_status produce_interp(void * ud, int64_t i, uint8_t * buf) {
+    struct video_out * v = ud;
+    int got = 0;
+    TS_TRY(ts_interp_stream_next(v->stream, buf, NULL, &got));
+    TS_ASSERT(got);  // the stream makes exactly ts_interp_out_range's frames
+    return TS_OK;
+}
+
+static enum ts_status consume_frame(void * ud, int64_t g, const uint8_t * buf) {
+    struct video_out * v = ud;
+    const struct ts_gen_params * gp = v->r->gp;
+    if (v->vw) TS_TRY(ts_video_writer_add(v->vw, buf));
+    if (v->fw) TS_TRY(ts_frames_writer_add(v->fw, buf));
+    if (gp->on_frame) TS_TRY(gp->on_frame(g, buf, v->r->sh.width, v->r->sh.height, gp->frame_ud));
+    if (gp->progress) {
+        struct ts_progress p = {"video", g + 1, v->total, ts_time() - v->t0};
+        gp->progress(&p, gp->progress_ud);
+    }
+    return TS_OK;
+}
+
+// Rank 0 makes the temporary output now, when the stitch begins: a run that
+// fails or is killed before leaves no file behind.
+static enum ts_status open_outputs(struct video_out * v) {
+    struct ts_run * r = v->r;
+    const struct ts_gen_params * gp = r->gp;
+    if (r->par->rank != 0 || !gp->out_path) return TS_OK;
+    double fps = r->interp ? gp->fps_out : r->fps;
+    if (ts_frames_path(gp->out_path)) return ts_frames_writer_open(gp->out_path, r->sh.width, r->sh.height, fps, &v->fw);
+    char tmp[4096];
+    if (r->ctx->signals && ts_video_tmp_path(gp->out_path, tmp, sizeof(tmp)) == 0) ts_term_tmp_video(tmp);
+    return ts_video_writer_open(gp->out_path, r->sh.width, r->sh.height, fps, gp->codec, gp->crf, &v->vw);
+}
+
+// Each rank interpolates its own keyframe pairs, the last one with its right
+// neighbour's first frame (the 1-frame halo); rank r's output frames follow
+// from its keyframes (ts_interp_out_range), streamed to rank 0 in order.
+static enum ts_status stream_interp(struct video_out * v, size_t fb) {
+    struct ts_run * r = v->r;
+    ts_parallel * d = r->par;
+    uint8_t * first = ts_malloc(fb), * halo = ts_malloc(fb);
+    int has_halo = 0;
+    enum ts_status st = produce_frame(v, 0, first);
+    if (st == TS_OK) st = ts_parallel_frame_halo(d, first, halo, fb, &has_halo);
+    int64_t * counts = ts_calloc((size_t)d->world, sizeof(int64_t));
+    for (int k = 0; k < d->world; k++) {
+        int64_t a, b, j0, jn;
+        ts_partition(r->sh.latent_frames, d->world, k, &a, &b);
+        ts_interp_out_range(r->sh.latent_frames, a, b, r->tm, &j0, &jn);
+        counts[k] = jn;
+    }
+    struct ts_interp_params ip;
+    ts_interp_params_init(&ip);
+    if (st == TS_OK)
+        st = ts_interp_rank_stream_open(&ip, r->sh.width, r->sh.height, r->tm, r->g0, r->Tn, interp_key, v,
+                                        has_halo ? halo : NULL, &v->stream);
+    st = ts_parallel_agree(d, st);
+    if (st == TS_OK) st = ts_stitch_counts(d, counts, v->total, fb, 4, produce_interp, v, consume_frame, v);
+    ts_interp_stream_free(&v->stream);
+    free(counts);
+    free(first);
+    free(halo);
+    return st;
+}
+
+enum ts_status ts_run_video(struct ts_run * r) {
+    const struct ts_gen_params * gp = r->gp;
+    ts_parallel * d = r->par;
+    if (!gp->out_path && !gp->on_frame) return TS_OK;
+    TS_ASSERT(r->fam->decode_halo == 0);  // a family whose decoder needs a halo streams it first
+    struct video_out v = {r, r->fam->decoder_new(r->model), NULL, NULL, NULL, r->sh.latent_frames, ts_time()};
+    if (r->interp) v.total = ts_interp_out_count(r->sh.latent_frames, r->tm);
+    size_t fb = (size_t)r->sh.width * r->sh.height * 3;
+    enum ts_status st = ts_parallel_agree(d, open_outputs(&v));
+    if (st == TS_OK && !r->interp)
+        st = ts_stitch(d, r->sh.latent_frames, fb, 4, produce_frame, &v, consume_frame, &v);
+    else if (st == TS_OK)
+        st = stream_interp(&v, fb);
+    if (d->rank == 0 && st == TS_OK && (v.fw || v.vw)) {
+        st = v.fw ? ts_frames_writer_close(&v.fw, 1) : ts_video_writer_close(&v.vw, 1);
+        if (st == TS_OK)
+            TS_INFO("wrote %s: %lld frames, %dx%d, %g fps (sampling %.1fs, decode+encode %.1fs)", gp->out_path,
+                    (long long)v.total, r->sh.width, r->sh.height, r->interp ? gp->fps_out : r->fps, r->t_sample,
+                    ts_time() - v.t0);
+    }
+    st = ts_parallel_agree(d, st);
+    if (v.vw) ts_video_writer_close(&v.vw, 0);  // failure: nothing under the requested name
+    if (v.fw) ts_frames_writer_close(&v.fw, 0);
+    if (r->ctx->signals) ts_term_tmp_video(NULL);
+    r->fam->decoder_free(r->model, v.dec);
+    return st;
+}

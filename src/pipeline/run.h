@@ -1,0 +1,47 @@
+// One generation on one rank: every setting resolved, every allocation owned
+// (freed once by ts_run_free). The phases of generate.c fill it in order;
+// outputs.c writes what it holds (latents, checkpoints, the video).
+#pragma once
+#include <stdint.h>
+
+#include "interp/interp.h"  // struct ts_interp_timing
+#include "model/prompt.h"   // struct ts_storyboard
+#include "pipeline/context.h"
+
+struct ts_run {
+    ts_ctx_t ctx;                     // not owned
+    const struct ts_gen_params * gp;  // not owned
+    const struct ts_family * fam;     // the model's family
+    void * model;                     // not owned (the context's)
+    ts_backend_t be;                  // not owned
+    ts_parallel * par;                // not owned
+
+    // the plan: the same on every rank
+    struct ts_family_info info;
+    struct ts_shape sh;
+    int steps;
+    float cfg, shift;
+    double fps;
+    int interp;                       // --fps-out: motion-compensated interpolation
+    struct ts_interp_timing tm;
+    struct ts_storyboard sb;          // owned (a single prompt is one segment)
+    int64_t g0, Tn;                   // this rank's latent frames [g0, g0 + Tn)
+    int64_t cell;                     // floats per latent frame (h * w * c)
+    int64_t n_lat;                    // Tn * cell
+
+    // conditioning and latents
+    void * cond;                      // owned (family->cond_free)
+    float * x, * vc, * vu;            // owned, backend memory (n_lat): latents, two velocities
+    float * host;                     // owned, host (n_lat): staging for files
+    int k_start;                      // first sampler step (resume: the checkpoint's)
+
+    // sampling
+    void * dn;                        // owned (family->denoiser_free)
+    double t_sample, halo_wait;       // seconds
+    double t0;                        // when the run started
+};
+
+// outputs.c: latents and checkpoints (collective), the resume, the video.
+enum ts_status ts_run_resume_read(struct ts_run * r);
+enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_t step);
+enum ts_status ts_run_video(struct ts_run * r);
