@@ -29,6 +29,13 @@ static enum ts_status ts_mpi_status(int err, const char * what) {
                     what, msg);
 }
 
+// MPI_Finalize at exit when ts_parallel_init started MPI (and nobody finalized it).
+static void ts_parallel_finalize(void) {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (ts_we_initialized && !finalized) MPI_Finalize();
+}
+
 enum ts_status ts_parallel_init(ts_parallel * d, int * argc, char *** argv) {
     memset(d, 0, sizeof *d);
     d->comm = MPI_COMM_NULL;
@@ -41,6 +48,7 @@ enum ts_status ts_parallel_init(ts_parallel * d, int * argc, char *** argv) {
         int err = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
         if (err != MPI_SUCCESS) return ts_mpi_status(err, "MPI_Init_thread");
         ts_we_initialized = 1;
+        atexit(ts_parallel_finalize);  // at exit, not in ts_parallel_free: a process may make several contexts
         if (provided < MPI_THREAD_FUNNELED)
             TS_WARN("MPI provides thread level %d, below MPI_THREAD_FUNNELED; OpenMP regions must not call MPI",
                     provided);
@@ -70,10 +78,6 @@ void ts_parallel_free(ts_parallel * d) {
     MPI_Finalized(&finalized);
     if (finalized) return;
     if (d->comm != MPI_COMM_NULL) MPI_Comm_free(&d->comm);
-    if (ts_we_initialized) {
-        MPI_Finalize();
-        ts_we_initialized = 0;
-    }
 }
 
 // ---- failure handling ----------------------------------------------------------------

@@ -27,7 +27,7 @@ typedef struct ts_parallel {
 // (singleton: world 1). No halo communicator yet (ts_parallel_halo_open) and
 // no signal handlers (ts_abort_signals_install, for callers that opt in).
 enum ts_status ts_parallel_init(ts_parallel * d, int * argc, char *** argv);
-void ts_parallel_free(ts_parallel * d);  // the halo freed, MPI_Finalize (if ts_parallel_init started MPI)
+void ts_parallel_free(ts_parallel * d);  // the halo and communicator freed (MPI_Finalize at exit if ts_parallel_init started MPI)
 // The halo communicator, chosen once for the backend: NCCL for a CUDA backend
 // on several ranks, MPI otherwise (be may be NULL: MPI). Collective.
 enum ts_status ts_parallel_halo_open(ts_parallel * d, ts_backend_t be);
