@@ -1,4 +1,4 @@
-"""Export a model to timeshard's HDF5 weights format (DESIGN.md "Files"):
+"""Export a model to timeshard's HDF5 weights format (docs/ARCHITECTURE.md "Files"):
 every hyper-parameter an attribute of /config, the vocabulary the string
 dataset /vocab, each tensor /tensors/<state-dict name>, float16 or float32.
 

@@ -7,7 +7,7 @@
 // - Activations are time-major (T, N, D): T frames, N tokens per frame, width D.
 // - Per-frame results never depend on how many frames (or rows) an op is given,
 //   nor on the thread count: no reductions across frames, fixed-size GEMM row
-//   blocks. Tests check this bit for bit (DESIGN.md property 3).
+//   blocks. Tests check this bit for bit (docs/ARCHITECTURE.md property 3).
 #pragma once
 #include <stddef.h>
 #include <stdio.h>

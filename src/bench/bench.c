@@ -233,6 +233,58 @@ static void quiet_barrier(MPI_Comm comm) {
 }
 
 // Rows for 1..P ranks (P = the job's size) inside one job: the first p ranks
+// The rows' table (or JSON lines) on rank 0 from what the turns measured; the
+// count of rows whose latents differ from the 1-rank ones.
+struct scaling_acc {
+    int world, rounds;
+    struct row * rows;          // (world) the last turn's row, the peak RSS over turns
+    double * times, * waits;    // [p-1][round]
+    int * wrong;                // (world)
+    double * ind_max, * ind_imb;  // --ceiling: [p-1][round], (world)
+};
+
+static int scaling_print(const struct scaling_acc * a, const char * mode, int weak, int ceiling, int json,
+                         int threads, int reps, const char * model_path, enum ts_halo hm) {
+    const int rounds = a->rounds;
+    int wrong_total = 0;
+    for (int p = 1; p <= a->world; p++) {
+        struct row * r = &a->rows[p - 1];
+        double * tp = a->times + (size_t)(p - 1) * rounds;
+        if (rounds > 1) r->step_ms = median_of(tp, rounds);
+        // wait: median over turns, like the step time; the mean is reported too
+        double * wp = a->waits + (size_t)(p - 1) * rounds, wait_mean = 0;
+        for (int k = 0; k < rounds; k++) wait_mean += wp[k] / rounds;
+        r->wait_pct = median_of(wp, rounds);
+        wrong_total += a->wrong[p - 1];
+        double t1 = a->rows[0].step_ms;
+        double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
+        double eff = weak ? 100.0 * t1 / r->step_ms : 100.0 * t1 / (p * r->step_ms);
+        double ceil_pct = 100.0;
+        if (ceiling && p > 1) {
+            double ti = median_of(a->ind_max + (size_t)(p - 1) * rounds, rounds);
+            ceil_pct = weak ? 100.0 * t1 / ti : 100.0 * t1 / (p * ti);
+        }
+        char extra[96] = "";
+        if (ceiling && json)
+            snprintf(extra, sizeof(extra), ", \"ceiling\": %.2f, \"imbalance_pct\": %.3f", ceil_pct, a->ind_imb[p - 1]);
+        else if (ceiling)
+            snprintf(extra, sizeof(extra), "  %7.1f  %8.2f", ceil_pct, a->ind_imb[p - 1]);
+        if (json)
+            printf("{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
+                   "\"wait_pct\": %.3f, \"wait_mean_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
+                   "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", "
+                   "\"halo\": \"%s\"%s}\n",
+                   mode, p, (long long)r->frames, r->step_ms, r->halo_mb, r->wait_pct, wait_mean, r->stitch_ms,
+                   r->rss_mb, speedup, eff, a->wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act",
+                   extra);
+        else
+            printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d%s\n", p, (long long)r->frames,
+                   r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup, eff, a->wrong[p - 1], extra);
+        fflush(stdout);
+    }
+    return wrong_total;
+}
+
 // work, the others wait.
 static int bench_scaling(const char * model_path, const char * mode, int64_t frames, int threads, int reps, int json,
                          int stitch, int profile, const char * halo, int trace, int ceiling) {
@@ -349,40 +401,9 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
         }
         if (d.rank == 0 && rounds > 1 && isatty(2)) fprintf(stderr, "# turn %d of %d done\n", rd + 1, rounds);
     }
-    for (int p = 1; d.rank == 0 && p <= d.world; p++) {
-        struct row * r = &rows[p - 1];
-        double * tp = times + (size_t)(p - 1) * rounds;
-        if (rounds > 1) r->step_ms = median_of(tp, rounds);
-        // wait: median over turns, like the step time; the mean is reported too
-        double * wp = waits + (size_t)(p - 1) * rounds, wait_mean = 0;
-        for (int k = 0; k < rounds; k++) wait_mean += wp[k] / rounds;
-        r->wait_pct = median_of(wp, rounds);
-        wrong_total += wrong[p - 1];
-        double t1 = rows[0].step_ms;
-        double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
-        double eff = weak ? 100.0 * t1 / r->step_ms : 100.0 * t1 / (p * r->step_ms);
-        double ceil_pct = 100.0;
-        if (ceiling && p > 1) {
-            double ti = median_of(ind_max + (size_t)(p - 1) * rounds, rounds);
-            ceil_pct = weak ? 100.0 * t1 / ti : 100.0 * t1 / (p * ti);
-        }
-        char extra[96] = "";
-        if (ceiling && json)
-            snprintf(extra, sizeof(extra), ", \"ceiling\": %.2f, \"imbalance_pct\": %.3f", ceil_pct, ind_imb[p - 1]);
-        else if (ceiling)
-            snprintf(extra, sizeof(extra), "  %7.1f  %8.2f", ceil_pct, ind_imb[p - 1]);
-        if (json)
-            printf("{\"mode\": \"%s\", \"ranks\": %d, \"frames\": %lld, \"step_ms\": %.2f, \"halo_mb\": %.3f, "
-                   "\"wait_pct\": %.3f, \"wait_mean_pct\": %.3f, \"stitch_ms\": %.2f, \"rss_mb\": %.1f, \"speedup\": %.3f, "
-                   "\"efficiency\": %.2f, \"wrong\": %d, \"threads\": %d, \"reps\": %d, \"model\": \"%s\", "
-                   "\"halo\": \"%s\"%s}\n",
-                   mode, p, (long long)r->frames, r->step_ms, r->halo_mb, r->wait_pct, wait_mean, r->stitch_ms,
-                   r->rss_mb, speedup, eff, wrong[p - 1], threads, reps, model_path, hm == TS_HALO_QKV ? "qkv" : "act",
-                   extra);
-        else
-            printf("  %6d  %6lld  %8.1f  %8.2f  %7.2f  %10.1f  %7.1f  %7.2f  %6.1f  %6d%s\n", p, (long long)r->frames,
-                   r->step_ms, r->halo_mb, r->wait_pct, r->stitch_ms, r->rss_mb, speedup, eff, wrong[p - 1], extra);
-        fflush(stdout);
+    if (d.rank == 0) {
+        struct scaling_acc acc = {d.world, rounds, rows, times, waits, wrong, ind_max, ind_imb};
+        wrong_total = scaling_print(&acc, mode, weak, ceiling, json, threads, reps, model_path, hm);
     }
     free(times), free(waits), free(wrong), free(want), free(ind_max), free(ind_imb);
     if (d.rank == 0 && !json)
@@ -399,6 +420,88 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     ts_backend_free(&be);
     ts_parallel_free(&d);
     return wrong_total ? 1 : 0;
+}
+
+// One rank's DiT forward: median time, GFLOP/s against the machine's GEMM
+// peak measured in the same call, and the per-op profile with --profile.
+static int bench_forward(const char * model_path, const char * backend, const char * dtype, int frames, int threads,
+                         int reps, int json, int profile) {
+    ts_backend_t be = NULL;
+    int kind = ts_backend_kind_from_str(backend), dt = ts_dtype_from_str(dtype);
+    const struct ts_backend_reg * reg = kind > 0 ? ts_backend_reg_find((enum ts_backend_kind)kind) : NULL;
+    if (kind <= 0 || dt < 0) {
+        ts_error(TS_ERR_ARG, "see 'timeshard bench --help'", "bench: unknown --backend '%s' or --dtype '%s'", backend,
+                 dtype);
+        return ts_print_last_error();
+    }
+    if (!reg) {
+        ts_error(TS_ERR_ARG, "configure with -DTS_CUDA=ON", "this build has no %s backend", backend);
+        return ts_print_last_error();
+    }
+    struct ts_backend_init init = {threads, (enum ts_dtype)dt, 0};
+    be = reg->create(&init);
+    if (!be) return ts_print_last_error();
+    const int on_gpu = kind == TS_BACKEND_CUDA;
+    if (profile) be = ts_backend_profile_new(be);
+    ts_model * m = NULL;
+    if (ts_model_load(&m, model_path, be) != TS_OK) {
+        ts_backend_free(&be);
+        return ts_print_last_error();
+    }
+    const struct ts_model_config * c = &m->cfg;
+    int hw = ts_cfg_latent_hw(c);
+    int64_t n = (int64_t)frames * hw * hw * c->latent_channels;
+    float * z = be->ops->alloc(be, (size_t)n * sizeof(float));
+    float * v = be->ops->alloc(be, (size_t)n * sizeof(float));
+    float * host = ts_malloc((size_t)n * sizeof(float));
+    ts_rng_normal_fill(host, n, 7, 0, 0);
+    be->ops->upload(be, z, host, (size_t)n * sizeof(float));
+    ts_log_set_level(TS_LOG_ERROR);
+    ts_text_cond tc = {0};
+    ts_text_encode(m, "a red circle moving left on a blue background", &tc);
+    ts_dit_ws * ws = ts_dit_ws_new(m, frames, 0, frames);
+    ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);  // warm-up
+    be->ops->sync(be);
+    if (profile) ts_backend_profile_reset(be);
+    double * t = ts_malloc((size_t)reps * sizeof(double));
+    for (int r = 0; r < reps; r++) {
+        double t0 = ts_time();
+        ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);
+        be->ops->sync(be);
+        t[r] = ts_time() - t0;
+    }
+    double med = median_of(t, reps);
+    double gf = dit_flops(c, frames) / 1e9;
+#ifdef TS_CUDA
+    double peak = on_gpu ? ts_cuda_gemm_peak_gflops(ts_backend_profile_inner(be), 8192) : sgemm_gflops(threads, 1024);
+#else
+    double peak = sgemm_gflops(threads, 1024);
+#endif
+    if (json) {
+        printf("{\"bench\": \"dit_forward\", \"model\": \"%s\", \"frames\": %d, \"tokens\": %d, \"width\": %d, "
+               "\"depth\": %d, \"threads\": %d, \"reps\": %d, \"fwd_ms_median\": %.3f, \"fwd_ms_min\": %.3f, "
+               "\"gflop\": %.4f, \"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"pct_peak\": %.1f}\n",
+               model_path, frames, ts_cfg_tokens(c), c->width, c->depth, threads, reps, med * 1e3, t[0] * 1e3, gf,
+               gf / med, peak, 100.0 * gf / med / peak);
+    } else {
+        printf("# timeshard bench: DiT forward on one rank, %s, backend %s, %s%s\n", model_path,
+               ts_backend_profile_inner(be)->ops->name, on_gpu ? dtype : "fp32", profile ? " (profiled)" : "");
+        printf("#  frames  tokens  width  depth  threads   fwd(ms)   GFLOP  GFLOP/s  sgemm(GFLOP/s)  %%peak\n");
+        printf("  %7d  %6d  %5d  %5d  %7d  %8.2f  %6.3f  %7.2f  %14.2f  %5.1f\n", frames, ts_cfg_tokens(c), c->width,
+               c->depth, threads, med * 1e3, gf, gf / med, peak, 100.0 * gf / med / peak);
+        printf("# fwd(ms): median of %d after one warm-up; peak: %s\n", reps,
+               on_gpu ? "cuBLAS on 8192^3 in the same dtype (16-bit operands for bf16/fp16), best of 5" : "OpenBLAS sgemm 1024^3, best of 5, same threads");
+    }
+    if (profile) ts_backend_profile_print(be, json ? stderr : stdout, reps);
+    free(t);
+    free(host);
+    ts_dit_ws_free(m, &ws);
+    ts_text_cond_free(m, &tc);
+    be->ops->release(be, z);
+    be->ops->release(be, v);
+    ts_model_free(&m);
+    ts_backend_free(&be);
+    return 0;
 }
 
 int ts_bench_command(int argc, char ** argv) {
@@ -486,80 +589,5 @@ int ts_bench_command(int argc, char ** argv) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_print_last_error();
     }
-    ts_backend_t be = NULL;
-    int kind = ts_backend_kind_from_str(backend), dt = ts_dtype_from_str(dtype);
-    const struct ts_backend_reg * reg = kind > 0 ? ts_backend_reg_find((enum ts_backend_kind)kind) : NULL;
-    if (kind <= 0 || dt < 0) {
-        ts_error(TS_ERR_ARG, "see 'timeshard bench --help'", "bench: unknown --backend '%s' or --dtype '%s'", backend,
-                 dtype);
-        return ts_print_last_error();
-    }
-    if (!reg) {
-        ts_error(TS_ERR_ARG, "configure with -DTS_CUDA=ON", "this build has no %s backend", backend);
-        return ts_print_last_error();
-    }
-    struct ts_backend_init init = {threads, (enum ts_dtype)dt, 0};
-    be = reg->create(&init);
-    if (!be) return ts_print_last_error();
-    const int on_gpu = kind == TS_BACKEND_CUDA;
-    if (profile && !scaling) be = ts_backend_profile_new(be);
-    ts_model * m = NULL;
-    if (ts_model_load(&m, model_path, be) != TS_OK) {
-        ts_backend_free(&be);
-        return ts_print_last_error();
-    }
-    const struct ts_model_config * c = &m->cfg;
-    int hw = ts_cfg_latent_hw(c);
-    int64_t n = (int64_t)frames * hw * hw * c->latent_channels;
-    float * z = be->ops->alloc(be, (size_t)n * sizeof(float));
-    float * v = be->ops->alloc(be, (size_t)n * sizeof(float));
-    float * host = ts_malloc((size_t)n * sizeof(float));
-    ts_rng_normal_fill(host, n, 7, 0, 0);
-    be->ops->upload(be, z, host, (size_t)n * sizeof(float));
-    ts_log_set_level(TS_LOG_ERROR);
-    ts_text_cond tc = {0};
-    ts_text_encode(m, "a red circle moving left on a blue background", &tc);
-    ts_dit_ws * ws = ts_dit_ws_new(m, frames, 0, frames);
-    ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);  // warm-up
-    be->ops->sync(be);
-    if (profile) ts_backend_profile_reset(be);
-    double * t = ts_malloc((size_t)reps * sizeof(double));
-    for (int r = 0; r < reps; r++) {
-        double t0 = ts_time();
-        ts_dit_forward(ws, m, v, z, NULL, NULL, 0.5f, &tc, NULL);
-        be->ops->sync(be);
-        t[r] = ts_time() - t0;
-    }
-    double med = median_of(t, reps);
-    double gf = dit_flops(c, frames) / 1e9;
-#ifdef TS_CUDA
-    double peak = on_gpu ? ts_cuda_gemm_peak_gflops(ts_backend_profile_inner(be), 8192) : sgemm_gflops(threads, 1024);
-#else
-    double peak = sgemm_gflops(threads, 1024);
-#endif
-    if (json) {
-        printf("{\"bench\": \"dit_forward\", \"model\": \"%s\", \"frames\": %d, \"tokens\": %d, \"width\": %d, "
-               "\"depth\": %d, \"threads\": %d, \"reps\": %d, \"fwd_ms_median\": %.3f, \"fwd_ms_min\": %.3f, "
-               "\"gflop\": %.4f, \"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"pct_peak\": %.1f}\n",
-               model_path, frames, ts_cfg_tokens(c), c->width, c->depth, threads, reps, med * 1e3, t[0] * 1e3, gf,
-               gf / med, peak, 100.0 * gf / med / peak);
-    } else {
-        printf("# timeshard bench: DiT forward on one rank, %s, backend %s, %s%s\n", model_path,
-               ts_backend_profile_inner(be)->ops->name, on_gpu ? dtype : "fp32", profile ? " (profiled)" : "");
-        printf("#  frames  tokens  width  depth  threads   fwd(ms)   GFLOP  GFLOP/s  sgemm(GFLOP/s)  %%peak\n");
-        printf("  %7d  %6d  %5d  %5d  %7d  %8.2f  %6.3f  %7.2f  %14.2f  %5.1f\n", frames, ts_cfg_tokens(c), c->width,
-               c->depth, threads, med * 1e3, gf, gf / med, peak, 100.0 * gf / med / peak);
-        printf("# fwd(ms): median of %d after one warm-up; peak: %s\n", reps,
-               on_gpu ? "cuBLAS on 8192^3 in the same dtype (16-bit operands for bf16/fp16), best of 5" : "OpenBLAS sgemm 1024^3, best of 5, same threads");
-    }
-    if (profile) ts_backend_profile_print(be, json ? stderr : stdout, reps);
-    free(t);
-    free(host);
-    ts_dit_ws_free(m, &ws);
-    ts_text_cond_free(m, &tc);
-    be->ops->release(be, z);
-    be->ops->release(be, v);
-    ts_model_free(&m);
-    ts_backend_free(&be);
-    return 0;
+    return bench_forward(model_path, backend, dtype, frames, threads, reps, json, profile);
 }

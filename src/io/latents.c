@@ -1,5 +1,5 @@
 // Latents and checkpoints in HDF5 (/latents float32 (T, h, w, c), one chunk
-// per frame, DESIGN.md attributes). With parallel HDF5 every rank writes its
+// per frame, docs/ARCHITECTURE.md attributes). With parallel HDF5 every rank writes its
 // hyperslab collectively (MPI-IO); otherwise rank 0 receives the frames one
 // at a time and writes serially. Files appear under their names only when
 // every rank succeeded (temporary name, then rename(2) by rank 0).

@@ -1,7 +1,7 @@
 // Latents and checkpoints in HDF5: dataset /latents float32 (T, h, w, c),
 // chunked by frame, each rank writing its own hyperslab collectively (parallel
 // HDF5 where available; otherwise gathered to rank 0 and written serially).
-// Attributes as DESIGN.md lists; checkpoints add `step`.
+// Attributes as docs/ARCHITECTURE.md lists; checkpoints add `step`.
 #pragma once
 #include <mpi.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-// Model weights from HDF5 (DESIGN.md layout) or safetensors, chosen by magic
+// Model weights from HDF5 (docs/ARCHITECTURE.md layout) or safetensors, chosen by magic
 // bytes; both give a sorted tensor table, the config and the vocabulary. Also
 // ts_file_sha256 (OpenSSL EVP) for the model digest.
 #include "io/weights.h"

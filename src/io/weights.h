@@ -1,4 +1,4 @@
-// Model weights: HDF5 (DESIGN.md layout: /config attributes, /vocab strings,
+// Model weights: HDF5 (docs/ARCHITECTURE.md layout: /config attributes, /vocab strings,
 // /tensors/<name> float32 or float16) or safetensors (config and vocab in the
 // header's __metadata__). Every tensor is converted to float32 on load.
 #pragma once

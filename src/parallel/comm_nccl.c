@@ -1,4 +1,4 @@
-// The NCCL halo communicator on device buffers (DESIGN.md "Distribution"):
+// The NCCL halo communicator on device buffers (docs/ARCHITECTURE.md "Distribution"):
 // bootstrapped over MPI, sends and receives grouped on a communication stream
 // that is ordered after the compute stream by an event, and the compute stream
 // ordered after the exchange by another: no host synchronisation.

@@ -1,6 +1,6 @@
 // Helpers for the GPU tests: a tensor held on both backends (same random
 // contents), comparison of the CUDA result with the CPU one (relative error,
-// DESIGN.md), and the skip exit code (77) when this machine has no usable GPU.
+// docs/ARCHITECTURE.md), and the skip exit code (77) when this machine has no usable GPU.
 #pragma once
 #include "../unit/test_util.h"
 #include "backend/backend.h"
@@ -8,7 +8,7 @@
 #include "core/common.h"
 
 #define TG_SKIP 77   // ctest SKIP_RETURN_CODE
-#define TG_TOL 1e-3  // fp32 CUDA vs CPU (DESIGN.md: relative error)
+#define TG_TOL 1e-3  // fp32 CUDA vs CPU (docs/ARCHITECTURE.md: relative error)
 
 static ts_backend_t tg_cpu, tg_gpu;
 

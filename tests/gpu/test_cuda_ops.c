@@ -195,7 +195,7 @@ static void check_cross(int64_t rows, int H, int hd, int L, int n_valid, int bia
     tg_free(&q), tg_free(&kv), tg_free(&out), tg_free(&bias);
 }
 
-// ---- per-frame independence on CUDA (DESIGN.md property 3, own kernels) -------------------------------
+// ---- per-frame independence on CUDA (docs/ARCHITECTURE.md property 3, own kernels) -------------------------------
 static void download_gpu(float * h, const float * g, int64_t n) {
     tg_gpu->ops->download(tg_gpu, h, g, (size_t)n * sizeof(float));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Writes the tiny weights fixtures under tests/io/data/ that test_weights.c reads:
-#   tiny_weights.h5       DESIGN.md layout (/config attrs, /vocab, /tensors/<name>)
+#   tiny_weights.h5       docs/ARCHITECTURE.md layout (/config attrs, /vocab, /tensors/<name>)
 #   tiny_weights.safetensors  the same tensors, config and vocab in __metadata__
 # Values are chosen so the C test can check them from first principles
 # (arange, exact in float16 and bfloat16). Run: /usr/bin/python3 tests/io/make_fixtures.py

@@ -1,7 +1,7 @@
 // The C model against the PyTorch reference (tests/fixtures/ref.h5, written by
 // tools/make_fixtures.py from tools/train/tsmodel.py): tokenizer, text encoder,
 // DiT forward (text-to-video, image-to-video, causal), VAE decode and encode,
-// and a 2-step guided generation through the whole pipeline. Also DESIGN.md's
+// and a 2-step guided generation through the whole pipeline. Also docs/ARCHITECTURE.md's
 // property 3: the DiT over the whole video and over frame chunks (each chunk a
 // thread, halos traded through an in-process communicator) is bit-identical.
 #include <hdf5.h>

@@ -1,6 +1,6 @@
 // Unit tests for the CPU backend: every op against a naive double-precision
 // reference written here, bit-identical results for 1 and 2 threads, and
-// independence from how rows, frames and images are grouped (DESIGN.md
+// independence from how rows, frames and images are grouped (docs/ARCHITECTURE.md
 // property 3), including attn_temporal computed on chunks with halo slots.
 #include <omp.h>
 

@@ -13,7 +13,7 @@
 //   B (16x8):  b0 = (k 2t..2t+1, n g), b1 = (k 2t+8..2t+9, n g)
 //   C (16x8):  c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, 2t..2t+1)
 // A query's result depends only on its row and its frame's keys, visited in
-// index order: never on the frames passed with it (DESIGN.md property 3).
+// index order: never on the frames passed with it (docs/ARCHITECTURE.md property 3).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math.h>

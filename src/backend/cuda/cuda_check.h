@@ -1,4 +1,4 @@
-// Tier-1 checks for CUDA, cuBLAS and NCCL calls (STYLE.md): on failure print
+// Tier-1 checks for CUDA, cuBLAS and NCCL calls (docs/ARCHITECTURE.md): on failure print
 // file:line, the call and the library's error string, then abort. Usable from
 // C (comm_nccl.c) and CUDA C++ alike.
 #pragma once

@@ -3,7 +3,7 @@
 // the CPU reference does. fp32 runs cuBLAS in CUBLAS_COMPUTE_32F_PEDANTIC (no
 // TF32); the other compute types use tensor cores with fp32 accumulation.
 //
-// Caveat (DESIGN.md property 3): cuBLAS picks its kernel from the shape, so a
+// Caveat (docs/ARCHITECTURE.md property 3): cuBLAS picks its kernel from the shape, so a
 // row's bits may depend on M (split-K, tile choice). Results across chunkings
 // agree within fp32 rounding, not bit for bit; tests/gpu measures it.
 #include <cuda_bf16.h>

@@ -1,4 +1,4 @@
-// The ST-DiT model family (DESIGN.md "Model family"): config, weights, word
+// The ST-DiT model family (docs/ARCHITECTURE.md "Model family"): config, weights, word
 // tokenizer, text encoder, DiT forward over a rank's frames with halo slots,
 // and the per-frame VAE. The PyTorch reference is tools/train/tsmodel.py; the
 // tensor names below are its state-dict names.
