@@ -472,6 +472,16 @@ float ts_flow_sched_sigma(const ts_flow_sched_t s, int k) {
     return s->sigmas[k];
 }
 
+// float -> bfloat16 -> float, round to nearest even (torch's c10::BFloat16), NaN kept quiet
+static inline float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return f;  // NaN
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 // ---- UniPC's scalars ---------------------------------------------------------------
 
 // lambda = log(alpha) - log(sigma), alpha = 1 - sigma (flow sigmas), float32 as torch
@@ -577,7 +587,8 @@ static int corrector_disabled(const struct ts_flow_sched_config * c, int step) {
 // UniPCMultistepScheduler.step: convert to x0, correct (UniC), predict (UniP).
 static void unipc_step(struct ts_flow_sched * s, const float * v, float * x) {
     const int order = s->cfg.solver_order, k = s->step_index;
-    const float sigma_k = s->sigmas[k];
+    const int bf16 = s->cfg.model_output_bf16;
+    const float sigma_k = bf16 ? bf16_round(s->sigmas[k]) : s->sigmas[k];
     const int use_corr = k > 0 && !corrector_disabled(&s->cfg, k - 1) && s->has_last_sample;
     struct unipc_coef qc = {0}, qp;
     if (use_corr) unipc_coef(s, s->this_order, k, k - 1, 1, &qc);
@@ -594,7 +605,9 @@ static void unipc_step(struct ts_flow_sched * s, const float * v, float * x) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i++) {
         float xi = x[i];
-        float conv = xi - sigma_k * v[i];  // convert_model_output, flow_prediction
+        float sv = sigma_k * v[i];
+        if (bf16) sv = bf16_round(sv);
+        float conv = xi - sv;  // convert_model_output, flow_prediction
         if (use_corr) {
             float m0 = old[0][i];
             float xt_ = qc.a * last[i] - qc.b * m0;
@@ -638,8 +651,14 @@ void ts_flow_sched_step(ts_flow_sched_t s, const float * model_output, float * s
     } else {
         const float dt = s->sigmas[s->step_index + 1] - s->sigmas[s->step_index];
         const int64_t n = s->n;
+        if (s->cfg.model_output_bf16) {
+            const float dt16 = bf16_round(dt);
 #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t i = 0; i < n; i++) sample[i] = sample[i] + dt * model_output[i];
+            for (int64_t i = 0; i < n; i++) sample[i] = bf16_round(sample[i] + bf16_round(dt16 * model_output[i]));
+        } else {
+#pragma omp parallel for schedule(static) if (n > 65536)
+            for (int64_t i = 0; i < n; i++) sample[i] = sample[i] + dt * model_output[i];
+        }
     }
     s->step_index++;
 }

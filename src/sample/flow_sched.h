@@ -75,6 +75,14 @@ struct ts_flow_sched_config {
     int n_disable_corrector;  // steps whose corrector is skipped (diffusers' step_index - 1 values)
     int disable_corrector[TS_FLOW_SCHED_MAX_DISABLED];
     enum ts_flow_sigmas sigmas;  // TS_FLOW_SIGMAS_DIFFUSERS
+    // 0: float32 throughout (diffusers with a float32 transformer). 1: round as diffusers
+    // does when the transformer (so the model output) is bfloat16 and the latents float32:
+    // torch then casts the 0-d float32 scalar to bf16 and rounds the product, so
+    // UniPC's x0 = x - bf16(bf16(sigma)*v), and Euler's x + bf16(bf16(dt)*v) is rounded to
+    // bf16 (FlowMatchEulerDiscreteScheduler returns the model output's dtype: WanPipeline's
+    // latents are bf16 after every Euler step). The model output given is the bf16 value
+    // widened to float (exact).
+    int model_output_bf16;
 };
 
 // Wan2.1 as its Diffusers repos configure it: UniPC, flow_prediction, flow sigmas, bh2,

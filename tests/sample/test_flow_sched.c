@@ -114,6 +114,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     char * cfg_text = attr_str(g, "config");
     char * model = attr_str(g, "model");
     char * flow = attr_str(g, "flow_sigmas");
+    char * mdtype = attr_str(g, "model_dtype");
     int steps = 0;
     hid_t a = H5Aopen(g, "steps", H5P_DEFAULT);
     H5Aread(a, H5T_NATIVE_INT, &steps);
@@ -136,6 +137,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
         goto done;
     }
     if (flow && strcmp(flow, "wan") == 0) cfg.sigmas = TS_FLOW_SIGMAS_WAN;
+    cfg.model_output_bf16 = mdtype && strcmp(mdtype, "bfloat16") == 0;
     ts_flow_sched_t s;
     if (ts_flow_sched_new(&cfg, steps, n, &s) != TS_OK) {
         tu_verdict(name, 0, ts_last_error());
@@ -205,12 +207,12 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     if (!replay) snprintf(outd, sizeof outd, ", outputs max_rel=%.1e", out_rel);
     snprintf(detail, sizeof detail,
              "%s %2d steps %-6s timesteps %s, sigmas %s, latents max_rel=%.1e (step %d)%s, 3 slices %s",
-             ts_flow_sched_name(cfg.kind), steps, replay ? "replay" : "fake", tsd, sgd, lat_rel, worst, outd,
-             slices_same ? "bit-identical" : "DIFFER");
+             ts_flow_sched_name(cfg.kind), steps, replay ? (cfg.model_output_bf16 ? "bf16" : "replay") : "fake", tsd,
+             sgd, lat_rel, worst, outd, slices_same ? "bit-identical" : "DIFFER");
     tu_verdict(name, ok, detail);
     free(x), free(v), free(xs), free(vs), free(whole);
 done:
-    free(cfg_text), free(model), free(flow);
+    free(cfg_text), free(model), free(flow), free(mdtype);
     free(ts), free(sig), free(lat), free(outs);
     H5Gclose(g);
     return 0;

@@ -6,7 +6,9 @@ Wan2.1's Diffusers repos configure it) and tests/fixtures/wan_sched/sched.h5: on
 group per case, each with
   attrs  config (the scheduler_config.json text diffusers saves), steps, model
          ("fake": the C test runs the same fake model on its own latents;
-         "replay": the C test replays the recorded model outputs), flow_sigmas
+         "replay": the C test replays the recorded model outputs), model_dtype
+         ("float32", or "bfloat16": a bf16 transformer, whose outputs make diffusers
+         round sigma*v, and Euler's latents, to bf16), flow_sigmas
          ("diffusers" or "wan": Wan's own base sigmas handed to set_timesteps)
   timesteps     (steps,)        float64: what the pipeline hands the model
   sigmas        (steps+1,)      float32: the scheduler's sigma table
@@ -91,7 +93,7 @@ def run_fake(sched, steps, seed, sigmas=None):
     return np.array(ts), sched.sigmas.numpy().astype(np.float32), np.stack(lat), np.stack(outs)
 
 
-def run_tiny(sched, steps, seed):
+def run_tiny(sched, steps, seed, dtype=torch.float32):
     """WanPipeline with a tiny random transformer; records what reaches scheduler.step."""
     from diffusers import WanPipeline, WanTransformer3DModel
 
@@ -99,6 +101,7 @@ def run_tiny(sched, steps, seed):
     tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=SHAPE[1],
                                out_channels=SHAPE[1], text_dim=16, freq_dim=32, ffn_dim=32, num_layers=2,
                                cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32).eval()
+    tr = tr.to(dtype)
     pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=None, scheduler=sched, transformer=tr)
     g = torch.Generator().manual_seed(seed + 1)
     pe = torch.randn(1, 8, 16, generator=g)
@@ -126,7 +129,7 @@ def run_tiny(sched, steps, seed):
 
 
 def cases():
-    # name, scheduler factory, steps, model, flow sigmas
+    # name, scheduler factory, steps, model, flow sigmas (the tiny transformer in bf16: model "replay_bf16")
     yield "unipc_s3_n1", lambda: unipc(flow_shift=3.0), 1, "fake", "diffusers"
     yield "unipc_s3_n4", lambda: unipc(flow_shift=3.0), 4, "fake", "diffusers"
     yield "unipc_s3_n10", lambda: unipc(flow_shift=3.0), 10, "fake", "diffusers"
@@ -144,6 +147,8 @@ def cases():
     yield "euler_s5_n50", lambda: euler(5.0), 50, "fake", "diffusers"
     yield "tiny_unipc_s3_n10", lambda: unipc(flow_shift=3.0), 10, "replay", "diffusers"
     yield "tiny_euler_s5_n8", lambda: euler(5.0), 8, "replay", "diffusers"
+    yield "tiny_unipc_s3_n10_bf16", lambda: unipc(flow_shift=3.0), 10, "replay_bf16", "diffusers"
+    yield "tiny_euler_s5_n8_bf16", lambda: euler(5.0), 8, "replay_bf16", "diffusers"
 
 
 def compare_wan():
@@ -182,12 +187,14 @@ def main():
                 sig = wan_base_sigmas(steps) if flow == "wan" else None
                 ts, sigmas, lat, outs = run_fake(sched, steps, seed=100 + i, sigmas=sig)
             else:
-                ts, sigmas, lat, outs = run_tiny(sched, steps, seed=100 + i)
+                dt = torch.bfloat16 if model == "replay_bf16" else torch.float32
+                ts, sigmas, lat, outs = run_tiny(sched, steps, seed=100 + i, dtype=dt)
             assert np.all(np.isfinite(lat)) and np.abs(lat).max() < 100, name
             g = f.create_group(name)
             g.attrs["config"] = cfg
             g.attrs["steps"] = steps
-            g.attrs["model"] = model
+            g.attrs["model"] = "replay" if model.startswith("replay") else model
+            g.attrs["model_dtype"] = "bfloat16" if model == "replay_bf16" else "float32"
             g.attrs["flow_sigmas"] = flow
             g.create_dataset("timesteps", data=ts.astype(np.float64))
             g.create_dataset("sigmas", data=sigmas)
