@@ -663,6 +663,25 @@ void ts_flow_sched_step(ts_flow_sched_t s, const float * model_output, float * s
     s->step_index++;
 }
 
+void ts_flow_guidance(const float * cond, const float * uncond, double g, int64_t n, int model_output_bf16,
+                      float * out) {
+    const float gf = (float)g;
+    if (model_output_bf16) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) {
+            float u = uncond[i];
+            float d = bf16_round(cond[i] - u);
+            out[i] = bf16_round(u + bf16_round(gf * d));
+        }
+    } else {
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) {
+            float u = uncond[i];
+            out[i] = u + gf * (cond[i] - u);
+        }
+    }
+}
+
 // ---- state -----------------------------------------------------------------------------
 
 static const char * const mo_names[TS_FLOW_SCHED_MAX_ORDER] = {"model_output.0", "model_output.1", "model_output.2"};

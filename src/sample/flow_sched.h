@@ -132,6 +132,16 @@ float ts_flow_sched_sigma(const ts_flow_sched_t s, int k);
 // Aborts if called past the last step (a bug in the caller).
 void ts_flow_sched_step(ts_flow_sched_t s, const float * model_output, float * sample);
 
+// Classifier-free guidance as WanPipeline combines its two forwards:
+//     out = uncond + g * (cond - uncond)
+// in float32 with g rounded to float (a Python scalar), or, with model_output_bf16, each
+// operation rounded to bf16 as torch does on bf16 tensors. out may be cond or uncond.
+// WanPipeline guides only when g > 1 (ts_flow_guidance_on); otherwise it runs the
+// conditional forward alone and uses its output as is.
+void ts_flow_guidance(const float * cond, const float * uncond, double g, int64_t n, int model_output_bf16,
+                      float * out);
+static inline int ts_flow_guidance_on(double g) { return g > 1.0; }
+
 // ---- state, for checkpoints ----------------------------------------------------
 // The state is a fixed list of named items for a given config (independent of the
 // step reached): scalars, and latent-shaped float32 arrays of n_local elements, this

@@ -1,8 +1,9 @@
 // The flow schedulers (src/sample/flow_sched.c) against diffusers, and their properties.
 //   test_flow_sched fixtures DIR   each case of DIR/sched.h5 (tools/wan/make_sched_fixtures.py):
 //                                  timesteps exactly, sigmas and the latents after every step
-//                                  within 1e-4 relative; the case over 3 uneven slices (ranks)
-//                                  bit-identical to the whole
+//                                  within 1e-4 relative; the tiny transformer's two forwards
+//                                  guided bit-exactly into what the scheduler was given; the
+//                                  case over 3 uneven slices (ranks) bit-identical to the whole
 //   test_flow_sched resume         N steps straight == K steps, state saved from 3 slices,
 //                                  restored into 2, the rest: bit for bit, every K
 //   test_flow_sched config         scheduler_config.json parsing, overrides and bad input:
@@ -126,6 +127,18 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     float * outs = read_ds(g, "model_outputs", H5T_NATIVE_FLOAT, sizeof(float), &nv, NULL);
     const int64_t n = nl / rows;
     const int replay = model && strcmp(model, "replay") == 0;
+    // the tiny cases: the two forwards, which guidance must combine into model_outputs
+    float *cond = NULL, *uncond = NULL;
+    double guidance = 0.0;
+    if (H5Aexists(g, "guidance") > 0) {
+        int64_t nc, nu;
+        cond = read_ds(g, "cond", H5T_NATIVE_FLOAT, sizeof(float), &nc, NULL);
+        uncond = read_ds(g, "uncond", H5T_NATIVE_FLOAT, sizeof(float), &nu, NULL);
+        hid_t ga = H5Aopen(g, "guidance", H5P_DEFAULT);
+        H5Aread(ga, H5T_NATIVE_DOUBLE, &guidance);
+        H5Aclose(ga);
+    }
+    int guid_exact = 1;
     char detail[320];
 
     struct ts_flow_sched_config cfg;
@@ -158,7 +171,10 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     double lat_rel = 0.0, out_rel = 0.0;
     int worst = 0;
     for (int k = 0; k < steps; k++) {
-        if (replay) {
+        if (replay && cond) {  // guidance of the recorded forwards, as WanPipeline combined them
+            ts_flow_guidance(cond + (int64_t)k * n, uncond + (int64_t)k * n, guidance, n, cfg.model_output_bf16, v);
+            if (memcmp(v, outs + (int64_t)k * n, (size_t)n * sizeof(float)) != 0) guid_exact = 0;
+        } else if (replay) {
             memcpy(v, outs + (int64_t)k * n, (size_t)n * sizeof(float));
         } else {
             fake_model(x, n, ts_flow_sched_timestep(s, k), v);
@@ -194,7 +210,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     }
     int slices_same = memcmp(xs, whole, (size_t)n * sizeof(float)) == 0;
 
-    int ok = ts_bad < 0 && sig_rel <= TOL && lat_rel <= TOL && out_rel <= TOL && slices_same;
+    int ok = ts_bad < 0 && sig_rel <= TOL && lat_rel <= TOL && out_rel <= TOL && slices_same && guid_exact;
     char tsd[64], sgd[32], outd[40] = "";
     if (ts_bad < 0)
         snprintf(tsd, sizeof tsd, "exact");
@@ -205,6 +221,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     else
         snprintf(sgd, sizeof sgd, "max_rel=%.1e", sig_rel);
     if (!replay) snprintf(outd, sizeof outd, ", outputs max_rel=%.1e", out_rel);
+    if (cond) snprintf(outd, sizeof outd, ", guidance %g %s", guidance, guid_exact ? "bit-exact" : "DIFFERS");
     snprintf(detail, sizeof detail,
              "%s %2d steps %-6s timesteps %s, sigmas %s, latents max_rel=%.1e (step %d)%s, 3 slices %s",
              ts_flow_sched_name(cfg.kind), steps, replay ? (cfg.model_output_bf16 ? "bf16" : "replay") : "fake", tsd,
@@ -213,7 +230,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     free(x), free(v), free(xs), free(vs), free(whole);
 done:
     free(cfg_text), free(model), free(flow), free(mdtype);
-    free(ts), free(sig), free(lat), free(outs);
+    free(ts), free(sig), free(lat), free(outs), free(cond), free(uncond);
     H5Gclose(g);
     return 0;
 }

@@ -14,12 +14,13 @@ group per case, each with
   sigmas        (steps+1,)      float32: the scheduler's sigma table
   latents       (steps+1, n)    float32: the start, then the latents after each step
   model_outputs (steps, n)      float32: what the scheduler was given at each step
+  cond, uncond  (steps, n)      float32: the tiny cases' two forwards (attr guidance)
 
 Every case runs the scheduler as WanPipeline does: set_timesteps(steps),
 set_begin_index(0), step(noise_pred, t, latents) per timestep. The "tiny" cases
 run WanPipeline itself (a tiny random WanTransformer3DModel, prompt embeddings
-given, classifier-free guidance 5.0, output_type "latent") and record what
-reaches scheduler.step.
+given, classifier-free guidance 4.3, output_type "latent") and record the
+transformer's outputs and what reaches scheduler.step.
 
 The fake model, computed in float64 from the float32 latents, then rounded:
     v = A*x + B*sin(x) + C*t/1000        (t: the timestep the model is given)
@@ -40,6 +41,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
 A, B, C = 0.8, 0.25, 0.3
+GUIDANCE = 4.3  # not a bf16 value: shows how torch rounds the Python scalar
 SHAPE = (1, 4, 2, 4, 4)  # (batch, channels, latent frames, h, w): 128 elements
 
 
@@ -107,8 +109,16 @@ def run_tiny(sched, steps, seed, dtype=torch.float32):
     pe = torch.randn(1, 8, 16, generator=g)
     ne = torch.randn(1, 8, 16, generator=g)
     x0 = torch.from_numpy(start_latents(seed))
-    rec = {"t": [], "v": [], "x": [x0.numpy().copy()]}
+    rec = {"t": [], "v": [], "x": [x0.numpy().copy()], "fw": []}
     orig_step = sched.step
+    orig_forward = tr.forward
+
+    def forward(*a, **k):  # per step: the conditional forward, then the unconditional one
+        out = orig_forward(*a, **k)
+        rec["fw"].append(out[0].detach().float().numpy().copy())
+        return out
+
+    tr.forward = forward
 
     def step(model_output, t, sample, *a, **k):
         out = orig_step(model_output, t, sample, *a, **k)
@@ -121,11 +131,14 @@ def run_tiny(sched, steps, seed, dtype=torch.float32):
     sched.step = step
     # height/width/frames only size the (given) latents: 8x spatial, 4x temporal
     lat = pipe(prompt_embeds=pe, negative_prompt_embeds=ne, height=SHAPE[3] * 8, width=SHAPE[4] * 8,
-               num_frames=(SHAPE[2] - 1) * 4 + 1, num_inference_steps=steps, guidance_scale=5.0, latents=x0,
+               num_frames=(SHAPE[2] - 1) * 4 + 1, num_inference_steps=steps, guidance_scale=GUIDANCE, latents=x0,
                output_type="latent", return_dict=False)[0]
     sched.step = orig_step
-    assert np.array_equal(lat.float().numpy(), rec["x"][-1])
-    return (np.array(rec["t"]), sched.sigmas.numpy().astype(np.float32), np.stack(rec["x"]), np.stack(rec["v"]))
+    tr.forward = orig_forward
+    assert np.array_equal(lat.float().numpy(), rec["x"][-1]) and len(rec["fw"]) == 2 * steps
+    fw = np.stack(rec["fw"])
+    return (np.array(rec["t"]), sched.sigmas.numpy().astype(np.float32), np.stack(rec["x"]), np.stack(rec["v"]),
+            fw[0::2], fw[1::2])
 
 
 def cases():
@@ -186,9 +199,10 @@ def main():
             if model == "fake":
                 sig = wan_base_sigmas(steps) if flow == "wan" else None
                 ts, sigmas, lat, outs = run_fake(sched, steps, seed=100 + i, sigmas=sig)
+                cond = uncond = None
             else:
                 dt = torch.bfloat16 if model == "replay_bf16" else torch.float32
-                ts, sigmas, lat, outs = run_tiny(sched, steps, seed=100 + i, dtype=dt)
+                ts, sigmas, lat, outs, cond, uncond = run_tiny(sched, steps, seed=100 + i, dtype=dt)
             assert np.all(np.isfinite(lat)) and np.abs(lat).max() < 100, name
             g = f.create_group(name)
             g.attrs["config"] = cfg
@@ -201,6 +215,10 @@ def main():
             n = int(np.prod(SHAPE))
             g.create_dataset("latents", data=lat.reshape(steps + 1, n), compression="gzip", shuffle=True)
             g.create_dataset("model_outputs", data=outs.reshape(steps, n), compression="gzip", shuffle=True)
+            if cond is not None:  # the two forwards WanPipeline combined (guidance 5.0) into model_outputs
+                g.attrs["guidance"] = GUIDANCE
+                g.create_dataset("cond", data=cond.reshape(steps, n), compression="gzip", shuffle=True)
+                g.create_dataset("uncond", data=uncond.reshape(steps, n), compression="gzip", shuffle=True)
             print(f"{name:28s} {json.loads(cfg)['_class_name']:32s} steps {steps:3d}  t ...{ts[-3:].tolist()}  "
                   f"max|x_end| {np.abs(lat[-1]).max():.3f}")
     os.replace(path + ".tmp", path)
