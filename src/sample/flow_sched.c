@@ -348,12 +348,25 @@ enum ts_status ts_flow_sched_config_override(struct ts_flow_sched_config * cfg, 
             cfg->num_train_timesteps = n_train;
         }
     }
-    if (shift > 0.0) {
-        if (!isfinite(shift))
-            return ts_error(TS_ERR_ARG, "--shift takes a positive number, e.g. 3.0 or 5.0", "bad --shift");
+    if (shift != 0.0) {
+        if (!(shift > 0.0) || !isfinite(shift))
+            return ts_error(TS_ERR_ARG,
+                            "--shift takes a positive number (Wan: 3.0 in its Diffusers repos, 5.0 its own default)",
+                            "bad --shift %g", shift);
         cfg->shift = shift;
     }
     return TS_OK;
+}
+
+const char * ts_flow_sched_config_str(const struct ts_flow_sched_config * c, char * buf, size_t size) {
+    if (c->kind == TS_FLOW_SCHED_UNIPC)
+        snprintf(buf, size, "unipc (flow_shift %g, order %d, %s%s%s%s%s)", c->shift, c->solver_order,
+                 c->solver_type_bh1 ? "bh1" : "bh2", c->lower_order_final ? "" : ", no lower_order_final",
+                 c->final_sigma_min ? ", final sigma_min" : "", c->n_disable_corrector ? ", correctors disabled" : "",
+                 c->sigmas == TS_FLOW_SIGMAS_WAN ? ", Wan's own sigmas" : "");
+    else
+        snprintf(buf, size, "euler (shift %g)", c->shift);
+    return buf;
 }
 
 // ---- the scheduler -------------------------------------------------------------------

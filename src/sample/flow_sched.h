@@ -39,6 +39,7 @@
 // option (not a diffusers key; equal to diffusers given those base sigmas, as
 // set_timesteps(sigmas=...) does: tested).
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/common.h"  // enum ts_status, ts_error
@@ -104,9 +105,13 @@ enum ts_status ts_flow_sched_config_parse(const char * json_text, const char * o
 // Reads and parses a file (TS_ERR_IO when it cannot be read).
 enum ts_status ts_flow_sched_config_load(const char * path, struct ts_flow_sched_config * cfg);
 // The command line's overrides: sampler "unipc" | "euler" (NULL: keep the config's) and
-// shift (<= 0: keep). Switching to UniPC gives Wan's UniPC (ts_flow_sched_config_wan)
-// with the config's shift; switching to Euler keeps the shift.
+// shift (0: keep; negative or not finite: TS_ERR_ARG). Switching to UniPC gives Wan's
+// UniPC (ts_flow_sched_config_wan) with the config's shift; switching to Euler keeps
+// the shift.
 enum ts_status ts_flow_sched_config_override(struct ts_flow_sched_config * cfg, const char * sampler, double shift);
+// One line for the settings table, e.g. "unipc (flow_shift 3, order 2, bh2)" or
+// "euler (shift 5)"; returns buf.
+const char * ts_flow_sched_config_str(const struct ts_flow_sched_config * cfg, char * buf, size_t size);
 
 typedef struct ts_flow_sched * ts_flow_sched_t;
 

@@ -461,6 +461,13 @@ static int test_config(const char * dir) {
     tu_verdict("override.sampler_unipc_shift5",
                st == TS_OK && cfg.kind == TS_FLOW_SCHED_UNIPC && cfg.shift == 5.0 && cfg.solver_order == 2,
                "Euler --sampler unipc --shift 5 -> Wan's UniPC(5.0)");
+    char line[128];
+    ts_flow_sched_config_str(&cfg, line, sizeof line);
+    tu_verdict("override.describe", strcmp(line, "unipc (flow_shift 5, order 2, bh2)") == 0, line);
+    ts_error_clear();
+    st = ts_flow_sched_config_override(&cfg, NULL, -2.0);
+    snprintf(d, sizeof d, "%s: %s | HINT: %s", ts_status_name(st), ts_last_error(), ts_last_hint());
+    tu_verdict("override.bad_shift", st == TS_ERR_ARG && strstr(ts_last_error(), "--shift") && cfg.shift == 5.0, d);
     ts_error_clear();
     st = ts_flow_sched_config_override(&cfg, "ddim", 0.0);
     snprintf(d, sizeof d, "%s: %s | HINT: %s", ts_status_name(st), ts_last_error(), ts_last_hint());
