@@ -472,15 +472,15 @@ void ts_flow_sched_free(ts_flow_sched_t * s) {
     TS_FREE(*s);
 }
 
-int ts_flow_sched_steps(const ts_flow_sched_t s) { return s->steps; }
-int ts_flow_sched_step_index(const ts_flow_sched_t s) { return s->step_index; }
+int ts_flow_sched_steps(ts_flow_sched_t s) { return s->steps; }
+int ts_flow_sched_step_index(ts_flow_sched_t s) { return s->step_index; }
 
-double ts_flow_sched_timestep(const ts_flow_sched_t s, int k) {
+double ts_flow_sched_timestep(ts_flow_sched_t s, int k) {
     TS_ASSERT(k >= 0 && k < s->steps);
     return s->timesteps[k];
 }
 
-float ts_flow_sched_sigma(const ts_flow_sched_t s, int k) {
+float ts_flow_sched_sigma(ts_flow_sched_t s, int k) {
     TS_ASSERT(k >= 0 && k <= s->steps);
     return s->sigmas[k];
 }
@@ -699,7 +699,7 @@ void ts_flow_guidance(const float * cond, const float * uncond, double g, int64_
 
 static const char * const mo_names[TS_FLOW_SCHED_MAX_ORDER] = {"model_output.0", "model_output.1", "model_output.2"};
 
-int ts_flow_sched_state_get(const ts_flow_sched_t s, struct ts_flow_sched_item * it) {
+int ts_flow_sched_state_get(ts_flow_sched_t s, struct ts_flow_sched_item * it) {
     int n = 0;
 #define SCALAR(nm, v) \
     it[n++] = (struct ts_flow_sched_item){.name = nm, .is_array = 0, .data = NULL, .value = (double)(v)}

@@ -63,7 +63,8 @@ enum ts_flow_sigmas {
 #define TS_FLOW_SCHED_MAX_DISABLED 16
 
 // The options of either scheduler that change its numbers; everything else in a
-// scheduler_config.json is either irrelevant with flow sigmas or refused.
+// scheduler_config.json is either irrelevant with flow sigmas or refused. Plain data (no
+// pointers): one rank may parse the file and broadcast the struct as bytes.
 struct ts_flow_sched_config {
     enum ts_flow_sched_kind kind;
     int num_train_timesteps;  // N, 1000
@@ -123,14 +124,14 @@ enum ts_status ts_flow_sched_new(const struct ts_flow_sched_config * cfg, int st
 // Frees and sets *s to NULL (NULL is fine).
 void ts_flow_sched_free(ts_flow_sched_t * s);
 
-int ts_flow_sched_steps(const ts_flow_sched_t s);
+int ts_flow_sched_steps(ts_flow_sched_t s);
 // The next step to take (0..steps); steps when done.
-int ts_flow_sched_step_index(const ts_flow_sched_t s);
+int ts_flow_sched_step_index(ts_flow_sched_t s);
 // The model's timestep input at step k (0 <= k < steps): UniPC's int64 timesteps
 // (integral values), Euler's float32 timesteps, widened to double exactly.
-double ts_flow_sched_timestep(const ts_flow_sched_t s, int k);
+double ts_flow_sched_timestep(ts_flow_sched_t s, int k);
 // sigma_k (0 <= k <= steps) as the scheduler holds it (float32); sigma_steps is the final one.
-float ts_flow_sched_sigma(const ts_flow_sched_t s, int k);
+float ts_flow_sched_sigma(ts_flow_sched_t s, int k);
 
 // One step: model_output (the guided velocity at the current step, n_local floats) and
 // sample (n_local floats, the latents at step k) -> sample at step k+1, in place.
@@ -149,12 +150,15 @@ static inline int ts_flow_guidance_on(double g) { return g > 1.0; }
 
 // ---- state, for checkpoints ----------------------------------------------------
 // The state is a fixed list of named items for a given config (independent of the
-// step reached): scalars, and latent-shaped float32 arrays of n_local elements, this
-// rank's slice of a (T, h, w, c) tensor the checkpoint stores whole. Arrays not yet in
-// use hold zeros. Scalars: "kind", "steps", "shift", "solver_order" identify the run
-// (a restore checks them), "step_index", "lower_order_nums", "this_order",
+// step reached): scalars, and latent-shaped float32 arrays of n_local elements in the
+// layout of the latents the caller steps (this rank's slice of a (T, h, w, c) tensor
+// the checkpoint stores whole, as it stores the latents). Arrays not yet in use hold
+// zeros. Scalars: "kind", "steps", "shift", "solver_order", "flow_sigmas" identify the
+// run (a restore checks them), "step_index", "lower_order_nums", "this_order",
 // "has_last_sample" carry the state. Arrays (UniPC): "model_output.0" .. (oldest first,
 // solver_order of them: the x0 predictions of the last steps) and "last_sample".
+// diffusers' timestep_list is not kept: only its solver_p (refused) reads it. Euler's
+// state is its step_index alone.
 #define TS_FLOW_SCHED_STATE_MAX 16
 struct ts_flow_sched_item {
     const char * name;  // static string
@@ -164,7 +168,7 @@ struct ts_flow_sched_item {
 };
 // Lists the state; returns the number of items (<= TS_FLOW_SCHED_STATE_MAX). Array
 // items point into the scheduler and stay valid until its next step or free.
-int ts_flow_sched_state_get(const ts_flow_sched_t s, struct ts_flow_sched_item * items);
+int ts_flow_sched_state_get(ts_flow_sched_t s, struct ts_flow_sched_item * items);
 // Restores a state listed by ts_flow_sched_state_get on a scheduler of the same config
 // and steps (on any rank, with this rank's slices, of n_local elements each): copies the
 // arrays, sets the scalars. A missing item, or a scalar that does not fit this run
