@@ -56,6 +56,18 @@ RANKS=($(pgrep -P "$MP" | sort -n))
 wait $TPID || rc=$?
 ends "3 ranks, rank 1 killed (SIGKILL)" $rc $((SECONDS - t0)) "signal 9|Killed|killed"
 
+# rank 0 killed in mid-sampling: no handler runs, so nothing may exist yet (the
+# temporary video is made only when the stitch begins)
+t0=$SECONDS rc=0
+timeout -k 5 $BOUND $MPIRUN -np 3 "${G[@]}" > $WORK/log 2>&1 &
+TPID=$!
+for _ in $(seq 100); do grep -q "step 1/" $WORK/log 2>/dev/null && break; sleep 0.1; done
+MP=$(pgrep -P $TPID | head -1)
+RANKS=($(pgrep -P "$MP" | sort -n))
+[ ${#RANKS[@]} = 3 ] && kill -KILL "${RANKS[0]}"
+wait $TPID || rc=$?
+ends "3 ranks, rank 0 killed (SIGKILL)" $rc $((SECONDS - t0)) "signal 9|Killed|killed"
+
 # a bad input that only the rank owning frame 0 reads: the first-frame image
 unset TIMESHARD_STEP_DELAY_MS
 t0=$SECONDS rc=0

@@ -18,6 +18,11 @@ sys.exit(0 if rel <= 1e-4 else 1)
 PYEOF
 verdict "  (latents check)" $((1 - $?))
 
+# -q means errors only: a successful run on 2 ranks prints nothing at all
+$MPIRUN -np 2 "${G[@]}" --frames 4 --steps 1 --threads 1 --out $WORK/q.mp4 > $WORK/q.log 2>&1
+rc=$?
+[ $rc = 0 ] && [ ! -s $WORK/q.log ]; verdict "-q: nothing printed on success" $((1 - $?)) "rc=$rc, $(wc -c < $WORK/q.log) bytes"
+
 # the same model as safetensors gives the same latents, bit for bit
 "$TS" generate --model "$SRC/tests/fixtures/tiny.safetensors" --prompt "$PROMPT" --cfg 3 --seed 1234 -q --frames 7 \
     --steps 2 --threads 1 --out none --latents $WORK/st.h5 2>/dev/null
