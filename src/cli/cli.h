@@ -22,6 +22,10 @@ const char * cli_last_error(void);
 // "timeshard: error: ..." and "---> HINT: ...". Returns 1.
 int cli_fail(void);
 
+// This process's rank as the launcher (mpirun, srun) set it, before MPI starts
+// (0 when not launched by one): errors every rank sees alike print once.
+int cli_launcher_rank(void);
+
 // Progress lines on stderr: one rewritten line on a terminal, plain lines every
 // 10 s (and the first and last) when stderr is a file (Slurm logs).
 struct cli_progress {

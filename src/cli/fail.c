@@ -1,5 +1,6 @@
 // The command line's error record and printer, and its progress printer.
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -53,4 +54,13 @@ void cli_progress_print(const struct ts_progress * p, void * ud) {
                 rate, eta);
         pr->last = p->elapsed;
     }
+}
+
+int cli_launcher_rank(void) {
+    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (int i = 0; i < 4; i++) {
+        const char * v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
 }

@@ -1,4 +1,5 @@
 // The timeshard command: generate, info, devices, bench, --version, --help.
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -85,12 +86,13 @@ struct gen_opts {
 
 static enum ts_status parse_int(const char * flag, const char * v, long long lo, long long hi, long long * out) {
     char * end = NULL;
+    errno = 0;
     long long x = strtoll(v, &end, 10);
     if (!v[0] || *end)
         return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s expects an integer, got '%s'", flag, v);
-    if (x < lo || x > hi)
-        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%lld, %lld], got %lld", flag, lo,
-                        hi, x);
+    if (errno == ERANGE || x < lo || x > hi)
+        return cli_error(TS_ERR_ARG, "see 'timeshard generate --help'", "%s must be in [%lld, %lld], got %s", flag, lo,
+                         hi, v);
     *out = x;
     return TS_OK;
 }
@@ -121,9 +123,12 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "cfg")) { CLI_TRY(parse_float("--cfg", v, 0, 100, &f)); g->cfg = (float)f; }
     else if (!strcmp(key, "seed")) {
         char * end = NULL;
+        errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
         if (!v[0] || *end || v[0] == '-')
-            return cli_error(TS_ERR_ARG, NULL, "--seed expects a non-negative integer, got '%s'", v);
+            return cli_error(TS_ERR_ARG, "e.g. --seed 42", "--seed expects a non-negative integer, got '%s'", v);
+        if (errno == ERANGE)
+            return cli_error(TS_ERR_ARG, "seeds are 64-bit: at most 18446744073709551615", "--seed %s is too large", v);
         g->seed = s;
     } else if (!strcmp(key, "fps")) { CLI_TRY(parse_float("--fps", v, 0.001, 1000, &f)); g->fps = f; }
     else if (!strcmp(key, "out")) g->out_path = strcmp(v, "none") ? v : NULL;
@@ -287,11 +292,12 @@ static int cmd_generate(int argc, char ** argv) {
     ts_ctx_t ctx = NULL;
     if (st == TS_OK) st = ts_ctx_new(o.model, &o.cp, &ctx);
     if (st == TS_OK) st = ts_generate(ctx, &o.gp);
-    int rank = ctx ? ts_ctx_rank(ctx) : 0;
+    int rank = ctx ? ts_ctx_rank(ctx) : cli_launcher_rank();
     int rc = 0;
     if (st != TS_OK) {
-        // every rank knows the outcome; rank 0 explains unless the error is this rank's own
-        if (rank == 0 || st != TS_ERR_DIST) cli_fail();
+        // every rank knows the outcome and rank 0 has the message of the first rank
+        // that failed (ts_parallel_agree): it alone prints
+        if (rank == 0) cli_fail();
         rc = st == TS_ERR_INTERRUPTED ? 3 : 1;
     }
     ts_ctx_free(&ctx);

@@ -60,6 +60,24 @@ void ts_log(enum ts_log_level level, const char * fmt, ...) TS_PRINTF(2, 3);
 #define TS_WARN(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
 #define TS_DEBUG(...) ts_log(TS_LOG_DEBUG, __VA_ARGS__)
 
+// ---- bounded input ----------------------------------------------------------
+#define TS_TEXT_MAX_BYTES (16 << 20)  // presets and storyboards are read up to this size
+// Opens a regular text file (not a device, not a directory, not over
+// TS_TEXT_MAX_BYTES); errors say `what` ("storyboard") and the path.
+enum ts_status ts_text_open(const char * path, const char * what, const char * hint, FILE ** out);
+// One line into buf (cap bytes; newline and trailing CR stripped, *len its
+// length). Returns 1, 0 at the end of the file, -1 when the line does not fit
+// (the rest of it is skipped), -2 when it holds a NUL byte.
+int ts_text_line(FILE * f, char * buf, size_t cap, size_t * len);
+// 1 when a and b name the same file: the same inode where both exist, else the
+// same directory and the same last component (outputs compared with inputs).
+int ts_same_file(const char * a, const char * b);
+// Memory this process could still get (MemAvailable), bytes; -1 unknown.
+int64_t ts_mem_available(void);
+// TS_OK when `bytes` per rank fit in the available memory shared by `sharers`
+// ranks of this node; else an error naming what needs it, and how much of each.
+enum ts_status ts_mem_check(int64_t bytes, int sharers, const char * what, const char * hint);
+
 // wall clock, seconds (monotonic)
 double ts_time(void);
 // peak resident set size of this process, bytes (VmHWM, else getrusage)

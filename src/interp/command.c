@@ -93,6 +93,9 @@ int ts_interpolate_command(int argc, char ** argv) {
         st = ts_error(TS_ERR_ARG, "one input video at a time", "unexpected argument '%s'", argv[optind]);
     if (st == TS_OK && !in) st = ts_error(TS_ERR_ARG, "timeshard interpolate IN.mp4 --fps-out 60", "no input video given");
     if (st == TS_OK && fps_out <= 0) st = ts_error(TS_ERR_ARG, "e.g. --fps-out 60", "--fps-out is required");
+    if (st == TS_OK && ts_same_file(in, out))
+        st = ts_error(TS_ERR_ARG, "write the output to another file", "--out '%s' is the input video: it would be replaced",
+                      out);
     if (st != TS_OK) return ts_print_last_error();
     if (launcher_rank() != 0) return 0;
     if (threads > 0) omp_set_num_threads(threads);

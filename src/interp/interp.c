@@ -397,6 +397,10 @@ enum ts_status ts_interp_timing_from_fps(double fps_in, double fps_out, struct t
     if (num <= 0 || num >= den)
         return ts_error(TS_ERR_ARG, "interpolation makes more frames: choose a higher --fps-out",
                         "--fps-out %g is not above the input's frame rate %g", fps_out, fps_in);
+    if (den > TS_INTERP_MAX_RATIO * num)
+        return ts_error(TS_ERR_ARG, "interpolate in stages, or raise the input's rate",
+                        "--fps-out %g is more than %d times the input's frame rate %g", fps_out, TS_INTERP_MAX_RATIO,
+                        fps_in);
     out->num = num;
     out->den = den;
     return TS_OK;

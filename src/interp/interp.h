@@ -91,6 +91,7 @@ struct ts_interp_timing {
 // From frame rates given as doubles (e.g. av_q2d of a stream's rate): each is
 // turned into the nearest fraction with denominator <= 1001*100 (29.97 ->
 // 30000/1001). Error (TS_ERR_ARG) when fps_out is not above fps_in.
+#define TS_INTERP_MAX_RATIO 120  // output frames per input frame, at most
 enum ts_status ts_interp_timing_from_fps(double fps_in, double fps_out, struct ts_interp_timing * out);
 // Frames out of T keyframes (0 for T = 0).
 int64_t ts_interp_out_count(int64_t T, struct ts_interp_timing tm);

@@ -10,6 +10,8 @@
 
 #include "core/common.h"
 
+#define TS_KV_MAX_LINE 4096
+
 static const char * const kv_hint = "preset lines look like: key = value   (or key = \"quoted value\"; '#' starts a comment)";
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
@@ -72,23 +74,21 @@ static int kv_line(char * line, char ** key, char ** value, const char ** why) {
 
 enum ts_status ts_kv_parse_file(const char * path, ts_kv_fn cb, void * ud) {
     TS_ASSERT(path && cb);
-    FILE * f = fopen(path, "r");
-    if (!f) return ts_error(TS_ERR_IO, "check the --config path", "cannot open config file '%s': %s", path, strerror(errno));
-    char * line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
+    FILE * f = NULL;
+    TS_TRY(ts_text_open(path, "config file", "check the --config path", &f));
+    char line[TS_KV_MAX_LINE];
+    size_t len = 0;
+    int lineno = 0, r;
     enum ts_status st = TS_OK;
-    ssize_t len;
-    while (st == TS_OK && (len = getline(&line, &cap, f)) >= 0) {
+    while (st == TS_OK && (r = ts_text_line(f, line, sizeof line, &len)) != 0) {
         lineno++;
         char *key, *value;
-        const char * why = "NUL byte in line (is this a text file?)";
-        int r = strlen(line) == (size_t)len ? kv_line(line, &key, &value, &why) : -1;
+        const char * why = r == -2 ? "NUL byte in line (is this a text file?)" : "line longer than 4095 bytes";
+        if (r > 0) r = kv_line(line, &key, &value, &why);
         if (r < 0) st = ts_error(TS_ERR_FORMAT, kv_hint, "%s:%d: %s", path, lineno, why);
         else if (r > 0) st = cb(ud, key, value, path, lineno);
     }
-    if (st == TS_OK && ferror(f)) st = ts_error(TS_ERR_IO, NULL, "cannot read config file '%s'", path);
-    free(line);
+    if (st == TS_OK && ferror(f)) st = ts_error(TS_ERR_IO, "check the file", "cannot read config file '%s'", path);
     fclose(f);
     return st;
 }

@@ -158,13 +158,13 @@ static hid_t frames_space(int64_t n, int h, int w, int c) {
     return s;
 }
 
-static enum ts_status create_error(const char * tmp) {
+static enum ts_status create_error(const char * tmp, const char * kind) {
     // HDF5 (and MPI-IO) do not say why; probe the same path for errno.
     int e = EIO;
     int fd = open(tmp, O_WRONLY | O_CREAT, 0644);
     if (fd < 0) e = errno;
     else close(fd);
-    return ts_error(TS_ERR_IO, lat_hint_dir, "cannot create latents file '%s': %s", tmp,
+    return ts_error(TS_ERR_IO, lat_hint_dir, "cannot create %s '%s': %s", kind, tmp,
                     fd < 0 ? strerror(e) : "HDF5 could not create it");
 }
 
@@ -206,6 +206,7 @@ static hid_t create_dataset(hid_t file, int64_t T, int h, int w, int c, const st
 enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c, int64_t g0,
                                 int64_t T_own, const float * data, const struct ts_latents_meta * meta) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const char * kind = meta && meta->step >= 0 ? "checkpoint" : "latents file";
     MPI_Comm cm;
     MPI_Comm_dup(comm, &cm);
     int rank, world;
@@ -241,7 +242,7 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     H5Pclose(fapl);
     enum ts_status cst = TS_OK;
     if (file < 0)  // MPI-IO opens collectively: every rank fails alike
-        cst = rank == 0 ? create_error(tmp) : ts_error(TS_ERR_IO, lat_hint_dir, "cannot create latents file '%s'", tmp);
+        cst = rank == 0 ? create_error(tmp, kind) : ts_error(TS_ERR_IO, lat_hint_dir, "cannot create %s '%s'", kind, tmp);
     st = agree(cm, cst);
     if (st != TS_OK) {
         if (file >= 0) H5Fclose(file);
@@ -262,7 +263,7 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     }
     if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK) st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", tmp);
     if (H5Fclose(file) < 0 && st == TS_OK)
-        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish latents file '%s'", tmp);
+        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, tmp);
     st = agree(cm, st);
 #else
     // Rank 0 writes; the others send their frames one at a time.
@@ -270,7 +271,7 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     hid_t file = H5I_INVALID_HID, d = H5I_INVALID_HID;
     if (rank == 0) {
         file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (file < 0) st = create_error(tmp);
+        if (file < 0) st = create_error(tmp, kind);
         else if ((d = create_dataset(file, T_total, h, w, c, &m)) < 0)
             st = ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", tmp);
     }
@@ -316,7 +317,7 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     if (rank == 0) {
         if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK) st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", tmp);
         if (file >= 0 && H5Fclose(file) < 0 && st == TS_OK)
-            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish latents file '%s'", tmp);
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, tmp);
     }
     st = agree(cm, st);
 #endif

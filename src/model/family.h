@@ -64,6 +64,10 @@ struct ts_family {
     // with the frame-count and size rules: a clear error when they fail.
     enum ts_status (*shape)(const void * model, int64_t frames, int width, int height, struct ts_shape * out);
 
+    // Bytes one rank needs for latent frames [g0, g0 + Tn) beyond the weights
+    // (activations, latents, conditioning): planned before anything is allocated.
+    int64_t (*mem_bytes)(const void * model, const struct ts_shape * sh, int64_t Tn);
+
     // Conditioning for the latent frames [g0, g0 + Tn), built on every rank.
     enum ts_status (*cond_new)(const void * model, const struct ts_cond_request * req, const struct ts_shape * sh,
                                int64_t g0, int64_t Tn, void ** cond);

@@ -84,18 +84,22 @@ enum ts_status ts_prompt_parse(const char * text, struct ts_prompt_word * words,
 // ---- storyboards ----------------------------------------------------------------------
 enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_storyboard * sb) {
     memset(sb, 0, sizeof(*sb));
-    FILE * f = fopen(path, "r");
-    if (!f) return ts_error(TS_ERR_IO, "check the path given with --storyboard", "cannot open storyboard '%s'", path);
+    FILE * f = NULL;
+    TS_TRY(ts_text_open(path, "storyboard", "check the path given with --storyboard", &f));
     const char * hint = "storyboard lines look like '0-23: a red circle moving left on a blue background'";
     char line[4096];
-    int lineno = 0, cap = 0;
+    int lineno = 0, cap = 0, r;
     int64_t next = 0;
     enum ts_status st = TS_OK;
-    size_t tl = 0;
-    while (st == TS_OK && fgets(line, sizeof(line), f)) {
+    size_t tl = 0, len = 0;
+    while (st == TS_OK && (r = ts_text_line(f, line, sizeof(line), &len)) != 0) {
         lineno++;
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (r < 0) {
+            st = ts_error(TS_ERR_FORMAT, r == -1 ? "split the segment, or shorten its prompt" : "is this a text file?",
+                          r == -1 ? "%s:%d: line longer than %zu bytes" : "%s:%d: NUL byte in line", path, lineno,
+                          sizeof(line) - 1);
+            break;
+        }
         char * s = line;
         while (isspace((unsigned char)*s)) s++;
         if (!*s || *s == '#') continue;
@@ -114,7 +118,12 @@ enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_s
         }
         char * prompt = end + 1;
         while (isspace((unsigned char)*prompt)) prompt++;
-        if (!*prompt) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: empty prompt", path, lineno);
+        if (a < 0 || *s == '-')
+            st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: frame numbers start at 0 (got %lld)", path, lineno, a);
+        else if (strlen(prompt) >= sizeof(sb->seg[0].prompt))
+            st = ts_error(TS_ERR_FORMAT, "split the segment, or shorten its prompt", "%s:%d: prompt longer than %zu bytes",
+                          path, lineno, sizeof(sb->seg[0].prompt) - 1);
+        else if (!*prompt) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: empty prompt", path, lineno);
         else if (a > b) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: range %lld-%lld is reversed", path, lineno, a, b);
         else if (a > next) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: frames %lld-%lld are not covered (gap)", path,
                                          lineno, (long long)next, a - 1);

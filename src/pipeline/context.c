@@ -50,20 +50,25 @@ const char * ts_default_model_path(void) {
     return NULL;
 }
 
-// CPU threads for this rank: the cores it may run on; when that is the whole
-// machine (no binding), shared evenly by the ranks on this node.
-static int default_threads(const ts_parallel * d) {
-    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cores;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) mine = CPU_COUNT(&set);
-    if (mine < cores) return mine > 0 ? mine : 1;
+// Ranks on this rank's node (MPI_COMM_TYPE_SHARED): they share its cores and memory.
+static int node_ranks(const ts_parallel * d) {
     MPI_Comm node;
     int local = 1;
     if (MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
         MPI_Comm_size(node, &local);
         MPI_Comm_free(&node);
     }
-    int t = cores / (local > 0 ? local : 1);
+    return local > 0 ? local : 1;
+}
+
+// CPU threads for this rank: the cores it may run on; when that is the whole
+// machine (no binding), shared evenly by the ranks on this node.
+static int default_threads(int local_ranks) {
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cores;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) mine = CPU_COUNT(&set);
+    if (mine < cores) return mine > 0 ? mine : 1;
+    int t = cores / local_ranks;
     return t > 0 ? t : 1;
 }
 
@@ -82,7 +87,12 @@ static enum ts_status backend_new(ts_ctx_t ctx, const struct ts_ctx_params * p) 
     if (!reg)
         return ts_error(TS_ERR_ARG, "use --backend cpu; 'timeshard devices' lists what this build has",
                         "backend '%s' is not available in this build", ts_backend_kind_name(kind));
-    struct ts_backend_init init = {p->threads > 0 ? p->threads : default_threads(d), p->dtype, 0};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (p->threads > 8 * cores)
+        return ts_error(TS_ERR_ARG, "leave out --threads: the default uses the cores this rank may run on",
+                        "--threads %d is more than 8 per core (this machine has %ld cores): it would only slow the run",
+                        p->threads, cores);
+    struct ts_backend_init init = {p->threads > 0 ? p->threads : default_threads(ctx->local_ranks), p->dtype, 0};
     if (reg->select_device) TS_TRY(reg->select_device(d->comm, &init.device));
     ctx->be = reg->create(&init);
     if (!ctx->be) return TS_ERR_ARG;
@@ -116,6 +126,7 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
     }
     ctx->halo = p->halo;
     ctx->signals = p->signals;
+    ctx->local_ranks = node_ranks(&ctx->par);
     if ((unsigned)p->backend >= TS_BACKEND_COUNT || (unsigned)p->dtype >= TS_DTYPE_COUNT ||
         (unsigned)p->halo >= TS_HALO_COUNT)
         st = ts_error(TS_ERR_ARG, NULL, "ts_ctx_params: backend, dtype or halo out of range");

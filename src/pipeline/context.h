@@ -11,6 +11,7 @@ struct ts_ctx {
     enum ts_dtype dtype;             // compute type of the GEMMs
     enum ts_halo halo;               // AUTO resolved by the family's denoiser
     int signals;                     // the caller opted into signal handling (ts_ctx_params.signals)
+    int local_ranks;                 // ranks on this node (they share its memory)
     ts_backend_t be;                 // owned
     const struct ts_family * family; // the model's family (static table)
     void * model;                    // owned by family->free

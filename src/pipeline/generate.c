@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/common.h"
@@ -24,13 +25,21 @@
 #include "pipeline/run.h"
 #include "sample/sampler.h"
 
+// The directory of `path` (into dir, cap bytes).
+static void dir_of(const char * path, char * dir, size_t cap) {
+    const char * slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, cap, ".");
+    else if (slash == path) snprintf(dir, cap, "/");
+    else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
 // The directory of `path` exists and this process may create files in it.
 static enum ts_status output_dir_check(const char * path) {
     char dir[4096];
-    const char * slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    dir_of(path, dir, sizeof dir);
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return ts_error(TS_ERR_IO, "name a file in a directory", "cannot write '%s': '%s' is not a directory", path, dir);
     if (access(dir, W_OK | X_OK) != 0)
         return ts_error(TS_ERR_IO, "check that the output directory exists and is writable",
                         "cannot write '%s': directory '%s': %s", path, dir, strerror(errno));
@@ -38,6 +47,28 @@ static enum ts_status output_dir_check(const char * path) {
 }
 
 // ---- plan ----------------------------------------------------------------------------------
+
+// No output replaces an input or another output (files compared, not names);
+// the checkpoint may be the file resumed from (that is how a job is requeued).
+static enum ts_status plan_files(const struct ts_run * r) {
+    const struct ts_gen_params * gp = r->gp;
+    const char * in[] = {r->info.path, gp->storyboard_path, gp->image_path, gp->resume_path};
+    const char * in_flag[] = {"--model", "--storyboard", "--image", "--resume"};
+    const char * out[] = {gp->out_path, gp->latents_path, gp->checkpoint_path};
+    const char * out_flag[] = {"--out", "--latents", "--checkpoint"};
+    for (int o = 0; o < 3; o++) {
+        if (!out[o]) continue;
+        for (int i = 0; i < 4; i++)
+            if (in[i] && !(o == 2 && i == 3) && ts_same_file(out[o], in[i]))
+                return ts_error(TS_ERR_ARG, "write the output to another file", "%s '%s' is the %s file: it would be replaced",
+                                out_flag[o], out[o], in_flag[i]);
+        for (int p = o + 1; p < 3; p++)
+            if (out[p] && ts_same_file(out[o], out[p]))
+                return ts_error(TS_ERR_ARG, "give each output its own file", "%s and %s name the same file '%s'",
+                                out_flag[o], out_flag[p], out[o]);
+    }
+    return TS_OK;
+}
 
 // The prompts as a storyboard (a single prompt is one segment over every frame).
 static enum ts_status plan_story(struct ts_run * r) {
@@ -86,6 +117,15 @@ static enum ts_status plan_settings(struct ts_run * r) {
                         d->world, (long long)T, (long long)W, best < 1 ? 1 : best);
     }
     if (gp->out_path && !ts_frames_path(gp->out_path)) TS_TRY(ts_video_output_check(gp->out_path, gp->codec));
+    TS_TRY(plan_files(r));
+    // memory, planned before anything is allocated: the largest share of frames
+    int64_t Tmax = (T + d->world - 1) / d->world;
+    if (r->fam->mem_bytes) {
+        char what[96];
+        snprintf(what, sizeof what, "generating %lld frames on %d rank(s)", (long long)r->sh.frames, d->world);
+        TS_TRY(ts_mem_check(r->fam->mem_bytes(r->model, &r->sh, Tmax), r->ctx->local_ranks, what,
+                            "use fewer frames or more ranks (on more nodes)"));
+    }
     return TS_OK;
 }
 
@@ -159,6 +199,11 @@ static enum ts_status setup_latents(struct ts_run * r) {
     r->host = ts_malloc(bytes);
     if (r->gp->resume_path) {
         TS_TRY(ts_run_resume_read(r));
+        for (int64_t i = 0; i < r->n_lat; i++)
+            if (!isfinite(r->host[i]))
+                return ts_error(TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
+                                "checkpoint '%s' holds a value that is not a finite number (latent frame %lld)",
+                                r->gp->resume_path, (long long)(r->g0 + i / r->cell));
         if (r->par->rank == 0)
             TS_INFO("  resume    from '%s' at step %d of %d", r->gp->resume_path, r->k_start, r->steps);
     } else {

@@ -59,6 +59,17 @@ static enum ts_status stdit_shape(const void * model, int64_t frames, int width,
     return TS_OK;
 }
 
+// The DiT workspace (ts_dit_ws_new's buffers), the latents and two velocities,
+// their host copy and the image conditioning, in floats.
+static int64_t stdit_mem_bytes(const void * model, const struct ts_shape * sh, int64_t Tn) {
+    const struct ts_model_config * c = &((const ts_model *)model)->cfg;
+    int64_t N = ts_cfg_tokens(c), D = c->width, S = Tn + 2 * (int64_t)c->temporal_window;
+    int64_t act = N * D * (Tn * (3 + (int64_t)c->mlp_ratio) + S * 4);  // x, att, tmp, f; h and qkv over the slots
+    int64_t lat = (int64_t)sh->lat_h * sh->lat_w * sh->lat_c * Tn;
+    int64_t per_frame = (int64_t)c->text_dim + 12 * (int64_t)D + 4 * N * c->patch * c->patch * (2 * c->latent_channels + 1);
+    return (act + 8 * lat + Tn * per_frame) * (int64_t)sizeof(float);
+}
+
 // ---- conditioning --------------------------------------------------------------------------
 
 // The prompts' encodings and the per-frame plan of one rank, and the
@@ -127,6 +138,14 @@ static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_re
     c->segs = ts_calloc((size_t)sb->n, sizeof(*c->segs));
     c->segp = ts_calloc((size_t)sb->n, sizeof(*c->segp));
     for (int i = 0; i < sb->n; i++) {
+        int n_words = 0, max_words = (int)strlen(sb->seg[i].prompt) + 1;
+        struct ts_prompt_word * words = ts_malloc((size_t)max_words * sizeof(*words));
+        enum ts_status st = ts_prompt_parse(sb->seg[i].prompt, words, max_words, &n_words);
+        free(words);
+        TS_TRY(st);
+        if (n_words == 0)
+            return ts_error(TS_ERR_ARG, "the default model reads words of letters and digits, e.g. \"a red circle\"",
+                            "the prompt '%s' has no words", sb->seg[i].prompt);
         TS_TRY(ts_text_encode(m, sb->seg[i].prompt, &c->segs[i]));
         c->segp[i] = &c->segs[i];
     }
@@ -193,6 +212,7 @@ const struct ts_family ts_family_stdit = {
     .info = stdit_info,
     .defaults = stdit_defaults,
     .shape = stdit_shape,
+    .mem_bytes = stdit_mem_bytes,
     .cond_new = stdit_cond_new,
     .cond_free = stdit_cond_free,
     .denoiser_new = stdit_denoiser_new,

@@ -25,6 +25,9 @@ static enum ts_status cfg_int(const ts_weights * w, const char * key, int * v, i
 static enum ts_status cfg_float(const ts_weights * w, const char * key, float * v) {
     double x = 0;
     TS_TRY(ts_weights_config_float(w, key, &x));
+    if (!isfinite(x) || fabs(x) > 1e30)
+        return ts_error(TS_ERR_MODEL, "the weights file's config is damaged; re-export it",
+                        "model config '%s' = %g is not a usable number", key, x);
     *v = (float)x;
     return TS_OK;
 }
@@ -35,7 +38,7 @@ static enum ts_status load_config(const ts_weights * w, struct ts_model_config *
     TS_TRY(cfg_int(w, "text_dim", &c->text_dim, 1, 1 << 16));
     TS_TRY(cfg_int(w, "text_layers", &c->text_layers, 0, 256));
     TS_TRY(cfg_int(w, "text_heads", &c->text_heads, 1, 1024));
-    TS_TRY(cfg_int(w, "image_size", &c->image_size, 2, 1 << 15));
+    TS_TRY(cfg_int(w, "image_size", &c->image_size, 2, 4096));
     TS_TRY(cfg_int(w, "vae_factor", &c->vae_factor, 1, 64));
     TS_TRY(cfg_int(w, "latent_channels", &c->latent_channels, 1, 1024));
     TS_TRY(cfg_int(w, "vae_groups", &c->vae_groups, 1, 1024));
@@ -52,8 +55,8 @@ static enum ts_status load_config(const ts_weights * w, struct ts_model_config *
     TS_TRY(cfg_float(w, "shift", &c->shift));
     TS_TRY(cfg_int(w, "default_steps", &c->default_steps, 1, 100000));
     TS_TRY(cfg_float(w, "default_cfg", &c->default_cfg));
-    double fps = 0;
-    TS_TRY(ts_weights_config_float(w, "fps", &fps));
+    float fps = 0;
+    TS_TRY(cfg_float(w, "fps", &fps));
     c->fps = fps;
     TS_TRY(cfg_int(w, "train_frames", &c->train_frames, 1, 1 << 20));
     if (ts_weights_config_has(w, "label")) TS_TRY(ts_weights_config_str(w, "label", c->label, sizeof(c->label)));
@@ -77,6 +80,10 @@ static enum ts_status load_config(const ts_weights * w, struct ts_model_config *
     else if (c->vae_levels < 1 || (1 << (c->vae_levels - 1)) != c->vae_factor) bad = "vae_factor must be 2^(levels-1)";
     else if (c->image_size % c->vae_factor || ts_cfg_latent_hw(c) % c->patch) bad = "image size must divide by vae_factor*patch";
     else if (c->vae_scale <= 0) bad = "vae_scale must be positive";
+    else if (c->shift <= 0) bad = "shift must be positive";
+    else if (c->default_cfg < 0 || c->default_cfg > 100) bad = "default_cfg must be in [0, 100]";
+    else if (!(c->fps > 0 && c->fps <= 1000)) bad = "fps must be in (0, 1000]";
+    else if (c->rope_theta <= 0) bad = "rope_theta must be positive";
     if (bad) return ts_error(TS_ERR_MODEL, "the weights file's config is inconsistent; re-export it", "model config: %s", bad);
     return TS_OK;
 }
@@ -236,6 +243,33 @@ static void synth_tensor(const struct wentry * e, int index, uint64_t seed, floa
     }
 }
 
+// Every tensor the config asks for is in the file with that shape: checked
+// before anything is allocated, so a config that lies about its sizes is an
+// error naming the tensor, never a huge allocation.
+static enum ts_status check_shapes(const ts_weights * w, const struct wlist * l) {
+    int n = ts_weights_count(w);
+    for (int i = 0; i < l->n; i++) {
+        const struct wentry * e = &l->e[i];
+        int found = 0;
+        for (int j = 0; j < n && !found; j++) {
+            int nd = 0, db = 0;
+            int64_t sh[4] = {0};
+            if (strcmp(ts_weights_name(w, j, &nd, sh, &db), e->name) != 0) continue;
+            found = 1;
+            int same = nd == e->ndim;
+            for (int d = 0; same && d < nd && d < 4; d++) same = sh[d] == e->shape[d];
+            if (!same) {
+                float dummy;
+                return ts_weights_read(w, e->name, e->ndim, e->shape, &dummy);  // its error names both shapes
+            }
+        }
+        if (!found)
+            return ts_error(TS_ERR_MODEL, "was it exported for another model config? see 'timeshard info FILE'",
+                            "weights file '%s' has no tensor '%s'", ts_weights_path(w), e->name);
+    }
+    return TS_OK;
+}
+
 static enum ts_status load_tensors(ts_model * m, const ts_weights * w, int synthetic, uint64_t seed) {
     struct wlist l = {0};
     build_list(m, &l);
@@ -244,6 +278,15 @@ static enum ts_status load_tensors(ts_model * m, const ts_weights * w, int synth
         int64_t k = (numel(&l.e[i]) + 15) / 16 * 16;  // 64-byte aligned
         total += k;
         if (k > maxn) maxn = k;
+    }
+    // the host copy, one tensor's staging and the backend's copy
+    enum ts_status st0 = synthetic ? TS_OK : check_shapes(w, &l);
+    if (st0 == TS_OK)
+        st0 = ts_mem_check((2 * total + maxn) * (int64_t)sizeof(float), 1, "loading the model's weights",
+                           "is the model's config what it should be? see 'timeshard info FILE'");
+    if (st0 != TS_OK) {
+        free(l.e);
+        return st0;
     }
     float * host = ts_malloc((size_t)total * sizeof(float));
     float * tmp = ts_malloc((size_t)maxn * sizeof(float));
@@ -261,6 +304,11 @@ static enum ts_status load_tensors(ts_model * m, const ts_weights * w, int synth
                 for (int64_t c = 0; c < ci; c++)
                     for (int64_t q = 0; q < kk; q++) dst[(o * kk + q) * ci + c] = tmp[(o * ci + c) * kk + q];
         }
+        for (int64_t q = 0; st == TS_OK && !synthetic && q < k; q++)
+            if (!isfinite(host[off + q]))
+                st = ts_error(TS_ERR_MODEL, "the weights file is damaged; export it again",
+                              "weights file '%s': tensor '%s' holds a value that is not a finite number",
+                              ts_weights_path(w), e->name);
         off += (k + 15) / 16 * 16;
     }
     if (st == TS_OK) {
