@@ -621,8 +621,16 @@ static void test_upsample(void) {
     free(out[0]), free(out[1]), free(in), free(ref);
 }
 
+// TESTCHECK passes TS_OK on and returns the first failed status.
+static enum ts_status testcheck_stops(int * reached) {
+    TESTCHECK(TS_OK);
+    TESTCHECK(TS_ERR_ARG);
+    *reached = 1;
+    return TS_OK;
+}
+
 // The checks can fail: a one-ulp change, a small error (against a double or a
-// float reference) and a failed CHECK in a group are each reported.
+// float reference), a failed CHECK in a group and a failed TESTCHECK are each reported.
 static void test_harness(void) {
     float a[4] = {1.0f, -2.0f, 3.0f, 0.5f}, b[4], bf[4];
     double r[4] = {1.0, -2.0, 3.0, 0.5};
@@ -630,8 +638,8 @@ static void test_harness(void) {
     memcpy(bf, a, sizeof a);
     b[2] = nextafterf(b[2], 4.0f);
     int saved = ts_test.failures;
-    int caught_bits = 0, caught_rel = 0, caught_rel_f = 0, caught_group = 0;
-    printf("  (harness self-test: the next four verdicts must say FAILED)\n");
+    int caught_bits = 0, caught_rel = 0, caught_rel_f = 0, caught_group = 0, caught_call = 0, reached = 0;
+    printf("  (harness self-test: the next four verdicts and a TESTCHECK must say FAILED)\n");
     ts_check_bits("harness: one-ulp change", a, b, 4);
     caught_bits = ts_test.failures == saved + 1;
     a[1] = -2.0001f;
@@ -642,8 +650,10 @@ static void test_harness(void) {
     CHECK(1 == 1, "holds");
     CHECK(a[1] == bf[1], "a[1] = %g, want %g (expected to fail)", a[1], bf[1]);
     caught_group = ts_group("harness: a group with one failed CHECK") == 1 && ts_test.failures == saved + 4;
+    caught_call = testcheck_stops(&reached) == TS_ERR_ARG && !reached && ts_test.failures == saved + 5;
     ts_test.failures = saved;
-    ts_verdict("harness catches all four", caught_bits && caught_rel && caught_rel_f && caught_group, NULL);
+    ts_verdict("harness catches all five", caught_bits && caught_rel && caught_rel_f && caught_group && caught_call,
+               NULL);
 }
 
 static void test_memory(void) {
