@@ -24,17 +24,27 @@ endfunction()
 
 # LeakSanitizer in the sanitizer build (TS_SANITIZE=ON). ASan's leak check is on
 # by default; these set it per test, so that no outer ASAN_OPTIONS decides.
-#   ts_lsan_tests(TEST...)     leaks are errors (suppressions: lsan.supp, for the
-#                              libraries that keep allocations until exit)
-#   ts_no_lsan_tests(TEST...)  leaks not checked: the test goes through MPI, whose
-#                              own allocations at exit LeakSanitizer reports
+#   ts_lsan_tests(TEST...)      leaks are errors (suppressions: lsan.supp, for the
+#                               libraries that keep allocations until exit)
+#   ts_lsan_mpi_tests(TEST...)  the same for tests that go through MPI: full stacks
+#                               and Open MPI's plugins kept loaded, so the
+#                               suppressions match Open MPI's own allocations
+#   ts_no_lsan_tests(TEST...)   leaks not checked (say why where it is called)
 set(TS_LSAN_SUPP ${CMAKE_CURRENT_LIST_DIR}/lsan.supp)
 function(ts_lsan_tests)
   if(TS_SANITIZE)
     foreach(t IN LISTS ARGN)
-      set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
-                   "ASAN_OPTIONS=detect_leaks=1"
+      set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1"
                    "LSAN_OPTIONS=suppressions=${TS_LSAN_SUPP}:print_suppressions=0")
+    endforeach()
+  endif()
+endfunction()
+function(ts_lsan_mpi_tests)
+  if(TS_SANITIZE)
+    foreach(t IN LISTS ARGN)
+      set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0"
+                   "LSAN_OPTIONS=suppressions=${TS_LSAN_SUPP}:print_suppressions=0"
+                   "OMPI_MCA_mca_base_component_disable_dlclose=1")
     endforeach()
   endif()
 endfunction()
