@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs the packages, builds, and runs the whole test suite with ctest:
-# the Release build's tests, then the unit tests again under AddressSanitizer
-# and UndefinedBehaviorSanitizer.
+# the Release build's tests, then every test again under AddressSanitizer,
+# LeakSanitizer and UndefinedBehaviorSanitizer.
 #   tests/run_all.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,9 @@ cmake --build build -j"$J" 2>&1 | grep -E "error|warning" ; [ "${PIPESTATUS[0]}"
 echo "== every test again under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON -DTS_BUILD_TESTS=ON > build-asan-configure.log 2>&1 || { cat build-asan-configure.log; exit 1; }
 cmake --build build-asan -j"$J" 2>&1 | grep -E "error|warning" ; [ "${PIPESTATUS[0]}" = 0 ] || exit 1
-(cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j1) || rc=1
+# LeakSanitizer is set per test (tests/common/ts_test.cmake): on, with tests/common/lsan.supp, except
+# where a ts_no_lsan_tests call in tests/*/CMakeLists.txt says why not.
+(cd build-asan && ctest --output-on-failure -j1) || rc=1
 NVCC=${CUDACXX:-/usr/local/cuda/bin/nvcc}
 if [ -x "$NVCC" ]; then
     # One architecture to stay fast. Without a GPU the GPU tests report "skipped"

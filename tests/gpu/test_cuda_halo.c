@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../parallel/test_util.h"  // CHECK, ts_test_verdict
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/common.h"
@@ -20,6 +19,7 @@
 #include "parallel/parallel.h"
 #include "backend/cuda/cuda_device.h"  // ts_cuda_pick_device
 #include "model/stdit/stdit.h"
+#include "ts_test_mpi.h"
 
 static int rank, world;
 
@@ -68,7 +68,7 @@ static int check_halo(ts_backend_t be, ts_comm_t comm, size_t bytes, int rounds)
     free(h), free(got);
     char name[96];
     snprintf(name, sizeof name, "nccl.halo np=%d %zu bytes x %d rounds", world, bytes, rounds);
-    return ts_test_verdict(MPI_COMM_WORLD, name);
+    return ts_mpi_group(MPI_COMM_WORLD, name);
 }
 
 // DiT over the ranks' chunks (NCCL halo) vs the whole video on rank 0 (no halo).
@@ -76,7 +76,7 @@ static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t
     ts_model * m = NULL;
     if (ts_model_load(&m, path, be) != TS_OK) {
         CHECK(0, "load %s: %s", path, ts_last_error());
-        return ts_test_verdict(MPI_COMM_WORLD, "nccl.dit chunks vs whole");
+        return ts_mpi_group(MPI_COMM_WORLD, "nccl.dit chunks vs whole");
     }
     const struct ts_backend_ops * op = be->ops;
     int64_t hw = ts_cfg_latent_hw(&m->cfg), cell = hw * hw * m->cfg.latent_channels, n = T * cell;
@@ -114,13 +114,7 @@ static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t
         TS_ASSERT(ts_dit_forward(w1, m, vw, zw, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
         float * whole = malloc((size_t)n * sizeof(float));
         op->download(be, whole, vw, (size_t)n * sizeof(float));
-        double num = 0, den = 0;
-        for (int64_t i = 0; i < n; i++) {
-            double d = fabs((double)v_h[i] - whole[i]);
-            if (!(d <= num)) num = d;  // NaN wins
-            if (fabs(whole[i]) > den) den = fabs(whole[i]);
-        }
-        double rel = den > 0 ? num / den : num;
+        double rel = ts_rel_err_f(v_h, whole, n);  // NaN: INFINITY
         int same = memcmp(v_h, whole, (size_t)n * sizeof(float)) == 0;
         CHECK(rel <= 1e-5 && rel == rel, "max_rel %.2e > 1e-5", rel);
         printf("# %s: max_rel=%.1e (%s)\n", name, rel, same ? "bit-identical" : "not bit-identical");
@@ -128,7 +122,7 @@ static int check_dit(ts_backend_t be, ts_comm_t comm, const char * path, int64_t
         ts_dit_ws_free(m, &w1);
         op->release(be, zw), op->release(be, vw);
     }
-    int fails = ts_test_verdict(MPI_COMM_WORLD, name);
+    int fails = ts_mpi_group(MPI_COMM_WORLD, name);
     ts_text_cond_free(m, &tc);
     ts_model_free(&m);
     free(z_h), free(v_h), free(part), free(counts), free(displs);
@@ -139,6 +133,7 @@ int main(int argc, char ** argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
+    ts_test_mpi_begin(MPI_COMM_WORLD);
     setvbuf(stdout, NULL, _IOLBF, 0);
     char why[256];
     int ndev = ts_cuda_device_count(why, sizeof why), min_dev = 0;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/test_util.h"
+#include "ts_test.h"
 #include "core/common.h"
 #include "parallel/parallel.h"  // ts_partition
 #include "interp/interp.h"
@@ -57,7 +57,7 @@ static void test_flow_translation(void) {
         char name[64], det[96];
         snprintf(name, sizeof name, "flow.translate(%.2f,%.2f)", dx, dy);
         snprintf(det, sizeof det, "mean_err=%.3f px  p95=%.3f px (limits 0.25, 0.25)", mean, p95);
-        tu_verdict(name, mean < 0.25 && p95 < 0.25, det);
+        ts_verdict(name, mean < 0.25 && p95 < 0.25, det);
     }
     free(I0);
     free(I1);
@@ -68,14 +68,14 @@ static void test_timing(void) {
     struct ts_interp_timing tm;
     int ok = ts_interp_timing_from_fps(12, 60, &tm) == TS_OK && tm.num == 1 && tm.den == 5;
     ok = ok && ts_interp_out_count(13, tm) == 61 && ts_interp_out_count(1, tm) == 1 && ts_interp_out_count(0, tm) == 0;
-    tu_verdict("timing.12to60", ok, "1/5, 13 keyframes -> 61 frames");
+    ts_verdict("timing.12to60", ok, "1/5, 13 keyframes -> 61 frames");
     ok = ts_interp_timing_from_fps(24, 60, &tm) == TS_OK && tm.num == 2 && tm.den == 5;
     ok = ok && ts_interp_out_count(5, tm) == 11;  // 4 * 2.5 = 10 -> 11
     ok = ok && ts_interp_out_count(4, tm) == 8;   // 3 * 2.5 = 7.5 -> 8
-    tu_verdict("timing.24to60", ok, "2/5, 5 keyframes -> 11, 4 -> 8");
+    ts_verdict("timing.24to60", ok, "2/5, 5 keyframes -> 11, 4 -> 8");
     ok = ts_interp_timing_from_fps(30000.0 / 1001, 60000.0 / 1001, &tm) == TS_OK && tm.num == 1 && tm.den == 2;
     ok = ok && ts_interp_timing_from_fps(30000.0 / 1001, 60, &tm) == TS_OK && tm.num == 500 && tm.den == 1001;
-    tu_verdict("timing.ntsc", ok, "29.97->59.94 = 1/2, 29.97->60 = 500/1001");
+    ts_verdict("timing.ntsc", ok, "29.97->59.94 = 1/2, 29.97->60 = 500/1001");
     ts_error_clear();
     ok = ts_interp_timing_from_fps(60, 60, &tm) == TS_ERR_ARG;
     ts_error_clear();
@@ -83,7 +83,7 @@ static void test_timing(void) {
     ts_error_clear();
     ok = ok && ts_interp_timing_from_fps(0, 30, &tm) == TS_ERR_ARG;
     ts_error_clear();
-    tu_verdict("timing.errors", ok, "fps-out <= fps-in and zero rates are errors");
+    ts_verdict("timing.errors", ok, "fps-out <= fps-in and zero rates are errors");
     // ranges over any split cover [0, total) in order
     const struct ts_interp_timing tms[] = {{1, 5}, {2, 5}, {1000, 2002}, {3, 7}};
     ok = 1;
@@ -100,7 +100,7 @@ static void test_timing(void) {
                 }
                 ok = ok && next == ts_interp_out_count(T, tms[i]);
             }
-    tu_verdict("timing.rank_ranges", ok, "ranges tile the output for every split");
+    ts_verdict("timing.rank_ranges", ok, "ranges tile the output for every split");
 }
 
 // ---- keyframe sources ---------------------------------------------------------------------
@@ -161,7 +161,7 @@ static void test_quality(const struct ts_interp_params * ip) {
     }
     char det[128];
     snprintf(det, sizeof det, "PSNR mc=%.2f dB  blend=%.2f  repeat=%.2f (mc > both + 3 dB)", p_mc, p_blend, p_rep);
-    tu_verdict("interp.quality.disc_on_texture", p_mc > p_blend + 3 && p_mc > p_rep + 3, det);
+    ts_verdict("interp.quality.disc_on_texture", p_mc > p_blend + 3 && p_mc > p_rep + 3, det);
     free(a);
     free(b);
     free(mid);
@@ -195,7 +195,7 @@ static void test_subpixel_blend(const struct ts_interp_params * ip) {
     ok = ok && memcmp(out, blend, fb) != 0;
     char det[96];
     snprintf(det, sizeof det, "max |flow| %.3f px < %.2f: the blend; gate off: warped", fmax, ip->motion_lo);
-    tu_verdict("interp.subpixel_is_blend", ok, det);
+    ts_verdict("interp.subpixel_is_blend", ok, det);
     ts_interp_pair_free(&pr);
     free(a);
     free(b);
@@ -224,7 +224,7 @@ static void test_threads(const struct ts_interp_params * ip) {
         }
     }
     omp_set_num_threads(2);
-    tu_verdict("interp.threads", ok, det);
+    ts_verdict("interp.threads", ok, det);
     free(a);
     free(b);
     free(out1);
@@ -264,7 +264,7 @@ static void test_rank_split(const struct ts_interp_params * ip) {
         if (ok) snprintf(det, sizeof det, "%lld frames, P = 1..4 byte-identical", (long long)total);
         char name[64];
         snprintf(name, sizeof name, "interp.rank_split.%lld/%lld", (long long)tm.num, (long long)tm.den);
-        tu_verdict(name, ok, det);
+        ts_verdict(name, ok, det);
         free(ref);
         free(got);
         free(halo);
@@ -291,7 +291,7 @@ static void test_stream_errors(const struct ts_interp_params * ip) {
     struct scene_src one = {w, h, 1, -1, -1, 1}, none = {w, h, 0, -1, -1, 1};
     ok = ok && run_stream(ip, &one, tm, 0, -1, 0, NULL, out, 16) == 1;
     ok = ok && run_stream(ip, &none, tm, 0, -1, 0, NULL, out, 16) == 0;
-    tu_verdict("interp.stream.errors_and_edges", ok, "source error kept, early end reported, 1 and 0 keyframes");
+    ts_verdict("interp.stream.errors_and_edges", ok, "source error kept, early end reported, 1 and 0 keyframes");
     free(out);
 }
 
@@ -306,6 +306,5 @@ int main(void) {
     test_threads(&ip);
     test_rank_split(&ip);
     test_stream_errors(&ip);
-    printf(tu_failures ? "FAILED (%d)\n" : "PASSED\n", tu_failures);
-    return tu_failures != 0;
+    return ts_test_finish("test_interp");
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../parallel/test_util.h"
+#include "ts_test_mpi.h"
 #include "core/common.h"
 #include "parallel/parallel.h"
 #include "interp/interp.h"
@@ -24,6 +24,7 @@ static enum ts_status key(void * ud, int64_t g, uint8_t * rgb, int * got) {
 int main(int argc, char ** argv) {
     ts_parallel d;
     if (ts_parallel_init(&d, &argc, &argv) != TS_OK) return 1;
+    ts_test_mpi_begin(d.comm);
     omp_set_num_threads(1 + d.rank % 2);  // ranks differ in threads too
     const size_t fb = (size_t)W * H * 3;
     struct ts_interp_params ip;
@@ -87,7 +88,8 @@ int main(int argc, char ** argv) {
     }
     char name[64];
     snprintf(name, sizeof name, "interp.mpi (%d ranks)", d.world);
-    int fails = ts_test_verdict(d.comm, name);
+    ts_mpi_group(d.comm, name);
+    int rc = ts_test_mpi_finish(d.comm, "test_interp_mpi");
     ts_parallel_free(&d);
-    return fails != 0;
+    return rc;
 }

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "io/config.h"
-#include "io_test.h"
+#include "ts_test.h"
 
 struct kv_seen {
     int n;
@@ -32,7 +32,7 @@ static char dir[1024];
 static const char * write_cfg(const char * name, const char * text) {
     static char p[1200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    io_write_file(p, text, strlen(text));
+    ts_test_write_file(p, text, strlen(text));
     return p;
 }
 
@@ -58,7 +58,7 @@ int main(int argc, char ** argv) {
                         "codec = libx264\r\n"
                         "last = no newline";
     CHECK_OK(ts_kv_parse_file(write_cfg("good.conf", good), collect, &s), "parse a good preset");
-    CHECK(s.n == 10, "10 keys (%d)", s.n);
+    VERDICT(s.n == 10, "10 keys (%d)", s.n);
     const char * want[10][2] = {{"frames", "32"},
                                 {"steps", "20"},
                                 {"cfg", "5.5"},
@@ -70,8 +70,8 @@ int main(int argc, char ** argv) {
                                 {"codec", "libx264"},
                                 {"last", "no newline"}};
     for (int i = 0; i < 10 && i < s.n; i++)
-        CHECK(strcmp(s.key[i], want[i][0]) == 0 && strcmp(s.value[i], want[i][1]) == 0, "%s = [%s]", s.key[i], s.value[i]);
-    CHECK(s.n >= 3 && s.line[0] == 3 && s.line[2] == 5, "line numbers passed to the callback");
+        VERDICT(strcmp(s.key[i], want[i][0]) == 0 && strcmp(s.value[i], want[i][1]) == 0, "%s = [%s]", s.key[i], s.value[i]);
+    VERDICT(s.n >= 3 && s.line[0] == 3 && s.line[2] == 5, "line numbers passed to the callback");
 
     char needle[1300];
     const char * p = write_cfg("noeq.conf", "frames = 3\nsteps 20\n");
@@ -89,17 +89,17 @@ int main(int argc, char ** argv) {
     CHECK_ERR(ts_kv_parse_file(p, collect, &s), TS_ERR_FORMAT, ":1:", "bad character in key");
     const char nul[] = "a = 1\nb = x\0y\n";
     snprintf(needle, sizeof needle, "%s/nul.conf", dir);
-    io_write_file(needle, nul, sizeof nul - 1);
+    ts_test_write_file(needle, nul, sizeof nul - 1);
     CHECK_ERR(ts_kv_parse_file(needle, collect, &s), TS_ERR_FORMAT, ":2: NUL", "NUL byte in a line");
 
     s.n = 0;
     p = write_cfg("stop.conf", "a = 1\nstop = now\nb = 2\n");
     CHECK_ERR(ts_kv_parse_file(p, collect, &s), TS_ERR_ARG, "unknown key 'stop'", "callback error stops parsing");
-    CHECK(s.n == 2, "no key after the callback's error (%d)", s.n);
+    VERDICT(s.n == 2, "no key after the callback's error (%d)", s.n);
     s.n = 0;
     CHECK_OK(ts_kv_parse_file(write_cfg("empty.conf", ""), collect, &s), "empty file");
-    CHECK(s.n == 0, "no keys in an empty file");
+    VERDICT(s.n == 0, "no keys in an empty file");
     snprintf(needle, sizeof needle, "%s/missing.conf", dir);
     CHECK_ERR(ts_kv_parse_file(needle, collect, &s), TS_ERR_IO, "missing.conf", "missing file");
-    return io_test_summary("test_io_config");
+    return ts_test_finish("test_io_config");
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "io/latents.h"
-#include "io_test.h"
+#include "ts_test_mpi.h"
 
 enum { T = 7, H = 3, W = 4, C = 2, FRAME = H * W * C };
 
@@ -40,12 +40,6 @@ static void part(int64_t total, int ranks, int r, int64_t * g0, int64_t * n) {
     int64_t base = total / ranks, extra = total % ranks;
     *n = base + (r < extra);
     *g0 = r * base + (r < extra ? r : extra);
-}
-
-static int all_true(MPI_Comm comm, int x) {
-    int y;
-    MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_LAND, comm);
-    return y;
 }
 
 static void meta_init(struct ts_latents_meta * m, int64_t step) {
@@ -119,12 +113,12 @@ int main(int argc, char ** argv) {
     // write, then read back on every rank count that fits
     ts_error_clear();
     enum ts_status st = ts_latents_write(path, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "write (%d, %d, %d, %d) from %d rank(s): %s", T, H, W, C, size,
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "write (%d, %d, %d, %d) from %d rank(s): %s", T, H, W, C, size,
           ts_last_error());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    CHECK(io_file_exists(path) && !io_file_exists(tmp), "file under its name, no temporary left");
-    CHECK(all_true(MPI_COMM_WORLD, read_check(path, MPI_COMM_WORLD, 0.25f, &got)), "read back bit-exact on %d rank(s)", size);
-    CHECK(all_true(MPI_COMM_WORLD, meta_equal(&got, &m)), "attributes read back (step absent -> -1: %lld)",
+    VERDICT(ts_test_file_exists(path) && !ts_test_file_exists(tmp), "file under its name, no temporary left");
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(path, MPI_COMM_WORLD, 0.25f, &got)), "read back bit-exact on %d rank(s)", size);
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, meta_equal(&got, &m)), "attributes read back (step absent -> -1: %lld)",
           (long long)got.step);
     for (int sub = size - 1; sub >= 1; sub--) {  // a different rank count
         MPI_Comm cm;
@@ -134,7 +128,7 @@ int main(int argc, char ** argv) {
             ok = read_check(path, cm, 0.25f, NULL);
             MPI_Comm_free(&cm);
         }
-        CHECK(all_true(MPI_COMM_WORLD, ok), "read back bit-exact on %d of %d rank(s)", sub, size);
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, ok), "read back bit-exact on %d of %d rank(s)", sub, size);
     }
     {  // frames in the middle, one rank
         int64_t t;
@@ -142,7 +136,7 @@ int main(int argc, char ** argv) {
         float f[2 * FRAME];
         int ok = 1;
         if (rank == 0) ok = ts_latents_read(path, MPI_COMM_SELF, &t, &h, &w, &c, 3, 2, f, NULL) == TS_OK && same(f, 3, 2, 0.25f);
-        CHECK(all_true(MPI_COMM_WORLD, ok), "rank 0 alone reads frames [3, 5)");
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, ok), "rank 0 alone reads frames [3, 5)");
     }
 
     if (size > 1) {  // the last rank owns no frames (and passes NULL) when writing and reading
@@ -154,13 +148,13 @@ int main(int argc, char ** argv) {
         if (zd) fill(zd, zg0, zn, 0.25f);
         ts_error_clear();
         st = ts_latents_write(zp, MPI_COMM_WORLD, T, H, W, C, zg0, zn, zd, &m);
-        CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "write with a rank owning 0 frames: %s", ts_last_error());
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "write with a rank owning 0 frames: %s", ts_last_error());
         free(zd);
         float * all = rank == 0 ? calloc((size_t)T * FRAME, sizeof(float)) : NULL;
         int64_t t;
         int h, w, c;
         st = ts_latents_read(zp, MPI_COMM_WORLD, &t, &h, &w, &c, 0, rank == 0 ? T : 0, all, NULL);
-        CHECK(all_true(MPI_COMM_WORLD, st == TS_OK && (rank != 0 || same(all, 0, T, 0.25f))),
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK && (rank != 0 || same(all, 0, T, 0.25f))),
               "rank 0 reads every frame while the others read none: %s", ts_last_error());
         free(all);
     }
@@ -170,45 +164,45 @@ int main(int argc, char ** argv) {
     meta_init(&mc, 7);
     ts_error_clear();
     st = ts_latents_write(ck, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &mc);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 7: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 7: %s", ts_last_error());
     fill(mine, g0, n, 0.5f);
     mc.step = 8;
     st = ts_latents_write(ck, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &mc);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 8 replaces it: %s", ts_last_error());
-    CHECK(all_true(MPI_COMM_WORLD, read_check(ck, MPI_COMM_WORLD, 0.5f, &got) && got.step == 8),
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 8 replaces it: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(ck, MPI_COMM_WORLD, 0.5f, &got) && got.step == 8),
           "checkpoint holds step 8's latents (step=%lld)", (long long)got.step);
 
     // failures: agreed on every rank, nothing under the final name, old file kept
     snprintf(tmp, sizeof tmp, "%s/no/such/dir/x.h5", dir);
     ts_error_clear();
     st = ts_latents_write(tmp, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_IO && strstr(ts_last_error(), "no/such/dir")),
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_IO && strstr(ts_last_error(), "no/such/dir")),
           "unwritable directory -> TS_ERR_IO on every rank: %s", ts_last_error());
-    CHECK(!io_file_exists(tmp), "no file written there");
+    VERDICT(!ts_test_file_exists(tmp), "no file written there");
 
     fill(mine, g0, n, 0.25f);
     st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_OK), "an older file to keep");
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "an older file to keep");
     fill(mine, g0, n, 9.0f);
     snprintf(tmp, sizeof tmp, "%s.tmp", old);
     if (rank == 0) mkdir(tmp, 0755);  // the temporary name cannot be created
     MPI_Barrier(MPI_COMM_WORLD);
     ts_error_clear();
     st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &m);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_IO), "temporary not creatable -> TS_ERR_IO everywhere: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_IO), "temporary not creatable -> TS_ERR_IO everywhere: %s", ts_last_error());
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) rmdir(tmp);
-    CHECK(all_true(MPI_COMM_WORLD, read_check(old, MPI_COMM_WORLD, 0.25f, NULL)), "older file untouched");
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(old, MPI_COMM_WORLD, 0.25f, NULL)), "older file untouched");
 
     ts_error_clear();  // one rank passes a bad range: every rank fails, the file stays
     st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, rank == size - 1 ? g0 + 1 : g0, n, mine, &m);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_ARG), "bad range on the last rank -> TS_ERR_ARG everywhere: %s",
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_ARG), "bad range on the last rank -> TS_ERR_ARG everywhere: %s",
           ts_last_error());
-    CHECK(all_true(MPI_COMM_WORLD, read_check(old, MPI_COMM_WORLD, 0.25f, NULL)), "older file untouched");
-    CHECK(!io_file_exists(tmp), "no temporary left");
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(old, MPI_COMM_WORLD, 0.25f, NULL)), "older file untouched");
+    VERDICT(!ts_test_file_exists(tmp), "no temporary left");
     ts_error_clear();
     st = ts_latents_write(old, MPI_COMM_WORLD, T, H, W, C, g0, rank == 0 ? n + 1 : n, mine, &m);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_ARG), "frames not summing to T -> TS_ERR_ARG: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_ARG), "frames not summing to T -> TS_ERR_ARG: %s", ts_last_error());
 
     // reading what is not there
     int64_t t;
@@ -216,17 +210,17 @@ int main(int argc, char ** argv) {
     snprintf(tmp, sizeof tmp, "%s/missing.h5", dir);
     ts_error_clear();
     st = ts_latents_read(tmp, MPI_COMM_WORLD, &t, &h, &w, &c, 0, 0, NULL, NULL);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_IO), "missing file -> TS_ERR_IO: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_IO), "missing file -> TS_ERR_IO: %s", ts_last_error());
     snprintf(tmp, sizeof tmp, "%s/not_h5.h5", dir);
-    if (rank == 0) io_write_file(tmp, "not hdf5\n", 9);
+    if (rank == 0) ts_test_write_file(tmp, "not hdf5\n", 9);
     MPI_Barrier(MPI_COMM_WORLD);
     ts_error_clear();
     st = ts_latents_read(tmp, MPI_COMM_WORLD, &t, &h, &w, &c, 0, 0, NULL, NULL);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_FORMAT), "not HDF5 -> TS_ERR_FORMAT: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_FORMAT), "not HDF5 -> TS_ERR_FORMAT: %s", ts_last_error());
     ts_error_clear();
     float f1[FRAME];
     st = ts_latents_read(path, MPI_COMM_WORLD, &t, &h, &w, &c, T - 1, rank == 0 ? 2 : 1, f1, NULL);
-    CHECK(all_true(MPI_COMM_WORLD, st == TS_ERR_ARG), "frames past the end -> TS_ERR_ARG: %s", ts_last_error());
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_ARG), "frames past the end -> TS_ERR_ARG: %s", ts_last_error());
     ts_error_clear();
 
     free(mine);
@@ -238,9 +232,7 @@ int main(int argc, char ** argv) {
             fclose(f);
         }
     }
-    int failed = io_test_failures, any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    int rc = rank == 0 ? io_test_summary("test_io_latents") : 0;
+    int rc = ts_test_mpi_finish(MPI_COMM_WORLD, "test_io_latents");
     MPI_Finalize();
-    return any ? 1 : rc;
+    return rc;
 }

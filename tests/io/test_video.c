@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "io/video.h"
-#include "io_test.h"
+#include "ts_test.h"
 
 static char dir[1024];
 
@@ -103,8 +103,8 @@ static void test_mp4(const char * ffprobe) {
     CHECK_OK(write_clip(out, 64, 48, 12.0, 17, NULL, -1, 1), "write 17 frames 64x48 at 12 fps (libx264)");
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    CHECK(io_file_exists(out) && !io_file_exists(tmp), "file under its name, no temporary left");
-    CHECK(moov_before_mdat(out), "faststart: moov before mdat");
+    VERDICT(ts_test_file_exists(out) && !ts_test_file_exists(tmp), "file under its name, no temporary left");
+    VERDICT(moov_before_mdat(out), "faststart: moov before mdat");
     if (ffprobe && ffprobe[0]) {
         struct {
             const char * key;
@@ -114,7 +114,7 @@ static void test_mp4(const char * ffprobe) {
         for (size_t i = 0; i < sizeof exp / sizeof exp[0]; i++) {
             char v[128] = "";
             int ok = probe(ffprobe, out, exp[i].key, v, sizeof v);
-            CHECK(ok && strcmp(v, exp[i].want) == 0, "ffprobe %s = %s (want %s)", exp[i].key, v, exp[i].want);
+            VERDICT(ok && strcmp(v, exp[i].want) == 0, "ffprobe %s = %s (want %s)", exp[i].key, v, exp[i].want);
         }
     } else {
         printf("  skip  no ffprobe\n");
@@ -126,7 +126,7 @@ static void test_mp4(const char * ffprobe) {
     double fps = 0;
     CHECK_OK(ts_video_reader_open(out, &vr, &w, &h, &fps), "reader opens it");
     if (vr) {
-        CHECK(w == 64 && h == 48 && fps > 11.999 && fps < 12.001, "reader: 64x48 at %g fps", fps);
+        VERDICT(w == 64 && h == 48 && fps > 11.999 && fps < 12.001, "reader: 64x48 at %g fps", fps);
         uint8_t * rgb = malloc((size_t)w * h * 3), * ref = malloc((size_t)w * h * 3);
         double err0 = -1;
         enum ts_status st;
@@ -139,13 +139,13 @@ static void test_mp4(const char * ffprobe) {
             }
             frames++;
         }
-        CHECK(st == TS_OK && frames == 17, "reader: 17 frames (%d)", frames);
-        CHECK(err0 >= 0 && err0 < 6.0, "reader: first frame close to what was written (mean |err| %.2f)", err0);
-        CHECK(ts_video_reader_next(vr, rgb, &got) == TS_OK && !got, "reader: stays at the end");
+        VERDICT(st == TS_OK && frames == 17, "reader: 17 frames (%d)", frames);
+        VERDICT(err0 >= 0 && err0 < 6.0, "reader: first frame close to what was written (mean |err| %.2f)", err0);
+        VERDICT(ts_video_reader_next(vr, rgb, &got) == TS_OK && !got, "reader: stays at the end");
         free(rgb);
         free(ref);
         ts_video_reader_close(&vr);
-        CHECK(vr == NULL, "reader close NULLs the handle");
+        VERDICT(vr == NULL, "reader close NULLs the handle");
     }
 
     const char * ntsc = tpath("ntsc.mkv");
@@ -154,15 +154,15 @@ static void test_mp4(const char * ffprobe) {
         uint8_t rgb[32 * 32 * 3];
         frames = 0;
         while (ts_video_reader_next(vr, rgb, &got) == TS_OK && got) frames++;
-        CHECK(frames == 5 && fps > 29.96 && fps < 29.98, "29.97 fps clip: %d frames at %g fps", frames, fps);
+        VERDICT(frames == 5 && fps > 29.96 && fps < 29.98, "29.97 fps clip: %d frames at %g fps", frames, fps);
         ts_video_reader_close(&vr);
     } else {
-        CHECK(0, "open the 29.97 fps clip: %s", ts_last_error());
+        VERDICT(0, "open the 29.97 fps clip: %s", ts_last_error());
     }
     if (ffprobe && ffprobe[0]) {
         char v[64] = "";
         probe(ffprobe, ntsc, "r_frame_rate", v, sizeof v);
-        CHECK(strcmp(v, "2997/100") == 0 || strcmp(v, "30000/1001") == 0, "ffprobe r_frame_rate %s", v);
+        VERDICT(strcmp(v, "2997/100") == 0 || strcmp(v, "30000/1001") == 0, "ffprobe r_frame_rate %s", v);
     }
 }
 
@@ -171,9 +171,9 @@ static void test_mp4_errors(void) {
     ts_video_writer * vw = NULL;
     ts_error_clear();
     enum ts_status st = ts_video_writer_open(tpath("bad.mp4"), 64, 48, 12, "nosuchcodec", -1, &vw);
-    CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "'nosuchcodec'") && strstr(ts_last_hint(), "ffmpeg -encoders"),
+    VERDICT(st == TS_ERR_ARG && strstr(ts_last_error(), "'nosuchcodec'") && strstr(ts_last_hint(), "ffmpeg -encoders"),
           "unknown codec -> TS_ERR_ARG naming it, hint 'ffmpeg -encoders': %s / %s", ts_last_error(), ts_last_hint());
-    CHECK(vw == NULL && !io_file_exists(tpath("bad.mp4")), "no writer, no file");
+    VERDICT(vw == NULL && !ts_test_file_exists(tpath("bad.mp4")), "no writer, no file");
     CHECK_ERR(ts_video_writer_open(tpath("bad.mp4"), 64, 48, 12, "aac", -1, &vw), TS_ERR_ARG, "not a video encoder",
               "audio codec");
     CHECK_ERR(ts_video_writer_open(tpath("odd.mp4"), 65, 48, 12, NULL, -1, &vw), TS_ERR_ARG, "even", "odd width");
@@ -182,12 +182,12 @@ static void test_mp4_errors(void) {
     CHECK_ERR(ts_video_writer_open(tpath("clip.xyz"), 64, 48, 12, NULL, -1, &vw), TS_ERR_ARG, "container", "unknown extension");
     CHECK_ERR(ts_video_writer_open(tpath("nocrf.mkv"), 64, 48, 12, "ffv1", 20, &vw), TS_ERR_ARG, "'crf'",
               "crf for a codec without one");
-    CHECK(!io_file_exists(tpath("nocrf.mkv.tmp")), "no temporary after a failed open");
+    VERDICT(!ts_test_file_exists(tpath("nocrf.mkv.tmp")), "no temporary after a failed open");
 
     char p[1200];
     snprintf(p, sizeof p, "%s/no/such/dir/out.mp4", dir);
     CHECK_ERR(ts_video_writer_open(p, 64, 48, 12, NULL, -1, &vw), TS_ERR_IO, "no/such/dir", "unwritable path -> TS_ERR_IO");
-    CHECK(vw == NULL && !io_file_exists(p), "nothing written there");
+    VERDICT(vw == NULL && !ts_test_file_exists(p), "nothing written there");
 
     // abandon: the temporary disappears, an older file stays
     const char * out = tpath("keep.mp4");
@@ -197,12 +197,12 @@ static void test_mp4_errors(void) {
     CHECK_OK(write_clip(out, 64, 48, 10, 4, NULL, -1, 0), "4 frames, then close(commit=0)");
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    CHECK(!io_file_exists(tmp) && stat(out, &after) == 0 && after.st_size == before.st_size, "abandoned: no temporary, old file kept");
+    VERDICT(!ts_test_file_exists(tmp) && stat(out, &after) == 0 && after.st_size == before.st_size, "abandoned: no temporary, old file kept");
     CHECK_OK(ts_video_writer_close(&vw, 1), "close(NULL) is harmless");
 
     CHECK_ERR(ts_video_reader_open(tpath("missing.mp4"), &(ts_video_reader *){NULL}, NULL, NULL, NULL), TS_ERR_IO,
               "missing.mp4", "reader: missing file");
-    io_write_file(tpath("text.mp4"), "not a video\n", 12);
+    ts_test_write_file(tpath("text.mp4"), "not a video\n", 12);
     CHECK_ERR(ts_video_reader_open(tpath("text.mp4"), &(ts_video_reader *){NULL}, NULL, NULL, NULL), TS_ERR_FORMAT,
               "text.mp4", "reader: not a video");
 }
@@ -216,16 +216,16 @@ static void test_png(void) {
     uint8_t * back = NULL;
     int bw = 0, bh = 0;
     CHECK_OK(ts_image_read(tpath("img.png"), &back, &bw, &bh), "read it back");
-    CHECK(back && bw == w && bh == h && memcmp(back, img, sizeof img) == 0, "PNG round trip exact (%dx%d)", bw, bh);
+    VERDICT(back && bw == w && bh == h && memcmp(back, img, sizeof img) == 0, "PNG round trip exact (%dx%d)", bw, bh);
     free(back);
-    CHECK(!io_file_exists(tpath("img.png.tmp")), "no temporary left");
+    VERDICT(!ts_test_file_exists(tpath("img.png.tmp")), "no temporary left");
     char p[1200];
     snprintf(p, sizeof p, "%s/no/such/dir/x.png", dir);
     CHECK_ERR(ts_image_write_png(p, img, w, h), TS_ERR_IO, "no/such/dir", "PNG to an unwritable path");
     CHECK_ERR(ts_image_read(tpath("nothing.png"), &back, &bw, &bh), TS_ERR_IO, "nothing.png", "missing image");
-    io_write_file(tpath("junk.png"), "\x89PNG junk junk junk", 19);
+    ts_test_write_file(tpath("junk.png"), "\x89PNG junk junk junk", 19);
     CHECK_ERR(ts_image_read(tpath("junk.png"), &back, &bw, &bh), TS_ERR_FORMAT, "junk.png", "corrupt PNG");
-    CHECK(back == NULL, "no pixels after a failed read");
+    VERDICT(back == NULL, "no pixels after a failed read");
 }
 
 int main(int argc, char ** argv) {
@@ -238,5 +238,5 @@ int main(int argc, char ** argv) {
     test_mp4(argc > 2 ? argv[2] : NULL);
     test_mp4_errors();
     test_png();
-    return io_test_summary("test_io_video");
+    return ts_test_finish("test_io_video");
 }

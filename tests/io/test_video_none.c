@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "io/video.h"
-#include "io_test.h"
+#include "ts_test.h"
 
 int main(void) {
     ts_video_writer * vw = (ts_video_writer *)&vw;
@@ -12,15 +12,15 @@ int main(void) {
     uint8_t * rgb = px;
     int w, h, got = 1;
     CHECK_ERR(ts_video_writer_open("x.mp4", 64, 48, 12, NULL, -1, &vw), TS_ERR_ARG, "without FFmpeg", "writer open");
-    CHECK(vw == NULL, "writer handle NULL");
+    VERDICT(vw == NULL, "writer handle NULL");
     CHECK_OK(ts_video_writer_close(&vw, 0), "writer close(abandon)");
     CHECK_ERR(ts_video_reader_open("x.mp4", &vr, &w, &h, NULL), TS_ERR_ARG, "without FFmpeg", "reader open");
-    CHECK(vr == NULL, "reader handle NULL");
+    VERDICT(vr == NULL, "reader handle NULL");
     CHECK_ERR(ts_video_reader_next(NULL, px, &got), TS_ERR_ARG, "without FFmpeg", "reader next");
-    CHECK(got == 0, "no frame");
+    VERDICT(got == 0, "no frame");
     ts_video_reader_close(&vr);
     CHECK_ERR(ts_image_read("x.png", &rgb, &w, &h), TS_ERR_ARG, "without FFmpeg", "image read");
-    CHECK(rgb == NULL, "no pixels");
+    VERDICT(rgb == NULL, "no pixels");
     CHECK_ERR(ts_image_write_png("x.png", px, 1, 1), TS_ERR_ARG, "without FFmpeg", "PNG write");
-    return io_test_summary("test_io_video_none");
+    return ts_test_finish("test_io_video_none");
 }

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "io/weights.h"
-#include "io_test.h"
+#include "ts_test.h"
 
 static char tmpdir[1024];
 
@@ -30,30 +30,30 @@ static void check_common_tensors(const ts_weights * w, const char * kind) {
     CHECK_OK(ts_weights_read(w, "blocks.0.attn_s.qkv.weight", 2, s34, buf), "%s read f32 (3, 4)", kind);
     int ok = 1;
     for (int i = 0; i < 12; i++) ok &= buf[i] == (float)i - 5.5f;
-    CHECK(ok, "%s f32 tensor == arange(12) - 5.5", kind);
+    VERDICT(ok, "%s f32 tensor == arange(12) - 5.5", kind);
 
     CHECK_OK(ts_weights_read(w, "blocks.0.attn_s.qkv.bias", 2, s23, buf), "%s read f16 (2, 3)", kind);
     ok = 1;
     for (int i = 0; i < 6; i++) ok &= buf[i] == (float)i * 0.5f - 1.0f;
-    CHECK(ok, "%s f16 tensor == arange(6) * 0.5 - 1", kind);
+    VERDICT(ok, "%s f16 tensor == arange(6) * 0.5 - 1", kind);
 
     CHECK_OK(ts_weights_read(w, "final.scale", 1, s4, buf), "%s read f16 extremes", kind);
-    CHECK(buf[0] == 65504.0f && buf[1] == ldexpf(1.0f, -24) && buf[2] == 0.0f && signbit(buf[2]) &&
+    VERDICT(buf[0] == 65504.0f && buf[1] == ldexpf(1.0f, -24) && buf[2] == 0.0f && signbit(buf[2]) &&
               buf[3] == 1365.0f / 4096.0f,
           "%s f16 65504, 2^-24, -0, 1/3 -> %.9g %.9g %.9g %.9g", kind, buf[0], buf[1], buf[2], buf[3]);
 
     CHECK_OK(ts_weights_read(w, "patch.weight", 4, s2222, buf), "%s read f32 (2, 2, 2, 2)", kind);
     ok = 1;
     for (int i = 0; i < 16; i++) ok &= buf[i] == (float)i;
-    CHECK(ok, "%s 4-D tensor == arange(16)", kind);
+    VERDICT(ok, "%s 4-D tensor == arange(16)", kind);
 
-    CHECK(ts_weights_has(w, "final.scale") && !ts_weights_has(w, "final"), "%s ts_weights_has", kind);
+    VERDICT(ts_weights_has(w, "final.scale") && !ts_weights_has(w, "final"), "%s ts_weights_has", kind);
     CHECK_ERR(ts_weights_read(w, "blocks.3.attn_t.qkv.w", 2, s34, buf), TS_ERR_MODEL, "has no tensor 'blocks.3.attn_t.qkv.w'",
               "missing tensor");
     ts_error_clear();
     enum ts_status st = ts_weights_read(w, "blocks.0.attn_s.qkv.weight", 2, s43, buf);
     const char * m = ts_last_error();
-    CHECK(st == TS_ERR_MODEL && strstr(m, "'blocks.0.attn_s.qkv.weight'") && strstr(m, "(3, 4)") && strstr(m, "(4, 3)") &&
+    VERDICT(st == TS_ERR_MODEL && strstr(m, "'blocks.0.attn_s.qkv.weight'") && strstr(m, "(3, 4)") && strstr(m, "(4, 3)") &&
               ts_last_hint()[0],
           "%s wrong shape names tensor and both shapes: %s", kind, m);
     ts_error_clear();
@@ -63,25 +63,25 @@ static void check_common_tensors(const ts_weights * w, const char * kind) {
     double fv = 0;
     char sv[64];
     CHECK_OK(ts_weights_config_int(w, "depth", &iv), "config_int depth");
-    CHECK(iv == 2, "%s depth == 2 (%lld)", kind, (long long)iv);
+    VERDICT(iv == 2, "%s depth == 2 (%lld)", kind, (long long)iv);
     CHECK_OK(ts_weights_config_int(w, "width", &iv), "config_int width");
-    CHECK(iv == 64, "%s width == 64", kind);
+    VERDICT(iv == 64, "%s width == 64", kind);
     CHECK_OK(ts_weights_config_float(w, "shift", &fv), "config_float shift");
-    CHECK(fv == 3.5, "%s shift == 3.5", kind);
+    VERDICT(fv == 3.5, "%s shift == 3.5", kind);
     CHECK_OK(ts_weights_config_float(w, "depth", &fv), "config_float of an int");
-    CHECK(fv == 2.0, "%s depth as float == 2", kind);
+    VERDICT(fv == 2.0, "%s depth as float == 2", kind);
     CHECK_OK(ts_weights_config_int(w, "rope_theta", &iv), "config_int of an integral float");
-    CHECK(iv == 10000, "%s rope_theta as int == 10000", kind);
+    VERDICT(iv == 10000, "%s rope_theta as int == 10000", kind);
     CHECK_ERR(ts_weights_config_int(w, "shift", &iv), TS_ERR_MODEL, "'shift'", "config_int of 3.5");
     CHECK_OK(ts_weights_config_str(w, "name", sv, sizeof sv), "config_str name");
-    CHECK(strcmp(sv, "tiny-test") == 0, "%s name == tiny-test ('%s')", kind, sv);
+    VERDICT(strcmp(sv, "tiny-test") == 0, "%s name == tiny-test ('%s')", kind, sv);
     CHECK_ERR(ts_weights_config_int(w, "heads", &iv), TS_ERR_MODEL, "'heads'", "missing config key");
-    CHECK(ts_weights_config_has(w, "depth") && !ts_weights_config_has(w, "heads"), "%s config_has", kind);
+    VERDICT(ts_weights_config_has(w, "depth") && !ts_weights_config_has(w, "heads"), "%s config_has", kind);
 
     const char * const * words = NULL;
     int n = 0;
     CHECK_OK(ts_weights_vocab(w, &words, &n), "vocab");
-    CHECK(n == 6 && strcmp(words[0], "<pad>") == 0 && strcmp(words[3], "circle") == 0 &&
+    VERDICT(n == 6 && strcmp(words[0], "<pad>") == 0 && strcmp(words[3], "circle") == 0 &&
               strcmp(words[4], "caf\xc3\xa9") == 0 && strcmp(words[5], "moving") == 0,
           "%s vocab: 6 words, UTF-8 kept", kind);
 }
@@ -94,39 +94,39 @@ static void test_hdf5(const char * data) {
     CHECK_OK(ts_weights_open(path, &w), "open tiny_weights.h5");
     if (!w) return;
     check_common_tensors(w, "h5");
-    CHECK(ts_weights_count(w) == 4, "h5 4 tensors (%d)", ts_weights_count(w));
+    VERDICT(ts_weights_count(w) == 4, "h5 4 tensors (%d)", ts_weights_count(w));
     int ndim = 0, bytes = 0;
     int64_t shape[4] = {0};
     const char * name = ts_weights_name(w, 0, &ndim, shape, &bytes);
-    CHECK(name && strcmp(name, "blocks.0.attn_s.qkv.bias") == 0 && ndim == 2 && shape[0] == 2 && shape[1] == 3 && bytes == 2,
+    VERDICT(name && strcmp(name, "blocks.0.attn_s.qkv.bias") == 0 && ndim == 2 && shape[0] == 2 && shape[1] == 3 && bytes == 2,
           "h5 tensor 0 is the f16 (2, 3) bias (sorted by name)");
-    CHECK(ts_weights_name(w, 4, NULL, NULL, NULL) == NULL, "h5 tensor index past the end -> NULL");
-    CHECK(strcmp(ts_weights_path(w), path) == 0, "h5 path kept");
+    VERDICT(ts_weights_name(w, 4, NULL, NULL, NULL) == NULL, "h5 tensor index past the end -> NULL");
+    VERDICT(strcmp(ts_weights_path(w), path) == 0, "h5 path kept");
     ts_weights_close(&w);
-    CHECK(w == NULL, "close sets the handle to NULL");
+    VERDICT(w == NULL, "close sets the handle to NULL");
 
     // broken files
     CHECK_ERR(ts_weights_open(tmp_path("no_such.h5"), &w), TS_ERR_IO, "no_such.h5", "missing file");
-    CHECK(w == NULL, "no handle after a failed open");
+    VERDICT(w == NULL, "no handle after a failed open");
 
     FILE * f = fopen(path, "rb");
     static char whole[1 << 16];
     size_t n = f ? fread(whole, 1, sizeof whole, f) : 0;
     if (f) fclose(f);
-    CHECK(n > 2048 && n < sizeof whole, "fixture read (%zu bytes)", n);
-    io_write_file(tmp_path("trunc_half.h5"), whole, n / 2);
+    VERDICT(n > 2048 && n < sizeof whole, "fixture read (%zu bytes)", n);
+    ts_test_write_file(tmp_path("trunc_half.h5"), whole, n / 2);
     CHECK_ERR(ts_weights_open(tmp_path("trunc_half.h5"), &w), TS_ERR_FORMAT, "truncated", "HDF5 truncated to half");
-    io_write_file(tmp_path("trunc_tail.h5"), whole, n - 16);
+    ts_test_write_file(tmp_path("trunc_tail.h5"), whole, n - 16);
     CHECK_ERR(ts_weights_open(tmp_path("trunc_tail.h5"), &w), TS_ERR_FORMAT, "truncated", "HDF5 missing its last 16 bytes");
-    io_write_file(tmp_path("trunc_100.h5"), whole, 100);
+    ts_test_write_file(tmp_path("trunc_100.h5"), whole, 100);
     CHECK_ERR(ts_weights_open(tmp_path("trunc_100.h5"), &w), TS_ERR_FORMAT, "trunc_100.h5", "HDF5 truncated to 100 bytes");
-    io_write_file(tmp_path("trunc_8.h5"), whole, 8);
+    ts_test_write_file(tmp_path("trunc_8.h5"), whole, 8);
     CHECK_ERR(ts_weights_open(tmp_path("trunc_8.h5"), &w), TS_ERR_FORMAT, "trunc_8.h5", "HDF5 signature only");
-    io_write_file(tmp_path("garbage.bin"), "this is not a model file at all\n", 32);
+    ts_test_write_file(tmp_path("garbage.bin"), "this is not a model file at all\n", 32);
     CHECK_ERR(ts_weights_open(tmp_path("garbage.bin"), &w), TS_ERR_FORMAT, "neither HDF5 nor safetensors", "garbage file");
-    io_write_file(tmp_path("empty.bin"), "", 0);
+    ts_test_write_file(tmp_path("empty.bin"), "", 0);
     CHECK_ERR(ts_weights_open(tmp_path("empty.bin"), &w), TS_ERR_FORMAT, "empty.bin", "empty file");
-    CHECK(w == NULL, "no handle after failed opens");
+    VERDICT(w == NULL, "no handle after failed opens");
 }
 
 static void test_safetensors_good(const char * data) {
@@ -140,8 +140,8 @@ static void test_safetensors_good(const char * data) {
     float buf[4];
     int64_t s22[2] = {2, 2};
     CHECK_OK(ts_weights_read(w, "bf.weight", 2, s22, buf), "st read BF16 (2, 2)");
-    CHECK(buf[0] == 1.0f && buf[1] == -2.0f && buf[2] == 0.5f && buf[3] == 3.0f, "st bf16 == [1, -2, 0.5, 3]");
-    CHECK(ts_weights_count(w) == 5, "st 5 tensors");
+    VERDICT(buf[0] == 1.0f && buf[1] == -2.0f && buf[2] == 0.5f && buf[3] == 3.0f, "st bf16 == [1, -2, 0.5, 3]");
+    VERDICT(ts_weights_count(w) == 5, "st 5 tensors");
     ts_weights_close(&w);
 }
 
@@ -156,7 +156,7 @@ static const char * write_st(const char * name, const char * json, uint64_t hlen
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(hlen >> (8 * i));
     memcpy(b + 8, json, jn);
     for (size_t i = 0; i < ndata; i++) b[8 + jn + i] = (unsigned char)i;
-    io_write_file(p, b, n);
+    ts_test_write_file(p, b, n);
     free(b);
     return p;
 }
@@ -170,11 +170,11 @@ static void test_safetensors_bad(void) {
     int64_t s22[2] = {2, 2};
     CHECK_OK(ts_weights_open(write_st("ok.safetensors", good, L, 16), &w), "minimal good file");
     CHECK_OK(w ? ts_weights_read(w, "a", 2, s22, buf) : TS_ERR_ARG, "read it");
-    CHECK(w && ts_weights_vocab(w, &(const char * const *){NULL}, &(int){0}) == TS_ERR_MODEL, "no vocab -> error");
+    VERDICT(w && ts_weights_vocab(w, &(const char * const *){NULL}, &(int){0}) == TS_ERR_MODEL, "no vocab -> error");
     ts_error_clear();
     ts_weights_close(&w);
 
-    io_write_file(tmp_path("short.safetensors"), "\x10\x00\x00", 3);
+    ts_test_write_file(tmp_path("short.safetensors"), "\x10\x00\x00", 3);
     CHECK_ERR(ts_weights_open(tmp_path("short.safetensors"), &w), TS_ERR_FORMAT, NULL, "3-byte file");
     CHECK_ERR(ts_weights_open(write_st("trunc_json.safetensors", "{\"a\":{\"dtype\":\"F32\",\"sha", L, 0), &w), TS_ERR_FORMAT,
               "bad JSON", "truncated JSON header");
@@ -239,7 +239,7 @@ static void test_safetensors_bad(void) {
     char deep[600] = "";
     for (int i = 0; i < 100; i++) strcat(deep, "{\"a\":");
     CHECK_ERR(ts_weights_open(write_st("deep.safetensors", deep, L, 0), &w), TS_ERR_FORMAT, "too deep", "deep nesting");
-    CHECK(w == NULL, "no handle after failed opens");
+    VERDICT(w == NULL, "no handle after failed opens");
 
     // escapes and spaces the reference writer pads with
     CHECK_OK(ts_weights_open(write_st("escapes.safetensors",
@@ -253,9 +253,9 @@ static void test_safetensors_bad(void) {
         const char * const * words;
         int n;
         ts_weights_config_str(w, "name", s, sizeof s);
-        CHECK(strcmp(s, "caf\xc3\xa9 \"q\" \xf0\x9f\x98\x80") == 0, "\\u escapes decode to UTF-8 ('%s')", s);
-        CHECK(ts_weights_vocab(w, &words, &n) == TS_OK && n == 2 && strcmp(words[1], "b") == 0, "vocab split on newlines");
-        CHECK(ts_weights_has(w, "x.y"), "scalar tensor listed");
+        VERDICT(strcmp(s, "caf\xc3\xa9 \"q\" \xf0\x9f\x98\x80") == 0, "\\u escapes decode to UTF-8 ('%s')", s);
+        VERDICT(ts_weights_vocab(w, &words, &n) == TS_OK && n == 2 && strcmp(words[1], "b") == 0, "vocab split on newlines");
+        VERDICT(ts_weights_has(w, "x.y"), "scalar tensor listed");
         ts_weights_close(&w);
     }
 }
@@ -263,18 +263,18 @@ static void test_safetensors_bad(void) {
 static void test_sha256(void) {
     printf("sha256\n");
     char hex[65];
-    io_write_file(tmp_path("abc.txt"), "abc", 3);
+    ts_test_write_file(tmp_path("abc.txt"), "abc", 3);
     CHECK_OK(ts_file_sha256(tmp_path("abc.txt"), hex), "sha256 of 'abc'");
-    CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0, "FIPS 180-2 vector: %s", hex);
-    io_write_file(tmp_path("empty.txt"), "", 0);
+    VERDICT(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0, "FIPS 180-2 vector: %s", hex);
+    ts_test_write_file(tmp_path("empty.txt"), "", 0);
     CHECK_OK(ts_file_sha256(tmp_path("empty.txt"), hex), "sha256 of an empty file");
-    CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0, "empty: %s", hex);
+    VERDICT(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0, "empty: %s", hex);
 
     // 3 MB (crosses the 1 MiB read buffer) against the sha256sum command
     size_t n = 3000001;
     char * big = malloc(n);
     for (size_t i = 0; i < n; i++) big[i] = (char)(i * 7 + (i >> 9));
-    io_write_file(tmp_path("big.bin"), big, n);
+    ts_test_write_file(tmp_path("big.bin"), big, n);
     free(big);
     CHECK_OK(ts_file_sha256(tmp_path("big.bin"), hex), "sha256 of 3 MB");
     char cmd[1400], line[200] = "";
@@ -284,7 +284,7 @@ static void test_sha256(void) {
         if (!fgets(line, sizeof line, p)) line[0] = '\0';
         pclose(p);
     }
-    if (line[0]) CHECK(strncmp(line, hex, 64) == 0, "matches sha256sum (%.64s)", line);
+    if (line[0]) VERDICT(strncmp(line, hex, 64) == 0, "matches sha256sum (%.64s)", line);
     else printf("  skip  sha256sum not available\n");
     CHECK_ERR(ts_file_sha256(tmp_path("nope.bin"), hex), TS_ERR_IO, "nope.bin", "sha256 of a missing file");
 }
@@ -300,5 +300,5 @@ int main(int argc, char ** argv) {
     test_safetensors_good(argv[1]);
     test_safetensors_bad();
     test_sha256();
-    return io_test_summary("test_io_weights");
+    return ts_test_finish("test_io_weights");
 }

@@ -7,7 +7,7 @@
 
 #include "core/common.h"
 #include "parallel/parallel.h"
-#include "test_util.h"
+#include "ts_test_mpi.h"
 
 #define FRAME_BYTES 2048
 
@@ -116,41 +116,43 @@ int main(int argc, char ** argv) {
         fprintf(stderr, "ts_parallel_init: %s\n", ts_last_error());
         return 1;
     }
-    int failed = 0, P = d.world, last = P - 1;
+    ts_test_mpi_begin(d.comm);
+    int P = d.world, last = P - 1;
     int64_t T = 100 * (int64_t)P;  // 100 frames each: rank 0 needs 2 s for its own at 20 ms a frame
 
     test_agree(&d);
-    failed += ts_test_verdict(d.comm, "parallel.agree");
+    ts_mpi_group(d.comm, "parallel.agree");
 
     if (P > 1) {
         run_failure(&d, "last rank's produce fails early", T, last, -1, 1, -1, last, 0.02, 1);
         run_clean(&d, "last rank's produce");
-        failed += ts_test_verdict(d.comm, "parallel.fail.produce_last_rank");
+        ts_mpi_group(d.comm, "parallel.fail.produce_last_rank");
 
         run_failure(&d, "rank 1's produce fails at its first frame", T, 1, -1, 0, -1, 1, 0.0, 0);
         run_clean(&d, "rank 1's produce");
-        failed += ts_test_verdict(d.comm, "parallel.fail.produce_rank1");
+        ts_mpi_group(d.comm, "parallel.fail.produce_rank1");
 
         run_failure(&d, "rank 1's produce fails at its last frame", T, 1, -1, 99, -1, 1, 0.0, 0);
         run_clean(&d, "rank 1's last produce");
-        failed += ts_test_verdict(d.comm, "parallel.fail.produce_rank1_last_frame");
+        ts_mpi_group(d.comm, "parallel.fail.produce_rank1_last_frame");
 
         run_failure(&d, "two ranks' produce fail", T, 1, last, 5, -1, 1, 0.0, 0);
         run_clean(&d, "two ranks");
-        failed += ts_test_verdict(d.comm, "parallel.fail.produce_two_ranks");
+        ts_mpi_group(d.comm, "parallel.fail.produce_two_ranks");
 
         run_failure(&d, "rank 0's consume fails on the last rank's frame", T, -1, -1, -1, T - 50, 0, 0.0, 0);
         run_clean(&d, "consume on the last rank's frame");
-        failed += ts_test_verdict(d.comm, "parallel.fail.consume_other");
+        ts_mpi_group(d.comm, "parallel.fail.consume_other");
     }
     run_failure(&d, "rank 0's consume fails on its own frame", T, -1, -1, -1, 3, 0, 0.0, 0);
     run_clean(&d, "consume on own frame");
-    failed += ts_test_verdict(d.comm, "parallel.fail.consume_own");
+    ts_mpi_group(d.comm, "parallel.fail.consume_own");
 
     run_failure(&d, "rank 0's produce fails", T, 0, -1, 2, -1, 0, 0.0, 0);
     run_clean(&d, "rank 0's produce");
-    failed += ts_test_verdict(d.comm, "parallel.fail.produce_rank0");
+    ts_mpi_group(d.comm, "parallel.fail.produce_rank0");
 
+    int rc = ts_test_mpi_finish(d.comm, "test_parallel_fail");
     ts_parallel_free(&d);
-    return failed ? 1 : 0;
+    return rc;
 }

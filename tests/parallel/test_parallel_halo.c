@@ -6,7 +6,7 @@
 
 #include "core/common.h"
 #include "parallel/parallel.h"
-#include "test_util.h"
+#include "ts_test_mpi.h"
 
 #define SENTINEL (-1.0f)
 
@@ -62,9 +62,9 @@ int main(int argc, char ** argv) {
         fprintf(stderr, "ts_parallel_init: %s\n", ts_last_error());
         return 1;
     }
+    ts_test_mpi_begin(d.comm);
     CHECK(ts_parallel_halo_open(&d, NULL) == TS_OK, "halo_open");
     CHECK(d.halo && strcmp(d.halo->ops->name, "mpi") == 0, "the default halo is MPI");
-    int failed = 0;
     const int64_t slots[] = {1, 5, 1000};
     for (int W = 1; W <= 3; W++) {
         const int64_t Ts[] = {(int64_t)d.world * W, (int64_t)d.world * W + 1, (int64_t)d.world * (W + 1) - 1,
@@ -75,7 +75,7 @@ int main(int argc, char ** argv) {
                 for (int round = 0; round < 2; round++) exchange(&d, d.halo, Ts[t], W, slots[s], round, 0);
         }
     }
-    failed += ts_test_verdict(d.comm, "parallel.halo");
+    ts_mpi_group(d.comm, "parallel.halo");
 
     // Exchanges split into many messages (the path for halos over 1 GiB), with
     // a message size that does not divide the bytes or even a float.
@@ -86,7 +86,7 @@ int main(int argc, char ** argv) {
         for (int W = 2; W <= 3; W++) exchange(&d, c, (int64_t)d.world * W + d.world / 2, W, 1000, m, 0);
     }
     c->ops->free(c);
-    failed += ts_test_verdict(d.comm, "parallel.halo.chunked");
+    ts_mpi_group(d.comm, "parallel.halo.chunked");
 
     // Send buffers reused as soon as halo_post returns, over more exchanges in a
     // row than there are staging slots, with sizes that grow and shrink.
@@ -94,8 +94,9 @@ int main(int argc, char ** argv) {
     const int64_t sizes[] = {5, 1000, 3, 4000, 1000, 1};
     for (int round = 0; round < 6; round++) exchange(&d, c, (int64_t)d.world * 2 + 1, 2, sizes[round], round, 1);
     c->ops->free(c);
-    failed += ts_test_verdict(d.comm, "parallel.halo.reuse");
+    ts_mpi_group(d.comm, "parallel.halo.reuse");
 
+    int rc = ts_test_mpi_finish(d.comm, "test_parallel_halo");
     ts_parallel_free(&d);
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -1,17 +1,8 @@
 // Unit test of ts_partition and ts_partition_max_ranks (pure: no MPI needed).
 #include <stdio.h>
 
-#include "parallel/parallel.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond) && failures++ < 20) {                                   \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
-        }                                                                   \
-    } while (0)
+#include "parallel/partition.h"
+#include "ts_test.h"
 
 static void test_cover(void) {
     for (int64_t T = 1; T <= 300; T++) {
@@ -70,6 +61,6 @@ static void test_max_ranks(void) {
 int main(void) {
     test_cover();
     test_max_ranks();
-    printf("%-40s %s\n", "parallel.partition", failures ? "FAILED" : "OK");
-    return failures ? 1 : 0;
+    ts_group("parallel.partition");
+    return ts_test_finish("test_parallel_partition");
 }

@@ -7,7 +7,7 @@
 
 #include "core/common.h"
 #include "parallel/parallel.h"
-#include "test_util.h"
+#include "ts_test_mpi.h"
 
 typedef struct stream {
     ts_parallel * d;
@@ -113,23 +113,23 @@ int main(int argc, char ** argv) {
         fprintf(stderr, "ts_parallel_init: %s\n", ts_last_error());
         return 1;
     }
-    int failed = 0;
+    ts_test_mpi_begin(d.comm);
     const int64_t Ts[] = {0, 1, 2, 3, 7, 10, 37};
     const size_t sizes[] = {1, 100, 4096, 300000};
     const int windows[] = {1, 2, 4, 8};
     for (int t = 0; t < 7; t++)
         for (int b = 0; b < 4; b++)
             for (int w = 0; w < 4; w++) run(&d, Ts[t], sizes[b], windows[w], 0, 0);
-    failed += ts_test_verdict(d.comm, "parallel.stitch.order");
+    ts_mpi_group(d.comm, "parallel.stitch.order");
 
     run(&d, 1000, 64, 4, 0, 0);
-    failed += ts_test_verdict(d.comm, "parallel.stitch.long (T=1000, window 4)");
+    ts_mpi_group(d.comm, "parallel.stitch.long (T=1000, window 4)");
 
     run(&d, 12, 1 << 20, 3, 0, 0);
-    failed += ts_test_verdict(d.comm, "parallel.stitch.large_frames (1 MiB)");
+    ts_mpi_group(d.comm, "parallel.stitch.large_frames (1 MiB)");
 
     run(&d, (int64_t)d.world * 4 + 1, 512, 2, 0.05, 1);  // small frames: a plain Isend would not wait
-    failed += ts_test_verdict(d.comm, "parallel.stitch.overlap");
+    ts_mpi_group(d.comm, "parallel.stitch.overlap");
 
     // Bad arguments: the same error on every rank, no hang.
     stream s = {.d = &d, .frame_bytes = 16};
@@ -140,8 +140,9 @@ int main(int argc, char ** argv) {
     CHECK(ts_stitch(&d, 10, (size_t)3 << 30, 2, produce, &s, consume, &s) == TS_ERR_ARG, "3 GiB frames accepted");
     ts_error_clear();
     free(s.t_produced);
-    failed += ts_test_verdict(d.comm, "parallel.stitch.bad_args");
+    ts_mpi_group(d.comm, "parallel.stitch.bad_args");
 
+    int rc = ts_test_mpi_finish(d.comm, "test_parallel_stitch");
     ts_parallel_free(&d);
-    return failed ? 1 : 0;
+    return rc;
 }

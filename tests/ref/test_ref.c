@@ -5,13 +5,13 @@
 // property 3: the DiT over the whole video and over frame chunks (each chunk a
 // thread, halos traded through an in-process communicator) is bit-identical.
 #include <hdf5.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../unit/test_util.h"
+#include "thread_comm.h"
+#include "ts_test.h"
 #include "core/common.h"
 #include "parallel/parallel.h"
 #include "io/latents.h"
@@ -66,35 +66,8 @@ static char * read_attr_str(hid_t f, const char * name) {
     return buf;
 }
 
-// ---- an in-process communicator: each chunk is a thread ------------------------------
+// ---- the DiT over chunks: each chunk a thread (tests/common/thread_comm.h) ------------
 #define MAXP 8
-struct tshared {
-    pthread_barrier_t bar;
-    int P;
-    struct tcomm * c[MAXP];
-};
-struct tcomm {
-    struct ts_comm base;
-    int rank;
-    struct tshared * sh;
-    const void * sl, * sr;
-    void * rl, * rr;
-    size_t bytes;
-};
-static void t_post(ts_comm_t c, const void * sl, const void * sr, void * rl, void * rr, size_t bytes) {
-    struct tcomm * t = (struct tcomm *)c;
-    t->sl = sl, t->sr = sr, t->rl = rl, t->rr = rr, t->bytes = bytes;
-}
-static enum ts_status t_wait(ts_comm_t c) {
-    struct tcomm * t = (struct tcomm *)c;
-    pthread_barrier_wait(&t->sh->bar);  // every chunk has posted
-    if (t->rl && t->rank > 0) memcpy(t->rl, t->sh->c[t->rank - 1]->sr, t->bytes);
-    if (t->rr && t->rank + 1 < t->sh->P) memcpy(t->rr, t->sh->c[t->rank + 1]->sl, t->bytes);
-    pthread_barrier_wait(&t->sh->bar);  // every copy done before send buffers change
-    return TS_OK;
-}
-static const struct ts_comm_ops tcomm_ops = {"threads", t_post, t_wait, NULL};
-
 struct chunk_job {
     ts_model * m;
     ts_comm_t comm;
@@ -122,11 +95,8 @@ static void check_chunks(const char * model_path, const float * z, int64_t T, in
     ts_model * ms[MAXP];
     ts_backend_t bes[MAXP];
     ts_text_cond tcs[MAXP];
-    struct tshared sh = {.P = P};
-    pthread_barrier_init(&sh.bar, NULL, (unsigned)P);
-    struct tcomm tc[MAXP];
     struct chunk_job jobs[MAXP];
-    pthread_t th[MAXP];
+    struct ts_thread_group * g = ts_thread_group_new(P, NULL);
     int64_t n = 0;
     for (int r = 0; r < P; r++) {
         bes[r] = ts_backend_cpu_new(1);
@@ -141,26 +111,20 @@ static void check_chunks(const char * model_path, const float * z, int64_t T, in
     struct chunk_job one = {ms[0], NULL, 0, T, T, z, whole, &tcs[0]};
     chunk_run(&one);
     for (int r = 0; r < P; r++) {
-        memset(&tc[r], 0, sizeof(tc[r]));
-        tc[r].base.ops = &tcomm_ops;
-        tc[r].rank = r;
-        tc[r].sh = &sh;
-        sh.c[r] = &tc[r];
         int64_t g0, Tn;
         ts_partition(T, P, r, &g0, &Tn);
-        jobs[r] = (struct chunk_job){ms[r], P > 1 ? &tc[r].base : NULL, g0, Tn, T, z, parts, &tcs[r]};
+        jobs[r] = (struct chunk_job){ms[r], P > 1 ? ts_thread_group_comm(g, r) : NULL, g0, Tn, T, z, parts, &tcs[r]};
     }
-    for (int r = 0; r < P; r++) pthread_create(&th[r], NULL, chunk_run, &jobs[r]);
-    for (int r = 0; r < P; r++) pthread_join(th[r], NULL);
+    ts_thread_group_run(g, chunk_run, jobs, sizeof jobs[0]);
     char name[96];
     snprintf(name, sizeof(name), "dit.chunks P=%d T=%lld%s", P, (long long)T, causal ? " causal" : "");
-    tu_check_bits(name, parts, whole, n);
+    ts_check_bits(name, parts, whole, n);
     for (int r = 0; r < P; r++) {
         ts_text_cond_free(ms[r], &tcs[r]);
         ts_model_free(&ms[r]);
         ts_backend_free(&bes[r]);
     }
-    pthread_barrier_destroy(&sh.bar);
+    ts_thread_group_free(&g);
     free(whole);
     free(parts);
 }
@@ -205,21 +169,21 @@ int main(int argc, char ** argv) {
         double * rnv = read_ref(f, "text.n_valid", NULL);
         int ok = nv == (int)rnv[0];
         for (int i = 0; i < L; i++) ok &= ids[i] == (int32_t)rid[i];
-        tu_verdict("tokenizer.ids", ok, "");
-        tu_verdict("tokenizer.unknown", strcmp(unknown, unknown_ref) == 0, unknown);
+        ts_verdict("tokenizer.ids", ok, "");
+        ts_verdict("tokenizer.unknown", strcmp(unknown, unknown_ref) == 0, unknown);
         free(rid), free(rnv);
         // text encoder
         ts_text_cond tc = {0}, tu = {0};
         TS_ASSERT(ts_text_encode(m, prompt, &tc) == TS_OK);
         TS_ASSERT(ts_text_encode(m, "", &tu) == TS_OK);
         double * r = read_ref(f, "text.tokens", &n);
-        tu_check_rel("text.tokens", tc.tokens, r, n, 1e-4);
+        ts_check_rel("text.tokens", tc.tokens, r, n, 1e-4);
         free(r);
         r = read_ref(f, "text.pooled", &n);
-        tu_check_rel("text.pooled", tc.pooled, r, n, 1e-4);
+        ts_check_rel("text.pooled", tc.pooled, r, n, 1e-4);
         free(r);
         r = read_ref(f, "text_empty.tokens", &n);
-        tu_check_rel("text_empty.tokens", tu.tokens, r, n, 1e-4);
+        ts_check_rel("text_empty.tokens", tu.tokens, r, n, 1e-4);
         free(r);
         // the second word at weight 0 ("red::0"): the reference masks it as a key in
         // the encoder's attention and the DiT's cross attention, and pools without it
@@ -229,10 +193,10 @@ int main(int argc, char ** argv) {
         ts_text_cond tw = {0};
         TS_ASSERT(ts_text_encode(m, prompt_w0, &tw) == TS_OK);
         r = read_ref(f, "text_w0.tokens", &n);
-        tu_check_rel("text.tokens, a word at weight 0", tw.tokens, r, n, 1e-4);
+        ts_check_rel("text.tokens, a word at weight 0", tw.tokens, r, n, 1e-4);
         free(r);
         r = read_ref(f, "text_w0.pooled", &n);
-        tu_check_rel("text.pooled, a word at weight 0", tw.pooled, r, n, 1e-4);
+        ts_check_rel("text.pooled, a word at weight 0", tw.pooled, r, n, 1e-4);
         free(r);
         // DiT: whole video
         double * rz = read_ref(f, "dit.z", &n);
@@ -242,11 +206,11 @@ int main(int argc, char ** argv) {
         ts_dit_ws * ws = ts_dit_ws_new(m, T, 0, T);
         TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
         r = read_ref(f, "dit.v", NULL);
-        tu_check_rel("dit.forward t2v", v, r, n, 1e-4);
+        ts_check_rel("dit.forward t2v", v, r, n, 1e-4);
         free(r);
         TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tw, NULL) == TS_OK);
         r = read_ref(f, "dit_w0.v", NULL);
-        tu_check_rel("dit.forward t2v, a word at weight 0", v, r, n, 1e-4);
+        ts_check_rel("dit.forward t2v, a word at weight 0", v, r, n, 1e-4);
         free(r);
         ts_text_cond_free(m, &tw);
         double * rc = read_ref(f, "dit.cond", NULL);
@@ -255,13 +219,13 @@ int main(int argc, char ** argv) {
         cmask[0] = 1.0f;
         TS_ASSERT(ts_dit_forward(ws, m, v, z, cond, cmask, 0.7f, &tc, NULL) == TS_OK);
         r = read_ref(f, "dit.v_i2v", NULL);
-        tu_check_rel("dit.forward i2v", v, r, n, 1e-4);
+        ts_check_rel("dit.forward i2v", v, r, n, 1e-4);
         free(r);
         m->cfg.causal = 1;
         TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
         m->cfg.causal = 0;
         r = read_ref(f, "dit.v_causal", NULL);
-        tu_check_rel("dit.forward causal", v, r, n, 1e-4);
+        ts_check_rel("dit.forward causal", v, r, n, 1e-4);
         free(r);
         ts_dit_ws_free(m, &ws);
         // VAE
@@ -275,7 +239,7 @@ int main(int argc, char ** argv) {
         for (int64_t i = 0; i < frames; i++)
             ts_vae_decode(vws, m, img + i * H * H * 3, vz + i * hw * hw * c->latent_channels);
         r = read_ref(f, "vae.decoded", NULL);
-        tu_check_rel("vae.decode", img, r, frames * H * H * 3, 1e-4);
+        ts_check_rel("vae.decode", img, r, frames * H * H * 3, 1e-4);
         free(r);
         int64_t ni;
         double * rimg = read_ref(f, "vae.image", &ni);
@@ -285,7 +249,7 @@ int main(int argc, char ** argv) {
         for (int64_t i = 0; i < nimg; i++)
             ts_vae_encode(vws, m, enc + i * hw * hw * c->latent_channels, fimg + i * H * H * 3);
         r = read_ref(f, "vae.encoded", NULL);
-        tu_check_rel("vae.encode", enc, r, nimg * hw * hw * c->latent_channels, 1e-4);
+        ts_check_rel("vae.encode", enc, r, nimg * hw * hw * c->latent_channels, 1e-4);
         free(r);
         ts_vae_ws_free(m, &vws);
         free(rimg), free(fimg), free(enc), free(rvz), free(vz), free(img);
@@ -306,6 +270,5 @@ int main(int argc, char ** argv) {
         free(rz), free(z);
     }
     H5Fclose(f);
-    printf("%s\n", tu_failures ? "FAILED" : "PASSED");
-    return tu_failures ? 1 : 0;
+    return ts_test_finish("test_ref");
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/test_util.h"
+#include "ts_test.h"  // verdicts, bit comparison, ts_test_alloc
 #include "core/common.h"
 #include "sample/flow_sched.h"
 
@@ -146,14 +146,14 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     if (!cfg_text || ts_flow_sched_config_parse(cfg_text, name, &cfg) != TS_OK || rows != steps + 1 || nt != steps ||
         ns != steps + 1) {
         snprintf(detail, sizeof detail, "config or fixture shape: %s", ts_last_error());
-        tu_verdict(name, 0, detail);
+        ts_verdict(name, 0, detail);
         goto done;
     }
     if (flow && strcmp(flow, "wan") == 0) cfg.sigmas = TS_FLOW_SIGMAS_WAN;
     cfg.model_output_bf16 = mdtype && strcmp(mdtype, "bfloat16") == 0;
     ts_flow_sched_t s;
     if (ts_flow_sched_new(&cfg, steps, n, &s) != TS_OK) {
-        tu_verdict(name, 0, ts_last_error());
+        ts_verdict(name, 0, ts_last_error());
         goto done;
     }
     int ts_bad = -1;
@@ -166,7 +166,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     int sig_exact = memcmp(sig_c, sig, (size_t)(steps + 1) * sizeof(float)) == 0;
 
     // step by step against the recorded latents (and, with the fake model, outputs)
-    float *x = tu_alloc(n), *v = tu_alloc(n);
+    float *x = ts_test_alloc(n), *v = ts_test_alloc(n);
     memcpy(x, lat, (size_t)n * sizeof(float));
     double lat_rel = 0.0, out_rel = 0.0;
     int worst = 0;
@@ -188,7 +188,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
     ts_flow_sched_free(&s);
 
     // the same case over 3 uneven slices, one scheduler each (as 3 ranks)
-    float *xs = tu_alloc(n), *vs = tu_alloc(n), *whole = tu_alloc(n);
+    float *xs = ts_test_alloc(n), *vs = ts_test_alloc(n), *whole = ts_test_alloc(n);
     memcpy(whole, lat, (size_t)n * sizeof(float));
     ts_flow_sched_new(&cfg, steps, n, &s);
     run_steps(s, whole, n, replay ? outs : NULL, v, 0, steps);
@@ -226,7 +226,7 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
              "%s %2d steps %-6s timesteps %s, sigmas %s, latents max_rel=%.1e (step %d)%s, 3 slices %s",
              ts_flow_sched_name(cfg.kind), steps, replay ? (cfg.model_output_bf16 ? "bf16" : "replay") : "fake", tsd,
              sgd, lat_rel, worst, outd, slices_same ? "bit-identical" : "DIFFER");
-    tu_verdict(name, ok, detail);
+    ts_verdict(name, ok, detail);
     free(x), free(v), free(xs), free(vs), free(whole);
 done:
     free(cfg_text), free(model), free(flow), free(mdtype);
@@ -256,7 +256,7 @@ static int test_fixtures(const char * dir) {
     printf("# diffusers' schedulers vs timeshard's (%s)\n", path);
     H5Literate(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, one_case, NULL);
     H5Fclose(f);
-    return tu_finish("sample.fixtures");
+    return ts_test_finish("sample.fixtures");
 }
 
 // ---- resume ----------------------------------------------------------------------------
@@ -270,7 +270,7 @@ struct ckpt {
 
 static void resume_case(const char * label, const struct ts_flow_sched_config * cfg, int steps, int64_t n, int K,
                         int P_save, int P_load) {
-    float *x0 = tu_alloc(n), *ref = tu_alloc(n), *x = tu_alloc(n), *v = tu_alloc(n);
+    float *x0 = ts_test_alloc(n), *ref = ts_test_alloc(n), *x = ts_test_alloc(n), *v = ts_test_alloc(n);
     for (int64_t i = 0; i < n; i++) x0[i] = randn_ish();
     ts_flow_sched_t s;
     // straight
@@ -291,7 +291,7 @@ static void resume_case(const char * label, const struct ts_flow_sched_config * 
         for (int i = 0; i < m; i++) {
             ck.items[i] = it[i];
             if (it[i].is_array) {
-                if (!ck.arrays[i]) ck.arrays[i] = tu_alloc(n);
+                if (!ck.arrays[i]) ck.arrays[i] = ts_test_alloc(n);
                 memcpy(ck.arrays[i] + lo, it[i].data, (size_t)(hi - lo) * sizeof(float));
                 ck.items[i].data = NULL;
             }
@@ -319,9 +319,9 @@ static void resume_case(const char * label, const struct ts_flow_sched_config * 
     char name[96];
     snprintf(name, sizeof name, "resume.%s.K%d.%dto%d", label, K, P_save, P_load);
     if (ok_restore)
-        tu_check_bits(name, x, ref, n);
+        ts_check_bits(name, x, ref, n);
     else
-        tu_verdict(name, 0, "restore refused");
+        ts_verdict(name, 0, "restore refused");
     for (int i = 0; i < ck.n_items; i++) free(ck.arrays[i]);
     free(x0), free(ref), free(x), free(v);
 }
@@ -348,7 +348,7 @@ static int test_resume(void) {
     // many threads vs one, on a latent big enough to go parallel: elementwise, so bit-identical
     {
         const int64_t big = 300000;
-        float *a = tu_alloc(big), *b = tu_alloc(big), *v = tu_alloc(big);
+        float *a = ts_test_alloc(big), *b = ts_test_alloc(big), *v = ts_test_alloc(big);
         for (int64_t i = 0; i < big; i++) a[i] = b[i] = randn_ish();
         ts_flow_sched_config_wan(&cfg, TS_FLOW_SCHED_UNIPC, 3.0);
         ts_flow_sched_t s;
@@ -361,7 +361,7 @@ static int test_resume(void) {
             run_steps(s, b + lo, hi - lo, NULL, v + lo, 0, 6);
             ts_flow_sched_free(&s);
         }
-        tu_check_bits("threads.unipc.whole_vs_7_slices", a, b, big);
+        ts_check_bits("threads.unipc.whole_vs_7_slices", a, b, big);
         free(a), free(b), free(v);
     }
     // refused restores: another step count, a missing item; the scheduler stays usable
@@ -376,11 +376,11 @@ static int test_resume(void) {
         enum ts_status st = ts_flow_sched_state_set(t, it, m);
         char d[300];
         snprintf(d, sizeof d, "%s: %s | %s", ts_status_name(st), ts_last_error(), ts_last_hint());
-        tu_verdict("resume.refused.other_steps", st == TS_ERR_ARG && strstr(ts_last_error(), "steps"), d);
+        ts_verdict("resume.refused.other_steps", st == TS_ERR_ARG && strstr(ts_last_error(), "steps"), d);
         ts_error_clear();
         st = ts_flow_sched_state_set(t, it, m - 1);  // no "last_sample"
         snprintf(d, sizeof d, "%s: %s", ts_status_name(st), ts_last_error());
-        tu_verdict("resume.refused.missing_item", st == TS_ERR_FORMAT && strstr(ts_last_error(), "last_sample"), d);
+        ts_verdict("resume.refused.missing_item", st == TS_ERR_FORMAT && strstr(ts_last_error(), "last_sample"), d);
         struct ts_flow_sched_config e;
         ts_flow_sched_config_wan(&e, TS_FLOW_SCHED_EULER, 3.0);
         ts_flow_sched_t u;
@@ -388,10 +388,10 @@ static int test_resume(void) {
         ts_error_clear();
         st = ts_flow_sched_state_set(u, it, m);
         snprintf(d, sizeof d, "%s: %s", ts_status_name(st), ts_last_error());
-        tu_verdict("resume.refused.other_sampler", st == TS_ERR_ARG && strstr(ts_last_error(), "kind"), d);
+        ts_verdict("resume.refused.other_sampler", st == TS_ERR_ARG && strstr(ts_last_error(), "kind"), d);
         ts_flow_sched_free(&s), ts_flow_sched_free(&t), ts_flow_sched_free(&u);
     }
-    return tu_finish("sample.resume");
+    return ts_test_finish("sample.resume");
 }
 
 // ---- configuration -------------------------------------------------------------------------
@@ -423,7 +423,7 @@ static void expect_error(const char * name, const char * json, enum ts_status wa
     enum ts_status st = ts_flow_sched_config_parse(json, "scheduler_config.json", &cfg);
     char d[512];
     snprintf(d, sizeof d, "%s: %s | HINT: %.60s...", ts_status_name(st), ts_last_error(), ts_last_hint());
-    tu_verdict(name, st == want && strstr(ts_last_error(), word) && ts_last_hint()[0], d);
+    ts_verdict(name, st == want && strstr(ts_last_error(), word) && ts_last_hint()[0], d);
 }
 
 static int test_config(const char * dir) {
@@ -438,40 +438,40 @@ static int test_config(const char * dir) {
                cfg.num_train_timesteps == 1000;
     snprintf(d, sizeof d, "%s",
              st == TS_OK ? "UniPC, flow_shift 3, bh2, order 2 == ts_flow_sched_config_wan" : ts_last_error());
-    tu_verdict("config.wan21_diffusers_unipc", same, d);
+    ts_verdict("config.wan21_diffusers_unipc", same, d);
 
     ts_error_clear();
     st = ts_flow_sched_config_parse(
         "{\"_class_name\": \"FlowMatchEulerDiscreteScheduler\", \"shift\": 5.0,"
         " \"use_dynamic_shifting\": false, \"base_shift\": 0.5, \"max_shift\": 1.15}",
         "euler", &cfg);
-    tu_verdict("config.euler_shift5", st == TS_OK && cfg.kind == TS_FLOW_SCHED_EULER && cfg.shift == 5.0,
+    ts_verdict("config.euler_shift5", st == TS_OK && cfg.kind == TS_FLOW_SCHED_EULER && cfg.shift == 5.0,
                st == TS_OK ? "Euler, shift 5" : ts_last_error());
 
     ts_error_clear();
     st = ts_flow_sched_config_parse(edit("\"beta_end\"", "\"some_future_key\": 7, \"beta_end\""), "x", &cfg);
-    tu_verdict("config.unknown_key_ignored", st == TS_OK, st == TS_OK ? "warned, parsed" : ts_last_error());
+    ts_verdict("config.unknown_key_ignored", st == TS_OK, st == TS_OK ? "warned, parsed" : ts_last_error());
 
     // overrides as --sampler / --shift pass them
     ts_flow_sched_config_parse(WAN_UNIPC, "wan", &cfg);
     st = ts_flow_sched_config_override(&cfg, "euler", 0.0);
-    tu_verdict("override.sampler_euler_keeps_shift", st == TS_OK && cfg.kind == TS_FLOW_SCHED_EULER && cfg.shift == 3.0,
+    ts_verdict("override.sampler_euler_keeps_shift", st == TS_OK && cfg.kind == TS_FLOW_SCHED_EULER && cfg.shift == 3.0,
                "UniPC(3.0) --sampler euler -> Euler(3.0)");
     st = ts_flow_sched_config_override(&cfg, "unipc", 5.0);
-    tu_verdict("override.sampler_unipc_shift5",
+    ts_verdict("override.sampler_unipc_shift5",
                st == TS_OK && cfg.kind == TS_FLOW_SCHED_UNIPC && cfg.shift == 5.0 && cfg.solver_order == 2,
                "Euler --sampler unipc --shift 5 -> Wan's UniPC(5.0)");
     char line[128];
     ts_flow_sched_config_str(&cfg, line, sizeof line);
-    tu_verdict("override.describe", strcmp(line, "unipc (flow_shift 5, order 2, bh2)") == 0, line);
+    ts_verdict("override.describe", strcmp(line, "unipc (flow_shift 5, order 2, bh2)") == 0, line);
     ts_error_clear();
     st = ts_flow_sched_config_override(&cfg, NULL, -2.0);
     snprintf(d, sizeof d, "%s: %s | HINT: %s", ts_status_name(st), ts_last_error(), ts_last_hint());
-    tu_verdict("override.bad_shift", st == TS_ERR_ARG && strstr(ts_last_error(), "--shift") && cfg.shift == 5.0, d);
+    ts_verdict("override.bad_shift", st == TS_ERR_ARG && strstr(ts_last_error(), "--shift") && cfg.shift == 5.0, d);
     ts_error_clear();
     st = ts_flow_sched_config_override(&cfg, "ddim", 0.0);
     snprintf(d, sizeof d, "%s: %s | HINT: %s", ts_status_name(st), ts_last_error(), ts_last_hint());
-    tu_verdict("override.bad_sampler", st == TS_ERR_ARG && strstr(ts_last_error(), "ddim"), d);
+    ts_verdict("override.bad_sampler", st == TS_ERR_ARG && strstr(ts_last_error(), "ddim"), d);
 
     // bad input: one clear error each
     expect_error("bad.unknown_class", edit("UniPCMultistepScheduler", "DPMSolverMultistepScheduler"), TS_ERR_FORMAT,
@@ -512,19 +512,19 @@ static int test_config(const char * dir) {
     snprintf(path, sizeof path, "%s/no_such_scheduler_config.json", dir);
     st = ts_flow_sched_config_load(path, &cfg);
     snprintf(d, sizeof d, "%s: %s", ts_status_name(st), ts_last_error());
-    tu_verdict("bad.missing_file", st == TS_ERR_IO && strstr(ts_last_error(), "no_such"), d);
+    ts_verdict("bad.missing_file", st == TS_ERR_IO && strstr(ts_last_error(), "no_such"), d);
     snprintf(path, sizeof path, "%s/scheduler_config.json", dir);
     ts_error_clear();
     st = ts_flow_sched_config_load(path, &cfg);
-    tu_verdict("config.load_file", st == TS_OK && cfg.kind == TS_FLOW_SCHED_UNIPC && cfg.shift == 3.0,
+    ts_verdict("config.load_file", st == TS_OK && cfg.kind == TS_FLOW_SCHED_UNIPC && cfg.shift == 3.0,
                st == TS_OK ? path : ts_last_error());
 
     ts_flow_sched_t s;
     ts_error_clear();
     st = ts_flow_sched_new(&wan, 0, 10, &s);
     snprintf(d, sizeof d, "%s: %s", ts_status_name(st), ts_last_error());
-    tu_verdict("bad.zero_steps", st == TS_ERR_ARG && s == NULL, d);
-    return tu_finish("sample.config");
+    ts_verdict("bad.zero_steps", st == TS_ERR_ARG && s == NULL, d);
+    return ts_test_finish("sample.config");
 }
 
 int main(int argc, char ** argv) {

@@ -7,14 +7,14 @@
 
 #include "backend/backend.h"
 #include "core/common.h"  // ts_time
-#include "test_util.h"
+#include "ts_test.h"
 
 static double bench_linear(int threads, int64_t M, int K, int N) {
     ts_backend_t be = ts_backend_cpu_new(threads);
     float *x = be->ops->alloc(be, (size_t)M * K * 4), *w = be->ops->alloc(be, (size_t)N * K * 4);
     float *b = be->ops->alloc(be, (size_t)N * 4), *y = be->ops->alloc(be, (size_t)M * N * 4);
-    tu_fill(x, M * K, 1.0f);
-    tu_fill(w, (int64_t)N * K, 0.1f);
+    ts_test_fill(x, M * K, 1.0f);
+    ts_test_fill(w, (int64_t)N * K, 0.1f);
     be->ops->linear(be, y, N, x, K, w, b, M, K, N);  // warm-up
     double best = 1e30, t0 = ts_time();
     while (ts_time() - t0 < 1.5) {
@@ -33,8 +33,8 @@ static double bench_openblas(int threads, int64_t M, int K, int N) {
     void openblas_set_num_threads(int);
     openblas_set_num_threads(threads);
     float *x = calloc((size_t)(M * K), 4), *w = calloc((size_t)N * K, 4), *y = calloc((size_t)(M * N), 4);
-    tu_fill(x, M * K, 1.0f);
-    tu_fill(w, (int64_t)N * K, 0.1f);
+    ts_test_fill(x, M * K, 1.0f);
+    ts_test_fill(w, (int64_t)N * K, 0.1f);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
     double best = 1e30, t0 = ts_time();
     while (ts_time() - t0 < 1.5) {
@@ -52,7 +52,7 @@ static double bench_attn(int threads, int64_t T, int N, int H, int hd) {
     ts_backend_t be = ts_backend_cpu_new(threads);
     int D = H * hd;
     float *qkv = be->ops->alloc(be, (size_t)T * N * 3 * D * 4), *out = be->ops->alloc(be, (size_t)T * N * D * 4);
-    tu_fill(qkv, T * N * 3 * D, 1.0f);
+    ts_test_fill(qkv, T * N * 3 * D, 1.0f);
     be->ops->attn_spatial(be, out, qkv, T, N, H, hd);
     double best = 1e30, t0 = ts_time();
     while (ts_time() - t0 < 1.5) {

@@ -5,7 +5,7 @@
 #include <omp.h>
 
 #include "backend/backend.h"
-#include "test_util.h"
+#include "ts_test.h"
 
 #define TOL 1e-5
 
@@ -25,10 +25,10 @@ static void rel(ts_backend_t be, void * d) { be->ops->release(be, d); }
 
 // Verdicts for one op: out[0] (1 thread) against ref, out[0] vs out[1] bit for bit.
 static void check_op(const char * name, float * const out[2], const double * ref, int64_t n, double tol) {
-    char nm[96];
-    tu_check_rel(name, out[0], ref, n, tol);
+    char nm[128];
+    ts_check_rel(name, out[0], ref, n, tol);
     snprintf(nm, sizeof nm, "%s 1 vs 2 threads", name);
-    tu_check_bits(nm, out[0], out[1], n);
+    ts_check_bits(nm, out[0], out[1], n);
 }
 
 // ---- linear -------------------------------------------------------------------------------------
@@ -44,11 +44,11 @@ static void ref_linear(double * y, int ldy, const float * x, int ldx, const floa
 }
 
 static void test_linear_case(int64_t M, int K, int N, int ldx, int ldy) {
-    float *x = tu_alloc(M * ldx), *w = tu_alloc((int64_t)N * K), *b = tu_alloc(N);
-    tu_fill(x, M * ldx, 1.0f);
-    tu_fill(w, (int64_t)N * K, 0.2f);
-    tu_fill(b, N, 0.5f);
-    double * ref = tu_alloc_d(M * ldy);
+    float *x = ts_test_alloc(M * ldx), *w = ts_test_alloc((int64_t)N * K), *b = ts_test_alloc(N);
+    ts_test_fill(x, M * ldx, 1.0f);
+    ts_test_fill(w, (int64_t)N * K, 0.2f);
+    ts_test_fill(b, N, 0.5f);
+    double * ref = ts_test_alloc_d(M * ldy);
     for (int with_b = 0; with_b < 2; with_b++) {
         ref_linear(ref, ldy, x, ldx, w, with_b ? b : NULL, M, K, N);
         float * out[2];
@@ -56,7 +56,7 @@ static void test_linear_case(int64_t M, int K, int N, int ldx, int ldy) {
             float *dx = dev(BE[t], x, M * ldx), *dw = dev(BE[t], w, (int64_t)N * K), *db = dev(BE[t], b, N);
             float * dy = dev(BE[t], NULL, M * ldy);
             BE[t]->ops->linear(BE[t], dy, ldy, dx, ldx, dw, with_b ? db : NULL, M, K, N);
-            out[t] = tu_alloc(M * ldy);
+            out[t] = ts_test_alloc(M * ldy);
             get(BE[t], out[t], dy, M * ldy);
             rel(BE[t], dx), rel(BE[t], dw), rel(BE[t], db), rel(BE[t], dy);
         }
@@ -67,7 +67,7 @@ static void test_linear_case(int64_t M, int K, int N, int ldx, int ldy) {
         char nm[96];
         snprintf(nm, sizeof nm, "linear %lldx%dx%d%s", (long long)M, K, N, with_b ? " +bias" : "");
         check_op(nm, out, ref, M * ldy, TOL);
-        if (ldy > N) tu_verdict("linear leaves ldy padding alone", pad_ok, NULL);
+        if (ldy > N) ts_verdict("linear leaves ldy padding alone", pad_ok, NULL);
         free(out[0]), free(out[1]);
     }
     free(x), free(w), free(b), free(ref);
@@ -83,12 +83,13 @@ static void test_linear(void) {
 static void test_linear_row_independence(void) {
     const int64_t M = 200;
     const int K = 300, N = 200, ldw = K + 9;  // ldw: x copy with a wider stride
-    float *x = tu_alloc(M * K), *xw = tu_alloc(M * ldw), *w = tu_alloc((int64_t)N * K), *b = tu_alloc(N);
-    tu_fill(x, M * K, 1.0f);
-    tu_fill(w, (int64_t)N * K, 0.1f);
-    tu_fill(b, N, 0.5f);
+    float *x = ts_test_alloc(M * K), *xw = ts_test_alloc(M * ldw), *w = ts_test_alloc((int64_t)N * K),
+          *b = ts_test_alloc(N);
+    ts_test_fill(x, M * K, 1.0f);
+    ts_test_fill(w, (int64_t)N * K, 0.1f);
+    ts_test_fill(b, N, 0.5f);
     for (int64_t m = 0; m < M; m++) memcpy(xw + m * ldw, x + m * K, (size_t)K * sizeof(float));
-    float *full = tu_alloc(M * N), *part = tu_alloc(M * N);
+    float *full = ts_test_alloc(M * N), *part = ts_test_alloc(M * N);
     omp_set_num_threads(1);
     ts_backend_t be = ts_backend_cpu_new(0);
     be->ops->linear(be, full, N, x, K, w, b, M, K, N);
@@ -114,7 +115,7 @@ static void test_linear_row_independence(void) {
         }
         char nm[96];
         snprintf(nm, sizeof nm, "linear rows independent of M (%d thr)", nt);
-        tu_verdict(nm, ok_all, "M=1,7,63,64,65,130,200; offsets 37..199 etc.");
+        ts_verdict(nm, ok_all, "M=1,7,63,64,65,130,200; offsets 37..199 etc.");
         ts_backend_free(&be);
     }
     omp_set_num_threads(2);
@@ -126,12 +127,12 @@ static void test_linear_row_independence(void) {
 static void test_layernorm(void) {
     const int64_t rows = 37;
     const int D = 96;
-    float *x = tu_alloc(rows * D), *g = tu_alloc(D), *bb = tu_alloc(D);
-    tu_fill(x, rows * D, 3.0f);
+    float *x = ts_test_alloc(rows * D), *g = ts_test_alloc(D), *bb = ts_test_alloc(D);
+    ts_test_fill(x, rows * D, 3.0f);
     for (int64_t i = 0; i < rows * D; i++) x[i] += 5.0f;  // nonzero mean
-    tu_fill(g, D, 1.0f);
-    tu_fill(bb, D, 1.0f);
-    double * ref = tu_alloc_d(rows * D);
+    ts_test_fill(g, D, 1.0f);
+    ts_test_fill(bb, D, 1.0f);
+    double * ref = ts_test_alloc_d(rows * D);
     for (int affine = 0; affine < 2; affine++) {
         for (int64_t r = 0; r < rows; r++) {
             double m = 0, v = 0;
@@ -149,7 +150,7 @@ static void test_layernorm(void) {
             float *dx = dev(BE[t], x, rows * D), *dg = dev(BE[t], g, D), *db = dev(BE[t], bb, D);
             // in place (y aliases x)
             BE[t]->ops->layernorm(BE[t], dx, dx, affine ? dg : NULL, affine ? db : NULL, rows, D, 1e-6f);
-            out[t] = tu_alloc(rows * D);
+            out[t] = ts_test_alloc(rows * D);
             get(BE[t], out[t], dx, rows * D);
             rel(BE[t], dx), rel(BE[t], dg), rel(BE[t], db);
         }
@@ -163,12 +164,12 @@ static void test_groupnorm(void) {
     const int64_t B = 2;
     const int HW = 50, C = 32, G = 8, cpg = C / G;
     int64_t n = B * HW * C;
-    float *x = tu_alloc(n), *g = tu_alloc(C), *bb = tu_alloc(C);
-    tu_fill(x, n, 2.0f);
+    float *x = ts_test_alloc(n), *g = ts_test_alloc(C), *bb = ts_test_alloc(C);
+    ts_test_fill(x, n, 2.0f);
     for (int64_t i = 0; i < n; i++) x[i] += (float)((i % C) / cpg);  // per-group offsets
-    tu_fill(g, C, 1.0f);
-    tu_fill(bb, C, 1.0f);
-    double * ref = tu_alloc_d(n);
+    ts_test_fill(g, C, 1.0f);
+    ts_test_fill(bb, C, 1.0f);
+    double * ref = ts_test_alloc_d(n);
     for (int64_t b = 0; b < B; b++)
         for (int gr = 0; gr < G; gr++) {
             double m = 0, v = 0;
@@ -191,15 +192,15 @@ static void test_groupnorm(void) {
     for (int t = 0; t < 2; t++) {
         float *dx = dev(BE[t], x, n), *dy = dev(BE[t], NULL, n), *dg = dev(BE[t], g, C), *db = dev(BE[t], bb, C);
         BE[t]->ops->groupnorm(BE[t], dy, dx, B, HW, C, G, dg, db, 1e-5f);
-        out[t] = tu_alloc(n);
+        out[t] = ts_test_alloc(n);
         get(BE[t], out[t], dy, n);
         rel(BE[t], dx), rel(BE[t], dy), rel(BE[t], dg), rel(BE[t], db);
     }
     check_op("groupnorm", out, ref, n, TOL);
     // image 1 alone gives the same bits as within the batch
-    float * one = tu_alloc(HW * C);
+    float * one = ts_test_alloc(HW * C);
     BE[1]->ops->groupnorm(BE[1], one, x + HW * C, 1, HW, C, G, g, bb, 1e-5f);
-    tu_check_bits("groupnorm image alone = in batch", one, out[0] + HW * C, HW * C);
+    ts_check_bits("groupnorm image alone = in batch", one, out[0] + HW * C, HW * C);
     free(one), free(out[0]), free(out[1]), free(x), free(g), free(bb), free(ref);
 }
 
@@ -207,12 +208,12 @@ static void test_modulate_gate(void) {
     const int64_t T = 3;
     const int N = 5, D = 24, ld = 6 * D;  // shift/scale/gate as chunks of an adaLN (T, 6D) output
     int64_t n = T * N * D;
-    float *x = tu_alloc(n), *y = tu_alloc(n), *ada = tu_alloc(T * ld);
-    tu_fill(x, n, 2.0f);
-    tu_fill(y, n, 2.0f);
-    tu_fill(ada, T * ld, 1.0f);
+    float *x = ts_test_alloc(n), *y = ts_test_alloc(n), *ada = ts_test_alloc(T * ld);
+    ts_test_fill(x, n, 2.0f);
+    ts_test_fill(y, n, 2.0f);
+    ts_test_fill(ada, T * ld, 1.0f);
     const float *shift = ada + D, *scale = ada + 3 * D, *gate = ada + 5 * D;
-    double * ref = tu_alloc_d(n);
+    double * ref = ts_test_alloc_d(n);
     for (int64_t t = 0; t < T; t++)
         for (int i = 0; i < N; i++)
             for (int d = 0; d < D; d++) {
@@ -223,7 +224,7 @@ static void test_modulate_gate(void) {
     for (int t = 0; t < 2; t++) {
         float *dx = dev(BE[t], x, n), *da = dev(BE[t], ada, T * ld);
         BE[t]->ops->modulate(BE[t], dx, dx, da + D, da + 3 * D, ld, T, N, D);
-        out[t] = tu_alloc(n);
+        out[t] = ts_test_alloc(n);
         get(BE[t], out[t], dx, n);
         rel(BE[t], dx), rel(BE[t], da);
     }
@@ -240,7 +241,7 @@ static void test_modulate_gate(void) {
         for (int t = 0; t < 2; t++) {
             float *dx = dev(BE[t], x, n), *dy = dev(BE[t], y, n), *da = dev(BE[t], ada, T * ld);
             BE[t]->ops->gate_add(BE[t], dx, dy, with_gate ? da + 5 * D : NULL, ld, T, N, D);
-            out[t] = tu_alloc(n);
+            out[t] = ts_test_alloc(n);
             get(BE[t], out[t], dx, n);
             rel(BE[t], dx), rel(BE[t], dy), rel(BE[t], da);
         }
@@ -252,10 +253,10 @@ static void test_modulate_gate(void) {
 
 static void test_elementwise(void) {
     const int64_t n = 40000;  // above the serial threshold
-    float *x = tu_alloc(n), *y = tu_alloc(n);
-    tu_fill(x, n, 8.0f);
-    tu_fill(y, n, 3.0f);
-    double * ref = tu_alloc_d(n);
+    float *x = ts_test_alloc(n), *y = ts_test_alloc(n);
+    ts_test_fill(x, n, 8.0f);
+    ts_test_fill(y, n, 3.0f);
+    double * ref = ts_test_alloc_d(n);
     float * out[2];
     for (int op = 0; op < 3; op++) {
         for (int64_t i = 0; i < n; i++) {
@@ -269,7 +270,7 @@ static void test_elementwise(void) {
             if (op == 0) BE[t]->ops->gelu(BE[t], dx, n);
             if (op == 1) BE[t]->ops->silu(BE[t], dx, n);
             if (op == 2) BE[t]->ops->axpby(BE[t], dy, 0.75f, dx, -1.25f, n);
-            out[t] = tu_alloc(n);
+            out[t] = ts_test_alloc(n);
             get(BE[t], out[t], op == 2 ? dy : dx, n);
             rel(BE[t], dx), rel(BE[t], dy);
         }
@@ -285,18 +286,18 @@ static void test_rope(void) {
     const int H = 3, hd = 8, D = H * hd, ld = 3 * D, half = hd / 2;
     const int N = 6;
     const int64_t T = 4, rows = T * N;
-    float * x = tu_alloc(rows * ld);
-    tu_fill(x, rows * ld, 1.0f);
+    float * x = ts_test_alloc(rows * ld);
+    ts_test_fill(x, rows * ld, 1.0f);
     for (int variant = 0; variant < 2; variant++) {
         // spatial: table (N, half), pos_div 1, pos_mod N; temporal: table (T, half), pos_div N, pos_mod T
         int64_t ntab = variant == 0 ? N : T, pdiv = variant == 0 ? 1 : N, pmod = ntab;
-        float *ct = tu_alloc(ntab * half), *st = tu_alloc(ntab * half);
+        float *ct = ts_test_alloc(ntab * half), *st = ts_test_alloc(ntab * half);
         for (int64_t p = 0; p < ntab; p++)
             for (int i = 0; i < half; i++) {
                 double a = (p + 1) * 0.37 * (i + 1);
                 ct[p * half + i] = (float)cos(a), st[p * half + i] = (float)sin(a);
             }
-        double * ref = tu_alloc_d(rows * ld);
+        double * ref = ts_test_alloc_d(rows * ld);
         for (int64_t r = 0; r < rows; r++) {
             int64_t tr = variant == 0 ? r % N : r / N;
             for (int j = 0; j < ld; j++) ref[r * ld + j] = x[r * ld + j];
@@ -312,7 +313,7 @@ static void test_rope(void) {
         for (int t = 0; t < 2; t++) {
             float *dx = dev(BE[t], x, rows * ld), *dc = dev(BE[t], ct, ntab * half), *ds = dev(BE[t], st, ntab * half);
             BE[t]->ops->rope(BE[t], dx, ld, rows, H, hd, dc, ds, pdiv, pmod);
-            out[t] = tu_alloc(rows * ld);
+            out[t] = ts_test_alloc(rows * ld);
             get(BE[t], out[t], dx, rows * ld);
             rel(BE[t], dx), rel(BE[t], dc), rel(BE[t], ds);
         }
@@ -353,9 +354,9 @@ static void test_attn_spatial(void) {
     for (int ni = 0; ni < 5; ni++) {
         const int64_t T = 3;
         const int N = Ns[ni], H = Hs[ni], hd = hds[ni], D = H * hd, ld = 3 * D;
-        float * qkv = tu_alloc(T * N * ld);
-        tu_fill(qkv, T * N * ld, 1.5f);
-        double *ref = tu_alloc_d(T * N * D), *l = tu_alloc_d(N);
+        float * qkv = ts_test_alloc(T * N * ld);
+        ts_test_fill(qkv, T * N * ld, 1.5f);
+        double *ref = ts_test_alloc_d(T * N * D), *l = ts_test_alloc_d(N);
         int * valid = calloc((size_t)N, sizeof(int));
         const float ** v = calloc((size_t)N, sizeof(float *));
         for (int j = 0; j < N; j++) valid[j] = 1;
@@ -373,7 +374,7 @@ static void test_attn_spatial(void) {
         for (int t = 0; t < 2; t++) {
             float *dq = dev(BE[t], qkv, T * N * ld), *dout = dev(BE[t], NULL, T * N * D);
             BE[t]->ops->attn_spatial(BE[t], dout, dq, T, N, H, hd);
-            out[t] = tu_alloc(T * N * D);
+            out[t] = ts_test_alloc(T * N * D);
             get(BE[t], out[t], dout, T * N * D);
             rel(BE[t], dq), rel(BE[t], dout);
         }
@@ -381,10 +382,10 @@ static void test_attn_spatial(void) {
         snprintf(nm, sizeof nm, "attn_spatial N=%d H=%d hd=%d", N, H, hd);
         check_op(nm, out, ref, T * N * D, TOL);
         // frames [1, 3) alone
-        float * part = tu_alloc(2 * N * D);
+        float * part = ts_test_alloc(2 * N * D);
         BE[1]->ops->attn_spatial(BE[1], part, qkv + N * ld, 2, N, H, hd);
         snprintf(nm, sizeof nm, "attn_spatial N=%d frames alone", N);
-        tu_check_bits(nm, part, out[0] + N * D, 2 * N * D);
+        ts_check_bits(nm, part, out[0] + N * D, 2 * N * D);
         free(part), free(out[0]), free(out[1]), free(qkv), free(ref), free(l), free(valid), free(v);
     }
 }
@@ -411,22 +412,22 @@ static void ref_temporal(double * ref, const float * qkv, int64_t T, int N, int 
 static void test_attn_temporal(void) {
     const int64_t T = 11;
     const int N = 5, H = 2, hd = 8, D = H * hd, ld = 3 * D;
-    float * qkv = tu_alloc(T * N * ld);
-    tu_fill(qkv, T * N * ld, 1.5f);
-    double * ref = tu_alloc_d(T * N * D);
+    float * qkv = ts_test_alloc(T * N * ld);
+    ts_test_fill(qkv, T * N * ld, 1.5f);
+    double * ref = ts_test_alloc_d(T * N * D);
     for (int W = 1; W <= 3; W++)
         for (int causal = 0; causal < 2; causal++) {
             ref_temporal(ref, qkv, T, N, H, hd, W, causal);
             // whole video: T_own = T, g0 = 0, W empty halo slots on each side (NaN: must not be read)
             int64_t S = T + 2 * W;
-            float * slots = tu_alloc(S * N * ld);
+            float * slots = ts_test_alloc(S * N * ld);
             for (int64_t i = 0; i < S * N * ld; i++) slots[i] = NAN;
             memcpy(slots + W * N * ld, qkv, (size_t)(T * N * ld) * sizeof(float));
             float * out[2];
             for (int t = 0; t < 2; t++) {
                 float *ds = dev(BE[t], slots, S * N * ld), *dout = dev(BE[t], NULL, T * N * D);
                 BE[t]->ops->attn_temporal(BE[t], dout, ds, T, N, H, hd, W, causal, 0, T);
-                out[t] = tu_alloc(T * N * D);
+                out[t] = ts_test_alloc(T * N * D);
                 get(BE[t], out[t], dout, T * N * D);
                 rel(BE[t], ds), rel(BE[t], dout);
             }
@@ -440,19 +441,19 @@ static void test_attn_temporal(void) {
             for (int c = 0; c < 4; c++)
                 for (int k = 0; k + 1 < 5 && cuts[c][k + 1] >= 0; k++) {
                     int64_t a = cuts[c][k], b = cuts[c][k + 1], To = b - a, Sc = To + 2 * W;
-                    float * cs = tu_alloc(Sc * N * ld);
+                    float * cs = ts_test_alloc(Sc * N * ld);
                     for (int64_t s = 0; s < Sc; s++) {
                         int64_t g = a - W + s;
                         for (int64_t e = 0; e < N * ld; e++)
                             cs[s * N * ld + e] = (g >= 0 && g < T) ? qkv[g * N * ld + e] : NAN;
                     }
-                    float * co = tu_alloc(To * N * D);
+                    float * co = ts_test_alloc(To * N * D);
                     BE[c % 2]->ops->attn_temporal(BE[c % 2], co, cs, To, N, H, hd, W, causal, a, T);
                     ok = ok && memcmp(co, out[0] + a * N * D, (size_t)(To * N * D) * sizeof(float)) == 0;
                     free(cs), free(co);
                 }
             snprintf(nm, sizeof nm, "attn_temporal W=%d causal=%d chunks", W, causal);
-            tu_verdict(nm, ok, "bit-identical to whole video");
+            ts_verdict(nm, ok, "bit-identical to whole video");
             free(out[0]), free(out[1]), free(slots);
         }
     free(qkv), free(ref);
@@ -461,10 +462,10 @@ static void test_attn_temporal(void) {
 static void test_attn_cross(void) {
     const int64_t rows = 150;
     const int H = 2, hd = 16, D = H * hd, L = 12;
-    float *q = tu_alloc(rows * D), *kv = tu_alloc((int64_t)L * 2 * D), *bias = tu_alloc(L);
-    tu_fill(q, rows * D, 1.5f);
-    tu_fill(kv, (int64_t)L * 2 * D, 1.5f);
-    double *ref = tu_alloc_d(rows * D), l[16];
+    float *q = ts_test_alloc(rows * D), *kv = ts_test_alloc((int64_t)L * 2 * D), *bias = ts_test_alloc(L);
+    ts_test_fill(q, rows * D, 1.5f);
+    ts_test_fill(kv, (int64_t)L * 2 * D, 1.5f);
+    double *ref = ts_test_alloc_d(rows * D), l[16];
     int valid[16];
     const float * v[16];
     // cases: (n_valid, bias kind) bias 0 none, 1 log weights with a -inf, 2 all valid keys -inf
@@ -492,15 +493,15 @@ static void test_attn_cross(void) {
             float * dout = dev(BE[t], NULL, rows * D);
             BE[t]->ops->upload(BE[t], dout, q, (size_t)(rows * D) * sizeof(float));  // must be overwritten
             BE[t]->ops->attn_cross(BE[t], dout, dq, dkv, rows, H, hd, L, nv, bk ? db : NULL);
-            out[t] = tu_alloc(rows * D);
+            out[t] = ts_test_alloc(rows * D);
             get(BE[t], out[t], dout, rows * D);
             rel(BE[t], dq), rel(BE[t], dkv), rel(BE[t], db), rel(BE[t], dout);
         }
         check_op(names[cs], out, ref, rows * D, TOL);
         if (cs == 1) {  // rows [37, 150) alone
-            float * part = tu_alloc(rows * D);
+            float * part = ts_test_alloc(rows * D);
             BE[1]->ops->attn_cross(BE[1], part, q + 37 * D, kv, rows - 37, H, hd, L, nv, bias);
-            tu_check_bits("attn_cross rows alone", part, out[0] + 37 * D, (rows - 37) * D);
+            ts_check_bits("attn_cross rows alone", part, out[0] + 37 * D, (rows - 37) * D);
             free(part);
         }
         free(out[0]), free(out[1]);
@@ -514,9 +515,9 @@ static void test_patchify(void) {
     const int64_t T = 2;
     const int h = 6, w = 8, C = 3, p = 2, gw = w / p, N = (h / p) * gw;
     int64_t n = T * h * w * C;
-    float * img = tu_alloc(n);
-    tu_fill(img, n, 1.0f);
-    double * ref = tu_alloc_d(n);
+    float * img = ts_test_alloc(n);
+    ts_test_fill(img, n, 1.0f);
+    double * ref = ts_test_alloc_d(n);
     for (int64_t t = 0; t < T; t++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
@@ -524,18 +525,18 @@ static void test_patchify(void) {
                     int tok = (y / p) * gw + x / p, vi = ((y % p) * p + x % p) * C + c;
                     ref[(t * N + tok) * p * p * C + vi] = img[((t * h + y) * w + x) * C + c];
                 }
-    float *out[2], *back = tu_alloc(n);
+    float *out[2], *back = ts_test_alloc(n);
     for (int t = 0; t < 2; t++) {
         float *di = dev(BE[t], img, n), *dt = dev(BE[t], NULL, n), *db = dev(BE[t], NULL, n);
         BE[t]->ops->patchify(BE[t], dt, di, T, h, w, C, p);
-        out[t] = tu_alloc(n);
+        out[t] = ts_test_alloc(n);
         get(BE[t], out[t], dt, n);
         BE[t]->ops->unpatchify(BE[t], db, dt, T, h, w, C, p);
         if (t == 0) get(BE[t], back, db, n);
         rel(BE[t], di), rel(BE[t], dt), rel(BE[t], db);
     }
     check_op("patchify", out, ref, n, 0.0);
-    tu_check_bits("unpatchify(patchify(x)) = x", back, img, n);
+    ts_check_bits("unpatchify(patchify(x)) = x", back, img, n);
     free(out[0]), free(out[1]), free(back), free(img), free(ref);
 }
 
@@ -554,11 +555,11 @@ static void test_conv2d(void) {
             pad = cs[ci].pad;
         int Ho = (H + 2 * pad - k) / s + 1, Wo = (W + 2 * pad - k) / s + 1;
         int64_t nin = B * H * W * Cin, nout = B * Ho * Wo * Cout, nw = (int64_t)Cout * k * k * Cin;
-        float *in = tu_alloc(nin), *w = tu_alloc(nw), *b = tu_alloc(Cout);
-        tu_fill(in, nin, 1.0f);
-        tu_fill(w, nw, 0.3f);
-        tu_fill(b, Cout, 0.5f);
-        double * ref = tu_alloc_d(nout);
+        float *in = ts_test_alloc(nin), *w = ts_test_alloc(nw), *b = ts_test_alloc(Cout);
+        ts_test_fill(in, nin, 1.0f);
+        ts_test_fill(w, nw, 0.3f);
+        ts_test_fill(b, Cout, 0.5f);
+        double * ref = ts_test_alloc_d(nout);
         for (int64_t bi = 0; bi < B; bi++)
             for (int oy = 0; oy < Ho; oy++)
                 for (int ox = 0; ox < Wo; ox++)
@@ -579,7 +580,7 @@ static void test_conv2d(void) {
             float *di = dev(BE[t], in, nin), *dw = dev(BE[t], w, nw), *db = dev(BE[t], b, Cout);
             float * dout = dev(BE[t], NULL, nout);
             BE[t]->ops->conv2d(BE[t], dout, di, B, H, W, Cin, dw, db, Cout, k, s, pad);
-            out[t] = tu_alloc(nout);
+            out[t] = ts_test_alloc(nout);
             get(BE[t], out[t], dout, nout);
             rel(BE[t], di), rel(BE[t], dw), rel(BE[t], db), rel(BE[t], dout);
         }
@@ -588,10 +589,10 @@ static void test_conv2d(void) {
         check_op(nm, out, ref, nout, TOL);
         // last image alone
         int64_t per_in = (int64_t)H * W * Cin, per_out = (int64_t)Ho * Wo * Cout;
-        float * one = tu_alloc(per_out);
+        float * one = ts_test_alloc(per_out);
         BE[1]->ops->conv2d(BE[1], one, in + (B - 1) * per_in, 1, H, W, Cin, w, b, Cout, k, s, pad);
         snprintf(nm, sizeof nm, "conv2d k=%d s=%d image alone", k, s);
-        tu_check_bits(nm, one, out[0] + (B - 1) * per_out, per_out);
+        ts_check_bits(nm, one, out[0] + (B - 1) * per_out, per_out);
         free(one), free(out[0]), free(out[1]), free(in), free(w), free(b), free(ref);
     }
 }
@@ -600,9 +601,9 @@ static void test_upsample(void) {
     const int64_t B = 2;
     const int H = 5, W = 7, C = 3;
     int64_t nin = B * H * W * C, nout = 4 * nin;
-    float * in = tu_alloc(nin);
-    tu_fill(in, nin, 1.0f);
-    double * ref = tu_alloc_d(nout);
+    float * in = ts_test_alloc(nin);
+    ts_test_fill(in, nin, 1.0f);
+    double * ref = ts_test_alloc_d(nout);
     for (int64_t b = 0; b < B; b++)
         for (int y = 0; y < 2 * H; y++)
             for (int x = 0; x < 2 * W; x++)
@@ -612,7 +613,7 @@ static void test_upsample(void) {
     for (int t = 0; t < 2; t++) {
         float *di = dev(BE[t], in, nin), *dout = dev(BE[t], NULL, nout);
         BE[t]->ops->upsample2x(BE[t], dout, di, B, H, W, C);
-        out[t] = tu_alloc(nout);
+        out[t] = ts_test_alloc(nout);
         get(BE[t], out[t], dout, nout);
         rel(BE[t], di), rel(BE[t], dout);
     }
@@ -620,22 +621,39 @@ static void test_upsample(void) {
     free(out[0]), free(out[1]), free(in), free(ref);
 }
 
-// The checks can fail: a one-ulp change or a small error is reported.
+// TESTCHECK passes TS_OK on and returns the first failed status.
+static enum ts_status testcheck_stops(int * reached) {
+    TESTCHECK(TS_OK);
+    TESTCHECK(TS_ERR_ARG);
+    *reached = 1;
+    return TS_OK;
+}
+
+// The checks can fail: a one-ulp change, a small error (against a double or a
+// float reference), a failed CHECK in a group and a failed TESTCHECK are each reported.
 static void test_harness(void) {
-    float a[4] = {1.0f, -2.0f, 3.0f, 0.5f}, b[4];
+    float a[4] = {1.0f, -2.0f, 3.0f, 0.5f}, b[4], bf[4];
     double r[4] = {1.0, -2.0, 3.0, 0.5};
     memcpy(b, a, sizeof a);
+    memcpy(bf, a, sizeof a);
     b[2] = nextafterf(b[2], 4.0f);
-    int saved = tu_failures;
-    int caught_bits = 0, caught_rel = 0;
-    printf("  (harness self-test: the next two lines must say FAIL)\n");
-    tu_check_bits("harness: one-ulp change", a, b, 4);
-    caught_bits = tu_failures == saved + 1;
+    int saved = ts_test.failures;
+    int caught_bits = 0, caught_rel = 0, caught_rel_f = 0, caught_group = 0, caught_call = 0, reached = 0;
+    printf("  (harness self-test: the next four verdicts and a TESTCHECK must say FAILED)\n");
+    ts_check_bits("harness: one-ulp change", a, b, 4);
+    caught_bits = ts_test.failures == saved + 1;
     a[1] = -2.0001f;
-    tu_check_rel("harness: 3e-5 error", a, r, 4, TOL);
-    caught_rel = tu_failures == saved + 2;
-    tu_failures = saved;
-    tu_verdict("harness catches both", caught_bits && caught_rel, NULL);
+    ts_check_rel("harness: 3e-5 error", a, r, 4, TOL);
+    caught_rel = ts_test.failures == saved + 2;
+    ts_check_rel_f("harness: 3e-5 error, float reference", a, bf, 4, TOL);
+    caught_rel_f = ts_test.failures == saved + 3;
+    CHECK(1 == 1, "holds");
+    CHECK(a[1] == bf[1], "a[1] = %g, want %g (expected to fail)", a[1], bf[1]);
+    caught_group = ts_group("harness: a group with one failed CHECK") == 1 && ts_test.failures == saved + 4;
+    caught_call = testcheck_stops(&reached) == TS_ERR_ARG && !reached && ts_test.failures == saved + 5;
+    ts_test.failures = saved;
+    ts_verdict("harness catches all five", caught_bits && caught_rel && caught_rel_f && caught_group && caught_call,
+               NULL);
 }
 
 static void test_memory(void) {
@@ -644,7 +662,7 @@ static void test_memory(void) {
     int ok = ((uintptr_t)p % 64) == 0;
     for (int i = 0; i < 250; i++) ok = ok && p[i] == 0.0f;
     float h[250], g[250];
-    tu_fill(h, 250, 1.0f);
+    ts_test_fill(h, 250, 1.0f);
     be->ops->upload(be, p, h, sizeof h);
     float * p2 = be->ops->alloc(be, 1000);
     be->ops->copy(be, p2, p, sizeof h);
@@ -654,7 +672,7 @@ static void test_memory(void) {
     be->ops->release(be, p);
     be->ops->release(be, p2);
     ok = ok && strcmp(be->ops->name, "cpu") == 0 && BE[0]->threads == 1 && BE[1]->threads == 2;
-    tu_verdict("alloc (aligned, zeroed), copies", ok, NULL);
+    ts_verdict("alloc (aligned, zeroed), copies", ok, NULL);
 }
 
 int main(void) {
@@ -679,6 +697,6 @@ int main(void) {
     ts_backend_free(&BE[0]);
     ts_backend_free(&BE[1]);
     int ok = BE[0] == NULL;
-    tu_verdict("ts_backend_free sets NULL", ok, NULL);
-    return tu_finish("test_backend_cpu");
+    ts_verdict("ts_backend_free sets NULL", ok, NULL);
+    return ts_test_finish("test_backend_cpu");
 }

@@ -14,7 +14,7 @@
 #include "core/rng.h"
 #include "core/rope.h"
 #include "core/tensor.h"
-#include "test_util.h"
+#include "ts_test.h"
 
 // ---- helpers: capture stderr, run a function in a child ---------------------------------
 
@@ -72,7 +72,7 @@ static void test_errors(void) {
             if (strcmp(a, ts_status_name((enum ts_status)t)) == 0) ok = 0;
     }
     ok = ok && strcmp(ts_status_name(TS_ERR_COUNT), "unknown status") == 0;
-    tu_verdict("status names distinct", ok, NULL);
+    ts_verdict("status names distinct", ok, NULL);
 
     ts_error_clear();
     ok = strcmp(ts_last_error(), "") == 0 && strcmp(ts_last_hint(), "") == 0;
@@ -86,7 +86,7 @@ static void test_errors(void) {
     ts_error(TS_ERR_MODEL, NULL, "second %d", 2);
     ok = ok && strcmp(ts_last_error(), "second 2") == 0 && strcmp(ts_last_hint(), "") == 0;
     ts_error_clear();
-    tu_verdict("error: first wins, clear, hint", ok, ts_last_error());
+    ts_verdict("error: first wins, clear, hint", ok, ts_last_error());
 }
 
 // ---- logging and abort --------------------------------------------------------------------
@@ -122,7 +122,7 @@ static void do_assert_fail(void) {
 static void test_log(void) {
     const char * out = capture_stderr(log_rank0);
     const char * want0 = "hello 1\ntimeshard: warning: careful now\ntimeshard: error: bad\n";
-    tu_verdict("log format, rank 0", strcmp(out, want0) == 0, NULL);
+    ts_verdict("log format, rank 0", strcmp(out, want0) == 0, NULL);
     if (strcmp(out, want0) != 0) printf("    got: <%s>\n", out);
 
     char host[64];
@@ -131,14 +131,14 @@ static void test_log(void) {
     char want1[512];
     snprintf(want1, sizeof want1, "[rank 1 %s] timeshard: warning: w\ntimeshard: debug: dbg\n", host);
     out = capture_stderr(log_rank1);
-    tu_verdict("log format, rank 1 of 2, levels", strcmp(out, want1) == 0, NULL);
+    ts_verdict("log format, rank 1 of 2, levels", strcmp(out, want1) == 0, NULL);
     if (strcmp(out, want1) != 0) printf("    got: <%s>\n    want: <%s>\n", out, want1);
 
     char err[1024];
     int aborted = child_aborts(do_assert_fail, err, sizeof err);
     int ok = aborted && strstr(err, "timeshard: internal error at ") && strstr(err, "test_core.c:") &&
              strstr(err, ": assert(two == 3)\n");
-    tu_verdict("TS_ASSERT aborts with file:line", ok, NULL);
+    ts_verdict("TS_ASSERT aborts with file:line", ok, NULL);
     if (!ok) printf("    got: <%s>\n", err);
 }
 
@@ -167,7 +167,7 @@ static void test_arena(void) {
     ok = ok && a.used == need && a.used <= a.size;
     ts_arena_free(&a);
     ok = ok && a.base == NULL;
-    tu_verdict("arena alignment and sizing", ok, NULL);
+    ts_verdict("arena alignment and sizing", ok, NULL);
 
     ts_arena_init(&a, ts_arena_need(2 * 3 * 5));
     int64_t shape[3] = {2, 3, 5};
@@ -178,12 +178,12 @@ static void test_arena(void) {
     ts_tensor s = {0};
     ok = ok && strcmp(ts_shape_str(&s, buf, sizeof buf), "()") == 0 && ts_tensor_numel(&s) == 1;
     ts_arena_free(&a);
-    tu_verdict("tensor numel and shape string", ok, buf);
+    ts_verdict("tensor numel and shape string", ok, buf);
 
     char err[1024];
     int aborted = child_aborts(arena_overflow, err, sizeof err);
     ok = aborted && strstr(err, "timeshard: internal error at ") && strstr(err, "arena too small");
-    tu_verdict("too-small arena aborts", ok, NULL);
+    ts_verdict("too-small arena aborts", ok, NULL);
     if (!ok) printf("    got: <%s>\n", err);
 }
 
@@ -204,13 +204,13 @@ static void test_philox_kat(void) {
         char name[64], detail[96];
         snprintf(name, sizeof name, "philox4x32-10 KAT %d", v);
         snprintf(detail, sizeof detail, "%08x %08x %08x %08x", out[0], out[1], out[2], out[3]);
-        tu_verdict(name, memcmp(out, want[v], sizeof out) == 0, detail);
+        ts_verdict(name, memcmp(out, want[v], sizeof out) == 0, detail);
     }
 }
 
 static void test_rng_normal(void) {
     const int64_t n = 1000000;
-    float * x = tu_alloc(n);
+    float * x = ts_test_alloc(n);
     ts_rng_normal_fill(x, n, 1234, 0, 0);
     double s = 0, s2 = 0, s4 = 0;
     for (int64_t i = 0; i < n; i++) s += x[i];
@@ -224,7 +224,7 @@ static void test_rng_normal(void) {
     char detail[128];
     snprintf(detail, sizeof detail, "mean=%.2e var=%.4f kurtosis=%.3f", mean, var, kurt);
     // std errors: mean 1e-3, var 1.4e-3, kurtosis 5e-3 -> bounds of ~5 sigma
-    tu_verdict("normal statistics (1e6 draws)", fabs(mean) < 5e-3 && fabs(var - 1.0) < 7e-3 && fabs(kurt - 3.0) < 0.03,
+    ts_verdict("normal statistics (1e6 draws)", fabs(mean) < 5e-3 && fabs(var - 1.0) < 7e-3 && fabs(kurt - 3.0) < 0.03,
                detail);
 
     // the documented construction, rebuilt here from the block function
@@ -239,12 +239,12 @@ static void test_rng_normal(void) {
         float a = ts_rng_normal(seed, 7, 2 * blk), b = ts_rng_normal(seed, 7, 2 * blk + 1);
         ok = ok && fabs(a - z0) <= 1e-6 * (1 + fabs(z0)) && fabs(b - z1) <= 1e-6 * (1 + fabs(z1));
     }
-    tu_verdict("normal = Box-Muller of the block", ok, NULL);
+    ts_verdict("normal = Box-Muller of the block", ok, NULL);
 
     // streams and seeds differ; fill at arbitrary offsets equals pointwise draws
     ok = ts_rng_normal(1, 0, 5) != ts_rng_normal(2, 0, 5) && ts_rng_normal(1, 0, 5) != ts_rng_normal(1, 1, 5) &&
          ts_rng_normal(1, 0, 4) != ts_rng_normal(1, 0, 5);
-    tu_verdict("seeds, streams, indices differ", ok, NULL);
+    ts_verdict("seeds, streams, indices differ", ok, NULL);
     ok = 1;
     const uint64_t firsts[] = {0, 1, 7, 999999, (1ull << 33) + 3, 0xfffffffffffffff0ull};
     for (int f = 0; f < 6; f++) {
@@ -255,14 +255,14 @@ static void test_rng_normal(void) {
             ok = ok && memcmp(&p, &buf[i], sizeof p) == 0;
         }
     }
-    tu_verdict("fill equals pointwise at offsets", ok, NULL);
+    ts_verdict("fill equals pointwise at offsets", ok, NULL);
 
-    float * y = tu_alloc(n);
+    float * y = ts_test_alloc(n);
     omp_set_num_threads(1);
     ts_rng_normal_fill(x, n, 99, 0, 12345);
     omp_set_num_threads(2);
     ts_rng_normal_fill(y, n, 99, 0, 12345);
-    tu_check_bits("fill: 1 vs 2 threads", x, y, n);
+    ts_check_bits("fill: 1 vs 2 threads", x, y, n);
     free(x);
     free(y);
 }
@@ -284,7 +284,7 @@ static void test_rope_tables(void) {
         }
     char d[64];
     snprintf(d, sizeof d, "max_abs=%.1e", err);
-    tu_verdict("rope table 1d", err < 1e-6, d);
+    ts_verdict("rope table 1d", err < 1e-6, d);
 
     const int gh = 3, gw = 5, hd = 16, half = hd / 2, q = hd / 4;
     float c2[3 * 5 * 8], s2[3 * 5 * 8];
@@ -300,7 +300,7 @@ static void test_rope_tables(void) {
                 err = fmax(err, fabs(s2[n * half + i] - sin(ang)));
             }
     snprintf(d, sizeof d, "max_abs=%.1e", err);
-    tu_verdict("rope table 2d", err < 1e-6, d);
+    ts_verdict("rope table 2d", err < 1e-6, d);
 }
 
 // The peak resident size follows a 64 MiB buffer up, and a reset after the
@@ -312,7 +312,7 @@ static void test_peak_rss(void) {
     // mmap, not malloc: a sanitizer's allocator keeps freed memory in quarantine
     void * m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
-        tu_verdict("peak rss: mmap of 64 MiB", 0, strerror(errno));
+        ts_verdict("peak rss: mmap of 64 MiB", 0, strerror(errno));
         return;
     }
     volatile char * big = m;
@@ -323,9 +323,9 @@ static void test_peak_rss(void) {
     int64_t after = ts_peak_rss();
     snprintf(d, sizeof d, "base=%lld MiB high=%lld MiB after reset=%lld MiB", (long long)(base >> 20),
              (long long)(high >> 20), (long long)(after >> 20));
-    tu_verdict("peak rss follows a 64 MiB buffer", high - base >= ((int64_t)60 << 20), d);
-    if (can) tu_verdict("peak rss reset drops it again", after < high - ((int64_t)48 << 20), d);
-    else tu_verdict("peak rss reset unavailable here (skipped)", 1, d);
+    ts_verdict("peak rss follows a 64 MiB buffer", high - base >= ((int64_t)60 << 20), d);
+    if (can) ts_verdict("peak rss reset drops it again", after < high - ((int64_t)48 << 20), d);
+    else ts_verdict("peak rss reset unavailable here (skipped)", 1, d);
 }
 
 int main(void) {
@@ -337,5 +337,5 @@ int main(void) {
     test_philox_kat();
     test_rng_normal();
     test_rope_tables();
-    return tu_finish("test_core");
+    return ts_test_finish("test_core");
 }

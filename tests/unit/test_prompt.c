@@ -7,7 +7,7 @@
 
 #include "core/common.h"
 #include "model/prompt.h"
-#include "test_util.h"
+#include "ts_test.h"
 
 static void parse_ok(const char * text, int n_expect, const char * words, const float * w) {
     struct ts_prompt_word pw[32];
@@ -22,7 +22,7 @@ static void parse_ok(const char * text, int n_expect, const char * words, const 
         if (pw[i].weight != w[i]) ok = 0;
     }
     ok = ok && strcmp(joined, words) == 0;
-    tu_verdict(text, ok, joined);
+    ts_verdict(text, ok, joined);
 }
 
 static void parse_bad(const char * text, const char * must_contain) {
@@ -31,7 +31,7 @@ static void parse_bad(const char * text, const char * must_contain) {
     ts_error_clear();
     enum ts_status st = ts_prompt_parse(text, pw, 32, &n);
     int ok = st != TS_OK && strstr(ts_last_error(), must_contain) != NULL;
-    tu_verdict(text, ok, ts_last_error());
+    ts_verdict(text, ok, ts_last_error());
 }
 
 static const char * write_file(const char * text) {
@@ -48,7 +48,7 @@ static void story_bad(const char * name, const char * text, int64_t frames, cons
     ts_error_clear();
     enum ts_status st = ts_storyboard_load(write_file(text), frames, &sb);
     int ok = st != TS_OK && strstr(ts_last_error(), must_contain) != NULL;
-    tu_verdict(name, ok, ts_last_error());
+    ts_verdict(name, ok, ts_last_error());
 }
 
 int main(void) {
@@ -81,14 +81,14 @@ int main(void) {
         struct ts_storyboard sb;
         ts_error_clear();
         enum ts_status st = ts_storyboard_load("/nonexistent/story.txt", 20, &sb);
-        tu_verdict("missing file", st == TS_ERR_IO && strstr(ts_last_error(), "cannot open storyboard"), ts_last_error());
+        ts_verdict("missing file", st == TS_ERR_IO && strstr(ts_last_error(), "cannot open storyboard"), ts_last_error());
     }
     {
         struct ts_storyboard sb;
         ts_error_clear();
         enum ts_status st = ts_storyboard_load(write_file("# three segments\n0-5: a red circle\n\n6-11: b\n12-19: c\n"),
                                                20, &sb);
-        tu_verdict("three segments load", st == TS_OK && sb.n == 3 && sb.seg[1].first == 6 && sb.seg[2].last == 19,
+        ts_verdict("three segments load", st == TS_OK && sb.n == 3 && sb.seg[1].first == 6 && sb.seg[2].last == 19,
                    st == TS_OK ? "" : ts_last_error());
         // blend 4 around the boundary between frames 5 and 6: frames 4..7 weights of the later segment 1/5..4/5
         int a[20], b[20];
@@ -97,21 +97,20 @@ int main(void) {
         int ok = a[3] == 0 && al[3] == 0.0f && a[4] == 0 && b[4] == 1 && al[4] == 1.0f / 5 && a[5] == 0 &&
                  al[5] == 2.0f / 5 && a[6] == 1 && b[6] == 0 && al[6] == 1.0f - 3.0f / 5 && a[7] == 1 &&
                  al[7] == 1.0f - 4.0f / 5 && a[8] == 1 && al[8] == 0.0f && a[19] == 2;
-        tu_verdict("blend 4: ramps 1/5..4/5 across frames 4-7", ok, "");
+        ts_verdict("blend 4: ramps 1/5..4/5 across frames 4-7", ok, "");
         // the same frames computed in chunks (as ranks do) agree
         int a2[20], b2[20];
         float al2[20];
         ts_storyboard_frames(&sb, 4, 0, 7, a2, b2, al2);
         ts_storyboard_frames(&sb, 4, 7, 13, a2 + 7, b2 + 7, al2 + 7);
-        tu_verdict("chunked == whole", !memcmp(a, a2, sizeof(a)) && !memcmp(b, b2, sizeof(b)) && !memcmp(al, al2, sizeof(al)),
+        ts_verdict("chunked == whole", !memcmp(a, a2, sizeof(a)) && !memcmp(b, b2, sizeof(b)) && !memcmp(al, al2, sizeof(al)),
                    "");
         ts_storyboard_frames(&sb, 0, 0, 20, a, b, al);
         ok = 1;
         for (int i = 0; i < 20; i++) ok &= al[i] == 0.0f && a[i] == (i < 6 ? 0 : i < 12 ? 1 : 2);
-        tu_verdict("blend 0: hard cuts", ok, "");
+        ts_verdict("blend 0: hard cuts", ok, "");
         ts_storyboard_free(&sb);
     }
     remove(write_file(""));
-    printf("%s\n", tu_failures ? "FAILED" : "PASSED");
-    return tu_failures ? 1 : 0;
+    return ts_test_finish("test_prompt");
 }

@@ -1,12 +1,15 @@
-"""Ground-truth clips without torch: a numpy port of tools/train/shapes.py's `tracks` and `render`.
+"""Ground-truth clips without torch: the dataset's motion (tools/physics.py, shared with
+tools/train/shapes.py) on numpy arrays, and a numpy port of shapes.py's `render`.
 
-The port takes its random numbers from a callable `u()` (uniform in [0, 1)), drawn in the same
-order as shapes.tracks draws `torch.rand(1, generator=gen)`; tools/eval/check_port.py feeds both
-the same stream (with torch) and checks tracks and frames agree, so the port cannot drift from
-the dataset unnoticed. Clip parameters come from `balanced_params` (every colour x shape x
-motion, backgrounds cycled) rather than shapes.sample_params, so validation covers every class.
+`tracks` takes its random numbers from a callable `u()` (uniform in [0, 1)), drawn in the same order as
+shapes.tracks draws `torch.rand(1, generator=gen)` (both call physics.tracks); tools/eval/check_port.py
+feeds both the same stream (with torch) and checks tracks and frames agree, so the numpy side cannot drift
+from the dataset unnoticed. Clip parameters come from `balanced_params` (every colour x shape x motion,
+backgrounds cycled) rather than shapes.sample_params, so validation covers every class.
 """
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -14,14 +17,12 @@ try:
     from . import vocab as V
 except ImportError:  # run as a script from tools/eval
     import vocab as V
+_TOOLS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import physics  # noqa: E402  (tools/physics.py)
 
-
-def _fold(x, lo, hi):
-    # shapes.py passes lo, hi as torch.tensor(float): float32 scalars, so round them the same way
-    lo, hi = float(np.float32(lo)), float(np.float32(hi))
-    span = max(float(np.float32(hi - lo)), 1e-3)
-    y = np.mod(x - lo, 2 * span)
-    return lo + np.where(y > span, 2 * span - y, y)
+NUMPY_OPS = physics.NumpyOps()
 
 
 def tracks(params, frames, fps=12.0, size=64, u=None, t0=0.0):
@@ -29,70 +30,7 @@ def tracks(params, frames, fps=12.0, size=64, u=None, t0=0.0):
     if u is None:
         rng = np.random.default_rng(0)
         u = lambda: float(rng.random())  # noqa: E731
-    B = len(params)
-    t = np.arange(frames, dtype=np.float64) / fps + t0
-    cx = np.zeros((B, frames))
-    cy = np.zeros_like(cx)
-    r = np.zeros_like(cx)
-    dur = (frames - 1) / fps
-    for i, p in enumerate(params):
-        m = p["motion"]
-        if m in V.DIRECTIONS:
-            rad = 6 + 4 * u()
-            speed = 12 + 12 * u()
-            dx, dy = V.DIRECTIONS[m]
-            norm = math.hypot(dx, dy)
-            vx, vy = speed * dx / norm, speed * dy / norm
-            lo, hi = rad, size - rad
-
-            def start(v):
-                travel = abs(v) * dur
-                a, b = (lo + travel, hi) if v < 0 else (lo, hi - travel) if v > 0 else (lo + 8, hi - 8)
-                if b < a:
-                    a = b = (lo + hi) / 2
-                return a + (b - a) * u()
-
-            x0, y0 = start(vx), start(vy)
-            cx[i] = _fold(x0 + vx * t, lo, hi)
-            cy[i] = _fold(y0 + vy * t, lo, hi)
-            r[i] = rad
-        elif m in ("growing", "shrinking"):
-            rate = 0.35 + 0.25 * u()
-            if m == "growing":
-                r0 = 4.5 + 2 * u()
-                r[i] = np.minimum(r0 * np.exp(rate * t), 22.0)
-            else:
-                r0 = 14 + 4 * u()
-                r[i] = np.maximum(r0 * np.exp(-rate * t), 3.0)
-            cx[i] = 24 + 16 * u()
-            cy[i] = 24 + 16 * u()
-        else:  # bouncing
-            rad = 5 + 3 * u()
-            grav = 250.0
-            e = 0.7 + 0.2 * u()
-            vx = (6 + 12 * u()) * (1 if u() < 0.5 else -1)
-            x, y = 16 + 32 * u(), 8 + 20 * u()
-            vy = -20 * u()
-            floor = size - rad
-            h = 1.0 / (fps * 8)
-            tcur = 0.0
-            for k in range(frames):
-                target = float(t[k])
-                while tcur < target - 1e-9:
-                    step = min(h, target - tcur)
-                    vy += grav * step
-                    x += vx * step
-                    y += vy * step
-                    if y > floor:
-                        y = floor - (y - floor) * e
-                        vy = -abs(vy) * e
-                    if x < rad or x > size - rad:
-                        x = rad + abs(x - rad) if x < rad else (size - rad) - (x - (size - rad))
-                        vx = -vx
-                    tcur += step
-                cx[i, k], cy[i, k] = x, y
-            r[i] = rad
-    return cx, cy, r
+    return physics.tracks(params, frames, fps, size, u, t0, NUMPY_OPS)
 
 
 def render(params, cx, cy, r, size=64):
@@ -105,9 +43,9 @@ def render(params, cx, cy, r, size=64):
     dx, dy = xx - cx, yy - cy
     shape_id = np.array([V.SHAPES.index(p["shape"]) for p in params]).reshape(B, 1, 1, 1)
     circle = np.sqrt(dx * dx + dy * dy) - r
-    square = np.maximum(np.abs(dx), np.abs(dy)) - r * f32(0.85)
+    square = np.maximum(np.abs(dx), np.abs(dy)) - r * f32(physics.SQUARE_HALF)
     s30, c30 = f32(0.5), f32(math.sqrt(3) / 2)
-    rt = r * f32(1.15)
+    rt = r * f32(physics.TRI_SCALE)
     tri = np.maximum(np.maximum(dy - rt / 2, -c30 * dx - s30 * dy - rt / 2), c30 * dx - s30 * dy - rt / 2)
     sd = np.where(shape_id == 0, circle, np.where(shape_id == 1, square, tri))
     cov = np.clip(f32(0.5) - sd, 0, 1)[..., None]

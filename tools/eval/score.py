@@ -48,6 +48,7 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import vocab as V
+import physics as P  # noqa: E402  (tools/physics.py, on the path through vocab)
 
 BG_RGB = np.array([V.BACKGROUNDS[n] for n in V.BG_NAMES], np.float32)    # (12, 3)
 OBJ_RGB = np.array([V.COLORS[n] for n in V.COLOR_NAMES], np.float32)    # (8, 3)
@@ -65,9 +66,9 @@ MIN_OBJ_DIST = 40.0   # an object's core must be this far (RGB) from the backgro
 MIN_AREA = 4.0        # px of coverage for an object to count as present
 MIN_SHAPE_AREA = 10.0  # px of coverage to classify a shape
 # motion settings, in the dataset's units (seconds)
-GRAVITY_MIN = 90.0    # px/s^2 (dataset: 250)
-MOVE_REF = 6.0        # px/s, half the dataset's slowest translation (12)
-GROW_REF = 0.35       # 1/s of log-area, half the dataset's slowest growth (2 x 0.35)
+GRAVITY_MIN = 90.0        # px/s^2 (dataset: P.GRAVITY, 250)
+MOVE_REF = P.SPEED_MIN / 2  # px/s, half the dataset's slowest translation (12 / 2 = 6)
+GROW_REF = P.RATE_MIN      # 1/s of log-area, half the dataset's slowest growth (2 x 0.35 / 2)
 
 
 # ---- input -----------------------------------------------------------------------------------------

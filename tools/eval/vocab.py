@@ -1,49 +1,22 @@
-"""The dataset's vocabulary (colours, backgrounds, shapes, motions, held-out pairs), read from
-tools/train/shapes.py without importing torch.
-
-shapes.py imports torch at top level, and CI has no torch. Rather than copy its tables (which
-would drift), this module executes shapes.py's source with the `import torch` line removed:
-the tables and the pure-Python helpers (`caption`, `vocabulary`) come out exactly as the
-training code defines them; the torch functions (`tracks`, `render`, ...) are left out
-(tools/eval/gt.py is their numpy port).
+"""The dataset's vocabulary (colours, backgrounds, shapes, motions, held-out pairs): the tables of
+tools/physics.py, which tools/train/shapes.py imports too, so the evaluation reads exactly what the
+training code uses, without torch.
 """
-import ast
 import os
+import sys
 
-SHAPES_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train", "shapes.py")
-_TORCH_FUNCS = {"sample_params", "_fold", "tracks", "render", "batch"}
+_TOOLS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import physics as _physics  # noqa: E402  (tools/physics.py)
 
-
-def _load(path=SHAPES_PY):
-    with open(path) as f:
-        src = f.read()
-    tree = ast.parse(src, path)
-    body = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            continue  # torch (math is imported below)
-        if isinstance(node, ast.FunctionDef) and node.name in _TORCH_FUNCS:
-            continue
-        if isinstance(node, ast.If):  # if __name__ == "__main__"
-            continue
-        body.append(node)
-    mod = ast.Module(body=body, type_ignores=[])
-    ns = {"__name__": "shapes_tables", "math": __import__("math")}
-    exec(compile(mod, path, "exec"), ns)
-    return ns
-
-
-_ns = _load()
-COLORS = {k: tuple(v) for k, v in _ns["COLORS"].items()}          # object colours
-BACKGROUNDS = {k: tuple(v) for k, v in _ns["BACKGROUNDS"].items()}  # includes COLORS
-SHAPES = list(_ns["SHAPES"])
-DIRECTIONS = dict(_ns["DIRECTIONS"])  # name -> (dx, dy), image coordinates (y down)
-MOTIONS = list(_ns["MOTIONS"])
-HELD_OUT = [tuple(p) for p in _ns["HELD_OUT"]]
-COLOR_NAMES = list(_ns["COLOR_NAMES"])
-BG_NAMES = list(_ns["BG_NAMES"])
-caption = _ns["caption"]
-vocabulary = _ns["vocabulary"]
-
-for _need in ("COLORS", "BACKGROUNDS", "SHAPES", "DIRECTIONS", "MOTIONS", "HELD_OUT"):
-    assert _ns.get(_need), f"{SHAPES_PY}: no table {_need} (did shapes.py change layout?)"
+COLORS = {k: tuple(v) for k, v in _physics.COLORS.items()}          # object colours
+BACKGROUNDS = {k: tuple(v) for k, v in _physics.BACKGROUNDS.items()}  # includes COLORS
+SHAPES = list(_physics.SHAPES)
+DIRECTIONS = dict(_physics.DIRECTIONS)  # name -> (dx, dy), image coordinates (y down)
+MOTIONS = list(_physics.MOTIONS)
+HELD_OUT = [tuple(p) for p in _physics.HELD_OUT]
+COLOR_NAMES = list(_physics.COLOR_NAMES)
+BG_NAMES = list(_physics.BG_NAMES)
+caption = _physics.caption
+vocabulary = _physics.vocabulary
