@@ -24,10 +24,16 @@ struct ts_comm_ops {
     // communicator completes its sends later (see comm_mpi.c).
     enum ts_status (*halo_wait)(ts_comm_t c);
     void (*free)(ts_comm_t c);
+    // (optional: NULL where not implemented) All-gather in place, collective and
+    // blocking: rank r holds its block at buf[offset_r, offset_r + bytes_r) and,
+    // on return, every rank holds every rank's block at its offset. Blocks may
+    // differ in size (0 too) and must not overlap; the buffer is the same size
+    // everywhere. (Wan2.1's global attention: each rank's K|V rows per block.)
+    enum ts_status (*allgather)(ts_comm_t c, void * buf, size_t offset, size_t bytes);
 };
 
 struct ts_comm {
     const struct ts_comm_ops * ops;
     void * ctx;
-    double wait_seconds;  // total time spent inside halo_wait (for benchmarks)
+    double wait_seconds;  // total time spent inside halo_wait and allgather (for benchmarks)
 };

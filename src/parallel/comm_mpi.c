@@ -177,11 +177,56 @@ static void ts_comm_mpi_free(ts_comm_t c) {
     free(c);
 }
 
+// All-gather in place: the ranks first agree on every block's offset and size
+// (16 bytes each), then MPI_Allgatherv moves the blocks, as units of 4 bytes
+// (or bytes when a size or offset is not a multiple of 4) so that blocks of up
+// to 8 GiB fit MPI's int counts.
+static enum ts_status ts_allgather_mpi(ts_comm_t c, void * buf, size_t offset, size_t bytes) {
+    ts_comm_mpi * m = c->ctx;
+    double t0 = ts_time();
+    uint64_t mine[2] = {offset, bytes};
+    uint64_t * all = ts_malloc((size_t)m->world * 2 * sizeof(uint64_t));
+    int * counts = ts_malloc((size_t)m->world * sizeof(int));
+    int * displs = ts_malloc((size_t)m->world * sizeof(int));
+    int err = MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, m->comm);
+    enum ts_status st = TS_OK;
+    if (err == MPI_SUCCESS) {
+        size_t unit = 4;
+        for (int r = 0; r < m->world; r++)
+            if (all[2 * r] % 4 || all[2 * r + 1] % 4) unit = 1;
+        for (int r = 0; r < m->world && st == TS_OK; r++) {
+            uint64_t d = all[2 * r] / unit, n = all[2 * r + 1] / unit;
+            if (d > (uint64_t)INT_MAX || n > (uint64_t)INT_MAX || d + n > (uint64_t)INT_MAX)
+                st = ts_error(TS_ERR_DIST, "use more ranks or a shorter video",
+                              "all-gather block of rank %d (%llu bytes at %llu) is too large for MPI", r,
+                              (unsigned long long)all[2 * r + 1], (unsigned long long)all[2 * r]);
+            counts[r] = (int)n;
+            displs[r] = (int)d;
+        }
+        if (st == TS_OK)
+            err = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs,
+                                 unit == 4 ? MPI_FLOAT : MPI_BYTE, m->comm);
+    }
+    free(all);
+    free(counts);
+    free(displs);
+    c->wait_seconds += ts_time() - t0;
+    if (st == TS_OK && err != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(err, msg, &len);
+        st = ts_error(TS_ERR_DIST, "another rank may have died; see its error", "all-gather on rank %d of %d failed: %s",
+                      m->rank, m->world, msg);
+    }
+    return st;
+}
+
 static const struct ts_comm_ops ts_comm_mpi_ops = {
     .name = "mpi",
     .halo_post = ts_halo_post_mpi,
     .halo_wait = ts_halo_wait_mpi,
     .free = ts_comm_mpi_free,
+    .allgather = ts_allgather_mpi,
 };
 
 ts_comm_t ts_comm_mpi_new(MPI_Comm comm) {

@@ -93,7 +93,7 @@ static enum ts_status t_wait(ts_comm_t c) {
     pthread_barrier_wait(&t->sh->bar);  // every copy done before send buffers change
     return TS_OK;
 }
-static const struct ts_comm_ops tcomm_ops = {"threads", t_post, t_wait, NULL};
+static const struct ts_comm_ops tcomm_ops = {.name = "threads", .halo_post = t_post, .halo_wait = t_wait};
 
 struct chunk_job {
     ts_model * m;

@@ -93,7 +93,8 @@ def main():
         assert set(back) == set(sd), (set(back) ^ set(sd))
         for k in sd:
             assert torch.equal(back[k], sd[k]), k
-        save_file(orig, os.path.join(out, name + ".orig.safetensors"))
+        # head_dim is not in the shapes: published files use 128; these say num_heads
+        save_file(orig, os.path.join(out, name + ".orig.safetensors"), metadata={"num_heads": str(heads)})
 
         mf = m.to(torch.float32).eval()
         g = torch.Generator().manual_seed(7)
