@@ -1,0 +1,157 @@
+// The exactness of the Wan2.1 forward under time-sharding, in one process:
+// P = 1..4 threads acting as ranks (each its own frames, backend and work
+// space; K|V rows exchanged through an in-process all-gather, as a rank
+// receives them) give the whole-video forward bit for bit, with global and
+// windowed attention; a window >= T gives the global result bit for bit; the
+// whole-video forward does not depend on the thread count.
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/wan/wan.h"
+#include "parallel/partition.h"
+#include "wan_fixture.h"
+
+// ---- an all-gather between threads ------------------------------------------------------------
+
+#define MAXP 8
+struct tshared {
+    int P;
+    pthread_barrier_t bar;
+    void * buf[MAXP];
+    size_t off[MAXP], bytes[MAXP];
+};
+struct tcomm {
+    struct ts_comm base;  // first: a ts_comm_t is a struct tcomm *
+    struct tshared * sh;
+    int rank;
+};
+static enum ts_status t_allgather(ts_comm_t c, void * buf, size_t off, size_t bytes) {
+    struct tcomm * t = (struct tcomm *)c;
+    struct tshared * sh = t->sh;
+    sh->buf[t->rank] = buf, sh->off[t->rank] = off, sh->bytes[t->rank] = bytes;
+    pthread_barrier_wait(&sh->bar);  // every rank's block is in place
+    for (int r = 0; r < sh->P; r++)
+        if (r != t->rank) memcpy((char *)buf + sh->off[r], (char *)sh->buf[r] + sh->off[r], sh->bytes[r]);
+    pthread_barrier_wait(&sh->bar);  // every copy done before a buffer changes
+    return TS_OK;
+}
+static const struct ts_comm_ops tcomm_ops = {.name = "threads", .allgather = t_allgather};
+
+struct job {
+    const ts_wan_model * m;
+    struct tcomm comm;
+    int64_t g0, Tn, T;
+    int window;
+    const struct wan_io * io;
+    float * v;  // whole video output (T, h, w, C)
+    enum ts_status st;
+};
+
+static void * run_rank(void * arg) {
+    struct job * j = arg;
+    const struct wan_io * io = j->io;
+    ts_backend_t be = ts_backend_cpu_new(1);
+    ts_wan_ws * ws = NULL;
+    int64_t fsz = (int64_t)io->h * io->w * io->C;
+    j->st = ts_wan_ws_new(j->m, j->T, j->g0, j->Tn, io->h, io->w, j->window, io->L, &ws);
+    if (j->st == TS_OK) {
+        ts_wan_ws_set_backend(ws, be);
+        j->st = ts_wan_forward(ws, j->m, j->v + j->g0 * fsz, io->x + j->g0 * fsz, io->timestep, io->context,
+                               &j->comm.base);
+    }
+    ts_wan_ws_free(&ws);
+    ts_backend_free(&be);
+    return NULL;
+}
+
+static void whole(ts_wan_model * m, ts_backend_t be, const struct wan_io * io, int window, float * v) {
+    ts_wan_ws * ws = NULL;
+    if (ts_wan_ws_new(m, io->T, 0, io->T, io->h, io->w, window, io->L, &ws) != TS_OK ||
+        (ts_wan_ws_set_backend(ws, be), ts_wan_forward(ws, m, v, io->x, io->timestep, io->context, NULL)) != TS_OK)
+        tu_verdict("whole-video forward", 0, ts_last_error());
+    ts_wan_ws_free(&ws);
+}
+
+int main(int argc, char ** argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
+        return 2;
+    }
+    const char * dir = argv[1];
+    ts_backend_t be1 = ts_backend_cpu_new(1), be2 = ts_backend_cpu_new(2);
+    const char * cfgs[] = {"c3_hd64", "c4_hd24", "c2_hd32"};
+    for (int ci = 0; ci < 3; ci++) {
+        struct wan_io io = {0};
+        char path[1024], name[160];
+        snprintf(path, sizeof path, "%s/%s", dir, cfgs[ci]);
+        ts_wan_model * m = NULL;
+        if (wan_io_open(&io, dir, cfgs[ci]) || ts_wan_load(path, be2, &m) != TS_OK) {
+            tu_verdict(cfgs[ci], 0, ts_last_error());
+            continue;
+        }
+        int64_t n = (int64_t)io.T * io.h * io.w * io.C;
+        float * ref = tu_alloc(n);
+        float * got = tu_alloc(n);
+        whole(m, be2, &io, 0, ref);
+        whole(m, be1, &io, 0, got);
+        snprintf(name, sizeof name, "wan.%s.threads_1_vs_2", cfgs[ci]);
+        tu_check_bits(name, got, ref, n);
+        whole(m, be1, &io, io.T, got);
+        snprintf(name, sizeof name, "wan.%s.window_T_vs_global", cfgs[ci]);
+        tu_check_bits(name, got, ref, n);
+        int windows[] = {0, 1, 2};
+        for (int wi = 0; wi < 3; wi++) {
+            int W = windows[wi];
+            if (W >= io.T) continue;
+            float * wref = tu_alloc(n);
+            whole(m, be2, &io, W, wref);
+            if (W >= io.T - 1) {  // covers every frame: the global result
+                snprintf(name, sizeof name, "wan.%s.window%d_of_T%d_vs_global", cfgs[ci], W, io.T);
+                tu_check_bits(name, wref, ref, n);
+            } else if (W > 0) {  // a real window changes the result (it is not silently global)
+                double num = 0;
+                for (int64_t i = 0; i < n; i++) num = fabs(wref[i] - ref[i]) > num ? fabs(wref[i] - ref[i]) : num;
+                snprintf(name, sizeof name, "wan.%s.window%d_differs_from_global", cfgs[ci], W);
+                char d[64];
+                snprintf(d, sizeof d, "max|diff|=%.2g", num);
+                tu_verdict(name, num > 0, d);
+            }
+            for (int P = 1; P <= 4 && P <= io.T; P++) {
+                struct tshared sh = {.P = P};
+                pthread_barrier_init(&sh.bar, NULL, (unsigned)P);
+                struct job jobs[MAXP];
+                pthread_t th[MAXP];
+                memset(got, 0, (size_t)n * sizeof(float));
+                for (int r = 0; r < P; r++) {
+                    jobs[r] = (struct job){.m = m, .T = io.T, .window = W, .io = &io, .v = got};
+                    jobs[r].comm.base.ops = &tcomm_ops;
+                    jobs[r].comm.sh = &sh;
+                    jobs[r].comm.rank = r;
+                    ts_partition(io.T, P, r, &jobs[r].g0, &jobs[r].Tn);
+                    pthread_create(&th[r], NULL, run_rank, &jobs[r]);
+                }
+                int ok = 1;
+                for (int r = 0; r < P; r++) {
+                    pthread_join(th[r], NULL);
+                    ok &= jobs[r].st == TS_OK;
+                }
+                pthread_barrier_destroy(&sh.bar);
+                snprintf(name, sizeof name, "wan.%s.T%d.window%d.P%d_vs_whole", cfgs[ci], io.T, W, P);
+                if (!ok)
+                    tu_verdict(name, 0, ts_last_error());
+                else
+                    tu_check_bits(name, got, wref, n);
+            }
+            free(wref);
+        }
+        free(ref);
+        free(got);
+        ts_wan_free(&m);
+        ts_st_close(&io.st);
+    }
+    ts_backend_free(&be1);
+    ts_backend_free(&be2);
+    return tu_finish("test_wan_chunks");
+}
