@@ -432,8 +432,9 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
                 }
             if (!found)
                 s = ts_error(TS_ERR_MODEL, "give a Wan2.1 transformer: a diffusers directory or one .safetensors file",
-                             "'%s' holds no Wan transformer (no '%s' nor '%s', with or without a prefix)", path,
-                             ts_wan_names[S_Q_W][0], ts_wan_names[S_Q_W][1]);
+                             "'%s' holds no Wan transformer (no 'blocks.0.attn1.to_q.weight' nor "
+                             "'blocks.0.self_attn.q.weight', with or without a prefix)",
+                             path);
             if (s == TS_OK) s = infer_config(&L, path);
         }
     }
