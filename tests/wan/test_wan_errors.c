@@ -166,6 +166,34 @@ int main(int argc, char ** argv) {
     snprintf(p, sizeof p, "%s/../tiny.safetensors", fixtures);
     expect_error("error.not_wan", p, TS_ERR_MODEL, "holds no Wan transformer");
 
+    // the video's size rules
+    int64_t T;
+    int h, w;
+    ts_error_clear();
+    tu_verdict("video.81_frames_832x480_21_ranks",
+               ts_wan_check_video(81, 832, 480, 21, &T, &h, &w) == TS_OK && T == 21 && h == 60 && w == 104, ts_last_error());
+    tu_verdict("video.480x832_1_frame", ts_wan_check_video(1, 480, 832, 1, &T, &h, &w) == TS_OK && T == 1 && h == 104,
+               ts_last_error());
+    struct {
+        int64_t frames;
+        int width, height, ranks;
+        const char *needle, *hint, *name;
+    } bad[] = {
+        {80, 832, 480, 1, "80 is not one", "77 or 81", "video.frames_not_4k+1"},
+        {0, 832, 480, 1, "0 is not one", "81", "video.zero_frames"},
+        {81, 840, 480, 1, "not 840x480", "--width 832", "video.width_not_multiple_of_16"},
+        {81, 832, 488, 1, "not 832x488", "--height 480", "video.height_not_multiple_of_16"},
+        {9, 832, 480, 4, "4 ranks for 9 frames (3 latent frames)", "at most 3 ranks", "video.more_ranks_than_latent_frames"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ts_error_clear();
+        enum ts_status st = ts_wan_check_video(bad[i].frames, bad[i].width, bad[i].height, bad[i].ranks, &T, &h, &w);
+        char buf[400];
+        snprintf(buf, sizeof buf, "%s | hint: %s", ts_last_error(), ts_last_hint());
+        tu_verdict(bad[i].name,
+                   st == TS_ERR_ARG && strstr(ts_last_error(), bad[i].needle) && strstr(ts_last_hint(), bad[i].hint), buf);
+    }
+
     ts_backend_free(&be);
     return tu_finish("test_wan_errors");
 }

@@ -129,6 +129,15 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws);
 enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in,
                               float timestep, const float * text_ctx, ts_comm_t comm);
 
+// The video's size rules, checked before anything runs (one clear error each):
+// `frames` video frames must be 4k+1 (the causal VAE maps frame 0 to latent
+// frame 0 and each later 4 frames to one latent frame; diffusers rounds other
+// counts with a warning, timeshard refuses them naming the nearest valid
+// ones), width and height multiples of 16 (VAE 8x, then the 2x2 patch), and at
+// most one rank per latent frame. Gives the latent sizes: T = (frames-1)/4 + 1,
+// h = height/8, w = width/8.
+enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ranks, int64_t * T, int * h, int * w);
+
 // ---- pieces shared with the tests ----
 
 // The 3D RoPE tables of tokens (frames g0.., h/2 x w/2 per frame), diffusers'

@@ -102,6 +102,38 @@ static void timestep_sinusoid(float * out, int freq_dim, float t) {
     if (freq_dim % 2) out[freq_dim - 1] = 0.0f;
 }
 
+enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ranks, int64_t * T, int * h, int * w) {
+    if (frames < 1 || (frames - 1) % 4 != 0) {
+        int64_t lo = frames < 1 ? 1 : (frames - 1) / 4 * 4 + 1, hi = lo + 4;
+        char hint[160];
+        if (frames > 1)
+            snprintf(hint, sizeof hint, "use --frames %lld or %lld", (long long)lo, (long long)hi);
+        else
+            snprintf(hint, sizeof hint, "use --frames 1, 5, 9, ... (81 is Wan2.1's default)");
+        return ts_error(TS_ERR_ARG, hint, "Wan2.1 makes 4k+1 frames (1, 5, ..., 77, 81); %lld is not one",
+                        (long long)frames);
+    }
+    if (width < 16 || height < 16 || width % 16 || height % 16) {
+        char hint[160];
+        snprintf(hint, sizeof hint, "use --width %d --height %d (or the next multiples of 16)",
+                 width < 16 ? 16 : width / 16 * 16, height < 16 ? 16 : height / 16 * 16);
+        return ts_error(TS_ERR_ARG, hint, "Wan2.1 needs a width and height that are multiples of 16, not %dx%d", width,
+                        height);
+    }
+    int64_t t = (frames - 1) / 4 + 1;
+    if (ranks < 1 || ranks > t) {
+        char hint[160];
+        snprintf(hint, sizeof hint, "run on at most %lld ranks, or make the video longer", (long long)t);
+        return ts_error(TS_ERR_ARG, hint,
+                        "%d ranks for %lld frames (%lld latent frames): each rank must own at least one latent frame",
+                        ranks, (long long)frames, (long long)t);
+    }
+    if (T) *T = t;
+    if (h) *h = height / 8;
+    if (w) *w = width / 8;
+    return TS_OK;
+}
+
 // ---- work space ---------------------------------------------------------------------------------
 
 enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0, int64_t T_own, int h, int w,
