@@ -41,6 +41,8 @@ typedef struct ts_comm_mpi {
     MPI_Request * sends[2];    // owned: (n_reqs_cap,)
     int n_sends[2];
     int slot;                  // the slot the next halo_post fills
+    MPI_Request gather;  // the all-gather in flight (MPI_REQUEST_NULL when none)
+    void * gather_arrays[3];  // owned while it is: layouts, counts, displacements
     int post_err;  // first MPI error of the last halo_post (MPI_SUCCESS if none)
     int send_err;  // first MPI error of a completed send not yet reported
 } ts_comm_mpi;
@@ -158,7 +160,7 @@ static void ts_comm_mpi_free(ts_comm_t c) {
     if (!c) return;
     ts_comm_mpi * m = c->ctx;
     if (m) {
-        TS_ASSERT(m->n_reqs == 0);
+        TS_ASSERT(m->n_reqs == 0 && m->gather == MPI_REQUEST_NULL);
         int finalized = 0;
         MPI_Finalized(&finalized);
         if (!finalized) {
@@ -178,11 +180,20 @@ static void ts_comm_mpi_free(ts_comm_t c) {
 }
 
 // All-gather in place: the ranks first agree on every block's offset and size
-// (16 bytes each), then MPI_Allgatherv moves the blocks, as units of 4 bytes
-// (or bytes when a size or offset is not a multiple of 4) so that blocks of up
-// to 8 GiB fit MPI's int counts.
-static enum ts_status ts_allgather_mpi(ts_comm_t c, void * buf, size_t offset, size_t bytes) {
+// (16 bytes each, a blocking MPI_Allgather), then MPI_Iallgatherv moves the
+// blocks, as units of 4 bytes (or bytes when a size or offset is not a
+// multiple of 4) so that blocks of up to 8 GiB fit MPI's int counts.
+static enum ts_status ts_mpi_error(ts_comm_mpi * m, int err, const char * what) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(err, msg, &len);
+    return ts_error(TS_ERR_DIST, "another rank may have died; see its error", "%s on rank %d of %d failed: %s", what,
+                    m->rank, m->world, msg);
+}
+
+static enum ts_status ts_allgather_post_mpi(ts_comm_t c, void * buf, size_t offset, size_t bytes) {
     ts_comm_mpi * m = c->ctx;
+    TS_ASSERT(m->gather == MPI_REQUEST_NULL);  // allgather_wait completes the previous one first
     double t0 = ts_time();
     uint64_t mine[2] = {offset, bytes};
     uint64_t * all = ts_malloc((size_t)m->world * 2 * sizeof(uint64_t));
@@ -203,22 +214,35 @@ static enum ts_status ts_allgather_mpi(ts_comm_t c, void * buf, size_t offset, s
             counts[r] = (int)n;
             displs[r] = (int)d;
         }
+        // (counts and displs must live until the gather completes: freed in allgather_wait)
         if (st == TS_OK)
-            err = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs,
-                                 unit == 4 ? MPI_FLOAT : MPI_BYTE, m->comm);
+            err = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs,
+                                  unit == 4 ? MPI_FLOAT : MPI_BYTE, m->comm, &m->gather);
     }
-    free(all);
-    free(counts);
-    free(displs);
     c->wait_seconds += ts_time() - t0;
     if (st == TS_OK && err != MPI_SUCCESS) {
-        char msg[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        MPI_Error_string(err, msg, &len);
-        st = ts_error(TS_ERR_DIST, "another rank may have died; see its error", "all-gather on rank %d of %d failed: %s",
-                      m->rank, m->world, msg);
+        m->gather = MPI_REQUEST_NULL;
+        st = ts_mpi_error(m, err, "all-gather");
     }
-    return st;
+    if (st != TS_OK || m->gather == MPI_REQUEST_NULL) {
+        free(all), free(counts), free(displs);
+        return st;
+    }
+    m->gather_arrays[0] = all, m->gather_arrays[1] = counts, m->gather_arrays[2] = displs;
+    return TS_OK;
+}
+
+static enum ts_status ts_allgather_wait_mpi(ts_comm_t c) {
+    ts_comm_mpi * m = c->ctx;
+    double t0 = ts_time();
+    int err = m->gather == MPI_REQUEST_NULL ? MPI_SUCCESS : MPI_Wait(&m->gather, MPI_STATUS_IGNORE);
+    m->gather = MPI_REQUEST_NULL;
+    for (int i = 0; i < 3; i++) {
+        free(m->gather_arrays[i]);
+        m->gather_arrays[i] = NULL;
+    }
+    c->wait_seconds += ts_time() - t0;
+    return err == MPI_SUCCESS ? TS_OK : ts_mpi_error(m, err, "all-gather");
 }
 
 static const struct ts_comm_ops ts_comm_mpi_ops = {
@@ -226,7 +250,8 @@ static const struct ts_comm_ops ts_comm_mpi_ops = {
     .halo_post = ts_halo_post_mpi,
     .halo_wait = ts_halo_wait_mpi,
     .free = ts_comm_mpi_free,
-    .allgather = ts_allgather_mpi,
+    .allgather_post = ts_allgather_post_mpi,
+    .allgather_wait = ts_allgather_wait_mpi,
 };
 
 ts_comm_t ts_comm_mpi_new(MPI_Comm comm) {
@@ -241,6 +266,7 @@ ts_comm_t ts_comm_mpi_new(MPI_Comm comm) {
     m->stats = ts_malloc((size_t)m->n_reqs_cap * sizeof *m->stats);
     for (int s = 0; s < 2; s++) m->sends[s] = ts_malloc((size_t)m->n_reqs_cap * sizeof *m->sends[s]);
     m->post_err = m->send_err = MPI_SUCCESS;
+    m->gather = MPI_REQUEST_NULL;
     ts_comm_t c = ts_calloc(1, sizeof *c);
     c->ops = &ts_comm_mpi_ops;
     c->ctx = m;

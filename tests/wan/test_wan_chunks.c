@@ -27,17 +27,23 @@ struct tcomm {
     struct tshared * sh;
     int rank;
 };
-static enum ts_status t_allgather(ts_comm_t c, void * buf, size_t off, size_t bytes) {
+static enum ts_status t_post(ts_comm_t c, void * buf, size_t off, size_t bytes) {
     struct tcomm * t = (struct tcomm *)c;
     struct tshared * sh = t->sh;
     sh->buf[t->rank] = buf, sh->off[t->rank] = off, sh->bytes[t->rank] = bytes;
+    return TS_OK;
+}
+static enum ts_status t_wait(ts_comm_t c) {
+    struct tcomm * t = (struct tcomm *)c;
+    struct tshared * sh = t->sh;
+    void * buf = sh->buf[t->rank];
     pthread_barrier_wait(&sh->bar);  // every rank's block is in place
     for (int r = 0; r < sh->P; r++)
         if (r != t->rank) memcpy((char *)buf + sh->off[r], (char *)sh->buf[r] + sh->off[r], sh->bytes[r]);
     pthread_barrier_wait(&sh->bar);  // every copy done before a buffer changes
     return TS_OK;
 }
-static const struct ts_comm_ops tcomm_ops = {.name = "threads", .allgather = t_allgather};
+static const struct ts_comm_ops tcomm_ops = {.name = "threads", .allgather_post = t_post, .allgather_wait = t_wait};
 
 struct job {
     const ts_wan_model * m;

@@ -211,7 +211,7 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
     const int D = c->dim, H = c->heads, hd = c->head_dim, F = c->ffn_dim, N = ws->N, L = ws->L;
     const int64_t M = ws->M;
     const float eps = c->eps;
-    if (comm && !comm->ops->allgather)
+    if (comm && (!comm->ops->allgather_post || !comm->ops->allgather_wait))
         return ts_error(TS_ERR_ARG, "use the MPI communicator for Wan2.1 on several ranks",
                         "the '%s' communicator cannot all-gather (Wan2.1's global attention needs it)", comm->ops->name);
     if (!comm && ws->T_own != ws->T_total)
@@ -260,8 +260,13 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
             memcpy(slot + (size_t)N * D, ws->v + f * N * D, (size_t)N * D * sizeof(float));
         }
         if (comm)
-            TS_TRY(comm->ops->allgather(comm, ws->kv, (size_t)ws->g0 * frame_kv * sizeof(float),
-                                        (size_t)ws->T_own * frame_kv * sizeof(float)));
+            TS_TRY(comm->ops->allgather_post(comm, ws->kv, (size_t)ws->g0 * frame_kv * sizeof(float),
+                                             (size_t)ws->T_own * frame_kv * sizeof(float)));
+        // while the K|V rows travel: the cross-attention's text keys and values
+        lin(be, ws->ckv, 2 * D, ws->ctx, D, &b->ck, b->ck_b, L);
+        lin(be, ws->ckv + D, 2 * D, ws->ctx, D, &b->cv, b->cv_b, L);
+        rmsnorm(be, ws->ckv, 2 * D, L, D, b->cnorm_k, eps);
+        if (comm) TS_TRY(comm->ops->allgather_wait(comm));
         ts_cpu_attn3d(be, ws->att, ws->q, ws->kv, ws->T_total, ws->g0, ws->T_own, N, H, hd, ws->window);
         lin(be, ws->xn, D, ws->att, D, &b->o, b->o_b, M);
         op->gate_add(be, ws->x, ws->xn, gate, 0, 1, (int)M, D);
@@ -270,9 +275,6 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
         op->layernorm(be, ws->xn, ws->x, b->norm_x_w, b->norm_x_b, M, D, eps);
         lin(be, ws->q, D, ws->xn, D, &b->cq, b->cq_b, M);
         rmsnorm(be, ws->q, D, M, D, b->cnorm_q, eps);
-        lin(be, ws->ckv, 2 * D, ws->ctx, D, &b->ck, b->ck_b, L);
-        lin(be, ws->ckv + D, 2 * D, ws->ctx, D, &b->cv, b->cv_b, L);
-        rmsnorm(be, ws->ckv, 2 * D, L, D, b->cnorm_k, eps);
         op->attn_cross(be, ws->att, ws->q, ws->ckv, M, H, hd, L, L, NULL);
         lin(be, ws->xn, D, ws->att, D, &b->co, b->co_b, M);
         op->gate_add(be, ws->x, ws->xn, NULL, 0, 1, (int)M, D);
