@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>  // json_loadb, json_object_foreach
+#ifndef TS_NO_OPENSSL
+#include <openssl/evp.h>  // EVP_Digest* (SHA-256)
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -353,4 +356,42 @@ const struct ts_st_tensor * ts_st_find(const ts_st * st, const char * name) {
 
 const char * ts_st_metadata(const ts_st * st, const char * key) {
     return st->metadata ? json_string_value(json_object_get(st->metadata, key)) : NULL;
+}
+
+// Adds a whole (small) file to the digest.
+#ifndef TS_NO_OPENSSL
+static enum ts_status digest_file(EVP_MD_CTX * ctx, const char * path) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return ts_error(TS_ERR_IO, NULL, "cannot read '%s' for the model digest: %s", path, strerror(errno));
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(ctx, buf, n);
+    fclose(f);
+    return TS_OK;
+}
+#endif
+
+enum ts_status ts_st_digest(const ts_st * st, const char * extra, char hex[65]) {
+#ifdef TS_NO_OPENSSL
+    (void)st, (void)extra;
+    hex[0] = 0;
+    return ts_error(TS_ERR_IO, "install libssl-dev and rebuild", "model digest unavailable: built without OpenSSL");
+#else
+    EVP_MD_CTX * ctx = EVP_MD_CTX_new();
+    TS_ASSERT(ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+    enum ts_status s = TS_OK;
+    if (ends_with(st->path, ".index.json")) s = digest_file(ctx, st->path);
+    for (int i = 0; i < st->n_files && s == TS_OK; i++) {
+        uint64_t hlen = 0;
+        for (int k = 7; k >= 0; k--) hlen = (hlen << 8) | st->files[i].map[k];
+        EVP_DigestUpdate(ctx, st->files[i].map, 8 + (size_t)hlen);
+    }
+    if (s == TS_OK && extra) s = digest_file(ctx, extra);
+    unsigned char md[32];
+    unsigned int mdn = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdn);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return s;
+#endif
 }

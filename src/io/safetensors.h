@@ -50,6 +50,12 @@ int ts_st_file_count(const ts_st * st);
 const char * ts_st_file_path(const ts_st * st, int file);
 // A string value of the first file's __metadata__, or NULL (owned by st).
 const char * ts_st_metadata(const ts_st * st, const char * key);
+// The model digest of a set without reading gigabytes: SHA-256 over the file
+// the set was opened from when it is a shard index, then every file's 8-byte
+// header length and JSON header in order, then the bytes of `extra` (a config
+// file; NULL for none). 64 lowercase hex chars + NUL. Without OpenSSL: an
+// error naming the missing library.
+enum ts_status ts_st_digest(const ts_st * st, const char * extra, char hex[65]);
 // Bytes mapped over all files (the file sizes).
 uint64_t ts_st_mapped_bytes(const ts_st * st);
 

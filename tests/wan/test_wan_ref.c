@@ -2,6 +2,7 @@
 // tiny random models (fp32, bf16, fp16 stored), loaded from the diffusers
 // layout and from one original-naming file; both layouts give the same bits.
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/common.h"
 #include "model/wan/wan.h"
@@ -40,6 +41,13 @@ int main(int argc, char ** argv) {
                 continue;
             }
             if ((int)m->layout != lay) tu_verdict(name, 0, "loaded as the other layout");
+            if (strlen(m->digest) != 64) tu_verdict(name, 0, "no model digest");
+            if (ci == 1 && lay == 0) {  // the sharded one: index, 6 headers, config (checked with hashlib)
+                char dn[160];
+                snprintf(dn, sizeof dn, "%s.model_digest", name);
+                tu_verdict(dn, strcmp(m->digest, "c5bf68763235e18d3608af6610c59b1e4103ab6c4200e926846f833fcd088cce") == 0,
+                           m->digest);
+            }
             outs[lay] = tu_alloc(n);
             enum ts_status st = ts_wan_forward(ws, m, outs[lay], io.x, io.timestep, io.context, NULL);
             if (st != TS_OK)

@@ -80,6 +80,8 @@ typedef struct ts_wan_model {
     ts_backend_t be;                   // not owned
     ts_st * st;                        // owned: the mapped file(s)
     char * path;                       // owned: what was loaded
+    char * config_path;                // owned: transformer/config.json (NULL for a single file)
+    char digest[65];                   // model_digest: SHA-256 of the shard index, headers, config
     float * patch_w;                   // (D, ph*pw*C): columns in (py, px, c) order (patchify's)
     const float * patch_b;             // (D)
     struct ts_wan_mat time1, time2;    // (D, freq_dim), (D, D)

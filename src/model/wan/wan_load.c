@@ -446,6 +446,8 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
         s = ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "'%s': config not usable (head_dim %d, %d layers, %d channels)", path,
                      c->head_dim, c->layers, c->in_channels);
     if (s == TS_OK) s = load_tensors(&L);
+    if (s == TS_OK) s = ts_st_digest(m->st, cfg_path, m->digest);
+    if (s == TS_OK && cfg_path) m->config_path = str_printf("%s", cfg_path);
     free(cfg_path);
     free(weights);
     return s;
@@ -480,6 +482,7 @@ void ts_wan_free(ts_wan_model ** pm) {
     free(m->blocks);
     free(m->vecs);
     free(m->path);
+    free(m->config_path);
     free(m);
     *pm = NULL;
 }
