@@ -24,19 +24,22 @@ struct ts_comm_ops {
     // communicator completes its sends later (see comm_mpi.c).
     enum ts_status (*halo_wait)(ts_comm_t c);
     void (*free)(ts_comm_t c);
-    // (optional: NULL where not implemented) All-gather in place, collective:
-    // rank r holds its block at buf[offset_r, offset_r + bytes_r) and, once
-    // allgather_wait returns, every rank holds every rank's block at its
-    // offset. Blocks may differ in size (0 too) and must not overlap; the
-    // buffer is the same size everywhere and stays untouched between post and
-    // wait (work that does not read it goes in between). One gather at a time.
-    // (Wan2.1's global attention: each rank's K|V rows, every block.)
-    enum ts_status (*allgather_post)(ts_comm_t c, void * buf, size_t offset, size_t bytes);
-    enum ts_status (*allgather_wait)(ts_comm_t c);
+    // (optional: NULL where not implemented) Gather in place, collective: rank r
+    // owns bytes [own_off, own_off + own_bytes) of buf and needs the bytes of
+    // [need_off, need_off + need_bytes) that other ranks own. Once gather_wait
+    // returns, each rank holds in its needed range every other rank's owned
+    // bytes there; nothing outside it is sent to it. Owned ranges must not
+    // overlap; the buffer has the same layout everywhere and stays untouched
+    // between post and wait (work that does not read it goes in between). One
+    // gather at a time. Every rank needing the whole buffer is an all-gather.
+    // (Wan2.1: each rank's K|V rows of the frames within the window, every block.)
+    enum ts_status (*gather_post)(ts_comm_t c, void * buf, size_t own_off, size_t own_bytes, size_t need_off,
+                                  size_t need_bytes);
+    enum ts_status (*gather_wait)(ts_comm_t c);
 };
 
 struct ts_comm {
     const struct ts_comm_ops * ops;
     void * ctx;
-    double wait_seconds;  // total time spent inside halo_wait and the all-gather (for benchmarks)
+    double wait_seconds;  // total time spent inside halo_wait and gather_wait (for benchmarks)
 };

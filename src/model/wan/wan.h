@@ -119,15 +119,17 @@ void ts_wan_ws_free(ts_wan_ws ** ws);
 // model's: threads of one process acting as ranks share a model but not a
 // backend (the backend's scratch is per backend).
 void ts_wan_ws_set_backend(ts_wan_ws * ws, ts_backend_t be);
-// Bytes one rank sends per block through the communicator (its K|V rows).
+// Bytes this rank receives per block through the communicator: the K|V rows
+// of the other ranks' frames within its window (all of them without one).
 size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws);
 
 // v_out (T_own, h, w, C_out) = the transformer's output (flow velocity) for
 // x_in (T_own, h, w, C) of this rank's frames at `timestep` (the scheduler's
 // value, 0..1000), text_ctx (text_len, text_dim) from the text encoder.
 // comm: NULL when this process owns the whole video; otherwise every rank
-// calls together, and the K|V rows of all frames are gathered in every block
-// through comm's allgather slot (collective).
+// calls together, and in every block each rank receives the K|V rows of the
+// frames within its window from the ranks that own them, through comm's
+// gather slot (collective).
 enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in,
                               float timestep, const float * text_ctx, ts_comm_t comm);
 

@@ -15,6 +15,7 @@ struct ts_wan_ws {
     int64_t T_total, g0, T_own;  // frames [g0, g0 + T_own) of T_total
     int h, w, hp, wp, N;         // latents h x w, tokens hp x wp = N per frame
     int window;                  // 0: whole video
+    int64_t need0, need1;        // frames [need0, need1) hold keys an owned frame attends to
     int L;                       // text rows
     int D;                       // model width
     ts_backend_t be;             // not owned: the model's unless set
@@ -157,6 +158,8 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
     ws->T_total = T_total, ws->g0 = g0, ws->T_own = T_own, ws->h = h, ws->w = w;
     ws->hp = h / 2, ws->wp = w / 2, ws->N = ws->hp * ws->wp, ws->window = window, ws->L = text_len;
     ws->M = T_own * ws->N;
+    ws->need0 = window > 0 && g0 - window > 0 ? g0 - window : 0;
+    ws->need1 = window > 0 && g0 + T_own + window < T_total ? g0 + T_own + window : T_total;
     ws->D = c->dim;
     ws->be = m->be;
     int64_t D = c->dim, M = ws->M, L = text_len, half = c->head_dim / 2;
@@ -198,7 +201,7 @@ void ts_wan_ws_set_backend(ts_wan_ws * ws, ts_backend_t be) {
 }
 
 size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws) {
-    return (size_t)ws->M * 2 * (size_t)ws->D * sizeof(float);
+    return (size_t)(ws->need1 - ws->need0 - ws->T_own) * ws->N * 2 * (size_t)ws->D * sizeof(float);
 }
 
 // ---- the forward --------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
     const int D = c->dim, H = c->heads, hd = c->head_dim, F = c->ffn_dim, N = ws->N, L = ws->L;
     const int64_t M = ws->M;
     const float eps = c->eps;
-    if (comm && (!comm->ops->allgather_post || !comm->ops->allgather_wait))
+    if (comm && (!comm->ops->gather_post || !comm->ops->gather_wait))
         return ts_error(TS_ERR_ARG, "use the MPI communicator for Wan2.1 on several ranks",
                         "the '%s' communicator cannot all-gather (Wan2.1's global attention needs it)", comm->ops->name);
     if (!comm && ws->T_own != ws->T_total)
@@ -259,14 +262,16 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
             memcpy(slot, ws->k + f * N * D, (size_t)N * D * sizeof(float));
             memcpy(slot + (size_t)N * D, ws->v + f * N * D, (size_t)N * D * sizeof(float));
         }
-        if (comm)
-            TS_TRY(comm->ops->allgather_post(comm, ws->kv, (size_t)ws->g0 * frame_kv * sizeof(float),
-                                             (size_t)ws->T_own * frame_kv * sizeof(float)));
+        if (comm)  // the K|V rows of the frames within the window, from whichever ranks own them
+            TS_TRY(comm->ops->gather_post(comm, ws->kv, (size_t)ws->g0 * frame_kv * sizeof(float),
+                                          (size_t)ws->T_own * frame_kv * sizeof(float),
+                                          (size_t)ws->need0 * frame_kv * sizeof(float),
+                                          (size_t)(ws->need1 - ws->need0) * frame_kv * sizeof(float)));
         // while the K|V rows travel: the cross-attention's text keys and values
         lin(be, ws->ckv, 2 * D, ws->ctx, D, &b->ck, b->ck_b, L);
         lin(be, ws->ckv + D, 2 * D, ws->ctx, D, &b->cv, b->cv_b, L);
         rmsnorm(be, ws->ckv, 2 * D, L, D, b->cnorm_k, eps);
-        if (comm) TS_TRY(comm->ops->allgather_wait(comm));
+        if (comm) TS_TRY(comm->ops->gather_wait(comm));
         ts_cpu_attn3d(be, ws->att, ws->q, ws->kv, ws->T_total, ws->g0, ws->T_own, N, H, hd, ws->window);
         lin(be, ws->xn, D, ws->att, D, &b->o, b->o_b, M);
         op->gate_add(be, ws->x, ws->xn, gate, 0, 1, (int)M, D);
