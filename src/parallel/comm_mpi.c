@@ -209,7 +209,7 @@ static void ts_gather_side(ts_comm_mpi * m, int recv, char * buf, uint64_t off, 
     }
 }
 
-// The ranks first agree on every rank's owned and needed ranges (32 bytes
+// buf holds the needed range. The ranks first agree on every rank's owned and needed ranges (32 bytes
 // each, a blocking MPI_Allgather). When every rank needs the whole buffer,
 // MPI_Iallgatherv moves the blocks (as 4-byte units where sizes allow, so
 // blocks up to 8 GiB fit MPI's int counts); otherwise each pair of ranks
@@ -219,6 +219,7 @@ static enum ts_status ts_gather_post_mpi(ts_comm_t c, void * buf, size_t own_off
                                          size_t need_bytes) {
     ts_comm_mpi * m = c->ctx;
     TS_ASSERT(m->n_gather == 0);  // gather_wait completes the previous one first
+    TS_ASSERT(own_off >= need_off && own_off + own_bytes <= need_off + need_bytes);
     double t0 = ts_time();
     uint64_t mine[4] = {own_off, own_bytes, need_off, need_bytes};
     uint64_t * all = ts_malloc((size_t)m->world * 4 * sizeof(uint64_t));
@@ -252,10 +253,10 @@ static enum ts_status ts_gather_post_mpi(ts_comm_t c, void * buf, size_t own_off
                 // what s owns of what I need; what I own of what s needs
                 uint64_t a0 = all[4 * s], a1 = a0 + all[4 * s + 1], b0 = need_off, b1 = need_off + need_bytes;
                 uint64_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
-                if (lo < hi) ts_gather_side(m, 1, buf, lo, hi - lo, s);
+                if (lo < hi) ts_gather_side(m, 1, buf, lo - need_off, hi - lo, s);
                 a0 = own_off, a1 = own_off + own_bytes, b0 = all[4 * s + 2], b1 = b0 + all[4 * s + 3];
                 lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
-                if (lo < hi) ts_gather_side(m, 0, buf, lo, hi - lo, s);
+                if (lo < hi) ts_gather_side(m, 0, buf, lo - need_off, hi - lo, s);
             }
         }
     }

@@ -46,7 +46,7 @@ static enum ts_status t_wait(ts_comm_t c) {
         size_t lo = sh->own[r][0] > sh->need[me][0] ? sh->own[r][0] : sh->need[me][0];
         size_t hi = sh->own[r][1] < sh->need[me][1] ? sh->own[r][1] : sh->need[me][1];
         if (r != me && lo < hi) {
-            memcpy((char *)sh->buf[me] + lo, (char *)sh->buf[r] + lo, hi - lo);
+            memcpy((char *)sh->buf[me] + (lo - sh->need[me][0]), (char *)sh->buf[r] + (lo - sh->need[r][0]), hi - lo);
             sh->received[me] += hi - lo;
         }
     }

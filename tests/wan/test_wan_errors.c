@@ -134,6 +134,12 @@ int main(int argc, char ** argv) {
     unlink(p);
     expect_error("error.no_transformer_weights", d, TS_ERR_IO, "no transformer weights");
 
+    d = copy_model("c1_hd16", "bin_weights");  // diffusers' pickled weights instead of safetensors
+    snprintf(p, sizeof p, "%s/transformer/diffusion_pytorch_model.safetensors", d);
+    snprintf(q, sizeof q, "%s/transformer/diffusion_pytorch_model.bin", d);
+    rename(p, q);
+    expect_error("error.diffusers_bin_pickle", d, TS_ERR_FORMAT, "PyTorch pickle");
+
     d = copy_model("c1_hd16", "missing_tensor");  // a single file that lacks one block tensor
     snprintf(p, sizeof p, "%s/transformer/config.json", d);
     json_set(p, "num_layers", "2");

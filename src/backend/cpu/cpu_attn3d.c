@@ -14,8 +14,8 @@
 
 static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
 
-void ts_cpu_attn3d(ts_backend_t be, float * out, const float * q, const float * kv, int64_t T_total, int64_t g0,
-                   int64_t T_own, int N, int H, int hd, int window) {
+void ts_cpu_attn3d(ts_backend_t be, float * out, const float * q, const float * kv, int64_t kv_g0, int64_t kv_frames,
+                   int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd, int window) {
     struct ts_cpu_ctx * cx = be->ctx;
     TS_ASSERT(g0 >= 0 && T_own >= 1 && g0 + T_own <= T_total && N > 0 && hd > 0 && window >= 0);
     const int D = H * hd;
@@ -23,6 +23,7 @@ void ts_cpu_attn3d(ts_backend_t be, float * out, const float * q, const float * 
     const float scale = (float)(1.0 / sqrt((double)hd));
     int64_t W = window > 0 ? window : T_total;  // W >= T_total: every frame of the video
     int64_t lo = g0 - W < 0 ? 0 : g0 - W, hi = g0 + T_own + W > T_total ? T_total : g0 + T_own + W;
+    TS_ASSERT(kv_g0 <= lo && hi <= kv_g0 + kv_frames);
 
     float * run_max = ts_malloc((size_t)M * H * sizeof(float));  // (M, H): running max of scaled scores
     float * run_sum = ts_malloc((size_t)M * H * sizeof(float));  // (M, H): running sum of weights
@@ -43,8 +44,8 @@ void ts_cpu_attn3d(ts_backend_t be, float * out, const float * q, const float * 
         if (f0 < 0) f0 = 0;
         if (f1 > T_own) f1 = T_own;
         if (f0 >= f1) continue;
-        const float * K = kv + (gj * 2 + 0) * (int64_t)N * D;
-        const float * V = kv + (gj * 2 + 1) * (int64_t)N * D;
+        const float * K = kv + ((gj - kv_g0) * 2 + 0) * (int64_t)N * D;
+        const float * V = kv + ((gj - kv_g0) * 2 + 1) * (int64_t)N * D;
 #pragma omp parallel for num_threads(cx->threads) schedule(static) if (H > 1)
         for (int h = 0; h < H; h++) {
             float * kp = packed + (size_t)h * (n_kp + n_vp);

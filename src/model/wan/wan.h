@@ -151,8 +151,8 @@ enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ran
 void ts_wan_rope_tables(float * cos_tab, float * sin_tab, int hd, int64_t g0, int64_t T_own, int hp, int wp);
 
 // The windowed 3D attention over frames in global order (CPU). q (T_own*N, D)
-// of frames g0..; kv (T_total, 2, N, D): every frame's K then V rows (only
-// frames within the window of an owned frame are read). out (T_own*N, D).
+// of frames g0..; kv (kv_frames, 2, N, D): the K then V rows of frames kv_g0..
+// (at least those within the window of an owned frame). out (T_own*N, D).
 // window 0: all frames.
-void ts_wan_attn3d_cpu(ts_backend_t be, float * out, const float * q, const float * kv, int64_t T_total, int64_t g0,
-                       int64_t T_own, int N, int H, int hd, int window);
+void ts_wan_attn3d_cpu(ts_backend_t be, float * out, const float * q, const float * kv, int64_t kv_g0,
+                       int64_t kv_frames, int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd, int window);

@@ -27,7 +27,7 @@ struct ts_wan_ws {
     float * v;         // (M, D)
     float * att;       // (M, D)
     float * ffh;       // (M, F)
-    float * kv;        // (T_total, 2, N, D): every frame's K then V rows (own ones computed here)
+    float * kv;        // (need1 - need0, 2, N, D): the K then V rows of frames need0.. (own ones computed here)
     float * ctx;       // (L, D) embedded text
     float * ctx_h;     // (L, D) text embedding's hidden layer
     float * ckv;       // (L, 2D) cross-attention K | V rows
@@ -66,9 +66,9 @@ void ts_wan_rope_tables(float * cos_tab, float * sin_tab, int hd, int64_t g0, in
             }
 }
 
-void ts_wan_attn3d_cpu(ts_backend_t be, float * out, const float * q, const float * kv, int64_t T_total, int64_t g0,
-                       int64_t T_own, int N, int H, int hd, int window) {
-    ts_cpu_attn3d(be, out, q, kv, T_total, g0, T_own, N, H, hd, window);
+void ts_wan_attn3d_cpu(ts_backend_t be, float * out, const float * q, const float * kv, int64_t kv_g0,
+                       int64_t kv_frames, int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd, int window) {
+    ts_cpu_attn3d(be, out, q, kv, kv_g0, kv_frames, T_total, g0, T_own, N, H, hd, window);
 }
 
 static void lin(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const struct ts_wan_mat * w,
@@ -160,13 +160,14 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
     ws->M = T_own * ws->N;
     ws->need0 = window > 0 && g0 - window > 0 ? g0 - window : 0;
     ws->need1 = window > 0 && g0 + T_own + window < T_total ? g0 + T_own + window : T_total;
+    int64_t kv_frames = ws->need1 - ws->need0;
     ws->D = c->dim;
     ws->be = m->be;
     int64_t D = c->dim, M = ws->M, L = text_len, half = c->head_dim / 2;
     int cmax = c->in_channels > c->out_channels ? c->in_channels : c->out_channels;
     size_t sizes[] = {
         (size_t)(M * D), (size_t)(M * D), (size_t)(M * D), (size_t)(M * D), (size_t)(M * D), (size_t)(M * D),
-        (size_t)M * c->ffn_dim, (size_t)(T_total * 2 * ws->N * D), (size_t)(L * D), (size_t)(L * D),
+        (size_t)M * c->ffn_dim, (size_t)(kv_frames * 2 * ws->N * D), (size_t)(L * D), (size_t)(L * D),
         (size_t)(L * 2 * D), (size_t)M * 4 * cmax, (size_t)(M * half), (size_t)(M * half), (size_t)c->freq_dim + 1,
         (size_t)D, (size_t)D, (size_t)(6 * D), (size_t)(6 * D), (size_t)(2 * D),
     };
@@ -258,7 +259,7 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
         op->rope(be, ws->q, D, M, H, hd, ws->rope_cos, ws->rope_sin, 1, M);
         op->rope(be, ws->k, D, M, H, hd, ws->rope_cos, ws->rope_sin, 1, M);
         for (int64_t f = 0; f < ws->T_own; f++) {
-            float * slot = ws->kv + (size_t)(ws->g0 + f) * frame_kv;
+            float * slot = ws->kv + (size_t)(ws->g0 + f - ws->need0) * frame_kv;
             memcpy(slot, ws->k + f * N * D, (size_t)N * D * sizeof(float));
             memcpy(slot + (size_t)N * D, ws->v + f * N * D, (size_t)N * D * sizeof(float));
         }
@@ -272,7 +273,8 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
         lin(be, ws->ckv + D, 2 * D, ws->ctx, D, &b->cv, b->cv_b, L);
         rmsnorm(be, ws->ckv, 2 * D, L, D, b->cnorm_k, eps);
         if (comm) TS_TRY(comm->ops->gather_wait(comm));
-        ts_cpu_attn3d(be, ws->att, ws->q, ws->kv, ws->T_total, ws->g0, ws->T_own, N, H, hd, ws->window);
+        ts_cpu_attn3d(be, ws->att, ws->q, ws->kv, ws->need0, ws->need1 - ws->need0, ws->T_total, ws->g0, ws->T_own, N,
+                      H, hd, ws->window);
         lin(be, ws->xn, D, ws->att, D, &b->o, b->o_b, M);
         op->gate_add(be, ws->x, ws->xn, gate, 0, 1, (int)M, D);
 

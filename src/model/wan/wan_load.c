@@ -408,7 +408,10 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
         else if (is_file(single))
             weights = single, single = NULL;
         else if (is_file(bin))
-            s = ts_st_refuse_foreign(bin);
+            s = ts_error(TS_ERR_FORMAT,
+                         "convert it once with: python3 tools/wan/pth_to_safetensors.py IN.bin OUT.safetensors (needs "
+                         "PyTorch), or download the safetensors files",
+                         "'%s' is a PyTorch pickle, which timeshard does not load (pickles can run code)", bin);
         else
             s = ts_error(TS_ERR_IO, "a diffusers directory holds transformer/diffusion_pytorch_model*.safetensors",
                          "'%s' has no transformer weights (diffusion_pytorch_model.safetensors or its .index.json)", tdir);
