@@ -21,18 +21,18 @@
 #define TS_ST_HINT_FILE "the file may be truncated or not written by a safetensors library"
 
 struct ts_st_file {
-    char * path;     // owned
-    uint8_t * map;   // owned mapping (munmap)
+    char * path;    // owned
+    uint8_t * map;  // owned mapping (munmap)
     size_t size;
 };
 
 struct ts_st {
-    char * path;                    // owned: what was opened
-    struct ts_st_file * files;      // owned (n_files,)
+    char * path;                // owned: what was opened
+    struct ts_st_file * files;  // owned (n_files,)
     int n_files;
     struct ts_st_tensor * tensors;  // owned (n_tensors,), sorted by name; names owned
     int n_tensors, cap_tensors;
-    json_t * metadata;              // owned reference: the first file's __metadata__ (or NULL)
+    json_t * metadata;  // owned reference: the first file's __metadata__ (or NULL)
 };
 
 static const char * ts_st_dtype_names[TS_ST_DTYPE_COUNT] = {"F32", "F16", "BF16"};
@@ -95,14 +95,16 @@ enum ts_status ts_st_refuse_foreign(const char * path) {
     size_t got = fread(m, 1, sizeof m, f);
     fclose(f);
     if (got >= 4 && memcmp(m, "GGUF", 4) == 0)
-        return ts_error(TS_ERR_FORMAT, "use the bf16 or fp16 safetensors release of the model (GGUF quantisations are not read)",
+        return ts_error(TS_ERR_FORMAT,
+                        "use the bf16 or fp16 safetensors release of the model (GGUF quantisations are not read)",
                         "'%s' is a GGUF file, which timeshard does not load", path);
     int zip = got >= 4 && memcmp(m, "PK\x03\x04", 4) == 0;
     int pickle = got >= 2 && m[0] == 0x80 && m[1] >= 2 && m[1] <= 5;
     if (zip || pickle || ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".ckpt"))
-        return ts_error(TS_ERR_FORMAT,
-                        "convert it once with: python3 tools/wan/pth_to_safetensors.py IN.pth OUT.safetensors (needs PyTorch)",
-                        "'%s' is a PyTorch pickle, which timeshard does not load (pickles can run code)", path);
+        return ts_error(
+            TS_ERR_FORMAT,
+            "convert it once with: python3 tools/wan/pth_to_safetensors.py IN.pth OUT.safetensors (needs PyTorch)",
+            "'%s' is a PyTorch pickle, which timeshard does not load (pickles can run code)", path);
     return TS_OK;
 }
 
@@ -129,7 +131,9 @@ static enum ts_status st_entry(ts_st * st, int file, const char * name, json_t *
            *offs = json_object_get(v, "data_offsets");
     if (!json_is_string(dtype) || !json_is_array(shape) || !json_is_array(offs))
         return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensor '%s' lacks a valid %s", P, name,
-                        !json_is_string(dtype) ? "'dtype'" : !json_is_array(shape) ? "'shape'" : "'data_offsets'");
+                        !json_is_string(dtype)  ? "'dtype'"
+                        : !json_is_array(shape) ? "'shape'"
+                                                : "'data_offsets'");
     const char * ds = json_string_value(dtype);
     int dt = -1;
     for (int i = 0; i < TS_ST_DTYPE_COUNT; i++)
@@ -143,26 +147,30 @@ static enum ts_status st_entry(ts_st * st, int file, const char * name, json_t *
     }
     size_t nd = json_array_size(shape);
     if (nd > TS_ST_MAX_DIMS)
-        return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensor '%s' has %zu dimensions (at most %d)",
-                        P, name, nd, TS_ST_MAX_DIMS);
+        return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE,
+                        "safetensors file '%s': tensor '%s' has %zu dimensions (at most %d)", P, name, nd,
+                        TS_ST_MAX_DIMS);
     struct ts_st_tensor t = {.dtype = (enum ts_st_dtype)dt, .ndim = (int)nd, .numel = 1, .file = file};
     uint64_t bytes = (uint64_t)ts_st_dtype_sizes[dt];
     for (size_t i = 0; i < nd; i++) {
         json_t * d = json_array_get(shape, i);
         json_int_t x = json_is_integer(d) ? json_integer_value(d) : -1;
         if (x < 0 || __builtin_mul_overflow(bytes, (uint64_t)x, &bytes) || bytes > (uint64_t)INT64_MAX)
-            return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensor '%s' has a bad shape", P, name);
+            return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensor '%s' has a bad shape", P,
+                            name);
         t.shape[i] = x;
         t.numel *= x;
     }
     json_t *jb = json_array_get(offs, 0), *je = json_array_get(offs, 1);
-    json_int_t b = json_is_integer(jb) ? json_integer_value(jb) : -1, e = json_is_integer(je) ? json_integer_value(je) : -1;
+    json_int_t b = json_is_integer(jb) ? json_integer_value(jb) : -1,
+               e = json_is_integer(je) ? json_integer_value(je) : -1;
     if (json_array_size(offs) != 2 || b < 0 || e < b || (uint64_t)e > data_size)
-        return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensor '%s' has bad data_offsets", P, name);
+        return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensor '%s' has bad data_offsets", P,
+                        name);
     if ((uint64_t)(e - b) != bytes)
         return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE,
-                        "safetensors file '%s': tensor '%s' spans %" PRId64 " bytes, its dtype and shape need %" PRIu64, P,
-                        name, (int64_t)(e - b), bytes);
+                        "safetensors file '%s': tensor '%s' spans %" PRId64 " bytes, its dtype and shape need %" PRIu64,
+                        P, name, (int64_t)(e - b), bytes);
     t.data = data + b;
     t.nbytes = bytes;
     t.name = st_strdup(name);
@@ -197,14 +205,15 @@ static enum ts_status st_open_file(ts_st * st, const char * path) {
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | map[i];
     if (hlen > TS_ST_HEADER_MAX || hlen > size - 8 || map[8] != '{')
-        return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "'%s' is not a safetensors file (bad header length or JSON start)",
-                        path);
+        return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE,
+                        "'%s' is not a safetensors file (bad header length or JSON start)", path);
     json_error_t jerr;
     json_t * root = json_loadb((const char *)map + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': bad JSON header: %s", path, jerr.text);
     enum ts_status s = TS_OK;
-    if (!json_is_object(root)) s = ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': header is not an object", path);
+    if (!json_is_object(root))
+        s = ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': header is not an object", path);
     const char * key;
     json_t * v;
     json_object_foreach(root, key, v) {
@@ -264,7 +273,8 @@ static enum ts_status st_open_index(ts_st * st, const char * path) {
         for (int f = 0; f < st->n_files; f++) seen |= strcmp(st->files[f].path, full) == 0;
         if (!seen) {
             if (access(full, F_OK) != 0)
-                s = ts_error(TS_ERR_IO, "download every shard the index lists (an interrupted download leaves some out)",
+                s = ts_error(TS_ERR_IO,
+                             "download every shard the index lists (an interrupted download leaves some out)",
                              "shard '%s' named by index '%s' is missing", full, path);
             else
                 s = st_open_file(st, full);
@@ -318,8 +328,9 @@ enum ts_status ts_st_open(const char * path, ts_st ** out) {
         qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, st_cmp);
         for (int i = 1; i < st->n_tensors && s == TS_OK; i++)
             if (strcmp(st->tensors[i - 1].name, st->tensors[i].name) == 0)
-                s = ts_error(TS_ERR_FORMAT, "the shards overlap: download them again", "tensor '%s' is stored twice ('%s' and '%s')",
-                             st->tensors[i].name, st->files[st->tensors[i - 1].file].path, st->files[st->tensors[i].file].path);
+                s = ts_error(TS_ERR_FORMAT, "the shards overlap: download them again",
+                             "tensor '%s' is stored twice ('%s' and '%s')", st->tensors[i].name,
+                             st->files[st->tensors[i - 1].file].path, st->files[st->tensors[i].file].path);
     }
     if (s != TS_OK) {
         ts_st_close(&st);

@@ -27,7 +27,7 @@ struct ts_st_tensor {
     int64_t numel;
     const void * data;  // inside the read-only mapping; valid until ts_st_close
     uint64_t nbytes;
-    int file;           // which mapped file (index into the set's files)
+    int file;  // which mapped file (index into the set's files)
 };
 
 typedef struct ts_st ts_st;
@@ -42,7 +42,7 @@ enum ts_status ts_st_open(const char * path, ts_st ** out);
 void ts_st_close(ts_st ** st);  // unmaps; sets *st to NULL
 
 int ts_st_count(const ts_st * st);
-const struct ts_st_tensor * ts_st_at(const ts_st * st, int i);           // sorted by name
+const struct ts_st_tensor * ts_st_at(const ts_st * st, int i);                // sorted by name
 const struct ts_st_tensor * ts_st_find(const ts_st * st, const char * name);  // NULL: absent
 // The file the set was opened from (the index for a sharded set).
 const char * ts_st_path(const ts_st * st);
@@ -66,7 +66,10 @@ enum ts_status ts_st_refuse_foreign(const char * path);
 
 // Float conversions of stored 16-bit values (exact).
 static inline float ts_bf16_to_float(uint16_t h) {
-    union { uint32_t u; float f; } v = {.u = (uint32_t)h << 16};
+    union {
+        uint32_t u;
+        float f;
+    } v = {.u = (uint32_t)h << 16};
     return v.f;
 }
 float ts_f16_to_float(uint16_t h);

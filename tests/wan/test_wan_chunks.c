@@ -74,8 +74,8 @@ static void * run_rank(void * arg) {
     j->st = ts_wan_ws_new(j->m, j->T, j->g0, j->Tn, io->h, io->w, j->window, io->L, &ws);
     if (j->st == TS_OK) {
         ts_wan_ws_set_backend(ws, be);
-        j->st = ts_wan_forward(ws, j->m, j->v + j->g0 * fsz, io->x + j->g0 * fsz, io->timestep, io->context,
-                               &j->comm.base);
+        j->st =
+            ts_wan_forward(ws, j->m, j->v + j->g0 * fsz, io->x + j->g0 * fsz, io->timestep, io->context, &j->comm.base);
     }
     ts_wan_ws_free(&ws);
     ts_backend_free(&be);

@@ -90,7 +90,8 @@ int main(int argc, char ** argv) {
     // the happy path of a transformer folder given directly, and of model_index.json
     const char * d = copy_model("c1_hd16", "ok");
     snprintf(p, sizeof p, "%s/model_index.json", d);
-    const char * idx = "{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"]}";
+    const char * idx =
+        "{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"]}";
     write_bytes(p, idx, strlen(idx));
     ts_wan_model * m = NULL;
     tu_verdict("load.pipeline_dir_with_model_index", ts_wan_load(d, be, &m) == TS_OK, ts_last_error());
@@ -125,7 +126,8 @@ int main(int argc, char ** argv) {
 
     d = copy_model("c1_hd16", "unknown_transformer_in_index");
     snprintf(p, sizeof p, "%s/model_index.json", d);
-    const char * idx2 = "{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"SkyReelsV2Transformer3DModel\"]}";
+    const char * idx2 =
+        "{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"SkyReelsV2Transformer3DModel\"]}";
     write_bytes(p, idx2, strlen(idx2));
     expect_error("error.model_index_other_transformer", d, TS_ERR_MODEL, "SkyReelsV2Transformer3DModel");
 
@@ -156,7 +158,8 @@ int main(int argc, char ** argv) {
     expect_error("error.gguf", p, TS_ERR_FORMAT, "GGUF");
 
     // an fp8 safetensors file
-    const char * hdr = "{\"blocks.0.self_attn.q.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[2,2],\"data_offsets\":[0,4]}}";
+    const char * hdr =
+        "{\"blocks.0.self_attn.q.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[2,2],\"data_offsets\":[0,4]}}";
     size_t hl = strlen(hdr);
     unsigned char buf[256] = {0};
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((hl >> (8 * i)) & 0xff);
@@ -177,7 +180,8 @@ int main(int argc, char ** argv) {
     int h, w;
     ts_error_clear();
     tu_verdict("video.81_frames_832x480_21_ranks",
-               ts_wan_check_video(81, 832, 480, 21, &T, &h, &w) == TS_OK && T == 21 && h == 60 && w == 104, ts_last_error());
+               ts_wan_check_video(81, 832, 480, 21, &T, &h, &w) == TS_OK && T == 21 && h == 60 && w == 104,
+               ts_last_error());
     tu_verdict("video.480x832_1_frame", ts_wan_check_video(1, 480, 832, 1, &T, &h, &w) == TS_OK && T == 1 && h == 104,
                ts_last_error());
     struct {
@@ -189,7 +193,8 @@ int main(int argc, char ** argv) {
         {0, 832, 480, 1, "0 is not one", "81", "video.zero_frames"},
         {81, 840, 480, 1, "not 840x480", "--width 832", "video.width_not_multiple_of_16"},
         {81, 832, 488, 1, "not 832x488", "--height 480", "video.height_not_multiple_of_16"},
-        {9, 832, 480, 4, "4 ranks for 9 frames (3 latent frames)", "at most 3 ranks", "video.more_ranks_than_latent_frames"},
+        {9, 832, 480, 4, "4 ranks for 9 frames (3 latent frames)", "at most 3 ranks",
+         "video.more_ranks_than_latent_frames"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ts_error_clear();
@@ -197,7 +202,8 @@ int main(int argc, char ** argv) {
         char buf[400];
         snprintf(buf, sizeof buf, "%s | hint: %s", ts_last_error(), ts_last_hint());
         tu_verdict(bad[i].name,
-                   st == TS_ERR_ARG && strstr(ts_last_error(), bad[i].needle) && strstr(ts_last_hint(), bad[i].hint), buf);
+                   st == TS_ERR_ARG && strstr(ts_last_error(), bad[i].needle) && strstr(ts_last_hint(), bad[i].hint),
+                   buf);
     }
 
     ts_backend_free(&be);

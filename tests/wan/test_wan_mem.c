@@ -21,7 +21,8 @@ int main(int argc, char ** argv) {
     const char * path = argv[1];
     int load_only = argc > 2 && strcmp(argv[2], "--load-only") == 0;
     int a = load_only ? 3 : 2;
-    int T = argc > a ? atoi(argv[a]) : 2, h = argc > a + 1 ? atoi(argv[a + 1]) : 8, w = argc > a + 2 ? atoi(argv[a + 2]) : 8;
+    int T = argc > a ? atoi(argv[a]) : 2, h = argc > a + 1 ? atoi(argv[a + 1]) : 8,
+        w = argc > a + 2 ? atoi(argv[a + 2]) : 8;
     struct stat sb;
     if (stat(path, &sb) != 0) {
         printf("test_wan_mem: %s absent (write it with tools/wan/make_big.py): skipped\n", path);

@@ -54,7 +54,7 @@ int main(int argc, char ** argv) {
                 MPI_Abort(MPI_COMM_WORLD, 1);
             }
             ts_wan_ws_free(&ws);
-            int * counts = calloc((size_t)P, sizeof(int)), * displs = calloc((size_t)P, sizeof(int));
+            int *counts = calloc((size_t)P, sizeof(int)), *displs = calloc((size_t)P, sizeof(int));
             for (int r = 0; r < P; r++) {
                 int64_t a, b;
                 ts_partition(io.T, P, r, &a, &b);

@@ -35,7 +35,8 @@ int main(int argc, char ** argv) {
             ts_error_clear();
             ts_wan_model * m = NULL;
             ts_wan_ws * ws = NULL;
-            if (ts_wan_load(path, be, &m) != TS_OK || ts_wan_ws_new(m, io.T, 0, io.T, io.h, io.w, 0, io.L, &ws) != TS_OK) {
+            if (ts_wan_load(path, be, &m) != TS_OK ||
+                ts_wan_ws_new(m, io.T, 0, io.T, io.h, io.w, 0, io.L, &ws) != TS_OK) {
                 tu_verdict(name, 0, ts_last_error());
                 ts_wan_free(&m);
                 continue;
@@ -45,7 +46,8 @@ int main(int argc, char ** argv) {
             if (ci == 1 && lay == 0) {  // the sharded one: index, 6 headers, config (checked with hashlib)
                 char dn[160];
                 snprintf(dn, sizeof dn, "%s.model_digest", name);
-                tu_verdict(dn, strcmp(m->digest, "c5bf68763235e18d3608af6610c59b1e4103ab6c4200e926846f833fcd088cce") == 0,
+                tu_verdict(dn,
+                           strcmp(m->digest, "c5bf68763235e18d3608af6610c59b1e4103ab6c4200e926846f833fcd088cce") == 0,
                            m->digest);
             }
             outs[lay] = tu_alloc(n);

@@ -29,27 +29,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend/backend.h"     // ts_backend_t
-#include "io/safetensors.h"      // ts_st, enum ts_st_dtype
-#include "parallel/comm.h"       // ts_comm_t
-#include "timeshard/timeshard.h" // enum ts_status
+#include "backend/backend.h"      // ts_backend_t
+#include "io/safetensors.h"       // ts_st, enum ts_st_dtype
+#include "parallel/comm.h"        // ts_comm_t
+#include "timeshard/timeshard.h"  // enum ts_status
 
 // The checkpoint layouts with a name table each (wan_load.c).
 enum ts_wan_layout { TS_WAN_LAYOUT_DIFFUSERS, TS_WAN_LAYOUT_ORIGINAL, TS_WAN_LAYOUT_COUNT };
 const char * ts_wan_layout_name(enum ts_wan_layout l);  // "diffusers", "original"
 
 struct ts_wan_config {
-    int dim;           // D = heads * head_dim (1536 for 1.3B, 5120 for 14B)
-    int ffn_dim;       // F (8960, 13824)
-    int heads;         // H (12, 40)
-    int head_dim;      // hd (128)
-    int layers;        // (30, 40)
-    int in_channels;   // C (16)
-    int out_channels;  // (16)
-    int text_dim;      // (4096: umT5-XXL)
-    int freq_dim;      // sinusoidal timestep width (256)
-    int patch[3];      // (1, 2, 2): t, h, w
-    float eps;         // 1e-6
+    int dim;               // D = heads * head_dim (1536 for 1.3B, 5120 for 14B)
+    int ffn_dim;           // F (8960, 13824)
+    int heads;             // H (12, 40)
+    int head_dim;          // hd (128)
+    int layers;            // (30, 40)
+    int in_channels;       // C (16)
+    int out_channels;      // (16)
+    int text_dim;          // (4096: umT5-XXL)
+    int freq_dim;          // sinusoidal timestep width (256)
+    int patch[3];          // (1, 2, 2): t, h, w
+    float eps;             // 1e-6
     int rope_max_seq_len;  // 1024: positions per axis the reference tabulates
 };
 
@@ -61,40 +61,40 @@ struct ts_wan_mat {
 };
 
 struct ts_wan_block {
-    struct ts_wan_mat q, k, v, o;      // self-attention, each (D, D)
-    const float *q_b, *k_b, *v_b, *o_b; // (D)
-    const float *norm_q, *norm_k;      // (D): RMSNorm across all heads
-    struct ts_wan_mat cq, ck, cv, co;  // cross-attention, (D, D)
+    struct ts_wan_mat q, k, v, o;            // self-attention, each (D, D)
+    const float *q_b, *k_b, *v_b, *o_b;      // (D)
+    const float *norm_q, *norm_k;            // (D): RMSNorm across all heads
+    struct ts_wan_mat cq, ck, cv, co;        // cross-attention, (D, D)
     const float *cq_b, *ck_b, *cv_b, *co_b;  // (D)
-    const float *cnorm_q, *cnorm_k;    // (D)
-    const float *norm_x_w, *norm_x_b;  // (D): affine LayerNorm before cross-attention
-                                       // (diffusers 'norm2', original 'norm3'); NULL if absent
-    struct ts_wan_mat ffn1, ffn2;      // (F, D), (D, F)
-    const float *ffn1_b, *ffn2_b;      // (F), (D)
-    const float * sst;                 // (6, D): shift, scale, gate, c_shift, c_scale, c_gate
+    const float *cnorm_q, *cnorm_k;          // (D)
+    const float *norm_x_w, *norm_x_b;        // (D): affine LayerNorm before cross-attention
+                                             // (diffusers 'norm2', original 'norm3'); NULL if absent
+    struct ts_wan_mat ffn1, ffn2;            // (F, D), (D, F)
+    const float *ffn1_b, *ffn2_b;            // (F), (D)
+    const float * sst;                       // (6, D): shift, scale, gate, c_shift, c_scale, c_gate
 };
 
 typedef struct ts_wan_model {
     struct ts_wan_config cfg;
     enum ts_wan_layout layout;
-    ts_backend_t be;                   // not owned
-    ts_st * st;                        // owned: the mapped file(s)
-    char * path;                       // owned: what was loaded
-    char * config_path;                // owned: transformer/config.json (NULL for a single file)
-    char digest[65];                   // model_digest: SHA-256 of the shard index, headers, config
-    float * patch_w;                   // (D, ph*pw*C): columns in (py, px, c) order (patchify's)
-    const float * patch_b;             // (D)
-    struct ts_wan_mat time1, time2;    // (D, freq_dim), (D, D)
-    const float *time1_b, *time2_b;    // (D)
-    struct ts_wan_mat tproj;           // (6D, D)
-    const float * tproj_b;             // (6D)
-    struct ts_wan_mat text1, text2;    // (D, text_dim), (D, D)
-    const float *text1_b, *text2_b;    // (D)
-    struct ts_wan_mat head;            // (pt*ph*pw*C_out, D), rows in (py, px, c) order
-    const float * head_b;              // (pt*ph*pw*C_out)
-    const float * head_sst;            // (2, D): shift, scale
-    struct ts_wan_block * blocks;      // owned (layers,)
-    float * vecs;                      // owned: the float32 copies every const float * above points into
+    ts_backend_t be;                 // not owned
+    ts_st * st;                      // owned: the mapped file(s)
+    char * path;                     // owned: what was loaded
+    char * config_path;              // owned: transformer/config.json (NULL for a single file)
+    char digest[65];                 // model_digest: SHA-256 of the shard index, headers, config
+    float * patch_w;                 // (D, ph*pw*C): columns in (py, px, c) order (patchify's)
+    const float * patch_b;           // (D)
+    struct ts_wan_mat time1, time2;  // (D, freq_dim), (D, D)
+    const float *time1_b, *time2_b;  // (D)
+    struct ts_wan_mat tproj;         // (6D, D)
+    const float * tproj_b;           // (6D)
+    struct ts_wan_mat text1, text2;  // (D, text_dim), (D, D)
+    const float *text1_b, *text2_b;  // (D)
+    struct ts_wan_mat head;          // (pt*ph*pw*C_out, D), rows in (py, px, c) order
+    const float * head_b;            // (pt*ph*pw*C_out)
+    const float * head_sst;          // (2, D): shift, scale
+    struct ts_wan_block * blocks;    // owned (layers,)
+    float * vecs;                    // owned: the float32 copies every const float * above points into
     int64_t n_params;
 } ts_wan_model;
 
@@ -130,8 +130,8 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws);
 // calls together, and in every block each rank receives the K|V rows of the
 // frames within its window from the ranks that own them, through comm's
 // gather slot (collective).
-enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in,
-                              float timestep, const float * text_ctx, ts_comm_t comm);
+enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in, float timestep,
+                              const float * text_ctx, ts_comm_t comm);
 
 // The video's size rules, checked before anything runs (one clear error each):
 // `frames` video frames must be 4k+1 (the causal VAE maps frame 0 to latent

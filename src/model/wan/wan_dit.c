@@ -20,13 +20,13 @@ struct ts_wan_ws {
     int D;                       // model width
     ts_backend_t be;             // not owned: the model's unless set
     int64_t M;                   // T_own * N rows
-    float * x;         // (M, D) the residual stream
-    float * xn;        // (M, D) normed / projected rows
-    float * q;         // (M, D)
-    float * k;         // (M, D)
-    float * v;         // (M, D)
-    float * att;       // (M, D)
-    float * ffh;       // (M, F)
+    float * x;                   // (M, D) the residual stream
+    float * xn;                  // (M, D) normed / projected rows
+    float * q;                   // (M, D)
+    float * k;                   // (M, D)
+    float * v;                   // (M, D)
+    float * att;                 // (M, D)
+    float * ffh;                 // (M, F)
     float * kv;        // (need1 - need0, 2, N, D): the K then V rows of frames need0.. (own ones computed here)
     float * ctx;       // (L, D) embedded text
     float * ctx_h;     // (L, D) text embedding's hidden layer
@@ -67,7 +67,8 @@ void ts_wan_rope_tables(float * cos_tab, float * sin_tab, int hd, int64_t g0, in
 }
 
 void ts_wan_attn3d_cpu(ts_backend_t be, float * out, const float * q, const float * kv, int64_t kv_g0,
-                       int64_t kv_frames, int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd, int window) {
+                       int64_t kv_frames, int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd,
+                       int window) {
     ts_cpu_attn3d(be, out, q, kv, kv_g0, kv_frames, T_total, g0, T_own, N, H, hd, window);
 }
 
@@ -150,7 +151,8 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
         return ts_error(TS_ERR_ARG, "the width and height are multiples of 16 (latents: multiples of 2)",
                         "latent size %dx%d is not a multiple of the (2, 2) patch", w, h);
     if (h / 2 > c->rope_max_seq_len || w / 2 > c->rope_max_seq_len || T_total > c->rope_max_seq_len)
-        return ts_error(TS_ERR_ARG, NULL, "a %lld x %d x %d latent video has more positions per axis than the model's %d",
+        return ts_error(TS_ERR_ARG, NULL,
+                        "a %lld x %d x %d latent video has more positions per axis than the model's %d",
                         (long long)T_total, h / 2, w / 2, c->rope_max_seq_len);
     if (window < 0) return ts_error(TS_ERR_ARG, NULL, "window %d is negative", window);
     if (text_len < 1) return ts_error(TS_ERR_ARG, NULL, "the text context has no rows");
@@ -166,14 +168,15 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
     int64_t D = c->dim, M = ws->M, L = text_len, half = c->head_dim / 2;
     int cmax = c->in_channels > c->out_channels ? c->in_channels : c->out_channels;
     size_t sizes[] = {
-        (size_t)(M * D), (size_t)(M * D), (size_t)(M * D), (size_t)(M * D), (size_t)(M * D), (size_t)(M * D),
-        (size_t)M * c->ffn_dim, (size_t)(kv_frames * 2 * ws->N * D), (size_t)(L * D), (size_t)(L * D),
-        (size_t)(L * 2 * D), (size_t)M * 4 * cmax, (size_t)(M * half), (size_t)(M * half), (size_t)c->freq_dim + 1,
-        (size_t)D, (size_t)D, (size_t)(6 * D), (size_t)(6 * D), (size_t)(2 * D),
+        (size_t)(M * D),    (size_t)(M * D),    (size_t)(M * D),         (size_t)(M * D),
+        (size_t)(M * D),    (size_t)(M * D),    (size_t)M * c->ffn_dim,  (size_t)(kv_frames * 2 * ws->N * D),
+        (size_t)(L * D),    (size_t)(L * D),    (size_t)(L * 2 * D),     (size_t)M * 4 * cmax,
+        (size_t)(M * half), (size_t)(M * half), (size_t)c->freq_dim + 1, (size_t)D,
+        (size_t)D,          (size_t)(6 * D),    (size_t)(6 * D),         (size_t)(2 * D),
     };
-    float ** ptrs[] = {&ws->x,   &ws->xn,  &ws->q,    &ws->k,        &ws->v,        &ws->att,  &ws->ffh,
-                       &ws->kv,  &ws->ctx, &ws->ctx_h, &ws->ckv,     &ws->tok,      &ws->rope_cos, &ws->rope_sin,
-                       &ws->tsin, &ws->temb, &ws->temb_h, &ws->t6,    &ws->mod,      &ws->hmod};
+    float ** ptrs[] = {&ws->x,    &ws->xn,   &ws->q,      &ws->k,   &ws->v,   &ws->att,      &ws->ffh,
+                       &ws->kv,   &ws->ctx,  &ws->ctx_h,  &ws->ckv, &ws->tok, &ws->rope_cos, &ws->rope_sin,
+                       &ws->tsin, &ws->temb, &ws->temb_h, &ws->t6,  &ws->mod, &ws->hmod};
     size_t n = sizeof sizes / sizeof *sizes, total = 0;
     TS_ASSERT(n == sizeof ptrs / sizeof *ptrs);
     for (size_t i = 0; i < n; i++) total += (sizes[i] + 15) / 16 * 16;
@@ -207,8 +210,8 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws) {
 
 // ---- the forward --------------------------------------------------------------------------------
 
-enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in,
-                              float timestep, const float * text_ctx, ts_comm_t comm) {
+enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in, float timestep,
+                              const float * text_ctx, ts_comm_t comm) {
     const struct ts_wan_config * c = &m->cfg;
     ts_backend_t be = ws->be;
     const struct ts_backend_ops * op = be->ops;
@@ -217,10 +220,11 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
     const float eps = c->eps;
     if (comm && (!comm->ops->gather_post || !comm->ops->gather_wait))
         return ts_error(TS_ERR_ARG, "use the MPI communicator for Wan2.1 on several ranks",
-                        "the '%s' communicator cannot all-gather (Wan2.1's global attention needs it)", comm->ops->name);
+                        "the '%s' communicator cannot all-gather (Wan2.1's global attention needs it)",
+                        comm->ops->name);
     if (!comm && ws->T_own != ws->T_total)
-        return ts_error(TS_ERR_ARG, NULL, "a rank owning %lld of %lld frames needs a communicator", (long long)ws->T_own,
-                        (long long)ws->T_total);
+        return ts_error(TS_ERR_ARG, NULL, "a rank owning %lld of %lld frames needs a communicator",
+                        (long long)ws->T_own, (long long)ws->T_total);
 
     // patch embedding: (T, h, w, C) -> (M, 4C) -> (M, D)
     op->patchify(be, ws->tok, x_in, ws->T_own, ws->h, ws->w, c->in_channels, 2);

@@ -18,6 +18,7 @@
 // model.py; diffusers renames them (scripts/convert_wan_to_diffusers.py) and
 // swaps norm2 and norm3: the affine norm before cross-attention is the
 // original's norm3 and diffusers' norm2.
+// clang-format off
 enum ts_wan_slot {
     S_PATCH_W, S_PATCH_B, S_TIME1_W, S_TIME1_B, S_TIME2_W, S_TIME2_B, S_TPROJ_W, S_TPROJ_B,
     S_TEXT1_W, S_TEXT1_B, S_TEXT2_W, S_TEXT2_B, S_HEAD_W, S_HEAD_B, S_HEAD_SST,
@@ -27,6 +28,7 @@ enum ts_wan_slot {
     S_NORMX_W, S_NORMX_B, S_FFN1_W, S_FFN1_B, S_FFN2_W, S_FFN2_B, S_SST,
     S_COUNT
 };
+// clang-format on
 
 static const char * const ts_wan_names[S_COUNT][TS_WAN_LAYOUT_COUNT] = {
     [S_PATCH_W] = {"patch_embedding.weight", "patch_embedding.weight"},
@@ -83,7 +85,7 @@ struct ts_wan_loader {
     ts_wan_model * m;
     const char * prefix;  // "" or "model.diffusion_model."
     char name[256];
-    float * bump;         // next free float of m->vecs
+    float * bump;  // next free float of m->vecs
     float * bump_end;
 };
 
@@ -96,7 +98,8 @@ static const char * slot_name(struct ts_wan_loader * L, enum ts_wan_slot s, int 
 
 static const char * shape_str(int ndim, const int64_t * shape, char * buf, size_t n) {
     size_t o = (size_t)snprintf(buf, n, "(");
-    for (int i = 0; i < ndim && o < n; i++) o += (size_t)snprintf(buf + o, n - o, i ? ", %lld" : "%lld", (long long)shape[i]);
+    for (int i = 0; i < ndim && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, i ? ", %lld" : "%lld", (long long)shape[i]);
     if (o < n) snprintf(buf + o, n - o, ndim == 1 ? ",)" : ")");
     return buf;
 }
@@ -107,14 +110,15 @@ static enum ts_status get_tensor(struct ts_wan_loader * L, enum ts_wan_slot s, i
     const char * name = slot_name(L, s, block);
     const struct ts_st_tensor * t = ts_st_find(L->m->st, name);
     if (!t)
-        return ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "Wan transformer '%s' (%s naming) has no tensor '%s'", L->m->path,
-                        ts_wan_layout_name(L->m->layout), name);
+        return ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "Wan transformer '%s' (%s naming) has no tensor '%s'",
+                        L->m->path, ts_wan_layout_name(L->m->layout), name);
     int ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
     if (!ok) {
         char a[128], b[128];
         return ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "Wan transformer '%s': tensor '%s' has shape %s, expected %s",
-                        L->m->path, name, shape_str(t->ndim, t->shape, a, sizeof a), shape_str(ndim, shape, b, sizeof b));
+                        L->m->path, name, shape_str(t->ndim, t->shape, a, sizeof a),
+                        shape_str(ndim, shape, b, sizeof b));
     }
     L->m->n_params += t->numel;
     *out = t;
@@ -168,8 +172,8 @@ static enum ts_status read_diffusers_config(const char * path, struct ts_wan_con
     json_t * root = json_load_file(path, 0, &jerr);
     if (!root) {
         if (access(path, R_OK) != 0)
-            return ts_error(TS_ERR_IO, "a diffusers directory has transformer/config.json", "cannot read '%s': %s", path,
-                            strerror(errno));
+            return ts_error(TS_ERR_IO, "a diffusers directory has transformer/config.json", "cannot read '%s': %s",
+                            path, strerror(errno));
         return ts_error(TS_ERR_FORMAT, NULL, "'%s': bad JSON at line %d: %s", path, jerr.line, jerr.text);
     }
     enum ts_status s = TS_OK;
@@ -227,9 +231,10 @@ static enum ts_status infer_config(struct ts_wan_loader * L, const char * path) 
     const struct ts_st_tensor * hd = ts_st_find(m->st, slot_name(L, S_HEAD_W, 0));
     if (!pe || pe->ndim != 5 || !t1 || t1->ndim != 2 || !x1 || x1->ndim != 2 || !f1 || f1->ndim != 2 || !hd ||
         hd->ndim != 2)
-        return ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE,
-                        "'%s' lacks the tensors a Wan transformer's config is read from (patch_embedding, time, text, ffn, head)",
-                        path);
+        return ts_error(
+            TS_ERR_MODEL, TS_WAN_HINT_SHAPE,
+            "'%s' lacks the tensors a Wan transformer's config is read from (patch_embedding, time, text, ffn, head)",
+            path);
     c->dim = (int)pe->shape[0];
     c->in_channels = (int)pe->shape[1];
     for (int i = 0; i < 3; i++) c->patch[i] = (int)pe->shape[2 + i];
@@ -264,8 +269,8 @@ static enum ts_status load_tensors(struct ts_wan_loader * L) {
     const struct ts_wan_config * c = &m->cfg;
     int D = c->dim, F = c->ffn_dim, C = c->in_channels, pp = c->patch[0] * c->patch[1] * c->patch[2];
     int P = pp * c->out_channels;
-    size_t vec_floats = (size_t)D * C * pp * 2 + (size_t)D * 16 + (size_t)P +
-                        (size_t)c->layers * ((size_t)D * 24 + (size_t)F);
+    size_t vec_floats =
+        (size_t)D * C * pp * 2 + (size_t)D * 16 + (size_t)P + (size_t)c->layers * ((size_t)D * 24 + (size_t)F);
     m->vecs = ts_malloc(vec_floats * sizeof(float));
     L->bump = m->vecs;
     L->bump_end = m->vecs + vec_floats;
@@ -414,7 +419,8 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
                          "'%s' is a PyTorch pickle, which timeshard does not load (pickles can run code)", bin);
         else
             s = ts_error(TS_ERR_IO, "a diffusers directory holds transformer/diffusion_pytorch_model*.safetensors",
-                         "'%s' has no transformer weights (diffusion_pytorch_model.safetensors or its .index.json)", tdir);
+                         "'%s' has no transformer weights (diffusion_pytorch_model.safetensors or its .index.json)",
+                         tdir);
         if (s == TS_OK && !is_file(cfg_path))
             s = ts_error(TS_ERR_IO, "a diffusers directory holds transformer/config.json", "'%s' is missing", cfg_path);
         free(single), free(index), free(bin), free(tdir);
@@ -446,8 +452,8 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
         s = ts_error(TS_ERR_MODEL, "Wan2.1 patches latents (1, 2, 2)", "'%s': patch size (%d, %d, %d) is not supported",
                      path, c->patch[0], c->patch[1], c->patch[2]);
     if (s == TS_OK && (c->head_dim % 2 || c->layers <= 0 || c->in_channels <= 0 || c->out_channels <= 0))
-        s = ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "'%s': config not usable (head_dim %d, %d layers, %d channels)", path,
-                     c->head_dim, c->layers, c->in_channels);
+        s = ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "'%s': config not usable (head_dim %d, %d layers, %d channels)",
+                     path, c->head_dim, c->layers, c->in_channels);
     if (s == TS_OK) s = load_tensors(&L);
     if (s == TS_OK) s = ts_st_digest(m->st, cfg_path, m->digest);
     if (s == TS_OK && cfg_path) m->config_path = str_printf("%s", cfg_path);
