@@ -4,8 +4,11 @@
 //     ts_wan_model * m;
 //     TS_TRY(ts_wan_load("Wan2.1-T2V-1.3B-Diffusers", be, &m));   // or one .safetensors file
 //     ts_wan_ws * ws;
-//     TS_TRY(ts_wan_ws_new(m, T, 0, T, h, w, 0, &ws));            // whole video, global attention
-//     TS_TRY(ts_wan_forward(ws, m, v, x, 999.0f, ctx, L, NULL));  // v, x: (T, h, w, C)
+//     TS_TRY(ts_wan_ws_new(m, T, 0, T, h, w, 0, 512, &ws));       // whole video, global attention
+//     TS_TRY(ts_wan_forward(ws, m, v, x, 999.0f, ctx, NULL));     // v, x: (T, h, w, C); ctx (512, 4096)
+//
+// On P ranks each rank calls ts_wan_ws_new with its own frames [g0, g0 + T_own)
+// (ts_partition) and ts_wan_forward with the communicator.
 //     ts_wan_ws_free(&ws);
 //     ts_wan_free(&m);
 //
@@ -22,8 +25,8 @@
 // depend on how the video is split (DESIGN.md property 2), bit for bit on the
 // CPU. A window at least as long as the video is the global case, bit for bit.
 //
-// Weights stay memory-mapped in their stored dtype (F32, F16, BF16); the GEMMs
-// convert by panel. Only the vectors (biases, norms, modulation tables) and the
+// Weights stay memory-mapped in their stored dtype (F32, F16, BF16); a GEMM
+// widens one weight matrix at a time while packing it. Only the vectors (biases, norms, modulation tables) and the
 // patch embedding (D x 64) are held as float32 copies.
 #pragma once
 #include <stddef.h>
