@@ -69,6 +69,40 @@ int main(int argc, char ** argv) {
         free(ref);
         ts_st_close(&io.st);
     }
+    // the 3D RoPE at the published head width 128 (t, h, w = 44, 42, 42) against
+    // diffusers' WanRotaryPosEmbed: 7 frames of 3x4 tokens, whole and from frame 2
+    char rp[1024];
+    snprintf(rp, sizeof rp, "%s/rope_hd128.safetensors", dir);
+    ts_st * rs = NULL;
+    if (ts_st_open(rp, &rs) != TS_OK) {
+        tu_verdict("wan.rope_hd128", 0, ts_last_error());
+    } else {
+        const float * rc = ts_st_find(rs, "cos")->data;
+        const float * rsn = ts_st_find(rs, "sin")->data;
+        const int half = 64, per = 12;
+        float *ct = tu_alloc(7 * per * half), *stb = tu_alloc(7 * per * half);
+        int64_t g0s[2] = {0, 2}, Ts[2] = {7, 3};
+        for (int k = 0; k < 2; k++) {
+            ts_wan_rope_tables(ct, stb, 128, g0s[k], Ts[k], 3, 4);
+            double err = 0.0;
+            for (int64_t r = 0; r < Ts[k] * per; r++)
+                for (int i = 0; i < half; i++) {
+                    int64_t rr = g0s[k] * per + r;  // the reference row; pair i uses cos[2i], sin[2i + 1]
+                    double e1 = fabs((double)ct[r * half + i] - rc[rr * 128 + 2 * i]);
+                    double e2 = fabs((double)stb[r * half + i] - rsn[rr * 128 + 2 * i + 1]);
+                    err = e1 > err ? e1 : err;
+                    err = e2 > err ? e2 : err;
+                }
+            char name[64], d[64];
+            snprintf(name, sizeof name, "wan.rope_hd128.frames_%lld_to_%lld", (long long)g0s[k],
+                     (long long)(g0s[k] + Ts[k] - 1));
+            snprintf(d, sizeof d, "max|diff|=%.1e", err);
+            tu_verdict(name, err <= 1e-7, d);
+        }
+        free(ct);
+        free(stb);
+        ts_st_close(&rs);
+    }
     ts_backend_free(&be);
     return tu_finish("test_wan_ref");
 }

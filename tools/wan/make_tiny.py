@@ -114,6 +114,14 @@ def main():
                   metadata={"config": name, "layout": "x, out: (T, h, w, C); context: (L, text_dim)"})
         print(f"{name}: dim {heads * hd} layers {layers} T {T} {h}x{w} C {C} {str(dtype)[6:]}"
               f" max|out| {y.abs().max():.3g}")
+    # the 3D RoPE of the published head width (128: t, h, w = 44, 42, 42) on 7
+    # frames of 6x8 latents (3x4 tokens): (84, 128) cos and sin, diffusers' layout
+    from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+    rope = WanRotaryPosEmbed(128, (1, 2, 2), 1024)
+    fc, fs = rope(torch.zeros(1, 16, 7, 6, 8))
+    save_file({"cos": fc.reshape(-1, 128).float().contiguous(), "sin": fs.reshape(-1, 128).float().contiguous()},
+              os.path.join(out, "rope_hd128.safetensors"),
+              metadata={"layout": "(frames 7 x 3 x 4 tokens, 128): repeat-interleaved pairs"})
     total = 0
     for root, _, files in os.walk(out):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
