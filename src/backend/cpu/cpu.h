@@ -70,9 +70,9 @@ void ts_cpu_gemm(ts_backend_t be, float * C, int ldc, const float * A, int lda, 
 
 // y (M, N; ldy) = x (M, K; ldx) @ w (N, K)^T + b, with w stored as wdtype (0 float32,
 // 1 IEEE half, 2 bfloat16; row-major, little-endian) and converted to float32
-// while packed into the backend's reused pack buffer (one matrix at a time: the
-// only float32 copy is the largest weight's, transient). The result is the
-// float32 GEMM's on the widened values, bit for bit.
+// while packed, in column slabs of at most 32 MiB of floats (the backend's
+// reused pack buffer: no float32 copy of a whole weight is ever made). The
+// result is the float32 GEMM's on the widened values, bit for bit.
 enum { TS_CPU_W_F32, TS_CPU_W_F16, TS_CPU_W_BF16 };
 void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const void * w, int wdtype,
                          const float * b, int64_t M, int K, int N);

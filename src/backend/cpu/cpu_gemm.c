@@ -340,6 +340,10 @@ static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, int bf16, int K, 
     }
 }
 
+// Column slabs of a 16-bit weight are widened and packed at most this many
+// floats at a time (32 MiB), whatever the matrix's size.
+#define TS_GEMM_SLAB_FLOATS ((size_t)8 << 20)
+
 void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const void * w, int wdtype,
                          const float * b, int64_t M, int K, int N) {
     if (wdtype == TS_CPU_W_F32) {
@@ -350,14 +354,24 @@ void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, i
     TS_ASSERT(ldx >= K && ldy >= N && K > 0);
     if (M <= 0 || N <= 0) return;
     struct ts_cpu_ctx * cx = be->ctx;
-    size_t need = ts_cpu_gemm_packed_floats(K, N);
+    // Every output is the same k-ordered sum whichever slab its column is in,
+    // so slabs change no bit of the result.
+    int slab = (int)(TS_GEMM_SLAB_FLOATS / (size_t)K) / TS_GEMM_NR * TS_GEMM_NR;
+    if (slab < TS_GEMM_NR) slab = TS_GEMM_NR;
+    if (slab > N) slab = N;
+    size_t need = ts_cpu_gemm_packed_floats(K, slab);
     if (need > cx->pack_floats) {
         free(cx->pack);
         cx->pack = ts_cpu_aligned_alloc(need);
         cx->pack_floats = need;
     }
-    int npan = (N + TS_GEMM_NR - 1) / TS_GEMM_NR;
+    const uint16_t * W = w;
+    for (int j0 = 0; j0 < N; j0 += slab) {
+        int nj = N - j0 < slab ? N - j0 : slab;
+        int npan = (nj + TS_GEMM_NR - 1) / TS_GEMM_NR;
 #pragma omp parallel for num_threads(cx->threads) schedule(static)
-    for (int p = 0; p < npan; p++) ts_cpu_gemm_pack16(cx->pack, w, wdtype == TS_CPU_W_BF16, K, N, p, p + 1);
-    ts_cpu_gemm_run(be, y, ldy, x, ldx, cx->pack, b, M, K, N);
+        for (int p = 0; p < npan; p++)
+            ts_cpu_gemm_pack16(cx->pack, W + (size_t)j0 * K, wdtype == TS_CPU_W_BF16, K, nj, p, p + 1);
+        ts_cpu_gemm_run(be, y + j0, ldy, x, ldx, cx->pack, b ? b + j0 : NULL, M, K, nj);
+    }
 }
