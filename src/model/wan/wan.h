@@ -26,8 +26,9 @@
 // CPU. A window at least as long as the video is the global case, bit for bit.
 //
 // Weights stay memory-mapped in their stored dtype (F32, F16, BF16); a GEMM
-// widens one weight matrix at a time while packing it. Only the vectors (biases, norms, modulation tables) and the
-// patch embedding (D x 64) are held as float32 copies.
+// widens a weight while packing it, in column slabs of at most 32 MiB. Only
+// the vectors (biases, norms, modulation tables) and the patch embedding
+// (D x 64) are held as float32 copies.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
