@@ -124,6 +124,21 @@ int main(int argc, char ** argv) {
     json_set(p, "_class_name", "\"FluxTransformer2DModel\"");
     expect_error("error.unknown_class_name", d, TS_ERR_MODEL, "FluxTransformer2DModel");
 
+    d = copy_model("c1_hd16", "image_to_video");
+    snprintf(p, sizeof p, "%s/transformer/config.json", d);
+    json_set(p, "image_dim", "1280");
+    expect_error("error.image_to_video_config", d, TS_ERR_MODEL, "image-to-video");
+
+    d = copy_model("c1_hd16", "other_qk_norm");
+    snprintf(p, sizeof p, "%s/transformer/config.json", d);
+    json_set(p, "qk_norm", "\"rms_norm\"");
+    expect_error("error.qk_norm_per_head", d, TS_ERR_MODEL, "qk_norm 'rms_norm'");
+
+    d = copy_model("c1_hd16", "patch_2x2x2");
+    snprintf(p, sizeof p, "%s/transformer/config.json", d);
+    json_set(p, "patch_size", "[2, 2, 2]");
+    expect_error("error.patch_size", d, TS_ERR_MODEL, "patch size (2, 2, 2)");
+
     d = copy_model("c1_hd16", "unknown_transformer_in_index");
     snprintf(p, sizeof p, "%s/model_index.json", d);
     const char * idx2 =

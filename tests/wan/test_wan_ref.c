@@ -24,14 +24,21 @@ int main(int argc, char ** argv) {
         int64_t n = (int64_t)io.T * io.h * io.w * io.C;
         double * ref = tu_alloc_d(n);
         for (int64_t i = 0; i < n; i++) ref[i] = io.out[i];
-        float * outs[TS_WAN_LAYOUT_COUNT] = {0};
-        for (int lay = 0; lay < TS_WAN_LAYOUT_COUNT; lay++) {
+        float * outs[3] = {0};
+        for (int k = 0; k < 3; k++) {  // diffusers directory, original-naming file, diffusers file alone
+            int lay = k == 1 ? TS_WAN_LAYOUT_ORIGINAL : TS_WAN_LAYOUT_DIFFUSERS;
             char path[1024], name[128];
-            if (lay == TS_WAN_LAYOUT_DIFFUSERS)
+            if (k == 0)
                 snprintf(path, sizeof path, "%s/%s", dir, wan_configs[ci]);
-            else
+            else if (k == 1)
                 snprintf(path, sizeof path, "%s/%s.orig.safetensors", dir, wan_configs[ci]);
-            snprintf(name, sizeof name, "wan.%s.%s", wan_configs[ci], ts_wan_layout_name(lay));
+            else if (ci != 1)  // (the sharded one has no single file)
+                snprintf(path, sizeof path, "%s/%s/transformer/diffusion_pytorch_model.safetensors", dir,
+                         wan_configs[ci]);
+            else
+                continue;
+            snprintf(name, sizeof name, "wan.%s.%s", wan_configs[ci],
+                     k == 2 ? "diffusers_file" : ts_wan_layout_name(lay));
             ts_error_clear();
             ts_wan_model * m = NULL;
             ts_wan_ws * ws = NULL;
@@ -43,19 +50,19 @@ int main(int argc, char ** argv) {
             }
             if ((int)m->layout != lay) tu_verdict(name, 0, "loaded as the other layout");
             if (strlen(m->digest) != 64) tu_verdict(name, 0, "no model digest");
-            if (ci == 1 && lay == 0) {  // the sharded one: index, 6 headers, config (checked with hashlib)
+            if (ci == 1 && k == 0) {  // the sharded one: index, 6 headers, config (checked with hashlib)
                 char dn[160];
                 snprintf(dn, sizeof dn, "%s.model_digest", name);
                 tu_verdict(dn,
                            strcmp(m->digest, "c5bf68763235e18d3608af6610c59b1e4103ab6c4200e926846f833fcd088cce") == 0,
                            m->digest);
             }
-            outs[lay] = tu_alloc(n);
-            enum ts_status st = ts_wan_forward(ws, m, outs[lay], io.x, io.timestep, io.context, NULL);
+            outs[k] = tu_alloc(n);
+            enum ts_status st = ts_wan_forward(ws, m, outs[k], io.x, io.timestep, io.context, NULL);
             if (st != TS_OK)
                 tu_verdict(name, 0, ts_last_error());
             else
-                tu_check_rel(name, outs[lay], ref, n, 1e-4);
+                tu_check_rel(name, outs[k], ref, n, 1e-4);
             ts_wan_ws_free(&ws);
             ts_wan_free(&m);
         }
@@ -66,6 +73,7 @@ int main(int argc, char ** argv) {
         }
         free(outs[0]);
         free(outs[1]);
+        free(outs[2]);
         free(ref);
         ts_st_close(&io.st);
     }

@@ -212,9 +212,11 @@ static enum ts_status read_diffusers_config(const char * path, struct ts_wan_con
         s = ts_error(TS_ERR_MODEL, "only the text-to-video Wan2.1 transformers run (T2V-1.3B, T2V-14B)",
                      "'%s' is an image-to-video transformer (image_dim / added_kv_proj_dim set)", path);
     else if (qk && strcmp(qk, "rms_norm_across_heads") != 0)
-        s = ts_error(TS_ERR_MODEL, NULL, "'%s': qk_norm '%s' is not supported (only rms_norm_across_heads)", path, qk);
+        s = ts_error(TS_ERR_MODEL, "Wan2.1 normalises q and k across all heads (rms_norm_across_heads)",
+                     "'%s': qk_norm '%s' is not supported (only rms_norm_across_heads)", path, qk);
     else if (json_is_false(json_object_get(root, "cross_attn_norm")))
-        s = ts_error(TS_ERR_MODEL, NULL, "'%s': cross_attn_norm false is not supported", path);
+        s = ts_error(TS_ERR_MODEL, "Wan2.1 normalises before cross-attention (cross_attn_norm true)",
+                     "'%s': cross_attn_norm false is not supported", path);
 done:
     json_decref(root);
     return s;
@@ -444,7 +446,16 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
                              "'%s' holds no Wan transformer (no 'blocks.0.attn1.to_q.weight' nor "
                              "'blocks.0.self_attn.q.weight', with or without a prefix)",
                              path);
-            if (s == TS_OK) s = infer_config(&L, path);
+            // a diffusers-named file given alone: its folder's config.json when there is one
+            const char * slash = strrchr(path, '/');
+            if (s == TS_OK && m->layout == TS_WAN_LAYOUT_DIFFUSERS) {
+                char * cp = str_printf("%.*sconfig.json", slash ? (int)(slash - path + 1) : 0, path);
+                if (is_file(cp))
+                    cfg_path = cp;
+                else
+                    free(cp);
+            }
+            if (s == TS_OK) s = cfg_path ? read_diffusers_config(cfg_path, &m->cfg) : infer_config(&L, path);
         }
     }
     struct ts_wan_config * c = &m->cfg;
