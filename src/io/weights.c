@@ -1,5 +1,6 @@
 // Model weights from HDF5 (docs/ARCHITECTURE.md layout) or safetensors, chosen by magic
-// bytes; both give a sorted tensor table, the config and the vocabulary. Also
+// bytes; both give a sorted tensor table, the config and the vocabulary (the
+// safetensors header parsed with jansson). Also
 // ts_file_sha256 (OpenSSL EVP) for the model digest.
 #include "io/weights.h"
 
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
+#include <jansson.h>  // the safetensors header
 #include <math.h>
 #ifndef TS_NO_OPENSSL
 #include <openssl/evp.h>  // EVP_Digest* (SHA-256)
@@ -405,314 +407,83 @@ static enum ts_status h5_read(const ts_weights * w, const struct ts_wtensor * t,
     return TS_OK;
 }
 
-// ---- a small JSON parser (for the safetensors header) --------------------------
+// ---- JSON (jansson) helpers for the safetensors header ------------------------
 
-enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
-
-struct json {
-    enum json_type type;
-    char * str;           // STRING: decoded UTF-8; NUMBER: the literal text (owned)
-    int n;                // ARRAY, OBJECT: number of children
-    struct json * items;  // ARRAY, OBJECT: children (owned)
-    char ** keys;         // OBJECT: keys (owned)
-    size_t pos;           // byte offset in the header (for messages)
-};
-
-struct json_parser {
-    const char * s;
-    size_t n, pos;
-    int depth;
-    char err[200];
-};
-
-static void json_free(struct json * j) {
-    if (!j) return;
-    free(j->str);
-    for (int i = 0; i < j->n; i++) {
-        json_free(&j->items[i]);
-        if (j->keys) free(j->keys[i]);
-    }
-    free(j->items);
-    free(j->keys);
-    memset(j, 0, sizeof *j);
-}
-
-static int json_fail(struct json_parser * p, const char * what) {
-    if (!p->err[0]) snprintf(p->err, sizeof p->err, "%s at byte %zu of the JSON header", what, p->pos);
-    return -1;
-}
-
-static void json_ws(struct json_parser * p) {
-    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
-        p->pos++;
-}
-
-static int json_hex4(struct json_parser * p, uint32_t * v) {
-    if (p->n - p->pos < 4) return json_fail(p, "truncated \\u escape");
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p->s[p->pos++];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return json_fail(p, "bad \\u escape");
-        *v = (*v << 4) | (uint32_t)d;
-    }
-    return 0;
-}
-
-// Parses a string at p->pos (which is at '"') into a malloc'd UTF-8 string.
-static int json_string(struct json_parser * p, char ** out) {
-    p->pos++;  // '"'
-    size_t cap = 16, len = 0;
-    char * b = ts_malloc(cap);
-    for (;;) {
-        if (p->pos >= p->n) {
-            free(b);
-            return json_fail(p, "unterminated string");
-        }
-        unsigned char c = (unsigned char)p->s[p->pos++];
-        char enc[4];
-        size_t k = 0;
-        if (c == '"') break;
-        if (c < 0x20) {
-            free(b);
-            p->pos--;
-            return json_fail(p, "control character in string");
-        }
-        if (c != '\\') {
-            enc[k++] = (char)c;
-        } else {
-            if (p->pos >= p->n) {
-                free(b);
-                return json_fail(p, "unterminated string");
-            }
-            char e = p->s[p->pos++];
-            uint32_t cp;
-            switch (e) {
-            case '"': enc[k++] = '"'; break;
-            case '\\': enc[k++] = '\\'; break;
-            case '/': enc[k++] = '/'; break;
-            case 'b': enc[k++] = '\b'; break;
-            case 'f': enc[k++] = '\f'; break;
-            case 'n': enc[k++] = '\n'; break;
-            case 'r': enc[k++] = '\r'; break;
-            case 't': enc[k++] = '\t'; break;
-            case 'u':
-                if (json_hex4(p, &cp)) {
-                    free(b);
-                    return -1;
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff) {  // surrogate pair
-                    uint32_t lo;
-                    if (p->n - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u') {
-                        free(b);
-                        return json_fail(p, "unpaired surrogate in \\u escape");
-                    }
-                    p->pos += 2;
-                    if (json_hex4(p, &lo)) {
-                        free(b);
-                        return -1;
-                    }
-                    if (lo < 0xdc00 || lo > 0xdfff) {
-                        free(b);
-                        return json_fail(p, "unpaired surrogate in \\u escape");
-                    }
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    free(b);
-                    return json_fail(p, "unpaired surrogate in \\u escape");
-                }
-                if (cp == 0) {
-                    free(b);
-                    return json_fail(p, "\\u0000 in string");
-                }
-                if (cp < 0x80) {
-                    enc[k++] = (char)cp;
-                } else if (cp < 0x800) {
-                    enc[k++] = (char)(0xc0 | (cp >> 6));
-                    enc[k++] = (char)(0x80 | (cp & 0x3f));
-                } else if (cp < 0x10000) {
-                    enc[k++] = (char)(0xe0 | (cp >> 12));
-                    enc[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    enc[k++] = (char)(0x80 | (cp & 0x3f));
-                } else {
-                    enc[k++] = (char)(0xf0 | (cp >> 18));
-                    enc[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-                    enc[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    enc[k++] = (char)(0x80 | (cp & 0x3f));
-                }
-                break;
-            default:
-                free(b);
-                p->pos--;
-                return json_fail(p, "bad escape in string");
-            }
-        }
-        if (len + k + 1 > cap) {
-            while (len + k + 1 > cap) cap *= 2;
-            b = realloc(b, cap);
-            TS_ASSERT(b);
-        }
-        memcpy(b + len, enc, k);
-        len += k;
-    }
-    b[len] = '\0';
-    *out = b;
-    return 0;
-}
-
-static int json_value(struct json_parser * p, struct json * v);
-
-static int json_container(struct json_parser * p, struct json * v, int is_obj) {
-    if (++p->depth > TS_JSON_MAX_DEPTH) return json_fail(p, "nesting too deep");
-    p->pos++;  // '{' or '['
-    int cap = 0;
-    json_ws(p);
-    if (p->pos < p->n && p->s[p->pos] == (is_obj ? '}' : ']')) {
-        p->pos++;
-        p->depth--;
-        return 0;
-    }
-    for (;;) {
-        char * key = NULL;
-        json_ws(p);
-        if (is_obj) {
-            if (p->pos >= p->n || p->s[p->pos] != '"') return json_fail(p, "expected a string key");
-            if (json_string(p, &key)) return -1;
-            json_ws(p);
-            if (p->pos >= p->n || p->s[p->pos] != ':') {
-                free(key);
-                return json_fail(p, "expected ':'");
-            }
-            p->pos++;
-        }
-        if (v->n == cap) {
-            cap = cap ? 2 * cap : 8;
-            v->items = realloc(v->items, (size_t)cap * sizeof *v->items);
-            TS_ASSERT(v->items);
-            if (is_obj) {
-                v->keys = realloc(v->keys, (size_t)cap * sizeof *v->keys);
-                TS_ASSERT(v->keys);
-            }
-        }
-        memset(&v->items[v->n], 0, sizeof *v->items);
-        if (is_obj) v->keys[v->n] = key;
-        v->n++;
-        if (json_value(p, &v->items[v->n - 1])) return -1;
-        json_ws(p);
-        if (p->pos >= p->n) return json_fail(p, is_obj ? "unterminated object" : "unterminated array");
-        char c = p->s[p->pos++];
-        if (c == ',') continue;
-        if (c == (is_obj ? '}' : ']')) break;
-        p->pos--;
-        return json_fail(p, is_obj ? "expected ',' or '}'" : "expected ',' or ']'");
-    }
-    p->depth--;
-    return 0;
-}
-
-static int json_value(struct json_parser * p, struct json * v) {
-    json_ws(p);
-    v->pos = p->pos;
-    if (p->pos >= p->n) return json_fail(p, "unexpected end");
-    char c = p->s[p->pos];
-    if (c == '{') {
-        v->type = JSON_OBJECT;
-        return json_container(p, v, 1);
-    }
-    if (c == '[') {
-        v->type = JSON_ARRAY;
-        return json_container(p, v, 0);
-    }
-    if (c == '"') {
-        v->type = JSON_STRING;
-        return json_string(p, &v->str);
-    }
-    static const char * const words[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++) {
-        size_t k = strlen(words[i]);
-        if (p->n - p->pos >= k && memcmp(p->s + p->pos, words[i], k) == 0) {
-            v->type = i < 2 ? JSON_BOOL : JSON_NULL;
-            p->pos += k;
-            return 0;
+// Nesting depth of JSON text (strings skipped) at byte `upto` (its maximum over
+// [0, upto) when `max` is set): jansson accepts far deeper headers than any
+// safetensors file has, and says only "duplicate object key" without the level.
+static int json_depth(const char * s, size_t n, size_t upto, int max) {
+    int depth = 0, deepest = 0, in_str = 0;
+    for (size_t i = 0; i < n && i < upto; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > deepest) deepest = depth;
+        } else if (c == '}' || c == ']') {
+            depth--;
         }
     }
-    // number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-    size_t st = p->pos;
-    if (p->pos < p->n && p->s[p->pos] == '-') p->pos++;
-    size_t digits = p->pos;
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-    if (p->pos == digits) return json_fail(p, "unexpected character");
-    if (p->s[digits] == '0' && p->pos - digits > 1) return json_fail(p, "leading zero in number");
-    if (p->pos < p->n && p->s[p->pos] == '.') {
-        size_t f = ++p->pos;
-        while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-        if (p->pos == f) return json_fail(p, "bad number");
-    }
-    if (p->pos < p->n && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-        p->pos++;
-        if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-')) p->pos++;
-        size_t e = p->pos;
-        while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-        if (p->pos == e) return json_fail(p, "bad number");
-    }
-    v->type = JSON_NUMBER;
-    v->str = ts_strndup(p->s + st, p->pos - st);
-    return 0;
+    return max ? deepest : depth;
 }
 
-// A JSON number that is a non-negative integer below 2^63, else -1.
-static int json_uint(const struct json * v, uint64_t * out) {
-    if (v->type != JSON_NUMBER || v->str[0] == '-') return -1;
-    uint64_t x = 0;
-    for (const char * c = v->str; *c; c++) {
-        if (*c < '0' || *c > '9') return -1;
-        if (x > (uint64_t)INT64_MAX / 10) return -1;
-        x = x * 10 + (uint64_t)(*c - '0');
-        if (x > (uint64_t)INT64_MAX) return -1;
-    }
-    *out = x;
+// A JSON number (jansson decodes integers as reals here, so that huge ones are
+// range errors, not parse errors) that is a non-negative integer below 2^63, else -1.
+static int json_uint(const json_t * v, uint64_t * out) {
+    if (!json_is_number(v)) return -1;
+    double x = json_number_value(v);
+    if (!(x >= 0.0) || x >= 9223372036854775808.0 || x != floor(x)) return -1;
+    *out = (uint64_t)x;
     return 0;
 }
 
 // ---- safetensors ---------------------------------------------------------------
 
-static enum ts_status st_tensor(ts_weights * w, int * cap, const char * name, const struct json * v, uint64_t data_size) {
+static enum ts_status st_tensor(ts_weights * w, int * cap, const char * name, json_t * v, uint64_t data_size) {
     const char * P = w->path;
     const char * hint = "the file may be truncated or not written by a safetensors library";
-    if (v->type != JSON_OBJECT)
+    if (!json_is_object(v))
         return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': entry '%s' is not an object", P, name);
-    const struct json *dtype = NULL, *shape = NULL, *offs = NULL;
-    for (int i = 0; i < v->n; i++) {
-        if (strcmp(v->keys[i], "dtype") == 0) dtype = &v->items[i];
-        else if (strcmp(v->keys[i], "shape") == 0) shape = &v->items[i];
-        else if (strcmp(v->keys[i], "data_offsets") == 0) offs = &v->items[i];
-    }
+    json_t *dtype = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
+           *offs = json_object_get(v, "data_offsets");
     if (!dtype || !shape || !offs)
         return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': tensor '%s' lacks %s", P, name,
                         !dtype ? "'dtype'" : !shape ? "'shape'" : "'data_offsets'");
-    if (dtype->type != JSON_STRING)
+    if (!json_is_string(dtype))
         return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': tensor '%s' has a non-string dtype", P, name);
+    const char * dts = json_string_value(dtype);
     enum ts_wdtype dt;
-    if (strcmp(dtype->str, "F32") == 0) dt = TS_WDTYPE_F32;
-    else if (strcmp(dtype->str, "F16") == 0) dt = TS_WDTYPE_F16;
-    else if (strcmp(dtype->str, "BF16") == 0) dt = TS_WDTYPE_BF16;
+    if (strcmp(dts, "F32") == 0) dt = TS_WDTYPE_F32;
+    else if (strcmp(dts, "F16") == 0) dt = TS_WDTYPE_F16;
+    else if (strcmp(dts, "BF16") == 0) dt = TS_WDTYPE_BF16;
     else
         return ts_error(TS_ERR_FORMAT, "supported dtypes: F32, F16, BF16",
-                        "safetensors file '%s': tensor '%s' has unsupported dtype '%s'", P, name, dtype->str);
-    if (shape->type != JSON_ARRAY || shape->n > TS_WEIGHTS_MAX_DIMS)
+                        "safetensors file '%s': tensor '%s' has unsupported dtype '%s'", P, name, dts);
+    int nd = json_is_array(shape) ? (int)json_array_size(shape) : 0;
+    if (!json_is_array(shape) || nd > TS_WEIGHTS_MAX_DIMS)
         return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': tensor '%s' has a bad shape (an array of at most %d sizes)",
                         P, name, TS_WEIGHTS_MAX_DIMS);
     uint64_t bytes = (uint64_t)ts_wdtype_bytes[dt];
     int64_t dims[TS_WEIGHTS_MAX_DIMS];
-    for (int i = 0; i < shape->n; i++) {
+    for (int i = 0; i < nd; i++) {
         uint64_t d;
-        if (json_uint(&shape->items[i], &d) || __builtin_mul_overflow(bytes, d, &bytes) || bytes > (uint64_t)INT64_MAX)
+        json_t * di = json_array_get(shape, (size_t)i);
+        if (json_uint(di, &d) || __builtin_mul_overflow(bytes, d, &bytes) || bytes > (uint64_t)INT64_MAX) {
+            char num[64] = "not a number";
+            if (json_is_number(di)) snprintf(num, sizeof num, "%.17g", json_number_value(di));
             return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': tensor '%s' has an absurd shape (dimension %d: %s)",
-                            P, name, i, shape->items[i].type == JSON_NUMBER ? shape->items[i].str : "not a number");
+                            P, name, i, num);
+        }
         dims[i] = (int64_t)d;
     }
     uint64_t b, e;
-    if (offs->type != JSON_ARRAY || offs->n != 2 || json_uint(&offs->items[0], &b) || json_uint(&offs->items[1], &e))
+    if (!json_is_array(offs) || json_array_size(offs) != 2 || json_uint(json_array_get(offs, 0), &b) ||
+        json_uint(json_array_get(offs, 1), &e))
         return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': tensor '%s' has bad data_offsets (want [begin, end])",
                         P, name);
     if (b > e)
@@ -726,32 +497,29 @@ static enum ts_status st_tensor(ts_weights * w, int * cap, const char * name, co
         char sb[160];
         return ts_error(TS_ERR_FORMAT, hint,
                         "safetensors file '%s': tensor '%s' spans %" PRIu64 " bytes but %s %s needs %" PRIu64, P, name,
-                        e - b, dtype->str, shape_str(shape->n, dims, sb, sizeof sb), bytes);
+                        e - b, dts, shape_str(nd, dims, sb, sizeof sb), bytes);
     }
     struct ts_wtensor * t = tensor_add(w, cap, name, strlen(name));
-    t->ndim = shape->n;
-    memcpy(t->shape, dims, sizeof(int64_t) * (size_t)shape->n);
+    t->ndim = nd;
+    memcpy(t->shape, dims, sizeof(int64_t) * (size_t)nd);
     t->dtype = dt;
     t->begin = b;
     t->end = e;
     return TS_OK;
 }
 
-static enum ts_status st_metadata(ts_weights * w, const struct json * v) {
-    if (v->type != JSON_OBJECT)
+static enum ts_status st_metadata(ts_weights * w, json_t * v) {
+    if (!json_is_object(v))
         return ts_error(TS_ERR_FORMAT, NULL, "safetensors file '%s': __metadata__ is not an object", w->path);
     int cap = 0;
-    for (int i = 0; i < v->n; i++) {
-        const struct json * x = &v->items[i];
-        if (x->type != JSON_STRING)
+    const char * key;
+    json_t * x;
+    json_object_foreach(v, key, x) {
+        if (!json_is_string(x))
             return ts_error(TS_ERR_FORMAT, "safetensors metadata values are strings",
-                            "safetensors file '%s': __metadata__ value '%s' is not a string", w->path, v->keys[i]);
-        for (int j = 0; j < i; j++)
-            if (strcmp(v->keys[j], v->keys[i]) == 0)
-                return ts_error(TS_ERR_FORMAT, NULL, "safetensors file '%s': duplicate __metadata__ key '%s'", w->path,
-                                v->keys[i]);
-        if (strcmp(v->keys[i], "vocab") == 0) {
-            const char * s = x->str;
+                            "safetensors file '%s': __metadata__ value '%s' is not a string", w->path, key);
+        if (strcmp(key, "vocab") == 0) {
+            const char * s = json_string_value(x);
             int n = *s ? 1 : 0;
             for (const char * c = s; *c; c++) n += *c == '\n';
             w->vocab = ts_calloc(n ? (size_t)n : 1, sizeof(char *));
@@ -765,9 +533,9 @@ static enum ts_status st_metadata(ts_weights * w, const struct json * v) {
             }
             continue;
         }
-        struct ts_cfg_entry * e = cfg_add(w, &cap, v->keys[i]);
+        struct ts_cfg_entry * e = cfg_add(w, &cap, key);
         e->type = TS_CFG_STR;
-        e->s = ts_strdup(x->str);
+        e->s = ts_strdup(json_string_value(x));
     }
     return TS_OK;
 }
@@ -812,32 +580,49 @@ static enum ts_status st_open(ts_weights * w) {
     w->data_start = 8 + (size_t)hlen;
     uint64_t data_size = size - 8 - hlen;
 
-    struct json_parser p = {.s = (const char *)w->map + 8, .n = (size_t)hlen};
-    struct json root = {0};
+    const char * hs = (const char *)w->map + 8;
+    if (json_depth(hs, (size_t)hlen, (size_t)hlen, 1) > TS_JSON_MAX_DEPTH)
+        return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': bad JSON header: nesting too deep (over %d levels)", P,
+                        TS_JSON_MAX_DEPTH);
+    json_error_t jerr;
+    json_t * root = json_loadb(hs, (size_t)hlen, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+    if (!root) {
+        if (json_error_code(&jerr) == json_error_duplicate_key && jerr.position > 0 && (size_t)jerr.position <= hlen &&
+            hs[jerr.position - 1] == '"') {  // the key just read ends at position: name it
+            size_t end = (size_t)jerr.position - 1, beg = end;
+            while (beg > 0 && !(hs[beg - 1] == '"' && (beg < 2 || hs[beg - 2] != '\\'))) beg--;
+            char * key = ts_strndup(hs + beg, end - beg);
+            enum ts_status st;
+            if (json_depth(hs, (size_t)hlen, beg, 0) == 1)
+                st = ts_error(TS_ERR_FORMAT, NULL, "weights file '%s' has tensor '%s' twice", P, key);
+            else
+                st = ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': bad JSON header: key '%s' twice in an entry", P, key);
+            free(key);
+            return st;
+        }
+        if (json_error_code(&jerr) == json_error_end_of_input_expected)
+            return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': bad JSON header: trailing characters after the object",
+                            P);
+        return ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': bad JSON header: %s (byte %d)", P, jerr.text,
+                        jerr.position);
+    }
     enum ts_status st = TS_OK;
-    if (json_value(&p, &root) == 0) {
-        json_ws(&p);
-        if (p.pos != p.n) json_fail(&p, "trailing characters");
-    }
-    if (p.err[0]) {
-        st = ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': bad JSON header: %s", P, p.err);
-        goto done;
-    }
-    if (root.type != JSON_OBJECT) {
+    if (!json_is_object(root)) {
         st = ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s': the JSON header is not an object", P);
         goto done;
     }
-    int cap = 0, seen_meta = 0;
-    for (int i = 0; i < root.n && st == TS_OK; i++) {
-        if (strcmp(root.keys[i], "__metadata__") != 0)
-            st = st_tensor(w, &cap, root.keys[i], &root.items[i], data_size);
-        else if (seen_meta++)
-            st = ts_error(TS_ERR_FORMAT, hint, "safetensors file '%s' has __metadata__ twice", P);
+    int cap = 0;
+    const char * key;
+    json_t * v;
+    json_object_foreach(root, key, v) {
+        if (st != TS_OK) break;
+        if (strcmp(key, "__metadata__") != 0)
+            st = st_tensor(w, &cap, key, v, data_size);
         else
-            st = st_metadata(w, &root.items[i]);
+            st = st_metadata(w, v);
     }
 done:
-    json_free(&root);
+    json_decref(root);
     return st;
 }
 

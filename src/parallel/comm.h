@@ -24,10 +24,24 @@ struct ts_comm_ops {
     // communicator completes its sends later (see comm_mpi.c).
     enum ts_status (*halo_wait)(ts_comm_t c);
     void (*free)(ts_comm_t c);
+    // (optional: NULL where not implemented) Gather, collective. Ranges are
+    // byte offsets into one global layout that every rank agrees on: rank r
+    // owns [own_off, own_off + own_bytes) and needs [need_off, need_off +
+    // need_bytes), which contains its owned range; its buffer `buf` holds
+    // just the needed range (byte need_off of the layout at buf[0]), its own
+    // bytes already in place. Once gather_wait returns, the rest of the needed
+    // range holds what the other ranks own there; nothing else is sent to it.
+    // Owned ranges must not overlap. buf stays untouched between post and
+    // wait (work that does not read it goes in between). One gather at a time.
+    // Every rank needing the whole layout is an all-gather.
+    // (Wan2.1: each rank's K|V rows of the frames within the window, every block.)
+    enum ts_status (*gather_post)(ts_comm_t c, void * buf, size_t own_off, size_t own_bytes, size_t need_off,
+                                  size_t need_bytes);
+    enum ts_status (*gather_wait)(ts_comm_t c);
 };
 
 struct ts_comm {
     const struct ts_comm_ops * ops;
     void * ctx;
-    double wait_seconds;  // total time spent inside halo_wait (for benchmarks)
+    double wait_seconds;  // total time spent inside halo_wait and gather_wait (for benchmarks)
 };

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"  // ts_cpu_linear_typed, ts_cpu_attn3d (CPU-only ops)
 #include "ts_test.h"
 
 #define TOL 1e-5
@@ -459,6 +460,108 @@ static void test_attn_temporal(void) {
     free(qkv), free(ref);
 }
 
+// 16-bit weights: the result is the float32 GEMM's on the widened values, bit
+// for bit, also when the weight is packed in several column slabs (K large).
+static void test_linear_typed(void) {
+    const int Ks[2] = {100, 65536}, Ns[2] = {37, 200};
+    for (int c = 0; c < 2; c++) {
+        int64_t M = 7;
+        int K = Ks[c], N = Ns[c];
+        float *x = ts_test_alloc(M * K), *wf = ts_test_alloc((int64_t)N * K), *b = ts_test_alloc(N);
+        uint16_t * w16 = malloc((size_t)N * K * sizeof(uint16_t));
+        ts_test_fill(x, M * K, 1.0f);
+        ts_test_fill(b, N, 0.5f);
+        for (int dt = TS_CPU_W_F16; dt <= TS_CPU_W_BF16; dt++) {
+            for (int64_t i = 0; i < (int64_t)N * K; i++) {  // random 16-bit values and their exact widening
+                float v = 0.1f * ts_test_uniform();
+                uint32_t bits;
+                memcpy(&bits, &v, 4);
+                if (dt == TS_CPU_W_BF16) {
+                    w16[i] = (uint16_t)(bits >> 16);
+                    bits = (uint32_t)w16[i] << 16;
+                    memcpy(&wf[i], &bits, 4);
+                } else {  // a normal half: sign, exponent 2^-9 .. 2^-4, mantissa
+                    uint16_t e = (uint16_t)(6 + (i % 6)), m = (uint16_t)(bits & 0x3ff);
+                    w16[i] = (uint16_t)(((bits >> 31) << 15) | (e << 10) | m);
+                    uint32_t fb = ((bits >> 31) << 31) | ((uint32_t)(e + 112) << 23) | ((uint32_t)m << 13);
+                    memcpy(&wf[i], &fb, 4);
+                }
+            }
+            float *y16 = ts_test_alloc(M * N), *y32 = ts_test_alloc(M * N);
+            ts_cpu_linear_typed(BE[1], y16, N, x, K, w16, dt, b, M, K, N);
+            BE[0]->ops->linear(BE[0], y32, N, x, K, wf, b, M, K, N);
+            char nm[96];
+            snprintf(nm, sizeof nm, "linear %s weights %lldx%dx%d", dt == TS_CPU_W_BF16 ? "bf16" : "f16", (long long)M, K, N);
+            ts_check_bits(nm, y16, y32, M * N);
+            free(y16), free(y32);
+        }
+        free(x), free(wf), free(b), free(w16);
+    }
+}
+
+// Windowed 3D attention (Wan2.1) against a double-precision softmax over all
+// tokens of the frames within the window; chunks of query frames, with only
+// the needed K|V frames given, bit-identical to the whole video.
+static void test_attn3d(void) {
+    const int64_t T = 6;
+    const int N = 7, H = 2, hd = 8, D = H * hd;
+    float *q = ts_test_alloc(T * N * D), *kv = ts_test_alloc(T * 2 * N * D);
+    ts_test_fill(q, T * N * D, 1.5f);
+    ts_test_fill(kv, T * 2 * N * D, 1.5f);
+    double * ref = ts_test_alloc_d(T * N * D);
+    for (int W = 0; W <= 2; W++) {
+        for (int64_t f = 0; f < T; f++)
+            for (int n = 0; n < N; n++)
+                for (int h = 0; h < H; h++) {
+                    const float * qr = q + (f * N + n) * D + h * hd;
+                    double s[64], mx = -INFINITY, sum = 0.0;
+                    int cnt = 0;
+                    for (int64_t g = 0; g < T; g++) {
+                        if (W > 0 && (g < f - W || g > f + W)) continue;
+                        for (int j = 0; j < N; j++) {
+                            const float * kr = kv + (g * 2 * N + j) * D + h * hd;
+                            double d = 0.0;
+                            for (int i = 0; i < hd; i++) d += (double)qr[i] * kr[i];
+                            s[cnt] = d / sqrt((double)hd);
+                            mx = s[cnt] > mx ? s[cnt] : mx;
+                            cnt++;
+                        }
+                    }
+                    for (int i = 0; i < cnt; i++) sum += (s[i] = exp(s[i] - mx));
+                    double * o = ref + (f * N + n) * D + h * hd;
+                    for (int i = 0; i < hd; i++) o[i] = 0.0;
+                    cnt = 0;
+                    for (int64_t g = 0; g < T; g++) {
+                        if (W > 0 && (g < f - W || g > f + W)) continue;
+                        for (int j = 0; j < N; j++, cnt++) {
+                            const float * vr = kv + ((g * 2 + 1) * N + j) * D + h * hd;
+                            for (int i = 0; i < hd; i++) o[i] += s[cnt] / sum * vr[i];
+                        }
+                    }
+                }
+        float * out[2];
+        for (int t = 0; t < 2; t++) {
+            out[t] = ts_test_alloc(T * N * D);
+            ts_cpu_attn3d(BE[t], out[t], q, kv, 0, T, T, 0, T, N, H, hd, W);
+        }
+        char nm[96];
+        snprintf(nm, sizeof nm, "attn3d W=%d", W);
+        check_op(nm, out, ref, T * N * D, TOL);
+        int ok = 1;
+        for (int64_t a = 0; a < T; a += 2) {  // chunks of 2 frames, K|V of [a - W, a + 2 + W) only
+            int64_t lo = W > 0 && a - W > 0 ? a - W : 0, hi = W > 0 && a + 2 + W < T ? a + 2 + W : T;
+            float * co = ts_test_alloc(2 * N * D);
+            ts_cpu_attn3d(BE[a % 4 ? 1 : 0], co, q + a * N * D, kv + lo * 2 * N * D, lo, hi - lo, T, a, 2, N, H, hd, W);
+            ok = ok && memcmp(co, out[0] + a * N * D, (size_t)(2 * N * D) * sizeof(float)) == 0;
+            free(co);
+        }
+        snprintf(nm, sizeof nm, "attn3d W=%d chunks", W);
+        ts_verdict(nm, ok, "bit-identical to whole video");
+        free(out[0]), free(out[1]);
+    }
+    free(q), free(kv), free(ref);
+}
+
 static void test_attn_cross(void) {
     const int64_t rows = 150;
     const int H = 2, hd = 16, D = H * hd, L = 12;
@@ -691,6 +794,8 @@ int main(void) {
     test_attn_spatial();
     test_attn_temporal();
     test_attn_cross();
+    test_attn3d();
+    test_linear_typed();
     test_patchify();
     test_conv2d();
     test_upsample();

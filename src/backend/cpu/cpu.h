@@ -68,6 +68,25 @@ void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float 
 void ts_cpu_gemm(ts_backend_t be, float * C, int ldc, const float * A, int lda, const float * B, int ldb, int trans_b,
                  const float * bias, int64_t M, int K, int N);
 
+// y (M, N; ldy) = x (M, K; ldx) @ w (N, K)^T + b, with w stored as wdtype (0 float32,
+// 1 IEEE half, 2 bfloat16; row-major, little-endian) and converted to float32
+// while packed, in column slabs of at most 32 MiB of floats (the backend's
+// reused pack buffer: no float32 copy of a whole weight is ever made). The
+// result is the float32 GEMM's on the widened values, bit for bit.
+enum { TS_CPU_W_F32, TS_CPU_W_F16, TS_CPU_W_BF16 };
+void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const void * w, int wdtype,
+                         const float * b, int64_t M, int K, int N);
+
+// Windowed 3D attention in a fixed global order (cpu_attn3d.c). q (T_own*N, D)
+// holds the query rows of frames g0 .. g0+T_own-1; kv (kv_frames, 2, N, D) the
+// key rows then value rows of frames kv_g0 .. kv_g0+kv_frames-1, which must
+// include every frame within the window of an owned frame. Query rows of frame f attend to all N tokens of every frame
+// g with |f - g| <= window (window 0: all frames); key frames are reduced one
+// at a time in increasing g with an online softmax, so the result of a row is
+// a function of that row and the frames' K/V only. out (T_own*N, D).
+void ts_cpu_attn3d(ts_backend_t be, float * out, const float * q, const float * kv, int64_t kv_g0, int64_t kv_frames,
+                   int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd, int window);
+
 // The ops defined outside cpu_backend.c (signatures as in struct ts_backend_ops).
 void ts_cpu_linear(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const float * w, const float * b,
                    int64_t M, int K, int N);

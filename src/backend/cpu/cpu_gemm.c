@@ -282,3 +282,87 @@ void ts_cpu_conv2d(ts_backend_t be, float * out, const float * in, int64_t B, in
     }
     free(col);
 }
+
+// ---- weights stored in 16 bits ------------------------------------------------------------------
+
+static inline float ts_gemm_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else {
+            uint32_t e = 0;
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                e++;
+            }
+            bits = sign | ((113u - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// Panels [p0, p1) of W^T for W (N, K) stored in 16 bits, widened to float.
+static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, int bf16, int K, int N, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        float * dst = bp + (size_t)p * K * TS_GEMM_NR;
+        int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
+        for (int jj = 0; jj < TS_GEMM_NR; jj++) {
+            const uint16_t * src = W + (size_t)(j0 + jj) * K;
+            if (jj >= nj) {
+                for (int k = 0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = 0.0f;
+            } else if (bf16) {
+                for (int k = 0; k < K; k++) {
+                    uint32_t bits = (uint32_t)src[k] << 16;
+                    float f;
+                    memcpy(&f, &bits, 4);
+                    dst[(size_t)k * TS_GEMM_NR + jj] = f;
+                }
+            } else {
+                for (int k = 0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = ts_gemm_half_to_float(src[k]);
+            }
+        }
+    }
+}
+
+// Column slabs of a 16-bit weight are widened and packed at most this many
+// floats at a time (32 MiB), whatever the matrix's size.
+#define TS_GEMM_SLAB_FLOATS ((size_t)8 << 20)
+
+void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const void * w, int wdtype,
+                         const float * b, int64_t M, int K, int N) {
+    if (wdtype == TS_CPU_W_F32) {
+        ts_cpu_linear(be, y, ldy, x, ldx, w, b, M, K, N);
+        return;
+    }
+    TS_ASSERT(wdtype == TS_CPU_W_F16 || wdtype == TS_CPU_W_BF16);
+    TS_ASSERT(ldx >= K && ldy >= N && K > 0);
+    if (M <= 0 || N <= 0) return;
+    struct ts_cpu_ctx * cx = be->ctx;
+    // Every output is the same k-ordered sum whichever slab its column is in,
+    // so slabs change no bit of the result.
+    int slab = (int)(TS_GEMM_SLAB_FLOATS / (size_t)K) / TS_GEMM_NR * TS_GEMM_NR;
+    if (slab < TS_GEMM_NR) slab = TS_GEMM_NR;
+    if (slab > N) slab = N;
+    size_t need = ts_cpu_gemm_packed_floats(K, slab);
+    if (need > cx->pack_floats) {
+        free(cx->pack);
+        cx->pack = ts_cpu_aligned_alloc(need);
+        cx->pack_floats = need;
+    }
+    const uint16_t * W = w;
+    for (int j0 = 0; j0 < N; j0 += slab) {
+        int nj = N - j0 < slab ? N - j0 : slab;
+        int npan = (nj + TS_GEMM_NR - 1) / TS_GEMM_NR;
+#pragma omp parallel for num_threads(cx->threads) schedule(static)
+        for (int p = 0; p < npan; p++)
+            ts_cpu_gemm_pack16(cx->pack, W + (size_t)j0 * K, wdtype == TS_CPU_W_BF16, K, nj, p, p + 1);
+        ts_cpu_gemm_run(be, y + j0, ldy, x, ldx, cx->pack, b ? b + j0 : NULL, M, K, nj);
+    }
+}

@@ -1,0 +1,309 @@
+// The Wan2.1 diffusion transformer's forward on the CPU backend, as diffusers'
+// WanTransformer3DModel computes it, over the latent frames a rank owns.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"  // ts_cpu_linear_typed, ts_cpu_attn3d
+#include "core/common.h"
+#include "model/wan/wan.h"
+
+_Static_assert((int)TS_ST_F32 == TS_CPU_W_F32 && (int)TS_ST_F16 == TS_CPU_W_F16 && (int)TS_ST_BF16 == TS_CPU_W_BF16,
+               "stored dtypes and the GEMM's weight dtypes agree");
+
+struct ts_wan_ws {
+    int64_t T_total, g0, T_own;  // frames [g0, g0 + T_own) of T_total
+    int h, w, hp, wp, N;         // latents h x w, tokens hp x wp = N per frame
+    int window;                  // 0: whole video
+    int64_t need0, need1;        // frames [need0, need1) hold keys an owned frame attends to
+    int L;                       // text rows
+    int D;                       // model width
+    ts_backend_t be;             // not owned: the model's unless set
+    int64_t M;                   // T_own * N rows
+    float * x;                   // (M, D) the residual stream
+    float * xn;                  // (M, D) normed / projected rows
+    float * q;                   // (M, D)
+    float * k;                   // (M, D)
+    float * v;                   // (M, D)
+    float * att;                 // (M, D)
+    float * ffh;                 // (M, F)
+    float * kv;        // (need1 - need0, 2, N, D): the K then V rows of frames need0.. (own ones computed here)
+    float * ctx;       // (L, D) embedded text
+    float * ctx_h;     // (L, D) text embedding's hidden layer
+    float * ckv;       // (L, 2D) cross-attention K | V rows
+    float * tok;       // (M, 4 * max(C, C_out)) patches in and out
+    float * rope_cos;  // (M, hd/2)
+    float * rope_sin;  // (M, hd/2)
+    float * tsin;      // (freq_dim) sinusoidal timestep
+    float * temb;      // (D) time embedding
+    float * temb_h;    // (D) its hidden layer / SiLU(temb)
+    float * t6;        // (6D) time projection
+    float * mod;       // (6D) a block's modulation: scale_shift_table + t6
+    float * hmod;      // (2D) the head's shift, scale
+    float * mem;       // owned: one allocation every pointer above points into
+};
+
+// ---- pieces -------------------------------------------------------------------------------------
+
+void ts_wan_rope_tables(float * cos_tab, float * sin_tab, int hd, int64_t g0, int64_t T_own, int hp, int wp) {
+    int half = hd / 2;
+    int d_h = 2 * (hd / 6), d_t = hd - 2 * d_h;  // per-axis widths (h = w), in values
+    int p_t = d_t / 2, p_h = d_h / 2;            // pairs of each axis
+    for (int64_t f = 0; f < T_own; f++)
+        for (int y = 0; y < hp; y++)
+            for (int x = 0; x < wp; x++) {
+                int64_t r = (f * hp + y) * wp + x;
+                for (int i = 0; i < half; i++) {
+                    int axis = i < p_t ? 0 : i < p_t + p_h ? 1 : 2;
+                    int j = axis == 0 ? i : axis == 1 ? i - p_t : i - p_t - p_h;  // pair within the axis
+                    int dim = axis == 0 ? d_t : d_h;
+                    double pos = axis == 0 ? (double)(g0 + f) : axis == 1 ? (double)y : (double)x;
+                    double freq = 1.0 / pow(10000.0, (double)(2 * j) / (double)dim);
+                    double a = pos * freq;
+                    cos_tab[r * half + i] = (float)cos(a);
+                    sin_tab[r * half + i] = (float)sin(a);
+                }
+            }
+}
+
+void ts_wan_attn3d_cpu(ts_backend_t be, float * out, const float * q, const float * kv, int64_t kv_g0,
+                       int64_t kv_frames, int64_t T_total, int64_t g0, int64_t T_own, int N, int H, int hd,
+                       int window) {
+    ts_cpu_attn3d(be, out, q, kv, kv_g0, kv_frames, T_total, g0, T_own, N, H, hd, window);
+}
+
+static void lin(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const struct ts_wan_mat * w,
+                const float * b, int64_t M) {
+    ts_cpu_linear_typed(be, y, ldy, x, ldx, w->data, (int)w->dtype, b, M, w->cols, w->rows);
+}
+
+// RMSNorm over the D values of each row (stride ld), weight g: torch.nn.RMSNorm.
+static void rmsnorm(ts_backend_t be, float * x, int ld, int64_t rows, int D, const float * g, float eps) {
+#pragma omp parallel for num_threads(be->threads) schedule(static) if (rows * D > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        float * xr = x + r * ld;
+        double ss = 0.0;
+        for (int d = 0; d < D; d++) ss += (double)xr[d] * xr[d];
+        float inv = (float)(1.0 / sqrt(ss / D + (double)eps));
+        for (int d = 0; d < D; d++) xr[d] = xr[d] * inv * g[d];
+    }
+}
+
+// diffusers' Timesteps(freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0),
+// in float32 as PyTorch computes it: [cos(t f_i), sin(t f_i)], f_i = exp(-ln(1e4) i / half).
+static void timestep_sinusoid(float * out, int freq_dim, float t) {
+    int half = freq_dim / 2;
+    const float c = (float)-log(10000.0);
+    for (int i = 0; i < half; i++) {
+        float e = c * (float)i;
+        e = e / (float)half;
+        float a = t * expf(e);
+        out[i] = cosf(a);
+        out[half + i] = sinf(a);
+    }
+    if (freq_dim % 2) out[freq_dim - 1] = 0.0f;
+}
+
+enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ranks, int64_t * T, int * h, int * w) {
+    if (frames < 1 || (frames - 1) % 4 != 0) {
+        int64_t lo = frames < 1 ? 1 : (frames - 1) / 4 * 4 + 1, hi = lo + 4;
+        char hint[160];
+        if (frames > 1)
+            snprintf(hint, sizeof hint, "use --frames %lld or %lld", (long long)lo, (long long)hi);
+        else
+            snprintf(hint, sizeof hint, "use --frames 1, 5, 9, ... (81 is Wan2.1's default)");
+        return ts_error(TS_ERR_ARG, hint, "Wan2.1 makes 4k+1 frames (1, 5, ..., 77, 81); %lld is not one",
+                        (long long)frames);
+    }
+    if (width < 16 || height < 16 || width % 16 || height % 16) {
+        char hint[160];
+        snprintf(hint, sizeof hint, "use --width %d --height %d (or the next multiples of 16)",
+                 width < 16 ? 16 : width / 16 * 16, height < 16 ? 16 : height / 16 * 16);
+        return ts_error(TS_ERR_ARG, hint, "Wan2.1 needs a width and height that are multiples of 16, not %dx%d", width,
+                        height);
+    }
+    int64_t t = (frames - 1) / 4 + 1;
+    if (ranks < 1 || ranks > t) {
+        char hint[160];
+        snprintf(hint, sizeof hint, "run on at most %lld ranks, or make the video longer", (long long)t);
+        return ts_error(TS_ERR_ARG, hint,
+                        "%d ranks for %lld frames (%lld latent frames): each rank must own at least one latent frame",
+                        ranks, (long long)frames, (long long)t);
+    }
+    if (T) *T = t;
+    if (h) *h = height / 8;
+    if (w) *w = width / 8;
+    return TS_OK;
+}
+
+// ---- work space ---------------------------------------------------------------------------------
+
+enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0, int64_t T_own, int h, int w,
+                             int window, int text_len, ts_wan_ws ** out) {
+    TS_ASSERT(m && out);
+    *out = NULL;
+    const struct ts_wan_config * c = &m->cfg;
+    if (T_total < 1 || T_own < 1 || g0 < 0 || g0 + T_own > T_total)
+        return ts_error(TS_ERR_ARG, "each rank owns at least one latent frame",
+                        "frames [%lld, %lld) are not a part of a %lld-frame video", (long long)g0,
+                        (long long)(g0 + T_own), (long long)T_total);
+    if (h < 2 || w < 2 || h % 2 || w % 2)
+        return ts_error(TS_ERR_ARG, "the width and height are multiples of 16 (latents: multiples of 2)",
+                        "latent size %dx%d is not a multiple of the (2, 2) patch", w, h);
+    if (h / 2 > c->rope_max_seq_len || w / 2 > c->rope_max_seq_len || T_total > c->rope_max_seq_len)
+        return ts_error(TS_ERR_ARG, NULL,
+                        "a %lld x %d x %d latent video has more positions per axis than the model's %d",
+                        (long long)T_total, h / 2, w / 2, c->rope_max_seq_len);
+    if (window < 0) return ts_error(TS_ERR_ARG, NULL, "window %d is negative", window);
+    if (text_len < 1) return ts_error(TS_ERR_ARG, NULL, "the text context has no rows");
+    ts_wan_ws * ws = ts_calloc(1, sizeof *ws);
+    ws->T_total = T_total, ws->g0 = g0, ws->T_own = T_own, ws->h = h, ws->w = w;
+    ws->hp = h / 2, ws->wp = w / 2, ws->N = ws->hp * ws->wp, ws->window = window, ws->L = text_len;
+    ws->M = T_own * ws->N;
+    ws->need0 = window > 0 && g0 - window > 0 ? g0 - window : 0;
+    ws->need1 = window > 0 && g0 + T_own + window < T_total ? g0 + T_own + window : T_total;
+    int64_t kv_frames = ws->need1 - ws->need0;
+    ws->D = c->dim;
+    ws->be = m->be;
+    int64_t D = c->dim, M = ws->M, L = text_len, half = c->head_dim / 2;
+    int cmax = c->in_channels > c->out_channels ? c->in_channels : c->out_channels;
+    size_t sizes[] = {
+        (size_t)(M * D),    (size_t)(M * D),    (size_t)(M * D),         (size_t)(M * D),
+        (size_t)(M * D),    (size_t)(M * D),    (size_t)M * c->ffn_dim,  (size_t)(kv_frames * 2 * ws->N * D),
+        (size_t)(L * D),    (size_t)(L * D),    (size_t)(L * 2 * D),     (size_t)M * 4 * cmax,
+        (size_t)(M * half), (size_t)(M * half), (size_t)c->freq_dim + 1, (size_t)D,
+        (size_t)D,          (size_t)(6 * D),    (size_t)(6 * D),         (size_t)(2 * D),
+    };
+    float ** ptrs[] = {&ws->x,    &ws->xn,   &ws->q,      &ws->k,   &ws->v,   &ws->att,      &ws->ffh,
+                       &ws->kv,   &ws->ctx,  &ws->ctx_h,  &ws->ckv, &ws->tok, &ws->rope_cos, &ws->rope_sin,
+                       &ws->tsin, &ws->temb, &ws->temb_h, &ws->t6,  &ws->mod, &ws->hmod};
+    size_t n = sizeof sizes / sizeof *sizes, total = 0;
+    TS_ASSERT(n == sizeof ptrs / sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) total += (sizes[i] + 15) / 16 * 16;
+    ws->mem = ts_cpu_aligned_alloc(total);
+    memset(ws->mem, 0, total * sizeof(float));
+    float * p = ws->mem;
+    for (size_t i = 0; i < n; i++) {
+        *ptrs[i] = p;
+        p += (sizes[i] + 15) / 16 * 16;
+    }
+    ts_wan_rope_tables(ws->rope_cos, ws->rope_sin, c->head_dim, g0, T_own, ws->hp, ws->wp);
+    *out = ws;
+    return TS_OK;
+}
+
+void ts_wan_ws_free(ts_wan_ws ** pws) {
+    if (!pws || !*pws) return;
+    free((*pws)->mem);
+    free(*pws);
+    *pws = NULL;
+}
+
+void ts_wan_ws_set_backend(ts_wan_ws * ws, ts_backend_t be) {
+    TS_ASSERT(be && strcmp(be->ops->name, "cpu") == 0);
+    ws->be = be;
+}
+
+size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws) {
+    return (size_t)(ws->need1 - ws->need0 - ws->T_own) * ws->N * 2 * (size_t)ws->D * sizeof(float);
+}
+
+// ---- the forward --------------------------------------------------------------------------------
+
+enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in, float timestep,
+                              const float * text_ctx, ts_comm_t comm) {
+    const struct ts_wan_config * c = &m->cfg;
+    ts_backend_t be = ws->be;
+    const struct ts_backend_ops * op = be->ops;
+    const int D = c->dim, H = c->heads, hd = c->head_dim, F = c->ffn_dim, N = ws->N, L = ws->L;
+    const int64_t M = ws->M;
+    const float eps = c->eps;
+    if (comm && (!comm->ops->gather_post || !comm->ops->gather_wait))
+        return ts_error(TS_ERR_ARG, "use the MPI communicator for Wan2.1 on several ranks",
+                        "the '%s' communicator cannot all-gather (Wan2.1's global attention needs it)",
+                        comm->ops->name);
+    if (!comm && ws->T_own != ws->T_total)
+        return ts_error(TS_ERR_ARG, NULL, "a rank owning %lld of %lld frames needs a communicator",
+                        (long long)ws->T_own, (long long)ws->T_total);
+
+    // patch embedding: (T, h, w, C) -> (M, 4C) -> (M, D)
+    op->patchify(be, ws->tok, x_in, ws->T_own, ws->h, ws->w, c->in_channels, 2);
+    op->linear(be, ws->x, D, ws->tok, 4 * c->in_channels, m->patch_w, m->patch_b, M, 4 * c->in_channels, D);
+
+    // time: sinusoid -> linear, SiLU, linear = temb; SiLU, linear = t6 (6D)
+    timestep_sinusoid(ws->tsin, c->freq_dim, timestep);
+    lin(be, ws->temb_h, D, ws->tsin, c->freq_dim, &m->time1, m->time1_b, 1);
+    op->silu(be, ws->temb_h, D);
+    lin(be, ws->temb, D, ws->temb_h, D, &m->time2, m->time2_b, 1);
+    memcpy(ws->temb_h, ws->temb, (size_t)D * sizeof(float));
+    op->silu(be, ws->temb_h, D);
+    lin(be, ws->t6, 6 * D, ws->temb_h, D, &m->tproj, m->tproj_b, 1);
+    for (int d = 0; d < 2 * D; d++) ws->hmod[d] = m->head_sst[d] + ws->temb[d % D];
+
+    // text: linear, GELU (tanh), linear
+    lin(be, ws->ctx_h, D, text_ctx, c->text_dim, &m->text1, m->text1_b, L);
+    op->gelu(be, ws->ctx_h, (int64_t)L * D);
+    lin(be, ws->ctx, D, ws->ctx_h, D, &m->text2, m->text2_b, L);
+
+    const size_t frame_kv = (size_t)2 * N * D;  // floats of one frame's K and V
+    for (int li = 0; li < c->layers; li++) {
+        const struct ts_wan_block * b = &m->blocks[li];
+        for (int d = 0; d < 6 * D; d++) ws->mod[d] = b->sst[d] + ws->t6[d];
+        const float *sh = ws->mod, *sc = ws->mod + D, *gate = ws->mod + 2 * D;
+        const float *c_sh = ws->mod + 3 * D, *c_sc = ws->mod + 4 * D, *c_gate = ws->mod + 5 * D;
+
+        // 1. self-attention over the frames within the window, all tokens
+        op->layernorm(be, ws->xn, ws->x, NULL, NULL, M, D, eps);
+        op->modulate(be, ws->xn, ws->xn, sh, sc, 0, 1, (int)M, D);
+        lin(be, ws->q, D, ws->xn, D, &b->q, b->q_b, M);
+        lin(be, ws->k, D, ws->xn, D, &b->k, b->k_b, M);
+        lin(be, ws->v, D, ws->xn, D, &b->v, b->v_b, M);
+        rmsnorm(be, ws->q, D, M, D, b->norm_q, eps);
+        rmsnorm(be, ws->k, D, M, D, b->norm_k, eps);
+        op->rope(be, ws->q, D, M, H, hd, ws->rope_cos, ws->rope_sin, 1, M);
+        op->rope(be, ws->k, D, M, H, hd, ws->rope_cos, ws->rope_sin, 1, M);
+        for (int64_t f = 0; f < ws->T_own; f++) {
+            float * slot = ws->kv + (size_t)(ws->g0 + f - ws->need0) * frame_kv;
+            memcpy(slot, ws->k + f * N * D, (size_t)N * D * sizeof(float));
+            memcpy(slot + (size_t)N * D, ws->v + f * N * D, (size_t)N * D * sizeof(float));
+        }
+        if (comm)  // the K|V rows of the frames within the window, from whichever ranks own them
+            TS_TRY(comm->ops->gather_post(comm, ws->kv, (size_t)ws->g0 * frame_kv * sizeof(float),
+                                          (size_t)ws->T_own * frame_kv * sizeof(float),
+                                          (size_t)ws->need0 * frame_kv * sizeof(float),
+                                          (size_t)(ws->need1 - ws->need0) * frame_kv * sizeof(float)));
+        // while the K|V rows travel: the cross-attention's text keys and values
+        lin(be, ws->ckv, 2 * D, ws->ctx, D, &b->ck, b->ck_b, L);
+        lin(be, ws->ckv + D, 2 * D, ws->ctx, D, &b->cv, b->cv_b, L);
+        rmsnorm(be, ws->ckv, 2 * D, L, D, b->cnorm_k, eps);
+        if (comm) TS_TRY(comm->ops->gather_wait(comm));
+        ts_cpu_attn3d(be, ws->att, ws->q, ws->kv, ws->need0, ws->need1 - ws->need0, ws->T_total, ws->g0, ws->T_own, N,
+                      H, hd, ws->window);
+        lin(be, ws->xn, D, ws->att, D, &b->o, b->o_b, M);
+        op->gate_add(be, ws->x, ws->xn, gate, 0, 1, (int)M, D);
+
+        // 2. cross-attention to every text row (padding included), affine LayerNorm
+        op->layernorm(be, ws->xn, ws->x, b->norm_x_w, b->norm_x_b, M, D, eps);
+        lin(be, ws->q, D, ws->xn, D, &b->cq, b->cq_b, M);
+        rmsnorm(be, ws->q, D, M, D, b->cnorm_q, eps);
+        op->attn_cross(be, ws->att, ws->q, ws->ckv, M, H, hd, L, L, NULL);
+        lin(be, ws->xn, D, ws->att, D, &b->co, b->co_b, M);
+        op->gate_add(be, ws->x, ws->xn, NULL, 0, 1, (int)M, D);
+
+        // 3. feed-forward, GELU (tanh)
+        op->layernorm(be, ws->xn, ws->x, NULL, NULL, M, D, eps);
+        op->modulate(be, ws->xn, ws->xn, c_sh, c_sc, 0, 1, (int)M, D);
+        lin(be, ws->ffh, F, ws->xn, D, &b->ffn1, b->ffn1_b, M);
+        op->gelu(be, ws->ffh, M * F);
+        lin(be, ws->xn, D, ws->ffh, F, &b->ffn2, b->ffn2_b, M);
+        op->gate_add(be, ws->x, ws->xn, c_gate, 0, 1, (int)M, D);
+    }
+
+    // head: LayerNorm, 2-way modulation from temb, linear, unpatchify
+    op->layernorm(be, ws->xn, ws->x, NULL, NULL, M, D, eps);
+    op->modulate(be, ws->xn, ws->xn, ws->hmod, ws->hmod + D, 0, 1, (int)M, D);
+    int P = 4 * c->out_channels;
+    lin(be, ws->tok, P, ws->xn, D, &m->head, m->head_b, M);
+    op->unpatchify(be, v_out, ws->tok, ws->T_own, ws->h, ws->w, c->out_channels, 2);
+    return TS_OK;
+}
