@@ -93,6 +93,11 @@ struct ts_gen_params {
     uint64_t seed;                 // default 0
     double fps;                    // output frame rate (0: model's)
     int width, height;             // pixels (0: the model's)
+    const char * negative_prompt;  // the unconditional prompt of guidance (NULL: "")
+    int window;                    // latent frames each side that attention sees (0: the model's own)
+    const char * sampler;          // "unipc", "euler" (NULL: the model's)
+    float shift;                   // of the sampler's schedule (0: the model's)
+    const char * noise_path;       // HDF5 /noise float32 (T_latent, h, w, C): the initial noise (NULL: Philox by seed)
     const char * out_path;         // MP4, or FILE.h5 for the decoded frames (NULL: none)
     const char * codec;            // libavcodec encoder (NULL: libx264)
     int crf;                       // < 0: codec default
@@ -113,6 +118,9 @@ struct ts_ctx_params {
     enum ts_backend_kind backend;  // AUTO: cuda where every rank has a GPU, else cpu
     enum ts_dtype dtype;           // FP32 (default); CUDA also TF32, BF16, FP16 (GEMM math)
     enum ts_halo halo;             // AUTO (default)
+    const char * text_encoder;     // parts a single-file model does not hold (NULL: beside the model, or none)
+    const char * vae;
+    const char * tokenizer;
     int signals;  // 1: the context installs handlers for fatal signals (report the rank, delete
                   // temporary outputs, end the job) and, while generating, SIGTERM (checkpoint,
                   // then stop); 0 (default): the caller's handlers stay as they are

@@ -60,6 +60,16 @@ static void usage_generate(FILE * f) {
             "      --checkpoint-every K  checkpoint every K steps (default: 0, only on SIGTERM)\n"
             "      --resume FILE.h5      continue from a checkpoint (any rank count)\n"
             "      --image FIRST.png     image-to-video: the first frame (the model's resolution)\n"
+            "      --width W --height H  frame size in pixels (default: the model's; the default model has one)\n"
+            "      --negative-prompt TEXT  the unconditional prompt of guidance (default: empty)\n"
+            "      --sampler NAME        unipc or euler, for models that offer them (default: the model's)\n"
+            "      --shift X             the sampler schedule's shift (default: the model's)\n"
+            "      --window W            latent frames each side that attention sees, for models with global\n"
+            "                            attention (default: the whole video)\n"
+            "      --noise FILE.h5       the initial noise instead of the seed's: /noise float32 (T, h, w, C),\n"
+            "                            latent frames, time-major and channels-last like --latents\n"
+            "      --text-encoder PATH, --vae PATH, --tokenizer PATH\n"
+            "                            parts a single-file model does not hold\n"
             "      --config PRESET       run preset: a name in configs/ or a file of 'key = value' lines\n"
             "                            (keys are these long flag names; flags on the command line win)\n"
             "  -t, --threads N           CPU threads per rank (default: the cores this rank may use,\n"
@@ -139,6 +149,16 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "checkpoint-every")) { CLI_TRY(parse_int("--checkpoint-every", v, 0, 1 << 30, &i)); g->checkpoint_every = (int)i; }
     else if (!strcmp(key, "resume")) g->resume_path = v;
     else if (!strcmp(key, "image")) g->image_path = v;
+    else if (!strcmp(key, "width")) { CLI_TRY(parse_int("--width", v, 16, 8192, &i)); g->width = (int)i; }
+    else if (!strcmp(key, "height")) { CLI_TRY(parse_int("--height", v, 16, 8192, &i)); g->height = (int)i; }
+    else if (!strcmp(key, "negative-prompt")) g->negative_prompt = v;
+    else if (!strcmp(key, "sampler")) g->sampler = v;
+    else if (!strcmp(key, "shift")) { CLI_TRY(parse_float("--shift", v, 0.01, 100, &f)); g->shift = (float)f; }
+    else if (!strcmp(key, "window")) { CLI_TRY(parse_int("--window", v, 1, 1 << 20, &i)); g->window = (int)i; }
+    else if (!strcmp(key, "noise")) g->noise_path = v;
+    else if (!strcmp(key, "text-encoder")) o->cp.text_encoder = v;
+    else if (!strcmp(key, "vae")) o->cp.vae = v;
+    else if (!strcmp(key, "tokenizer")) o->cp.tokenizer = v;
     else if (!strcmp(key, "threads")) { CLI_TRY(parse_int("--threads", v, 0, 4096, &i)); o->cp.threads = (int)i; }
     else if (!strcmp(key, "backend")) {
         int k = ts_backend_kind_from_str(v);
@@ -218,7 +238,12 @@ static const struct option gen_long[] = {
     {"dtype", required_argument, 0, 12},    {"quiet", no_argument, 0, 'q'},
     {"explain-prompt", no_argument, 0, 13}, {"storyboard", required_argument, 0, 14},
     {"blend", required_argument, 0, 15},    {"fps-out", required_argument, 0, 16},
-    {"halo", required_argument, 0, 17},
+    {"halo", required_argument, 0, 17},     {"width", required_argument, 0, 18},
+    {"height", required_argument, 0, 19},   {"negative-prompt", required_argument, 0, 20},
+    {"sampler", required_argument, 0, 21},  {"shift", required_argument, 0, 22},
+    {"window", required_argument, 0, 23},   {"noise", required_argument, 0, 24},
+    {"text-encoder", required_argument, 0, 25}, {"vae", required_argument, 0, 26},
+    {"tokenizer", required_argument, 0, 27},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 

@@ -338,7 +338,8 @@ out:
 
 // ---- read -------------------------------------------------------------------------
 
-enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
+static enum ts_status read_frames(const char * path, const char * dset, MPI_Comm comm, int64_t * T_total, int * h,
+                                  int * w, int * c,
                                int64_t g0, int64_t T_own, float * data, struct ts_latents_meta * meta) {
     TS_ASSERT(path && T_total && h && w && c);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -346,8 +347,8 @@ enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_tot
     MPI_Comm_dup(comm, &cm);
     enum ts_status st = TS_OK;
     if (access(path, R_OK) != 0)
-        st = ts_error(TS_ERR_IO, "check the path given with --resume or --latents", "cannot open latents file '%s': %s",
-                      path, strerror(errno));
+        st = ts_error(TS_ERR_IO, "check the path given with --resume, --latents or --noise", "cannot open %s file '%s': %s",
+                      dset, path, strerror(errno));
     st = agree(cm, st);
     if (st != TS_OK) {
         MPI_Comm_free(&cm);
@@ -364,21 +365,21 @@ enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_tot
     int64_t dims64[4] = {0, 0, 0, 0};
     if (file < 0) {
         st = ts_error(TS_ERR_FORMAT, "the file may be truncated (a run killed while writing?)",
-                      "latents file '%s' is not a readable HDF5 file", path);
-    } else if (H5Lexists(file, "latents", H5P_DEFAULT) <= 0 || (d = H5Dopen2(file, "latents", H5P_DEFAULT)) < 0) {
+                      "%s file '%s' is not a readable HDF5 file", dset, path);
+    } else if (H5Lexists(file, dset, H5P_DEFAULT) <= 0 || (d = H5Dopen2(file, dset, H5P_DEFAULT)) < 0) {
         st = ts_error(TS_ERR_FORMAT, "latents files are written by 'timeshard generate --latents' or --checkpoint",
-                      "file '%s' has no /latents dataset", path);
+                      "file '%s' has no /%s dataset", path, dset);
     } else {
         hid_t t = H5Dget_type(d);
         fs = H5Dget_space(d);
         hsize_t dims[4];
         if (H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_ndims(fs) != 4) {
-            st = ts_error(TS_ERR_FORMAT, NULL, "latents file '%s': /latents is not a float (T, h, w, c) dataset", path);
+            st = ts_error(TS_ERR_FORMAT, NULL, "file '%s': /%s is not a float (T, h, w, c) dataset", path, dset);
         } else {
             H5Sget_simple_extent_dims(fs, dims, NULL);
             for (int i = 0; i < 4; i++) dims64[i] = (int64_t)dims[i];
             if (dims[1] > INT_MAX || dims[2] > INT_MAX || dims[3] > INT_MAX)
-                st = ts_error(TS_ERR_FORMAT, NULL, "latents file '%s': absurd frame size", path);
+                st = ts_error(TS_ERR_FORMAT, NULL, "file '%s': /%s has an absurd frame size", path, dset);
         }
         H5Tclose(t);
     }
@@ -390,8 +391,8 @@ enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_tot
         if (meta) read_attrs(d, meta);
         if (data && (g0 < 0 || T_own < 0 || g0 + T_own > dims64[0]))
             st = ts_error(TS_ERR_ARG, NULL,
-                          "latents file '%s' has %" PRId64 " frames; frames [%" PRId64 ", %" PRId64 ") were asked for", path,
-                          dims64[0], g0, g0 + T_own);
+                          "file '%s': /%s has %" PRId64 " frames; frames [%" PRId64 ", %" PRId64 ") were asked for", path,
+                          dset, dims64[0], g0, g0 + T_own);
     }
     st = agree(cm, st);
 
@@ -407,7 +408,7 @@ enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_tot
 #endif
         if (H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, data) < 0)
             st = ts_error(TS_ERR_FORMAT, "the file may be truncated (a run killed while writing?)",
-                          "cannot read latents from '%s'", path);
+                          "cannot read /%s from '%s'", dset, path);
         H5Pclose(dxpl);
         H5Sclose(ms);
         st = agree(cm, st);
@@ -417,4 +418,14 @@ enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_tot
     if (file >= 0) H5Fclose(file);
     MPI_Comm_free(&cm);
     return st;
+}
+
+enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
+                               int64_t g0, int64_t T_own, float * data, struct ts_latents_meta * meta) {
+    return read_frames(path, "latents", comm, T_total, h, w, c, g0, T_own, data, meta);
+}
+
+enum ts_status ts_noise_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
+                             int64_t g0, int64_t T_own, float * data) {
+    return read_frames(path, "noise", comm, T_total, h, w, c, g0, T_own, data, NULL);
 }

@@ -31,3 +31,7 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
 // data NULL to learn the shape). Missing file or dataset: a clear error.
 enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
                                int64_t g0, int64_t T_own, float * data, struct ts_latents_meta * meta);
+// The same for an initial-noise file (--noise): dataset /noise, float32
+// (T, h, w, c), time-major and channels-last like /latents; no attributes.
+enum ts_status ts_noise_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
+                             int64_t g0, int64_t T_own, float * data);

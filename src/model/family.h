@@ -11,7 +11,16 @@
 #include "backend/backend.h"  // ts_backend_t
 #include "model/prompt.h"     // struct ts_storyboard
 #include "parallel/comm.h"    // ts_comm_t (no MPI)
+#include "sample/sampler.h"   // ts_sampler
 #include "timeshard/timeshard.h"
+
+// What loading may be told besides the model's path: the parts a single-file
+// checkpoint does not hold (NULL: beside the model, or none).
+struct ts_load_opts {
+    const char * text_encoder;
+    const char * vae;
+    const char * tokenizer;
+};
 
 // What a loaded model says about itself (metadata, `info`, the settings table).
 struct ts_family_info {
@@ -36,12 +45,14 @@ struct ts_shape {
     int width, height;      // pixels of a video frame
     int lat_h, lat_w, lat_c;  // one latent frame (h, w, c), time-major channels-last
     int64_t min_frames_per_rank;  // latent frames each rank must own (the halo depth)
+    int window;             // latent frames each side a frame attends to (0: the family's own)
 };
 
 // What the conditioning is built from: the prompts (a storyboard; one segment
 // for a single prompt), the blend, and an optional first frame (RGB, w x h).
 struct ts_cond_request {
     const struct ts_storyboard * story;
+    const char * negative;  // the unconditional prompt (NULL: the empty prompt)
     int blend;
     const uint8_t * image;  // NULL: text-to-video
     int image_w, image_h;
@@ -56,13 +67,18 @@ struct ts_family {
     const char * name;  // "stdit", ...
     // 1 if `path` is a model of this family (cheap: magic bytes, a config key).
     int (*probe)(const char * path);
-    enum ts_status (*load)(const char * path, ts_backend_t be, void ** model);
+    enum ts_status (*load)(const char * path, const struct ts_load_opts * opts, ts_backend_t be, void ** model);
     void (*free)(void * model);
     void (*info)(const void * model, struct ts_family_info * out);
     void (*defaults)(const void * model, struct ts_family_defaults * out);
-    // The shape for a request (frames, width and height; 0: the model's own)
-    // with the frame-count and size rules: a clear error when they fail.
-    enum ts_status (*shape)(const void * model, int64_t frames, int width, int height, struct ts_shape * out);
+    // The shape for a request (frames, width and height, window; 0: the model's
+    // own) with the frame-count and size rules: a clear error when they fail.
+    enum ts_status (*shape)(const void * model, int64_t frames, int width, int height, int window,
+                            struct ts_shape * out);
+    // The sampler for a run: steps, the sampler's name and shift (NULL / 0: the
+    // model's), n latents on this rank. An unknown or unsupported name is an error.
+    enum ts_status (*sampler_new)(const void * model, int steps, const char * name, float shift, int64_t n,
+                                  ts_sampler ** out);
 
     // Bytes one rank needs for latent frames [g0, g0 + Tn) beyond the weights
     // (activations, latents, conditioning): planned before anything is allocated.
@@ -77,22 +93,26 @@ struct ts_family {
     void * (*denoiser_new)(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn,
                            const struct ts_denoise_opts * opts);
     void (*denoiser_free)(const void * model, void * dn);
-    // v (Tn, h, w, c) = velocity at x (Tn, h, w, c), noise level sigma, with the
+    // v (Tn, h, w, c) = velocity at x (Tn, h, w, c), at the sampler's model time t, with the
     // prompt's conditioning (uncond 0) or the empty prompt's (uncond 1); comm
     // trades what the family needs with other ranks (NULL with one rank).
     // Backend memory. Collective when comm is not NULL.
-    enum ts_status (*denoise)(void * dn, const void * model, float * v, const float * x, float sigma,
+    enum ts_status (*denoise)(void * dn, const void * model, float * v, const float * x, float t,
                               const void * cond, int uncond, ts_comm_t comm);
     // Seconds this denoiser spent waiting for other ranks (benchmarks).
     double (*denoiser_wait)(const void * dn);
 
-    // The decoder: latent frame (h, w, c), backend memory, to RGB uint8 (H, W, 3).
-    // decode_halo: latent frames before a rank's first that the decoder must
-    // see first for its own frames to equal the 1-rank decode (0: per frame).
-    int decode_halo;
-    void * (*decoder_new)(const void * model);
+    // The video frames that latent frames [g0, g0 + Tn) decode to.
+    int64_t (*frames_out)(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn);
+    // The decoder of this rank's frames from its latents x (Tn latent frames,
+    // backend memory, kept alive while it runs). A family whose decoder looks
+    // back in time fetches what it needs of earlier frames through comm first
+    // (collective then; NULL with one rank), so its frames equal the 1-rank decode.
+    enum ts_status (*decoder_new)(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn,
+                                  const float * x, ts_comm_t comm, void ** dec);
     void (*decoder_free)(const void * model, void * dec);
-    void (*decode)(void * dec, const void * model, uint8_t * rgb, const float * z);
+    // This rank's next output frame, in order: RGB (H, W, 3) uint8, host memory.
+    enum ts_status (*decode_next)(void * dec, const void * model, uint8_t * rgb);
 
     // (optional) How a prompt tokenises: words, weights, unknown words, to f.
     enum ts_status (*explain)(const void * model, const char * prompt, FILE * f);

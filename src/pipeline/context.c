@@ -100,14 +100,15 @@ static enum ts_status backend_new(ts_ctx_t ctx, const struct ts_ctx_params * p) 
     return TS_OK;
 }
 
-static enum ts_status model_load(ts_ctx_t ctx, const char * path) {
+static enum ts_status model_load(ts_ctx_t ctx, const char * path, const struct ts_ctx_params * p) {
     if (!path) path = ts_default_model_path();
     if (!path)
         return ts_error(TS_ERR_IO, "pass --model PATH or set TIMESHARD_MODEL",
                         "the default model (models/default.h5) was not found");
     ctx->family = ts_family_for_path(path);
     if (!ctx->family) return TS_ERR_FORMAT;
-    return ctx->family->load(path, ctx->be, &ctx->model);
+    struct ts_load_opts opts = {p->text_encoder, p->vae, p->tokenizer};
+    return ctx->family->load(path, &opts, ctx->be, &ctx->model);
 }
 
 enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * p, ts_ctx_t * out) {
@@ -133,7 +134,7 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
     if (st == TS_OK) st = backend_new(ctx, p);
     if (st == TS_OK) st = ts_parallel_halo_open(&ctx->par, ctx->be);
     if (st == TS_OK && p->signals) ts_abort_signals_install();
-    if (st == TS_OK) st = model_load(ctx, model_path);
+    if (st == TS_OK) st = model_load(ctx, model_path, p);
     st = ts_parallel_agree(&ctx->par, st);
     if (st != TS_OK) {
         ts_ctx_free(&ctx);

@@ -19,7 +19,8 @@
 
 #include "core/common.h"
 #include "core/rng.h"
-#include "io/frames.h"  // ts_frames_path
+#include "io/frames.h"   // ts_frames_path
+#include "io/latents.h"  // ts_noise_read
 #include "io/video.h"   // ts_image_read, ts_video_output_check
 #include "pipeline/hooks.h"
 #include "pipeline/run.h"
@@ -52,13 +53,13 @@ static enum ts_status output_dir_check(const char * path) {
 // the checkpoint may be the file resumed from (that is how a job is requeued).
 static enum ts_status plan_files(const struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
-    const char * in[] = {r->info.path, gp->storyboard_path, gp->image_path, gp->resume_path};
-    const char * in_flag[] = {"--model", "--storyboard", "--image", "--resume"};
+    const char * in[] = {r->info.path, gp->storyboard_path, gp->image_path, gp->resume_path, gp->noise_path};
+    const char * in_flag[] = {"--model", "--storyboard", "--image", "--resume", "--noise"};
     const char * out[] = {gp->out_path, gp->latents_path, gp->checkpoint_path};
     const char * out_flag[] = {"--out", "--latents", "--checkpoint"};
     for (int o = 0; o < 3; o++) {
         if (!out[o]) continue;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             if (in[i] && !(o == 2 && i == 3) && ts_same_file(out[o], in[i]))
                 return ts_error(TS_ERR_ARG, "write the output to another file", "%s '%s' is the %s file: it would be replaced",
                                 out_flag[o], out[o], in_flag[i]);
@@ -103,7 +104,7 @@ static enum ts_status plan_settings(struct ts_run * r) {
     if (gp->blend < 0) return ts_error(TS_ERR_ARG, NULL, "--blend must not be negative");
     if (r->steps > 100000) return ts_error(TS_ERR_ARG, NULL, "--steps %d is too many", r->steps);
     if (!(r->fps > 0 && r->fps <= 1000)) return ts_error(TS_ERR_ARG, NULL, "--fps must be in (0, 1000]");
-    TS_TRY(r->fam->shape(r->model, gp->frames, gp->width, gp->height, &r->sh));
+    TS_TRY(r->fam->shape(r->model, gp->frames, gp->width, gp->height, gp->window, &r->sh));
     r->interp = gp->fps_out > 0;
     r->tm = (struct ts_interp_timing){1, 1};
     if (r->interp) TS_TRY(ts_interp_timing_from_fps(r->fps, gp->fps_out, &r->tm));
@@ -145,13 +146,13 @@ static void plan_print(const struct ts_run * r) {
     } else {
         TS_INFO("  prompt    \"%s\"", gp->prompt);
     }
-    TS_INFO("  frames    %lld at %g fps, %dx%d pixels, latents %dx%dx%d", (long long)r->sh.frames, r->fps,
-            r->sh.width, r->sh.height, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c);
+    TS_INFO("  frames    %lld at %g fps, %dx%d pixels, latents %lldx%dx%dx%d", (long long)r->sh.frames, r->fps,
+            r->sh.width, r->sh.height, (long long)T, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c);
     if (r->interp)
         TS_INFO("  output    %lld frames at %g fps (motion-compensated interpolation)",
                 (long long)ts_interp_out_count(T, r->tm), gp->fps_out);
-    TS_INFO("  sampler   %d steps, cfg %g, shift %g, seed %llu", r->steps, r->cfg, r->shift,
-            (unsigned long long)gp->seed);
+    TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
+            r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
     const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
     if (!strcmp(r->be->ops->name, "cpu"))
         TS_INFO("  ranks     %d (%lld-%lld frames each), backend cpu, %d threads per rank, fp32, halo %s", d->world,
@@ -170,6 +171,12 @@ static enum ts_status run_plan(struct ts_run * r) {
     ts_partition(r->sh.latent_frames, r->par->world, r->par->rank, &r->g0, &r->Tn);
     r->cell = (int64_t)r->sh.lat_h * r->sh.lat_w * r->sh.lat_c;
     r->n_lat = r->Tn * r->cell;
+    const struct ts_gen_params * gp = r->gp;
+    st = r->fam->sampler_new(r->model, r->steps, gp->sampler, gp->shift, r->n_lat, &r->sampler);
+    if (st == TS_OK && r->sampler->ops->stateful && (gp->checkpoint_path || gp->resume_path))
+        st = ts_error(TS_ERR_ARG, "use --sampler euler for runs with --checkpoint or --resume",
+                      "checkpoints do not hold the %s sampler's state yet", r->sampler->ops->name);
+    if (st != TS_OK) return st;  // alike on every rank
     if (r->par->rank == 0) plan_print(r);
     return TS_OK;
 }
@@ -179,7 +186,7 @@ static enum ts_status run_plan(struct ts_run * r) {
 // The conditioning: prompts on every rank, the first frame where it is given.
 static enum ts_status setup_cond(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
-    struct ts_cond_request req = {&r->sb, gp->blend, NULL, 0, 0};
+    struct ts_cond_request req = {&r->sb, gp->negative_prompt, gp->blend, NULL, 0, 0};
     uint8_t * img = NULL;
     if (gp->image_path && r->g0 == 0 && r->Tn > 0) TS_TRY(ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h));
     static const uint8_t none = 0;
@@ -197,6 +204,17 @@ static enum ts_status setup_latents(struct ts_run * r) {
     r->vc = op->alloc(r->be, bytes);
     r->vu = op->alloc(r->be, bytes);
     r->host = ts_malloc(bytes);
+    if (r->gp->noise_path) {
+        int64_t Tf = 0;
+        int h = 0, w = 0, c = 0;
+        TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, 0, 0, NULL));
+        if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || c != r->sh.lat_c)
+            return ts_error(TS_ERR_ARG, "write /noise as (latent frames, h, w, channels), float32",
+                            "--noise '%s' holds (%lld, %d, %d, %d); this run's latents are (%lld, %d, %d, %d)",
+                            r->gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
+                            r->sh.lat_w, r->sh.lat_c);
+        TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, r->g0, r->Tn, r->host));
+    }
     if (r->gp->resume_path) {
         TS_TRY(ts_run_resume_read(r));
         for (int64_t i = 0; i < r->n_lat; i++)
@@ -206,7 +224,7 @@ static enum ts_status setup_latents(struct ts_run * r) {
                                 r->gp->resume_path, (long long)(r->g0 + i / r->cell));
         if (r->par->rank == 0)
             TS_INFO("  resume    from '%s' at step %d of %d", r->gp->resume_path, r->k_start, r->steps);
-    } else {
+    } else if (!r->gp->noise_path) {
         ts_rng_normal_fill(r->host, r->n_lat, r->gp->seed, 0, (uint64_t)(r->g0 * r->cell));
     }
     op->upload(r->be, r->x, r->host, (size_t)r->n_lat * sizeof(float));
@@ -232,14 +250,15 @@ static enum ts_status run_setup(struct ts_run * r) {
 
 // ---- sample --------------------------------------------------------------------------------
 
-// One sampler step k on every rank: the guided pair of forwards, the Euler update.
+// One sampler step k on every rank: the (guided pair of) forwards, the update.
 static enum ts_status sample_step(struct ts_run * r, int k) {
     ts_comm_t halo = r->par->world > 1 ? r->par->halo : NULL;
-    double s0 = ts_schedule_sigma(k, r->steps, r->shift), s1 = ts_schedule_sigma(k + 1, r->steps, r->shift);
-    TS_TRY(r->fam->denoise(r->dn, r->model, r->vc, r->x, (float)s0, r->cond, 0, halo));
-    if (r->cfg != 1.0f) TS_TRY(r->fam->denoise(r->dn, r->model, r->vu, r->x, (float)s0, r->cond, 1, halo));
+    ts_sampler * s = r->sampler;
+    float t = s->ops->model_time(s, k);
+    TS_TRY(r->fam->denoise(r->dn, r->model, r->vc, r->x, t, r->cond, 0, halo));
+    if (s->ops->guided(s, r->cfg)) TS_TRY(r->fam->denoise(r->dn, r->model, r->vu, r->x, t, r->cond, 1, halo));
     TS_TRY(ts_hooks_fault(ts_hooks_get(), r->par->rank, k, 0));
-    ts_sample_euler_guided(r->be, r->x, r->vc, r->vu, r->cfg, s1 - s0, r->n_lat);
+    s->ops->step(s, r->be, r->x, r->vc, r->vu, r->cfg, r->n_lat, k);
     return TS_OK;
 }
 
@@ -316,6 +335,7 @@ static void run_report(const struct ts_run * r) {
 static void run_free(struct ts_run * r) {
     const struct ts_backend_ops * op = r->be->ops;
     if (r->dn) r->fam->denoiser_free(r->model, r->dn);
+    ts_sampler_free(&r->sampler);
     if (r->cond) r->fam->cond_free(r->model, r->cond);
     if (r->x) op->release(r->be, r->x);
     if (r->vc) op->release(r->be, r->vc);

@@ -116,7 +116,7 @@ enum ts_status ts_prompt_explain_model(const char * model_path, const char * pro
         return ts_error(TS_ERR_ARG, NULL, "--explain-prompt is not available for %s models", fam->name);
     ts_backend_t be = ts_backend_cpu_new(1);
     void * model = NULL;
-    enum ts_status st = fam->load(path, be, &model);
+    enum ts_status st = fam->load(path, NULL, be, &model);
     if (st == TS_OK) st = fam->explain(model, prompt, f);
     if (model) fam->free(model);
     ts_backend_free(&be);

@@ -60,6 +60,9 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
 }
 
 // ---- the video: decode, interpolate, stitch, encode ------------------------------------
+// A rank's output frames come from its family's decoder in order; the
+// interpolator reads the rank's first frame twice (once for the left
+// neighbour's halo), so that one is kept.
 
 struct video_out {
     struct ts_run * r;
@@ -68,21 +71,31 @@ struct video_out {
     ts_video_writer * vw;       // rank 0: the MP4
     ts_frames_writer * fw;      // rank 0: --out FILE.h5
     int64_t total;              // frames in the output
+    int64_t f0, Fn;             // this rank's decoded frames [f0, f0 + Fn) of the video
+    int64_t decoded;            // frames decode_next has given
+    uint8_t * first;            // owned: this rank's first frame (Fn > 0)
+    size_t fb;                  // bytes of a frame
     double t0;
 };
 
-// Decodes this rank's latent frame i.
+// This rank's decoded frame i (i = 0, then 0, 1, 2, ... in order).
 static enum ts_status produce_frame(void * ud, int64_t i, uint8_t * buf) {
     struct video_out * v = ud;
-    v->r->fam->decode(v->dec, v->r->model, buf, v->r->x + i * v->r->cell);
+    if (i == 0 && v->decoded > 0) {
+        memcpy(buf, v->first, v->fb);
+        return TS_OK;
+    }
+    TS_ASSERT(i == v->decoded);  // the decoder runs forward only
+    TS_TRY(v->r->fam->decode_next(v->dec, v->r->model, buf));
+    if (v->decoded++ == 0) memcpy(v->first, buf, v->fb);
     return TS_OK;
 }
 
-// Keyframes for the interpolator: decoded on demand from this rank's latents.
+// Keyframes for the interpolator: this rank's decoded frames by video index.
 static enum ts_status interp_key(void * ud, int64_t g, uint8_t * rgb, int * got) {
     struct video_out * v = ud;
     *got = 1;
-    return produce_frame(v, g - v->r->g0, rgb);
+    return produce_frame(v, g - v->f0, rgb);
 }
 
 static enum ts_status produce_interp(void * ud, int64_t i, uint8_t * buf) {
@@ -122,27 +135,27 @@ static enum ts_status open_outputs(struct video_out * v) {
 // Each rank interpolates its own keyframe pairs, the last one with its right
 // neighbour's first frame (the 1-frame halo); rank r's output frames follow
 // from its keyframes (ts_interp_out_range), streamed to rank 0 in order.
-static enum ts_status stream_interp(struct video_out * v, size_t fb) {
+static enum ts_status stream_interp(struct video_out * v, const int64_t * frames) {
     struct ts_run * r = v->r;
     ts_parallel * d = r->par;
-    uint8_t * first = ts_malloc(fb), * halo = ts_malloc(fb);
+    uint8_t * first = ts_malloc(v->fb), * halo = ts_malloc(v->fb);
     int has_halo = 0;
     enum ts_status st = produce_frame(v, 0, first);
-    if (st == TS_OK) st = ts_parallel_frame_halo(d, first, halo, fb, &has_halo);
+    if (st == TS_OK) st = ts_parallel_frame_halo(d, first, halo, v->fb, &has_halo);
+    const int64_t F = r->sh.frames;
     int64_t * counts = ts_calloc((size_t)d->world, sizeof(int64_t));
-    for (int k = 0; k < d->world; k++) {
-        int64_t a, b, j0, jn;
-        ts_partition(r->sh.latent_frames, d->world, k, &a, &b);
-        ts_interp_out_range(r->sh.latent_frames, a, b, r->tm, &j0, &jn);
+    for (int k = 0, f0 = 0; k < d->world; f0 += (int)frames[k], k++) {
+        int64_t j0, jn;
+        ts_interp_out_range(F, f0, frames[k], r->tm, &j0, &jn);
         counts[k] = jn;
     }
     struct ts_interp_params ip;
     ts_interp_params_init(&ip);
     if (st == TS_OK)
-        st = ts_interp_rank_stream_open(&ip, r->sh.width, r->sh.height, r->tm, r->g0, r->Tn, interp_key, v,
+        st = ts_interp_rank_stream_open(&ip, r->sh.width, r->sh.height, r->tm, v->f0, v->Fn, interp_key, v,
                                         has_halo ? halo : NULL, &v->stream);
     st = ts_parallel_agree(d, st);
-    if (st == TS_OK) st = ts_stitch_counts(d, counts, v->total, fb, 4, produce_interp, v, consume_frame, v);
+    if (st == TS_OK) st = ts_stitch_counts(d, counts, v->total, v->fb, 4, produce_interp, v, consume_frame, v);
     ts_interp_stream_free(&v->stream);
     free(counts);
     free(first);
@@ -150,19 +163,34 @@ static enum ts_status stream_interp(struct video_out * v, size_t fb) {
     return st;
 }
 
+// The video frames each rank decodes: frames[k] for rank k, the same on every rank.
+static void frames_per_rank(const struct ts_run * r, int64_t * frames) {
+    for (int k = 0; k < r->par->world; k++) {
+        int64_t a, b;
+        ts_partition(r->sh.latent_frames, r->par->world, k, &a, &b);
+        frames[k] = r->fam->frames_out(r->model, &r->sh, a, b);
+    }
+}
+
 enum ts_status ts_run_video(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
     ts_parallel * d = r->par;
     if (!gp->out_path && !gp->on_frame) return TS_OK;
-    TS_ASSERT(r->fam->decode_halo == 0);  // a family whose decoder needs a halo streams it first
-    struct video_out v = {r, r->fam->decoder_new(r->model), NULL, NULL, NULL, r->sh.latent_frames, ts_time()};
-    if (r->interp) v.total = ts_interp_out_count(r->sh.latent_frames, r->tm);
-    size_t fb = (size_t)r->sh.width * r->sh.height * 3;
-    enum ts_status st = ts_parallel_agree(d, open_outputs(&v));
+    struct video_out v = {.r = r, .t0 = ts_time(), .fb = (size_t)r->sh.width * r->sh.height * 3};
+    int64_t * frames = ts_calloc((size_t)d->world, sizeof(int64_t));
+    frames_per_rank(r, frames);
+    for (int k = 0; k < d->rank; k++) v.f0 += frames[k];
+    v.Fn = frames[d->rank];
+    TS_ASSERT(v.f0 + v.Fn <= r->sh.frames);
+    v.total = r->interp ? ts_interp_out_count(r->sh.frames, r->tm) : r->sh.frames;
+    v.first = ts_malloc(v.fb);
+    enum ts_status st = r->fam->decoder_new(r->model, &r->sh, r->g0, r->Tn, r->x, d->world > 1 ? d->halo : NULL, &v.dec);
+    if (st == TS_OK) st = open_outputs(&v);
+    st = ts_parallel_agree(d, st);
     if (st == TS_OK && !r->interp)
-        st = ts_stitch(d, r->sh.latent_frames, fb, 4, produce_frame, &v, consume_frame, &v);
+        st = ts_stitch_counts(d, frames, v.total, v.fb, 4, produce_frame, &v, consume_frame, &v);
     else if (st == TS_OK)
-        st = stream_interp(&v, fb);
+        st = stream_interp(&v, frames);
     if (d->rank == 0 && st == TS_OK && (v.fw || v.vw)) {
         st = v.fw ? ts_frames_writer_close(&v.fw, 1) : ts_video_writer_close(&v.vw, 1);
         if (st == TS_OK)
@@ -174,6 +202,8 @@ enum ts_status ts_run_video(struct ts_run * r) {
     if (v.vw) ts_video_writer_close(&v.vw, 0);  // failure: nothing under the requested name
     if (v.fw) ts_frames_writer_close(&v.fw, 0);
     if (r->ctx->signals) ts_term_tmp_video(NULL);
-    r->fam->decoder_free(r->model, v.dec);
+    if (v.dec) r->fam->decoder_free(r->model, v.dec);
+    free(v.first);
+    free(frames);
     return st;
 }

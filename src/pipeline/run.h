@@ -36,6 +36,7 @@ struct ts_run {
     int k_start;                      // first sampler step (resume: the checkpoint's)
 
     // sampling
+    ts_sampler * sampler;             // owned: the family's (schedule, update)
     void * dn;                        // owned (family->denoiser_free)
     double t_sample, halo_wait;       // seconds
     double t0;                        // when the run started

@@ -18,6 +18,25 @@ sys.exit(0 if rel <= 1e-4 else 1)
 PYEOF
 verdict "  (latents check)" $((1 - $?))
 
+# --noise: the seed's Philox noise written to a file (tools/philox.py) gives the seed's
+# latents, on 1 and 3 ranks; a noise file of another shape is one clear error
+"${G[@]}" --frames 6 --steps 2 --threads 1 --out none --latents $WORK/seed.h5 2>/dev/null
+$PY - "$SRC/tools" $WORK/noise.h5 $WORK/noise_bad.h5 <<'PYEOF'
+import sys, h5py, numpy as np
+sys.path.insert(0, sys.argv[1])
+from philox import normal
+n = normal(1234, 0, 0, 6 * 8 * 8 * 4).astype(np.float32).reshape(6, 8, 8, 4)
+with h5py.File(sys.argv[2], "w") as f: f["noise"] = n
+with h5py.File(sys.argv[3], "w") as f: f["noise"] = n[:5]
+PYEOF
+for np_ in 1 3; do
+    $MPIRUN -np $np_ "${G[@]}" --frames 6 --steps 2 --threads 1 --out none --seed 99 --noise $WORK/noise.h5 \
+        --latents $WORK/noise_np$np_.h5 2>/dev/null
+    $PY -c "import h5py,numpy as np,sys; a=h5py.File('$WORK/seed.h5')['latents'][:]; b=h5py.File('$WORK/noise_np$np_.h5')['latents'][:]; sys.exit(0 if np.array_equal(a,b) else 1)"
+    verdict "--noise = the seed's noise, $np_ rank(s)" $((1 - $?))
+done
+expect_fail "--noise of another shape" - "${G[@]}" --frames 6 --steps 2 --out none --noise $WORK/noise_bad.h5
+
 # -q means errors only: a successful run on 2 ranks prints nothing at all
 $MPIRUN -np 2 "${G[@]}" --frames 4 --steps 1 --threads 1 --out $WORK/q.mp4 > $WORK/q.log 2>&1
 rc=$?

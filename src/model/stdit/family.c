@@ -16,7 +16,10 @@ static int stdit_probe(const char * path) {
     return 1;  // the default family: anything no other family claims (its loader says what is wrong)
 }
 
-static enum ts_status stdit_load(const char * path, ts_backend_t be, void ** model) {
+static enum ts_status stdit_load(const char * path, const struct ts_load_opts * opts, ts_backend_t be, void ** model) {
+    if (opts && (opts->text_encoder || opts->vae || opts->tokenizer))
+        return ts_error(TS_ERR_ARG, "leave out --text-encoder, --vae and --tokenizer: the model's file holds them all",
+                        "'%s' is a default-family model (its text encoder, VAE and vocabulary are inside it)", path);
     ts_model * m = NULL;
     enum ts_status st = ts_model_load(&m, path, be);
     *model = m;
@@ -44,8 +47,12 @@ static void stdit_defaults(const void * model, struct ts_family_defaults * out) 
     out->shift = c->shift;
 }
 
-static enum ts_status stdit_shape(const void * model, int64_t frames, int width, int height, struct ts_shape * out) {
+static enum ts_status stdit_shape(const void * model, int64_t frames, int width, int height, int window,
+                                  struct ts_shape * out) {
     const struct ts_model_config * c = &((const ts_model *)model)->cfg;
+    if (window && window != c->temporal_window)
+        return ts_error(TS_ERR_ARG, "leave out --window: this model attends to the frames it was trained with",
+                        "this model's temporal window is %d frames (asked for %d)", c->temporal_window, window);
     if ((width && width != c->image_size) || (height && height != c->image_size))
         return ts_error(TS_ERR_ARG, "leave out --width and --height for this model",
                         "this model makes %dx%d frames (asked for %dx%d)", c->image_size, c->image_size,
@@ -56,6 +63,18 @@ static enum ts_status stdit_shape(const void * model, int64_t frames, int width,
     out->lat_h = out->lat_w = ts_cfg_latent_hw(c);
     out->lat_c = c->latent_channels;
     out->min_frames_per_rank = c->temporal_window > 0 ? c->temporal_window : 1;
+    out->window = c->temporal_window;
+    return TS_OK;
+}
+
+static enum ts_status stdit_sampler_new(const void * model, int steps, const char * name, float shift, int64_t n,
+                                        ts_sampler ** out) {
+    const struct ts_model_config * c = &((const ts_model *)model)->cfg;
+    (void)n;
+    if (name && strcmp(name, "euler") != 0)
+        return ts_error(TS_ERR_ARG, "this model samples with --sampler euler (its shifted schedule)",
+                        "--sampler %s is not available for this model", name);
+    *out = ts_sampler_shifted_euler_new(steps, shift > 0 ? shift : c->shift);
     return TS_OK;
 }
 
@@ -78,7 +97,7 @@ struct stdit_cond {
     ts_text_cond * segs;        // owned: one per storyboard segment
     const ts_text_cond ** segp; // owned: pointers to segs
     int n_segs;
-    ts_text_cond uncond;        // the empty prompt
+    ts_text_cond uncond;        // the empty prompt, or the negative prompt
     int * seg_a, * seg_b;       // owned (Tn)
     float * alpha;              // owned (Tn)
     struct ts_story_text story;
@@ -156,7 +175,7 @@ static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_re
     c->story = (struct ts_story_text){c->segp, sb->n, c->seg_a, c->seg_b, c->alpha};
     enum ts_log_level level = ts_log_get_level();
     ts_log_set_level(TS_LOG_ERROR);  // the empty prompt warns about nothing useful
-    enum ts_status st = ts_text_encode(m, "", &c->uncond);
+    enum ts_status st = ts_text_encode(m, req->negative ? req->negative : "", &c->uncond);
     ts_log_set_level(level);
     TS_TRY(st);
     if (req->image) TS_TRY(stdit_image_cond(m, req, g0, Tn, (int64_t)sh->lat_h * sh->lat_w * sh->lat_c, c));
@@ -178,26 +197,52 @@ static void stdit_denoiser_free(const void * model, void * dn) {
     ts_dit_ws_free(model, &ws);
 }
 
-static enum ts_status stdit_denoise(void * dn, const void * model, float * v, const float * x, float sigma,
+static enum ts_status stdit_denoise(void * dn, const void * model, float * v, const float * x, float t,
                                    const void * cond, int uncond, ts_comm_t comm) {
-    const struct stdit_cond * c = cond;
-    if (uncond) return ts_dit_forward(dn, model, v, x, c->image, c->image_mask, sigma, &c->uncond, comm);
-    return ts_dit_forward_story(dn, model, v, x, c->image, c->image_mask, sigma, &c->story, comm);
+    const struct stdit_cond * c = cond;  // t: the noise level sigma
+    if (uncond) return ts_dit_forward(dn, model, v, x, c->image, c->image_mask, t, &c->uncond, comm);
+    return ts_dit_forward_story(dn, model, v, x, c->image, c->image_mask, t, &c->story, comm);
 }
 
 static double stdit_denoiser_wait(const void * dn) { return ts_dit_ws_halo_wait(dn); }
 
-// ---- decoder -------------------------------------------------------------------------------
+// ---- decoder: one latent frame is one video frame, no halo -----------------------------
 
-static void * stdit_decoder_new(const void * model) { return ts_vae_ws_new(model); }
-
-static void stdit_decoder_free(const void * model, void * dec) {
-    ts_vae_ws * ws = dec;
-    ts_vae_ws_free(model, &ws);
+static int64_t stdit_frames_out(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn) {
+    (void)model, (void)sh, (void)g0;
+    return Tn;
 }
 
-static void stdit_decode(void * dec, const void * model, uint8_t * rgb, const float * z) {
-    ts_vae_decode_u8(dec, model, rgb, z);
+struct stdit_dec {
+    ts_vae_ws * ws;   // owned
+    const float * x;  // (Tn, h, w, c) backend memory, not owned
+    int64_t next, Tn, cell;
+};
+
+static enum ts_status stdit_decoder_new(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn,
+                                        const float * x, ts_comm_t comm, void ** out) {
+    (void)g0, (void)comm;
+    struct stdit_dec * d = ts_calloc(1, sizeof(*d));
+    d->ws = ts_vae_ws_new(model);
+    d->x = x;
+    d->Tn = Tn;
+    d->cell = (int64_t)sh->lat_h * sh->lat_w * sh->lat_c;
+    *out = d;
+    return TS_OK;
+}
+
+static void stdit_decoder_free(const void * model, void * dec) {
+    struct stdit_dec * d = dec;
+    if (!d) return;
+    ts_vae_ws_free(model, &d->ws);
+    free(d);
+}
+
+static enum ts_status stdit_decode_next(void * dec, const void * model, uint8_t * rgb) {
+    struct stdit_dec * d = dec;
+    TS_ASSERT(d->next < d->Tn);
+    ts_vae_decode_u8(d->ws, model, rgb, d->x + d->next++ * d->cell);
+    return TS_OK;
 }
 
 static enum ts_status stdit_explain(const void * model, const char * prompt, FILE * f) {
@@ -212,6 +257,7 @@ const struct ts_family ts_family_stdit = {
     .info = stdit_info,
     .defaults = stdit_defaults,
     .shape = stdit_shape,
+    .sampler_new = stdit_sampler_new,
     .mem_bytes = stdit_mem_bytes,
     .cond_new = stdit_cond_new,
     .cond_free = stdit_cond_free,
@@ -219,9 +265,9 @@ const struct ts_family ts_family_stdit = {
     .denoiser_free = stdit_denoiser_free,
     .denoise = stdit_denoise,
     .denoiser_wait = stdit_denoiser_wait,
-    .decode_halo = 0,
+    .frames_out = stdit_frames_out,
     .decoder_new = stdit_decoder_new,
     .decoder_free = stdit_decoder_free,
-    .decode = stdit_decode,
+    .decode_next = stdit_decode_next,
     .explain = stdit_explain,
 };
