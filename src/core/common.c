@@ -26,6 +26,19 @@ const char * ts_status_name(enum ts_status st) {
     return names[st];
 }
 
+// The hint of an error recorded without one of its own: what to look at next.
+static const char * ts_status_hint(enum ts_status st) {
+    switch (st) {
+        case TS_ERR_ARG: return "see 'timeshard generate --help' (or the command's --help)";
+        case TS_ERR_IO: return "check the path, that the file exists and that it may be read or written";
+        case TS_ERR_FORMAT: return "the file is damaged or of another kind; 'timeshard info FILE' shows what it holds";
+        case TS_ERR_MODEL: return "the weights do not fit their config; 'timeshard info MODEL' shows both";
+        case TS_ERR_DIST: return "see the other ranks' messages; check the MPI launch (mpirun, srun --mpi=pmix)";
+        case TS_ERR_INTERRUPTED: return "continue with --resume <checkpoint>";
+        default: return "";
+    }
+}
+
 // ---- error record: the first error wins until ts_error_clear() -------------------
 
 static pthread_mutex_t ts_err_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -40,7 +53,7 @@ enum ts_status ts_error(enum ts_status st, const char * hint, const char * fmt, 
         va_start(ap, fmt);
         vsnprintf(ts_err_msg, sizeof ts_err_msg, fmt, ap);
         va_end(ap);
-        snprintf(ts_err_hint, sizeof ts_err_hint, "%s", hint ? hint : "");
+        snprintf(ts_err_hint, sizeof ts_err_hint, "%s", hint ? hint : ts_status_hint(st));
         ts_err_set = 1;
     }
     pthread_mutex_unlock(&ts_err_mu);

@@ -17,8 +17,9 @@ verdict() {  # name ok detail
         printf '  %-44s FAIL   %s\n' "$1" "${3:-}"; FAILS=$((FAILS + 1)); fi
 }
 
-# expect_fail NAME OUTFILE CMD...: the command must exit non-zero, print exactly one
-# "timeshard: error:" line, and leave nothing at OUTFILE (or "-" for none).
+# expect_fail NAME OUTFILE CMD...: the command must exit non-zero, print a
+# "timeshard: error:" line and a "---> HINT:" line, and leave nothing at OUTFILE
+# (or "-" for none).
 expect_fail() {
     local name=$1 out=$2; shift 2
     local log=$WORK/err.log rc=0
@@ -27,6 +28,7 @@ expect_fail() {
     local ok=1 why="rc=$rc"
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { ok=0; why="$why (expected a non-zero exit without timeout)"; }
     [ "$nerr" -ge 1 ] || { ok=0; why="$why, no error line"; }
+    grep -q '^---> HINT: .' "$log" || { ok=0; why="$why, no hint line"; }
     grep -q -E 'Segmentation|core dumped|Assertion|internal error|AddressSanitizer|runtime error' "$log" && { ok=0; why="$why, crashed"; }
     if [ "$out" != - ] && [ -e "$out" ]; then ok=0; why="$why, left $out"; fi
     verdict "$name" $ok "$why: $(grep -m1 '^timeshard: error:' "$log" | cut -c1-110)"
