@@ -1,0 +1,347 @@
+// Tests of the Wan2.1 VAE (src/model/wan/wan_vae.c):
+//   test_wan_vae fixtures DIR   decode/encode vs diffusers (DIR/vae.h5), both weight layouts
+//   test_wan_vae reach DIR      the decoder's temporal reach, measured (exact comparison) and derived
+//   test_wan_vae shard DIR      P = 1..4 ranks' ranges == the whole decode bit for bit; the halo is tight
+//   test_wan_vae memory DIR     decode peak RSS for 9 and 129 frames (streamed)
+//   test_wan_vae bad DIR TMP    a config that disagrees with the tensors, a missing file, a CUDA-less op
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../unit/test_util.h"
+#include "backend/backend.h"
+#include "core/common.h"
+#include "model/wan/wan_vae.h"
+
+static char g_dir[2048];
+
+static float * read_ds(hid_t g, const char * name, hsize_t dims[4]) {
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) {
+        fprintf(stderr, "fixture has no dataset '%s'\n", name);
+        exit(2);
+    }
+    hid_t s = H5Dget_space(d);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    int64_t n = (int64_t)H5Sget_simple_extent_npoints(s);
+    float * buf = tu_alloc(n);
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) exit(2);
+    H5Sclose(s);
+    H5Dclose(d);
+    return buf;
+}
+
+static double * to_d(const float * x, int64_t n) {
+    double * d = tu_alloc_d(n);
+    for (int64_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+static void check(const char * name, const float * got, const float * ref, int64_t n, double tol) {
+    double * r = to_d(ref, n);
+    tu_check_rel(name, got, r, n, tol);
+    free(r);
+}
+
+static ts_wan_vae * load(ts_backend_t be, const char * sub) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", g_dir, sub);
+    ts_wan_vae * v = NULL;
+    if (ts_wan_vae_load(be, p, &v) != TS_OK) {
+        fprintf(stderr, "cannot load '%s': %s\n", p, ts_last_error());
+        exit(2);
+    }
+    return v;
+}
+
+// ---- fixtures ----
+
+struct fx_ctx {
+    ts_wan_vae * v;
+    const char * layout;
+};
+
+static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, void * op) {
+    (void)info;
+    struct fx_ctx * c = op;
+    hid_t g = H5Gopen2(root, name, H5P_DEFAULT);
+    char label[160];
+    if (H5Lexists(g, "z", H5P_DEFAULT) > 0) {  // a decode case (attr kind)
+        hsize_t dl[4], df[4];
+        float * lat = read_ds(g, "latents", dl);
+        float * z = read_ds(g, "z", dl);
+        float * fr = read_ds(g, "frames", df);
+        float * raw = read_ds(g, "frames_raw", df);
+        int64_t T = (int64_t)dl[0], h = (int64_t)dl[1], w = (int64_t)dl[2];
+        int64_t n = (int64_t)(df[0] * df[1] * df[2] * df[3]);
+        TS_ASSERT((int64_t)df[0] == ts_wan_vae_frames(T) && (int64_t)df[1] == 8 * h && (int64_t)df[2] == 8 * w);
+        float * out = tu_alloc(n);
+        TS_ASSERT(ts_wan_vae_decode(c->v, lat, T, (int)h, (int)w, TS_WAN_VAE_MODEL_SPACE, out) == TS_OK);
+        snprintf(label, sizeof label, "%s.%s.model_space", c->layout, name);
+        check(label, out, fr, n, 1e-4);
+        TS_ASSERT(ts_wan_vae_decode(c->v, z, T, (int)h, (int)w, 0, out) == TS_OK);
+        snprintf(label, sizeof label, "%s.%s.raw_z", c->layout, name);
+        check(label, out, fr, n, 1e-4);
+        TS_ASSERT(ts_wan_vae_decode(c->v, z, T, (int)h, (int)w, TS_WAN_VAE_NO_CLAMP, out) == TS_OK);
+        snprintf(label, sizeof label, "%s.%s.unclamped", c->layout, name);
+        check(label, out, raw, n, 1e-4);
+        free(lat), free(z), free(fr), free(raw), free(out);
+    } else {
+        hsize_t dfr[4], dl[4];
+        float * fr = read_ds(g, "frames", dfr);
+        float * mean = read_ds(g, "mean", dl);
+        float * lat = read_ds(g, "latents", dl);
+        int64_t n = (int64_t)(dl[0] * dl[1] * dl[2] * dl[3]);
+        float * out = tu_alloc(n);
+        TS_ASSERT(ts_wan_vae_encode(c->v, fr, (int64_t)dfr[0], (int)dfr[1], (int)dfr[2], 0, out) == TS_OK);
+        snprintf(label, sizeof label, "%s.%s.mean", c->layout, name);
+        check(label, out, mean, n, 1e-4);
+        TS_ASSERT(ts_wan_vae_encode(c->v, fr, (int64_t)dfr[0], (int)dfr[1], (int)dfr[2], TS_WAN_VAE_MODEL_SPACE,
+                                    out) == TS_OK);
+        snprintf(label, sizeof label, "%s.%s.model_space", c->layout, name);
+        check(label, out, lat, n, 1e-4);
+        free(fr), free(mean), free(lat), free(out);
+    }
+    H5Gclose(g);
+    return 0;
+}
+
+static int run_fixtures(void) {
+    ts_backend_t be = ts_backend_cpu_new(0);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/vae.h5", g_dir);
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 2;
+    const char * layouts[2][2] = {{"vae", "diffusers"}, {"wan_2.1_vae.safetensors", "original"}};
+    for (int l = 0; l < 2; l++) {
+        struct fx_ctx c = {load(be, layouts[l][0]), layouts[l][1]};
+        const struct ts_wan_vae_config * cfg = ts_wan_vae_get_config(c.v);
+        printf("%s: base_dim %d z_dim %d levels %d reach %d\n", layouts[l][1], cfg->base_dim, cfg->z_dim,
+               cfg->n_levels, ts_wan_vae_decode_reach(c.v));
+        H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, one_case, &c);
+        ts_wan_vae_free(&c.v);
+    }
+    H5Fclose(f);
+    ts_backend_free(&be);
+    return tu_finish("wan_vae fixtures");
+}
+
+// ---- reach ----
+
+// Index of the latent frame that output frame u belongs to.
+static int64_t latent_of(int64_t u) { return u == 0 ? 0 : (u - 1) / 4 + 1; }
+
+static int run_reach(void) {
+    ts_backend_t be = ts_backend_cpu_new(0);
+    ts_wan_vae * v = load(be, "vae");
+    const int T = 48, h = 1, w = 2, z = 16;
+    int64_t F = ts_wan_vae_frames(T), fsz = 8 * h * 8 * w * 3;
+    float * lat = tu_alloc((int64_t)T * h * w * z);
+    tu_fill(lat, (int64_t)T * h * w * z, 1.0f);
+    float * base = tu_alloc(F * fsz), * pert = tu_alloc(F * fsz);
+    TS_ASSERT(ts_wan_vae_decode(v, lat, T, h, w, TS_WAN_VAE_MODEL_SPACE | TS_WAN_VAE_NO_CLAMP, base) == TS_OK);
+    int derived = ts_wan_vae_decode_reach(v), measured = -1;
+    int ks[4] = {0, 1, 2, 5};
+    for (int q = 0; q < 4; q++) {
+        int k = ks[q];
+        for (int64_t i = 0; i < h * w * z; i++) lat[k * h * w * z + i] += 1.0f;
+        TS_ASSERT(ts_wan_vae_decode(v, lat, T, h, w, TS_WAN_VAE_MODEL_SPACE | TS_WAN_VAE_NO_CLAMP, pert) == TS_OK);
+        for (int64_t i = 0; i < h * w * z; i++) lat[k * h * w * z + i] -= 1.0f;
+        int64_t last = -1;
+        for (int64_t u = 0; u < F; u++)
+            if (memcmp(base + u * fsz, pert + u * fsz, (size_t)fsz * sizeof(float))) last = u;
+        int r = (int)(latent_of(last) - k);
+        printf("  latent %d changes output frames up to %lld (latent frame %lld): reach %d\n", k, (long long)last,
+               (long long)latent_of(last), r);
+        if (r > measured) measured = r;
+    }
+    char buf[96];
+    snprintf(buf, sizeof buf, "measured %d, derived %d latent frames", measured, derived);
+    tu_verdict("reach.measured_equals_derived", measured == derived, buf);
+    free(lat), free(base), free(pert);
+    ts_wan_vae_free(&v);
+    ts_backend_free(&be);
+    return tu_finish("wan_vae reach");
+}
+
+// ---- shard ----
+
+static int run_shard(void) {
+    ts_backend_t be1 = ts_backend_cpu_new(1), be2 = ts_backend_cpu_new(2);
+    ts_wan_vae * v1 = load(be1, "vae");
+    ts_wan_vae * v2 = load(be2, "vae");  // ranks alternate thread counts
+    const int T = 90, h = 1, w = 2, z = 16;
+    int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3, F = ts_wan_vae_frames(T);
+    float * lat = tu_alloc(T * lsz);
+    tu_fill(lat, T * lsz, 1.5f);
+    float * whole = tu_alloc(F * fsz), * parts = tu_alloc(F * fsz);
+    TS_ASSERT(ts_wan_vae_decode(v1, lat, T, h, w, TS_WAN_VAE_MODEL_SPACE, whole) == TS_OK);
+    int R = ts_wan_vae_decode_reach(v1);
+    for (int P = 1; P <= 4; P++) {
+        int64_t work_max = 0;
+        for (int r = 0; r < P; r++) {  // contiguous, sizes differ by at most one
+            int64_t g0 = (int64_t)T * r / P, g1 = (int64_t)T * (r + 1) / P;
+            int64_t s = ts_wan_vae_range_start(v1, g0);
+            float * o = parts + ts_wan_vae_frames(g0) * fsz;
+            TS_ASSERT(ts_wan_vae_decode_range(r % 2 ? v2 : v1, lat + s * lsz, s, g0, g1 - g0, h, w,
+                                              TS_WAN_VAE_MODEL_SPACE, o) == TS_OK);
+            if (g1 - s > work_max) work_max = g1 - s;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "shard.P%d (max %lld of %d latent frames)", P, (long long)work_max, T);
+        tu_check_bits(name, parts, whole, F * fsz);
+    }
+    // one rank owning a single latent frame deep in the video, and at frame 0
+    int64_t g0s[3] = {0, R, T - 1};
+    for (int q = 0; q < 3; q++) {
+        int64_t g0 = g0s[q], s = ts_wan_vae_range_start(v1, g0), nf = ts_wan_vae_frames(g0 + 1) - ts_wan_vae_frames(g0);
+        float * o = tu_alloc(nf * fsz);
+        TS_ASSERT(ts_wan_vae_decode_range(v2, lat + s * lsz, s, g0, 1, h, w, TS_WAN_VAE_MODEL_SPACE, o) == TS_OK);
+        char name[64];
+        snprintf(name, sizeof name, "shard.one_frame_at_%lld", (long long)g0);
+        tu_check_bits(name, o, whole + ts_wan_vae_frames(g0) * fsz, nf * fsz);
+        free(o);
+    }
+    // the halo is tight: starting one latent frame later changes the rank's first frames
+    {
+        int64_t g0 = T - 10, s = ts_wan_vae_range_start(v1, g0) + 1, Tn = 10;
+        int64_t nf = ts_wan_vae_frames(g0 + Tn) - ts_wan_vae_frames(g0);
+        float * o = tu_alloc(nf * fsz);
+        ts_wan_vae_decode_range(v1, lat + s * lsz, s, g0, Tn, h, w, TS_WAN_VAE_MODEL_SPACE, o);  // refused
+        ts_error_clear();
+        // the same decode by hand: the streamed decoder started at s
+        ts_wan_vae_dec * d;
+        TS_ASSERT(ts_wan_vae_dec_new(v1, h, w, &d) == TS_OK);
+        float * tmp = tu_alloc(4 * fsz);
+        int64_t at = 0;
+        for (int64_t g = s; g < g0 + Tn; g++) {
+            int n = ts_wan_vae_dec_push(d, lat + g * lsz, TS_WAN_VAE_MODEL_SPACE, tmp);
+            if (g >= g0) memcpy(o + at * fsz, tmp, (size_t)(n * fsz) * sizeof(float)), at += n;
+        }
+        ts_wan_vae_dec_free(&d);
+        int same = !memcmp(o, whole + ts_wan_vae_frames(g0) * fsz, (size_t)(nf * fsz) * sizeof(float));
+        char buf[96];
+        snprintf(buf, sizeof buf, "halo %d - 1 gives other frames (as it must)", R);
+        tu_verdict("shard.halo_is_tight", !same, buf);
+        free(tmp), free(o);
+    }
+    {  // a too-short halo is refused
+        int64_t g0 = T - 10, s = ts_wan_vae_range_start(v1, g0) + 1;
+        float * o = tu_alloc(ts_wan_vae_frames(T) * fsz);
+        enum ts_status st = ts_wan_vae_decode_range(v1, lat + s * lsz, s, g0, 10, h, w, 0, o);
+        tu_verdict("shard.short_halo_refused", st == TS_ERR_ARG, ts_last_error());
+        ts_error_clear();
+        free(o);
+    }
+    free(lat), free(whole), free(parts);
+    ts_wan_vae_free(&v1), ts_wan_vae_free(&v2);
+    ts_backend_free(&be1), ts_backend_free(&be2);
+    return tu_finish("wan_vae shard");
+}
+
+// ---- memory ----
+
+static int run_memory(void) {
+    ts_backend_t be = ts_backend_cpu_new(0);
+    ts_wan_vae * v = load(be, "vae");
+    const int h = 8, w = 12, z = 16;  // 96x64 pixels
+    int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3;
+    float * lat = tu_alloc(lsz), * fr = tu_alloc(4 * fsz);
+    int64_t Ts[3] = {3, 9, 33}, peak[3];
+    double sec[3];
+    for (int q = 0; q < 3; q++) {
+        ts_peak_rss_reset();
+        double t0 = ts_time();
+        ts_wan_vae_dec * d;
+        TS_ASSERT(ts_wan_vae_dec_new(v, h, w, &d) == TS_OK);
+        int64_t frames = 0;
+        for (int64_t g = 0; g < Ts[q]; g++) {
+            tu_fill(lat, lsz, 1.0f);
+            frames += ts_wan_vae_dec_push(d, lat, TS_WAN_VAE_MODEL_SPACE, fr);
+        }
+        TS_ASSERT(frames == ts_wan_vae_frames(Ts[q]));
+        if (q == 0) printf("  decoder state %.2f MB at %dx%d\n", ts_wan_vae_dec_bytes(d) / 1e6, 8 * w, 8 * h);
+        ts_wan_vae_dec_free(&d);
+        sec[q] = ts_time() - t0;
+        peak[q] = ts_peak_rss();
+        printf("  %4lld frames (%2lld latent): peak RSS %.2f MB, %.2f s\n", (long long)frames, (long long)Ts[q],
+               peak[q] / 1e6, sec[q]);
+    }
+    char buf[96];
+    snprintf(buf, sizeof buf, "9 frames %.2f MB, 129 frames %.2f MB", peak[0] / 1e6, peak[2] / 1e6);
+    tu_verdict("memory.flat_9_to_129_frames", peak[2] <= peak[0] + (1 << 20), buf);  // within 1 MiB
+    free(lat), free(fr);
+    ts_wan_vae_free(&v);
+    ts_backend_free(&be);
+    return tu_finish("wan_vae memory");
+}
+
+// ---- bad input ----
+
+static int run_bad(const char * tmp) {
+    ts_backend_t be = ts_backend_cpu_new(0);
+    ts_wan_vae * v = NULL;
+    char p[4096], q[4096];
+    mkdir(tmp, 0755);
+    // a config whose base_dim disagrees with the tensors
+    snprintf(p, sizeof p, "%s/config.json", tmp);
+    FILE * f = fopen(p, "w");
+    fprintf(f, "{\"_class_name\": \"AutoencoderKLWan\", \"base_dim\": 8, \"z_dim\": 16}\n");
+    fclose(f);
+    snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", tmp);
+    snprintf(q, sizeof q, "%s/vae/diffusion_pytorch_model.safetensors", g_dir);
+    unlink(p);
+    TS_ASSERT(symlink(q, p) == 0);
+    enum ts_status st = ts_wan_vae_load(be, tmp, &v);
+    tu_verdict("bad.config_disagrees_with_tensors", st == TS_ERR_MODEL && !v && strstr(ts_last_error(), "shape"),
+               ts_last_error());
+    ts_error_clear();
+    // Wan2.2's VAE
+    snprintf(p, sizeof p, "%s/config.json", tmp);
+    f = fopen(p, "w");
+    fprintf(f, "{\"_class_name\": \"AutoencoderKLWan\", \"base_dim\": 4, \"is_residual\": true}\n");
+    fclose(f);
+    st = ts_wan_vae_load(be, tmp, &v);
+    tu_verdict("bad.wan22_vae_refused", st == TS_ERR_MODEL && !v, ts_last_error());
+    ts_error_clear();
+    // not JSON
+    f = fopen(p, "w");
+    fprintf(f, "{\"base_dim\": \n");
+    fclose(f);
+    st = ts_wan_vae_load(be, tmp, &v);
+    tu_verdict("bad.config_not_json", st == TS_ERR_FORMAT && !v, ts_last_error());
+    ts_error_clear();
+    // a missing path; a safetensors file that is not a Wan VAE
+    st = ts_wan_vae_load(be, "/nonexistent/vae", &v);
+    tu_verdict("bad.missing", st == TS_ERR_IO && !v, ts_last_error());
+    ts_error_clear();
+    st = ts_wan_vae_load(be, q, &v);
+    tu_verdict("bad.diffusers_file_given_alone", st == TS_ERR_MODEL && !v, ts_last_error());
+    ts_error_clear();
+    // encode: frames not 1 + 4k
+    v = load(be, "vae");
+    float x[2 * 8 * 8 * 3] = {0}, lat[16];
+    st = ts_wan_vae_encode(v, x, 2, 8, 8, 0, lat);
+    tu_verdict("bad.encode_frames_not_4k_plus_1", st == TS_ERR_ARG, ts_last_error());
+    ts_error_clear();
+    ts_wan_vae_free(&v);
+    ts_backend_free(&be);
+    return tu_finish("wan_vae bad input");
+}
+
+int main(int argc, char ** argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_wan_vae fixtures|reach|shard|memory|bad DIR [TMP]\n");
+        return 2;
+    }
+    snprintf(g_dir, sizeof g_dir, "%s", argv[2]);
+    if (!strcmp(argv[1], "fixtures")) return run_fixtures();
+    if (!strcmp(argv[1], "reach")) return run_reach();
+    if (!strcmp(argv[1], "shard")) return run_shard();
+    if (!strcmp(argv[1], "memory")) return run_memory();
+    if (!strcmp(argv[1], "bad") && argc > 3) return run_bad(argv[3]);
+    return 2;
+}
