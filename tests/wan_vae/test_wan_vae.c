@@ -5,6 +5,7 @@
 //   test_wan_vae memory DIR     decode peak RSS for 9 and 129 frames (streamed)
 //   test_wan_vae bad DIR TMP    a config that disagrees with the tensors, a missing file, a CUDA-less op
 #include <hdf5.h>
+#include <limits.h>  // PATH_MAX
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,7 +285,7 @@ static int run_memory(void) {
 static int run_bad(const char * tmp) {
     ts_backend_t be = ts_backend_cpu_new(0);
     ts_wan_vae * v = NULL;
-    char p[4096], q[4096];
+    char p[4096], q[PATH_MAX + 64];
     mkdir(tmp, 0755);
     // a config whose base_dim disagrees with the tensors
     snprintf(p, sizeof p, "%s/config.json", tmp);
@@ -292,7 +293,9 @@ static int run_bad(const char * tmp) {
     fprintf(f, "{\"_class_name\": \"AutoencoderKLWan\", \"base_dim\": 8, \"z_dim\": 16}\n");
     fclose(f);
     snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", tmp);
-    snprintf(q, sizeof q, "%s/vae/diffusion_pytorch_model.safetensors", g_dir);
+    char absdir[PATH_MAX];
+    TS_ASSERT(realpath(g_dir, absdir));
+    snprintf(q, sizeof q, "%s/vae/diffusion_pytorch_model.safetensors", absdir);
     unlink(p);
     TS_ASSERT(symlink(q, p) == 0);
     enum ts_status st = ts_wan_vae_load(be, tmp, &v);
