@@ -3,7 +3,8 @@
 //   test_wan_vae reach DIR      the decoder's temporal reach, measured (exact comparison) and derived
 //   test_wan_vae shard DIR      P = 1..4 ranks' ranges == the whole decode bit for bit; the halo is tight
 //   test_wan_vae memory DIR     decode peak RSS for 9 and 129 frames (streamed)
-//   test_wan_vae bad DIR TMP    a config that disagrees with the tensors, a missing file, a CUDA-less op
+//   test_wan_vae bad DIR TMP    a config that disagrees with the tensors, a missing file, Wan2.2's VAE, ...
+//   test_wan_vae ops -          the backend's conv3d and rmsnorm against plain loops, threads 1 vs 2
 #include <hdf5.h>
 #include <limits.h>  // PATH_MAX
 #include <stdio.h>
@@ -280,6 +281,71 @@ static int run_memory(void) {
     return tu_finish("wan_vae memory");
 }
 
+// ---- the backend ops (conv3d, rmsnorm) against plain double loops ----
+
+static void ref_conv3d(double * out, const float * const * fr, int kt, int H, int W, int Cin, const float * w,
+                       const float * b, int Cout, int k) {
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int o = 0; o < Cout; o++) {
+                double acc = b ? b[o] : 0.0;
+                for (int t = 0; t < kt; t++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = y + ky - k / 2, ix = x + kx - k / 2;
+                            if (!fr[t] || iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            for (int c = 0; c < Cin; c++)
+                                acc += (double)w[(((size_t)o * kt + t) * k * k + ky * k + kx) * Cin + c] *
+                                       fr[t][((size_t)iy * W + ix) * Cin + c];
+                        }
+                out[((size_t)y * W + x) * Cout + o] = acc;
+            }
+}
+
+static int run_ops(void) {
+    ts_backend_t be1 = ts_backend_cpu_new(1), be2 = ts_backend_cpu_new(2);
+    struct { int kt, k, H, W, Cin, Cout, null0; } cs[] = {
+        {3, 3, 5, 7, 3, 5, 1}, {3, 3, 23, 31, 8, 17, 0}, {3, 1, 9, 4, 6, 12, 1}, {1, 1, 6, 5, 7, 3, 0},
+        {1, 1, 6, 5, 7, 3, 1}, {3, 3, 1, 1, 4, 4, 0}};
+    for (size_t q = 0; q < sizeof cs / sizeof cs[0]; q++) {
+        int kt = cs[q].kt, k = cs[q].k, H = cs[q].H, W = cs[q].W, Cin = cs[q].Cin, Cout = cs[q].Cout;
+        int64_t fn = (int64_t)H * W * Cin, on = (int64_t)H * W * Cout, wn = (int64_t)Cout * kt * k * k * Cin;
+        float * frames = tu_alloc(3 * fn), * w = tu_alloc(wn), * b = tu_alloc(Cout);
+        tu_fill(frames, 3 * fn, 1.0f), tu_fill(w, wn, 0.3f), tu_fill(b, Cout, 0.5f);
+        const float * fr[3] = {cs[q].null0 ? NULL : frames, frames + fn, frames + 2 * fn};
+        float * o1 = tu_alloc(on), * o2 = tu_alloc(on);
+        double * ref = tu_alloc_d(on);
+        be1->ops->conv3d(be1, o1, fr, kt, H, W, Cin, w, b, Cout, k);
+        be2->ops->conv3d(be2, o2, fr, kt, H, W, Cin, w, b, Cout, k);
+        ref_conv3d(ref, fr, kt, H, W, Cin, w, b, Cout, k);
+        char name[96];
+        snprintf(name, sizeof name, "conv3d.kt%d_k%d_%dx%d_%d_%d%s", kt, k, W, H, Cin, Cout,
+                 cs[q].null0 ? "_zero_frame" : "");
+        tu_check_rel(name, o1, ref, on, 1e-6);
+        snprintf(name, sizeof name, "conv3d.kt%d_k%d_%dx%d.threads_1_vs_2", kt, k, W, H);
+        tu_check_bits(name, o1, o2, on);
+        free(frames), free(w), free(b), free(o1), free(o2), free(ref);
+    }
+    int rows = 300, D = 24;
+    float * x = tu_alloc((int64_t)rows * D), * g = tu_alloc(D), * y = tu_alloc((int64_t)rows * D);
+    double * ref = tu_alloc_d((int64_t)rows * D);
+    tu_fill(x, (int64_t)rows * D, 2.0f), tu_fill(g, D, 1.0f);
+    memset(x, 0, D * sizeof(float));  // a zero row: 0, not NaN (the norm is clamped to 1e-12)
+    for (int r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int d = 0; d < D; d++) ss += (double)x[r * D + d] * x[r * D + d];
+        double n = sqrt(ss) < 1e-12 ? 1e-12 : sqrt(ss);
+        for (int d = 0; d < D; d++) ref[r * D + d] = x[r * D + d] / n * sqrt((double)D) * g[d];
+    }
+    be2->ops->rmsnorm(be2, y, x, g, rows, D);
+    tu_check_rel("rmsnorm.300x24", y, ref, (int64_t)rows * D, 1e-6);
+    be2->ops->rmsnorm(be2, x, x, g, rows, D);  // in place
+    tu_check_bits("rmsnorm.in_place", x, y, (int64_t)rows * D);
+    free(x), free(g), free(y), free(ref);
+    ts_backend_free(&be1), ts_backend_free(&be2);
+    return tu_finish("wan_vae ops");
+}
+
 // ---- bad input ----
 
 static int run_bad(const char * tmp) {
@@ -337,7 +403,7 @@ static int run_bad(const char * tmp) {
 
 int main(int argc, char ** argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_wan_vae fixtures|reach|shard|memory|bad DIR [TMP]\n");
+        fprintf(stderr, "usage: test_wan_vae fixtures|reach|shard|memory|bad|ops DIR [TMP]\n");
         return 2;
     }
     snprintf(g_dir, sizeof g_dir, "%s", argv[2]);
@@ -346,5 +412,6 @@ int main(int argc, char ** argv) {
     if (!strcmp(argv[1], "shard")) return run_shard();
     if (!strcmp(argv[1], "memory")) return run_memory();
     if (!strcmp(argv[1], "bad") && argc > 3) return run_bad(argv[3]);
+    if (!strcmp(argv[1], "ops")) return run_ops();
     return 2;
 }
