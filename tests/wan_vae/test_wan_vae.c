@@ -5,6 +5,8 @@
 //   test_wan_vae memory DIR     decode peak RSS for 9 and 129 frames (streamed)
 //   test_wan_vae bad DIR TMP    a config that disagrees with the tensors, a missing file, Wan2.2's VAE, ...
 //   test_wan_vae ops -          the backend's conv3d and rmsnorm against plain loops, threads 1 vs 2
+//   test_wan_vae bench PATH h w T   load and streamed decode time and peak RSS (not a ctest)
+//   test_wan_vae cost PATH T P...   each rank's decode work (halo included) against the whole (not a ctest)
 #include <hdf5.h>
 #include <limits.h>  // PATH_MAX
 #include <stdio.h>
@@ -181,19 +183,21 @@ static int run_shard(void) {
     tu_fill(lat, T * lsz, 1.5f);
     float * whole = tu_alloc(F * fsz), * parts = tu_alloc(F * fsz);
     TS_ASSERT(ts_wan_vae_decode(v1, lat, T, h, w, TS_WAN_VAE_MODEL_SPACE, whole) == TS_OK);
+    double whole_flops = ts_wan_vae_last_flops(v1);
     int R = ts_wan_vae_decode_reach(v1);
     for (int P = 1; P <= 4; P++) {
-        int64_t work_max = 0;
+        double work_max = 0;
         for (int r = 0; r < P; r++) {  // contiguous, sizes differ by at most one
             int64_t g0 = (int64_t)T * r / P, g1 = (int64_t)T * (r + 1) / P;
             int64_t s = ts_wan_vae_range_start(v1, g0);
             float * o = parts + ts_wan_vae_frames(g0) * fsz;
-            TS_ASSERT(ts_wan_vae_decode_range(r % 2 ? v2 : v1, lat + s * lsz, s, g0, g1 - g0, h, w,
-                                              TS_WAN_VAE_MODEL_SPACE, o) == TS_OK);
-            if (g1 - s > work_max) work_max = g1 - s;
+            ts_wan_vae * vr = r % 2 ? v2 : v1;
+            TS_ASSERT(ts_wan_vae_decode_range(vr, lat + s * lsz, s, g0, g1 - g0, h, w, TS_WAN_VAE_MODEL_SPACE, o) ==
+                      TS_OK);
+            if (ts_wan_vae_last_flops(vr) > work_max) work_max = ts_wan_vae_last_flops(vr);
         }
         char name[64];
-        snprintf(name, sizeof name, "shard.P%d (max %lld of %d latent frames)", P, (long long)work_max, T);
+        snprintf(name, sizeof name, "shard.P%d (max rank work %.2f x whole)", P, work_max / whole_flops);
         tu_check_bits(name, parts, whole, F * fsz);
     }
     // one rank owning a single latent frame deep in the video, and at frame 0
@@ -401,7 +405,80 @@ static int run_bad(const char * tmp) {
     return tu_finish("wan_vae bad input");
 }
 
+// ---- bench: load and streamed decode of a VAE at a size (not a ctest) ----
+
+static int run_bench(const char * path, int h, int w, int T) {
+    ts_backend_t be = ts_backend_cpu_new(0);
+    double t0 = ts_time();
+    ts_wan_vae * v = NULL;
+    if (ts_wan_vae_load(be, path, &v) != TS_OK) {
+        fprintf(stderr, "%s\n", ts_last_error());
+        return 2;
+    }
+    double t1 = ts_time();
+    int64_t rss_load = ts_peak_rss();
+    int z = ts_wan_vae_get_config(v)->z_dim;
+    int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3;
+    float * lat = tu_alloc(lsz), * fr = tu_alloc(4 * fsz);
+    ts_wan_vae_dec * d;
+    TS_ASSERT(ts_wan_vae_dec_new(v, h, w, &d) == TS_OK);
+    double t2 = ts_time(), first = 0;
+    int64_t frames = 0;
+    for (int g = 0; g < T; g++) {
+        tu_fill(lat, lsz, 1.0f);
+        frames += ts_wan_vae_dec_push(d, lat, TS_WAN_VAE_MODEL_SPACE, fr);
+        if (g == 0) first = ts_time() - t2;
+    }
+    double t3 = ts_time();
+    printf("timeshard decode %d latent frames %dx%d -> %lld frames %dx%d: load %.1f s (peak RSS %.0f MB), "
+           "decode %.1f s (first latent frame %.1f s), peak RSS %.0f MB, decoder state %.0f MB, %d threads\n",
+           T, w, h, (long long)frames, 8 * w, 8 * h, t1 - t0, rss_load / 1e6, t3 - t2, first, ts_peak_rss() / 1e6,
+           ts_wan_vae_dec_bytes(d) / 1e6, be->threads);
+    ts_wan_vae_dec_free(&d);
+    free(lat), free(fr);
+    ts_wan_vae_free(&v);
+    ts_backend_free(&be);
+    return 0;
+}
+
+// ---- cost: the work of each rank's range (halo cone included) against the whole decode ----
+
+static int run_cost(const char * path, int T, int nP, char ** Ps) {
+    ts_backend_t be = ts_backend_cpu_new(0);
+    ts_wan_vae * v = NULL;
+    if (ts_wan_vae_load(be, path, &v) != TS_OK) {
+        fprintf(stderr, "%s\n", ts_last_error());
+        return 2;
+    }
+    const int h = 1, w = 1;
+    int64_t lsz = 16, fsz = 8 * 8 * 3;
+    float * lat = tu_alloc(T * lsz), * fr = tu_alloc(ts_wan_vae_frames(T) * fsz);
+    tu_fill(lat, T * lsz, 1.0f);
+    TS_ASSERT(ts_wan_vae_decode(v, lat, T, h, w, 0, fr) == TS_OK);
+    double whole = ts_wan_vae_last_flops(v);
+    printf("#  latent  frames  ranks  max_rank_work  all_ranks_work  speedup_bound  (work: x whole decode; halo %d)\n",
+           ts_wan_vae_decode_reach(v));
+    for (int q = 0; q < nP; q++) {
+        int P = atoi(Ps[q]);
+        double mx = 0, sum = 0;
+        for (int r = 0; r < P; r++) {
+            int64_t g0 = (int64_t)T * r / P, g1 = (int64_t)T * (r + 1) / P, s = ts_wan_vae_range_start(v, g0);
+            TS_ASSERT(ts_wan_vae_decode_range(v, lat + s * lsz, s, g0, g1 - g0, h, w, 0, fr) == TS_OK);
+            double f = ts_wan_vae_last_flops(v);
+            sum += f, mx = f > mx ? f : mx;
+        }
+        printf("   %6d  %6lld  %5d  %13.3f  %14.3f  %13.2f\n", T, (long long)ts_wan_vae_frames(T), P, mx / whole,
+               sum / whole, whole / mx);
+    }
+    free(lat), free(fr);
+    ts_wan_vae_free(&v);
+    ts_backend_free(&be);
+    return 0;
+}
+
 int main(int argc, char ** argv) {
+    if (argc >= 5 && !strcmp(argv[1], "cost")) return run_cost(argv[2], atoi(argv[3]), argc - 4, argv + 4);
+    if (argc == 6 && !strcmp(argv[1], "bench")) return run_bench(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc < 3) {
         fprintf(stderr, "usage: test_wan_vae fixtures|reach|shard|memory|bad|ops DIR [TMP]\n");
         return 2;

@@ -32,6 +32,9 @@ All arrays are time-major and channels-last, as the engine keeps them.
 Run with the diffusers venv, offline:
     HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_vae_fixtures.py [--out DIR]
     ... --reach [--base-dim 8]   measures the decoder's temporal reach (receptive field)
+Wan2.1's real size (base_dim 96, 127M parameters; never committed):
+    ... --base-dim 96 --small-cases --out /tmp/wan_vae_real
+    ... --out /tmp/wan_vae_real --bench 12 20 3     diffusers' decode time and peak RSS
 """
 import argparse
 import os
@@ -145,6 +148,10 @@ def denorm(vae, lat):
     return lat / inv_std + mean  # exactly WanPipeline's expression
 
 
+SMALL_DECODE_CASES = [("dec_t2_2x3", 2, 2, 3)]  # --small-cases (a real-size base_dim)
+SMALL_ENCODE_CASES = [("enc_f5_16x24", 5, 16, 24)]
+
+
 def write_fixtures(args):
     vae = make_vae(args.base_dim, args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -159,7 +166,7 @@ def write_fixtures(args):
     g = torch.Generator().manual_seed(args.seed + 1)
     with h5py.File(os.path.join(args.out, "vae.h5"), "w") as f, torch.no_grad():
         f.attrs["base_dim"] = args.base_dim
-        for name, T, h, w in DECODE_CASES:
+        for name, T, h, w in (SMALL_DECODE_CASES if args.small_cases else DECODE_CASES):
             lat = torch.randn(1, 16, T, h, w, generator=g)
             z = denorm(vae, lat)
             frames = vae.decode(z).sample
@@ -171,7 +178,7 @@ def write_fixtures(args):
             grp["frames"], grp["frames_raw"] = cl(frames), cl(raw)
             print(f"{name}: latents {tuple(cl(lat).shape)} -> frames {tuple(cl(frames).shape)}, "
                   f"|raw| max {raw.abs().max():.3f}, clamped {(raw.abs() > 1).float().mean():.2f}")
-        for name, F, H, W in ENCODE_CASES:
+        for name, F, H, W in (SMALL_ENCODE_CASES if args.small_cases else ENCODE_CASES):
             x = torch.rand(1, 3, F, H, W, generator=g) * 2 - 1
             mean = vae.encode(x).latent_dist.mean
             m = torch.tensor(vae.config.latents_mean).view(1, 16, 1, 1, 1)
@@ -204,6 +211,25 @@ def reach(args):
                   f"reach {last_latent - k} latent frames")
 
 
+def bench(args):
+    """diffusers' decode time and peak RSS on this machine (compare: test_wan_vae bench)."""
+    import resource
+    import time
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    vae = AutoencoderKLWan.from_pretrained(os.path.join(args.out, "vae")).eval()
+    rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    h, w, T = args.bench
+    z = torch.randn(1, 16, T, h, w, generator=torch.Generator().manual_seed(3))
+    t1 = time.time()
+    with torch.no_grad():
+        out = vae.decode(z).sample
+    t2 = time.time()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    print(f"diffusers decode {T} latent frames {w}x{h} -> {tuple(out.shape)}: load {t1 - t0:.1f} s "
+          f"(peak RSS {rss_load:.0f} MB), decode {t2 - t1:.1f} s, peak RSS {rss:.0f} MB, {args.threads} threads")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "wan_vae"))
@@ -212,9 +238,15 @@ def main():
     ap.add_argument("--reach", action="store_true", help="measure the decoder's temporal reach instead")
     ap.add_argument("--reach-frames", type=int, default=48)
     ap.add_argument("--reach-k", type=int, nargs="*", default=[0, 1, 2, 5])
+    ap.add_argument("--small-cases", action="store_true", help="one decode and one encode case (real-size base_dim)")
+    ap.add_argument("--bench", type=int, nargs=3, metavar=("H", "W", "T"),
+                    help="time diffusers' decode of OUT/vae on T latent frames of HxW instead")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if args.reach:
+    if args.bench:
+        bench(args)
+    elif args.reach:
         reach(args)
     else:
         write_fixtures(args)

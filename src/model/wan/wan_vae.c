@@ -3,6 +3,7 @@
 // handing on zero, one or two frames, every causal conv keeping its last two input
 // frames (diffusers' feat_cache). Loading from a diffusers vae/ or the original naming.
 #include <jansson.h>
+#include <stdint.h>  // INT64_MIN
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct ts_wan_vae {
     size_t block_floats;
     struct net dec, enc;
     float inv_std[64];      // 1 / std in float32, as WanPipeline's latents_std
+    double last_flops;      // work of the last decode_range (ts_wan_vae_last_flops)
 };
 
 // ---- names: diffusers' and the original Wan2.1 naming ----------------------------------
@@ -503,6 +505,8 @@ int ts_wan_vae_decode_reach(const ts_wan_vae * v) {
     return (int)(last - k);
 }
 
+double ts_wan_vae_last_flops(const ts_wan_vae * v) { return v->last_flops; }
+
 int64_t ts_wan_vae_range_start(const ts_wan_vae * v, int64_t g0) {
     int64_t s = g0 - ts_wan_vae_decode_reach(v);
     return s > 0 ? s : 0;
@@ -521,7 +525,9 @@ struct stream {
     const struct net * N;
     int H, W;                      // the pixel grid
     struct fcache cache[MAX_STAGES][2];
-    int count[MAX_STAGES];         // frames seen by a temporal resampling stage
+    int64_t thr[MAX_STAGES];       // a stage runs on its input frames from this index on (skip_before)
+    int64_t pushed;                // frames pushed since the reset
+    double flops;                  // multiply-adds x 2 of the convolutions, GEMMs and attention run
     float * tc[MAX_STAGES];        // owned: UP3D's two time-conv frames (HW, 2C)
     float *A, *B, *C, *S;          // owned: work frames, `work` floats each
     size_t work;
@@ -531,6 +537,8 @@ struct stream {
     int n_out;
     int flags;
 };
+
+static void stream_reset(struct stream * s);
 
 static float * salloc(struct stream * s, size_t floats) {
     s->bytes += floats * sizeof(float);
@@ -567,6 +575,7 @@ static void stream_init(struct stream * s, ts_wan_vae * v, const struct net * N,
     }
     s->work = work;
     s->A = salloc(s, work), s->B = salloc(s, work), s->C = salloc(s, work), s->S = salloc(s, work);
+    stream_reset(s);
 }
 
 static void stream_free(struct stream * s) {
@@ -583,14 +592,16 @@ static void stream_free(struct stream * s) {
 static void stream_reset(struct stream * s) {
     for (int i = 0; i < s->N->n; i++) {
         s->cache[i][0].n = s->cache[i][1].n = 0;
-        s->count[i] = 0;
+        s->thr[i] = INT64_MIN;
     }
+    s->pushed = 0;
 }
 
 // out = causal conv of x with the cache's frames before it; then x joins the cache.
 static void cconv_run(struct stream * s, struct fcache * fc, const struct cconv * c, float * out, const float * x,
                       int h, int w) {
     ts_backend_t be = s->v->be;
+    s->flops += 2.0 * h * w * c->cout * c->kt * c->k * c->k * c->cin;
     const float * fr[3] = {fc->n >= 2 ? fc->prev[0] : NULL, fc->n >= 1 ? fc->prev[1] : NULL, x};
     be->ops->conv3d(be, out, fr, 3, h, w, c->cin, c->w, c->b, c->cout, c->k);
     float * t = fc->prev[0];
@@ -599,16 +610,19 @@ static void cconv_run(struct stream * s, struct fcache * fc, const struct cconv 
     if (fc->n < 2) fc->n++;
 }
 
-static void run_stage(struct stream * s, int i);
+static void run_stage(struct stream * s, int i, int64_t idx);
 
-// UP2D's spatial part and UP3D's per frame: in (h, w, C) -> s->A (2h, 2w, C/2), then on.
-static void upsample_on(struct stream * s, int i, const float * in) {
+// UP2D's spatial part and UP3D's per frame: in (h, w, C) -> s->A (2h, 2w, C/2), then on as
+// frame idx of the next stage (nothing when that stage skips it).
+static void upsample_on(struct stream * s, int i, const float * in, int64_t idx) {
     const struct stage * st = &s->N->st[i];
     ts_backend_t be = s->v->be;
     int h = s->H / st->div, w = s->W / st->div;
+    if (idx < s->thr[i + 1]) return;
     be->ops->upsample2x(be, s->C, in, 1, h, w, st->cin);
     be->ops->conv2d(be, s->A, s->C, 1, 2 * h, 2 * w, st->cin, st->c2.w, st->c2.b, st->cout, 3, 1, 1);
-    run_stage(s, i + 1);
+    s->flops += 2.0 * 4 * h * w * st->cout * 9 * st->cin;
+    run_stage(s, i + 1, idx);
 }
 
 // s->A (h, w, C) -> s->A (h/2, w/2, C): ZeroPad2d((0, 1, 0, 1)), conv 3x3 stride 2.
@@ -619,18 +633,23 @@ static void downsample2d(struct stream * s, const struct stage * st) {
     memset(s->B, 0, (size_t)(h + 1) * (w + 1) * C * sizeof(float));
     for (int y = 0; y < h; y++) memcpy(s->B + (size_t)y * (w + 1) * C, s->A + y * row, row * sizeof(float));
     be->ops->conv2d(be, s->A, s->B, 1, h + 1, w + 1, C, st->c2.w, st->c2.b, st->cout, 3, 2, 0);
+    s->flops += 2.0 * (h / 2) * (w / 2) * st->cout * 9 * C;
 }
 
-// Runs stage i on the frame in s->A (its input), and the stages after it on what it hands on.
-static void run_stage(struct stream * s, int i) {
+// Runs stage i on the frame in s->A, frame idx of the stage's input (counted from the
+// stream's first frame at the stage's frame rate), and the stages after it on what it
+// hands on. A frame before the stage's threshold is skipped: nothing after it needs it.
+static void run_stage(struct stream * s, int i, int64_t idx) {
     const struct stage * st = &s->N->st[i];
     ts_backend_t be = s->v->be;
+    if (idx < s->thr[i]) return;
     int h = s->H / st->div, w = s->W / st->div;
     int64_t hw = (int64_t)h * w;
     size_t fb = (size_t)hw * sizeof(float);
     switch (st->kind) {
     case ST_POINT:
         be->ops->linear(be, s->B, st->cout, s->A, st->cin, st->c1.w, st->c1.b, hw, st->cin, st->cout);
+        s->flops += 2.0 * hw * st->cout * st->cin;
         memcpy(s->A, s->B, fb * st->cout);
         break;
     case ST_CONV:
@@ -641,6 +660,7 @@ static void run_stage(struct stream * s, int i) {
         const float * sc = s->A;
         if (st->has_sc) {
             be->ops->linear(be, s->S, st->cout, s->A, st->cin, st->sc.w, st->sc.b, hw, st->cin, st->cout);
+            s->flops += 2.0 * hw * st->cout * st->cin;
             sc = s->S;
         }
         be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, st->cin);
@@ -658,25 +678,26 @@ static void run_stage(struct stream * s, int i) {
         be->ops->linear(be, s->S, 3 * C, s->B, C, st->c1.w, st->c1.b, hw, C, 3 * C);
         be->ops->attn_spatial(be, s->C, s->S, 1, (int)hw, 1, C);
         be->ops->linear(be, s->B, C, s->C, C, st->c2.w, st->c2.b, hw, C, C);
+        s->flops += 2.0 * hw * 4 * C * C + 4.0 * hw * hw * C;
         for (int64_t j = 0; j < hw * C; j++) s->A[j] = s->B[j] + s->A[j];
         break;
     }
     case ST_UP2D:
         memcpy(s->B, s->A, fb * st->cin);
-        upsample_on(s, i, s->B);
+        upsample_on(s, i, s->B, idx);
         return;
     case ST_UP3D: {
         int C = st->cin;
-        if (s->count[i]++ == 0) {  // a video's first frame: no time conv (diffusers' "Rep")
+        if (idx == 0) {  // a video's first frame: no time conv (diffusers' "Rep"), one frame on
             memcpy(s->B, s->A, fb * C);
-            upsample_on(s, i, s->B);
+            upsample_on(s, i, s->B, 0);
             return;
         }
         float * tc = s->tc[i];
-        cconv_run(s, &s->cache[i][0], &st->c1, tc, s->A, h, w);  // (hw, 2C): frame 2t | frame 2t+1
+        cconv_run(s, &s->cache[i][0], &st->c1, tc, s->A, h, w);  // (hw, 2C): frame 2v-1 | frame 2v
         for (int f = 0; f < 2; f++) {
             for (int64_t p = 0; p < hw; p++) memcpy(s->B + p * C, tc + (p * 2 + f) * C, (size_t)C * sizeof(float));
-            upsample_on(s, i, s->B);
+            upsample_on(s, i, s->B, 2 * idx - 1 + f);
         }
         return;
     }
@@ -687,8 +708,8 @@ static void run_stage(struct stream * s, int i) {
         downsample2d(s, st);
         int h2 = h / 2, w2 = w / 2;
         size_t fb2 = (size_t)h2 * w2 * st->cout * sizeof(float);
-        struct fcache * fc = &s->cache[i][0];  // prev[0]: frame i-2 (the last handed on), prev[1]: frame i-1
-        int n = s->count[i]++;
+        struct fcache * fc = &s->cache[i][0];  // prev[0]: frame idx-2 (the last handed on), prev[1]: idx-1
+        int64_t n = idx;
         if (n == 0) {
             memcpy(fc->prev[0], s->A, fb2);  // a video's first frame goes on as it is
         } else if (n % 2 == 1) {
@@ -697,10 +718,12 @@ static void run_stage(struct stream * s, int i) {
         } else {
             const float * fr[3] = {fc->prev[0], fc->prev[1], s->A};
             be->ops->conv3d(be, s->B, fr, 3, h2, w2, st->cout, st->c1.w, st->c1.b, st->cout, 1);
+            s->flops += 2.0 * h2 * w2 * st->cout * 3 * st->cout;
             memcpy(fc->prev[0], s->A, fb2);
             memcpy(s->A, s->B, fb2);
         }
-        break;
+        run_stage(s, i + 1, n / 2);  // frames 0, then (1, 2) -> 1, (3, 4) -> 2, ...
+        return;
     }
     case ST_HEAD:
         be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, st->cin);
@@ -729,7 +752,7 @@ static void run_stage(struct stream * s, int i) {
         s->n_out++;
         return;
     }
-    run_stage(s, i + 1);
+    run_stage(s, i + 1, idx);
 }
 
 // ---- the decoder ----------------------------------------------------------------------------------
@@ -765,9 +788,29 @@ int ts_wan_vae_dec_push(ts_wan_vae_dec * d, const float * latent, int flags, flo
         memcpy(s->A, latent, (size_t)hw * z * sizeof(float));
     }
     s->out = frames, s->n_out = 0, s->flags = flags;
-    run_stage(s, 0);
+    run_stage(s, 0, s->pushed++);
     return s->n_out;
 }
+
+// Thresholds walked back from the first output frame wanted (frame ts_wan_vae_frames(L0)
+// of the stream): a 3-tap causal conv needs its input from 2 frames earlier; a temporal
+// upsampling's output frames 2v-1, 2v need its input frames from v - 2 on.
+void ts_wan_vae_dec_skip_before(ts_wan_vae_dec * d, int64_t L0) {
+    struct stream * s = &d->s;
+    int64_t t = ts_wan_vae_frames(L0);
+    for (int i = s->N->n - 1; i >= 0; i--) {
+        const struct stage * st = &s->N->st[i];
+        switch (st->kind) {
+        case ST_CONV: case ST_HEAD: t -= 2; break;
+        case ST_RES: t -= 4; break;
+        case ST_UP3D: t = (t >= 0 ? (t + 1) / 2 : -((-t) / 2)) - 2; break;  // ceil(t / 2) - 2
+        default: break;
+        }
+        s->thr[i] = L0 > 0 ? t : INT64_MIN;
+    }
+}
+
+double ts_wan_vae_dec_flops(const ts_wan_vae_dec * d) { return d->s.flops; }
 
 void ts_wan_vae_dec_free(ts_wan_vae_dec ** dp) {
     if (!dp || !*dp) return;
@@ -791,17 +834,19 @@ enum ts_status ts_wan_vae_decode_range(ts_wan_vae * v, const float * latents, in
     if (Tn == 0) return TS_OK;
     ts_wan_vae_dec * d;
     TS_TRY(ts_wan_vae_dec_new(v, h, w, &d));
+    ts_wan_vae_dec_skip_before(d, g0 - s0);
     int f = 1 << (v->cfg.n_levels - 1);
     size_t frame = (size_t)h * f * w * f * 3, lat = (size_t)h * w * v->cfg.z_dim;
     float * tmp = ts_malloc(4 * frame * sizeof(float));
     float * o = frames;
     for (int64_t g = s0; g < g0 + Tn; g++) {
         int n = ts_wan_vae_dec_push(d, latents + (size_t)(g - s0) * lat, flags, tmp);
-        if (g >= g0) {
-            memcpy(o, tmp, (size_t)n * frame * sizeof(float));
-            o += (size_t)n * frame;
-        }
+        TS_ASSERT(g >= g0 || n == 0);
+        memcpy(o, tmp, (size_t)n * frame * sizeof(float));
+        o += (size_t)n * frame;
     }
+    TS_ASSERT(o == frames + (size_t)(ts_wan_vae_frames(g0 + Tn) - ts_wan_vae_frames(g0)) * frame);
+    v->last_flops = ts_wan_vae_dec_flops(d);
     free(tmp);
     ts_wan_vae_dec_free(&d);
     return TS_OK;
@@ -824,9 +869,10 @@ enum ts_status ts_wan_vae_encode(ts_wan_vae * v, const float * frames, int64_t F
     stream_init(&s, v, &v->enc, H, W);
     s.out = latents, s.flags = flags;
     size_t fr = (size_t)H * W * 3;
+    stream_reset(&s);
     for (int64_t t = 0; t < F; t++) {
         memcpy(s.A, frames + t * fr, fr * sizeof(float));
-        run_stage(&s, 0);
+        run_stage(&s, 0, t);
     }
     TS_ASSERT(s.n_out == 1 + (F - 1) / 4);
     stream_free(&s);

@@ -82,9 +82,11 @@ enum ts_status ts_wan_vae_decode(ts_wan_vae * vae, const float * latents, int64_
 // to those of ts_wan_vae_decode of the whole video. latents holds latent frames
 // [s, g0 + Tn) (s = ts_wan_vae_range_start(vae, g0); its predecessors' frames are the
 // halo), (g0 + Tn - s, h, w, z_dim). frames receives ts_wan_vae_frames(g0 + Tn) -
-// ts_wan_vae_frames(g0) frames (8h, 8w, 3). Work: g0 + Tn - s latent frames.
+// ts_wan_vae_frames(g0) frames (8h, 8w, 3). Work: Tn latent frames plus the halo's
+// cone (ts_wan_vae_dec_skip_before), ts_wan_vae_last_flops afterwards.
 enum ts_status ts_wan_vae_decode_range(ts_wan_vae * vae, const float * latents, int64_t s, int64_t g0, int64_t Tn,
                                        int h, int w, int flags, float * frames);
+double ts_wan_vae_last_flops(const ts_wan_vae * vae);  // of the last decode or decode_range
 
 // The streamed decoder: one latent frame in, its frames out; memory is fixed by
 // (h, w) (the last two input frames of every causal conv), not by the video length.
@@ -92,6 +94,13 @@ typedef struct ts_wan_vae_dec ts_wan_vae_dec;
 enum ts_status ts_wan_vae_dec_new(ts_wan_vae * vae, int h, int w, ts_wan_vae_dec ** out);
 // Starts a new video: the next latent frame is treated as frame 0.
 void ts_wan_vae_dec_reset(ts_wan_vae_dec * d);
+// Only the frames of the L0-th latent frame pushed (from the reset) on are wanted: each
+// stage skips the frames that cannot reach them (the halo's exact cone: the cheap
+// low-resolution stages run on all R halo frames, the full-resolution ones on the last
+// few), and the pushes before it return 0 frames. L0 = 0: nothing skipped.
+void ts_wan_vae_dec_skip_before(ts_wan_vae_dec * d, int64_t L0);
+// Work done since the decoder was made: 2 x multiply-adds of its convolutions, GEMMs, attention.
+double ts_wan_vae_dec_flops(const ts_wan_vae_dec * d);
 // latent (h, w, z_dim) -> frames (n, 8h, 8w, 3), room for 4; returns n (1 for a
 // video's first latent frame, else 4).
 int ts_wan_vae_dec_push(ts_wan_vae_dec * d, const float * latent, int flags, float * frames);
