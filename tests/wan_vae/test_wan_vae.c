@@ -103,8 +103,8 @@ static herr_t one_case(hid_t root, const char * name, const H5L_info_t * info, v
         TS_ASSERT(ts_wan_vae_encode(c->v, fr, (int64_t)dfr[0], (int)dfr[1], (int)dfr[2], 0, out) == TS_OK);
         snprintf(label, sizeof label, "%s.%s.mean", c->layout, name);
         check(label, out, mean, n, 1e-4);
-        TS_ASSERT(ts_wan_vae_encode(c->v, fr, (int64_t)dfr[0], (int)dfr[1], (int)dfr[2], TS_WAN_VAE_MODEL_SPACE,
-                                    out) == TS_OK);
+        TS_ASSERT(ts_wan_vae_encode(c->v, fr, (int64_t)dfr[0], (int)dfr[1], (int)dfr[2], TS_WAN_VAE_MODEL_SPACE, out) ==
+                  TS_OK);
         snprintf(label, sizeof label, "%s.%s.model_space", c->layout, name);
         check(label, out, lat, n, 1e-4);
         free(fr), free(mean), free(lat), free(out);
@@ -123,8 +123,8 @@ static int run_fixtures(void) {
     for (int l = 0; l < 2; l++) {
         struct fx_ctx c = {load(be, layouts[l][0]), layouts[l][1]};
         const struct ts_wan_vae_config * cfg = ts_wan_vae_get_config(c.v);
-        printf("%s: base_dim %d z_dim %d levels %d reach %d\n", layouts[l][1], cfg->base_dim, cfg->z_dim,
-               cfg->n_levels, ts_wan_vae_decode_reach(c.v));
+        printf("%s: base_dim %d z_dim %d levels %d reach %d\n", layouts[l][1], cfg->base_dim, cfg->z_dim, cfg->n_levels,
+               ts_wan_vae_decode_reach(c.v));
         H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, one_case, &c);
         ts_wan_vae_free(&c.v);
     }
@@ -145,7 +145,7 @@ static int run_reach(void) {
     int64_t F = ts_wan_vae_frames(T), fsz = 8 * h * 8 * w * 3;
     float * lat = tu_alloc((int64_t)T * h * w * z);
     tu_fill(lat, (int64_t)T * h * w * z, 1.0f);
-    float * base = tu_alloc(F * fsz), * pert = tu_alloc(F * fsz);
+    float *base = tu_alloc(F * fsz), *pert = tu_alloc(F * fsz);
     TS_ASSERT(ts_wan_vae_decode(v, lat, T, h, w, TS_WAN_VAE_MODEL_SPACE | TS_WAN_VAE_NO_CLAMP, base) == TS_OK);
     int derived = ts_wan_vae_decode_reach(v), measured = -1;
     int ks[4] = {0, 1, 2, 5};
@@ -181,7 +181,7 @@ static int run_shard(void) {
     int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3, F = ts_wan_vae_frames(T);
     float * lat = tu_alloc(T * lsz);
     tu_fill(lat, T * lsz, 1.5f);
-    float * whole = tu_alloc(F * fsz), * parts = tu_alloc(F * fsz);
+    float *whole = tu_alloc(F * fsz), *parts = tu_alloc(F * fsz);
     TS_ASSERT(ts_wan_vae_decode(v1, lat, T, h, w, TS_WAN_VAE_MODEL_SPACE, whole) == TS_OK);
     double whole_flops = ts_wan_vae_last_flops(v1);
     int R = ts_wan_vae_decode_reach(v1);
@@ -255,7 +255,7 @@ static int run_memory(void) {
     ts_wan_vae * v = load(be, "vae");
     const int h = 8, w = 12, z = 16;  // 96x64 pixels
     int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3;
-    float * lat = tu_alloc(lsz), * fr = tu_alloc(4 * fsz);
+    float *lat = tu_alloc(lsz), *fr = tu_alloc(4 * fsz);
     int64_t Ts[3] = {3, 9, 33}, peak[3];
     double sec[3];
     for (int q = 0; q < 3; q++) {
@@ -308,16 +308,17 @@ static void ref_conv3d(double * out, const float * const * fr, int kt, int H, in
 
 static int run_ops(void) {
     ts_backend_t be1 = ts_backend_cpu_new(1), be2 = ts_backend_cpu_new(2);
-    struct { int kt, k, H, W, Cin, Cout, null0; } cs[] = {
-        {3, 3, 5, 7, 3, 5, 1}, {3, 3, 23, 31, 8, 17, 0}, {3, 1, 9, 4, 6, 12, 1}, {1, 1, 6, 5, 7, 3, 0},
-        {1, 1, 6, 5, 7, 3, 1}, {3, 3, 1, 1, 4, 4, 0}};
+    struct {
+        int kt, k, H, W, Cin, Cout, null0;
+    } cs[] = {{3, 3, 5, 7, 3, 5, 1}, {3, 3, 23, 31, 8, 17, 0}, {3, 1, 9, 4, 6, 12, 1},
+              {1, 1, 6, 5, 7, 3, 0}, {1, 1, 6, 5, 7, 3, 1},    {3, 3, 1, 1, 4, 4, 0}};
     for (size_t q = 0; q < sizeof cs / sizeof cs[0]; q++) {
         int kt = cs[q].kt, k = cs[q].k, H = cs[q].H, W = cs[q].W, Cin = cs[q].Cin, Cout = cs[q].Cout;
         int64_t fn = (int64_t)H * W * Cin, on = (int64_t)H * W * Cout, wn = (int64_t)Cout * kt * k * k * Cin;
-        float * frames = tu_alloc(3 * fn), * w = tu_alloc(wn), * b = tu_alloc(Cout);
+        float *frames = tu_alloc(3 * fn), *w = tu_alloc(wn), *b = tu_alloc(Cout);
         tu_fill(frames, 3 * fn, 1.0f), tu_fill(w, wn, 0.3f), tu_fill(b, Cout, 0.5f);
         const float * fr[3] = {cs[q].null0 ? NULL : frames, frames + fn, frames + 2 * fn};
-        float * o1 = tu_alloc(on), * o2 = tu_alloc(on);
+        float *o1 = tu_alloc(on), *o2 = tu_alloc(on);
         double * ref = tu_alloc_d(on);
         be1->ops->conv3d(be1, o1, fr, kt, H, W, Cin, w, b, Cout, k);
         be2->ops->conv3d(be2, o2, fr, kt, H, W, Cin, w, b, Cout, k);
@@ -331,7 +332,7 @@ static int run_ops(void) {
         free(frames), free(w), free(b), free(o1), free(o2), free(ref);
     }
     int rows = 300, D = 24;
-    float * x = tu_alloc((int64_t)rows * D), * g = tu_alloc(D), * y = tu_alloc((int64_t)rows * D);
+    float *x = tu_alloc((int64_t)rows * D), *g = tu_alloc(D), *y = tu_alloc((int64_t)rows * D);
     double * ref = tu_alloc_d((int64_t)rows * D);
     tu_fill(x, (int64_t)rows * D, 2.0f), tu_fill(g, D, 1.0f);
     memset(x, 0, D * sizeof(float));  // a zero row: 0, not NaN (the norm is clamped to 1e-12)
@@ -419,7 +420,7 @@ static int run_bench(const char * path, int h, int w, int T) {
     int64_t rss_load = ts_peak_rss();
     int z = ts_wan_vae_get_config(v)->z_dim;
     int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3;
-    float * lat = tu_alloc(lsz), * fr = tu_alloc(4 * fsz);
+    float *lat = tu_alloc(lsz), *fr = tu_alloc(4 * fsz);
     ts_wan_vae_dec * d;
     TS_ASSERT(ts_wan_vae_dec_new(v, h, w, &d) == TS_OK);
     double t2 = ts_time(), first = 0;
@@ -430,10 +431,11 @@ static int run_bench(const char * path, int h, int w, int T) {
         if (g == 0) first = ts_time() - t2;
     }
     double t3 = ts_time();
-    printf("timeshard decode %d latent frames %dx%d -> %lld frames %dx%d: load %.1f s (peak RSS %.0f MB), "
-           "decode %.1f s (first latent frame %.1f s), peak RSS %.0f MB, decoder state %.0f MB, %d threads\n",
-           T, w, h, (long long)frames, 8 * w, 8 * h, t1 - t0, rss_load / 1e6, t3 - t2, first, ts_peak_rss() / 1e6,
-           ts_wan_vae_dec_bytes(d) / 1e6, be->threads);
+    printf(
+        "timeshard decode %d latent frames %dx%d -> %lld frames %dx%d: load %.1f s (peak RSS %.0f MB), "
+        "decode %.1f s (first latent frame %.1f s), peak RSS %.0f MB, decoder state %.0f MB, %d threads\n",
+        T, w, h, (long long)frames, 8 * w, 8 * h, t1 - t0, rss_load / 1e6, t3 - t2, first, ts_peak_rss() / 1e6,
+        ts_wan_vae_dec_bytes(d) / 1e6, be->threads);
     ts_wan_vae_dec_free(&d);
     free(lat), free(fr);
     ts_wan_vae_free(&v);
@@ -452,7 +454,7 @@ static int run_cost(const char * path, int T, int nP, char ** Ps) {
     }
     const int h = 1, w = 1;
     int64_t lsz = 16, fsz = 8 * 8 * 3;
-    float * lat = tu_alloc(T * lsz), * fr = tu_alloc(ts_wan_vae_frames(T) * fsz);
+    float *lat = tu_alloc(T * lsz), *fr = tu_alloc(ts_wan_vae_frames(T) * fsz);
     tu_fill(lat, T * lsz, 1.0f);
     TS_ASSERT(ts_wan_vae_decode(v, lat, T, h, w, 0, fr) == TS_OK);
     double whole = ts_wan_vae_last_flops(v);

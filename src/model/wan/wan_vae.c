@@ -2,17 +2,18 @@
 // frame at a time: the network is a list of stages, each taking one frame and
 // handing on zero, one or two frames, every causal conv keeping its last two input
 // frames (diffusers' feat_cache). Loading from a diffusers vae/ or the original naming.
+#include "model/wan/wan_vae.h"
+
 #include <jansson.h>
-#include <stdint.h>  // INT64_MIN
 #include <math.h>
+#include <stdint.h>  // INT64_MIN
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>  // access
 
-#include "core/common.h"       // ts_error, TS_ASSERT, ts_malloc
-#include "io/weights.h"        // ts_weights_open, ts_weights_read (float32 conversion)
-#include "model/wan/wan_vae.h"
+#include "core/common.h"  // ts_error, TS_ASSERT, ts_malloc
+#include "io/weights.h"   // ts_weights_open, ts_weights_read (float32 conversion)
 
 #define MAX_STAGES 96
 
@@ -38,30 +39,30 @@ struct cconv {
 
 struct stage {
     enum stage_kind kind;
-    int div;         // the input frame's resolution: the pixel grid / div
-    int cin, cout;   // channels in and out
-    float * g1;      // (cin) rms gain (RES norm1, ATTN, HEAD)
-    float * g2;      // (cout) rms gain (RES norm2)
-    struct cconv c1; // RES conv1, CONV, HEAD, POINT; ATTN to_qkv (3C, C); resample time conv
-    struct cconv c2; // RES conv2; ATTN proj (C, C); resample conv2d (cout, 3, 3, cin)
-    struct cconv sc; // RES shortcut (cout, cin) when cin != cout
+    int div;          // the input frame's resolution: the pixel grid / div
+    int cin, cout;    // channels in and out
+    float * g1;       // (cin) rms gain (RES norm1, ATTN, HEAD)
+    float * g2;       // (cout) rms gain (RES norm2)
+    struct cconv c1;  // RES conv1, CONV, HEAD, POINT; ATTN to_qkv (3C, C); resample time conv
+    struct cconv c2;  // RES conv2; ATTN proj (C, C); resample conv2d (cout, 3, 3, cin)
+    struct cconv sc;  // RES shortcut (cout, cin) when cin != cout
     int has_sc;
 };
 
 struct net {
     int n;
     struct stage st[MAX_STAGES];
-    int n_up3d;      // temporal doublings (decoder)
+    int n_up3d;  // temporal doublings (decoder)
 };
 
 struct ts_wan_vae {
     ts_backend_t be;
     struct ts_wan_vae_config cfg;
-    float * block;          // owned: every weight, float32 (backend memory)
+    float * block;  // owned: every weight, float32 (backend memory)
     size_t block_floats;
     struct net dec, enc;
-    float inv_std[64];      // 1 / std in float32, as WanPipeline's latents_std
-    double last_flops;      // work of the last decode_range (ts_wan_vae_last_flops)
+    float inv_std[64];  // 1 / std in float32, as WanPipeline's latents_std
+    double last_flops;  // work of the last decode_range (ts_wan_vae_last_flops)
 };
 
 // ---- names: diffusers' and the original Wan2.1 naming ----------------------------------
@@ -70,9 +71,9 @@ struct ts_wan_vae {
 // convert_wan_vae_to_diffusers); tools/wan/make_vae_fixtures.py has the same table.
 static void orig_name(const char * d, char * o, size_t n) {
     static const char * const res[][2] = {
-        {"norm1.gamma", "residual.0.gamma"}, {"conv1.weight", "residual.2.weight"},
-        {"conv1.bias", "residual.2.bias"},   {"norm2.gamma", "residual.3.gamma"},
-        {"conv2.weight", "residual.6.weight"}, {"conv2.bias", "residual.6.bias"},
+        {"norm1.gamma", "residual.0.gamma"},         {"conv1.weight", "residual.2.weight"},
+        {"conv1.bias", "residual.2.bias"},           {"norm2.gamma", "residual.3.gamma"},
+        {"conv2.weight", "residual.6.weight"},       {"conv2.bias", "residual.6.bias"},
         {"conv_shortcut.weight", "shortcut.weight"}, {"conv_shortcut.bias", "shortcut.bias"}};
     const char * tail;
     int i, ri, r = 0;
@@ -89,12 +90,12 @@ static void orig_name(const char * d, char * o, size_t n) {
     TS_ASSERT(dot && dot - d < (int)sizeof part);
     memcpy(part, d, (size_t)(dot - d));
     const char * rest = dot + 1;
-#define RES_TAIL(t) \
-    do { \
-        const char * rt = (t); \
+#define RES_TAIL(t)                                             \
+    do {                                                        \
+        const char * rt = (t);                                  \
         for (size_t q = 0; q < sizeof res / sizeof res[0]; q++) \
-            if (!strcmp(rt, res[q][0])) rt = res[q][1]; \
-        tail = rt; \
+            if (!strcmp(rt, res[q][0])) rt = res[q][1];         \
+        tail = rt;                                              \
     } while (0)
     if (!strncmp(rest, "conv_in.", 8)) {
         snprintf(o, n, "%s.conv1.%s", part, rest + 8);
@@ -125,12 +126,12 @@ static void orig_name(const char * d, char * o, size_t n) {
 
 struct loader {
     const ts_weights * w;
-    int orig;          // the file uses the original naming
-    float * base;      // NULL while counting
-    size_t used;       // floats handed out
-    float * tmp;       // owned: staging for reordering (largest tensor)
+    int orig;      // the file uses the original naming
+    float * base;  // NULL while counting
+    size_t used;   // floats handed out
+    float * tmp;   // owned: staging for reordering (largest tensor)
     size_t tmp_floats;
-    enum ts_status st; // first error
+    enum ts_status st;  // first error
 };
 
 // Floats of tensor `name` (diffusers naming) with PyTorch shape `shape`, reordered
@@ -310,8 +311,8 @@ static void build_encoder(struct loader * L, struct net * N, const struct ts_wan
 
 // ---- config ----------------------------------------------------------------------------------
 
-static const float wan21_mean[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.1745f, 0.9653f, -0.1517f, 1.5508f,
-                                     0.4134f,  -0.0715f, 0.5517f,  -0.3632f, -0.1922f, -0.9497f, 0.2503f, -0.2921f};
+static const float wan21_mean[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f,  -0.1745f, 0.9653f,  -0.1517f, 1.5508f,
+                                     0.4134f,  -0.0715f, 0.5517f,  -0.3632f, -0.1922f, -0.9497f, 0.2503f,  -0.2921f};
 static const float wan21_std[16] = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f, 2.6052f, 2.0743f,
                                     3.2687f, 2.1526f, 2.8652f, 1.5579f, 1.6382f, 1.1253f, 2.8251f, 1.9160f};
 
@@ -360,14 +361,15 @@ static enum ts_status read_config_json(const char * P, struct ts_wan_vae_config 
     int n = c->n_levels, ntd = n - 1;
     if (st == TS_OK) st = json_int_array(P, root, "dim_mult", c->dim_mult, TS_WAN_VAE_MAX_LEVELS, &n, 0);
     c->n_levels = n;
-    if (st == TS_OK) st = json_int_array(P, root, "temperal_downsample", c->temporal_down, TS_WAN_VAE_MAX_LEVELS, &ntd, 1);
+    if (st == TS_OK)
+        st = json_int_array(P, root, "temperal_downsample", c->temporal_down, TS_WAN_VAE_MAX_LEVELS, &ntd, 1);
     // what this decoder does not implement (Wan2.2's VAE, attention at other scales)
     json_t * attn = json_object_get(root, "attn_scales");
     json_t * dbd = json_object_get(root, "decoder_base_dim");
     json_t * ps = json_object_get(root, "patch_size");
-    if (st == TS_OK && (json_is_true(json_object_get(root, "is_residual")) || (attn && json_array_size(attn) > 0) ||
-                        (dbd && !json_is_null(dbd) && json_integer_value(dbd) != c->base_dim) ||
-                        (ps && !json_is_null(ps))))
+    if (st == TS_OK &&
+        (json_is_true(json_object_get(root, "is_residual")) || (attn && json_array_size(attn) > 0) ||
+         (dbd && !json_is_null(dbd) && json_integer_value(dbd) != c->base_dim) || (ps && !json_is_null(ps))))
         st = ts_error(TS_ERR_MODEL, "Wan2.1's VAE is supported; Wan2.2's (is_residual, patch_size) is not yet",
                       "VAE config '%s': is_residual, attn_scales, decoder_base_dim or patch_size set", P);
     if (st == TS_OK && (c->base_dim <= 0 || c->z_dim <= 0 || c->z_dim > 64 || c->num_res_blocks <= 0 ||
@@ -439,8 +441,7 @@ enum ts_status ts_wan_vae_load(ts_backend_t be, const char * path, ts_wan_vae **
         return ts_error(TS_ERR_ARG, "run Wan2.1 with --backend cpu for now",
                         "the %s backend has no Wan VAE ops (conv3d, rmsnorm) yet", inner->ops->name);
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ts_error(TS_ERR_IO, NULL, "VAE '%s' not found", path);
+    if (stat(path, &sb) != 0) return ts_error(TS_ERR_IO, NULL, "VAE '%s' not found", path);
     ts_wan_vae * v = ts_calloc(1, sizeof *v);
     v->be = be;
     char cfg_path[4096], st_path[4096];
@@ -495,10 +496,18 @@ int ts_wan_vae_decode_reach(const ts_wan_vae * v) {
     for (int i = 0; i < N->n; i++) {
         const struct stage * s = &N->st[i];
         switch (s->kind) {
-        case ST_CONV: case ST_HEAD: last += 2; break;
-        case ST_RES: last += 4; break;
-        case ST_UP3D: last = 2 * (last + 2); break;
-        default: break;
+            case ST_CONV:
+            case ST_HEAD:
+                last += 2;
+                break;
+            case ST_RES:
+                last += 4;
+                break;
+            case ST_UP3D:
+                last = 2 * (last + 2);
+                break;
+            default:
+                break;
         }
     }
     for (int i = 0; i < N->n_up3d; i++) last = (last + 1) / 2;
@@ -523,17 +532,17 @@ struct fcache {
 struct stream {
     ts_wan_vae * v;
     const struct net * N;
-    int H, W;                      // the pixel grid
+    int H, W;  // the pixel grid
     struct fcache cache[MAX_STAGES][2];
-    int64_t thr[MAX_STAGES];       // a stage runs on its input frames from this index on (skip_before)
-    int64_t pushed;                // frames pushed since the reset
-    double flops;                  // multiply-adds x 2 of the convolutions, GEMMs and attention run
-    float * tc[MAX_STAGES];        // owned: UP3D's two time-conv frames (HW, 2C)
-    float *A, *B, *C, *S;          // owned: work frames, `work` floats each
+    int64_t thr[MAX_STAGES];  // a stage runs on its input frames from this index on (skip_before)
+    int64_t pushed;           // frames pushed since the reset
+    double flops;             // multiply-adds x 2 of the convolutions, GEMMs and attention run
+    float * tc[MAX_STAGES];   // owned: UP3D's two time-conv frames (HW, 2C)
+    float *A, *B, *C, *S;     // owned: work frames, `work` floats each
     size_t work;
-    size_t bytes;                  // all of the above
+    size_t bytes;  // all of the above
     // the output of the last push
-    float * out;                   // caller's buffer
+    float * out;  // caller's buffer
     int n_out;
     int flags;
 };
@@ -564,11 +573,22 @@ static void stream_init(struct stream * s, ts_wan_vae * v, const struct net * N,
         }
         int nc = 0, cch[2] = {0, 0}, cdiv = st->div;
         switch (st->kind) {
-        case ST_CONV: case ST_HEAD: nc = 1, cch[0] = st->cin; break;
-        case ST_RES: nc = 2, cch[0] = st->cin, cch[1] = st->cout; break;
-        case ST_UP3D: nc = 1, cch[0] = st->cin; s->tc[i] = salloc(s, (size_t)(hw / 4) * 2 * st->cin); break;
-        case ST_DOWN3D: nc = 1, cch[0] = st->cout, cdiv = st->div * 2; break;
-        default: break;
+            case ST_CONV:
+            case ST_HEAD:
+                nc = 1, cch[0] = st->cin;
+                break;
+            case ST_RES:
+                nc = 2, cch[0] = st->cin, cch[1] = st->cout;
+                break;
+            case ST_UP3D:
+                nc = 1, cch[0] = st->cin;
+                s->tc[i] = salloc(s, (size_t)(hw / 4) * 2 * st->cin);
+                break;
+            case ST_DOWN3D:
+                nc = 1, cch[0] = st->cout, cdiv = st->div * 2;
+                break;
+            default:
+                break;
         }
         for (int c = 0; c < nc; c++)
             for (int j = 0; j < 2; j++) s->cache[i][c].prev[j] = salloc(s, (size_t)px(s, cdiv) * cch[c]);
@@ -647,110 +667,109 @@ static void run_stage(struct stream * s, int i, int64_t idx) {
     int64_t hw = (int64_t)h * w;
     size_t fb = (size_t)hw * sizeof(float);
     switch (st->kind) {
-    case ST_POINT:
-        be->ops->linear(be, s->B, st->cout, s->A, st->cin, st->c1.w, st->c1.b, hw, st->cin, st->cout);
-        s->flops += 2.0 * hw * st->cout * st->cin;
-        memcpy(s->A, s->B, fb * st->cout);
-        break;
-    case ST_CONV:
-        cconv_run(s, &s->cache[i][0], &st->c1, s->B, s->A, h, w);
-        memcpy(s->A, s->B, fb * st->cout);
-        break;
-    case ST_RES: {
-        const float * sc = s->A;
-        if (st->has_sc) {
-            be->ops->linear(be, s->S, st->cout, s->A, st->cin, st->sc.w, st->sc.b, hw, st->cin, st->cout);
+        case ST_POINT:
+            be->ops->linear(be, s->B, st->cout, s->A, st->cin, st->c1.w, st->c1.b, hw, st->cin, st->cout);
             s->flops += 2.0 * hw * st->cout * st->cin;
-            sc = s->S;
-        }
-        be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, st->cin);
-        be->ops->silu(be, s->B, hw * st->cin);
-        cconv_run(s, &s->cache[i][0], &st->c1, s->C, s->B, h, w);
-        be->ops->rmsnorm(be, s->B, s->C, st->g2, hw, st->cout);
-        be->ops->silu(be, s->B, hw * st->cout);
-        cconv_run(s, &s->cache[i][1], &st->c2, s->C, s->B, h, w);
-        for (int64_t j = 0; j < hw * st->cout; j++) s->A[j] = s->C[j] + sc[j];
-        break;
-    }
-    case ST_ATTN: {
-        int C = st->cin;
-        be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, C);
-        be->ops->linear(be, s->S, 3 * C, s->B, C, st->c1.w, st->c1.b, hw, C, 3 * C);
-        be->ops->attn_spatial(be, s->C, s->S, 1, (int)hw, 1, C);
-        be->ops->linear(be, s->B, C, s->C, C, st->c2.w, st->c2.b, hw, C, C);
-        s->flops += 2.0 * hw * 4 * C * C + 4.0 * hw * hw * C;
-        for (int64_t j = 0; j < hw * C; j++) s->A[j] = s->B[j] + s->A[j];
-        break;
-    }
-    case ST_UP2D:
-        memcpy(s->B, s->A, fb * st->cin);
-        upsample_on(s, i, s->B, idx);
-        return;
-    case ST_UP3D: {
-        int C = st->cin;
-        if (idx == 0) {  // a video's first frame: no time conv (diffusers' "Rep"), one frame on
-            memcpy(s->B, s->A, fb * C);
-            upsample_on(s, i, s->B, 0);
-            return;
-        }
-        float * tc = s->tc[i];
-        cconv_run(s, &s->cache[i][0], &st->c1, tc, s->A, h, w);  // (hw, 2C): frame 2v-1 | frame 2v
-        for (int f = 0; f < 2; f++) {
-            for (int64_t p = 0; p < hw; p++) memcpy(s->B + p * C, tc + (p * 2 + f) * C, (size_t)C * sizeof(float));
-            upsample_on(s, i, s->B, 2 * idx - 1 + f);
-        }
-        return;
-    }
-    case ST_DOWN2D:
-        downsample2d(s, st);
-        break;
-    case ST_DOWN3D: {
-        downsample2d(s, st);
-        int h2 = h / 2, w2 = w / 2;
-        size_t fb2 = (size_t)h2 * w2 * st->cout * sizeof(float);
-        struct fcache * fc = &s->cache[i][0];  // prev[0]: frame idx-2 (the last handed on), prev[1]: idx-1
-        int64_t n = idx;
-        if (n == 0) {
-            memcpy(fc->prev[0], s->A, fb2);  // a video's first frame goes on as it is
-        } else if (n % 2 == 1) {
-            memcpy(fc->prev[1], s->A, fb2);  // wait for the pair's second frame
-            return;
-        } else {
-            const float * fr[3] = {fc->prev[0], fc->prev[1], s->A};
-            be->ops->conv3d(be, s->B, fr, 3, h2, w2, st->cout, st->c1.w, st->c1.b, st->cout, 1);
-            s->flops += 2.0 * h2 * w2 * st->cout * 3 * st->cout;
-            memcpy(fc->prev[0], s->A, fb2);
-            memcpy(s->A, s->B, fb2);
-        }
-        run_stage(s, i + 1, n / 2);  // frames 0, then (1, 2) -> 1, (3, 4) -> 2, ...
-        return;
-    }
-    case ST_HEAD:
-        be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, st->cin);
-        be->ops->silu(be, s->B, hw * st->cin);
-        cconv_run(s, &s->cache[i][0], &st->c1, s->A, s->B, h, w);
-        break;
-    case ST_EMIT:
-        if (s->N == &s->v->dec) {  // RGB frame, clamped as diffusers' decode
-            float * o = s->out + (size_t)s->n_out * hw * 3;
-            for (int64_t j = 0; j < hw * 3; j++) {
-                float x = s->A[j];
-                if (!(s->flags & TS_WAN_VAE_NO_CLAMP)) x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
-                o[j] = x;
+            memcpy(s->A, s->B, fb * st->cout);
+            break;
+        case ST_CONV:
+            cconv_run(s, &s->cache[i][0], &st->c1, s->B, s->A, h, w);
+            memcpy(s->A, s->B, fb * st->cout);
+            break;
+        case ST_RES: {
+            const float * sc = s->A;
+            if (st->has_sc) {
+                be->ops->linear(be, s->S, st->cout, s->A, st->cin, st->sc.w, st->sc.b, hw, st->cin, st->cout);
+                s->flops += 2.0 * hw * st->cout * st->cin;
+                sc = s->S;
             }
-        } else {  // the posterior mean: the first z_dim channels of 2 z_dim
-            int z = s->v->cfg.z_dim;
-            float * o = s->out + (size_t)s->n_out * hw * z;
-            for (int64_t p = 0; p < hw; p++)
-                for (int c = 0; c < z; c++) {
-                    float x = s->A[p * 2 * z + c];
-                    if (s->flags & TS_WAN_VAE_MODEL_SPACE)
-                        x = (x - s->v->cfg.latents_mean[c]) * s->v->inv_std[c];
-                    o[p * z + c] = x;
-                }
+            be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, st->cin);
+            be->ops->silu(be, s->B, hw * st->cin);
+            cconv_run(s, &s->cache[i][0], &st->c1, s->C, s->B, h, w);
+            be->ops->rmsnorm(be, s->B, s->C, st->g2, hw, st->cout);
+            be->ops->silu(be, s->B, hw * st->cout);
+            cconv_run(s, &s->cache[i][1], &st->c2, s->C, s->B, h, w);
+            for (int64_t j = 0; j < hw * st->cout; j++) s->A[j] = s->C[j] + sc[j];
+            break;
         }
-        s->n_out++;
-        return;
+        case ST_ATTN: {
+            int C = st->cin;
+            be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, C);
+            be->ops->linear(be, s->S, 3 * C, s->B, C, st->c1.w, st->c1.b, hw, C, 3 * C);
+            be->ops->attn_spatial(be, s->C, s->S, 1, (int)hw, 1, C);
+            be->ops->linear(be, s->B, C, s->C, C, st->c2.w, st->c2.b, hw, C, C);
+            s->flops += 2.0 * hw * 4 * C * C + 4.0 * hw * hw * C;
+            for (int64_t j = 0; j < hw * C; j++) s->A[j] = s->B[j] + s->A[j];
+            break;
+        }
+        case ST_UP2D:
+            memcpy(s->B, s->A, fb * st->cin);
+            upsample_on(s, i, s->B, idx);
+            return;
+        case ST_UP3D: {
+            int C = st->cin;
+            if (idx == 0) {  // a video's first frame: no time conv (diffusers' "Rep"), one frame on
+                memcpy(s->B, s->A, fb * C);
+                upsample_on(s, i, s->B, 0);
+                return;
+            }
+            float * tc = s->tc[i];
+            cconv_run(s, &s->cache[i][0], &st->c1, tc, s->A, h, w);  // (hw, 2C): frame 2v-1 | frame 2v
+            for (int f = 0; f < 2; f++) {
+                for (int64_t p = 0; p < hw; p++) memcpy(s->B + p * C, tc + (p * 2 + f) * C, (size_t)C * sizeof(float));
+                upsample_on(s, i, s->B, 2 * idx - 1 + f);
+            }
+            return;
+        }
+        case ST_DOWN2D:
+            downsample2d(s, st);
+            break;
+        case ST_DOWN3D: {
+            downsample2d(s, st);
+            int h2 = h / 2, w2 = w / 2;
+            size_t fb2 = (size_t)h2 * w2 * st->cout * sizeof(float);
+            struct fcache * fc = &s->cache[i][0];  // prev[0]: frame idx-2 (the last handed on), prev[1]: idx-1
+            int64_t n = idx;
+            if (n == 0) {
+                memcpy(fc->prev[0], s->A, fb2);  // a video's first frame goes on as it is
+            } else if (n % 2 == 1) {
+                memcpy(fc->prev[1], s->A, fb2);  // wait for the pair's second frame
+                return;
+            } else {
+                const float * fr[3] = {fc->prev[0], fc->prev[1], s->A};
+                be->ops->conv3d(be, s->B, fr, 3, h2, w2, st->cout, st->c1.w, st->c1.b, st->cout, 1);
+                s->flops += 2.0 * h2 * w2 * st->cout * 3 * st->cout;
+                memcpy(fc->prev[0], s->A, fb2);
+                memcpy(s->A, s->B, fb2);
+            }
+            run_stage(s, i + 1, n / 2);  // frames 0, then (1, 2) -> 1, (3, 4) -> 2, ...
+            return;
+        }
+        case ST_HEAD:
+            be->ops->rmsnorm(be, s->B, s->A, st->g1, hw, st->cin);
+            be->ops->silu(be, s->B, hw * st->cin);
+            cconv_run(s, &s->cache[i][0], &st->c1, s->A, s->B, h, w);
+            break;
+        case ST_EMIT:
+            if (s->N == &s->v->dec) {  // RGB frame, clamped as diffusers' decode
+                float * o = s->out + (size_t)s->n_out * hw * 3;
+                for (int64_t j = 0; j < hw * 3; j++) {
+                    float x = s->A[j];
+                    if (!(s->flags & TS_WAN_VAE_NO_CLAMP)) x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
+                    o[j] = x;
+                }
+            } else {  // the posterior mean: the first z_dim channels of 2 z_dim
+                int z = s->v->cfg.z_dim;
+                float * o = s->out + (size_t)s->n_out * hw * z;
+                for (int64_t p = 0; p < hw; p++)
+                    for (int c = 0; c < z; c++) {
+                        float x = s->A[p * 2 * z + c];
+                        if (s->flags & TS_WAN_VAE_MODEL_SPACE) x = (x - s->v->cfg.latents_mean[c]) * s->v->inv_std[c];
+                        o[p * z + c] = x;
+                    }
+            }
+            s->n_out++;
+            return;
     }
     run_stage(s, i + 1, idx);
 }
@@ -764,8 +783,7 @@ struct ts_wan_vae_dec {
 
 enum ts_status ts_wan_vae_dec_new(ts_wan_vae * v, int h, int w, ts_wan_vae_dec ** out) {
     *out = NULL;
-    if (h <= 0 || w <= 0)
-        return ts_error(TS_ERR_ARG, NULL, "Wan VAE: latent size %dx%d is not positive", h, w);
+    if (h <= 0 || w <= 0) return ts_error(TS_ERR_ARG, NULL, "Wan VAE: latent size %dx%d is not positive", h, w);
     int f = 1 << (v->cfg.n_levels - 1);
     ts_wan_vae_dec * d = ts_calloc(1, sizeof *d);
     d->h = h, d->w = w;
@@ -801,10 +819,18 @@ void ts_wan_vae_dec_skip_before(ts_wan_vae_dec * d, int64_t L0) {
     for (int i = s->N->n - 1; i >= 0; i--) {
         const struct stage * st = &s->N->st[i];
         switch (st->kind) {
-        case ST_CONV: case ST_HEAD: t -= 2; break;
-        case ST_RES: t -= 4; break;
-        case ST_UP3D: t = (t >= 0 ? (t + 1) / 2 : -((-t) / 2)) - 2; break;  // ceil(t / 2) - 2
-        default: break;
+            case ST_CONV:
+            case ST_HEAD:
+                t -= 2;
+                break;
+            case ST_RES:
+                t -= 4;
+                break;
+            case ST_UP3D:
+                t = (t >= 0 ? (t + 1) / 2 : -((-t) / 2)) - 2;
+                break;  // ceil(t / 2) - 2
+            default:
+                break;
         }
         s->thr[i] = L0 > 0 ? t : INT64_MIN;
     }
@@ -821,8 +847,8 @@ void ts_wan_vae_dec_free(ts_wan_vae_dec ** dp) {
 
 size_t ts_wan_vae_dec_bytes(const ts_wan_vae_dec * d) { return d->s.bytes; }
 
-enum ts_status ts_wan_vae_decode_range(ts_wan_vae * v, const float * latents, int64_t s0, int64_t g0, int64_t Tn,
-                                       int h, int w, int flags, float * frames) {
+enum ts_status ts_wan_vae_decode_range(ts_wan_vae * v, const float * latents, int64_t s0, int64_t g0, int64_t Tn, int h,
+                                       int w, int flags, float * frames) {
     if (s0 < 0 || s0 > g0 || Tn < 0)
         return ts_error(TS_ERR_ARG, NULL, "Wan VAE: decode range from %lld for [%lld, +%lld) is not a range",
                         (long long)s0, (long long)g0, (long long)Tn);
@@ -863,8 +889,8 @@ enum ts_status ts_wan_vae_encode(ts_wan_vae * v, const float * frames, int64_t F
                                  float * latents) {
     int f = 1 << (v->cfg.n_levels - 1);
     if (F < 1 || (F - 1) % 4 != 0 || H <= 0 || W <= 0 || H % f || W % f)
-        return ts_error(TS_ERR_ARG, "frames 1 + 4k, sizes multiples of 8",
-                        "Wan VAE encode: %lld frames of %dx%d", (long long)F, W, H);
+        return ts_error(TS_ERR_ARG, "frames 1 + 4k, sizes multiples of 8", "Wan VAE encode: %lld frames of %dx%d",
+                        (long long)F, W, H);
     struct stream s;
     stream_init(&s, v, &v->enc, H, W);
     s.out = latents, s.flags = flags;

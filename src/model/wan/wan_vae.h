@@ -39,14 +39,14 @@
 #define TS_WAN_VAE_MAX_LEVELS 8
 
 struct ts_wan_vae_config {
-    int base_dim;                            // 96 in Wan2.1
-    int z_dim;                               // 16
-    int n_levels;                            // len(dim_mult): 4
-    int dim_mult[TS_WAN_VAE_MAX_LEVELS];     // [1, 2, 4, 4]
-    int num_res_blocks;                      // 2
+    int base_dim;                              // 96 in Wan2.1
+    int z_dim;                                 // 16
+    int n_levels;                              // len(dim_mult): 4
+    int dim_mult[TS_WAN_VAE_MAX_LEVELS];       // [1, 2, 4, 4]
+    int num_res_blocks;                        // 2
     int temporal_down[TS_WAN_VAE_MAX_LEVELS];  // n_levels - 1 flags: [0, 1, 1] (the decoder's reversed)
-    float latents_mean[64];                  // (z_dim) float32 as torch.tensor(config list)
-    float latents_std[64];                   // (z_dim)
+    float latents_mean[64];                    // (z_dim) float32 as torch.tensor(config list)
+    float latents_std[64];                     // (z_dim)
 };
 
 enum ts_wan_vae_flags {
