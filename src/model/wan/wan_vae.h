@@ -88,6 +88,17 @@ enum ts_status ts_wan_vae_decode_range(ts_wan_vae * vae, const float * latents, 
                                        int h, int w, int flags, float * frames);
 double ts_wan_vae_last_flops(const ts_wan_vae * vae);  // of the last decode or decode_range
 
+// The halo a rank's decode_range needs: latent frames [s, g0) (s =
+// ts_wan_vae_range_start(vae, g0)) from the ranks before it, possibly several ranks
+// away when they own fewer than R frames. Collective over the communicator's ranks,
+// partitioned by ts_partition(T, world, rank): own (count, h, w, z_dim), halo
+// receives (g0 - s, h, w, z_dim). Rounds of neighbour exchanges of R frames each
+// (one round when every rank owns at least R frames; the exchange runs both ways, what
+// goes left is unused).
+struct ts_comm;
+enum ts_status ts_wan_vae_halo_latents(const ts_wan_vae * vae, struct ts_comm * comm, int rank, int world, int64_t T,
+                                       int h, int w, const float * own, float * halo);
+
 // The streamed decoder: one latent frame in, its frames out; memory is fixed by
 // (h, w) (the last two input frames of every causal conv), not by the video length.
 typedef struct ts_wan_vae_dec ts_wan_vae_dec;
