@@ -395,6 +395,17 @@ static int run_bad(const char * tmp) {
     st = ts_wan_vae_load(be, q, &v);
     tu_verdict("bad.diffusers_file_given_alone", st == TS_ERR_MODEL && !v, ts_last_error());
     ts_error_clear();
+    // a backend without the VAE ops (as CUDA today): one clear error
+    struct ts_backend_ops ops = *be->ops;
+    ops.conv3d = NULL;
+    ops.name = "cuda-like";
+    struct ts_backend fake = *be;
+    fake.ops = &ops;
+    snprintf(p, sizeof p, "%s/vae", g_dir);
+    st = ts_wan_vae_load(&fake, p, &v);
+    tu_verdict("bad.backend_without_conv3d", st == TS_ERR_ARG && !v && strstr(ts_last_error(), "cuda-like"),
+               ts_last_error());
+    ts_error_clear();
     // encode: frames not 1 + 4k
     v = load(be, "vae");
     float x[2 * 8 * 8 * 3] = {0}, lat[16];
@@ -421,6 +432,7 @@ static int run_bench(const char * path, int h, int w, int T) {
     int z = ts_wan_vae_get_config(v)->z_dim;
     int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3;
     float *lat = tu_alloc(lsz), *fr = tu_alloc(4 * fsz);
+    ts_peak_rss_reset();  // from here: the weights, the decoder and its frames
     ts_wan_vae_dec * d;
     TS_ASSERT(ts_wan_vae_dec_new(v, h, w, &d) == TS_OK);
     double t2 = ts_time(), first = 0;
@@ -433,7 +445,8 @@ static int run_bench(const char * path, int h, int w, int T) {
     double t3 = ts_time();
     printf(
         "timeshard decode %d latent frames %dx%d -> %lld frames %dx%d: load %.1f s (peak RSS %.0f MB), "
-        "decode %.1f s (first latent frame %.1f s), peak RSS %.0f MB, decoder state %.0f MB, %d threads\n",
+        "decode %.1f s (first latent frame %.1f s), peak RSS while decoding %.0f MB, decoder state %.0f MB, "
+        "%d threads\n",
         T, w, h, (long long)frames, 8 * w, 8 * h, t1 - t0, rss_load / 1e6, t3 - t2, first, ts_peak_rss() / 1e6,
         ts_wan_vae_dec_bytes(d) / 1e6, be->threads);
     ts_wan_vae_dec_free(&d);
