@@ -20,16 +20,17 @@
 // (mean - m) * (1/std). Without the flag they are the VAE's raw latents
 // (vae.decode's input, latent_dist.mean).
 //
-// Temporal dependence (docs/ARCHITECTURE.md): every causal conv sees its input's
+// Temporal dependence (docs/wan_vae.md): every causal conv sees its input's
 // last 3 frames at its own frame rate, so the decoded frames of latent frame g
 // depend on latent frames [g - R, g] only, R = ts_wan_vae_decode_reach (38 for
 // Wan2.1's topology: latent frame k still changes the first two frames of latent
 // frame k + 38), and on nothing else: the cache holds conv inputs, no state passes
 // further. A decode that starts at latent frame s > 0 as if it were a video's first
-// frame (zero padding, no temporal upsampling of s) differs from the 1-rank decode
-// only through frames <= s: it gives the 1-rank frames bit for bit from latent frame
-// s + R on. That is the halo: R latent frames (tests/wan_vae checks it is also the
-// least that works).
+// frame differs from the 1-rank decode by zeros in place of the frames before s at
+// every causal conv's input (reaching latent frame s - 1 + R at most) and by latent
+// frame s not upsampled in time (reaching s + 14): it gives the 1-rank frames bit for
+// bit from latent frame s + R on. That is the halo: R latent frames (tests/wan_vae
+// checks it is also the least that works).
 #pragma once
 #include <stdint.h>
 
@@ -66,9 +67,9 @@ enum ts_status ts_wan_vae_load(ts_backend_t be, const char * path, ts_wan_vae **
 void ts_wan_vae_free(ts_wan_vae ** vae);  // sets *vae to NULL
 const struct ts_wan_vae_config * ts_wan_vae_get_config(const ts_wan_vae * vae);
 
-// Video frames of T latent frames: 1 + 4(T - 1) (0 for T = 0).
+// Video frames of T latent frames: 1 + 4(T - 1) (0 for T = 0). Latent frame g > 0
+// decodes to frames [1 + 4(g - 1), 4g]; latent frame 0 to frame 0.
 int64_t ts_wan_vae_frames(int64_t T);
-// Latent frame g > 0 decodes to frames [1 + 4(g - 1), 4g]; latent frame 0 to frame 0.
 // The decoder's temporal reach R in latent frames, derived from the config: the
 // frames of latent frame g depend on latent frames [g - R, g] only.
 int ts_wan_vae_decode_reach(const ts_wan_vae * vae);
@@ -92,7 +93,7 @@ double ts_wan_vae_last_flops(const ts_wan_vae * vae);  // of the last decode or 
 // ts_wan_vae_range_start(vae, g0)) from the ranks before it, possibly several ranks
 // away when they own fewer than R frames. Collective over the communicator's ranks,
 // partitioned by ts_partition(T, world, rank): own (count, h, w, z_dim), halo
-// receives (g0 - s, h, w, z_dim). Rounds of neighbour exchanges of R frames each
+// receives (g0 - s, h, w, z_dim), frames s..g0-1 in order. Rounds of neighbour exchanges of R frames each
 // (one round when every rank owns at least R frames; the exchange runs both ways, what
 // goes left is unused).
 struct ts_comm;
@@ -103,7 +104,7 @@ enum ts_status ts_wan_vae_halo_latents(const ts_wan_vae * vae, struct ts_comm * 
 // (h, w) (the last two input frames of every causal conv), not by the video length.
 typedef struct ts_wan_vae_dec ts_wan_vae_dec;
 enum ts_status ts_wan_vae_dec_new(ts_wan_vae * vae, int h, int w, ts_wan_vae_dec ** out);
-// Starts a new video: the next latent frame is treated as frame 0.
+// Starts a new video: the next latent frame is treated as frame 0 (skip_before cleared).
 void ts_wan_vae_dec_reset(ts_wan_vae_dec * d);
 // Only the frames of the L0-th latent frame pushed (from the reset) on are wanted: each
 // stage skips the frames that cannot reach them (the halo's exact cone: the cheap
@@ -113,7 +114,7 @@ void ts_wan_vae_dec_skip_before(ts_wan_vae_dec * d, int64_t L0);
 // Work done since the decoder was made: 2 x multiply-adds of its convolutions, GEMMs, attention.
 double ts_wan_vae_dec_flops(const ts_wan_vae_dec * d);
 // latent (h, w, z_dim) -> frames (n, 8h, 8w, 3), room for 4; returns n (1 for a
-// video's first latent frame, else 4).
+// video's first latent frame, else 4; 0 before skip_before's latent frame).
 int ts_wan_vae_dec_push(ts_wan_vae_dec * d, const float * latent, int flags, float * frames);
 void ts_wan_vae_dec_free(ts_wan_vae_dec ** d);  // sets *d to NULL
 // Bytes the decoder state holds (caches and work buffers).
