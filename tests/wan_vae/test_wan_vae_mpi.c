@@ -32,7 +32,7 @@ int main(int argc, char ** argv) {
     ts_backend_t be = ts_backend_cpu_new(1);
     ts_wan_vae * v = NULL;
     CHECK(ts_wan_vae_load(be, path, &v) == TS_OK, "load: %s", ts_last_error());
-    const int h = 1, w = 2, z = 16;
+    const int h = 1, w = 1, z = 16;  // 8x8 pixels: the point is the frames' order, not their size
     const int64_t lsz = (int64_t)h * w * z, fsz = 8 * h * 8 * w * 3;
     // every rank owning one frame (many rounds), a few, and more than the reach
     int64_t Ts[3] = {d.world, 7 * d.world + 1, 45 * d.world + 2};
