@@ -211,6 +211,21 @@ static int run_shard(void) {
         tu_check_bits(name, o, whole + ts_wan_vae_frames(g0) * fsz, nf * fsz);
         free(o);
     }
+    // every start g0 = 1..R + 4 (the skipped stages depend on g0 - s), two frames each
+    {
+        int bad = -1;
+        float * o = tu_alloc(8 * fsz);
+        for (int64_t g0 = 1; g0 <= R + 4 && bad < 0; g0++) {
+            int64_t s = ts_wan_vae_range_start(v1, g0), nf = ts_wan_vae_frames(g0 + 2) - ts_wan_vae_frames(g0);
+            TS_ASSERT(ts_wan_vae_decode_range(v2, lat + s * lsz, s, g0, 2, h, w, TS_WAN_VAE_MODEL_SPACE, o) == TS_OK);
+            if (memcmp(o, whole + ts_wan_vae_frames(g0) * fsz, (size_t)(nf * fsz) * sizeof(float))) bad = (int)g0;
+        }
+        char buf[96];
+        snprintf(buf, sizeof buf, bad < 0 ? "bit-identical for g0 = 1..%d" : "differs at g0 = %d",
+                 bad < 0 ? R + 4 : bad);
+        tu_verdict("shard.every_start", bad < 0, buf);
+        free(o);
+    }
     // the halo is tight: starting one latent frame later changes the rank's first frames
     {
         int64_t g0 = T - 10, s = ts_wan_vae_range_start(v1, g0) + 1, Tn = 10;
