@@ -104,6 +104,17 @@ struct ts_backend_ops {
     // holds weights that stay unchanged until released. A backend may keep
     // converted copies (the CUDA backend: 16-bit copies for its bf16/fp16 GEMMs).
     void (*weights)(ts_backend_t be, const void * p, size_t bytes);
+
+    // ---- causal 3D VAE ops (Wan2.1), frames (H, W, C) channels-last; optional ----
+    // One output frame of a 3D convolution, kernel (kt, k, k), spatial zero padding
+    // k/2, stride 1: out (H, W, Cout) = sum over t < kt of conv2d(frames[t], w[:, t]) + b.
+    // frames[t] (H, W, Cin), NULL for a zero frame (causal padding); w (Cout, kt, k, k, Cin)
+    // (the loader reorders PyTorch's (Cout, Cin, kt, k, k)); b (Cout) or NULL.
+    void (*conv3d)(ts_backend_t be, float * out, const float * const * frames, int kt, int H, int W, int Cin,
+                   const float * w, const float * b, int Cout, int k);
+    // RMS norm over the last dim D (F.normalize(x) * sqrt(D) * gamma):
+    // y = x / max(||x||_2, 1e-12) * sqrt(D) * gamma for `rows` rows; y may alias x.
+    void (*rmsnorm)(ts_backend_t be, float * y, const float * x, const float * gamma, int64_t rows, int D);
 };
 
 struct ts_backend {

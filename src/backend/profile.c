@@ -11,11 +11,11 @@
 
 enum {
     P_LINEAR, P_LAYERNORM, P_MODULATE, P_GATE_ADD, P_GELU, P_SILU, P_AXPBY, P_ROPE, P_ATTN_SPATIAL, P_ATTN_TEMPORAL,
-    P_ATTN_CROSS, P_PATCHIFY, P_UNPATCHIFY, P_CONV2D, P_GROUPNORM, P_UPSAMPLE2X, P_COPY, P_COUNT
+    P_ATTN_CROSS, P_PATCHIFY, P_UNPATCHIFY, P_CONV2D, P_GROUPNORM, P_UPSAMPLE2X, P_COPY, P_CONV3D, P_RMSNORM, P_COUNT
 };
 static const char * const p_names[P_COUNT] = {
     "linear", "layernorm", "modulate", "gate_add", "gelu", "silu", "axpby", "rope", "attn_spatial", "attn_temporal",
-    "attn_cross", "patchify", "unpatchify", "conv2d", "groupnorm", "upsample2x", "copy"};
+    "attn_cross", "patchify", "unpatchify", "conv2d", "groupnorm", "upsample2x", "copy", "conv3d", "rmsnorm"};
 
 struct prof {
     ts_backend_t in;
@@ -154,6 +154,18 @@ static void p_upsample2x(ts_backend_t be, float * out, const float * x, int64_t 
     p_end(be, P_UPSAMPLE2X, 0);
 }
 
+static void p_conv3d(ts_backend_t be, float * out, const float * const * frames, int kt, int H, int W, int Cin,
+                     const float * w, const float * b, int Cout, int k) {
+    ts_backend_t in = p_begin(be);
+    in->ops->conv3d(in, out, frames, kt, H, W, Cin, w, b, Cout, k);
+    p_end(be, P_CONV3D, 2.0 * H * W * Cout * kt * k * k * Cin);
+}
+static void p_rmsnorm(ts_backend_t be, float * y, const float * x, const float * g, int64_t rows, int D) {
+    ts_backend_t in = p_begin(be);
+    in->ops->rmsnorm(in, y, x, g, rows, D);
+    p_end(be, P_RMSNORM, 0);
+}
+
 static const struct ts_backend_ops p_ops = {
     .name = "profile",
     .free = p_free,
@@ -180,6 +192,8 @@ static const struct ts_backend_ops p_ops = {
     .groupnorm = p_groupnorm,
     .upsample2x = p_upsample2x,
     .weights = p_weights,
+    .conv3d = p_conv3d,
+    .rmsnorm = p_rmsnorm,
 };
 
 ts_backend_t ts_backend_profile_new(ts_backend_t inner) {

@@ -97,3 +97,5 @@ void ts_cpu_attn_temporal(ts_backend_t be, float * out, const float * qkv, int64
                           int causal, int64_t g0, int64_t T_total);
 void ts_cpu_attn_cross(ts_backend_t be, float * out, const float * q, const float * kv, int64_t rows, int H, int hd,
                        int L, int n_valid, const float * bias);
+void ts_cpu_conv3d(ts_backend_t be, float * out, const float * const * frames, int kt, int H, int W, int Cin,
+                   const float * w, const float * b, int Cout, int k);

@@ -109,6 +109,22 @@ static void cpu_groupnorm(ts_backend_t be, float * y, const float * x, int64_t B
     free(stats);
 }
 
+// x (rows, D) -> y: x / max(||x||, 1e-12) * sqrt(D) * gamma, as PyTorch's F.normalize
+// (the norm in double here, rounded to float) times the scale, then the gain.
+static void cpu_rmsnorm(ts_backend_t be, float * y, const float * x, const float * gamma, int64_t rows, int D) {
+    const float scale = (float)sqrt((double)D);
+#pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static) if (rows * D > TS_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float * xr = x + r * D;
+        float * yr = y + r * D;
+        double ss = 0.0;
+        for (int d = 0; d < D; d++) ss += (double)xr[d] * xr[d];
+        float n = (float)sqrt(ss);
+        if (n < 1e-12f) n = 1e-12f;
+        for (int d = 0; d < D; d++) yr[d] = xr[d] / n * scale * gamma[d];
+    }
+}
+
 // ---- modulation, residual, activations, axpby ------------------------------------------
 
 static void cpu_modulate(ts_backend_t be, float * y, const float * x, const float * shift, const float * scale, int ld,
@@ -289,6 +305,8 @@ static const struct ts_backend_ops ts_cpu_ops = {
     .conv2d = ts_cpu_conv2d,
     .groupnorm = cpu_groupnorm,
     .upsample2x = cpu_upsample2x,
+    .conv3d = ts_cpu_conv3d,
+    .rmsnorm = cpu_rmsnorm,
 };
 
 ts_backend_t ts_backend_cpu_new(int threads) {

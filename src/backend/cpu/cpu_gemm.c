@@ -1,5 +1,5 @@
 // The CPU backend's deterministic GEMM, and the ops built on it: linear
-// (x @ W^T + b) and conv2d (im2col + GEMM). Attention uses it too (cpu_attn.c).
+// (x @ W^T + b), conv2d and one frame of a causal conv3d (im2col + GEMM). Attention uses it too (cpu_attn.c).
 //
 // Why not OpenBLAS for linear: its kernels compute an output row with an
 // arithmetic order that depends on the row's position inside the call (the
@@ -365,4 +365,46 @@ void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, i
             ts_cpu_gemm_pack16(cx->pack, W + (size_t)j0 * K, wdtype == TS_CPU_W_BF16, K, nj, p, p + 1);
         ts_cpu_gemm_run(be, y + j0, ldy, x, ldx, cx->pack, b ? b + j0 : NULL, M, K, nj);
     }
+}
+
+// out (H, W, Cout) = conv3d of kt frames (H, W, Cin) (NULL: zeros), kernel (kt, k, k), pad k/2:
+// im2col blocks of TS_CPU_CONV_ROWS pixels, rows (t, ky, kx, ci) as w's layout, through the
+// deterministic GEMM (w packed once per call). A pixel's result depends only on its inputs.
+void ts_cpu_conv3d(ts_backend_t be, float * out, const float * const * frames, int kt, int H, int W, int Cin,
+                   const float * w, const float * b, int Cout, int k) {
+    TS_ASSERT(kt > 0 && k > 0 && k % 2 == 1);
+    if (H <= 0 || W <= 0) return;
+    int pad = k / 2;
+    int KK = kt * k * k * Cin;
+    if (kt == 1 && k == 1 && frames[0]) {  // pointwise: the frame is its own im2col
+        ts_cpu_gemm(be, out, Cout, frames[0], Cin, w, Cin, 1, b, (int64_t)H * W, Cin, Cout);
+        return;
+    }
+    const int BR = TS_CPU_CONV_ROWS;
+    int64_t npix = (int64_t)H * W;
+    float * col = ts_malloc((size_t)BR * KK * sizeof(float));  // (BR, KK) im2col block
+    const float * wp = ts_cpu_gemm_pack_all(be, w, KK, 1, KK, Cout);
+    size_t run = (size_t)Cin * sizeof(float);
+    for (int64_t p0 = 0; p0 < npix; p0 += BR) {
+        int64_t np = npix - p0 < BR ? npix - p0 : BR;
+#pragma omp parallel for num_threads(ts_cpu_threads(be)) schedule(static) if (np * KK > 16384)
+        for (int64_t r = 0; r < np; r++) {
+            float * cr = col + (size_t)r * KK;
+            int oy = (int)((p0 + r) / W), ox = (int)((p0 + r) % W);
+            for (int t = 0; t < kt; t++)
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy - pad + ky;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox - pad + kx;
+                        float * dst = cr + (size_t)((t * k + ky) * k + kx) * Cin;
+                        if (!frames[t] || iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            memset(dst, 0, run);
+                        else
+                            memcpy(dst, frames[t] + ((int64_t)iy * W + ix) * Cin, run);
+                    }
+                }
+        }
+        ts_cpu_gemm_run(be, out + p0 * Cout, Cout, col, KK, wp, b, np, KK, Cout);
+    }
+    free(col);
 }
