@@ -11,7 +11,7 @@
 
 // Tier 1 for the few MPI calls here (as TS_ASSERT): a failing call aborts with
 // file:line; the fatal-signal handler, where installed, then ends the job.
-#define ts_mpi_check(call)                                                                         \
+#define ts_device_mpi_check(call)                                                                         \
     do {                                                                                           \
         int ts_mpi_err_ = (call);                                                                  \
         if (ts_mpi_err_ != MPI_SUCCESS) ts_abort(__FILE__, __LINE__, "%s failed (%d)", #call, ts_mpi_err_); \
@@ -19,17 +19,17 @@
 
 static int ts_all_ok(MPI_Comm comm, int ok) {
     int all = 0;
-    ts_mpi_check(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm));
+    ts_device_mpi_check(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm));
     return all;
 }
 
 enum ts_status ts_cuda_pick_device(MPI_Comm comm, int * device) {
     MPI_Comm local;
     int lrank = 0, lsize = 1, rank = 0;
-    ts_mpi_check(MPI_Comm_rank(comm, &rank));
-    ts_mpi_check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
-    ts_mpi_check(MPI_Comm_rank(local, &lrank));
-    ts_mpi_check(MPI_Comm_size(local, &lsize));
+    ts_device_mpi_check(MPI_Comm_rank(comm, &rank));
+    ts_device_mpi_check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
+    ts_device_mpi_check(MPI_Comm_rank(local, &lrank));
+    ts_device_mpi_check(MPI_Comm_size(local, &lsize));
     char host[64] = {0};
     gethostname(host, sizeof host - 1);
 
@@ -50,7 +50,7 @@ enum ts_status ts_cuda_pick_device(MPI_Comm comm, int * device) {
         else
             cudaGetLastError();
     }
-    ts_mpi_check(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, local));
+    ts_device_mpi_check(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, local));
     int clash = -1;
     for (int j = 0; j < lsize && dev >= 0; j++)
         if (j != lrank && all[j].dev >= 0 && memcmp(all[j].uuid, mine.uuid, 16) == 0) {
@@ -58,7 +58,7 @@ enum ts_status ts_cuda_pick_device(MPI_Comm comm, int * device) {
             break;
         }
     free(all);
-    ts_mpi_check(MPI_Comm_free(&local));
+    ts_device_mpi_check(MPI_Comm_free(&local));
     const char * share = getenv("TS_CUDA_SHARE_GPU");
     if (share && strcmp(share, "1") == 0) clash = -1;
 
