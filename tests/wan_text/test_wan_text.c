@@ -1,0 +1,291 @@
+// The Wan text path against transformers (fixtures by tools/wan/make_text_fixtures.py).
+//   test_wan_text tokenizer DIR   every prompt of DIR/prompts.bin through DIR/tok_spm
+//                                 (spiece.model) and DIR/tok_json (tokenizer.json only):
+//                                 the cleaned text and the 512 ids and mask exactly as
+//                                 AutoTokenizer(prompt_clean(p)); the prompts ftfy would
+//                                 repair (mojibake) listed apart, equal to ftfy without
+//                                 its encoding repair
+//   test_wan_text weights DIR     prompt-weight syntax: ids as the text without it,
+//                                 weights on the right pieces, bad weights refused
+//   test_wan_text errors DIR      bad input: one clear error each
+//   test_wan_text encoder DIR     umT5 against UMT5EncoderModel on each DIR/umt5_*
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../unit/test_util.h"
+#include "core/common.h"
+#include "model/wan/tokenizer.h"
+
+static const char * CAT[] = {"ascii",    "punct_digits", "accents", "cjk",  "emoji",   "whitespace",
+                             "cleaning", "long",         "special", "edge", "mojibake"};
+#define N_CAT 11
+
+static unsigned char * read_all(const char * path, size_t * n) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char * b = malloc((size_t)sz + 1);
+    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) sz = -1;
+    fclose(f);
+    if (sz < 0) return free(b), NULL;
+    b[sz] = 0;
+    *n = (size_t)sz;
+    return b;
+}
+
+struct cursor {
+    const unsigned char *p, *end;
+};
+static uint32_t rd32(struct cursor * c) {
+    uint32_t v = (uint32_t)c->p[0] | (uint32_t)c->p[1] << 8 | (uint32_t)c->p[2] << 16 | (uint32_t)c->p[3] << 24;
+    c->p += 4;
+    return v;
+}
+static uint16_t rd16(struct cursor * c) {
+    uint16_t v = (uint16_t)(c->p[0] | c->p[1] << 8);
+    c->p += 2;
+    return v;
+}
+static char * rdstr(struct cursor * c) {
+    uint32_t n = rd32(c);
+    char * s = malloc(n + 1);
+    memcpy(s, c->p, n);
+    s[n] = 0;
+    c->p += n;
+    return s;
+}
+
+static void show(const char * what, const char * s) {
+    printf("      %s: \"", what);
+    for (const unsigned char * p = (const unsigned char *)s; *p && p - (const unsigned char *)s < 160; p++)
+        printf(*p < 32 ? "\\x%02x" : "%c", *p);
+    printf("\"\n");
+}
+
+// ---- tokenizer ----------------------------------------------------------------------
+
+static void run_prompts(const char * dir, const char * tok_dir, const char * label) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/prompts.bin", dir);
+    size_t n;
+    unsigned char * buf = read_all(path, &n);
+    if (!buf || n < 12 || memcmp(buf, "TSWTOK01", 8) != 0) {
+        tu_verdict("prompts.bin readable", 0, path);
+        free(buf);
+        return;
+    }
+    ts_wan_tokenizer_t tok;
+    snprintf(path, sizeof path, "%s/%s", dir, tok_dir);
+    if (ts_wan_tokenizer_load(path, &tok) != TS_OK) {
+        tu_verdict(label, 0, ts_last_error());
+        free(buf);
+        return;
+    }
+    struct cursor c = {buf + 8, buf + n};
+    uint32_t count = rd32(&c);
+    int n_cat[N_CAT] = {0}, ok_cat[N_CAT] = {0}, clean_bad = 0, trunc_seen = 0, moj_differ = 0, shown = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        int cat = *c.p++, trunc = *c.p++;
+        int n_ids = rd16(&c), n_ref = rd16(&c);
+        char * text = rdstr(&c);
+        char * clean =
+            c.p[0] == 0xFF && c.p[1] == 0xFF && c.p[2] == 0xFF && c.p[3] == 0xFF ? (c.p += 4, strdup(text)) : rdstr(&c);
+        int32_t ids[TS_WAN_TEXT_LEN];
+        for (int i = 0; i < n_ids; i++) ids[i] = rd16(&c);
+        c.p += 2 * (size_t)n_ref;  // the full-ftfy reference, where it differs (mojibake)
+        moj_differ += n_ref > 0;
+        char * mine = NULL;
+        int ok = ts_wan_prompt_clean(text, &mine) == TS_OK && strcmp(mine, clean) == 0;
+        if (!ok) clean_bad++;
+        struct ts_wan_tokens t;
+        int same = ts_wan_tokenize(tok, text, &t) == TS_OK && t.n_valid == n_ids && t.truncated == trunc;
+        for (int i = 0; same && i < TS_WAN_TEXT_LEN; i++)
+            same = t.ids[i] == (i < n_ids ? ids[i] : 0) && t.mask[i] == (i < n_ids) && t.weight[i] == 1.0f;
+        trunc_seen += same && trunc;
+        n_cat[cat]++;
+        ok_cat[cat] += ok && same;
+        if (!(ok && same) && shown++ < 8) {
+            printf("    case %u (%s) differs:\n", k, CAT[cat]);
+            show("text   ", text);
+            show("clean  ", clean);
+            if (mine) show("mine   ", mine);
+            printf("      ids    :");
+            for (int i = 0; i < n_ids && i < 24; i++) printf(" %d", ids[i]);
+            printf("\n      mine   :");
+            for (int i = 0; i < t.n_valid && i < 24; i++) printf(" %d", t.ids[i]);
+            printf("\n");
+        }
+        free(mine);
+        free(text);
+        free(clean);
+    }
+    int total = 0, total_ok = 0;
+    for (int i = 0; i < N_CAT; i++) {
+        char name[96], det[96];
+        snprintf(name, sizeof name, "%s.%s", label, CAT[i]);
+        snprintf(det, sizeof det, "ids matched %d/%d", ok_cat[i], n_cat[i]);
+        if (i == N_CAT - 1)
+            snprintf(det, sizeof det, "ids matched %d/%d (ftfy without encoding repair; %d differ from full ftfy)",
+                     ok_cat[i], n_cat[i], moj_differ);
+        tu_verdict(name, n_cat[i] > 0 && ok_cat[i] == n_cat[i], det);
+        if (i < N_CAT - 1) total += n_cat[i], total_ok += ok_cat[i];
+    }
+    char name[96], det[128];
+    snprintf(name, sizeof name, "%s.all", label);
+    snprintf(det, sizeof det, "ids matched %d/%d (%d truncated to 511+</s>), cleaning differs on %d", total_ok, total,
+             trunc_seen, clean_bad);
+    tu_verdict(name, total_ok == total && total >= 1000, det);
+    ts_wan_tokenizer_free(&tok);
+    free(buf);
+}
+
+static int test_tokenizer(const char * dir) {
+    printf("tokenizer: %s\n", dir);
+    run_prompts(dir, "tok_spm", "spiece.model");
+    run_prompts(dir, "tok_json", "tokenizer.json");
+    // the files themselves, not only the folders
+    char path[1024];
+    ts_wan_tokenizer_t a, b;
+    snprintf(path, sizeof path, "%s/tok_spm/spiece.model", dir);
+    int ok = ts_wan_tokenizer_load(path, &a) == TS_OK;
+    snprintf(path, sizeof path, "%s/tok_json/tokenizer.json", dir);
+    ok = ok && ts_wan_tokenizer_load(path, &b) == TS_OK;
+    if (ok) {
+        struct ts_wan_tokens ta, tb;
+        ok = ts_wan_tokenize(a, "a cat <extra_id_7> runs", &ta) == TS_OK &&
+             ts_wan_tokenize(b, "a cat <extra_id_7> runs", &tb) == TS_OK &&
+             memcmp(ta.ids, tb.ids, sizeof ta.ids) == 0 &&
+             ts_wan_tokenizer_vocab_size(a) == ts_wan_tokenizer_vocab_size(b);
+        ts_wan_tokenizer_free(&a);
+        ts_wan_tokenizer_free(&b);
+    }
+    tu_verdict("files: spiece.model == tokenizer.json", ok, ok ? "same ids, same vocab size" : ts_last_error());
+    return tu_finish("test_wan_text tokenizer");
+}
+
+// ---- prompt weights -----------------------------------------------------------------
+
+static int same_ids(const struct ts_wan_tokens * a, const struct ts_wan_tokens * b) {
+    return a->n_valid == b->n_valid && memcmp(a->ids, b->ids, sizeof a->ids) == 0;
+}
+
+static int test_weights(const char * dir) {
+    printf("weights: %s\n", dir);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tok_spm", dir);
+    ts_wan_tokenizer_t tok;
+    if (ts_wan_tokenizer_load(path, &tok) != TS_OK) {
+        tu_verdict("load", 0, ts_last_error());
+        return tu_finish("test_wan_text weights");
+    }
+    struct ts_wan_tokens w, p, part;
+    // (span)::w: the same ids as the text without the syntax; the span's pieces weighted
+    int ok = ts_wan_tokenize(tok, "a dog (green field)::1.5 under the sun", &w) == TS_OK &&
+             ts_wan_tokenize(tok, "a dog green field under the sun", &p) == TS_OK && same_ids(&w, &p) && w.weighted &&
+             !p.weighted;
+    ts_wan_tokenize(tok, "a dog", &part);
+    int n0 = part.n_valid - 1;  // pieces of "a dog"
+    ts_wan_tokenize(tok, "a dog green field", &part);
+    int n1 = part.n_valid - 1;
+    for (int i = 0; ok && i < w.n_valid; i++) ok = w.weight[i] == (i >= n0 && i < n1 ? 1.5f : 1.0f);
+    char det[128];
+    snprintf(det, sizeof det, "pieces %d..%d weighted 1.5 of %d", n0, n1 - 1, w.n_valid);
+    tu_verdict("(span)::1.5", ok, det);
+    // word::w, stacked with a span
+    ok = ts_wan_tokenize(tok, "(a dog::2 runs)::0.5 fast", &w) == TS_OK &&
+         ts_wan_tokenize(tok, "a dog runs fast", &p) == TS_OK && same_ids(&w, &p);
+    ts_wan_tokenize(tok, "a", &part);
+    int na = part.n_valid - 1;
+    ts_wan_tokenize(tok, "a dog", &part);
+    int nd = part.n_valid - 1;
+    ts_wan_tokenize(tok, "a dog runs", &part);
+    int nr = part.n_valid - 1;
+    for (int i = 0; ok && i < w.n_valid; i++) {
+        float e = i < na ? 0.5f : i < nd ? 1.0f : i < nr ? 0.5f : 1.0f;
+        ok = w.weight[i] == e;
+    }
+    tu_verdict("word::2 inside (span)::0.5", ok, "a 0.5, dog 1.0, runs 0.5, fast 1");
+    // no weight syntax: exactly the reference (plain '::' and parentheses are text)
+    ok = ts_wan_tokenize(tok, "ratio a::b (x y) ::", &w) == TS_OK && !w.weighted;
+    for (int i = 0; ok && i < TS_WAN_TEXT_LEN; i++) ok = w.weight[i] == 1.0f;
+    tu_verdict("no syntax: no weights", ok, "'a::b', '(x y)', '::' stay text");
+    ok = ts_wan_tokenize(tok, "a cat::11 runs", &w) == TS_ERR_ARG && strstr(ts_last_error(), "out of range");
+    tu_verdict("weight above 10 refused", ok, ts_last_error());
+    ts_error_clear();
+    ok = ts_wan_tokenize(tok, "a cat::0 runs", &w) == TS_ERR_ARG;
+    tu_verdict("weight 0 refused", ok, ts_last_error());
+    ts_error_clear();
+    ts_wan_tokenizer_free(&tok);
+    return tu_finish("test_wan_text weights");
+}
+
+// ---- bad input ----------------------------------------------------------------------
+
+static void expect_error(const char * name, enum ts_status got, enum ts_status want, const char * needle) {
+    const char * msg = ts_last_error();
+    int ok = got == want && msg && strstr(msg, needle) != NULL;
+    tu_verdict(name, ok, msg ? msg : "(no message)");
+    ts_error_clear();
+}
+
+static int test_errors(const char * dir) {
+    printf("errors: %s\n", dir);
+    char tmp[] = "/tmp/ts_wan_text_XXXXXX";
+    if (!mkdtemp(tmp)) return 1;
+    ts_wan_tokenizer_t tok = NULL;
+    expect_error("empty directory", ts_wan_tokenizer_load(tmp, &tok), TS_ERR_IO,
+                 "neither spiece.model nor tokenizer.json");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/missing", tmp);
+    expect_error("missing path", ts_wan_tokenizer_load(path, &tok), TS_ERR_IO, "does not exist");
+    snprintf(path, sizeof path, "%s/spiece.model", tmp);
+    FILE * f = fopen(path, "w");
+    fputs("not a model", f);
+    fclose(f);
+    expect_error("corrupt spiece.model", ts_wan_tokenizer_load(tmp, &tok), TS_ERR_FORMAT, "not a SentencePiece model");
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
+    f = fopen(path, "w");
+    fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}", f);
+    fclose(f);
+    expect_error("BPE tokenizer.json", ts_wan_tokenizer_load(tmp, &tok), TS_ERR_FORMAT, "no Unigram model");
+    f = fopen(path, "w");
+    fputs("{\"model\": ", f);
+    fclose(f);
+    expect_error("truncated tokenizer.json", ts_wan_tokenizer_load(tmp, &tok), TS_ERR_FORMAT, "not valid JSON");
+    unlink(path);
+    rmdir(tmp);
+    snprintf(path, sizeof path, "%s/tok_spm", dir);
+    if (ts_wan_tokenizer_load(path, &tok) == TS_OK) {
+        struct ts_wan_tokens t;
+        expect_error("prompt not UTF-8", ts_wan_tokenize(tok, "caf\xe9 au lait", &t), TS_ERR_ARG, "not valid UTF-8");
+        // a prompt past 512 tokens: the reference's truncation, with a warning
+        char * long_p = malloc(20000);
+        long_p[0] = 0;
+        for (int i = 0; i < 1500; i++) strcat(long_p, "cat ");
+        int ok = ts_wan_tokenize(tok, long_p, &t) == TS_OK && t.truncated && t.n_valid == 512 && t.n_pieces > 511;
+        free(long_p);
+        tu_verdict("long prompt truncated (warned)", ok, "511 pieces + </s>");
+        ts_wan_tokenizer_free(&tok);
+    } else {
+        tu_verdict("load tok_spm", 0, ts_last_error());
+    }
+    return tu_finish("test_wan_text errors");
+}
+
+int main(int argc, char ** argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_wan_text tokenizer|weights|errors|encoder FIXTURE_DIR\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "tokenizer") == 0) return test_tokenizer(argv[2]);
+    if (strcmp(argv[1], "weights") == 0) return test_weights(argv[2]);
+    if (strcmp(argv[1], "errors") == 0) return test_errors(argv[2]);
+    fprintf(stderr, "unknown test '%s'\n", argv[1]);
+    return 2;
+}
