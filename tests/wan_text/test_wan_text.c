@@ -18,6 +18,7 @@
 #include "../unit/test_util.h"
 #include "core/common.h"
 #include "model/wan/tokenizer.h"
+#include "model/wan/umt5.h"
 
 static const char * CAT[] = {"ascii",    "punct_digits", "accents", "cjk",  "emoji",   "whitespace",
                              "cleaning", "long",         "special", "edge", "mojibake"};
@@ -278,6 +279,100 @@ static int test_errors(const char * dir) {
     return tu_finish("test_wan_text errors");
 }
 
+// ---- umT5 -------------------------------------------------------------------------
+
+#define ENC_TOL 1e-4
+
+// Every case of cases.bin through the encoder at `path`; the worst relative error.
+static double run_cases(const char * label, const char * path, const char * cases_path) {
+    ts_umt5_t enc;
+    if (ts_umt5_load(path, NULL, &enc) != TS_OK) {
+        tu_verdict(label, 0, ts_last_error());
+        ts_error_clear();
+        return INFINITY;
+    }
+    size_t nb;
+    unsigned char * buf = read_all(cases_path, &nb);
+    if (!buf || nb < 12 || memcmp(buf, "TSUMT501", 8) != 0) {
+        tu_verdict(label, 0, "cases.bin unreadable");
+        ts_umt5_free(&enc);
+        free(buf);
+        return INFINITY;
+    }
+    const int d = ts_umt5_dim(enc);
+    struct cursor c = {buf + 8, buf + nb};
+    uint32_t count = rd32(&c);
+    double worst = 0.0;
+    float * out = tu_alloc((int64_t)TS_WAN_TEXT_LEN * d);
+    for (uint32_t k = 0; k < count; k++) {
+        int n = (int)rd32(&c), has_w = *c.p++;
+        int32_t * ids = malloc(sizeof(int32_t) * (size_t)n);
+        float * w = has_w ? malloc(sizeof(float) * (size_t)n) : NULL;
+        double * ref = tu_alloc_d((int64_t)n * d);
+        memcpy(ids, c.p, 4 * (size_t)n), c.p += 4 * (size_t)n;
+        if (w) memcpy(w, c.p, 4 * (size_t)n), c.p += 4 * (size_t)n;
+        for (int64_t i = 0; i < (int64_t)n * d; i++) {
+            float f;
+            memcpy(&f, c.p, 4), c.p += 4;
+            ref[i] = f;
+        }
+        for (int64_t i = 0; i < (int64_t)TS_WAN_TEXT_LEN * d; i++) out[i] = NAN;
+        char name[128];
+        snprintf(name, sizeof name, "%s n_valid=%d%s", label, n, w ? " weighted" : "");
+        if (ts_umt5_encode(enc, ids, n, w, out) != TS_OK) {
+            tu_verdict(name, 0, ts_last_error());
+            worst = INFINITY;
+        } else {
+            double r = tu_rel_err(out, ref, (int64_t)n * d);
+            int zeros = 1;
+            for (int64_t i = (int64_t)n * d; i < (int64_t)TS_WAN_TEXT_LEN * d; i++) zeros &= out[i] == 0.0f;
+            char det[96];
+            snprintf(det, sizeof det, "max_rel=%.1e, rows %d..511 %s", r, n, zeros ? "zero" : "NOT ZERO");
+            tu_verdict(name, r <= ENC_TOL && zeros, det);
+            if (r > worst) worst = r;
+        }
+        free(ids), free(w), free(ref);
+    }
+    free(out);
+    free(buf);
+    ts_umt5_free(&enc);
+    return worst;
+}
+
+static int test_encoder(const char * dir) {
+    printf("encoder: %s\n", dir);
+    const char * names[] = {"umt5_a", "umt5_b", "umt5_c"};
+    char path[1024], cases[1024];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(cases, sizeof cases, "%s/%s/cases.bin", dir, names[i]);
+        run_cases(names[i], path, cases);
+    }
+    // one file: transformers' names without config.json (ComfyUI's layout), Wan's names
+    snprintf(path, sizeof path, "%s/umt5_a/model.safetensors", dir);
+    snprintf(cases, sizeof cases, "%s/umt5_a/cases.bin", dir);
+    run_cases("umt5_a one file", path, cases);
+    snprintf(path, sizeof path, "%s/umt5_a_wan.safetensors", dir);
+    run_cases("umt5_a Wan names", path, cases);
+    // the config read off the shapes
+    ts_umt5_t enc;
+    snprintf(path, sizeof path, "%s/umt5_b", dir);
+    int ok = ts_umt5_load(path, NULL, &enc) == TS_OK;
+    if (ok) {
+        const struct ts_umt5_config * c = ts_umt5_config(enc);
+        ok = c->d_model == 64 && c->heads == 4 && c->d_kv == 16 && c->d_ff == 64 && c->layers == 3 && c->vocab == 128 &&
+             c->buckets == 32 && c->max_distance == 128;
+        int32_t bad = 128;
+        float * out = tu_alloc((int64_t)TS_WAN_TEXT_LEN * 64);
+        ok = ok && ts_umt5_encode(enc, &bad, 1, NULL, out) == TS_ERR_ARG && strstr(ts_last_error(), "vocabulary");
+        ts_error_clear();
+        free(out);
+        ts_umt5_free(&enc);
+    }
+    tu_verdict("umt5_b config and a bad id", ok && enc == NULL, "sizes from shapes; id 128 of 128 refused");
+    return tu_finish("test_wan_text encoder");
+}
+
 int main(int argc, char ** argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_wan_text tokenizer|weights|errors|encoder FIXTURE_DIR\n");
@@ -286,6 +381,7 @@ int main(int argc, char ** argv) {
     if (strcmp(argv[1], "tokenizer") == 0) return test_tokenizer(argv[2]);
     if (strcmp(argv[1], "weights") == 0) return test_weights(argv[2]);
     if (strcmp(argv[1], "errors") == 0) return test_errors(argv[2]);
+    if (strcmp(argv[1], "encoder") == 0) return test_encoder(argv[2]);
     fprintf(stderr, "unknown test '%s'\n", argv[1]);
     return 2;
 }

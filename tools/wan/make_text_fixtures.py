@@ -15,6 +15,7 @@ the reference ids), umt5_*/ (config.json, model*.safetensors, cases.bin).
 """
 import html
 import html.entities
+import math
 import os
 import random
 import re
@@ -238,6 +239,130 @@ def make_tokenizer(out):
         c = prompt_clean(p)
         assert tok(c)["input_ids"] == tok_json(c)["input_ids"], repr(p)
     write_prompts(os.path.join(out, "prompts.bin"), tok, prompts)
+
+# ---------------------------------------------------------------------------------
+# umT5 (transformers' UMT5EncoderModel) on tiny random configs
+
+ENC_CONFIGS = [  # name, d_model, heads, d_kv, d_ff, layers, vocab, dtype, shard size, n_valid of the cases
+    ("umt5_a", 32, 2, 24, 64, 2, 128, "float32", None, [1, 5, 40, 512]),
+    ("umt5_b", 64, 4, 16, 64, 3, 128, "bfloat16", "60KB", [3, 77]),
+    ("umt5_c", 96, 3, 32, 128, 1, 64, "float16", None, [2, 30]),
+]
+
+
+def wan_names(sd):
+    """transformers' names -> Wan's original umT5 names (wan/modules/t5.py)."""
+    out = {}
+    for k, v in sd.items():
+        k = k.replace("encoder.", "", 1) if k.startswith("encoder.") else k
+        if k in ("shared.weight", "embed_tokens.weight"):
+            out["token_embedding.weight"] = v
+            continue
+        if k == "final_layer_norm.weight":
+            out["norm.weight"] = v
+            continue
+        for a, b in [("layer.0.layer_norm", "norm1"), ("layer.0.SelfAttention.relative_attention_bias", "pos_embedding.embedding"),
+                     ("layer.0.SelfAttention.", "attn."), ("layer.1.layer_norm", "norm2"),
+                     ("layer.1.DenseReluDense.wi_0", "ffn.gate.0"), ("layer.1.DenseReluDense.wi_1", "ffn.fc1"),
+                     ("layer.1.DenseReluDense.wo", "ffn.fc2"), ("block.", "blocks.")]:
+            k = k.replace(a, b)
+        out[k] = v
+    return out
+
+
+def plain_umt5(sd, cfg, ids, n, weight):
+    """An independent umT5 encoder in plain torch, with prompt weights as log(w) on the keys."""
+    import math
+    import torch
+    g = lambda k: sd[k].float()
+    x = g("shared.weight")[ids[:n]]
+    H, dk, nb, md = cfg.num_heads, cfg.d_kv, cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance
+    rel = torch.arange(n)[None, :] - torch.arange(n)[:, None]
+    half = nb // 2
+    bucket = (rel > 0).long() * half
+    a = rel.abs()
+    me = half // 2
+    large = me + (torch.log(a.float() / me) / math.log(md / me) * (half - me)).to(torch.long)
+    bucket = bucket + torch.where(a < me, a, torch.clamp(large, max=half - 1))
+    kb = torch.log(torch.tensor(weight, dtype=torch.float32)) if weight is not None else torch.zeros(n)
+
+    def rms(x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + cfg.layer_norm_epsilon))
+
+    for l in range(cfg.num_layers):
+        p = f"encoder.block.{l}."
+        h = rms(x, g(p + "layer.0.layer_norm.weight"))
+        q, k, v = (h @ g(p + f"layer.0.SelfAttention.{t}.weight").T for t in "qkv")
+        q, k, v = (t.view(n, H, dk).transpose(0, 1) for t in (q, k, v))
+        s = q @ k.transpose(1, 2) + g(p + "layer.0.SelfAttention.relative_attention_bias.weight")[bucket].permute(2, 0, 1)
+        s = s + kb[None, None, :]
+        o = (torch.softmax(s, -1) @ v).transpose(0, 1).reshape(n, H * dk)
+        x = x + o @ g(p + "layer.0.SelfAttention.o.weight").T
+        h = rms(x, g(p + "layer.1.layer_norm.weight"))
+        a0 = torch.nn.functional.gelu(h @ g(p + "layer.1.DenseReluDense.wi_0.weight").T, approximate="tanh")
+        x = x + (a0 * (h @ g(p + "layer.1.DenseReluDense.wi_1.weight").T)) @ g(p + "layer.1.DenseReluDense.wo.weight").T
+    return rms(x, g("encoder.final_layer_norm.weight"))
+
+
+def make_encoder(out):
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    from transformers import UMT5Config, UMT5EncoderModel
+    torch.manual_seed(20261202)
+    rng = random.Random(5)
+    for name, d, heads, dk, dff, layers, vocab, dtype, shard, lens in ENC_CONFIGS:
+        cfg = UMT5Config(vocab_size=vocab, d_model=d, num_heads=heads, d_kv=dk, d_ff=dff, num_layers=layers,
+                         relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                         feed_forward_proj="gated-gelu", layer_norm_epsilon=1e-6, is_encoder_decoder=False)
+        model = UMT5EncoderModel(cfg).eval()
+        with torch.no_grad():
+            for k, p in model.named_parameters():
+                if "layer_norm" in k:
+                    p.copy_(1.0 + 0.2 * torch.randn_like(p))
+                elif "relative_attention_bias" in k:
+                    p.copy_(torch.randn_like(p))
+                elif k == "shared.weight":
+                    p.copy_(torch.randn_like(p))
+                else:
+                    p.copy_(torch.randn_like(p) / math.sqrt(p.shape[1]))
+        model = model.to(getattr(torch, dtype))  # stored dtype; the reference computes in float32 from it
+        d_out = os.path.join(out, name)
+        if os.path.isdir(d_out):
+            shutil.rmtree(d_out)
+        model.save_pretrained(d_out, **({"max_shard_size": shard} if shard else {}))
+        model = model.float()
+        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        buf = bytearray(b"TSUMT501")
+        cases = [(n, None) for n in lens] + [(min(lens[-1], 24), "w")]
+        buf += struct.pack("<I", len(cases))
+        worst = 0.0
+        for n, kind in cases:
+            ids = [rng.randrange(vocab) for _ in range(512)]
+            weight = [rng.choice([1.0, 1.0, 0.5, 1.7, 3.0]) for _ in range(n)] if kind else None
+            plain = plain_umt5(sd, cfg, ids, n, weight)
+            if kind is None:
+                mask = torch.zeros(1, 512, dtype=torch.long)
+                mask[0, :n] = 1
+                with torch.no_grad():
+                    ref = model(torch.tensor([ids]), attention_mask=mask).last_hidden_state[0, :n]
+                err = float((plain - ref).abs().max() / ref.abs().max())
+                assert err < 1e-5, (name, n, err)
+                worst = max(worst, err)
+            else:
+                ref = plain  # transformers has no prompt weights: the plain reference, checked above
+            buf += struct.pack("<IB", n, int(weight is not None))
+            buf += struct.pack(f"<{n}i", *ids[:n])
+            if weight is not None:
+                buf += struct.pack(f"<{n}f", *weight)
+            buf += np.ascontiguousarray(ref.detach().numpy().astype(np.float32)).tobytes()
+        with open(os.path.join(d_out, "cases.bin"), "wb") as f:
+            f.write(buf)
+        if name == "umt5_a":  # the same weights as one file in Wan's original naming
+            save_file({k: v.contiguous() for k, v in wan_names(sd).items()}, os.path.join(out, "umt5_a_wan.safetensors"))
+        files = sorted(os.listdir(d_out))
+        print(f"  {name}: d_model {d}, {heads}x{dk}, d_ff {dff}, {layers} layers, {dtype}, files {files}; "
+              f"plain torch vs UMT5EncoderModel {worst:.1e}")
 
 
 # ---------------------------------------------------------------------------------
