@@ -32,6 +32,12 @@ struct ts_wan_tokenizer {
     int eos, pad, unk;
     struct special * special;  // owned, n_special
     int n_special;
+    // the pieces text can produce, for the lattice (see encode_span): an open
+    // addressing table of ids by piece text, n_slot a power of two
+    int32_t * slot;  // owned, n_slot; -1 empty
+    size_t n_slot;
+    int max_piece;     // longest piece, bytes
+    double unk_score;  // lowest score - 10, as tokenizers' Unigram
 };
 
 // ---- code point buffers and UTF-8 --------------------------------------------------
@@ -394,6 +400,96 @@ enum ts_status ts_wan_prompt_clean(const char * text, char ** out) {
     return TS_OK;
 }
 
+// ---- the unigram lattice, as tokenizers' Unigram::encode_optimized ------------------
+
+static uint64_t fnv1a(const char * s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static void build_lattice_table(struct ts_wan_tokenizer * t) {
+    t->n_slot = 1024;
+    while (t->n_slot < 2 * (size_t)t->n_spm) t->n_slot *= 2;
+    t->slot = ts_malloc(t->n_slot * sizeof(int32_t));
+    memset(t->slot, 0xFF, t->n_slot * sizeof(int32_t));
+    double min_score = 0.0;
+    for (int id = 0; id < t->n_spm; id++) {
+        float sc;
+        int normal;
+        const char * p = ts_spm_piece(t->spm, id, &sc, &normal);
+        if (sc < min_score) min_score = sc;
+        if (!normal) continue;
+        size_t n = strlen(p);
+        if ((int)n > t->max_piece) t->max_piece = (int)n;
+        size_t i = fnv1a(p, n) & (t->n_slot - 1);
+        while (t->slot[i] >= 0) i = (i + 1) & (t->n_slot - 1);
+        t->slot[i] = id;
+    }
+    t->unk_score = min_score - 10.0;
+}
+
+static int lattice_find(const struct ts_wan_tokenizer * t, const char * s, size_t n, double * score) {
+    for (size_t i = fnv1a(s, n) & (t->n_slot - 1); t->slot[i] >= 0; i = (i + 1) & (t->n_slot - 1)) {
+        float sc;
+        int normal;
+        const char * p = ts_spm_piece(t->spm, t->slot[i], &sc, &normal);
+        if (strlen(p) == n && memcmp(p, s, n) == 0) {
+            *score = sc;
+            return t->slot[i];
+        }
+    }
+    return -1;
+}
+
+static size_t utf8_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
+
+// The best segmentation of one normalized word w[0, n) (it starts with U+2581):
+// tokenizers' tie rule (the first path found keeps a tie: starts in order, then
+// shorter pieces first), consecutive unknowns fused into one <unk>. Appends ids and,
+// per id, the byte of w where it starts.
+static void lattice_word(const struct ts_wan_tokenizer * t, const char * w, size_t n, int32_t * ids, size_t * starts,
+                         size_t * count) {
+    struct node {
+        double score;
+        int id, from;  // from -1: not reached
+    } * best = ts_malloc((n + 1) * sizeof *best);
+    for (size_t i = 0; i <= n; i++) best[i] = (struct node){0.0, -1, -1};
+    best[0].from = 0;
+    for (size_t a = 0; a < n;) {
+        size_t mb = utf8_len((unsigned char)w[a]);
+        int single = 0;
+        for (size_t len = 1; len <= (size_t)t->max_piece && a + len <= n; len++) {
+            double sc;
+            int id = lattice_find(t, w + a, len, &sc);
+            if (id < 0) continue;
+            double cand = best[a].score + sc;
+            if (best[a + len].from < 0 || cand > best[a + len].score) best[a + len] = (struct node){cand, id, (int)a};
+            if (len == mb) single = 1;
+        }
+        if (!single && a + mb <= n) {
+            double cand = best[a].score + t->unk_score;
+            if (best[a + mb].from < 0 || cand > best[a + mb].score) best[a + mb] = (struct node){cand, t->unk, (int)a};
+        }
+        a += mb;
+    }
+    size_t m = 0, e = n;
+    int32_t * rid = ts_malloc((n + 1) * sizeof(int32_t));
+    size_t * rst = ts_malloc((n + 1) * sizeof(size_t));
+    while (e > 0) {
+        size_t a = (size_t)best[e].from;
+        int id = best[e].id;
+        if (!(id == t->unk && m > 0 && rid[m - 1] == t->unk)) m++;  // fuse unknowns
+        rid[m - 1] = id, rst[m - 1] = a;
+        e = a;
+    }
+    for (size_t i = 0; i < m; i++) ids[*count + i] = rid[m - 1 - i], starts[*count + i] = rst[m - 1 - i];
+    *count += m;
+    free(rid);
+    free(rst);
+    free(best);
+}
+
 // ---- loading ----------------------------------------------------------------------
 
 static int is_dir(const char * p) {
@@ -682,6 +778,10 @@ enum ts_status ts_wan_tokenizer_load(const char * path, ts_wan_tokenizer_t * out
         if (t->eos < 0)
             st = ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no end-of-sequence piece </s>", path);
         if (t->pad < 0) t->pad = 0;
+        if (t->unk < 0)
+            st = ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no unknown piece <unk>", path);
+        else
+            build_lattice_table(t);
     }
     if (st != TS_OK) {
         ts_wan_tokenizer_free(&t);
@@ -695,6 +795,7 @@ void ts_wan_tokenizer_free(ts_wan_tokenizer_t * tok) {
     if (!tok || !*tok) return;
     struct ts_wan_tokenizer * t = *tok;
     ts_spm_free(&t->spm);
+    free(t->slot);
     for (int i = 0; i < t->n_special; i++) free(t->special[i].text);
     free(t->special);
     free(t);
@@ -795,7 +896,11 @@ static void toks_push(toks * t, int32_t id, float w) {
     t->w[t->n++] = w;
 }
 
-// SentencePiece over text[a, b); each piece's weight is that of its first non-space byte.
+// text[a, b): SentencePiece normalizes it and splits it into words (its pieces'
+// texts, an unknown piece as a byte no piece holds); each word is then segmented
+// as tokenizers does (lattice_word), which breaks ties between equal-score paths
+// its own way, unlike SentencePiece. A piece's weight is that of the first
+// non-space byte of the SentencePiece piece it starts in.
 static enum ts_status encode_span(const struct ts_wan_tokenizer * t, const char * text, const float * w, size_t a,
                                   size_t b, toks * out) {
     if (b <= a) return TS_OK;
@@ -805,11 +910,42 @@ static enum ts_status encode_span(const struct ts_wan_tokenizer * t, const char 
     char err[512];
     if (ts_spm_encode(t->spm, text + a, b - a, &ids, &off, &n, err, sizeof err) != 0)
         return ts_error(TS_ERR_ARG, NULL, "SentencePiece could not encode the prompt: %s", err);
-    for (int i = 0; i < n; i++) {
-        size_t p = a + off[2 * i], e = a + off[2 * i + 1];
-        while (p + 1 < e && text[p] == ' ') p++;
-        toks_push(out, ids[i], p < b ? w[p] : 1.0f);
+    size_t cap = 64, len = 0;
+    char * word = ts_malloc(cap);
+    int * src = ts_malloc(cap * sizeof(int));  // the SentencePiece piece of each byte of word
+    int32_t * wid = NULL;
+    size_t * wst = NULL;
+    for (int i = 0; i <= n; i++) {
+        float sc;
+        int normal = 1;
+        const char * p = i < n ? (ids[i] == t->unk ? "\x01" : ts_spm_piece(t->spm, ids[i], &sc, &normal)) : NULL;
+        int starts_word = p && strncmp(p, "\xe2\x96\x81", 3) == 0;
+        if ((i == n || starts_word) && len > 0) {  // segment the word so far
+            wid = realloc(wid, (len + 1) * sizeof(int32_t));
+            wst = realloc(wst, (len + 1) * sizeof(size_t));
+            size_t m = 0;
+            lattice_word(t, word, len, wid, wst, &m);
+            for (size_t k = 0; k < m; k++) {
+                int sp = src[wst[k]];
+                size_t q = a + off[2 * sp], e = a + off[2 * sp + 1];
+                while (q + 1 < e && text[q] == ' ') q++;
+                toks_push(out, wid[k], q < b ? w[q] : 1.0f);
+            }
+            len = 0;
+        }
+        if (i == n) break;
+        size_t pl = strlen(p);
+        while (len + pl + 1 > cap) {
+            cap *= 2;
+            word = realloc(word, cap);
+            src = realloc(src, cap * sizeof(int));
+            TS_ASSERT(word && src);
+        }
+        memcpy(word + len, p, pl);
+        for (size_t k = 0; k < pl; k++) src[len + k] = i;
+        len += pl;
     }
+    free(word), free(src), free(wid), free(wst);
     free(ids);
     free(off);
     return TS_OK;

@@ -22,6 +22,12 @@
 // pieces. ftfy's mojibake repair (fix_encoding: text that was decoded with the
 // wrong codec, e.g. "cafÃ©") is NOT done: such prompts tokenize as if ftfy had
 // been run with fix_encoding=False (tests/wan_text lists the cases).
+//
+// Segmentation: SentencePiece normalizes the text (the model's precompiled
+// charsmap) and splits it into words; each word's pieces are then chosen by
+// the unigram lattice exactly as the tokenizers library does it, because
+// SentencePiece 0.1.97 and tokenizers break ties between equal-score paths
+// (the same pieces in another order) differently.
 #pragma once
 #include <stdint.h>
 
