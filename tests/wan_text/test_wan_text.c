@@ -8,7 +8,9 @@
 //   test_wan_text weights DIR     prompt-weight syntax: ids as the text without it,
 //                                 weights on the right pieces, bad weights refused
 //   test_wan_text errors DIR      bad input: one clear error each
-//   test_wan_text encoder DIR     umT5 against UMT5EncoderModel on each DIR/umt5_*
+//   test_wan_text encoder DIR     umT5 against UMT5EncoderModel on each DIR/umt5_* (a
+//                                 directory, sharded, one file, Wan's names), prompt weights
+//   test_wan_text encoder_errors DIR  bad encoder files: one clear error each
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +375,118 @@ static int test_encoder(const char * dir) {
     return tu_finish("test_wan_text encoder");
 }
 
+// ---- umT5 bad input ----------------------------------------------------------------
+
+// A safetensors file: the JSON header as given, then `data_n` bytes of zeros.
+static void write_st(const char * path, const char * header, size_t data_n) {
+    FILE * f = fopen(path, "wb");
+    uint64_t n = strlen(header);
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(n >> (8 * i));
+    fwrite(len, 1, 8, f);
+    fwrite(header, 1, n, f);
+    for (size_t i = 0; i < data_n; i++) fputc(0, f);
+    fclose(f);
+}
+
+static int copy_file(const char * from, const char * to) {
+    size_t n;
+    unsigned char * b = read_all(from, &n);
+    if (!b) return -1;
+    FILE * f = fopen(to, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+    free(b);
+    return 0;
+}
+
+static int test_encoder_errors(const char * dir) {
+    printf("encoder errors: %s\n", dir);
+    char tmp[] = "/tmp/ts_umt5_XXXXXX", p[1024], q[1024];
+    if (!mkdtemp(tmp)) return 1;
+    ts_umt5_t enc = NULL;
+    expect_error("empty directory", ts_umt5_load(tmp, NULL, &enc), TS_ERR_IO,
+                 "neither model.safetensors nor model.safetensors.index.json");
+    snprintf(p, sizeof p, "%s/nothing.safetensors", tmp);
+    expect_error("missing file", ts_umt5_load(p, NULL, &enc), TS_ERR_IO, "do not exist");
+    // a sharded encoder with a shard missing, then an index naming a tensor no shard holds
+    const char * shards[] = {"model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
+                             "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
+                             "model.safetensors.index.json",     "config.json"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/umt5_b/%s", dir, shards[i]);
+        snprintf(q, sizeof q, "%s/%s", tmp, shards[i]);
+        copy_file(p, q);
+    }
+    snprintf(q, sizeof q, "%s/%s", tmp, shards[2]);
+    unlink(q);
+    expect_error("shard missing", ts_umt5_load(tmp, NULL, &enc), TS_ERR_IO, "is missing");
+    snprintf(p, sizeof p, "%s/umt5_b/%s", dir, shards[2]);
+    copy_file(p, q);
+    snprintf(q, sizeof q, "%s/model.safetensors.index.json", tmp);
+    FILE * f = fopen(q, "w");
+    fputs(
+        "{\"weight_map\": {\"encoder.block.9.layer.0.SelfAttention.q.weight\": \"model-00001-of-00004.safetensors\"}}",
+        f);
+    fclose(f);
+    expect_error("index names an absent tensor", ts_umt5_load(tmp, NULL, &enc), TS_ERR_FORMAT, "no shard holds");
+    unlink(q);
+    for (int i = 0; i < 4; i++) {
+        snprintf(q, sizeof q, "%s/%s", tmp, shards[i]);
+        unlink(q);
+    }
+    // config.json disagreeing with the tensors; a non-gated feed-forward
+    snprintf(p, sizeof p, "%s/umt5_a/model.safetensors", dir);
+    snprintf(q, sizeof q, "%s/model.safetensors", tmp);
+    copy_file(p, q);
+    snprintf(q, sizeof q, "%s/config.json", tmp);
+    f = fopen(q, "w");
+    fputs("{\"d_model\": 32, \"num_heads\": 2, \"d_kv\": 24, \"d_ff\": 99, \"num_layers\": 2}", f);
+    fclose(f);
+    expect_error("config.json disagrees", ts_umt5_load(tmp, NULL, &enc), TS_ERR_MODEL, "d_ff = 99");
+    f = fopen(q, "w");
+    fputs("{\"d_model\": 32, \"feed_forward_proj\": \"relu\"}", f);
+    fclose(f);
+    expect_error("non-gated feed-forward", ts_umt5_load(tmp, NULL, &enc), TS_ERR_MODEL, "feed_forward_proj \"relu\"");
+    unlink(q);
+    snprintf(q, sizeof q, "%s/model.safetensors", tmp);
+    unlink(q);
+    // fp8, a misshapen tensor, a missing one, a truncated file
+    snprintf(p, sizeof p, "%s/fp8.safetensors", tmp);
+    write_st(p, "{\"shared.weight\": {\"dtype\": \"F8_E4M3\", \"shape\": [4, 4], \"data_offsets\": [0, 16]}}", 16);
+    expect_error("fp8 file", ts_umt5_load(p, NULL, &enc), TS_ERR_FORMAT, "dtype F8_E4M3");
+    unlink(p);
+    const char * base =
+        "\"shared.weight\": {\"dtype\": \"F32\", \"shape\": [8, 4], \"data_offsets\": [0, 128]},"
+        "\"encoder.block.0.layer.0.SelfAttention.q.weight\": {\"dtype\": \"F32\", \"shape\": [4, 4], \"data_offsets\": "
+        "[0, 64]},"
+        "\"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight\": {\"dtype\": \"F32\", \"shape\": "
+        "[32, 2], "
+        "\"data_offsets\": [0, 256]},"
+        "\"encoder.block.0.layer.0.layer_norm.weight\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, "
+        "16]},"
+        "\"encoder.block.0.layer.1.DenseReluDense.wi_0.weight\": {\"dtype\": \"F32\", \"shape\": [8, 4], "
+        "\"data_offsets\": [0, 128]}";
+    char hdr[4096];
+    snprintf(hdr, sizeof hdr,
+             "{%s, \"encoder.block.0.layer.0.SelfAttention.k.weight\": {\"dtype\": \"F32\", \"shape\": [4, 3], "
+             "\"data_offsets\": [0, 48]}}",
+             base);
+    snprintf(p, sizeof p, "%s/shape.safetensors", tmp);
+    write_st(p, hdr, 256);
+    expect_error("misshapen tensor", ts_umt5_load(p, NULL, &enc), TS_ERR_MODEL, "has shape (4, 3), expected (4, 4)");
+    snprintf(hdr, sizeof hdr, "{%s}", base);
+    write_st(p, hdr, 256);
+    expect_error("missing tensor", ts_umt5_load(p, NULL, &enc), TS_ERR_MODEL,
+                 "no tensor 'encoder.block.0.layer.0.SelfAttention.k.weight'");
+    write_st(p, hdr, 100);
+    expect_error("truncated file", ts_umt5_load(p, NULL, &enc), TS_ERR_FORMAT, "do not fit");
+    unlink(p);
+    rmdir(tmp);
+    tu_verdict("nothing left allocated on failure", enc == NULL, "");
+    return tu_finish("test_wan_text encoder_errors");
+}
+
 int main(int argc, char ** argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_wan_text tokenizer|weights|errors|encoder FIXTURE_DIR\n");
@@ -382,6 +496,7 @@ int main(int argc, char ** argv) {
     if (strcmp(argv[1], "weights") == 0) return test_weights(argv[2]);
     if (strcmp(argv[1], "errors") == 0) return test_errors(argv[2]);
     if (strcmp(argv[1], "encoder") == 0) return test_encoder(argv[2]);
+    if (strcmp(argv[1], "encoder_errors") == 0) return test_encoder_errors(argv[2]);
     fprintf(stderr, "unknown test '%s'\n", argv[1]);
     return 2;
 }

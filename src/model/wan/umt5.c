@@ -357,7 +357,9 @@ static enum ts_status resolve(struct ts_umt5 * m, const char * dir) {
             if (cfg_int(j, "relative_attention_max_distance", &v)) c->max_distance = v;
             json_t * eps = json_object_get(j, "layer_norm_epsilon");
             if (json_is_number(eps)) c->eps = json_number_value(eps);
-            const char * ff = json_string_value(json_object_get(j, "feed_forward_proj"));
+            const char * ffj = json_string_value(json_object_get(j, "feed_forward_proj"));
+            char ffb[64] = "";
+            const char * ff = ffj ? (snprintf(ffb, sizeof ffb, "%s", ffj), ffb) : NULL;
             int gated = ff && strncmp(ff, "gated-", 6) == 0;
             int gelu = ff && strcmp(ff, "gated-gelu") == 0;
             json_decref(j);
