@@ -11,6 +11,8 @@
 //   test_wan_text encoder DIR     umT5 against UMT5EncoderModel on each DIR/umt5_* (a
 //                                 directory, sharded, one file, Wan's names), prompt weights
 //   test_wan_text encoder_errors DIR  bad encoder files: one clear error each
+//   test_wan_text memory X        a 110 MB bf16 umT5 (random): load converts nothing, encoding
+//                                 holds about one layer in float32, free unmaps it all
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -487,6 +489,120 @@ static int test_encoder_errors(const char * dir) {
     return tu_finish("test_wan_text encoder_errors");
 }
 
+// ---- memory -------------------------------------------------------------------------
+
+// A bf16 umT5 in transformers' names with random weights, written to `path`; its size.
+static size_t write_random_umt5(const char * path, int d, int H, int dk, int ff, int L, int vocab) {
+    char * hdr = malloc(1 << 20);
+    size_t off = 0, o = 0;
+    o += (size_t)sprintf(hdr + o, "{");
+    struct {
+        char name[128];
+        int64_t a, b;
+    } t[16 * 64];
+    int n = 0;
+#define ADD(nm, A, B) (snprintf(t[n].name, sizeof t[n].name, "%s", nm), t[n].a = (A), t[n].b = (B), n++)
+    ADD("shared.weight", vocab, d);
+    ADD("encoder.final_layer_norm.weight", d, 0);
+    for (int l = 0; l < L; l++) {
+        char nm[128];
+        const char * r[] = {"layer.0.SelfAttention.q", "layer.0.SelfAttention.k", "layer.0.SelfAttention.v"};
+        for (int i = 0; i < 3; i++) snprintf(nm, sizeof nm, "encoder.block.%d.%s.weight", l, r[i]), ADD(nm, H * dk, d);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.0.SelfAttention.o.weight", l), ADD(nm, d, H * dk);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.0.SelfAttention.relative_attention_bias.weight", l),
+            ADD(nm, 32, H);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.0.layer_norm.weight", l), ADD(nm, d, 0);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.1.layer_norm.weight", l), ADD(nm, d, 0);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight", l), ADD(nm, ff, d);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.1.DenseReluDense.wi_1.weight", l), ADD(nm, ff, d);
+        snprintf(nm, sizeof nm, "encoder.block.%d.layer.1.DenseReluDense.wo.weight", l), ADD(nm, d, ff);
+    }
+#undef ADD
+    for (int i = 0; i < n; i++) {
+        size_t bytes = 2 * (size_t)t[i].a * (size_t)(t[i].b ? t[i].b : 1);
+        if (t[i].b)
+            o += (size_t)sprintf(
+                hdr + o, "%s\"%s\": {\"dtype\": \"BF16\", \"shape\": [%lld, %lld], \"data_offsets\": [%zu, %zu]}",
+                i ? ", " : "", t[i].name, (long long)t[i].a, (long long)t[i].b, off, off + bytes);
+        else
+            o += (size_t)sprintf(hdr + o,
+                                 "%s\"%s\": {\"dtype\": \"BF16\", \"shape\": [%lld], \"data_offsets\": [%zu, %zu]}",
+                                 i ? ", " : "", t[i].name, (long long)t[i].a, off, off + bytes);
+        off += bytes;
+    }
+    o += (size_t)sprintf(hdr + o, "}");
+    FILE * f = fopen(path, "wb");
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)o >> (8 * i));
+    fwrite(len, 1, 8, f);
+    fwrite(hdr, 1, o, f);
+    size_t chunk = 1 << 20;
+    uint16_t * buf = malloc(chunk * 2);
+    for (size_t done = 0; done < off / 2; done += chunk) {
+        size_t m = off / 2 - done < chunk ? off / 2 - done : chunk;
+        for (size_t i = 0; i < m; i++) {
+            float v = 0.05f * tu_uniform();
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            buf[i] = (uint16_t)(u >> 16);
+        }
+        fwrite(buf, 2, m, f);
+    }
+    fclose(f);
+    free(buf);
+    free(hdr);
+    return 8 + o + off;
+}
+
+static int file_mapped(const char * path) {  // /proc files have no size: read by line
+    FILE * f = fopen("/proc/self/maps", "r");
+    char line[4096];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) found |= strstr(line, path) != NULL;
+    if (f) fclose(f);
+    return found;
+}
+
+// A bf16 umT5 of 110 MB: what loading, encoding and freeing cost in resident memory.
+static int test_memory(void) {
+    printf("memory\n");
+    char path[] = "/tmp/ts_umt5_mem_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return 1;
+    close(fd);
+    const int d = 512, H = 8, dk = 64, ff = 1408, L = 12, vocab = 32000, n = 64;
+    size_t file = write_random_umt5(path, d, H, dk, ff, L, vocab);
+    double layer_f32 = 4.0 * (4.0 * d * H * dk + 3.0 * d * ff) / 1048576.0;
+    ts_peak_rss_reset();
+    int64_t rss0 = ts_peak_rss();
+    ts_umt5_t enc;
+    int ok = ts_umt5_load(path, NULL, &enc) == TS_OK;
+    int64_t rss_load = ts_peak_rss();
+    float * out = tu_alloc((int64_t)TS_WAN_TEXT_LEN * d);
+    int32_t ids[64];
+    for (int i = 0; i < n; i++) ids[i] = (i * 7919) % vocab;
+    double t0 = ts_time();
+    ok = ok && ts_umt5_encode(enc, ids, n, NULL, out) == TS_OK;
+    double dt = ts_time() - t0;
+    int64_t rss_enc = ts_peak_rss();
+    int mapped = file_mapped(path);
+    ts_umt5_free(&enc);
+    int unmapped = !file_mapped(path);
+    double mb = 1.0 / 1048576.0;
+    char det[200];
+    snprintf(det, sizeof det,
+             "file %.0f MB; peak RSS +%.1f MB after load, +%.1f MB while encoding %d tokens (%.2f s); one "
+             "layer in float32 %.1f MB",
+             (double)file * mb, (double)(rss_load - rss0) * mb, (double)(rss_enc - rss0) * mb, n, dt, layer_f32);
+    tu_verdict("load maps, converts nothing", ok && (double)(rss_load - rss0) < 0.05 * (double)file, det);
+    tu_verdict("encode holds about one layer", ok && (double)(rss_enc - rss0) < 0.5 * (double)file,
+               "peak below half the file");
+    tu_verdict("free unmaps the weights", mapped && unmapped, "the file no longer in /proc/self/maps");
+    free(out);
+    unlink(path);
+    return tu_finish("test_wan_text memory");
+}
+
 int main(int argc, char ** argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_wan_text tokenizer|weights|errors|encoder FIXTURE_DIR\n");
@@ -497,6 +613,7 @@ int main(int argc, char ** argv) {
     if (strcmp(argv[1], "errors") == 0) return test_errors(argv[2]);
     if (strcmp(argv[1], "encoder") == 0) return test_encoder(argv[2]);
     if (strcmp(argv[1], "encoder_errors") == 0) return test_encoder_errors(argv[2]);
+    if (strcmp(argv[1], "memory") == 0) return test_memory();
     fprintf(stderr, "unknown test '%s'\n", argv[1]);
     return 2;
 }
