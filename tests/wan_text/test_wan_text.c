@@ -13,6 +13,7 @@
 //   test_wan_text encoder_errors DIR  bad encoder files: one clear error each
 //   test_wan_text memory X        a 110 MB bf16 umT5 (random): load converts nothing, encoding
 //                                 holds about one layer in float32, free unmaps it all
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,38 @@ static void run_prompts(const char * dir, const char * tok_dir, const char * lab
     free(buf);
 }
 
+static int copy_file(const char * from, const char * to);
+
+// tokenizer_config.json's added_tokens_decoder: its special tokens are tokens in text
+static void test_added_tokens(const char * dir) {
+    char tmp[] = "/tmp/ts_wan_tok_XXXXXX", p[1024], q[1024];
+    if (!mkdtemp(tmp)) return;
+    snprintf(p, sizeof p, "%s/tok_spm/spiece.model", dir);
+    snprintf(q, sizeof q, "%s/spiece.model", tmp);
+    copy_file(p, q);
+    snprintf(q, sizeof q, "%s/tokenizer_config.json", tmp);
+    FILE * f = fopen(q, "w");
+    fputs(
+        "{\"extra_ids\": 0, \"added_tokens_decoder\": {\"3000\": {\"content\": \"<s>\", \"special\": true},"
+        " \"3001\": {\"content\": \"<plain>\", \"special\": false}}}",
+        f);
+    fclose(f);
+    ts_wan_tokenizer_t tok;
+    struct ts_wan_tokens t, u;
+    int ok = ts_wan_tokenizer_load(tmp, &tok) == TS_OK;
+    ok = ok && ts_wan_tokenize(tok, "a<s>b <extra_id_0>", &t) == TS_OK && ts_wan_tokenize(tok, "a", &u) == TS_OK;
+    int na = u.n_valid - 1, found = 0, extra = 0;
+    for (int i = 0; ok && i < t.n_valid; i++)
+        found |= i == na && t.ids[i] == 3000, extra |= t.ids[i] >= 3000 && i != na;
+    ok = ok && found && !extra && ts_wan_tokenizer_vocab_size(tok) == 3001;
+    tu_verdict("added_tokens_decoder specials", ok, "'<s>' is id 3000; extra_ids 0: '<extra_id_0>' is text");
+    if (tok) ts_wan_tokenizer_free(&tok);
+    unlink(q);
+    snprintf(q, sizeof q, "%s/spiece.model", tmp);
+    unlink(q);
+    rmdir(tmp);
+}
+
 static int test_tokenizer(const char * dir) {
     printf("tokenizer: %s\n", dir);
     run_prompts(dir, "tok_spm", "spiece.model");
@@ -170,6 +203,7 @@ static int test_tokenizer(const char * dir) {
         ts_wan_tokenizer_free(&b);
     }
     tu_verdict("files: spiece.model == tokenizer.json", ok, ok ? "same ids, same vocab size" : ts_last_error());
+    test_added_tokens(dir);
     return tu_finish("test_wan_text tokenizer");
 }
 
@@ -343,6 +377,70 @@ static double run_cases(const char * label, const char * path, const char * case
     return worst;
 }
 
+// src plus a U8 tensor `name` holding bytes[0, n), written to dst (ComfyUI's layout
+// for a text encoder that carries its tokenizer).
+static int add_u8_tensor(const char * src, const char * dst, const char * name, const unsigned char * bytes, size_t n) {
+    size_t sn;
+    unsigned char * b = read_all(src, &sn);
+    if (!b) return -1;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | b[i];
+    json_t * h = json_loadb((const char *)b + 8, (size_t)hl, 0, NULL);
+    size_t data_n = sn - 8 - (size_t)hl;
+    json_object_set_new(h, name,
+                        json_pack("{s:s, s:[I], s:[I, I]}", "dtype", "U8", "shape", (json_int_t)n, "data_offsets",
+                                  (json_int_t)data_n, (json_int_t)(data_n + n)));
+    char * hs = json_dumps(h, JSON_COMPACT);
+    uint64_t nl = strlen(hs);
+    FILE * f = fopen(dst, "wb");
+    for (int i = 0; i < 8; i++) fputc((int)((nl >> (8 * i)) & 0xFF), f);
+    fwrite(hs, 1, nl, f);
+    fwrite(b + 8 + hl, 1, data_n, f);
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+    free(hs);
+    json_decref(h);
+    free(b);
+    return 0;
+}
+
+// ComfyUI's single file: transformers' names, no config.json, the tokenizer inside.
+static void test_comfy_file(const char * dir) {
+    char src[1024], spm[1024], dst[] = "/tmp/ts_umt5_comfy_XXXXXX", cases[1024];
+    int fd = mkstemp(dst);
+    close(fd);
+    snprintf(src, sizeof src, "%s/umt5_a/model.safetensors", dir);
+    snprintf(spm, sizeof spm, "%s/tok_spm/spiece.model", dir);
+    snprintf(cases, sizeof cases, "%s/umt5_a/cases.bin", dir);
+    size_t n;
+    unsigned char * model = read_all(spm, &n);
+    int ok = model && add_u8_tensor(src, dst, "spiece_model", model, n) == 0;
+    run_cases("umt5_a one file + spiece_model", dst, cases);
+    ts_umt5_t enc;
+    ok = ok && ts_umt5_load(dst, NULL, &enc) == TS_OK;
+    const void * bytes = NULL;
+    size_t nb = 0;
+    ok = ok && ts_umt5_spiece(enc, &bytes, &nb) && nb == n && memcmp(bytes, model, n) == 0;
+    ts_wan_tokenizer_t a = NULL, b = NULL;
+    char tok_dir[1024];
+    snprintf(tok_dir, sizeof tok_dir, "%s/tok_spm", dir);
+    ok = ok && ts_wan_tokenizer_load_bytes(bytes, nb, 300, dst, &a) == TS_OK &&
+         ts_wan_tokenizer_load(tok_dir, &b) == TS_OK;
+    const char * prompts[] = {"a cat <extra_id_7> runs across the field", "dornananaritoquithingtodormushinatoe52.55",
+                              "don’t “quote” &amp; caf\xc3\xa9 \xe4\xb8\x80\xe5\x8f\xaa"};
+    for (int i = 0; ok && i < 3; i++) {
+        struct ts_wan_tokens ta, tb;
+        ok = ts_wan_tokenize(a, prompts[i], &ta) == TS_OK && ts_wan_tokenize(b, prompts[i], &tb) == TS_OK &&
+             same_ids(&ta, &tb);
+    }
+    tu_verdict("tokenizer from the file's spiece_model", ok, ok ? "the same ids as tok_spm/" : ts_last_error());
+    ts_wan_tokenizer_free(&a);
+    ts_wan_tokenizer_free(&b);
+    ts_umt5_free(&enc);
+    free(model);
+    unlink(dst);
+}
+
 static int test_encoder(const char * dir) {
     printf("encoder: %s\n", dir);
     const char * names[] = {"umt5_a", "umt5_b", "umt5_c"};
@@ -358,6 +456,7 @@ static int test_encoder(const char * dir) {
     run_cases("umt5_a one file", path, cases);
     snprintf(path, sizeof path, "%s/umt5_a_wan.safetensors", dir);
     run_cases("umt5_a Wan names", path, cases);
+    test_comfy_file(dir);
     // the config read off the shapes
     ts_umt5_t enc;
     snprintf(path, sizeof path, "%s/umt5_b", dir);

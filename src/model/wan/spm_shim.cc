@@ -102,6 +102,7 @@ extern "C" int ts_spm_piece_id(const ts_spm * s, const char * piece) { return s-
 extern "C" int ts_spm_eos_id(const ts_spm * s) { return s->proc.eos_id(); }
 extern "C" int ts_spm_pad_id(const ts_spm * s) { return s->proc.pad_id(); }
 extern "C" int ts_spm_unk_id(const ts_spm * s) { return s->proc.unk_id(); }
+extern "C" int ts_spm_bos_id(const ts_spm * s) { return s->proc.bos_id(); }
 extern "C" const char * ts_spm_piece(const ts_spm * s, int id, float * score, int * normal) {
     *score = s->proc.GetScore(id);
     *normal = !(s->proc.IsControl(id) || s->proc.IsUnknown(id) || s->proc.IsUnused(id) || s->proc.IsByte(id));

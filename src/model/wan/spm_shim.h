@@ -28,6 +28,7 @@ int ts_spm_piece_id(const ts_spm * s, const char * piece);  // id, or the unk id
 int ts_spm_eos_id(const ts_spm * s);                        // -1 when the model has none
 int ts_spm_pad_id(const ts_spm * s);
 int ts_spm_unk_id(const ts_spm * s);
+int ts_spm_bos_id(const ts_spm * s);
 // Piece `id`'s text (owned by s) and score; *normal is 1 for a piece text can
 // produce (not control, unknown, unused or byte).
 const char * ts_spm_piece(const ts_spm * s, int id, float * score, int * normal);

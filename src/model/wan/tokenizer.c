@@ -704,38 +704,77 @@ done:
     return st;
 }
 
-static enum ts_status load_spiece(const char * path, const char * dir, struct ts_wan_tokenizer * t) {
-    char err[512];
-    if (ts_spm_load_file(path, &t->spm, err, sizeof err) != 0)
-        return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' is not a SentencePiece model: %s", path, err);
-    t->n_spm = t->vocab = ts_spm_vocab_size(t->spm);
-    // T5Tokenizer's special tokens: pad, eos, unk, then extra_ids sentinels past the
-    // pieces, in reverse (<extra_id_0> last); extra_ids from tokenizer_config.json.
-    int extra = 100;
-    if (dir) {
-        char cfg[4096];
-        snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
-        if (is_file(cfg)) {
-            json_error_t jerr;
-            json_t * root = json_load_file(cfg, 0, &jerr);
-            if (!root)
-                return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "'%s' is not valid JSON: %s (line %d)", cfg, jerr.text,
-                                jerr.line);
-            json_t * e = json_object_get(root, "extra_ids");
-            if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) <= 100000)
-                extra = (int)json_integer_value(e);
-            json_decref(root);
-        }
-    }
-    int ids[3] = {ts_spm_pad_id(t->spm), ts_spm_eos_id(t->spm), ts_spm_unk_id(t->spm)};
-    const char * names[3] = {"<pad>", "</s>", "<unk>"};
-    for (int k = 0; k < 3; k++)
+// T5Tokenizer's special tokens over a SentencePiece model: the model's own pad,
+// eos, unk (and bos when `bos`), then extra_ids sentinels past the pieces, in
+// reverse (<extra_id_0> last).
+static void add_t5_specials(struct ts_wan_tokenizer * t, int extra, int bos) {
+    int ids[4] = {ts_spm_pad_id(t->spm), ts_spm_eos_id(t->spm), ts_spm_unk_id(t->spm),
+                  bos ? ts_spm_bos_id(t->spm) : -1};
+    const char * names[4] = {"<pad>", "</s>", "<unk>", "<s>"};
+    for (int k = 0; k < 4; k++)
         if (ids[k] >= 0) add_special(t, names[k], ids[k]);
     for (int k = 0; k < extra; k++) {
         char name[32];
         snprintf(name, sizeof name, "<extra_id_%d>", k);
         add_special(t, name, t->n_spm + extra - 1 - k);
     }
+}
+
+static enum ts_status load_spiece(const char * path, const char * dir, struct ts_wan_tokenizer * t) {
+    char err[512];
+    if (ts_spm_load_file(path, &t->spm, err, sizeof err) != 0)
+        return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' is not a SentencePiece model: %s", path, err);
+    t->n_spm = t->vocab = ts_spm_vocab_size(t->spm);
+    int extra = 100;  // tokenizer_config.json: extra_ids, and the special added tokens it lists
+    json_t * root = NULL;
+    if (dir) {
+        char cfg[4096];
+        snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+        if (is_file(cfg)) {
+            json_error_t jerr;
+            root = json_load_file(cfg, 0, &jerr);
+            if (!root)
+                return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "'%s' is not valid JSON: %s (line %d)", cfg, jerr.text,
+                                jerr.line);
+            json_t * e = json_object_get(root, "extra_ids");
+            if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) <= 100000)
+                extra = (int)json_integer_value(e);
+        }
+    }
+    const char * key;
+    json_t * v;
+    json_object_foreach(json_object_get(root, "added_tokens_decoder"), key, v) {
+        const char * c = json_string_value(json_object_get(v, "content"));
+        char * end;
+        long id = strtol(key, &end, 10);
+        if (c && *end == '\0' && id >= 0 && id < INT32_MAX && json_is_true(json_object_get(v, "special")))
+            add_special(t, c, (int)id);
+    }
+    json_decref(root);
+    add_t5_specials(t, extra, 0);
+    return TS_OK;
+}
+
+static enum ts_status finish_load(struct ts_wan_tokenizer * t, const char * what);
+
+enum ts_status ts_wan_tokenizer_load_bytes(const void * data, size_t n, int extra_ids, const char * what,
+                                           ts_wan_tokenizer_t * out) {
+    *out = NULL;
+    struct ts_wan_tokenizer * t = ts_calloc(1, sizeof *t);
+    char err[512];
+    enum ts_status st = TS_OK;
+    if (ts_spm_load_bytes(data, n, &t->spm, err, sizeof err) != 0) {
+        st = ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "the tokenizer in %s is not a SentencePiece model: %s", what, err);
+    } else {
+        t->n_spm = t->vocab = ts_spm_vocab_size(t->spm);
+        add_t5_specials(t, extra_ids, 1);
+        st = finish_load(t, what);
+    }
+    if (st != TS_OK) {
+        ts_wan_tokenizer_free(&t);
+        return st;
+    }
+    *out = t;
     return TS_OK;
 }
 
@@ -771,23 +810,24 @@ enum ts_status ts_wan_tokenizer_load(const char * path, ts_wan_tokenizer_t * out
     } else {
         st = ts_error(TS_ERR_IO, TS_TOK_HINT, "tokenizer '%s' does not exist", path);
     }
-    if (st == TS_OK) {
-        t->eos = ts_spm_eos_id(t->spm);
-        t->pad = ts_spm_pad_id(t->spm);
-        t->unk = ts_spm_unk_id(t->spm);
-        if (t->eos < 0)
-            st = ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no end-of-sequence piece </s>", path);
-        if (t->pad < 0) t->pad = 0;
-        if (t->unk < 0)
-            st = ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no unknown piece <unk>", path);
-        else
-            build_lattice_table(t);
-    }
+    if (st == TS_OK) st = finish_load(t, path);
     if (st != TS_OK) {
         ts_wan_tokenizer_free(&t);
         return st;
     }
     *out = t;
+    return TS_OK;
+}
+
+static enum ts_status finish_load(struct ts_wan_tokenizer * t, const char * what) {
+    t->eos = ts_spm_eos_id(t->spm);
+    t->pad = ts_spm_pad_id(t->spm);
+    t->unk = ts_spm_unk_id(t->spm);
+    if (t->eos < 0)
+        return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no end-of-sequence piece </s>", what);
+    if (t->unk < 0) return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no unknown piece <unk>", what);
+    if (t->pad < 0) t->pad = 0;
+    build_lattice_table(t);
     return TS_OK;
 }
 

@@ -29,6 +29,7 @@
 // SentencePiece 0.1.97 and tokenizers break ties between equal-score paths
 // (the same pieces in another order) differently.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "timeshard/timeshard.h"  // enum ts_status
@@ -38,13 +39,20 @@
 typedef struct ts_wan_tokenizer * ts_wan_tokenizer_t;
 
 // Loads from a tokenizer directory (spiece.model, else tokenizer.json; an
-// optional tokenizer_config.json gives extra_ids, default 100, as T5Tokenizer),
+// optional tokenizer_config.json gives extra_ids, default 100, as T5Tokenizer,
+// and its added_tokens_decoder's special tokens, e.g. umT5's <s>),
 // or from a file: a SentencePiece .model or a tokenizer.json (its Unigram model,
 // scores and precompiled charsmap are turned into a SentencePiece model in
 // memory; its added tokens are the special tokens). A directory with neither,
 // a non-Unigram tokenizer.json or an unreadable model: one TS_ERR_IO /
 // TS_ERR_FORMAT error with a hint.
 enum ts_status ts_wan_tokenizer_load(const char * path, ts_wan_tokenizer_t * out);
+// From a serialized SentencePiece model in memory (bytes copied): ComfyUI's
+// single-file umT5 carries one (ts_umt5_spiece). Special tokens: the model's
+// <pad>, </s>, <s>, <unk> and extra_ids sentinels <extra_id_N> past its pieces
+// (umT5's tokenizer_config.json says 300). `what` names the source in errors.
+enum ts_status ts_wan_tokenizer_load_bytes(const void * data, size_t n, int extra_ids, const char * what,
+                                           ts_wan_tokenizer_t * out);
 void ts_wan_tokenizer_free(ts_wan_tokenizer_t * tok);  // sets *tok to NULL
 // Ids in the model: SentencePiece's pieces plus the special tokens past them.
 int ts_wan_tokenizer_vocab_size(const ts_wan_tokenizer_t tok);

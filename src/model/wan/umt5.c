@@ -21,11 +21,12 @@
 
 // ---- safetensors, memory-mapped -------------------------------------------------
 
-enum st_dtype { ST_F32, ST_F16, ST_BF16 };
+enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_OTHER };  // OTHER: kept as bytes (e.g. U8 spiece_model)
 
 struct st_tensor {
     char * name;  // owned
     enum st_dtype dtype;
+    char dtype_str[16];  // as the header writes it
     int ndim;
     int64_t shape[4];
     const unsigned char * data;  // into the file's mapping
@@ -54,8 +55,16 @@ struct ts_umt5 {
     int own_be;
 };
 
-static const char * dtype_name(enum st_dtype d) { return d == ST_F32 ? "F32" : d == ST_F16 ? "F16" : "BF16"; }
-static size_t dtype_bytes(enum st_dtype d) { return d == ST_F32 ? 4 : 2; }
+static size_t dtype_bytes(const char * dt) {  // safetensors' dtypes; 0 for unknown
+    static const struct {
+        const char * name;
+        size_t bytes;
+    } tab[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+               {"I8", 1},  {"U64", 8}, {"U32", 4}, {"U16", 2},  {"U8", 1},  {"BOOL", 1}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (strcmp(tab[i].name, dt) == 0) return tab[i].bytes;
+    return 0;
+}
 
 static enum ts_status st_open(struct ts_umt5 * m, const char * path) {
     int fd = open(path, O_RDONLY);
@@ -100,21 +109,23 @@ static enum ts_status st_open(struct ts_umt5 * m, const char * path) {
             break;
         }
         struct st_tensor t = {0};
-        if (strcmp(dt, "F32") == 0)
-            t.dtype = ST_F32;
-        else if (strcmp(dt, "F16") == 0)
-            t.dtype = ST_F16;
-        else if (strcmp(dt, "BF16") == 0)
-            t.dtype = ST_BF16;
-        else {
+        if (strncmp(dt, "F8", 2) == 0) {
             st = ts_error(
                 TS_ERR_FORMAT,
-                strncmp(dt, "F8", 2) == 0
-                    ? "fp8 text encoders are not supported: use the fp16 or bf16 file (e.g. umt5_xxl_fp16.safetensors)"
-                    : "supported dtypes: F32, F16, BF16",
+                "fp8 text encoders are not supported: use the fp16 or bf16 file (e.g. umt5_xxl_fp16.safetensors)",
                 "'%s': tensor '%s' has dtype %s", path, key, dt);
             break;
         }
+        size_t eb = dtype_bytes(dt);
+        if (!eb) {
+            st = ts_error(TS_ERR_FORMAT, UMT5_HINT, "'%s': tensor '%s' has unknown dtype '%s'", path, key, dt);
+            break;
+        }
+        t.dtype = strcmp(dt, "F32") == 0    ? ST_F32
+                  : strcmp(dt, "F16") == 0  ? ST_F16
+                  : strcmp(dt, "BF16") == 0 ? ST_BF16
+                                            : ST_OTHER;
+        snprintf(t.dtype_str, sizeof t.dtype_str, "%s", dt);
         t.ndim = (int)json_array_size(shape);
         size_t numel = 1;
         for (int d = 0; d < t.ndim; d++) {
@@ -122,7 +133,7 @@ static enum ts_status st_open(struct ts_umt5 * m, const char * path) {
             numel *= (size_t)t.shape[d];
         }
         json_int_t b = json_integer_value(json_array_get(offs, 0)), e = json_integer_value(json_array_get(offs, 1));
-        if (b < 0 || e < b || (size_t)e > data_n || (size_t)(e - b) != numel * dtype_bytes(t.dtype)) {
+        if (b < 0 || e < b || (size_t)e > data_n || (size_t)(e - b) != numel * eb) {
             st = ts_error(TS_ERR_FORMAT, UMT5_HINT, "'%s': tensor '%s' has data offsets [%lld, %lld) that do not fit",
                           path, key, (long long)b, (long long)e);
             break;
@@ -265,6 +276,9 @@ static enum ts_status need(const struct ts_umt5 * m, const char * name, int ndim
                         "umT5 tensor '%s' has shape (%lld%s%lld), expected (%lld%s%lld)", name, (long long)t->shape[0],
                         t->ndim == 2 ? ", " : "", t->ndim == 2 ? (long long)t->shape[1] : 0LL, (long long)a,
                         ndim == 2 ? ", " : "", ndim == 2 ? (long long)b : 0LL);
+    if (t->dtype == ST_OTHER)
+        return ts_error(TS_ERR_FORMAT, "umT5 weights are F32, F16 or BF16", "umT5 tensor '%s' has dtype %s", name,
+                        t->dtype_str);
     *out = t;
     return TS_OK;
 }
@@ -307,6 +321,9 @@ static enum ts_status resolve(struct ts_umt5 * m, const char * dir) {
     snprintf(wi0, sizeof wi0,
              layout == WAN ? "blocks.0.ffn.gate.0.weight" : "%sblock.0.layer.1.DenseReluDense.wi_0.weight", pre);
     const struct st_tensor *tq = st_find(m, q0), *tr = st_find(m, rel0), *tf = st_find(m, wi0);
+    if (e && e->dtype == ST_OTHER)
+        return ts_error(TS_ERR_FORMAT, "umT5 weights are F32, F16 or BF16", "umT5 tensor '%s' has dtype %s", e->name,
+                        e->dtype_str);
     if (!e || !tq || !tr || !tf || e->ndim != 2 || tq->ndim != 2 || tr->ndim != 2 || tf->ndim != 2) {
         if (!tf && layout == TF) {
             snprintf(n, sizeof n, "%sblock.0.layer.1.DenseReluDense.wi.weight", pre);
@@ -435,7 +452,7 @@ enum ts_status ts_umt5_load(const char * path, ts_backend_t be, ts_umt5_t * out)
         return st;
     }
     TS_DEBUG("umT5 '%s': %d layers, d_model %d, %d heads x %d, d_ff %d, vocab %d, %s", path, m->cfg.layers,
-             m->cfg.d_model, m->cfg.heads, m->cfg.d_kv, m->cfg.d_ff, m->cfg.vocab, dtype_name(m->embed->dtype));
+             m->cfg.d_model, m->cfg.heads, m->cfg.d_kv, m->cfg.d_ff, m->cfg.vocab, m->embed->dtype_str);
     m->be = be;
     if (!be) {
         m->be = ts_backend_cpu_new(0);
@@ -459,6 +476,14 @@ void ts_umt5_free(ts_umt5_t * enc) {
 }
 
 const struct ts_umt5_config * ts_umt5_config(const ts_umt5_t enc) { return &enc->cfg; }
+
+int ts_umt5_spiece(const ts_umt5_t enc, const void ** data, size_t * n) {
+    const struct st_tensor * t = st_find(enc, "spiece_model");
+    if (!t || strcmp(t->dtype_str, "U8") != 0) return 0;
+    *data = t->data;
+    *n = t->bytes;
+    return 1;
+}
 int ts_umt5_dim(const ts_umt5_t enc) { return enc->cfg.d_model; }
 
 // ---- the forward -------------------------------------------------------------------

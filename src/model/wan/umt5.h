@@ -30,8 +30,10 @@
 //   `blocks.N.attn.{q,k,v,o}.weight`, `blocks.N.pos_embedding.embedding.weight`,
 //   `blocks.N.norm2.weight`, `blocks.N.ffn.{gate.0,fc1,fc2}.weight`, `norm.weight`
 //   (ffn.gate.0 is wi_0, fc1 wi_1, fc2 wo), one file.
-// fp8 files (e.g. umt5_xxl_fp8_e4m3fn_scaled.safetensors) are refused with a hint.
+// Tensors of other dtypes that are not weights (a U8 `spiece_model`) are kept as
+// bytes; fp8 files (e.g. umt5_xxl_fp8_e4m3fn_scaled.safetensors) are refused with a hint.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -59,6 +61,10 @@ struct ts_umt5_config {
 enum ts_status ts_umt5_load(const char * path, ts_backend_t be, ts_umt5_t * out);
 void ts_umt5_free(ts_umt5_t * enc);  // unmaps everything; sets *enc to NULL
 const struct ts_umt5_config * ts_umt5_config(const ts_umt5_t enc);
+// ComfyUI's single files carry the tokenizer as a U8 tensor `spiece_model` (a
+// serialized SentencePiece model): 1 and its bytes (valid until ts_umt5_free) when
+// this one does (hand them to ts_wan_tokenizer_load_bytes), else 0.
+int ts_umt5_spiece(const ts_umt5_t enc, const void ** data, size_t * n);
 int ts_umt5_dim(const ts_umt5_t enc);  // d_model
 
 // Encodes one prompt. ids (n_valid): token ids (tokenizer.h: pieces then </s>),
