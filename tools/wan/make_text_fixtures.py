@@ -18,29 +18,25 @@ import html.entities
 import math
 import os
 import random
-import re
 import shutil
 import struct
 import sys
 
 # ---------------------------------------------------------------------------------
-# WanPipeline's cleaning (diffusers pipelines/wan/pipeline_wan.py), verbatim.
-
-
-def basic_clean(text, ftfy_kwargs=None):
-    import ftfy
-    text = ftfy.fix_text(text, **(ftfy_kwargs or {}))
-    text = html.unescape(html.unescape(text))
-    return text.strip()
-
-
-def whitespace_clean(text):
-    text = re.sub(r"\s+", " ", text)
-    return text.strip()
+# WanPipeline's cleaning (diffusers pipelines/wan/pipeline_wan.py): the reference is
+# diffusers' own prompt_clean; the engine's variant (ftfy with some steps off) is the
+# same code with ftfy's options (and the `regex` module, as diffusers imports it).
 
 
 def prompt_clean(text, ftfy_kwargs=None):
-    return whitespace_clean(basic_clean(text, ftfy_kwargs))
+    if ftfy_kwargs is None:
+        from diffusers.pipelines.wan.pipeline_wan import prompt_clean as diffusers_prompt_clean
+        return diffusers_prompt_clean(text)
+    import ftfy
+    import regex
+    text = ftfy.fix_text(text, **ftfy_kwargs)
+    text = html.unescape(html.unescape(text)).strip()
+    return regex.sub(r"\s+", " ", text).strip()
 
 
 # The ftfy steps the engine does not run (src/model/wan/tokenizer.h). Without its
@@ -120,7 +116,7 @@ def make_prompts(rng, vocab_en):
         rng.shuffle(toks)
         out.append((4, rng.choice([" ", ""]).join(toks)))
     spaces = [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2003", "\u2028", "\x0b", "\x0c", " \n\t ", "\u200b",
-              "\x85", "\u202f", "\u205f", "\u1680", "\u2009"]
+              "\x85", "\u202f", "\u205f", "\u1680", "\u2009", "\x1c", "\x1f", "&#28;", "&#x1e;"]
     for _ in range(100):
         toks = en(rng.randint(1, 12))
         s = rng.choice(spaces + [""])
@@ -239,6 +235,30 @@ def make_tokenizer(out):
         c = prompt_clean(p)
         assert tok(c)["input_ids"] == tok_json(c)["input_ids"], repr(p)
     write_prompts(os.path.join(out, "prompts.bin"), tok, prompts)
+    check_pipeline_embeds(tok, [p for _, p in prompts[::25]])
+
+
+def check_pipeline_embeds(tok, prompts):
+    """What the engine reproduces is what WanPipeline._get_t5_prompt_embeds does: the
+    cleaned prompt's ids padded to 512 with the mask, the encoder, its rows past the
+    prompt replaced by zeros. Checked here with diffusers' own method."""
+    from types import SimpleNamespace
+    import torch
+    from diffusers import WanPipeline
+    from transformers import UMT5Config, UMT5EncoderModel
+    torch.manual_seed(0)
+    te = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=16, num_heads=2, d_kv=8, d_ff=32, num_layers=1,
+                                     feed_forward_proj="gated-gelu", is_encoder_decoder=False)).eval()
+    fake = SimpleNamespace(tokenizer=tok, text_encoder=te, _execution_device=torch.device("cpu"))
+    for p in prompts:
+        with torch.no_grad():
+            got = WanPipeline._get_t5_prompt_embeds(fake, p, max_sequence_length=512)[0]
+            enc = tok(prompt_clean(p), padding="max_length", max_length=512, truncation=True, return_tensors="pt")
+            n = int(enc.attention_mask.sum())
+            want = te(enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state[0]
+            want[n:] = 0
+        assert torch.equal(got, want), p
+    print(f"  WanPipeline._get_t5_prompt_embeds == encoder(ids, mask) with rows >= n_valid zero: {len(prompts)} prompts")
 
 # ---------------------------------------------------------------------------------
 # umT5 (transformers' UMT5EncoderModel) on tiny random configs

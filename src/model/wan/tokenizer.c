@@ -133,8 +133,7 @@ static char * utf8_encode(const cpbuf * b) {
     return s;
 }
 
-// Python's str.isspace (and so re's \s on str): Unicode White_Space minus
-// U+200B..., plus the information separators U+1C..U+1F.
+// Python's str.isspace: Unicode White_Space plus the information separators U+1C..U+1F.
 static int py_isspace(uint32_t c) {
     return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
@@ -382,18 +381,25 @@ enum ts_status ts_wan_prompt_clean(const char * text, char ** out) {
     html_unescape(b.c, b.n, &a);
     b.n = 0;
     html_unescape(a.c, a.n, &b);
-    // strip, then every run of whitespace to one space, then strip
+    // str.strip(), then regex.sub(r"\s+", " ") (the `regex` module's \s: Unicode
+    // White_Space, without str.isspace's U+1C..U+1F), then str.strip()
+    size_t lo = 0, hi = b.n;
+    while (lo < hi && py_isspace(b.c[lo])) lo++;
+    while (hi > lo && py_isspace(b.c[hi - 1])) hi--;
     a.n = 0;
-    int in_space = 0;
-    for (size_t i = 0; i < b.n; i++) {
-        if (py_isspace(b.c[i])) {
-            in_space = 1;
-            continue;
+    for (size_t i = lo; i < hi;) {
+        if (py_isspace(b.c[i]) && !(b.c[i] >= 0x1C && b.c[i] <= 0x1F)) {
+            while (i < hi && py_isspace(b.c[i]) && !(b.c[i] >= 0x1C && b.c[i] <= 0x1F)) i++;
+            cp_push(&a, ' ');
+        } else {
+            cp_push(&a, b.c[i++]);
         }
-        if (in_space && a.n > 0) cp_push(&a, ' ');
-        in_space = 0;
-        cp_push(&a, b.c[i]);
     }
+    lo = 0, hi = a.n;
+    while (lo < hi && py_isspace(a.c[lo])) lo++;
+    while (hi > lo && py_isspace(a.c[hi - 1])) hi--;
+    memmove(a.c, a.c + lo, (hi - lo) * sizeof(uint32_t));
+    a.n = hi - lo;
     *out = utf8_encode(&a);
     free(a.c);
     free(b.c);

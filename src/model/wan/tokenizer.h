@@ -12,8 +12,8 @@
 // Cleaning (diffusers' prompt_clean = whitespace_clean(basic_clean(text))):
 // basic_clean runs ftfy.fix_text, html.unescape twice and strip. Done here:
 // html.unescape exactly (HTML5 entities, numeric references and their invalid
-// cases), Python's str.strip and re.sub(r"\s+", " ") with Python's Unicode
-// whitespace, and these steps of ftfy.fix_text (run per line until nothing
+// cases), Python's str.strip and diffusers' regex.sub(r"\s+", " ") with their
+// Unicode whitespace sets, and these steps of ftfy.fix_text (run per line until nothing
 // changes, as ftfy does): its HTML unescaping (entities ending in ';', its
 // upper-case names; off from the first line holding '<'), C1 controls read as
 // Windows-1252, curly quotes made straight, ANSI terminal escapes and its
