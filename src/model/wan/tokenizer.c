@@ -398,7 +398,7 @@ enum ts_status ts_wan_prompt_clean(const char * text, char ** out) {
     lo = 0, hi = a.n;
     while (lo < hi && py_isspace(a.c[lo])) lo++;
     while (hi > lo && py_isspace(a.c[hi - 1])) hi--;
-    memmove(a.c, a.c + lo, (hi - lo) * sizeof(uint32_t));
+    if (hi > lo) memmove(a.c, a.c + lo, (hi - lo) * sizeof(uint32_t));
     a.n = hi - lo;
     *out = utf8_encode(&a);
     free(a.c);
