@@ -473,6 +473,29 @@ static int test_encoder(const char * dir) {
         ts_umt5_free(&enc);
     }
     tu_verdict("umt5_b config and a bad id", ok && enc == NULL, "sizes from shapes; id 128 of 128 refused");
+    // three prompts at once (one weighted) == each alone, bit for bit
+    snprintf(path, sizeof path, "%s/umt5_c", dir);
+    ok = ts_umt5_load(path, NULL, &enc) == TS_OK;
+    if (ok) {
+        const int d = ts_umt5_dim(enc), lens[3] = {7, 1, 33};
+        int32_t ids[3][33];
+        float wts[33], *one = tu_alloc((int64_t)TS_WAN_TEXT_LEN * d);
+        struct ts_umt5_prompt pr[3];
+        for (int p = 0; p < 3; p++) {
+            for (int i = 0; i < lens[p]; i++) ids[p][i] = (p * 31 + i * 17) % 64;
+            pr[p] =
+                (struct ts_umt5_prompt){ids[p], lens[p], p == 2 ? wts : NULL, tu_alloc((int64_t)TS_WAN_TEXT_LEN * d)};
+        }
+        for (int i = 0; i < 33; i++) wts[i] = i % 3 ? 1.0f : 1.5f;
+        ok = ts_umt5_encode_batch(enc, pr, 3) == TS_OK;
+        for (int p = 0; ok && p < 3; p++)
+            ok = ts_umt5_encode(enc, pr[p].ids, pr[p].n_valid, pr[p].weight, one) == TS_OK &&
+                 memcmp(one, pr[p].out, sizeof(float) * (size_t)TS_WAN_TEXT_LEN * (size_t)d) == 0;
+        for (int p = 0; p < 3; p++) free(pr[p].out);
+        free(one);
+        ts_umt5_free(&enc);
+    }
+    tu_verdict("batch of 3 == each alone", ok, "bit-identical, n_valid 7, 1, 33 (one weighted)");
     return tu_finish("test_wan_text encoder");
 }
 

@@ -182,6 +182,7 @@ static void st_to_f32(const struct st_tensor * t, size_t first, size_t n, float 
         return;
     }
     const unsigned char * p = t->data + 2 * first;
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
     for (size_t i = 0; i < n; i++) {
         uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
         if (t->dtype == ST_F16)
@@ -549,36 +550,47 @@ static void attention(float * out, const float * q, const float * k, const float
 }
 
 enum ts_status ts_umt5_encode(ts_umt5_t m, const int32_t * ids, int n, const float * weight, float * out) {
+    struct ts_umt5_prompt p = {ids, n, weight, out};
+    return ts_umt5_encode_batch(m, &p, 1);
+}
+
+enum ts_status ts_umt5_encode_batch(ts_umt5_t m, const struct ts_umt5_prompt * pr, int n_prompts) {
     const struct ts_umt5_config * c = &m->cfg;
-    if (n < 1 || n > TS_WAN_TEXT_LEN)
-        return ts_error(TS_ERR_ARG, NULL, "umT5 takes 1..%d tokens, not %d", TS_WAN_TEXT_LEN, n);
-    for (int i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= c->vocab)
-            return ts_error(TS_ERR_ARG, "the tokenizer and the text encoder must come from the same checkpoint",
-                            "token id %d (position %d) is outside umT5's vocabulary of %d", ids[i], i, c->vocab);
-        if (weight && !(weight[i] > 0.0f))
-            return ts_error(TS_ERR_ARG, NULL, "prompt weight %g at token %d is not positive", weight[i], i);
+    int n = 0;  // rows of all prompts, one after the other
+    for (int p = 0; p < n_prompts; p++) {
+        if (pr[p].n_valid < 1 || pr[p].n_valid > TS_WAN_TEXT_LEN)
+            return ts_error(TS_ERR_ARG, NULL, "umT5 takes 1..%d tokens, not %d", TS_WAN_TEXT_LEN, pr[p].n_valid);
+        for (int i = 0; i < pr[p].n_valid; i++) {
+            if (pr[p].ids[i] < 0 || pr[p].ids[i] >= c->vocab)
+                return ts_error(TS_ERR_ARG, "the tokenizer and the text encoder must come from the same checkpoint",
+                                "token id %d (position %d) is outside umT5's vocabulary of %d", pr[p].ids[i], i,
+                                c->vocab);
+            if (pr[p].weight && !(pr[p].weight[i] > 0.0f))
+                return ts_error(TS_ERR_ARG, NULL, "prompt weight %g at token %d is not positive", pr[p].weight[i], i);
+        }
+        n += pr[p].n_valid;
     }
+    if (n_prompts < 1) return TS_OK;
     const int d = c->d_model, in = c->heads * c->d_kv, f = c->d_ff;
     const size_t dd = (size_t)d;
-    // activations
+    // activations (n, ...): the prompts' rows stacked; a GEMM row does not depend on the others
     float * x = ts_malloc(sizeof(float) * (size_t)n * dd);
     float * h = ts_malloc(sizeof(float) * (size_t)n * dd);
     float * qkv = ts_malloc(sizeof(float) * (size_t)n * 3 * (size_t)in);
     float * att = ts_malloc(sizeof(float) * (size_t)n * (size_t)in);
     float * f0 = ts_malloc(sizeof(float) * (size_t)n * (size_t)f);
     float * f1 = ts_malloc(sizeof(float) * (size_t)n * (size_t)f);
-    float * kb = NULL;
+    float * kb = ts_malloc(sizeof(float) * (size_t)n);  // log of the prompt weights
     // one layer's weights in float32
     size_t w_attn = (size_t)in * dd, w_ff = (size_t)f * dd;
     float * w = ts_malloc(sizeof(float) * (4 * w_attn + 3 * w_ff + 2 * dd + (size_t)c->buckets * c->heads));
     float *wq = w, *wk = wq + w_attn, *wv = wk + w_attn, *wo = wv + w_attn, *wi0 = wo + w_attn, *wi1 = wi0 + w_ff,
           *wout = wi1 + w_ff, *ln1 = wout + w_ff, *ln2 = ln1 + dd, *rel = ln2 + dd;
-    if (weight) {
-        kb = ts_malloc(sizeof(float) * (size_t)n);
-        for (int i = 0; i < n; i++) kb[i] = logf(weight[i]);
-    }
-    for (int i = 0; i < n; i++) st_to_f32(m->embed, (size_t)ids[i] * dd, dd, x + (size_t)i * dd);
+    for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid)
+        for (int i = 0; i < pr[p].n_valid; i++) {
+            st_to_f32(m->embed, (size_t)pr[p].ids[i] * dd, dd, x + (size_t)(r + i) * dd);
+            kb[r + i] = pr[p].weight ? logf(pr[p].weight[i]) : 0.0f;
+        }
     ts_backend_t be = m->be;
     float *q = qkv, *k = qkv + (size_t)n * in, *v = k + (size_t)n * in;
     for (int l = 0; l < c->layers; l++) {
@@ -593,7 +605,11 @@ enum ts_status ts_umt5_encode(ts_umt5_t m, const int32_t * ids, int n, const flo
         be->ops->linear(be, q, in, h, d, wq, NULL, n, d, in);
         be->ops->linear(be, k, in, h, d, wk, NULL, n, d, in);
         be->ops->linear(be, v, in, h, d, wv, NULL, n, d, in);
-        attention(att, q, k, v, rel, kb, n, c->heads, c->d_kv, c->buckets, c->max_distance);
+        for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid) {
+            size_t o = (size_t)r * in;
+            attention(att + o, q + o, k + o, v + o, rel, pr[p].weight ? kb + r : NULL, pr[p].n_valid, c->heads, c->d_kv,
+                      c->buckets, c->max_distance);
+        }
         be->ops->linear(be, h, d, att, in, wo, NULL, n, in, d);
         for (size_t i = 0; i < (size_t)n * dd; i++) x[i] += h[i];
         rmsnorm(h, x, ln2, n, d, c->eps);
@@ -605,8 +621,11 @@ enum ts_status ts_umt5_encode(ts_umt5_t m, const int32_t * ids, int n, const flo
         for (size_t i = 0; i < (size_t)n * dd; i++) x[i] += h[i];
     }
     st_to_f32(m->final_norm, 0, dd, ln1);
-    rmsnorm(out, x, ln1, n, d, c->eps);
-    memset(out + (size_t)n * dd, 0, sizeof(float) * (size_t)(TS_WAN_TEXT_LEN - n) * dd);
+    for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid) {
+        rmsnorm(pr[p].out, x + (size_t)r * dd, ln1, pr[p].n_valid, d, c->eps);
+        memset(pr[p].out + (size_t)pr[p].n_valid * dd, 0,
+               sizeof(float) * (size_t)(TS_WAN_TEXT_LEN - pr[p].n_valid) * dd);
+    }
     free(x), free(h), free(qkv), free(att), free(f0), free(f1), free(w), free(kb);
     return TS_OK;
 }

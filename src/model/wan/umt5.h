@@ -74,3 +74,15 @@ int ts_umt5_dim(const ts_umt5_t enc);  // d_model
 // encoder's last hidden state, rows >= n_valid zero. An id outside the
 // vocabulary is TS_ERR_ARG.
 enum ts_status ts_umt5_encode(ts_umt5_t enc, const int32_t * ids, int n_valid, const float * weight, float * out);
+
+// Several prompts at once (the prompt and the negative prompt, a storyboard's
+// segments): each layer is converted once for all of them. Each prompt's output
+// is bit-identical to its own ts_umt5_encode (a GEMM row does not depend on the
+// other rows; attention stays within a prompt).
+struct ts_umt5_prompt {
+    const int32_t * ids;   // (n_valid)
+    int n_valid;           // 1..512
+    const float * weight;  // (n_valid) or NULL
+    float * out;           // (512, d_model), written
+};
+enum ts_status ts_umt5_encode_batch(ts_umt5_t enc, const struct ts_umt5_prompt * prompts, int n_prompts);
