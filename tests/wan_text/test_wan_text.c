@@ -496,6 +496,22 @@ static int test_encoder(const char * dir) {
         ts_umt5_free(&enc);
     }
     tu_verdict("batch of 3 == each alone", ok, "bit-identical, n_valid 7, 1, 33 (one weighted)");
+    // 1 thread == 2 threads, bit for bit
+    ts_backend_t b1 = ts_backend_cpu_new(1), b2 = ts_backend_cpu_new(2);
+    ts_umt5_t e1 = NULL, e2 = NULL;
+    snprintf(path, sizeof path, "%s/umt5_b", dir);
+    ok = ts_umt5_load(path, b1, &e1) == TS_OK && ts_umt5_load(path, b2, &e2) == TS_OK;
+    if (ok) {
+        int32_t ids[77];
+        for (int i = 0; i < 77; i++) ids[i] = (i * 37) % 128;
+        float *o1 = tu_alloc((int64_t)TS_WAN_TEXT_LEN * 64), *o2 = tu_alloc((int64_t)TS_WAN_TEXT_LEN * 64);
+        ok = ts_umt5_encode(e1, ids, 77, NULL, o1) == TS_OK && ts_umt5_encode(e2, ids, 77, NULL, o2) == TS_OK;
+        if (ok) tu_check_bits("1 thread == 2 threads", o1, o2, (int64_t)TS_WAN_TEXT_LEN * 64);
+        free(o1), free(o2);
+    }
+    if (!ok) tu_verdict("1 thread == 2 threads", 0, ts_last_error());
+    ts_umt5_free(&e1), ts_umt5_free(&e2);
+    ts_backend_free(&b1), ts_backend_free(&b2);
     return tu_finish("test_wan_text encoder");
 }
 

@@ -513,11 +513,11 @@ static void rmsnorm(float * y, const float * x, const float * w, int n, int d, d
 
 // out (n, H*dk) = softmax(q k^T + bias(i - j) + kbias_j) v, per head; q, k, v (n, H*dk).
 static void attention(float * out, const float * q, const float * k, const float * v, const float * rel,
-                      const float * kbias, int n, int H, int dk, int buckets, int max_distance) {
+                      const float * kbias, int n, int H, int dk, int buckets, int max_distance, int threads) {
     const int inner = H * dk;
     int * bucket = ts_malloc(sizeof(int) * (size_t)(2 * n - 1));  // by j - i + n - 1
     for (int r = -(n - 1); r <= n - 1; r++) bucket[r + n - 1] = rel_bucket(r, buckets, max_distance);
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
     {
         float * p = ts_malloc(sizeof(float) * (size_t)n);
 #pragma omp for collapse(2) schedule(static)
@@ -608,7 +608,7 @@ enum ts_status ts_umt5_encode_batch(ts_umt5_t m, const struct ts_umt5_prompt * p
         for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid) {
             size_t o = (size_t)r * in;
             attention(att + o, q + o, k + o, v + o, rel, pr[p].weight ? kb + r : NULL, pr[p].n_valid, c->heads, c->d_kv,
-                      c->buckets, c->max_distance);
+                      c->buckets, c->max_distance, be->threads > 0 ? be->threads : 1);
         }
         be->ops->linear(be, h, d, att, in, wo, NULL, n, in, d);
         for (size_t i = 0; i < (size_t)n * dd; i++) x[i] += h[i];
