@@ -206,6 +206,12 @@ static void st_release(const struct st_tensor * t) {
     if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
+// The whole tensor in float32, then its pages dropped from this process.
+static void to_f32(const struct st_tensor * t, float * dst) {
+    st_to_f32(t, 0, st_numel(t), dst);
+    st_release(t);
+}
+
 // ---- loading ---------------------------------------------------------------------
 
 static int is_dir(const char * p) {
@@ -581,11 +587,11 @@ enum ts_status ts_umt5_encode_batch(ts_umt5_t m, const struct ts_umt5_prompt * p
     float * f0 = ts_malloc(sizeof(float) * (size_t)n * (size_t)f);
     float * f1 = ts_malloc(sizeof(float) * (size_t)n * (size_t)f);
     float * kb = ts_malloc(sizeof(float) * (size_t)n);  // log of the prompt weights
-    // one layer's weights in float32
+    // weights in float32, a group of matrices at a time: q|k|v, o, wi_0|wi_1, wo
     size_t w_attn = (size_t)in * dd, w_ff = (size_t)f * dd;
-    float * w = ts_malloc(sizeof(float) * (4 * w_attn + 3 * w_ff + 2 * dd + (size_t)c->buckets * c->heads));
-    float *wq = w, *wk = wq + w_attn, *wv = wk + w_attn, *wo = wv + w_attn, *wi0 = wo + w_attn, *wi1 = wi0 + w_ff,
-          *wout = wi1 + w_ff, *ln1 = wout + w_ff, *ln2 = ln1 + dd, *rel = ln2 + dd;
+    size_t w_max = 3 * w_attn > 2 * w_ff ? 3 * w_attn : 2 * w_ff;
+    float * w = ts_malloc(sizeof(float) * (w_max + 3 * dd + (size_t)c->buckets * c->heads));
+    float *ln1 = w + w_max, *ln2 = ln1 + dd, *lnf = ln2 + dd, *rel = lnf + dd;
     for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid)
         for (int i = 0; i < pr[p].n_valid; i++) {
             st_to_f32(m->embed, (size_t)pr[p].ids[i] * dd, dd, x + (size_t)(r + i) * dd);
@@ -595,34 +601,33 @@ enum ts_status ts_umt5_encode_batch(ts_umt5_t m, const struct ts_umt5_prompt * p
     float *q = qkv, *k = qkv + (size_t)n * in, *v = k + (size_t)n * in;
     for (int l = 0; l < c->layers; l++) {
         const struct umt5_layer * L = &m->layer[l];
-        const struct st_tensor * src[] = {L->q, L->k, L->v, L->o, L->wi0, L->wi1, L->wo, L->ln1, L->ln2, L->rel};
-        float * dst[] = {wq, wk, wv, wo, wi0, wi1, wout, ln1, ln2, rel};
-        for (int r = 0; r < 10; r++) {
-            st_to_f32(src[r], 0, st_numel(src[r]), dst[r]);
-            st_release(src[r]);
-        }
+        to_f32(L->ln1, ln1), to_f32(L->ln2, ln2), to_f32(L->rel, rel);
         rmsnorm(h, x, ln1, n, d, c->eps);
-        be->ops->linear(be, q, in, h, d, wq, NULL, n, d, in);
-        be->ops->linear(be, k, in, h, d, wk, NULL, n, d, in);
-        be->ops->linear(be, v, in, h, d, wv, NULL, n, d, in);
+        to_f32(L->q, w), to_f32(L->k, w + w_attn), to_f32(L->v, w + 2 * w_attn);
+        be->ops->linear(be, q, in, h, d, w, NULL, n, d, in);
+        be->ops->linear(be, k, in, h, d, w + w_attn, NULL, n, d, in);
+        be->ops->linear(be, v, in, h, d, w + 2 * w_attn, NULL, n, d, in);
         for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid) {
             size_t o = (size_t)r * in;
             attention(att + o, q + o, k + o, v + o, rel, pr[p].weight ? kb + r : NULL, pr[p].n_valid, c->heads, c->d_kv,
                       c->buckets, c->max_distance, be->threads > 0 ? be->threads : 1);
         }
-        be->ops->linear(be, h, d, att, in, wo, NULL, n, in, d);
+        to_f32(L->o, w);
+        be->ops->linear(be, h, d, att, in, w, NULL, n, in, d);
         for (size_t i = 0; i < (size_t)n * dd; i++) x[i] += h[i];
         rmsnorm(h, x, ln2, n, d, c->eps);
-        be->ops->linear(be, f0, f, h, d, wi0, NULL, n, d, f);
-        be->ops->linear(be, f1, f, h, d, wi1, NULL, n, d, f);
+        to_f32(L->wi0, w), to_f32(L->wi1, w + w_ff);
+        be->ops->linear(be, f0, f, h, d, w, NULL, n, d, f);
+        be->ops->linear(be, f1, f, h, d, w + w_ff, NULL, n, d, f);
         be->ops->gelu(be, f0, (int64_t)n * f);
         for (size_t i = 0; i < (size_t)n * f; i++) f0[i] *= f1[i];
-        be->ops->linear(be, h, d, f0, f, wout, NULL, n, f, d);
+        to_f32(L->wo, w);
+        be->ops->linear(be, h, d, f0, f, w, NULL, n, f, d);
         for (size_t i = 0; i < (size_t)n * dd; i++) x[i] += h[i];
     }
-    st_to_f32(m->final_norm, 0, dd, ln1);
+    to_f32(m->final_norm, lnf);
     for (int p = 0, r = 0; p < n_prompts; r += pr[p++].n_valid) {
-        rmsnorm(pr[p].out, x + (size_t)r * dd, ln1, pr[p].n_valid, d, c->eps);
+        rmsnorm(pr[p].out, x + (size_t)r * dd, lnf, pr[p].n_valid, d, c->eps);
         memset(pr[p].out + (size_t)pr[p].n_valid * dd, 0,
                sizeof(float) * (size_t)(TS_WAN_TEXT_LEN - pr[p].n_valid) * dd);
     }

@@ -1,7 +1,8 @@
 // umT5's encoder (Wan2.1's text encoder, transformers' UMT5EncoderModel) on the CPU:
 // weights memory-mapped in their stored dtype (F32, F16, BF16), converted to float32
-// one layer at a time while encoding, so that the encoder costs one layer in float32
-// plus the pages of the mapped files being read; freed whole by ts_umt5_free.
+// a few matrices at a time while encoding (q|k|v, o, wi_0|wi_1, wo: at most 2 d_ff
+// d_model floats, 335 MB for umT5-XXL), each tensor's mapped pages dropped once
+// converted; nothing stays converted between calls; ts_umt5_free unmaps it all.
 //
 //   ts_umt5_t enc;
 //   TS_TRY(ts_umt5_load("Wan2.1-T2V-1.3B-Diffusers/text_encoder", NULL, &enc));
