@@ -40,7 +40,8 @@ def prompt_clean(text, ftfy_kwargs=None):
 
 
 # The ftfy steps the engine does not run (src/model/wan/tokenizer.h). Without its
-# mojibake repair ftfy gives what the engine gives (category "mojibake" checks that);
+# mojibake repair ftfy gives what the engine gives (category "ftfy_repair" checks that,
+# with the width fix that can make '&' and '<' out of fullwidth forms);
 # its ligature, width and NFC steps are left to SentencePiece's NFKC: the cleaned text
 # differs, the ids do not (checked here on every prompt).
 ENGINE = dict(fix_encoding=False, restore_byte_a0=False, replace_lossy_sequences=False,
@@ -51,7 +52,7 @@ ENGINE = dict(fix_encoding=False, restore_byte_a0=False, replace_lossy_sequences
 # the prompts
 
 CAT = ["ascii", "punct_digits", "accents", "cjk", "emoji", "whitespace", "cleaning", "long", "special", "edge",
-       "mojibake"]
+       "ftfy_repair"]
 SYL = ["ka", "to", "ri", "mu", "sen", "dor", "al", "ve", "qui", "zen", "pha", "lo", "tra", "min", "gu", "shi",
        "bel", "na", "o", "e", "str", "ck", "th", "ing", "er", "ion"]
 WORDS = ("a the cat dog runs across green field under bright sun slowly camera pans left right over city street "
@@ -156,6 +157,8 @@ def make_prompts(rng, vocab_en):
             moj.append(s.encode("utf-8").decode(enc))
         except UnicodeDecodeError:
             moj.append(s.encode("utf-8").decode("latin-1"))
+    # fullwidth forms ftfy's width fix turns into HTML syntax, which it then unescapes
+    moj += ["\uff06amp; cat", "a \uff06lt;b\uff06gt; c", "\uff1ci\uff1e &amp; dog", "x \uff06quot;q\uff06quot;"]
     for s in moj:
         out.append((10, s))
     return out
