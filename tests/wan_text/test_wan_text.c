@@ -3,8 +3,8 @@
 //                                 (spiece.model) and DIR/tok_json (tokenizer.json only):
 //                                 the cleaned text and the 512 ids and mask exactly as
 //                                 AutoTokenizer(prompt_clean(p)); the prompts ftfy would
-//                                 repair (mojibake; fullwidth '&', '<') listed apart, equal
-//                                 to ftfy without its encoding and width repairs
+//                                 repair (mojibake) listed apart, equal
+//                                 to ftfy without its encoding repair
 //   test_wan_text weights DIR     prompt-weight syntax: ids as the text without it,
 //                                 weights on the right pieces, bad weights refused
 //   test_wan_text errors DIR      bad input: one clear error each
@@ -136,9 +136,8 @@ static void run_prompts(const char * dir, const char * tok_dir, const char * lab
         snprintf(name, sizeof name, "%s.%s", label, CAT[i]);
         snprintf(det, sizeof det, "ids matched %d/%d", ok_cat[i], n_cat[i]);
         if (i == N_CAT - 1)
-            snprintf(det, sizeof det,
-                     "ids matched %d/%d (ftfy without encoding/width repair; %d differ from full ftfy)", ok_cat[i],
-                     n_cat[i], moj_differ);
+            snprintf(det, sizeof det, "ids matched %d/%d (ftfy without its encoding repair; %d differ from full ftfy)",
+                     ok_cat[i], n_cat[i], moj_differ);
         tu_verdict(name, n_cat[i] > 0 && ok_cat[i] == n_cat[i], det);
         if (i < N_CAT - 1) total += n_cat[i], total_ok += ok_cat[i];
     }

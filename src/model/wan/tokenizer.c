@@ -305,19 +305,51 @@ static const uint16_t cp1252_c1[32] = {0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0
                                        0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
                                        0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
 
-// One pass of fix_c1_controls, uncurl_quotes, remove_terminal_escapes and
-// remove_control_chars (ftfy's order; its other steps: see tokenizer.h).
+// One pass of fix_c1_controls, fix_latin_ligatures, fix_character_width,
+// uncurl_quotes, remove_terminal_escapes and remove_control_chars (ftfy's order;
+// its other steps: see tokenizer.h).
+static const char * ftfy_map_find(const struct ts_ftfy_map * tab, size_t n, uint32_t c) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tab[mid].cp == c) return tab[mid].utf8;
+        if (tab[mid].cp < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static uint32_t uncurl(uint32_t c) {
+    if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B)) return '\'';
+    if (c >= 0x201C && c <= 0x201F) return '"';
+    return c;
+}
+
 static void ftfy_chars(const cpbuf * in, cpbuf * out) {
-    cpbuf a = {0};
-    for (size_t i = 0; i < in->n; i++) {
+    cpbuf a = {0}, lig = {0}, wid = {0};
+    for (size_t i = 0; i < in->n; i++) {  // each step is a per-character translation
         uint32_t c = in->c[i];
         if (c >= 0x80 && c <= 0x9F) c = cp1252_c1[c - 0x80];
-        if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B))
-            c = '\'';
-        else if (c >= 0x201C && c <= 0x201F)
-            c = '"';
-        cp_push(&a, c);
+        lig.n = 0;
+        const char * l = ftfy_map_find(ts_ftfy_ligatures, sizeof ts_ftfy_ligatures / sizeof ts_ftfy_ligatures[0], c);
+        if (l)
+            cp_push_utf8(&lig, l);
+        else
+            cp_push(&lig, c);
+        for (size_t j = 0; j < lig.n; j++) {
+            wid.n = 0;
+            const char * w = ftfy_map_find(ts_ftfy_width, sizeof ts_ftfy_width / sizeof ts_ftfy_width[0], lig.c[j]);
+            if (w)
+                cp_push_utf8(&wid, w);
+            else
+                cp_push(&wid, lig.c[j]);
+            for (size_t k = 0; k < wid.n; k++) cp_push(&a, uncurl(wid.c[k]));
+        }
     }
+    free(lig.c);
+    free(wid.c);
     for (size_t i = 0; i < a.n; i++) {
         if (a.c[i] == 0x1B && i + 1 < a.n && a.c[i + 1] == '[') {  // \033\[(\d|;)*[a-zA-Z]
             size_t e = i + 2;

@@ -16,15 +16,14 @@
 // Unicode whitespace sets, and these steps of ftfy.fix_text (run per line until nothing
 // changes, as ftfy does): its HTML unescaping (entities ending in ';', its
 // upper-case names; off from the first line holding '<'), C1 controls read as
-// Windows-1252, curly quotes made straight, ANSI terminal escapes and its
-// control characters removed. ftfy's ligature, character-width and NFC steps
-// are not done here because SentencePiece's NFKC normalizer does the same to the
-// pieces (the cleaned text differs, the ids do not; checked on every test prompt),
-// except where the width fix makes HTML syntax that ftfy then unescapes
-// ("\uff06amp;" is "&" to ftfy, "&amp;" here) or a '<' that stops its unescaping.
-// ftfy's mojibake repair (fix_encoding: text that was decoded with the wrong codec,
-// e.g. "cafÃ©") is NOT done. Such prompts tokenize as if ftfy had run with
-// fix_encoding and fix_character_width off (tests/wan_text: category ftfy_repair).
+// Windows-1252, Latin ligatures split, halfwidth and fullwidth forms made normal
+// width, curly quotes made straight, ANSI terminal escapes and its control
+// characters removed. ftfy's NFC step is not done here because SentencePiece's
+// NFKC normalizer does the same to the pieces (the cleaned text differs, the ids
+// do not; checked on every test prompt). ftfy's mojibake repair (fix_encoding:
+// text that was decoded with the wrong codec, e.g. "cafÃ©") is NOT done: such
+// prompts tokenize as if ftfy had run with fix_encoding off (tests/wan_text:
+// category ftfy_repair).
 //
 // Segmentation: SentencePiece normalizes the text (the model's precompiled
 // charsmap) and splits it into words; each word's pieces are then chosen by
