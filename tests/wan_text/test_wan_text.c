@@ -75,9 +75,9 @@ static void show(const char * what, const char * s) {
 
 // ---- tokenizer ----------------------------------------------------------------------
 
-static void run_prompts(const char * dir, const char * tok_dir, const char * label) {
+static void run_prompts(const char * dir, const char * prompts, const char * tok_dir, const char * label) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/prompts.bin", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, prompts);
     size_t n;
     unsigned char * buf = read_all(path, &n);
     if (!buf || n < 12 || memcmp(buf, "TSWTOK01", 8) != 0) {
@@ -138,14 +138,14 @@ static void run_prompts(const char * dir, const char * tok_dir, const char * lab
         if (i == N_CAT - 1)
             snprintf(det, sizeof det, "ids matched %d/%d (ftfy without its encoding repair; %d differ from full ftfy)",
                      ok_cat[i], n_cat[i], moj_differ);
-        tu_verdict(name, n_cat[i] > 0 && ok_cat[i] == n_cat[i], det);
+        if (n_cat[i] > 0 || i != 7) tu_verdict(name, n_cat[i] > 0 && ok_cat[i] == n_cat[i], det);
         if (i < N_CAT - 1) total += n_cat[i], total_ok += ok_cat[i];
     }
     char name[96], det[128];
     snprintf(name, sizeof name, "%s.all", label);
     snprintf(det, sizeof det, "ids matched %d/%d (%d truncated to 511+</s>), cleaning differs on %d", total_ok, total,
              trunc_seen, clean_bad);
-    tu_verdict(name, total_ok == total && total >= 1000, det);
+    tu_verdict(name, total_ok == total && (total >= 1000 || strcmp(prompts, "prompts.bin") != 0), det);
     ts_wan_tokenizer_free(&tok);
     free(buf);
 }
@@ -184,8 +184,11 @@ static void test_added_tokens(const char * dir) {
 
 static int test_tokenizer(const char * dir) {
     printf("tokenizer: %s\n", dir);
-    run_prompts(dir, "tok_spm", "spiece.model");
-    run_prompts(dir, "tok_json", "tokenizer.json");
+    run_prompts(dir, "prompts.bin", "tok_spm", "spiece.model");
+    run_prompts(dir, "prompts.bin", "tok_json", "tokenizer.json");
+    // umT5's special ids (<s> 2, <unk> 3) and byte-fallback pieces: unknown text is id 2
+    // as transformers' T5Tokenizer writes it
+    run_prompts(dir, "prompts_umt5.bin", "tok_umt5", "umT5 layout");
     // the files themselves, not only the folders
     char path[1024];
     ts_wan_tokenizer_t a, b;

@@ -30,6 +30,8 @@ struct ts_wan_tokenizer {
     int n_spm;  // pieces in the SentencePiece model
     int vocab;  // n_spm, or more with special tokens past it
     int eos, pad, unk;
+    int unk_out;               // the id written for text no piece covers (see finish_load)
+    int other_class;           // tokenizer_config.json names a class other than T5Tokenizer
     struct special * special;  // owned, n_special
     int n_special;
     // the pieces text can produce, for the lattice (see encode_span): an open
@@ -507,7 +509,8 @@ static void lattice_word(const struct ts_wan_tokenizer * t, const char * w, size
         }
         if (!single && a + mb <= n) {
             double cand = best[a].score + t->unk_score;
-            if (best[a + mb].from < 0 || cand > best[a + mb].score) best[a + mb] = (struct node){cand, t->unk, (int)a};
+            if (best[a + mb].from < 0 || cand > best[a + mb].score)
+                best[a + mb] = (struct node){cand, t->unk_out, (int)a};
         }
         a += mb;
     }
@@ -517,7 +520,7 @@ static void lattice_word(const struct ts_wan_tokenizer * t, const char * w, size
     while (e > 0) {
         size_t a = (size_t)best[e].from;
         int id = best[e].id;
-        if (!(id == t->unk && m > 0 && rid[m - 1] == t->unk)) m++;  // fuse unknowns
+        if (!(id == t->unk_out && m > 0 && rid[m - 1] == t->unk_out)) m++;  // fuse unknowns
         rid[m - 1] = id, rst[m - 1] = a;
         e = a;
     }
@@ -641,6 +644,10 @@ static json_t * find_precompiled(json_t * norm) {  // the Precompiled normalizer
     return NULL;
 }
 
+static int t5_class(const char * cls) {  // AutoTokenizer's class: T5Tokenizer when unnamed
+    return !cls || strcmp(cls, "T5Tokenizer") == 0 || strcmp(cls, "T5TokenizerFast") == 0;
+}
+
 // tokenizer.json (Unigram) -> a SentencePiece ModelProto in memory.
 static enum ts_status load_tokenizer_json(const char * path, struct ts_wan_tokenizer * t) {
     json_error_t jerr;
@@ -729,6 +736,15 @@ static enum ts_status load_tokenizer_json(const char * path, struct ts_wan_token
         goto done;
     }
     t->n_spm = t->vocab = ts_spm_vocab_size(t->spm);
+    {  // the class AutoTokenizer would build, from tokenizer_config.json beside the file
+        char cfg[4096];
+        snprintf(cfg, sizeof cfg, "%s", path);
+        char * slash = strrchr(cfg, '/');
+        snprintf(slash ? slash + 1 : cfg, sizeof cfg - (size_t)(slash ? slash + 1 - cfg : 0), "tokenizer_config.json");
+        json_t * c = is_file(cfg) ? json_load_file(cfg, 0, NULL) : NULL;
+        t->other_class = !t5_class(json_string_value(json_object_get(c, "tokenizer_class")));
+        json_decref(c);
+    }
     json_array_foreach(added, i, v) {
         const char * c = json_string_value(json_object_get(v, "content"));
         json_t * id = json_object_get(v, "id");
@@ -763,7 +779,7 @@ static enum ts_status load_spiece(const char * path, const char * dir, struct ts
     if (ts_spm_load_file(path, &t->spm, err, sizeof err) != 0)
         return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' is not a SentencePiece model: %s", path, err);
     t->n_spm = t->vocab = ts_spm_vocab_size(t->spm);
-    int extra = 100;  // tokenizer_config.json: extra_ids, and the special added tokens it lists
+    int extra = 100;  // tokenizer_config.json: extra_ids, the special added tokens it lists, the class
     json_t * root = NULL;
     if (dir) {
         char cfg[4096];
@@ -779,6 +795,7 @@ static enum ts_status load_spiece(const char * path, const char * dir, struct ts
                 extra = (int)json_integer_value(e);
         }
     }
+    t->other_class = !t5_class(json_string_value(json_object_get(root, "tokenizer_class")));
     const char * key;
     json_t * v;
     json_object_foreach(json_object_get(root, "added_tokens_decoder"), key, v) {
@@ -789,7 +806,7 @@ static enum ts_status load_spiece(const char * path, const char * dir, struct ts
             add_special(t, c, (int)id);
     }
     json_decref(root);
-    add_t5_specials(t, extra, 0);
+    add_t5_specials(t, extra, 1);
     return TS_OK;
 }
 
@@ -865,6 +882,10 @@ static enum ts_status finish_load(struct ts_wan_tokenizer * t, const char * what
         return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no end-of-sequence piece </s>", what);
     if (t->unk < 0) return ts_error(TS_ERR_FORMAT, TS_TOK_HINT, "tokenizer '%s' has no unknown piece <unk>", what);
     if (t->pad < 0) t->pad = 0;
+    // transformers 5's T5Tokenizer builds its Unigram model with unk_id=2 and no byte
+    // fallback, whatever the model says: text no piece covers is id 2 (umT5's <s>;
+    // its <unk> is 3). That is the reference, so it is reproduced here.
+    t->unk_out = t->other_class ? t->unk : 2;
     build_lattice_table(t);
     return TS_OK;
 }
@@ -996,7 +1017,8 @@ static enum ts_status encode_span(const struct ts_wan_tokenizer * t, const char 
     for (int i = 0; i <= n; i++) {
         float sc;
         int normal = 1;
-        const char * p = i < n ? (ids[i] == t->unk ? "\x01" : ts_spm_piece(t->spm, ids[i], &sc, &normal)) : NULL;
+        const char * p = i < n ? ts_spm_piece(t->spm, ids[i], &sc, &normal) : NULL;
+        if (p && !normal) p = "\x01";  // <unk> or a byte-fallback piece: text no piece covers
         int starts_word = p && strncmp(p, "\xe2\x96\x81", 3) == 0;
         if ((i == n || starts_word) && len > 0) {  // segment the word so far
             wid = realloc(wid, (len + 1) * sizeof(int32_t));

@@ -30,6 +30,13 @@
 // the unigram lattice exactly as the tokenizers library does it, because
 // SentencePiece 0.1.97 and tokenizers break ties between equal-score paths
 // (the same pieces in another order) differently.
+//
+// Unknown text: transformers 5's T5Tokenizer (what AutoTokenizer builds for a
+// Wan tokenizer/) makes its unigram model with unk_id 2 and no byte fallback,
+// whatever the SentencePiece model says, so text no piece covers becomes id 2
+// (in umT5 that is <s>; its <unk> is 3), consecutive such characters one id.
+// Reproduced here for the T5Tokenizer class (tokenizer_config.json naming it or
+// none); another class named there gets the model's own <unk>.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
