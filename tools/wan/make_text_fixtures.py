@@ -252,7 +252,8 @@ def make_tokenizer(out):
         f.write('{"tokenizer_class": "T5Tokenizer", "extra_ids": 300, "model_max_length": 512}\n')
     tok_u = AutoTokenizer.from_pretrained(d_u)
     sub = [(c, p) for i, (c, p) in enumerate(prompts) if c != 7 and i % 4 == 0]
-    sub += [(8, "x <s> y <unk> z </s>"), (4, "🦄🦄 a 🦄"), (9, "\u00de\u00d0 \u03a9 q")]
+    sub += [(8, "x <s> y <unk> z </s>"), (4, "🦄🦄 a 🦄"), (9, "\u00de\u00d0 \u03a9 q"),
+            (9, "a <0x41> b<0x0A>")]
     # without NFKC in this model, ftfy's NFC shows in the ids (decomposed accents): left out
     sub = [(c, p) for c, p in sub if c == 10 or tok_u(prompt_clean(p))["input_ids"] == tok_u(prompt_clean(p, ENGINE))["input_ids"]]
     print("  tok_umt5 (umT5's special ids, byte fallback, identity normalization):")

@@ -34,8 +34,8 @@ struct ts_wan_tokenizer {
     int other_class;           // tokenizer_config.json names a class other than T5Tokenizer
     struct special * special;  // owned, n_special
     int n_special;
-    // the pieces text can produce, for the lattice (see encode_span): an open
-    // addressing table of ids by piece text, n_slot a power of two
+    // every piece, for the lattice (see encode_span): an open addressing table
+    // of ids by piece text, n_slot a power of two
     int32_t * slot;  // owned, n_slot; -1 empty
     size_t n_slot;
     int max_piece;     // longest piece, bytes
@@ -459,7 +459,7 @@ static void build_lattice_table(struct ts_wan_tokenizer * t) {
         int normal;
         const char * p = ts_spm_piece(t->spm, id, &sc, &normal);
         if (sc < min_score) min_score = sc;
-        if (!normal) continue;
+        // every piece, as in tokenizers' trie (special tokens are split out before)
         size_t n = strlen(p);
         if ((int)n > t->max_piece) t->max_piece = (int)n;
         size_t i = fnv1a(p, n) & (t->n_slot - 1);
@@ -1018,7 +1018,16 @@ static enum ts_status encode_span(const struct ts_wan_tokenizer * t, const char 
         float sc;
         int normal = 1;
         const char * p = i < n ? ts_spm_piece(t->spm, ids[i], &sc, &normal) : NULL;
-        if (p && !normal) p = "\x01";  // <unk> or a byte-fallback piece: text no piece covers
+        char byte[2] = {0, 0};
+        if (p && !normal) {
+            // a byte-fallback piece <0xHH> is that byte of the normalized text; <unk>
+            // becomes a byte no piece holds (the lattice makes it unknown again)
+            unsigned v;
+            if (strlen(p) == 6 && sscanf(p, "<0x%2X>", &v) == 1 && v > 0)
+                byte[0] = (char)v, p = byte;
+            else
+                p = "\x01";
+        }
         int starts_word = p && strncmp(p, "\xe2\x96\x81", 3) == 0;
         if ((i == n || starts_word) && len > 0) {  // segment the word so far
             wid = realloc(wid, (len + 1) * sizeof(int32_t));
