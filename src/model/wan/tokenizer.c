@@ -644,6 +644,13 @@ static json_t * find_precompiled(json_t * norm) {  // the Precompiled normalizer
     return NULL;
 }
 
+// An added token matched in the raw text before SentencePiece: special ones, and
+// others not marked "normalized" (those would be matched after normalization,
+// which is not done here).
+static int split_token(json_t * tok) {
+    return json_is_true(json_object_get(tok, "special")) || json_is_false(json_object_get(tok, "normalized"));
+}
+
 static int t5_class(const char * cls) {  // AutoTokenizer's class: T5Tokenizer when unnamed
     return !cls || strcmp(cls, "T5Tokenizer") == 0 || strcmp(cls, "T5TokenizerFast") == 0;
 }
@@ -748,8 +755,7 @@ static enum ts_status load_tokenizer_json(const char * path, struct ts_wan_token
     json_array_foreach(added, i, v) {
         const char * c = json_string_value(json_object_get(v, "content"));
         json_t * id = json_object_get(v, "id");
-        if (c && json_is_integer(id) && json_is_true(json_object_get(v, "special")))
-            add_special(t, c, (int)json_integer_value(id));
+        if (c && json_is_integer(id) && split_token(v)) add_special(t, c, (int)json_integer_value(id));
     }
 done:
     free(pb.p);
@@ -802,8 +808,7 @@ static enum ts_status load_spiece(const char * path, const char * dir, struct ts
         const char * c = json_string_value(json_object_get(v, "content"));
         char * end;
         long id = strtol(key, &end, 10);
-        if (c && *end == '\0' && id >= 0 && id < INT32_MAX && json_is_true(json_object_get(v, "special")))
-            add_special(t, c, (int)id);
+        if (c && *end == '\0' && id >= 0 && id < INT32_MAX && split_token(v)) add_special(t, c, (int)id);
     }
     json_decref(root);
     add_t5_specials(t, extra, 1);

@@ -49,7 +49,7 @@ typedef struct ts_wan_tokenizer * ts_wan_tokenizer_t;
 
 // Loads from a tokenizer directory (spiece.model, else tokenizer.json; an
 // optional tokenizer_config.json gives extra_ids, default 100, as T5Tokenizer,
-// and its added_tokens_decoder's special tokens, e.g. umT5's <s>),
+// and its added_tokens_decoder's special (or not normalized) tokens, e.g. umT5's <s>),
 // or from a file: a SentencePiece .model or a tokenizer.json (its Unigram model,
 // scores and precompiled charsmap are turned into a SentencePiece model in
 // memory; its added tokens are the special tokens). A directory with neither,
