@@ -52,7 +52,8 @@ typedef struct ts_wan_tokenizer * ts_wan_tokenizer_t;
 // and its added_tokens_decoder's special (or not normalized) tokens, e.g. umT5's <s>),
 // or from a file: a SentencePiece .model or a tokenizer.json (its Unigram model,
 // scores and precompiled charsmap are turned into a SentencePiece model in
-// memory; its added tokens are the special tokens). A directory with neither,
+// memory; its special and not-normalized added tokens split the text). A
+// directory with neither,
 // a non-Unigram tokenizer.json or an unreadable model: one TS_ERR_IO /
 // TS_ERR_FORMAT error with a hint.
 enum ts_status ts_wan_tokenizer_load(const char * path, ts_wan_tokenizer_t * out);
@@ -83,7 +84,8 @@ struct ts_wan_tokens {
 // Cleans and tokenizes `text` like AutoTokenizer(prompt_clean(text),
 // padding="max_length", max_length=512, truncation=True): the first 511 pieces
 // and </s>. Truncation is logged as a warning. Special tokens written in the text
-// (`</s>`, `<pad>`, `<unk>`, `<extra_id_N>`) are those tokens, as in transformers.
+// (`</s>`, `<pad>`, `<unk>`, `<s>` where the model has it, `<extra_id_N>`) are
+// those tokens, as in transformers.
 //
 // Prompt weights: `word::1.5` (the run of non-space characters before `::`) or
 // `(several words)::0.7` give those words' pieces that weight (0 < w <= 10);
