@@ -380,29 +380,40 @@ static double run_cases(const char * label, const char * path, const char * case
     return worst;
 }
 
-// src plus a U8 tensor `name` holding bytes[0, n), written to dst (ComfyUI's layout
-// for a text encoder that carries its tokenizer).
-static int add_u8_tensor(const char * src, const char * dst, const char * name, const unsigned char * bytes, size_t n) {
+// src with `prefix` before every name, plus (name not NULL) a U8 tensor `name`
+// holding bytes[0, n), written to dst: how containers store a text encoder.
+static int add_u8_tensor(const char * src, const char * dst, const char * prefix, const char * name,
+                         const unsigned char * bytes, size_t n) {
     size_t sn;
     unsigned char * b = read_all(src, &sn);
     if (!b) return -1;
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | b[i];
     json_t * h = json_loadb((const char *)b + 8, (size_t)hl, 0, NULL);
+    json_t * out = json_object();
+    const char * key;
+    json_t * v;
+    json_object_foreach(h, key, v) {
+        char k[512];
+        snprintf(k, sizeof k, "%s%s", strcmp(key, "__metadata__") == 0 ? "" : prefix, key);
+        json_object_set(out, k, v);
+    }
     size_t data_n = sn - 8 - (size_t)hl;
-    json_object_set_new(h, name,
-                        json_pack("{s:s, s:[I], s:[I, I]}", "dtype", "U8", "shape", (json_int_t)n, "data_offsets",
-                                  (json_int_t)data_n, (json_int_t)(data_n + n)));
-    char * hs = json_dumps(h, JSON_COMPACT);
+    if (name)
+        json_object_set_new(out, name,
+                            json_pack("{s:s, s:[I], s:[I, I]}", "dtype", "U8", "shape", (json_int_t)n, "data_offsets",
+                                      (json_int_t)data_n, (json_int_t)(data_n + n)));
+    char * hs = json_dumps(out, JSON_COMPACT);
     uint64_t nl = strlen(hs);
     FILE * f = fopen(dst, "wb");
     for (int i = 0; i < 8; i++) fputc((int)((nl >> (8 * i)) & 0xFF), f);
     fwrite(hs, 1, nl, f);
     fwrite(b + 8 + hl, 1, data_n, f);
-    fwrite(bytes, 1, n, f);
+    if (name) fwrite(bytes, 1, n, f);
     fclose(f);
     free(hs);
     json_decref(h);
+    json_decref(out);
     free(b);
     return 0;
 }
@@ -417,8 +428,16 @@ static void test_comfy_file(const char * dir) {
     snprintf(cases, sizeof cases, "%s/umt5_a/cases.bin", dir);
     size_t n;
     unsigned char * model = read_all(spm, &n);
-    int ok = model && add_u8_tensor(src, dst, "spiece_model", model, n) == 0;
+    int ok = model && add_u8_tensor(src, dst, "", "spiece_model", model, n) == 0;
     run_cases("umt5_a one file + spiece_model", dst, cases);
+    // the same weights under a container's prefix, in both layouts
+    char wan[1024];
+    snprintf(wan, sizeof wan, "%s/umt5_a_wan.safetensors", dir);
+    add_u8_tensor(src, dst, "text_encoders.umt5xxl.transformer.", NULL, NULL, 0);
+    run_cases("umt5_a names prefixed", dst, cases);
+    add_u8_tensor(wan, dst, "model.", NULL, NULL, 0);
+    run_cases("umt5_a Wan names prefixed", dst, cases);
+    add_u8_tensor(src, dst, "", "spiece_model", model, n);
     ts_umt5_t enc;
     ok = ok && ts_umt5_load(dst, NULL, &enc) == TS_OK;
     const void * bytes = NULL;

@@ -290,6 +290,21 @@ static enum ts_status need(const struct ts_umt5 * m, const char * name, int ndim
     return TS_OK;
 }
 
+// A tensor whose name is `suffix` after a prefix ending in '.' (or none): 1 and the prefix.
+static int find_suffix(const struct ts_umt5 * m, const char * suffix, char * pre, size_t pre_n) {
+    size_t sl = strlen(suffix);
+    for (int i = 0; i < m->n_t; i++) {
+        size_t nl = strlen(m->t[i].name);
+        if (nl >= sl && strcmp(m->t[i].name + nl - sl, suffix) == 0 && (nl == sl || m->t[i].name[nl - sl - 1] == '.') &&
+            nl - sl < pre_n) {
+            memcpy(pre, m->t[i].name, nl - sl);
+            pre[nl - sl] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int cfg_int(json_t * c, const char * key, int * v) {
     json_t * x = json_object_get(c, key);
     if (!json_is_integer(x)) return 0;
@@ -300,33 +315,35 @@ static int cfg_int(json_t * c, const char * key, int * v) {
 // The config: sizes from the tensors' shapes, checked against config.json when there is one.
 static enum ts_status resolve(struct ts_umt5 * m, const char * dir) {
     enum { TF, WAN } layout;
-    const char * pre = "encoder.";
-    if (st_find(m, "token_embedding.weight"))
+    // the layout, and the prefix its names carry in this file (e.g. "encoder.", or
+    // none, or a container's such as "text_encoders.umt5xxl.transformer.encoder.")
+    char pre[160] = "", root[160] = "";
+    if (find_suffix(m, "token_embedding.weight", pre, sizeof pre)) {
         layout = WAN;
-    else {
+        snprintf(root, sizeof root, "%s", pre);
+    } else {
         layout = TF;
-        if (!st_find(m, "encoder.block.0.layer.0.SelfAttention.q.weight") &&
-            st_find(m, "block.0.layer.0.SelfAttention.q.weight"))
-            pre = "";
+        if (!find_suffix(m, "block.0.layer.0.SelfAttention.q.weight", pre, sizeof pre))
+            snprintf(pre, sizeof pre, "encoder.");
+        snprintf(root, sizeof root, "%s", pre);  // shared.weight sits beside encoder.
+        size_t rl = strlen(root);
+        if (rl >= 8 && strcmp(root + rl - 8, "encoder.") == 0) root[rl - 8] = '\0';
     }
-    char n[256];
-    const struct st_tensor * e = st_find(m, layout == WAN ? "token_embedding.weight" : "shared.weight");
+    char n[512];
+    snprintf(n, sizeof n, "%s%s", root, layout == WAN ? "token_embedding.weight" : "shared.weight");
+    const struct st_tensor * e = st_find(m, n);
     if (!e && layout == TF) {
         snprintf(n, sizeof n, "%sembed_tokens.weight", pre);
         e = st_find(m, n);
     }
-    const char * q0 = layout == WAN ? "blocks.0.attn.q.weight" : NULL;
-    char q0b[128], rel0[128], wi0[128];
-    if (layout == TF) {
-        snprintf(q0b, sizeof q0b, "%sblock.0.layer.0.SelfAttention.q.weight", pre);
-        q0 = q0b;
-    }
-    snprintf(rel0, sizeof rel0,
+    char q0[512], rel0[512], wi0[512];
+    snprintf(q0, sizeof q0, "%s%s", pre,
+             layout == WAN ? "blocks.0.attn.q.weight" : "block.0.layer.0.SelfAttention.q.weight");
+    snprintf(rel0, sizeof rel0, "%s%s", pre,
              layout == WAN ? "blocks.0.pos_embedding.embedding.weight"
-                           : "%sblock.0.layer.0.SelfAttention.relative_attention_bias.weight",
-             pre);
-    snprintf(wi0, sizeof wi0,
-             layout == WAN ? "blocks.0.ffn.gate.0.weight" : "%sblock.0.layer.1.DenseReluDense.wi_0.weight", pre);
+                           : "block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+    snprintf(wi0, sizeof wi0, "%s%s", pre,
+             layout == WAN ? "blocks.0.ffn.gate.0.weight" : "block.0.layer.1.DenseReluDense.wi_0.weight");
     const struct st_tensor *tq = st_find(m, q0), *tr = st_find(m, rel0), *tf = st_find(m, wi0);
     if (e && e->dtype == ST_OTHER)
         return ts_error(TS_ERR_FORMAT, "umT5 weights are F32, F16 or BF16", "umT5 tensor '%s' has dtype %s", e->name,
@@ -357,7 +374,7 @@ static enum ts_status resolve(struct ts_umt5 * m, const char * dir) {
     c->eps = 1e-6;
     for (c->layers = 0;; c->layers++) {
         if (layout == WAN)
-            snprintf(n, sizeof n, "blocks.%d.attn.q.weight", c->layers);
+            snprintf(n, sizeof n, "%sblocks.%d.attn.q.weight", pre, c->layers);
         else
             snprintf(n, sizeof n, "%sblock.%d.layer.0.SelfAttention.q.weight", pre, c->layers);
         if (!st_find(m, n)) break;
@@ -423,14 +440,14 @@ static enum ts_status resolve(struct ts_umt5 * m, const char * dir) {
         };
         for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
             if (layout == WAN)
-                snprintf(n, sizeof n, "blocks.%d.%s.weight", l, roles[r].wan);
+                snprintf(n, sizeof n, "%sblocks.%d.%s.weight", pre, l, roles[r].wan);
             else
                 snprintf(n, sizeof n, "%sblock.%d.%s.weight", pre, l, roles[r].tf);
             TS_TRY(need(m, n, roles[r].ndim, roles[r].a, roles[r].b, roles[r].dst));
         }
     }
     if (layout == WAN)
-        snprintf(n, sizeof n, "norm.weight");
+        snprintf(n, sizeof n, "%snorm.weight", pre);
     else
         snprintf(n, sizeof n, "%sfinal_layer_norm.weight", pre);
     return need(m, n, 1, d, 0, &m->final_norm);

@@ -17,7 +17,8 @@
 // has its own of (32 buckets, bidirectional, max distance 128), keys past n_valid
 // masked. As WanPipeline does, rows past n_valid are zero in the output.
 //
-// Layouts read (one name table each, chosen by the names present):
+// Layouts read (one name table each, chosen by the names present; the names may
+// carry a container's prefix, e.g. "text_encoders.umt5xxl.transformer."):
 // - transformers: `shared.weight` (or `encoder.embed_tokens.weight`),
 //   `encoder.block.N.layer.0.SelfAttention.{q,k,v,o,relative_attention_bias}.weight`,
 //   `encoder.block.N.layer.0.layer_norm.weight`,
