@@ -20,6 +20,15 @@
 #define TS_TOK_HINT \
     "a Wan tokenizer directory holds spiece.model (or tokenizer.json), as in Wan2.1-T2V-1.3B-Diffusers/tokenizer"
 
+// Builds without SentencePiece (-DTS_SENTENCEPIECE=OFF) refuse every tokenizer.
+#if !defined(TS_SENTENCEPIECE)
+#define TS_NO_SPM_CHECK()                                                                                    \
+    return ts_error(TS_ERR_ARG, "rebuild with -DTS_SENTENCEPIECE=ON (apt-get install libsentencepiece-dev)", \
+                    "the Wan tokenizer needs SentencePiece, and timeshard was built without it")
+#else
+#define TS_NO_SPM_CHECK() (void)0
+#endif
+
 struct special {
     char * text;  // owned
     int id;
@@ -820,6 +829,7 @@ static enum ts_status finish_load(struct ts_wan_tokenizer * t, const char * what
 enum ts_status ts_wan_tokenizer_load_bytes(const void * data, size_t n, int extra_ids, const char * what,
                                            ts_wan_tokenizer_t * out) {
     *out = NULL;
+    TS_NO_SPM_CHECK();
     struct ts_wan_tokenizer * t = ts_calloc(1, sizeof *t);
     char err[512];
     enum ts_status st = TS_OK;
@@ -840,6 +850,7 @@ enum ts_status ts_wan_tokenizer_load_bytes(const void * data, size_t n, int extr
 
 enum ts_status ts_wan_tokenizer_load(const char * path, ts_wan_tokenizer_t * out) {
     *out = NULL;
+    TS_NO_SPM_CHECK();
     struct ts_wan_tokenizer * t = ts_calloc(1, sizeof *t);
     enum ts_status st;
     char buf[4096];
