@@ -111,6 +111,36 @@ static int pix_fmt_full_range(int fmt) {
            fmt == AV_PIX_FMT_YUVJ440P || fmt == AV_PIX_FMT_YUVJ411P;
 }
 
+// Encoders that would otherwise choose their threads from the machine: a fixed
+// count and the settings that keep their output repeatable.
+static enum ts_status writer_set_threads(AVCodecContext * enc, const char * cname) {
+    char v[160];
+    const char * key = NULL;
+    if (!strcmp(cname, "libx264") || !strcmp(cname, "libx264rgb")) {
+        // frame threads (sliced threads change the bitstream's slices), lookahead
+        // threads fixed rather than derived, deterministic multithreading (x264's
+        // default, said out loud)
+        key = "x264-params";
+        int n = snprintf(v, sizeof v, "threads=%d:lookahead-threads=1:sliced-threads=0:deterministic=1",
+                         TS_VIDEO_ENCODER_THREADS);
+#if defined(__x86_64__) || defined(__i386__)
+        // x264's AVX-512 code (core 164) reads memory it never wrote: with
+        // MB-tree on, a 64x64 video's bytes changed with what the heap held
+        // (MALLOC_PERTURB_). Its AVX2 code does not; with these flags the CPU
+        // has all the AVX2 level names.
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            __builtin_cpu_supports("bmi2"))
+            snprintf(v + n, sizeof v - (size_t)n, ":asm=AVX2");
+#endif
+    } else if (!strcmp(cname, "libx265")) {
+        key = "x265-params";  // x265 sizes its thread pool and frame threads by the cores it finds
+        snprintf(v, sizeof v, "pools=%d:frame-threads=1", TS_VIDEO_ENCODER_THREADS);
+    }
+    if (key && (!enc->priv_data || av_opt_set(enc->priv_data, key, v, 0) < 0))
+        return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s': cannot set '%s=%s'", cname, key, v);
+    return TS_OK;
+}
+
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out) {
     return ts_video_writer_open_color(path, width, height, fps, codec, crf, NULL, out);
@@ -190,7 +220,9 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     vw->enc->pix_fmt = pix;
     vw->enc->time_base = av_inv_q(fr);
     vw->enc->framerate = fr;
-    vw->enc->thread_count = 0;  // auto
+    // a fixed thread count (never 0, "auto": x264 would follow the cores this
+    // process may use, and its decisions its thread count)
+    vw->enc->thread_count = TS_VIDEO_ENCODER_THREADS;
     const int is_yuv = !(desc->flags & AV_PIX_FMT_FLAG_RGB) && desc->nb_components >= 3;
     if (is_yuv) {
         vw->enc->color_range = col.range;
@@ -199,6 +231,7 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     vw->enc->color_primaries = col.primaries;
     vw->enc->color_trc = col.transfer;
     if (vw->oc->oformat->flags & AVFMT_GLOBALHEADER) vw->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if ((st = writer_set_threads(vw->enc, cname)) != TS_OK) goto fail;
     if (crf >= 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", crf);

@@ -24,12 +24,17 @@ struct ts_video_color {
 // matrix (SMPTE 170M), BT.709 primaries and transfer, all tagged.
 void ts_video_color_default(struct ts_video_color * c);
 
+// The encoder's threads: a fixed count, whatever the machine, the CPU
+// affinity or the rank count, so the same frames give the same bytes.
+#define TS_VIDEO_ENCODER_THREADS 4
+
 // Opens an encoder writing to a temporary name beside `path`; the file
 // appears under `path` only when ts_video_writer_close(.., commit=1)
 // succeeds. codec: an encoder name libavcodec knows ("libx264" default when
 // NULL); crf < 0 means the codec's default. MP4: yuv420p, movflags=faststart.
 // Width and height must be even for yuv420p (error otherwise). Colours as
-// ts_video_color_default.
+// ts_video_color_default; TS_VIDEO_ENCODER_THREADS threads, deterministic
+// settings (the bytes depend only on the frames and these arguments).
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out);
 // The same with the colours to convert to and tag (NULL: the default). An
