@@ -9,6 +9,9 @@
 # Then the colours: the MP4 decoded by ffmpeg against the same run's frames
 # written as HDF5 (--out FILE.h5), within the codec's error (below).
 source "$(dirname "$0")/lib.sh"
+# one OpenMP thread per rank for the interpolator (x264's "auto" followed the CPU
+# affinity, not this): 5 ranks of 2 spinning threads on a loaded machine cost minutes
+export OMP_NUM_THREADS=1
 MODEL=${MODEL:-$SRC/models/default.h5}
 G=("$TS" generate --model "$MODEL" --prompt "a cyan circle growing on a gray background" --frames 37 --steps 1
    --seed 4242 -q)
