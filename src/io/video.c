@@ -208,6 +208,9 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     // the muxer is chosen from the final name; it writes (and, for faststart,
     // re-reads) the temporary one
     if (avformat_alloc_output_context2(&vw->oc, ofmt, NULL, vw->tmp) < 0 || !vw->oc) TS_ASSERT(!"out of memory");
+    // no random or version-dependent fields in the container (Matroska wrote a
+    // random segment UID: the same frames gave other bytes at each run)
+    vw->oc->flags |= AVFMT_FLAG_BITEXACT;
     vw->st = avformat_new_stream(vw->oc, NULL);
     vw->enc = avcodec_alloc_context3(c);
     vw->frame = av_frame_alloc();

@@ -38,6 +38,17 @@ for fps in 60 30; do
     done
 done
 
+# other codecs and containers: a fixed thread count too, and no random fields
+# (Matroska wrote a random segment UID); the tiny model is enough here
+for spec in "libvpx-vp9 mkv" "libx265 mp4" "mpeg4 mp4"; do
+    set -- $spec
+    T=("$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 9 --steps 1 -q --codec $1)
+    "${T[@]}" --out "$WORK/c1.$2" > /dev/null 2>&1
+    taskset -c 0 "${T[@]}" --out "$WORK/c2.$2" > /dev/null 2>&1
+    [ -s "$WORK/c1.$2" ] && cmp -s "$WORK/c1.$2" "$WORK/c2.$2"
+    verdict "--codec $1 (.$2): rerun under taskset == first" $((1 - $?))
+done
+
 # colours of generate's MP4: ffmpeg's decode against the frames themselves (--out
 # FILE.h5 of the same run). ffmpeg's default RGB conversion (swscale's fast path)
 # is itself off by about -1 level on average (its own encode of these frames shows
