@@ -119,7 +119,11 @@ int ts_interpolate_command(int argc, char ** argv) {
     struct ts_interp_params ip;
     ts_interp_params_init(&ip);
     if (st == TS_OK) st = ts_interp_stream_open(&ip, w, h, tm, 0, -1, read_key, &src, &s);
-    if (st == TS_OK) st = ts_video_writer_open(out, w, h, fps_out, codec, crf, &vw);
+    // the output's colours are the input's: the same range, matrix, primaries
+    // and transfer, so its keyframes decode as the input's frames do
+    struct ts_video_color color;
+    if (st == TS_OK) ts_video_reader_color(src.vr, &color);
+    if (st == TS_OK) st = ts_video_writer_open_color(out, w, h, fps_out, codec, crf, &color, &vw);
     if (st == TS_OK) {
         frame = ts_malloc((size_t)w * h * 3);
         int got = 1;

@@ -206,7 +206,7 @@ static inline void rgb_cubic_at(const float * I, int w, int h, float x, float y,
 // wins (it does not converge across occlusion boundaries: the residual says so).
 // Stops once the residual is under TS_INTERP_FP_TOL px. F(p) into (*pu, *pv).
 // (x, y) is a pixel (integers).
-#define TS_INTERP_FP_ITERS 12
+#define TS_INTERP_FP_ITERS 6
 #define TS_INTERP_FP_TOL 0.01f
 static inline float fixed_point(const float * F, int w, int h, float s, float x, float y, float * px, float * py,
                                 float * pu, float * pv) {

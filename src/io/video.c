@@ -108,8 +108,62 @@ enum ts_status ts_video_output_check(const char * path, const char * codec) {
     return TS_OK;
 }
 
+void ts_video_color_default(struct ts_video_color * c) {
+    c->range = AVCOL_RANGE_MPEG;
+    c->matrix = AVCOL_SPC_SMPTE170M;
+    c->primaries = AVCOL_PRI_BT709;
+    c->transfer = AVCOL_TRC_BT709;
+}
+
+// The YCbCr matrices swscale has (sws_getCoefficients takes H.273's numbers).
+static int matrix_supported(int m) {
+    return m == AVCOL_SPC_BT709 || m == AVCOL_SPC_FCC || m == AVCOL_SPC_BT470BG || m == AVCOL_SPC_SMPTE170M ||
+           m == AVCOL_SPC_SMPTE240M || m == AVCOL_SPC_BT2020_NCL;
+}
+
+// FFmpeg's yuvj formats: full range whatever the tags say.
+static int pix_fmt_full_range(int fmt) {
+    return fmt == AV_PIX_FMT_YUVJ420P || fmt == AV_PIX_FMT_YUVJ422P || fmt == AV_PIX_FMT_YUVJ444P ||
+           fmt == AV_PIX_FMT_YUVJ440P || fmt == AV_PIX_FMT_YUVJ411P;
+}
+
+// Encoders that would otherwise choose their threads from the machine: a fixed
+// count and the settings that keep their output repeatable.
+static enum ts_status writer_set_threads(AVCodecContext * enc, const char * cname) {
+    char v[160];
+    const char * key = NULL;
+    if (!strcmp(cname, "libx264") || !strcmp(cname, "libx264rgb")) {
+        // frame threads (sliced threads change the bitstream's slices), lookahead
+        // threads fixed rather than derived, deterministic multithreading (x264's
+        // default, said out loud)
+        key = "x264-params";
+        int n = snprintf(v, sizeof v, "threads=%d:lookahead-threads=1:sliced-threads=0:deterministic=1",
+                         TS_VIDEO_ENCODER_THREADS);
+#if defined(__x86_64__) || defined(__i386__)
+        // x264's AVX-512 code (core 164) reads memory it never wrote: with
+        // MB-tree on, a 64x64 video's bytes changed with what the heap held
+        // (MALLOC_PERTURB_). Its AVX2 code does not; with these flags the CPU
+        // has all the AVX2 level names.
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            __builtin_cpu_supports("bmi2"))
+            snprintf(v + n, sizeof v - (size_t)n, ":asm=AVX2");
+#endif
+    } else if (!strcmp(cname, "libx265")) {
+        key = "x265-params";  // x265 sizes its thread pool and frame threads by the cores it finds
+        snprintf(v, sizeof v, "pools=%d:frame-threads=1", TS_VIDEO_ENCODER_THREADS);
+    }
+    if (key && (!enc->priv_data || av_opt_set(enc->priv_data, key, v, 0) < 0))
+        return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s': cannot set '%s=%s'", cname, key, v);
+    return TS_OK;
+}
+
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out) {
+    return ts_video_writer_open_color(path, width, height, fps, codec, crf, NULL, out);
+}
+
+enum ts_status ts_video_writer_open_color(const char * path, int width, int height, double fps, const char * codec,
+                                          int crf, const struct ts_video_color * color, ts_video_writer ** out) {
     TS_ASSERT(path && out);
     *out = NULL;
     av_quiet();
@@ -137,6 +191,19 @@ enum ts_status ts_video_writer_open(const char * path, int width, int height, do
         return ts_error(TS_ERR_ARG, "use an even width and height", "video '%s': %dx%d frames must have an even width and height for %s",
                         path, width, height, desc->name);
 
+    // the colours: what was asked, the default where it says nothing
+    struct ts_video_color col;
+    ts_video_color_default(&col);
+    if (color) {
+        if (color->range == AVCOL_RANGE_MPEG || color->range == AVCOL_RANGE_JPEG) col.range = color->range;
+        if (matrix_supported(color->matrix)) col.matrix = color->matrix;
+        if (color->primaries != AVCOL_PRI_UNSPECIFIED && av_color_primaries_name(color->primaries))
+            col.primaries = color->primaries;
+        if (color->transfer != AVCOL_TRC_UNSPECIFIED && av_color_transfer_name(color->transfer))
+            col.transfer = color->transfer;
+    }
+    if (pix_fmt_full_range(pix)) col.range = AVCOL_RANGE_JPEG;
+
     ts_video_writer * vw = ts_calloc(1, sizeof *vw);
     vw->path = ts_malloc(strlen(path) + 1);
     memcpy(vw->path, path, strlen(path) + 1);
@@ -150,6 +217,9 @@ enum ts_status ts_video_writer_open(const char * path, int width, int height, do
     // the muxer is chosen from the final name; it writes (and, for faststart,
     // re-reads) the temporary one
     if (avformat_alloc_output_context2(&vw->oc, ofmt, NULL, vw->tmp) < 0 || !vw->oc) TS_ASSERT(!"out of memory");
+    // no random or version-dependent fields in the container (Matroska wrote a
+    // random segment UID: the same frames gave other bytes at each run)
+    vw->oc->flags |= AVFMT_FLAG_BITEXACT;
     vw->st = avformat_new_stream(vw->oc, NULL);
     vw->enc = avcodec_alloc_context3(c);
     vw->frame = av_frame_alloc();
@@ -162,12 +232,18 @@ enum ts_status ts_video_writer_open(const char * path, int width, int height, do
     vw->enc->pix_fmt = pix;
     vw->enc->time_base = av_inv_q(fr);
     vw->enc->framerate = fr;
-    vw->enc->thread_count = 0;  // auto
-    if (!(desc->flags & AV_PIX_FMT_FLAG_RGB)) {  // what swscale's default conversion produces
-        vw->enc->color_range = AVCOL_RANGE_MPEG;
-        vw->enc->colorspace = AVCOL_SPC_SMPTE170M;
+    // a fixed thread count (never 0, "auto": x264 would follow the cores this
+    // process may use, and its decisions its thread count)
+    vw->enc->thread_count = TS_VIDEO_ENCODER_THREADS;
+    const int is_yuv = !(desc->flags & AV_PIX_FMT_FLAG_RGB) && desc->nb_components >= 3;
+    if (is_yuv) {
+        vw->enc->color_range = col.range;
+        vw->enc->colorspace = col.matrix;
     }
+    vw->enc->color_primaries = col.primaries;
+    vw->enc->color_trc = col.transfer;
     if (vw->oc->oformat->flags & AVFMT_GLOBALHEADER) vw->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if ((st = writer_set_threads(vw->enc, cname)) != TS_OK) goto fail;
     if (crf >= 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", crf);
@@ -203,11 +279,17 @@ enum ts_status ts_video_writer_open(const char * path, int width, int height, do
     vw->frame->width = width;
     vw->frame->height = height;
     if (av_frame_get_buffer(vw->frame, 0) < 0) TS_ASSERT(!"out of memory");
-    vw->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, pix, SWS_BICUBIC | SWS_ACCURATE_RND, NULL,
+    // chroma averaged over each 2x2 block (area): a frame the reader made
+    // (chroma repeated over its block) gets its own chroma samples back
+    vw->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, pix, SWS_AREA | SWS_ACCURATE_RND, NULL,
                              NULL, NULL);
     if (!vw->sws) {
         st = ts_error(TS_ERR_ARG, NULL, "swscale cannot convert RGB24 to %s", desc->name);
         goto fail;
+    }
+    if (is_yuv) {  // RGB (full range by nature) to the tagged matrix and range
+        const int * m = sws_getCoefficients(col.matrix);
+        sws_setColorspaceDetails(vw->sws, m, 1, m, col.range == AVCOL_RANGE_JPEG, 0, 1 << 16, 1 << 16);
     }
     *out = vw;
     return TS_OK;
@@ -354,15 +436,44 @@ static enum ts_status reader_convert(ts_video_reader * vr, uint8_t * rgb) {
         for (int y = 0; y < H; y++) memcpy(rgb + (size_t)y * W * 3, f->data[0] + (size_t)y * f->linesize[0], (size_t)W * 3);
         return TS_OK;
     }
+    // swscale's exact path (accurate rounding, chroma repeated over its block
+    // as FFmpeg's own conversion does): the inverse of the writer's, so a frame
+    // read and written again gets its YCbCr samples back and decodes as the
+    // input did. (FFmpeg's default fast path is off by up to 2 levels, which
+    // a second trip doubles; SWS_ACCURATE_RND alone darkens: grey 100 -> 98.)
     vr->sws = sws_getCachedContext(vr->sws, f->width, f->height, (enum AVPixelFormat)f->format, W, H, AV_PIX_FMT_RGB24,
-                                   SWS_BICUBIC | SWS_ACCURATE_RND, NULL, NULL, NULL);
+                                   SWS_POINT | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP, NULL,
+                                   NULL, NULL);
     if (!vr->sws)
         return ts_error(TS_ERR_FORMAT, NULL, "'%s': cannot convert %s frames to RGB", vr->path,
                         av_get_pix_fmt_name((enum AVPixelFormat)f->format));
+    const AVPixFmtDescriptor * d = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
+    if (d && !(d->flags & AV_PIX_FMT_FLAG_RGB)) {
+        // as FFmpeg's scale filter does: the frame's range (untagged: limited,
+        // except the yuvj formats) and matrix (untagged or one swscale lacks: BT.601)
+        int full = f->color_range == AVCOL_RANGE_UNSPECIFIED ? pix_fmt_full_range(f->format)
+                                                             : f->color_range == AVCOL_RANGE_JPEG;
+        int cs = f->colorspace;
+        if (cs < 1 || cs > 10 || cs == AVCOL_SPC_YCGCO) cs = AVCOL_SPC_BT470BG;
+        const int * m = sws_getCoefficients(cs);
+        int *inv, *tab, src_full, dst_full, bri, con, sat;
+        sws_getColorspaceDetails(vr->sws, &inv, &src_full, &tab, &dst_full, &bri, &con, &sat);
+        sws_setColorspaceDetails(vr->sws, m, full, m, dst_full, bri, con, sat);
+    }
     uint8_t * dst[4] = {rgb, NULL, NULL, NULL};
     int stride[4] = {3 * W, 0, 0, 0};
     sws_scale(vr->sws, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dst, stride);
     return TS_OK;
+}
+
+void ts_video_reader_color(const ts_video_reader * vr, struct ts_video_color * c) {
+    TS_ASSERT(vr && c);
+    const AVCodecParameters * p = vr->ic->streams[vr->stream]->codecpar;
+    c->range = p->color_range;
+    if (c->range == AVCOL_RANGE_UNSPECIFIED && pix_fmt_full_range(p->format)) c->range = AVCOL_RANGE_JPEG;
+    c->matrix = p->color_space;
+    c->primaries = p->color_primaries;
+    c->transfer = p->color_trc;
 }
 
 enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * got) {

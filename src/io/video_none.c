@@ -20,6 +20,21 @@ enum ts_status ts_video_writer_open(const char * path, int width, int height, do
     return no_ffmpeg("video output");
 }
 
+enum ts_status ts_video_writer_open_color(const char * path, int width, int height, double fps, const char * codec,
+                                          int crf, const struct ts_video_color * color, ts_video_writer ** out) {
+    if (out) *out = NULL;
+    return no_ffmpeg("video output");
+}
+
+void ts_video_color_default(struct ts_video_color * c) {
+    c->range = 1;
+    c->matrix = 6;
+    c->primaries = 1;
+    c->transfer = 1;
+}
+
+void ts_video_reader_color(const ts_video_reader * vr, struct ts_video_color * c) { ts_video_color_default(c); }
+
 enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb) { return no_ffmpeg("video output"); }
 
 enum ts_status ts_video_writer_close(ts_video_writer ** vw, int commit) {

@@ -31,8 +31,14 @@
 // ts_parallel_agree with its own status: the failing rank returns its own error,
 // the others TS_ERR_DIST naming it.
 // MPI errors here are tier 1 (ts_mpi_check ends the job).
+// Waiting never spins: every wait here tests its requests and sleeps 0.2 ms
+// between tests (MPI's own Wait* busy-polls, and with more ranks than cores the
+// waiting ranks took the CPU from rank 0's encoder and the producing ranks).
+// The ranks leave together through a quiet barrier, so a rank done early does
+// not spin in the next collective while rank 0 still encodes.
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "parallel/parallel.h"
 
@@ -43,6 +49,29 @@ enum { TS_TAG_FRAME = 201, TS_TAG_DONE = 202, TS_TAG_CTRL = 203 };
 enum { TS_CTRL_FINISHED = 1, TS_CTRL_STOP = 2 };
 
 static struct ts_stitch_stats ts_stitch_last;
+
+static void ts_stitch_nap(void) {
+    struct timespec ts = {0, 200000};  // 0.2 ms: a frame takes far longer to make
+    nanosleep(&ts, NULL);
+}
+
+// MPI_Waitany without the busy poll.
+static void ts_stitch_waitany(int n, MPI_Request * reqs, int * idx, MPI_Status * st) {
+    for (int flag = 0;;) {
+        ts_mpi_check(MPI_Testany(n, reqs, idx, &flag, st));
+        if (flag) return;
+        ts_stitch_nap();
+    }
+}
+
+// MPI_Waitall (statuses ignored) without the busy poll.
+static void ts_stitch_waitall(int n, MPI_Request * reqs) {
+    for (int flag = 0;;) {
+        ts_mpi_check(MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE));
+        if (flag) return;
+        ts_stitch_nap();
+    }
+}
 
 void ts_stitch_stats(struct ts_stitch_stats * out) { *out = ts_stitch_last; }
 
@@ -89,7 +118,7 @@ static void ts_root_wait(ts_root_state * s, MPI_Request * req, MPI_Status * st) 
     for (;;) {
         int idx = MPI_UNDEFINED;
         MPI_Status any;
-        ts_mpi_check(MPI_Waitany(s->world, s->reqs, &idx, &any));
+        ts_stitch_waitany(s->world, s->reqs, &idx, &any);
         TS_ASSERT(idx != MPI_UNDEFINED);
         if (idx == 0) {
             *st = any;
@@ -195,7 +224,7 @@ static enum ts_status ts_stitch_root(MPI_Comm comm, const int64_t * counts, int 
             MPI_Request * q = &rreq[m % nbuf];
             ts_mpi_check(MPI_Cancel(q));
             MPI_Status cst;
-            ts_mpi_check(MPI_Wait(q, &cst));
+            ts_mpi_check(MPI_Wait(q, &cst));  // a cancelled receive completes at once
             int cancelled = 0;
             MPI_Test_cancelled(&cst, &cancelled);
             TS_ASSERT(cancelled);  // r sends nothing after its empty message
@@ -203,9 +232,9 @@ static enum ts_status ts_stitch_root(MPI_Comm comm, const int64_t * counts, int 
         ts_root_send_ctrl(&s, r, TS_CTRL_FINISHED);
     }
 
-    ts_mpi_check(MPI_Waitall(world, s.ctrl, MPI_STATUSES_IGNORE));
+    ts_stitch_waitall(world, s.ctrl);
     s.reqs[0] = MPI_REQUEST_NULL;
-    ts_mpi_check(MPI_Waitall(world, s.reqs, MPI_STATUSES_IGNORE));
+    ts_stitch_waitall(world, s.reqs);
     free(rreq);
     free(ring);
     free(s.reqs);
@@ -240,7 +269,7 @@ static enum ts_status ts_stitch_sender(MPI_Comm comm, const int64_t * counts, in
         while (reqs[k] != MPI_REQUEST_NULL && !ctrl_done) {
             MPI_Request two[2] = {reqs[k], *ctrl};
             int idx = MPI_UNDEFINED;
-            ts_mpi_check(MPI_Waitany(2, two, &idx, MPI_STATUS_IGNORE));
+            ts_stitch_waitany(2, two, &idx, MPI_STATUS_IGNORE);
             reqs[k] = two[0];
             *ctrl = two[1];
             if (idx == 0) in_flight--;
@@ -263,7 +292,7 @@ static enum ts_status ts_stitch_sender(MPI_Comm comm, const int64_t * counts, in
     if (i < count) ts_mpi_check(MPI_Issend(&empty, 0, MPI_BYTE, 0, TS_TAG_FRAME, comm, &reqs[nbuf + 1]));
     int done_status = (int)st;
     ts_mpi_check(MPI_Isend(&done_status, 1, MPI_INT, 0, TS_TAG_DONE, comm, &reqs[nbuf + 2]));
-    ts_mpi_check(MPI_Waitall(nbuf + 3, reqs, MPI_STATUSES_IGNORE));  // rank 0 drains everything; CTRL included
+    ts_stitch_waitall(nbuf + 3, reqs);  // rank 0 drains everything; CTRL included
     free(reqs);
     free(ring);
     return st;
@@ -298,6 +327,10 @@ enum ts_status ts_stitch_counts(ts_parallel * d, const int64_t * counts, int64_t
     enum ts_status st = d->rank == 0
                             ? ts_stitch_root(comm, counts, d->world, T_total, frame_bytes, window, produce, pud, consume, cud)
                             : ts_stitch_sender(comm, counts, d->rank, d->world, T_total, frame_bytes, window, produce, pud);
+    // leave together, quietly: the agreement below is a collective that spins
+    MPI_Request bar;
+    ts_mpi_check(MPI_Ibarrier(comm, &bar));
+    ts_stitch_waitall(1, &bar);
     ts_mpi_check(MPI_Comm_free(&comm));
     st = ts_parallel_agree(d, st);
     ts_stitch_last.seconds = ts_time() - t0;

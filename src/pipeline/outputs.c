@@ -2,6 +2,7 @@
 // resume from a checkpoint, and the video: every rank decodes its own frames
 // (optionally interpolated), rank 0 receives them in order and hands them to
 // the MP4 encoder, the frames file and the caller's frame callback.
+#include <omp.h>  // omp_set_num_threads: the interpolator's threads
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,9 @@ enum ts_status ts_run_video(struct ts_run * r) {
     TS_ASSERT(v.f0 + v.Fn <= r->sh.frames);
     v.total = r->interp ? ts_interp_out_count(r->sh.frames, r->tm) : r->sh.frames;
     v.first = ts_malloc(v.fb);
+    // the interpolator's OpenMP loops use this rank's threads, not every core
+    // of the node (ranks sharing cores would each start all of them)
+    if (r->be->threads > 0) omp_set_num_threads(r->be->threads);
     enum ts_status st = r->fam->decoder_new(r->model, &r->sh, r->g0, r->Tn, r->x, d->world > 1 ? d->halo : NULL, &v.dec);
     if (st == TS_OK) st = open_outputs(&v);
     st = ts_parallel_agree(d, st);
