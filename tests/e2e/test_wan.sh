@@ -1,0 +1,73 @@
+#!/bin/bash
+# Wan2.1 end to end: a tiny random WanPipeline saved by diffusers
+# (tests/fixtures/wan_pipe, tools/wan/make_pipeline.py) run by `timeshard
+# generate` from the noise diffusers' WanPipeline started from
+# (tools/wan/run_pipeline.py wrote ref.h5): frames within 2/255 and final
+# latents within 1e-3 relative of diffusers'; 1, 2 and 3 ranks bit-identical;
+# bad input one clear error each.
+source "$(dirname "$0")/lib.sh"
+PIPE=$SRC/tests/fixtures/wan_pipe
+REF=$PIPE/ref.h5
+P="a red fox runs across a snowy field"
+G=("$TS" generate --model "$PIPE" --prompt "$P" --negative-prompt "" --frames 9 --width 48 --height 32 --steps 3
+   --cfg 4.0 --noise "$PIPE/noise.h5" -q)
+
+for n in 1 2 3; do
+    rc=0
+    if [ $n = 1 ]; then "${G[@]}" --out $WORK/f$n.h5 --latents $WORK/l$n.h5 > $WORK/run$n.log 2>&1 || rc=$?
+    else $MPIRUN -np $n "${G[@]}" --out $WORK/f$n.h5 --latents $WORK/l$n.h5 > $WORK/run$n.log 2>&1 || rc=$?; fi
+    [ $rc = 0 ] && [ -s $WORK/f$n.h5 ] && [ -s $WORK/l$n.h5 ]; ok=$((1 - $?))
+    verdict "wan: $n rank(s) run" $ok "rc=$rc"
+    [ $ok = 1 ] || sed 's/^/      | /' $WORK/run$n.log | tail -20
+done
+
+# against diffusers, and the ranks against each other
+$PY - "$REF" "$WORK" <<'PYEOF' > $WORK/cmp.txt
+import sys, h5py, numpy as np
+ref, w = sys.argv[1], sys.argv[2]
+with h5py.File(ref, "r") as f:
+    rf, rl = np.asarray(f["frames"]).astype(np.int64), np.asarray(f["latents"])
+def load(n):
+    try:
+        with h5py.File(f"{w}/f{n}.h5", "r") as a, h5py.File(f"{w}/l{n}.h5", "r") as b:
+            return np.asarray(a["frames"]), np.asarray(b["latents"])
+    except OSError:
+        return None, None
+f1, l1 = load(1)
+if f1 is None:
+    print("frames 0 missing"); print("latents 0 missing")
+else:
+    d = np.abs(f1.astype(np.int64) - rf).max() if f1.shape == rf.shape else 999
+    e = np.abs(l1 - rl).max() / np.abs(rl).max() if l1.shape == rl.shape else 999.0
+    print(f"frames {int(d <= 2)} max |diff| {d}/255 over {f1.shape} ({int((f1 != rf).sum()) if f1.shape == rf.shape else -1} values differ)")
+    print(f"latents {int(e <= 1e-3)} relative error {e:.3g} over {l1.shape}")
+for n in (2, 3):
+    fn, ln = load(n)
+    same = f1 is not None and fn is not None and np.array_equal(fn, f1) and ln.tobytes() == l1.tobytes()
+    print(f"ranks{n} {int(same)} frames and latents bit for bit equal to 1 rank")
+PYEOF
+while read -r key ok detail; do verdict "wan: $key" "$ok" "$detail"; done < $WORK/cmp.txt
+
+# bad input: one clear error each
+O=$WORK/bad.h5
+expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O
+grep -q "use --frames 5 or 9" $WORK/err.log; verdict "  ... names the nearest valid counts" $((1 - $?))
+expect_fail "wan: width not a multiple of 16" $O "${G[@]}" --width 40 --out $O
+expect_fail "wan: height not a multiple of 16" $O "${G[@]}" --height 24 --out $O
+ffmpeg -v error -f lavfi -i color=c=red:s=48x32 -frames:v 1 $WORK/first.png
+expect_fail "wan: --image (not supported yet)" $O "${G[@]}" --image $WORK/first.png --out $O
+expect_fail "wan: more ranks than latent frames" $O $MPIRUN -np 4 "${G[@]}" --out $O
+grep -q "use at most 3 ranks" $WORK/err.log; verdict "  ... names the largest rank count" $((1 - $?))
+grep -q "for 3 latent frames" $WORK/err.log; verdict "  ... counts latent frames" $((1 - $?))
+ONE=$SRC/tests/fixtures/wan/c1_hd16.orig.safetensors
+expect_fail "wan: single file without --vae" $O "$TS" generate --model "$ONE" --prompt "$P" --frames 5 --width 32 \
+    --height 32 --steps 1 --text-encoder "$PIPE/text_encoder" --out $O
+grep -q -- "--vae" $WORK/err.log; verdict "  ... names --vae" $((1 - $?))
+expect_fail "wan: single file without --text-encoder and --vae" $O "$TS" generate --model "$ONE" --prompt "$P" \
+    --frames 5 --width 32 --height 32 --steps 1 --out $O
+grep -q -- "--text-encoder and --vae" $WORK/err.log; verdict "  ... names both flags" $((1 - $?))
+printf '0-4: a red fox\n5-8: a blue bird\n' > $WORK/story.txt
+expect_fail "wan: storyboard (not supported yet)" $O "$TS" generate --model "$PIPE" --storyboard $WORK/story.txt \
+    --frames 9 --width 48 --height 32 --steps 1 --out $O
+grep -q "storyboards (2 prompts) are not supported" $WORK/err.log; verdict "  ... says storyboards are not supported yet" $((1 - $?))
+finish
