@@ -100,7 +100,7 @@ static enum ts_status plan_settings(struct ts_run * r) {
         (!gp->prompt || !gp->prompt[0] || strspn(gp->prompt, " \t\r\n") == strlen(gp->prompt)))
         return ts_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
                         "the prompt is empty");
-    if (gp->frames <= 0)
+    if (gp->frames < 0)
         return ts_error(TS_ERR_ARG, "use --frames 1 or more", "--frames must be positive (got %lld)",
                         (long long)gp->frames);
     if (gp->blend < 0) return ts_error(TS_ERR_ARG, NULL, "--blend must not be negative");

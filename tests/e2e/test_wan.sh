@@ -48,6 +48,28 @@ for n in (2, 3):
 PYEOF
 while read -r key ok detail; do verdict "wan: $key" "$ok" "$detail"; done < $WORK/cmp.txt
 
+# a windowed run over ranks of unequal shares (5 latent frames: 2, 2, 1), with Euler:
+# 3 ranks give the 1-rank frames and latents bit for bit
+W5=$WORK/noise5.h5
+$PY -c "import h5py, numpy as np; h5py.File('$W5', 'w')['noise'] = np.random.default_rng(5).standard_normal((5, 4, 6, 16)).astype(np.float32)"
+for n in 1 3; do
+    $MPIRUN -np $n "$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 2 --cfg 4.0 \
+        --window 1 --sampler euler --noise $W5 --out $WORK/w$n.h5 --latents $WORK/wl$n.h5 -q > $WORK/w$n.log 2>&1
+done
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpw.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a = [np.asarray(h5py.File(f"{w}/{k}.h5", "r")[d]) for k, d in (("w1", "frames"), ("w3", "frames"), ("wl1", "latents"), ("wl3", "latents"))]
+    print(int(a[0].shape == (17, 32, 48, 3) and np.array_equal(a[0], a[1]) and a[2].tobytes() == a[3].tobytes()), a[0].shape)
+except OSError as e:
+    print(0, e)
+PYEOF
+read -r ok detail < $WORK/cmpw.txt; verdict "wan: window 1, euler, 3 ranks == 1 rank" "$ok" "$detail"
+"$TS" info "$PIPE" > $WORK/info.txt 2>&1
+grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
+verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
+
 # bad input: one clear error each
 O=$WORK/bad.h5
 expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O

@@ -179,7 +179,7 @@ static enum ts_status wan_load_parts(const char * path, const struct ts_load_opt
     TS_TRY(st);
     const struct ts_wan_config * c = &m->dit->cfg;
     m->n_params = m->dit->n_params + umt5_params(ec) + vae_params_approx(ts_wan_vae_get_config(m->vae));
-    snprintf(m->label, sizeof m->label, "Wan2.1 %s: DiT %d x %d (%.1fM), umT5 %d x %d, VAE base %d",
+    snprintf(m->label, sizeof m->label, "Wan2.1 %s: DiT %d x %d (%.3gM), umT5 %d x %d, VAE base %d",
              ts_wan_layout_name(m->dit->layout), c->layers, c->dim, m->dit->n_params / 1e6, ec->layers, ec->d_model,
              ts_wan_vae_get_config(m->vae)->base_dim);
     return TS_OK;
