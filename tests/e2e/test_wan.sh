@@ -66,6 +66,21 @@ except OSError as e:
     print(0, e)
 PYEOF
 read -r ok detail < $WORK/cmpw.txt; verdict "wan: window 1, euler, 3 ranks == 1 rank" "$ok" "$detail"
+# the same pipeline as a single-file transformer with --text-encoder, --vae and --tokenizer
+# (no scheduler config: Wan's UniPC, here with the directory's shift): the directory's run
+"$TS" generate --model "$PIPE/transformer/diffusion_pytorch_model.safetensors" --text-encoder "$PIPE/text_encoder" \
+    --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --shift 3 --prompt "$P" --negative-prompt "" --frames 9 --width 48 \
+    --height 32 --steps 3 --cfg 4.0 --noise "$PIPE/noise.h5" --out $WORK/sf.h5 --latents $WORK/sl.h5 -q > $WORK/sf.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmps.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a = [np.asarray(h5py.File(f"{w}/{k}.h5", "r")[d]) for k, d in (("sf", "frames"), ("f1", "frames"), ("sl", "latents"), ("l1", "latents"))]
+    print(int(np.array_equal(a[0], a[1]) and a[2].tobytes() == a[3].tobytes()))
+except OSError as e:
+    print(0, e)
+PYEOF
+read -r ok detail < $WORK/cmps.txt; verdict "wan: single file + --text-encoder --vae --tokenizer == the directory" "$ok" "${detail:-}"
 "$TS" info "$PIPE" > $WORK/info.txt 2>&1
 grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
 verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
@@ -88,6 +103,9 @@ grep -q -- "--vae" $WORK/err.log; verdict "  ... names --vae" $((1 - $?))
 expect_fail "wan: single file without --text-encoder and --vae" $O "$TS" generate --model "$ONE" --prompt "$P" \
     --frames 5 --width 32 --height 32 --steps 1 --out $O
 grep -q -- "--text-encoder and --vae" $WORK/err.log; verdict "  ... names both flags" $((1 - $?))
+expect_fail "wan: a text encoder of another width" $O "$TS" generate --model "$ONE" --prompt "$P" --frames 5 --width 32 \
+    --height 32 --steps 1 --text-encoder "$PIPE/text_encoder" --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --out $O
+grep -q "makes 32-wide rows; the transformer reads 16" $WORK/err.log; verdict "  ... names both widths" $((1 - $?))
 printf '0-4: a red fox\n5-8: a blue bird\n' > $WORK/story.txt
 expect_fail "wan: storyboard (not supported yet)" $O "$TS" generate --model "$PIPE" --storyboard $WORK/story.txt \
     --frames 9 --width 48 --height 32 --steps 1 --out $O
