@@ -317,9 +317,9 @@ static enum ts_status wan_cond_new(const void * model, const struct ts_cond_requ
 // ---- denoiser ---------------------------------------------------------------------------------------
 
 struct wan_dn {
-    ts_wan_ws * ws;  // owned
+    ts_wan_ws * ws;     // owned
     enum ts_status st;  // of ts_wan_ws_new (reported by the first denoise)
-    char err[512];
+    double wait;        // seconds in the communicator's waits during forwards
 };
 
 static void * wan_denoiser_new(const void * model, const struct ts_shape * sh, int64_t g0, int64_t Tn,
@@ -345,13 +345,13 @@ static enum ts_status wan_denoise(void * dn, const void * model, float * v, cons
     struct wan_dn * d = dn;
     const struct wan_cond * c = cond;
     if (d->st != TS_OK || !d->ws) return d->st != TS_OK ? d->st : TS_ERR_ARG;  // ts_wan_ws_new said why
-    return ts_wan_forward(d->ws, m->dit, v, x, t, uncond ? c->uncond : c->ctx, comm);
+    double w0 = comm ? comm->wait_seconds : 0.0;
+    enum ts_status st = ts_wan_forward(d->ws, m->dit, v, x, t, uncond ? c->uncond : c->ctx, comm);
+    if (comm) d->wait += comm->wait_seconds - w0;
+    return st;
 }
 
-static double wan_denoiser_wait(const void * dn) {
-    (void)dn;
-    return 0.0;  // the gather's wait is counted by the communicator (ts_comm.wait_seconds)
-}
+static double wan_denoiser_wait(const void * dn) { return ((const struct wan_dn *)dn)->wait; }
 
 // ---- decoder -------------------------------------------------------------------------------------------
 
