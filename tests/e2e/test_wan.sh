@@ -81,6 +81,21 @@ except OSError as e:
     print(0, e)
 PYEOF
 read -r ok detail < $WORK/cmps.txt; verdict "wan: single file + --text-encoder --vae --tokenizer == the directory" "$ok" "${detail:-}"
+# Euler checkpoint at step 2 of 4 on 3 ranks, resumed on 2: the uninterrupted latents bit for bit
+A=("$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 4 --cfg 4 --sampler euler -q)
+$MPIRUN -np 3 "${A[@]}" --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/full.h5 > $WORK/ck.log 2>&1
+$MPIRUN -np 2 "${A[@]}" --resume $WORK/ck.h5 --latents $WORK/res.h5 > $WORK/res.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpr.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a, b = (np.asarray(h5py.File(f"{w}/{k}.h5", "r")["latents"]) for k in ("full", "res"))
+    print(int(a.tobytes() == b.tobytes()))
+except OSError as e:
+    print(0, e)
+PYEOF
+read -r ok detail < $WORK/cmpr.txt; verdict "wan: euler checkpoint on 3 ranks resumed on 2 == uninterrupted" "$ok" "${detail:-}"
+[ "$ok" = 1 ] || tail -5 $WORK/res.log
 "$TS" info "$PIPE" > $WORK/info.txt 2>&1
 grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
 verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
