@@ -153,16 +153,17 @@ static void plan_print(const struct ts_run * r) {
             r->sh.width, r->sh.height, (long long)T, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c);
     if (r->interp)
         TS_INFO("  output    %lld frames at %g fps (motion-compensated interpolation)",
-                (long long)ts_interp_out_count(T, r->tm), gp->fps_out);
+                (long long)ts_interp_out_count(r->sh.frames, r->tm), gp->fps_out);
     TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
             r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
     const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
+    const char * unit = T != r->sh.frames ? "latent frames" : "frames";
     if (!strcmp(r->be->ops->name, "cpu"))
-        TS_INFO("  ranks     %d (%lld-%lld frames each), backend cpu, %d threads per rank, fp32, halo %s", d->world,
-                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), r->be->threads, halo);
+        TS_INFO("  ranks     %d (%lld-%lld %s each), backend cpu, %d threads per rank, fp32, halo %s", d->world,
+                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), unit, r->be->threads, halo);
     else
-        TS_INFO("  ranks     %d (%lld-%lld frames each), backend %s, %s, halo %s over %s", d->world,
-                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), r->be->ops->name,
+        TS_INFO("  ranks     %d (%lld-%lld %s each), backend %s, %s, halo %s over %s", d->world,
+                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), unit, r->be->ops->name,
                 ts_dtype_name(r->ctx->dtype), halo, d->world > 1 ? d->halo->ops->name : "-");
 }
 

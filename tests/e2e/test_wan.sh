@@ -96,6 +96,10 @@ except OSError as e:
 PYEOF
 read -r ok detail < $WORK/cmpr.txt; verdict "wan: euler checkpoint on 3 ranks resumed on 2 == uninterrupted" "$ok" "${detail:-}"
 [ "$ok" = 1 ] || tail -5 $WORK/res.log
+# MP4 at twice the model's rate (interpolated) on 2 ranks: 9 frames -> 17
+$MPIRUN -np 2 "${G[@]}" --fps-out 32 --out $WORK/v.mp4 > $WORK/v.log 2>&1
+n=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 $WORK/v.mp4 2>/dev/null)
+[ "$n" = 17 ]; verdict "wan: MP4 with --fps-out 32 on 2 ranks: 17 frames" $((1 - $?)) "got ${n:-none}"
 "$TS" info "$PIPE" > $WORK/info.txt 2>&1
 grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
 verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
