@@ -83,8 +83,8 @@ PYEOF
 read -r ok detail < $WORK/cmps.txt; verdict "wan: single file + --text-encoder --vae --tokenizer == the directory" "$ok" "${detail:-}"
 # Euler checkpoint at step 2 of 4 on 3 ranks, resumed on 2: the uninterrupted latents bit for bit
 A=("$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 4 --cfg 4 --sampler euler -q)
-$MPIRUN -np 3 "${A[@]}" --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/full.h5 > $WORK/ck.log 2>&1
-$MPIRUN -np 2 "${A[@]}" --resume $WORK/ck.h5 --latents $WORK/res.h5 > $WORK/res.log 2>&1
+$MPIRUN -np 3 "${A[@]}" --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/full.h5 --out $WORK/ckf.h5 > $WORK/ck.log 2>&1
+$MPIRUN -np 2 "${A[@]}" --resume $WORK/ck.h5 --latents $WORK/res.h5 --out $WORK/resf.h5 > $WORK/res.log 2>&1
 $PY - "$WORK" <<'PYEOF' > $WORK/cmpr.txt
 import sys, h5py, numpy as np
 w = sys.argv[1]
