@@ -87,7 +87,7 @@ struct ts_gen_params {
     const char * storyboard_path;  // lines "FIRST-LAST: prompt" (instead of prompt)
     int blend;                     // storyboard: frames mixed around each boundary (default 0)
     double fps_out;                // > fps: interpolate the output to this rate (0: none)
-    int64_t frames;                // video length in frames (default 32)
+    int64_t frames;                // video length in frames (0: the model's; 32, Wan2.1 81)
     int steps;                     // sampler steps (0: model default)
     float cfg;                     // guidance scale (< 0: model default)
     uint64_t seed;                 // default 0

@@ -44,7 +44,7 @@ static void usage_generate(FILE * f) {
             "  -p, --prompt TEXT         what the video shows; word::1.5 and (some words)::0.7 weight words\n"
             "      --storyboard FILE     one prompt per stretch of frames: lines 'FIRST-LAST: prompt'\n"
             "      --blend N             storyboard: mix the prompts over N frames at each boundary (default: 0)\n"
-            "  -n, --frames N            video length in frames (default: 32)\n"
+            "  -n, --frames N            video length in frames (default: 32; Wan2.1: 81)\n"
             "  -s, --steps S             sampler steps (default: the model's, 20 for the shipped one)\n"
             "  -g, --cfg G               classifier-free guidance scale (default: the model's, 4)\n"
             "      --seed K              noise seed (default: 0)\n"

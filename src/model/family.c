@@ -4,7 +4,7 @@
 #include "core/common.h"  // ts_error
 
 // Probe order: specific families first, the default (ST-DiT claims anything) last.
-static const struct ts_family * const ts_family_list[] = {&ts_family_stdit};
+static const struct ts_family * const ts_family_list[] = {&ts_family_wan, &ts_family_stdit};
 
 const struct ts_family * const * ts_families(int * n) {
     *n = (int)(sizeof ts_family_list / sizeof ts_family_list[0]);

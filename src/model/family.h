@@ -125,3 +125,5 @@ const struct ts_family * ts_family_for_path(const char * path);
 
 // ST-DiT (src/model/stdit/family.c).
 extern const struct ts_family ts_family_stdit;
+// Wan2.1 (src/model/wan/family.c).
+extern const struct ts_family ts_family_wan;

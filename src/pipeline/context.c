@@ -15,7 +15,7 @@
 
 void ts_gen_params_init(struct ts_gen_params * p) {
     memset(p, 0, sizeof(*p));
-    p->frames = 32;
+    p->frames = 0;  // the model family's default
     p->cfg = -1.0f;
     p->crf = -1;
 }

@@ -74,11 +74,13 @@ static enum ts_status plan_files(const struct ts_run * r) {
 // The prompts as a storyboard (a single prompt is one segment over every frame).
 static enum ts_status plan_story(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
-    const int64_t T = r->sh.latent_frames;
-    if (gp->storyboard_path) return ts_storyboard_load(gp->storyboard_path, T, &r->sb);
+    // storyboard ranges count video frames (the same as latent frames for the default
+    // family; a family whose latent frames cover several video frames maps them itself)
+    const int64_t F = r->sh.frames;
+    if (gp->storyboard_path) return ts_storyboard_load(gp->storyboard_path, F, &r->sb);
     r->sb.n = 1;
     r->sb.seg = ts_calloc(1, sizeof(*r->sb.seg));
-    r->sb.seg[0].first = 0, r->sb.seg[0].last = T - 1;
+    r->sb.seg[0].first = 0, r->sb.seg[0].last = F - 1;
     snprintf(r->sb.seg[0].prompt, sizeof(r->sb.seg[0].prompt), "%s", gp->prompt);
     snprintf(r->sb.text, sizeof(r->sb.text), "%s", gp->prompt);
     return TS_OK;
@@ -98,7 +100,7 @@ static enum ts_status plan_settings(struct ts_run * r) {
         (!gp->prompt || !gp->prompt[0] || strspn(gp->prompt, " \t\r\n") == strlen(gp->prompt)))
         return ts_error(TS_ERR_ARG, "give --prompt \"a red circle moving left on a blue background\"",
                         "the prompt is empty");
-    if (gp->frames <= 0)
+    if (gp->frames < 0)
         return ts_error(TS_ERR_ARG, "use --frames 1 or more", "--frames must be positive (got %lld)",
                         (long long)gp->frames);
     if (gp->blend < 0) return ts_error(TS_ERR_ARG, NULL, "--blend must not be negative");
@@ -112,10 +114,11 @@ static enum ts_status plan_settings(struct ts_run * r) {
     const int64_t T = r->sh.latent_frames, W = r->sh.min_frames_per_rank;
     if (d->world > 1 && T < W * d->world) {
         int best = ts_partition_max_ranks(T, (int)W, d->world);
+        const char * unit = T != r->sh.frames ? "latent frames" : "frames";
         return ts_error(TS_ERR_ARG, "run with fewer ranks or more frames",
-                        "%d ranks are too many for %lld frames: each rank must own at least %lld frames "
+                        "%d ranks are too many for %lld %s: each rank must own at least %lld %s "
                         "(the temporal window); use at most %d ranks",
-                        d->world, (long long)T, (long long)W, best < 1 ? 1 : best);
+                        d->world, (long long)T, unit, (long long)W, unit, best < 1 ? 1 : best);
     }
     if (gp->out_path && !ts_frames_path(gp->out_path)) TS_TRY(ts_video_output_check(gp->out_path, gp->codec));
     TS_TRY(plan_files(r));
@@ -150,16 +153,17 @@ static void plan_print(const struct ts_run * r) {
             r->sh.width, r->sh.height, (long long)T, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c);
     if (r->interp)
         TS_INFO("  output    %lld frames at %g fps (motion-compensated interpolation)",
-                (long long)ts_interp_out_count(T, r->tm), gp->fps_out);
+                (long long)ts_interp_out_count(r->sh.frames, r->tm), gp->fps_out);
     TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
             r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
     const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
+    const char * unit = T != r->sh.frames ? "latent frames" : "frames";
     if (!strcmp(r->be->ops->name, "cpu"))
-        TS_INFO("  ranks     %d (%lld-%lld frames each), backend cpu, %d threads per rank, fp32, halo %s", d->world,
-                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), r->be->threads, halo);
+        TS_INFO("  ranks     %d (%lld-%lld %s each), backend cpu, %d threads per rank, fp32, halo %s", d->world,
+                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), unit, r->be->threads, halo);
     else
-        TS_INFO("  ranks     %d (%lld-%lld frames each), backend %s, %s, halo %s over %s", d->world,
-                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), r->be->ops->name,
+        TS_INFO("  ranks     %d (%lld-%lld %s each), backend %s, %s, halo %s over %s", d->world,
+                (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), unit, r->be->ops->name,
                 ts_dtype_name(r->ctx->dtype), halo, d->world > 1 ? d->halo->ops->name : "-");
 }
 

@@ -58,7 +58,36 @@ static int info_weights(ts_weights * w, const char * path) {
     return 0;
 }
 
+// A model of a family other than the default one (a Wan2.1 directory, ...): what
+// its family says of it once loaded.
+static int info_family(const struct ts_family * fam, const char * path) {
+    ts_backend_t be = ts_backend_cpu_new(1);
+    void * model = NULL;
+    enum ts_status st = fam->load(path, NULL, be, &model);
+    if (st == TS_OK) {
+        struct ts_family_info in;
+        struct ts_family_defaults df;
+        fam->info(model, &in);
+        fam->defaults(model, &df);
+        printf("# %s model %s\n", fam->name, path);
+        printf("  %-16s %s\n  %-16s %s\n  %-16s %.3fM\n", "label", in.label, "digest", in.digest, "parameters",
+               in.n_params / 1e6);
+        printf("  %-16s %d\n  %-16s %g\n  %-16s %g\n  %-16s %g\n", "default_steps", df.steps, "default_cfg", df.cfg,
+               "fps", df.fps, "shift", df.shift);
+        struct ts_shape sh;
+        if (fam->shape(model, 0, 0, 0, 0, &sh) == TS_OK)
+            printf("  %-16s %lld frames, %dx%d pixels, latents (%lld, %d, %d, %d)\n", "default_video",
+                   (long long)sh.frames, sh.width, sh.height, (long long)sh.latent_frames, sh.lat_h, sh.lat_w, sh.lat_c);
+    }
+    if (model) fam->free(model);
+    ts_backend_free(&be);
+    return st == TS_OK ? 0 : ts_print_last_error();
+}
+
 int ts_info_command(const char * path) {
+    ts_error_clear();
+    const struct ts_family * fam = ts_family_for_path(path);
+    if (fam && fam != &ts_family_stdit) return info_family(fam, path);
     ts_error_clear();
     ts_weights * w = NULL;
     enum ts_status st = ts_weights_open(path, &w);

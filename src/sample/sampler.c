@@ -3,6 +3,7 @@
 #include "sample/sampler.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/common.h"
 
@@ -48,6 +49,15 @@ static float flow_time(const ts_sampler * s, int k) { return (float)ts_flow_sche
 static int flow_guided(const ts_sampler * s, float cfg) { return ts_flow_guidance_on(cfg); }
 static void flow_step(ts_sampler * s, ts_backend_t be, float * x, float * vc, float * vu, float cfg, int64_t n,
                       int k) {
+    if (ts_flow_sched_step_index(s->ctx) != k && !s->ops->stateful) {
+        // a run resumed at step k (the checkpoint holds the latents): Euler's state is its
+        // step index alone
+        struct ts_flow_sched_item it[TS_FLOW_SCHED_STATE_MAX];
+        int n_items = ts_flow_sched_state_get(s->ctx, it);
+        for (int i = 0; i < n_items; i++)
+            if (!strcmp(it[i].name, "step_index")) it[i].value = k;
+        TS_ASSERT(ts_flow_sched_state_set(s->ctx, it, n_items) == TS_OK);
+    }
     TS_ASSERT(ts_flow_sched_step_index(s->ctx) == k);
     if (ts_flow_guidance_on(cfg)) ts_flow_guidance(vc, vu, cfg, n, 0, vc);  // host memory (CPU backend)
     ts_flow_sched_step(s->ctx, vc, x);

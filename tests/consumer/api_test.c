@@ -83,7 +83,7 @@ int main(int argc, char ** argv) {
     verdict("api.generate.second_same_frames", st == TS_OK && b.bytes == a.bytes && !memcmp(a.data, b.data, a.bytes), "");
 
     // two failing calls: each reports its own error
-    gp.frames = 0;
+    gp.frames = -1;
     st = ts_generate(ctx, &gp);
     char first[512];
     snprintf(first, sizeof first, "%s", ts_last_error());

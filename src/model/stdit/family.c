@@ -58,7 +58,7 @@ static enum ts_status stdit_shape(const void * model, int64_t frames, int width,
                         "this model makes %dx%d frames (asked for %dx%d)", c->image_size, c->image_size,
                         width ? width : c->image_size, height ? height : c->image_size);
     memset(out, 0, sizeof(*out));
-    out->frames = out->latent_frames = frames;
+    out->frames = out->latent_frames = frames > 0 ? frames : 32;  // 0: the default length
     out->width = out->height = c->image_size;
     out->lat_h = out->lat_w = ts_cfg_latent_hw(c);
     out->lat_c = c->latent_channels;

@@ -1,0 +1,132 @@
+#!/bin/bash
+# Wan2.1 end to end: a tiny random WanPipeline saved by diffusers
+# (tests/fixtures/wan_pipe, tools/wan/make_pipeline.py) run by `timeshard
+# generate` from the noise diffusers' WanPipeline started from
+# (tools/wan/run_pipeline.py wrote ref.h5): frames within 2/255 and final
+# latents within 1e-3 relative of diffusers'; 1, 2 and 3 ranks bit-identical;
+# bad input one clear error each.
+source "$(dirname "$0")/lib.sh"
+PIPE=$SRC/tests/fixtures/wan_pipe
+REF=$PIPE/ref.h5
+P="a red fox runs across a snowy field"
+G=("$TS" generate --model "$PIPE" --prompt "$P" --negative-prompt "" --frames 9 --width 48 --height 32 --steps 3
+   --cfg 4.0 --noise "$PIPE/noise.h5" -q)
+
+for n in 1 2 3; do
+    rc=0
+    if [ $n = 1 ]; then "${G[@]}" --out $WORK/f$n.h5 --latents $WORK/l$n.h5 > $WORK/run$n.log 2>&1 || rc=$?
+    else $MPIRUN -np $n "${G[@]}" --out $WORK/f$n.h5 --latents $WORK/l$n.h5 > $WORK/run$n.log 2>&1 || rc=$?; fi
+    [ $rc = 0 ] && [ -s $WORK/f$n.h5 ] && [ -s $WORK/l$n.h5 ]; ok=$((1 - $?))
+    verdict "wan: $n rank(s) run" $ok "rc=$rc"
+    [ $ok = 1 ] || sed 's/^/      | /' $WORK/run$n.log | tail -20
+done
+
+# against diffusers, and the ranks against each other
+$PY - "$REF" "$WORK" <<'PYEOF' > $WORK/cmp.txt
+import sys, h5py, numpy as np
+ref, w = sys.argv[1], sys.argv[2]
+with h5py.File(ref, "r") as f:
+    rf, rl = np.asarray(f["frames"]).astype(np.int64), np.asarray(f["latents"])
+def load(n):
+    try:
+        with h5py.File(f"{w}/f{n}.h5", "r") as a, h5py.File(f"{w}/l{n}.h5", "r") as b:
+            return np.asarray(a["frames"]), np.asarray(b["latents"])
+    except OSError:
+        return None, None
+f1, l1 = load(1)
+if f1 is None:
+    print("frames 0 missing"); print("latents 0 missing")
+else:
+    d = np.abs(f1.astype(np.int64) - rf).max() if f1.shape == rf.shape else 999
+    e = np.abs(l1 - rl).max() / np.abs(rl).max() if l1.shape == rl.shape else 999.0
+    print(f"frames {int(d <= 2)} max |diff| {d}/255 over {f1.shape} ({int((f1 != rf).sum()) if f1.shape == rf.shape else -1} values differ)")
+    print(f"latents {int(e <= 1e-3)} relative error {e:.3g} over {l1.shape}")
+for n in (2, 3):
+    fn, ln = load(n)
+    same = f1 is not None and fn is not None and np.array_equal(fn, f1) and ln.tobytes() == l1.tobytes()
+    print(f"ranks{n} {int(same)} frames and latents bit for bit equal to 1 rank")
+PYEOF
+while read -r key ok detail; do verdict "wan: $key" "$ok" "$detail"; done < $WORK/cmp.txt
+
+# a windowed run over ranks of unequal shares (5 latent frames: 2, 2, 1), with Euler:
+# 3 ranks give the 1-rank frames and latents bit for bit
+W5=$WORK/noise5.h5
+$PY -c "import h5py, numpy as np; h5py.File('$W5', 'w')['noise'] = np.random.default_rng(5).standard_normal((5, 4, 6, 16)).astype(np.float32)"
+for n in 1 3; do
+    $MPIRUN -np $n "$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 2 --cfg 4.0 \
+        --window 1 --sampler euler --noise $W5 --out $WORK/w$n.h5 --latents $WORK/wl$n.h5 -q > $WORK/w$n.log 2>&1
+done
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpw.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a = [np.asarray(h5py.File(f"{w}/{k}.h5", "r")[d]) for k, d in (("w1", "frames"), ("w3", "frames"), ("wl1", "latents"), ("wl3", "latents"))]
+    print(int(a[0].shape == (17, 32, 48, 3) and np.array_equal(a[0], a[1]) and a[2].tobytes() == a[3].tobytes()), a[0].shape)
+except OSError as e:
+    print(0, e)
+PYEOF
+read -r ok detail < $WORK/cmpw.txt; verdict "wan: window 1, euler, 3 ranks == 1 rank" "$ok" "$detail"
+# the same pipeline as a single-file transformer with --text-encoder, --vae and --tokenizer
+# (no scheduler config: Wan's UniPC, here with the directory's shift): the directory's run
+"$TS" generate --model "$PIPE/transformer/diffusion_pytorch_model.safetensors" --text-encoder "$PIPE/text_encoder" \
+    --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --shift 3 --prompt "$P" --negative-prompt "" --frames 9 --width 48 \
+    --height 32 --steps 3 --cfg 4.0 --noise "$PIPE/noise.h5" --out $WORK/sf.h5 --latents $WORK/sl.h5 -q > $WORK/sf.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmps.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a = [np.asarray(h5py.File(f"{w}/{k}.h5", "r")[d]) for k, d in (("sf", "frames"), ("f1", "frames"), ("sl", "latents"), ("l1", "latents"))]
+    print(int(np.array_equal(a[0], a[1]) and a[2].tobytes() == a[3].tobytes()))
+except OSError as e:
+    print(0, e)
+PYEOF
+read -r ok detail < $WORK/cmps.txt; verdict "wan: single file + --text-encoder --vae --tokenizer == the directory" "$ok" "${detail:-}"
+# Euler checkpoint at step 2 of 4 on 3 ranks, resumed on 2: the uninterrupted latents bit for bit
+A=("$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 4 --cfg 4 --sampler euler -q)
+$MPIRUN -np 3 "${A[@]}" --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/full.h5 --out $WORK/ckf.h5 > $WORK/ck.log 2>&1
+$MPIRUN -np 2 "${A[@]}" --resume $WORK/ck.h5 --latents $WORK/res.h5 --out $WORK/resf.h5 > $WORK/res.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpr.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a, b = (np.asarray(h5py.File(f"{w}/{k}.h5", "r")["latents"]) for k in ("full", "res"))
+    print(int(a.tobytes() == b.tobytes()))
+except OSError as e:
+    print(0, e)
+PYEOF
+read -r ok detail < $WORK/cmpr.txt; verdict "wan: euler checkpoint on 3 ranks resumed on 2 == uninterrupted" "$ok" "${detail:-}"
+[ "$ok" = 1 ] || tail -5 $WORK/res.log
+# MP4 at twice the model's rate (interpolated) on 2 ranks: 9 frames -> 17
+$MPIRUN -np 2 "${G[@]}" --fps-out 32 --out $WORK/v.mp4 > $WORK/v.log 2>&1
+n=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 $WORK/v.mp4 2>/dev/null)
+[ "$n" = 17 ]; verdict "wan: MP4 with --fps-out 32 on 2 ranks: 17 frames" $((1 - $?)) "got ${n:-none}"
+"$TS" info "$PIPE" > $WORK/info.txt 2>&1
+grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
+verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
+
+# bad input: one clear error each
+O=$WORK/bad.h5
+expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O
+grep -q "use --frames 5 or 9" $WORK/err.log; verdict "  ... names the nearest valid counts" $((1 - $?))
+expect_fail "wan: width not a multiple of 16" $O "${G[@]}" --width 40 --out $O
+expect_fail "wan: height not a multiple of 16" $O "${G[@]}" --height 24 --out $O
+ffmpeg -v error -f lavfi -i color=c=red:s=48x32 -frames:v 1 $WORK/first.png
+expect_fail "wan: --image (not supported yet)" $O "${G[@]}" --image $WORK/first.png --out $O
+expect_fail "wan: more ranks than latent frames" $O $MPIRUN -np 4 "${G[@]}" --out $O
+grep -q "use at most 3 ranks" $WORK/err.log; verdict "  ... names the largest rank count" $((1 - $?))
+grep -q "for 3 latent frames" $WORK/err.log; verdict "  ... counts latent frames" $((1 - $?))
+ONE=$SRC/tests/fixtures/wan/c1_hd16.orig.safetensors
+expect_fail "wan: single file without --vae" $O "$TS" generate --model "$ONE" --prompt "$P" --frames 5 --width 32 \
+    --height 32 --steps 1 --text-encoder "$PIPE/text_encoder" --out $O
+grep -q -- "--vae" $WORK/err.log; verdict "  ... names --vae" $((1 - $?))
+expect_fail "wan: single file without --text-encoder and --vae" $O "$TS" generate --model "$ONE" --prompt "$P" \
+    --frames 5 --width 32 --height 32 --steps 1 --out $O
+grep -q -- "--text-encoder and --vae" $WORK/err.log; verdict "  ... names both flags" $((1 - $?))
+expect_fail "wan: a text encoder of another width" $O "$TS" generate --model "$ONE" --prompt "$P" --frames 5 --width 32 \
+    --height 32 --steps 1 --text-encoder "$PIPE/text_encoder" --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --out $O
+grep -q "makes 32-wide rows; the transformer reads 16" $WORK/err.log; verdict "  ... names both widths" $((1 - $?))
+printf '0-4: a red fox\n5-8: a blue bird\n' > $WORK/story.txt
+expect_fail "wan: storyboard (not supported yet)" $O "$TS" generate --model "$PIPE" --storyboard $WORK/story.txt \
+    --frames 9 --width 48 --height 32 --steps 1 --out $O
+grep -q "storyboards (2 prompts) are not supported" $WORK/err.log; verdict "  ... says storyboards are not supported yet" $((1 - $?))
+finish
