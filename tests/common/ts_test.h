@@ -1,5 +1,5 @@
 // The test harness of every C test (after nccl-tests' common.h): checks, one
-// verdict line per check, relative error as DESIGN.md defines it, the tests'
+// verdict line per check, relative error as docs/ARCHITECTURE.md defines it, the tests'
 // own random inputs. No MPI here: multi-rank tests add ts_test_mpi.h, which
 // reduces verdicts over the ranks.
 //
@@ -87,7 +87,7 @@ void ts_test_call_failed(const char * file, int line, const char * call, enum ts
 // "suite: all checks passed" / "suite: N check(s) FAILED"; the exit status (0 or 1).
 int ts_test_finish(const char * suite);
 
-// ---- comparisons (DESIGN.md: max |a - b| / max |b| over the tensor; b is the reference) -------
+// ---- comparisons (docs/ARCHITECTURE.md: max |a - b| / max |b| over the tensor; b is the reference) -------
 // NaN anywhere in a or b: INFINITY.
 double ts_rel_err(const float * a, const double * b, int64_t n);
 double ts_rel_err_f(const float * a, const float * b, int64_t n);
@@ -114,7 +114,7 @@ int ts_test_write_file(const char * path, const void * data, size_t n);  // 0 or
 
 // ---- one tensor on two backends (every op on each backend, compared with the CPU one) --------
 // The CPU backend is the reference; the other is the one under test (CUDA).
-#define TS_TOL_BACKEND 1e-3  // fp32 on another backend vs the CPU (DESIGN.md: relative error)
+#define TS_TOL_BACKEND 1e-3  // fp32 on another backend vs the CPU (docs/ARCHITECTURE.md: relative error)
 struct ts_backend;           // backend/backend.h
 typedef struct ts_test_pair {
     float * c;  // on the CPU backend (the reference)

@@ -22,7 +22,7 @@
 // +-window of the query's frame (window 0: the whole video). Keys are reduced
 // one latent frame at a time in global frame order with an online softmax, and
 // every other op works row by row, so a rank's result for its frames does not
-// depend on how the video is split (DESIGN.md property 2), bit for bit on the
+// depend on how the video is split (docs/ARCHITECTURE.md, property 2), bit for bit on the
 // CPU. A window at least as long as the video is the global case, bit for bit.
 //
 // Weights stay memory-mapped in their stored dtype (F32, F16, BF16); a GEMM
