@@ -67,16 +67,21 @@ static double hb_now(void) {
 }
 
 double ts_heartbeat_seconds(void) {
+    static int parsed;  // read once: ts_parallel_init asks before MPI starts, the heartbeat after
+    static double value = 30.0;
+    if (parsed) return value;
+    parsed = 1;
     const char * s = getenv("TIMESHARD_HEARTBEAT_S");
-    if (!s || !*s) return 30.0;
+    if (!s || !*s) return value;
     char * end = NULL;
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !(v >= 0.0) || v > 86400.0) {
         TS_WARN("TIMESHARD_HEARTBEAT_S='%s' ignored (seconds in [0, 86400]; 0 turns the heartbeat off): using 30", s);
-        return 30.0;
+        return value;
     }
-    return v;
+    value = v;
+    return value;
 }
 
 static void hb_send(const int * msg, int to) {
