@@ -10,6 +10,8 @@
 #      the heartbeat (TIMESHARD_HEARTBEAT_S: 8 s, then the default 30 s) ends the ranks
 #      that Slurm cannot reach;
 #   b. every process of node B killed at once (SIGKILL: slurmd, slurmstepd, rank);
+#   d. node B's slurmd stopped (SIGTERM): the step runs on until Slurm declares the node
+#      down (SlurmdTimeout 10 s), then ends;
 #   c. a job checkpointing every 5 steps loses node B; Slurm requeues it when it declares
 #      the node down (--requeue in generate.sbatch; should the job have ended first, the
 #      test requeues it with 'scontrol requeue'); it starts again once node B is back and
@@ -196,6 +198,21 @@ T0=$SECONDS
 ts_node_kill_all B
 measure "b. node B's processes SIGKILLed" "$F" $T0; ok=$((1 - $?))
 verdict "b. node killed: every rank ends <= 60 s" $ok "${ROWS[-1]}"
+[ $ok = 1 ] || show_log "$OUT/timeshard-$F.out"
+restore_b; verdict "  node B back (slurmd restarted)" $((1 - $?)) "$(ts_on A sinfo -h -o '%n %t' | tr '\n' ' ')"
+
+# d. node B's slurmd stopped (SIGTERM) in mid-sampling: the step runs on without it
+# until slurmctld declares node B down (SlurmdTimeout); then node A's rank is killed,
+# and node B's rank (its slurmstepd no longer told anything) ends by its heartbeat
+F=$(fault_job ",TS_CHECKPOINT_EVERY=5" --no-requeue)
+T0=$SECONDS
+kill -TERM "$(cat "$CL/run/slurmd-nodeb.pid")"
+n0=$(grep -c "^checkpoint at step" "$OUT/timeshard-$F.out")
+measure "d. slurmd of node B stopped" "$F" $T0; ok=$((1 - $?))
+n1=$(grep -c "^checkpoint at step" "$OUT/timeshard-$F.out")
+verdict "d. slurmd stopped: ranks end <= 60 s" $ok "${ROWS[-1]}"
+[ "$n1" -gt "$n0" ]
+verdict "  sampling went on without slurmd" $((1 - $?)) "$((n1 - n0)) checkpoints (every 5 steps) written after the stop"
 [ $ok = 1 ] || show_log "$OUT/timeshard-$F.out"
 restore_b; verdict "  node B back (slurmd restarted)" $((1 - $?)) "$(ts_on A sinfo -h -o '%n %t' | tr '\n' ' ')"
 
