@@ -39,6 +39,7 @@ OUT=$WORK/out
 chmod 0755 "$WORK"
 mkdir -p "$OUT"
 cleanup() {
+    [ -n "${DEADLINE_PID:-}" ] && kill "$DEADLINE_PID" 2> /dev/null
     if [ -n "${SLURM_CONF:-}" ] && [ -e "$SLURM_CONF" ] && [ -n "${TS_NS_A:-}" ]; then
         ts_on A scancel --full -u root 2> /dev/null
     fi
@@ -49,7 +50,11 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "  interrupted (or past the test'"'"'s deadline): cleaning up"; exit 130' INT TERM
+# the whole test ends itself (and so cleans up) before ctest's 600 s timeout would kill it
+# (TS_CLUSTER_DEADLINE_S: another bound, e.g. to try the cleanup)
+(for _ in $(seq "${TS_CLUSTER_DEADLINE_S:-540}"); do sleep 1; done; kill -TERM $$) > /dev/null 2>&1 &
+DEADLINE_PID=$!
 
 if ! ts_nodes_start "$CL"; then
     verdict "two nodes start (namespaces, munge, slurmctld, 2 slurmd)" 0
