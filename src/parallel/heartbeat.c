@@ -254,6 +254,8 @@ int ts_heartbeat_start(MPI_Comm comm, int rank, const char * host) {
 
 void ts_heartbeat_stop(void) {
     if (!hb.running) return;
+    // exit() inside MPI_Abort on the heartbeat's own thread runs the atexit handlers there
+    if (pthread_equal(pthread_self(), hb.thread)) return;
     hb.stop = 1;
     pthread_join(hb.thread, NULL);
     hb.running = 0;
