@@ -13,6 +13,8 @@
 #include "core/common.h"
 // ts_abort_job_set, ts_abort_run_cleanup, ts_abort_signals_install
 #include "parallel/abort.h"
+// ts_heartbeat_start, ts_heartbeat_stop, ts_heartbeat_seconds: liveness between ranks
+#include "parallel/heartbeat.h"
 #ifdef TS_CUDA
 #include "backend/cuda/cuda_backend.h"  // ts_backend_is_cuda, ts_backend_cuda_stream: the NCCL halo
 #endif
@@ -33,6 +35,7 @@ static enum ts_status ts_mpi_status(int err, const char * what) {
 static void ts_parallel_finalize(void) {
     int finalized = 0;
     MPI_Finalized(&finalized);
+    if (!finalized) ts_heartbeat_stop();  // its thread must not call MPI past MPI_Finalize
     if (ts_we_initialized && !finalized) MPI_Finalize();
 }
 
@@ -45,7 +48,9 @@ enum ts_status ts_parallel_init(ts_parallel * d, int * argc, char *** argv) {
     if (finalized) return ts_error(TS_ERR_DIST, NULL, "MPI was already finalized in this process");
     if (!initialized) {
         int provided = 0;
-        int err = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        // The heartbeat's thread calls MPI (src/parallel/heartbeat.c): ask for MULTIPLE while it is on.
+        int want = ts_heartbeat_seconds() > 0.0 ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
+        int err = MPI_Init_thread(argc, argv, want, &provided);
         if (err != MPI_SUCCESS) return ts_mpi_status(err, "MPI_Init_thread");
         ts_we_initialized = 1;
         atexit(ts_parallel_finalize);  // at exit, not in ts_parallel_free: a process may make several contexts
@@ -64,11 +69,14 @@ enum ts_status ts_parallel_init(ts_parallel * d, int * argc, char *** argv) {
     ts_log_set_rank(d->rank, d->world);
 
     ts_abort_job_set(d->comm, d->rank, d->host);
+    d->heartbeat = ts_heartbeat_start(d->comm, d->rank, d->host);  // collective; none on one rank
     return TS_OK;
 }
 
 void ts_parallel_free(ts_parallel * d) {
     if (!d) return;
+    if (d->heartbeat) ts_heartbeat_stop();
+    d->heartbeat = 0;
     ts_abort_job_clear(d->comm);
     if (d->halo) {
         d->halo->ops->free(d->halo);

@@ -21,10 +21,12 @@ typedef struct ts_parallel {
     MPI_Comm comm;        // a dup of MPI_COMM_WORLD
     ts_comm_t halo;       // owned; MPI halo by default
     char host[64];
+    int heartbeat;        // this context started the liveness heartbeat (heartbeat.h)
 } ts_parallel;
 
 // MPI_Init (if not yet) and dup the world communicator. Works without mpirun
-// (singleton: world 1). No halo communicator yet (ts_parallel_halo_open) and
+// (singleton: world 1). Starts the heartbeat between ranks on several ranks
+// (parallel/heartbeat.h; TIMESHARD_HEARTBEAT_S), stopped by ts_parallel_free. No halo communicator yet (ts_parallel_halo_open) and
 // no signal handlers (ts_abort_signals_install, for callers that opt in).
 enum ts_status ts_parallel_init(ts_parallel * d, int * argc, char *** argv);
 void ts_parallel_free(ts_parallel * d);  // the halo and communicator freed (MPI_Finalize at exit if ts_parallel_init started MPI)
