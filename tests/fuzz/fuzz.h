@@ -37,4 +37,13 @@ static inline char * fuzz_cstr(const uint8_t * data, size_t size) {
     return s;
 }
 
-static inline void fuzz_quiet(void) { ts_log_set_level(TS_LOG_ERROR); }
+// Called at the start of every input: warnings off, the previous input's error cleared.
+static inline void fuzz_quiet(void) {
+    ts_log_set_level(TS_LOG_ERROR);
+    ts_error_clear();
+}
+
+// FUZZ_VERBOSE=1: prints why an input was refused (to check that seeds are accepted).
+static inline void fuzz_why(const char * what, enum ts_status st) {
+    if (st != TS_OK && getenv("FUZZ_VERBOSE")) fprintf(stderr, "%s: %s\n", what, ts_last_error());
+}

@@ -20,6 +20,7 @@ static void read_both(const char * path, int noise) {
     struct ts_latents_meta meta;
     enum ts_status s = noise ? ts_noise_read(path, MPI_COMM_SELF, &T, &h, &w, &c, 0, 0, NULL)
                              : ts_latents_read(path, MPI_COMM_SELF, &T, &h, &w, &c, 0, 0, NULL, &meta);
+    fuzz_why(noise ? "noise" : "latents", s);
     if (s != TS_OK) return;
     if (T < 0 || h < 0 || w < 0 || c < 0) abort();  // a reader must not hand back a negative shape
     if (T == 0 || (int64_t)h * w * c > (1 << 16) || T * h * w * c > (1 << 18)) return;
@@ -32,6 +33,7 @@ static void read_both(const char * path, int noise) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
+    fuzz_quiet();
     char path[64];
     int fd = fuzz_memfd(data, size, path, sizeof path);
     read_both(path, 0);

@@ -57,11 +57,14 @@ int LLVMFuzzerInitialize(int * argc, char *** argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
+    fuzz_quiet();
     if (size < 1) return 0;
     int index = data[0] & 1;
     put("transformer/config.json", index ? config : data + 1, index ? config_n : size - 1);
     put("model_index.json", index ? data + 1 : (const uint8_t *)model_index, index ? size - 1 : sizeof model_index - 1);
     ts_wan_model * m = NULL;
-    if (ts_wan_load(dir, be, &m) == TS_OK) ts_wan_free(&m);
+    enum ts_status st = ts_wan_load(dir, be, &m);
+    fuzz_why("wan", st);
+    if (st == TS_OK) ts_wan_free(&m);
     return 0;
 }
