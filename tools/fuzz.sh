@@ -4,8 +4,9 @@
 # committed corpus (new inputs go to a scratch copy, never into the tree).
 # Prints exactly one line per target:
 #     NAME EXECS CRASHES
-# Crashes, timeouts (-timeout, default 25 s an input), out-of-memory stops
-# (-rss_limit_mb 2048) and leaks all count as crashes; their inputs are kept
+# Crashes, timeouts (-timeout 25 s an input), out-of-memory stops (-rss_limit_mb
+# 2048, or one malloc above -malloc_limit_mb 4200: above libhdf5's 4 GiB
+# variable-length allocation, tests/fuzz/SUPPRESSIONS.md) and leaks all count as crashes; their inputs are kept
 # under $FUZZ_WORK/NAME/ (crash-*, timeout-*, oom-*, leak-*).
 # Exit 0: no crash; 1: some target crashed; 2: a target did not build.
 #
@@ -45,7 +46,7 @@ run_one() {  # NAME -> writes $WORK/NAME/result: "NAME EXECS CRASHES EXEC_PER_S 
   rm -rf "$dir" && mkdir -p "$dir/corpus"
   cp "$ROOT/tests/fuzz/corpus/$t/"* "$dir/corpus/"
   (cd "$dir" && nice -n "$NICE" "$BUILD/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=25 \
-     -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" \
+     -rss_limit_mb=2048 -malloc_limit_mb=4200 -print_final_stats=1 -artifact_prefix="$dir/" \
      "$dir/corpus" >"$dir/log" 2>&1)
   local execs edges rate crashes
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
