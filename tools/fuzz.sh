@@ -38,7 +38,9 @@ done
 [ $build_rc -eq 0 ] || exit 2
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS=suppressions=$ROOT/tests/common/lsan.supp:print_suppressions=0
+mkdir -p "$WORK"
+cat "$ROOT/tests/common/lsan.supp" "$ROOT/tests/fuzz/lsan.supp" >"$WORK/lsan.supp"  # libraries' leaks, with reasons
+export LSAN_OPTIONS=suppressions=$WORK/lsan.supp:print_suppressions=0
 export ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0
 
 run_one() {  # NAME -> writes $WORK/NAME/result: "NAME EXECS CRASHES EXEC_PER_S EDGES"
