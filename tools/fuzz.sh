@@ -26,12 +26,13 @@ JOBS=${FUZZ_JOBS:-1}
 ALL="safetensors weights latents preset prompt storyboard sched_config wan_config video"
 TARGETS=${FUZZ_TARGETS:-$ALL}
 
+mkdir -p "$BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_FUZZ=ON \
-      -DTS_BUILD_TESTS=ON >"$BUILD.configure.log" 2>&1 || { echo "fuzz.sh: configure failed (see $BUILD.configure.log)" >&2; exit 2; }
+      -DTS_BUILD_TESTS=ON >"$BUILD/fuzz-configure.log" 2>&1 || { echo "fuzz.sh: configure failed (see $BUILD/fuzz-configure.log)" >&2; exit 2; }
 build_rc=0
 for t in $TARGETS; do
-  if ! nice -n "$NICE" cmake --build "$BUILD" -j"$(nproc)" --target "fuzz_$t" >"$BUILD.build-$t.log" 2>&1; then
-    echo "fuzz.sh: fuzz_$t did not build (see $BUILD.build-$t.log)" >&2
+  if ! nice -n "$NICE" cmake --build "$BUILD" -j"$(nproc)" --target "fuzz_$t" >"$BUILD/fuzz-build-$t.log" 2>&1; then
+    echo "fuzz.sh: fuzz_$t did not build (see $BUILD/fuzz-build-$t.log)" >&2
     build_rc=2
   fi
 done
