@@ -5,8 +5,8 @@
 #include "fuzz.h"
 #include "io/weights.h"  // ts_weights_open, ts_weights_read
 
-static const char * const keys[] = {"depth", "dim", "heads", "image_size", "patch", "frames", "vocab_size",
-                                    "channels", "default_cfg", "shift", "name", "window"};
+static const char * const keys[] = {"depth",      "dim",      "heads",       "image_size", "patch", "frames",
+                                    "vocab_size", "channels", "default_cfg", "shift",      "name",  "window"};
 
 int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     fuzz_quiet();

@@ -195,8 +195,9 @@ static enum ts_status read_diffusers_config(const char * path, struct ts_wan_con
         (s = json_int(root, "rope_max_seq_len", path, &c->rope_max_seq_len, 1024)) != TS_OK)
         goto done;
     if ((int64_t)c->heads * c->head_dim > TS_WAN_MAX_DIM) {
-        s = ts_error(TS_ERR_FORMAT, TS_WAN_HINT_SHAPE, "config '%s': width %lld (%d heads x %d) is beyond any Wan2.1 (5120)",
-                     path, (long long)c->heads * c->head_dim, c->heads, c->head_dim);
+        s = ts_error(TS_ERR_FORMAT, TS_WAN_HINT_SHAPE,
+                     "config '%s': width %lld (%d heads x %d) is beyond any Wan2.1 (5120)", path,
+                     (long long)c->heads * c->head_dim, c->heads, c->head_dim);
         goto done;
     }
     c->dim = c->heads * c->head_dim;
