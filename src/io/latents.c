@@ -90,11 +90,25 @@ static int write_attrs(hid_t d, const struct ts_latents_meta * m) {
 }
 
 // A scalar string attribute (variable or fixed length) into buf; missing: "".
+// 1 when attribute a holds exactly one value: H5Aread writes every element of its
+// dataspace, and the readers below give it room for one.
+static int attr_is_single(hid_t a) {
+    hid_t sp = H5Aget_space(a);
+    if (sp < 0) return 0;
+    hssize_t npts = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    return npts == 1;
+}
+
 static void read_attr_str(hid_t d, const char * name, char * buf, size_t n) {
     buf[0] = '\0';
     if (H5Aexists(d, name) <= 0) return;
     hid_t a = H5Aopen(d, name, H5P_DEFAULT);
     if (a < 0) return;
+    if (!attr_is_single(a)) {
+        H5Aclose(a);
+        return;
+    }
     hid_t t = H5Aget_type(a);
     if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
         if (H5Tis_variable_str(t) > 0) {
@@ -122,7 +136,7 @@ static int read_attr_num(hid_t d, const char * name, hid_t mem_type, void * v) {
     if (H5Aexists(d, name) <= 0) return 0;
     hid_t a = H5Aopen(d, name, H5P_DEFAULT);
     if (a < 0) return 0;
-    int ok = H5Aread(a, mem_type, v) >= 0;
+    int ok = attr_is_single(a) && H5Aread(a, mem_type, v) >= 0;
     H5Aclose(a);
     return ok;
 }

@@ -68,11 +68,13 @@ void ts_st_to_float(float * dst, const void * src, enum ts_st_dtype dt, int64_t 
     if (dt == TS_ST_F32) {
         memcpy(dst, (const float *)src + off, (size_t)n * sizeof(float));
     } else {
-        const uint16_t * s = (const uint16_t *)src + off;
+        // byte loads: a header whose length is odd leaves the data at an odd address
+        const uint8_t * s = (const uint8_t *)src + 2 * off;
+        uint16_t h;
         if (dt == TS_ST_BF16)
-            for (int64_t i = 0; i < n; i++) dst[i] = ts_bf16_to_float(s[i]);
+            for (int64_t i = 0; i < n; i++) memcpy(&h, s + 2 * i, 2), dst[i] = ts_bf16_to_float(h);
         else
-            for (int64_t i = 0; i < n; i++) dst[i] = ts_f16_to_float(s[i]);
+            for (int64_t i = 0; i < n; i++) memcpy(&h, s + 2 * i, 2), dst[i] = ts_f16_to_float(h);
     }
 }
 

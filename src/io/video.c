@@ -44,6 +44,8 @@ struct ts_video_writer {
     AVStream * st;          // owned by oc
     struct SwsContext * sws;
     AVFrame * frame;        // (height, width) in the encoder's pixel format
+    uint8_t * rgb;          // (height, width, 3) + padding, owned: swscale's SIMD reads up to
+                            // 16 bytes past the last pixel, so the caller's frame is copied here
     AVPacket * pkt;
     int width, height;
     int64_t next_pts;       // in the encoder time base (1/fps): frame number
@@ -63,6 +65,7 @@ static void writer_free(ts_video_writer * vw, int remove_tmp) {
     sws_freeContext(vw->sws);
     av_frame_free(&vw->frame);
     av_packet_free(&vw->pkt);
+    free(vw->rgb);
     if (remove_tmp && vw->tmp) unlink(vw->tmp);
     free(vw->tmp);
     free(vw->path);
@@ -281,6 +284,7 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     if (av_frame_get_buffer(vw->frame, 0) < 0) TS_ASSERT(!"out of memory");
     // chroma averaged over each 2x2 block (area): a frame the reader made
     // (chroma repeated over its block) gets its own chroma samples back
+    vw->rgb = ts_calloc((size_t)width * height * 3 + AV_INPUT_BUFFER_PADDING_SIZE, 1);
     vw->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, pix, SWS_AREA | SWS_ACCURATE_RND, NULL,
                              NULL, NULL);
     if (!vw->sws) {
@@ -307,7 +311,8 @@ enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb) {
         vw->failed = 1;
         return ts_error(TS_ERR_IO, NULL, "video '%s': %s", vw->path, av_errstr(ret, eb, sizeof eb));
     }
-    const uint8_t * src[4] = {rgb, NULL, NULL, NULL};
+    memcpy(vw->rgb, rgb, (size_t)vw->width * vw->height * 3);
+    const uint8_t * src[4] = {vw->rgb, NULL, NULL, NULL};
     const int stride[4] = {3 * vw->width, 0, 0, 0};
     sws_scale(vw->sws, src, stride, 0, vw->height, vw->frame->data, vw->frame->linesize);
     vw->frame->pts = vw->next_pts++;

@@ -2,7 +2,7 @@
 # CMakeLists.txt before any test is added).
 #
 # Every test is labelled by its area (ctest -L AREA) and may carry `mpi` too.
-set(TS_TEST_AREAS unit io parallel ref e2e interp slurm multinode quality gpu bench)
+set(TS_TEST_AREAS unit io parallel ref e2e interp slurm multinode quality gpu bench fuzz)
 
 # At the end of a tests/*/CMakeLists.txt: stops configuration when a test of
 # this directory has no area label (meta.labels checks all of them at ctest time).

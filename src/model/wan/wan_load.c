@@ -79,6 +79,7 @@ const char * ts_wan_layout_name(enum ts_wan_layout l) {
     return l == TS_WAN_LAYOUT_DIFFUSERS ? "diffusers" : l == TS_WAN_LAYOUT_ORIGINAL ? "original" : "?";
 }
 
+#define TS_WAN_MAX_DIM (1 << 16)  // heads x head_dim; Wan2.1 14B: 5120
 #define TS_WAN_HINT_SHAPE "is the file a Wan2.1 text-to-video transformer, complete and unmodified?"
 
 struct ts_wan_loader {
@@ -193,6 +194,12 @@ static enum ts_status read_diffusers_config(const char * path, struct ts_wan_con
         (s = json_int(root, "num_layers", path, &c->layers, -1)) != TS_OK ||
         (s = json_int(root, "rope_max_seq_len", path, &c->rope_max_seq_len, 1024)) != TS_OK)
         goto done;
+    if ((int64_t)c->heads * c->head_dim > TS_WAN_MAX_DIM) {
+        s = ts_error(TS_ERR_FORMAT, TS_WAN_HINT_SHAPE,
+                     "config '%s': width %lld (%d heads x %d) is beyond any Wan2.1 (5120)", path,
+                     (long long)c->heads * c->head_dim, c->heads, c->head_dim);
+        goto done;
+    }
     c->dim = c->heads * c->head_dim;
     json_t * ps = json_object_get(root, "patch_size");
     c->patch[0] = 1, c->patch[1] = 2, c->patch[2] = 2;
@@ -265,6 +272,27 @@ static enum ts_status infer_config(struct ts_wan_loader * L, const char * path) 
 }
 
 // ---- the model ----------------------------------------------------------------------------------
+
+// The config's sizes against the file's own tensors, before anything is sized
+// from them: a config claiming a width, channels, FFN width or depth its
+// tensors do not have is one error here, not a huge allocation.
+static enum ts_status check_sizes(struct ts_wan_loader * L) {
+    const struct ts_wan_config * c = &L->m->cfg;
+    const struct ts_st_tensor * t;
+    int64_t pp = (int64_t)c->patch[0] * c->patch[1] * c->patch[2];
+    int64_t pe[5] = {c->dim, c->in_channels, c->patch[0], c->patch[1], c->patch[2]};
+    int64_t head[2] = {pp * c->out_channels, c->dim};
+    int64_t ffn[2] = {c->ffn_dim, c->dim};
+    TS_TRY(get_tensor(L, S_PATCH_W, 0, 5, pe, &t));
+    TS_TRY(get_tensor(L, S_HEAD_W, 0, 2, head, &t));
+    TS_TRY(get_tensor(L, S_FFN1_W, 0, 2, ffn, &t));
+    if (!ts_st_find(L->m->st, slot_name(L, S_Q_W, c->layers - 1)))  // the depth: its last block is there
+        return ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE,
+                        "Wan transformer '%s' (%s naming) has no tensor '%s' (the config says %d layers)", L->m->path,
+                        ts_wan_layout_name(L->m->layout), slot_name(L, S_Q_W, c->layers - 1), c->layers);
+    L->m->n_params = 0;  // get_tensor counted them; load_tensors counts every tensor once
+    return TS_OK;
+}
 
 static enum ts_status load_tensors(struct ts_wan_loader * L) {
     ts_wan_model * m = L->m;
@@ -465,6 +493,7 @@ static enum ts_status wan_load(const char * path, ts_wan_model * m) {
     if (s == TS_OK && (c->head_dim % 2 || c->layers <= 0 || c->in_channels <= 0 || c->out_channels <= 0))
         s = ts_error(TS_ERR_MODEL, TS_WAN_HINT_SHAPE, "'%s': config not usable (head_dim %d, %d layers, %d channels)",
                      path, c->head_dim, c->layers, c->in_channels);
+    if (s == TS_OK) s = check_sizes(&L);
     if (s == TS_OK) s = load_tensors(&L);
     if (s == TS_OK) s = ts_st_digest(m->st, cfg_path, m->digest);
     if (s == TS_OK && cfg_path) m->config_path = str_printf("%s", cfg_path);
