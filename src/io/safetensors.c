@@ -180,6 +180,30 @@ static enum ts_status st_entry(ts_st * st, int file, const char * name, json_t *
     return TS_OK;
 }
 
+static int st_cmp_data(const void * a, const void * b) {
+    const uint8_t * x = (*(const struct ts_st_tensor * const *)a)->data;
+    const uint8_t * y = (*(const struct ts_st_tensor * const *)b)->data;
+    return x < y ? -1 : x > y;
+}
+
+// The format forbids tensors of one file whose byte ranges overlap.
+static enum ts_status st_no_overlap(const ts_st * st, int file, const char * path) {
+    const struct ts_st_tensor ** by = ts_malloc((size_t)(st->n_tensors + 1) * sizeof(*by));
+    int n = 0;
+    for (int i = 0; i < st->n_tensors; i++)
+        if (st->tensors[i].file == file) by[n++] = &st->tensors[i];
+    qsort(by, (size_t)n, sizeof(*by), st_cmp_data);
+    enum ts_status s = TS_OK;
+    for (int i = 1; i < n && s == TS_OK; i++) {
+        const uint8_t * prev_end = (const uint8_t *)by[i - 1]->data + by[i - 1]->nbytes;
+        if (by[i]->nbytes > 0 && (const uint8_t *)by[i]->data < prev_end)
+            s = ts_error(TS_ERR_FORMAT, TS_ST_HINT_FILE, "safetensors file '%s': tensors '%s' and '%s' overlap in the data",
+                         path, by[i - 1]->name, by[i]->name);
+    }
+    free(by);
+    return s;
+}
+
 // Maps `path` as file number `file` of the set and adds its tensors.
 static enum ts_status st_open_file(ts_st * st, const char * path) {
     TS_TRY(ts_st_refuse_foreign(path));
@@ -227,6 +251,7 @@ static enum ts_status st_open_file(ts_st * st, const char * path) {
         s = st_entry(st, file, key, v, map + 8 + hlen, size - 8 - hlen);
     }
     json_decref(root);
+    if (s == TS_OK) s = st_no_overlap(st, file, path);
     return s;
 }
 

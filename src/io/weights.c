@@ -540,6 +540,27 @@ static enum ts_status st_metadata(ts_weights * w, json_t * v) {
     return TS_OK;
 }
 
+static int cmp_begin(const void * a, const void * b) {
+    uint64_t x = (*(const struct ts_wtensor * const *)a)->begin, y = (*(const struct ts_wtensor * const *)b)->begin;
+    return x < y ? -1 : x > y;
+}
+
+// The format forbids tensors whose byte ranges overlap (one write would change another).
+static enum ts_status st_no_overlap(const ts_weights * w) {
+    if (w->n_tensors < 2) return TS_OK;
+    const struct ts_wtensor ** by = ts_malloc((size_t)w->n_tensors * sizeof(*by));
+    for (int i = 0; i < w->n_tensors; i++) by[i] = &w->tensors[i];
+    qsort(by, (size_t)w->n_tensors, sizeof(*by), cmp_begin);
+    enum ts_status st = TS_OK;
+    for (int i = 1; i < w->n_tensors && st == TS_OK; i++)
+        if (by[i]->begin < by[i - 1]->end && by[i]->end > by[i]->begin)
+            st = ts_error(TS_ERR_FORMAT, "the file is damaged; export it again",
+                          "safetensors file '%s': tensors '%s' and '%s' overlap in the data", w->path, by[i - 1]->name,
+                          by[i]->name);
+    free(by);
+    return st;
+}
+
 static enum ts_status st_open(ts_weights * w) {
     const char * P = w->path;
     const char * hint = "the file may be truncated or not written by a safetensors library";
@@ -621,6 +642,7 @@ static enum ts_status st_open(ts_weights * w) {
         else
             st = st_metadata(w, v);
     }
+    if (st == TS_OK) st = st_no_overlap(w);
 done:
     json_decref(root);
     return st;

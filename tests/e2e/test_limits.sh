@@ -77,6 +77,16 @@ expect_fail "storyboard line with a NUL byte" $O "${S[@]}" --storyboard $WORK/nu
 expect_fail "storyboard frame -1" $O "${S[@]}" --storyboard $WORK/neg.txt
 grep -q "start at 0" $WORK/err.log; verdict "  ... says frames start at 0" $((1 - $?))
 
+# safetensors whose tensors overlap in the data (the format forbids it)
+$PY - "$WORK" <<'PYEOF'
+import json, struct, sys
+h = json.dumps({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}).encode()
+open(sys.argv[1] + "/overlap.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"\0" * 12)
+PYEOF
+expect_fail "safetensors with overlapping data_offsets" $O "$TS" generate --model $WORK/overlap.safetensors --prompt "$PROMPT" --out $O
+grep -q "overlap" $WORK/err.log; verdict "  ... says the tensors overlap" $((1 - $?))
+
 # an all-NaN checkpoint is refused, not turned into an all-NaN video
 $PY - "$WORK/ck0.h5" "$WORK/nan.h5" <<'PYEOF'
 import shutil, sys, h5py, numpy as np
