@@ -10,9 +10,11 @@
 
 #include "backend/backend.h"
 #include "backend/registry.h"  // --backend by name
+#include "bench/bench.h"
 #include "core/common.h"
 #include "core/rng.h"
 #include "parallel/parallel.h"
+#include "model/family.h"  // ts_family_wan: Wan2.1 transformers go to bench_wan.c
 #include "model/stdit/stdit.h"
 #include "sample/sampler.h"
 #ifdef TS_CUDA
@@ -32,7 +34,7 @@ static double dit_flops(const struct ts_model_config * c, int64_t T) {
     return T * (c->depth * per_block + io);
 }
 
-static double sgemm_gflops(int threads, int n) {
+double ts_bench_sgemm_gflops(int threads, int n) {
     float * a = ts_malloc((size_t)n * n * sizeof(float));
     float * b = ts_malloc((size_t)n * n * sizeof(float));
     float * cc = ts_malloc((size_t)n * n * sizeof(float));
@@ -57,8 +59,7 @@ static int cmp_double(const void * a, const void * b) {
     return (x > y) - (x < y);
 }
 
-// Sorts v[0..n) in place and returns its median (the upper one for even n).
-static double median_of(double * v, int n) {
+double ts_bench_median(double * v, int n) {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     return v[n / 2];
 }
@@ -75,8 +76,9 @@ struct row {
     uint64_t hash;      // of the gathered latents
 };
 
-static uint64_t fnv1a(const void * p, size_t n, uint64_t h) {
+uint64_t ts_bench_fnv1a(const void * p, size_t n) {
     const unsigned char * b = p;
+    uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
     return h;
 }
@@ -168,7 +170,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
     if (trace && P > 1) print_waits(comm, ws, time_timed);
     out->ranks = P;
     out->frames = T;
-    out->step_ms = median_of(t + 1, reps) * 1e3;
+    out->step_ms = ts_bench_median(t + 1, reps) * 1e3;
     double wait_pct = time_timed > 0 ? 100.0 * wait_timed / time_timed : 0;
     MPI_Allreduce(MPI_IN_PLACE, &wait_pct, 1, MPI_DOUBLE, MPI_MAX, comm);
     out->wait_pct = wait_pct;
@@ -192,7 +194,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
         all = ts_malloc((size_t)(T * cell) * sizeof(float));
     }
     MPI_Gatherv(host, (int)n, MPI_FLOAT, all, counts, displs, MPI_FLOAT, 0, comm);
-    if (rank == 0) out->hash = fnv1a(all, (size_t)(T * cell) * sizeof(float), 1469598103934665603ull);
+    if (rank == 0) out->hash = ts_bench_fnv1a(all, (size_t)(T * cell) * sizeof(float));
     free(all), free(counts), free(displs);
     // stitch: decode on every rank, ordered stream to rank 0 (no encoding)
     out->stitch_ms = 0;
@@ -221,7 +223,7 @@ static void run_row(MPI_Comm comm, const ts_model * m, const ts_text_cond * tc, 
 // A barrier whose waiting ranks sleep between polls: MPI_Barrier spins, and a
 // rank spinning beside a row it is not part of would slow that row's cores on a
 // machine whose cores share a physical core or a power budget.
-static void quiet_barrier(MPI_Comm comm) {
+void ts_bench_quiet_barrier(MPI_Comm comm) {
     MPI_Request rq;
     MPI_Ibarrier(comm, &rq);
     for (int done = 0;;) {
@@ -250,18 +252,18 @@ static int scaling_print(const struct scaling_acc * a, const char * mode, int we
     for (int p = 1; p <= a->world; p++) {
         struct row * r = &a->rows[p - 1];
         double * tp = a->times + (size_t)(p - 1) * rounds;
-        if (rounds > 1) r->step_ms = median_of(tp, rounds);
+        if (rounds > 1) r->step_ms = ts_bench_median(tp, rounds);
         // wait: median over turns, like the step time; the mean is reported too
         double * wp = a->waits + (size_t)(p - 1) * rounds, wait_mean = 0;
         for (int k = 0; k < rounds; k++) wait_mean += wp[k] / rounds;
-        r->wait_pct = median_of(wp, rounds);
+        r->wait_pct = ts_bench_median(wp, rounds);
         wrong_total += a->wrong[p - 1];
         double t1 = a->rows[0].step_ms;
         double speedup = weak ? t1 * p / r->step_ms : t1 / r->step_ms;
         double eff = weak ? 100.0 * t1 / r->step_ms : 100.0 * t1 / (p * r->step_ms);
         double ceil_pct = 100.0;
         if (ceiling && p > 1) {
-            double ti = median_of(a->ind_max + (size_t)(p - 1) * rounds, rounds);
+            double ti = ts_bench_median(a->ind_max + (size_t)(p - 1) * rounds, rounds);
             ceil_pct = weak ? 100.0 * t1 / ti : 100.0 * t1 / (p * ti);
         }
         char extra[96] = "";
@@ -344,7 +346,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
             struct row r;
             memset(&r, 0, sizeof(r));
             ts_peak_rss_reset();  // each row's own peak
-            quiet_barrier(d.comm);
+            ts_bench_quiet_barrier(d.comm);
             if (d.rank < p) {
                 run_row(sub, m, &tc, &tu, T, per_round, stitch && rd == rounds - 1, hm, trace, &r);
                 for (int q = 0; profile && q < p; q++) {  // each rank's table, in rank order
@@ -388,7 +390,7 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
                     }
                 }
             }
-            quiet_barrier(d.comm);
+            ts_bench_quiet_barrier(d.comm);
             if (d.rank == 0) {
                 times[(size_t)(p - 1) * rounds + rd] = r.step_ms;
                 waits[(size_t)(p - 1) * rounds + rd] = r.wait_pct;
@@ -470,12 +472,12 @@ static int bench_forward(const char * model_path, const char * backend, const ch
         be->ops->sync(be);
         t[r] = ts_time() - t0;
     }
-    double med = median_of(t, reps);
+    double med = ts_bench_median(t, reps);
     double gf = dit_flops(c, frames) / 1e9;
 #ifdef TS_CUDA
-    double peak = on_gpu ? ts_cuda_gemm_peak_gflops(ts_backend_profile_inner(be), 8192) : sgemm_gflops(threads, 1024);
+    double peak = on_gpu ? ts_cuda_gemm_peak_gflops(ts_backend_profile_inner(be), 8192) : ts_bench_sgemm_gflops(threads, 1024);
 #else
-    double peak = sgemm_gflops(threads, 1024);
+    double peak = ts_bench_sgemm_gflops(threads, 1024);
 #endif
     if (json) {
         printf("{\"bench\": \"dit_forward\", \"model\": \"%s\", \"frames\": %d, \"tokens\": %d, \"width\": %d, "
@@ -507,7 +509,9 @@ static int bench_forward(const char * model_path, const char * backend, const ch
 int ts_bench_command(int argc, char ** argv) {
     ts_error_clear();
     const char * model_path = NULL;
-    int frames = 16, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0, trace = 0, ceiling = 0;
+    int frames = 0, threads = 1, reps = 5, json = 0, stitch = 1, profile = 0, trace = 0, ceiling = 0;
+    int width = 0, height = 0;
+    const char * save = NULL;
     const char * scaling = NULL, * backend = "cpu", * dtype = "fp32", * halo = NULL;
     static const struct option lo[] = {{"backend", required_argument, 0, 'B'}, {"dtype", required_argument, 0, 'D'},{"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'n'},
                                        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
@@ -515,6 +519,8 @@ int ts_bench_command(int argc, char ** argv) {
                                        {"scaling", required_argument, 0, 's'}, {"no-stitch", no_argument, 0, 'N'},
                                        {"profile", no_argument, 0, 'P'},       {"halo", required_argument, 0, 'H'},
                                        {"halo-trace", no_argument, 0, 'T'},    {"ceiling", no_argument, 0, 'C'},
+                                       {"width", required_argument, 0, 'W'},   {"height", required_argument, 0, 'E'},
+                                       {"save-output", required_argument, 0, 'O'},
                                        {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -528,6 +534,9 @@ int ts_bench_command(int argc, char ** argv) {
         case 'T': trace = 1; break;
         case 'C': ceiling = 1; break;
         case 'H': halo = optarg; break;
+        case 'W': width = atoi(optarg); break;
+        case 'E': height = atoi(optarg); break;
+        case 'O': save = optarg; break;
         case 'm': model_path = optarg; break;
         case 'n': frames = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
@@ -537,8 +546,14 @@ int ts_bench_command(int argc, char ** argv) {
             printf("usage: timeshard bench [options]\n\n"
                    "Times the DiT forward of one rank (median of --reps after a warm-up) and\n"
                    "reports its GFLOP/s beside this machine's sgemm GFLOP/s, same threads.\n\n"
-                   "  -m, --model PATH   weights (default: the shipped model)\n"
-                   "  -n, --frames N     frames in the forward (default: 16)\n"
+                   "  -m, --model PATH   weights (default: the shipped model); a Wan2.1 transformer (a\n"
+                   "                     diffusers directory or one .safetensors file) times its forward\n"
+                   "                     on a fixed input (--scaling strong only)\n"
+                   "  -n, --frames N     frames in the forward (default: 16; Wan2.1: video frames, 4k+1,\n"
+                   "                     default 9)\n"
+                   "      --width W, --height H  Wan2.1: the video's size (multiples of 16; default 160x96)\n"
+                   "      --save-output F  Wan2.1, one rank: the forward's output, raw float32 (T, h, w, C),\n"
+                   "                     to compare with another implementation (tools/wan/bench_diffusers.py)\n"
                    "  -t, --threads N    CPU threads (default: 1)\n"
                    "  -r, --reps N       timed repetitions (default: 5)\n"
                    "      --json         JSON (one object per line) instead of the table\n"
@@ -570,6 +585,26 @@ int ts_bench_command(int argc, char ** argv) {
             return 1;
         }
     }
+    if (model_path && ts_family_wan.probe(model_path)) {
+        if (scaling && strcmp(scaling, "strong")) {
+            fprintf(stderr, "timeshard: error: Wan2.1 benches --scaling strong only\n---> HINT: drop --scaling or pass strong\n");
+            return 1;
+        }
+        if (frames < 0 || width < 0 || height < 0 || threads < 1 || reps < 1) {
+            fprintf(stderr, "timeshard: error: --frames, --width, --height, --threads and --reps must be positive\n"
+                            "---> HINT: see 'timeshard bench --help'\n");
+            return 1;
+        }
+        struct ts_bench_wan_args a = {model_path, frames ? frames : 9, width ? width : 160, height ? height : 96,
+                                      threads, reps, json, scaling, save};
+        return ts_bench_wan(&a);
+    }
+    if (width || height || save) {
+        fprintf(stderr, "timeshard: error: --width, --height and --save-output are for Wan2.1 models\n---> HINT: the default "
+                        "family's size is its model's\n");
+        return 1;
+    }
+    if (!frames) frames = 16;
     if (frames < 1 || threads < 1 || reps < 1) {
         fprintf(stderr, "timeshard: error: --frames, --threads and --reps must be positive\n");
         return 1;

@@ -104,6 +104,31 @@ n=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p
 grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
 verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
 
+# bench on a Wan2.1 transformer: strong-scaling rows of 1..3 ranks, each checked against 1 rank's output
+$MPIRUN -np 3 "$TS" bench --model "$PIPE" --scaling strong --frames 13 --width 48 --height 32 --reps 1 --json \
+    > $WORK/wbench.json
+$PY - $WORK/wbench.json <<'PYEOF'
+import sys, json
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+ok = [r["ranks"] for r in rows] == [1, 2, 3] and all(r["same_as_1_rank"] for r in rows)
+ok = ok and rows[0]["gather_mb"] == 0 and all(r["gather_mb"] > 0 and 0 <= r["wait_pct"] <= 100 for r in rows[1:])
+print(f"  {'wan: bench --scaling strong (3 ranks)':44s} {'OK  ' if ok else 'FAIL'}   "
+      f"gather_mb={[r.get('gather_mb') for r in rows]}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (wan bench)" $((1 - $?))
+"$TS" bench --model "$PIPE" --frames 9 --width 48 --height 32 --reps 1 --json --save-output $WORK/wv.f32 > $WORK/wb1.json
+$PY - $WORK/wb1.json $WORK/wv.f32 <<'PYEOF'
+import sys, json, os
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+ok = r["bench"] == "wan_forward" and r["latent_frames"] == 3 and r["tokens"] == 18 and r["fwd_ms_median"] > 0
+ok = ok and os.path.getsize(sys.argv[2]) == 3 * 4 * 6 * 16 * 4  # (T, h, w, C) float32
+print(f"  {'wan: bench one forward, --save-output':44s} {'OK  ' if ok else 'FAIL'}   tokens={r.get('tokens')}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (wan bench forward)" $((1 - $?))
+expect_fail "wan: bench --scaling weak" $WORK/none "$TS" bench --model "$PIPE" --scaling weak
+
 # bad input: one clear error each
 O=$WORK/bad.h5
 expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O
