@@ -329,11 +329,27 @@ static enum ts_status run_outputs(struct ts_run * r) {
     return TS_OK;
 }
 
+// With TIMESHARD_REPORT: the peak RSS so far (bytes), then the peak reset so
+// that the next phase's is its own; 0 without the report.
+static int64_t run_phase_peak(void) {
+    if (!ts_hooks_get()->report) return 0;
+    int64_t p = ts_peak_rss();
+    ts_peak_rss_reset();
+    return p;
+}
+
 static void run_report(const struct ts_run * r) {
     if (!ts_hooks_get()->report) return;
-    fprintf(stderr, "timeshard: report: rank %d peak_rss_kb %lld sampling_s %.3f halo_wait_s %.3f halo_share %.1f%%\n",
-            r->par->rank, (long long)(ts_peak_rss() / 1024), r->t_sample, r->halo_wait,
-            r->t_sample > 0 ? 100.0 * r->halo_wait / r->t_sample : 0.0);
+    int64_t peak = r->rss_load;
+    const int64_t ph[] = {r->rss_setup, r->rss_sample, r->rss_out};
+    for (int i = 0; i < 3; i++) peak = ph[i] > peak ? ph[i] : peak;
+    fprintf(stderr, "timeshard: report: rank %d peak_rss_kb %lld sampling_s %.3f halo_wait_s %.3f halo_share %.1f%% "
+            "load_peak_rss_kb %lld setup_s %.3f setup_peak_rss_kb %lld sampling_peak_rss_kb %lld output_s %.3f "
+            "output_peak_rss_kb %lld\n",
+            r->par->rank, (long long)(peak / 1024), r->t_sample, r->halo_wait,
+            r->t_sample > 0 ? 100.0 * r->halo_wait / r->t_sample : 0.0, (long long)(r->rss_load / 1024), r->t_setup,
+            (long long)(r->rss_setup / 1024), (long long)(r->rss_sample / 1024), r->t_out,
+            (long long)(r->rss_out / 1024));
 }
 
 static void run_free(struct ts_run * r) {
@@ -356,10 +372,18 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     r = (struct ts_run){.ctx = ctx, .gp = gp, .fam = ctx->family, .model = ctx->model, .be = ctx->be,
                         .par = &ctx->par, .t0 = ts_time()};
     if (ctx->signals) ts_term_install();  // from here SIGTERM deletes the temporary video
+    r.rss_load = run_phase_peak();  // loading the model (the context) and whatever came before
     enum ts_status st = run_plan(&r);
+    double t = ts_time();
     if (st == TS_OK) st = run_setup(&r);
+    r.t_setup = ts_time() - t;
+    r.rss_setup = run_phase_peak();
     if (st == TS_OK) st = run_sample(&r);
+    r.rss_sample = run_phase_peak();
+    t = ts_time();
     if (st == TS_OK) st = run_outputs(&r);
+    r.t_out = ts_time() - t;
+    r.rss_out = run_phase_peak();
     if (st == TS_OK) run_report(&r);
     if (ctx->signals) ts_term_restore();
     run_free(&r);

@@ -40,6 +40,10 @@ struct ts_run {
     void * dn;                        // owned (family->denoiser_free)
     double t_sample, halo_wait;       // seconds
     double t0;                        // when the run started
+
+    // TIMESHARD_REPORT: each phase's time and peak RSS (bytes; the peak is reset between phases)
+    double t_setup, t_out;
+    int64_t rss_load, rss_setup, rss_sample, rss_out;
 };
 
 // outputs.c: latents and checkpoints (collective), the resume, the video.

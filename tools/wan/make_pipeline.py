@@ -19,6 +19,12 @@ Weights stored in bf16 (run_pipeline.py loads them as float32). Needs torch, dif
 sentencepiece; with HF_HUB_OFFLINE=1 nothing is downloaded.
 
     HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_pipeline.py tests/fixtures/wan_pipe
+
+--size 1.3B writes a Wan2.1-T2V-1.3B-shaped pipeline instead, for timing and
+memory (never committed: 3.6 GB): the transformer and the VAE at their real
+sizes (dim 1536, 30 layers, ffn 8960; VAE base_dim 96), the text encoder
+reduced to 2 of umT5-XXL's 24 layers at its real width (d_model 4096, 64 heads,
+d_ff 10240), the same small tokenizer. About 9 GB of memory while it builds.
 """
 import argparse
 import os
@@ -90,22 +96,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="directory to write (replaced)")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--size", choices=["tiny", "1.3B"], default="tiny")
     args = ap.parse_args()
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
     tok, spiece = make_tokenizer(args.out)
     torch.manual_seed(args.seed)
-    te = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=32, num_heads=2, d_kv=16, d_ff=64, num_layers=2,
+    big = args.size == "1.3B"
+    dm, nh, dff = (4096, 64, 10240) if big else (32, 2, 64)
+    te = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=dm, num_heads=nh, d_kv=dm // nh, d_ff=dff, num_layers=2,
                                      relative_attention_num_buckets=32, relative_attention_max_distance=128,
                                      feed_forward_proj="gated-gelu", dense_act_fn="gelu_new", is_gated_act=True))
     te = bf16_values(te, args.seed + 1, gain_names=("layer_norm",))
-    tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
-                               out_channels=16, text_dim=32, freq_dim=256, ffn_dim=64, num_layers=2,
+    heads, hd, ffn, layers = (12, 128, 8960, 30) if big else (2, 16, 64, 2)
+    tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=hd, in_channels=16,
+                               out_channels=16, text_dim=dm, freq_dim=256, ffn_dim=ffn, num_layers=layers,
                                cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, image_dim=None,
                                added_kv_proj_dim=None, rope_max_seq_len=1024)
     tr = bf16_values(tr, args.seed + 2, gain_names=("norm_q", "norm_k", "norm2"))
-    vae = AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+    vae = AutoencoderKLWan(base_dim=96 if big else 8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
                            temperal_downsample=[False, True, True])
     vae = bf16_values(vae, args.seed + 3)
     sched = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000,
