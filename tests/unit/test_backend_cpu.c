@@ -778,6 +778,38 @@ static void test_memory(void) {
     ts_verdict("alloc (aligned, zeroed), copies", ok, NULL);
 }
 
+// The AVX-512 and AVX2 GEMM kernels give the same bits (one fused multiply-add
+// per element in the same k order, whatever the vector width), on full and
+// edge tiles and across K blocks; checked where the CPU has both.
+static void test_gemm_isa(void) {
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        ts_verdict("gemm kernels avx512 == avx2 (no AVX-512 here: skipped)", 1, NULL);
+        return;
+    }
+    const int64_t M = 37;
+    const int K = 600, N = 45;  // 4 row tiles of 12 (one partial), 3 panels (one partial), 3 K blocks
+    float *A = ts_test_alloc(M * K), *B = ts_test_alloc((int64_t)N * K);
+    ts_test_fill(A, M * K, 1.0f);
+    ts_test_fill(B, (int64_t)N * K, 0.3f);
+    float * bp = ts_cpu_aligned_alloc(ts_cpu_gemm_packed_floats(K, N));
+    float * tile = ts_cpu_aligned_alloc(ts_cpu_gemm_tile_floats());
+    int npan = (N + 15) / 16;
+    ts_cpu_gemm_pack(bp, B, K, 1, K, N, 0, npan);
+    float *c2 = ts_test_alloc(M * N), *c5 = ts_test_alloc(M * N);
+    ts_cpu_gemm_packed(ts_cpu_gemm_kernel_select(TS_CPU_ISA_AVX2), c2, N, A, K, bp, M, K, N, 0, npan, tile);
+    ts_cpu_gemm_packed(ts_cpu_gemm_kernel_select(TS_CPU_ISA_AVX512), c5, N, A, K, bp, M, K, N, 0, npan, tile);
+    ts_check_bits("gemm kernels avx512 == avx2 (37x600x45)", c5, c2, M * N);
+    double * ref = ts_test_alloc_d(M * N);
+    for (int64_t i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0;
+            for (int k = 0; k < K; k++) acc += (double)A[i * K + k] * B[(int64_t)j * K + k];
+            ref[i * N + j] = acc;
+        }
+    ts_check_rel("gemm kernel avx512 vs double reference", c5, ref, M * N, TOL);
+    free(A), free(B), free(bp), free(tile), free(c2), free(c5), free(ref);
+}
+
 int main(void) {
     printf("test_backend_cpu\n");
     BE[0] = ts_backend_cpu_new(1);
@@ -796,6 +828,7 @@ int main(void) {
     test_attn_cross();
     test_attn3d();
     test_linear_typed();
+    test_gemm_isa();
     test_patchify();
     test_conv2d();
     test_upsample();

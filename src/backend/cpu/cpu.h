@@ -24,13 +24,18 @@ struct ts_cpu_ctx {
     float * pack;                   // owned: packed GEMM operand (ts_cpu_gemm), 64-byte aligned
     size_t pack_floats;             // its capacity
     int avx2;                       // use the AVX2+FMA kernels (ts_cpu_use_avx2)
+    int isa;                        // enum ts_cpu_isa: the GEMM kernel's instruction set
     ts_gemm_kernel_fn gemm_kernel;  // for this CPU, chosen once
     ts_softmax_exp_fn softmax_exp;  // for this CPU, chosen once
 };
 
-// 1 when the CPU has AVX2 and FMA and TS_CPU_ISA=generic is not set in the
-// environment. Kernels differ in rounding between the two, so all ranks of a
-// job must agree (same CPU model, same setting).
+// The instruction sets the kernels use: the CPU's best, capped by TS_CPU_ISA
+// (generic, avx2 or avx512) in the environment. Generic kernels round
+// differently (no FMA), so all ranks of a job must agree (same CPU features,
+// same setting); AVX2 and AVX-512 give the same bits.
+enum ts_cpu_isa { TS_CPU_ISA_GENERIC, TS_CPU_ISA_AVX2, TS_CPU_ISA_AVX512 };
+int ts_cpu_isa(void);
+// ts_cpu_isa() >= TS_CPU_ISA_AVX2: the CPU has AVX2 and FMA and they may be used.
 int ts_cpu_use_avx2(void);
 // GELU (tanh form) and SiLU of 8 floats in place, AVX2+FMA (cpu_attn.c).
 void ts_cpu_gelu8(float * x);
@@ -51,8 +56,9 @@ float * ts_cpu_scratch(ts_backend_t be, size_t floats, size_t * stride);
 // Every C[i][j] is one sequential sum over k, whatever its position, M, N,
 // blocking or thread count: a row's bits depend only on that row and B.
 
-// The micro kernel: AVX2+FMA (fused multiply-add) or portable (multiply, then add).
-ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int avx2);
+// The micro kernel for an enum ts_cpu_isa: AVX-512 or AVX2+FMA (fused multiply-add, the same
+// bits), or portable (multiply, then add).
+ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int isa);
 // The softmax row function (cpu_attn.c): AVX2 (8 lane sums, fixed tree) or portable (sequential).
 ts_softmax_exp_fn ts_cpu_softmax_exp_select(int avx2);
 // Floats of op(B) (K x N) packed in panels of 16 columns (zero-padded).

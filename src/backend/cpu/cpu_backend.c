@@ -314,8 +314,9 @@ ts_backend_t ts_backend_cpu_new(int threads) {
     struct ts_backend * be = ts_calloc(1, sizeof *be);
     struct ts_cpu_ctx * c = ts_calloc(1, sizeof *c);
     c->threads = threads > 0 ? threads : omp_get_max_threads();
-    c->avx2 = ts_cpu_use_avx2();
-    c->gemm_kernel = ts_cpu_gemm_kernel_select(c->avx2);
+    c->isa = ts_cpu_isa();
+    c->avx2 = c->isa >= TS_CPU_ISA_AVX2;
+    c->gemm_kernel = ts_cpu_gemm_kernel_select(c->isa);
     c->softmax_exp = ts_cpu_softmax_exp_select(c->avx2);
     be->ops = &ts_cpu_ops;
     be->ctx = c;

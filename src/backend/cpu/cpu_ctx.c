@@ -10,15 +10,19 @@
 #define TS_CPU_X86 1
 #endif
 
-int ts_cpu_use_avx2(void) {
-    const char * isa = getenv("TS_CPU_ISA");
-    if (isa && strcmp(isa, "generic") == 0) return 0;
+int ts_cpu_isa(void) {
+    const char * cap = getenv("TS_CPU_ISA");
+    if (cap && strcmp(cap, "generic") == 0) return TS_CPU_ISA_GENERIC;
 #if TS_CPU_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return TS_CPU_ISA_GENERIC;
+    if (cap && strcmp(cap, "avx2") == 0) return TS_CPU_ISA_AVX2;
+    return __builtin_cpu_supports("avx512f") ? TS_CPU_ISA_AVX512 : TS_CPU_ISA_AVX2;
 #else
-    return 0;
+    return TS_CPU_ISA_GENERIC;
 #endif
 }
+
+int ts_cpu_use_avx2(void) { return ts_cpu_isa() >= TS_CPU_ISA_AVX2; }
 
 float * ts_cpu_aligned_alloc(size_t floats) {
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;

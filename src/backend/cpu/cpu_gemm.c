@@ -23,10 +23,11 @@
 #include "backend/cpu/cpu.h"
 #include "core/common.h"  // TS_ASSERT
 
-#define TS_GEMM_MR 6    // rows per micro tile
+#define TS_GEMM_MR 12   // rows per micro tile
 #define TS_GEMM_NR 16   // columns per micro tile = packed panel width
 #define TS_GEMM_KC 256  // k per pass (a panel pass is KC x NR floats = 16 KiB, L1-resident)
 #define TS_GEMM_MB 96   // rows per parallel job (multiple of MR)
+_Static_assert(TS_GEMM_MB % TS_GEMM_MR == 0 && TS_GEMM_MR % 6 == 0, "row tiles: MB a multiple of MR, MR of 6");
 #define TS_GEMM_PG 8    // panels per parallel job (128 columns)
 
 // ---- micro kernels: c (MR x NR; ldc) (+)= a (MR x kc; lda) @ bp (kc x NR) ----------------------
@@ -34,8 +35,10 @@
 // sequential k loop, so tiles at any position round identically.
 
 #if TS_GEMM_X86
-__attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, const float * a, int lda, const float * bp,
-                                                                    float * c, int ldc, int first) {
+// 6 rows x 16 columns in twelve 8-wide accumulators.
+__attribute__((target("avx2,fma"))) static inline void ts_gemm_kernel_avx2_6(int kc, const float * a, int lda,
+                                                                             const float * bp, float * c, int ldc,
+                                                                             int first) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (first) {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
@@ -71,6 +74,30 @@ __attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, cons
     _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
     _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
+
+__attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, const float * a, int lda, const float * bp,
+                                                                    float * c, int ldc, int first) {
+    for (int i = 0; i < TS_GEMM_MR; i += 6) ts_gemm_kernel_avx2_6(kc, a + i * lda, lda, bp, c + i * ldc, ldc, first);
+}
+
+// 12 rows x 16 columns, one 16-wide accumulator per row: the same fused
+// multiply-add per element in the same k order as the AVX2 kernel (a lane is an
+// element either way), so both give the same bits; twice the width per
+// instruction, and 12 independent chains to cover the FMA latency.
+__attribute__((target("avx512f"))) static void ts_gemm_kernel_avx512(int kc, const float * a, int lda,
+                                                                     const float * bp, float * c, int ldc, int first) {
+    __m512 acc[TS_GEMM_MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < TS_GEMM_MR; r++) acc[r] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc);
+#pragma GCC unroll 2
+    for (int k = 0; k < kc; k++) {
+        __m512 b = _mm512_load_ps(bp + k * TS_GEMM_NR);
+#pragma GCC unroll 12
+        for (int r = 0; r < TS_GEMM_MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + k]), b, acc[r]);
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < TS_GEMM_MR; r++) _mm512_storeu_ps(c + r * ldc, acc[r]);
+}
 #endif
 
 // Portable kernel: multiply then add (x86-64-v2 has no FMA), the same k order.
@@ -102,9 +129,10 @@ static void ts_gemm_kernel_generic(int kc, const float * a, int lda, const float
     }
 }
 
-ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int avx2) {
+ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int isa) {
 #if TS_GEMM_X86
-    if (avx2) return ts_gemm_kernel_avx2;
+    if (isa >= TS_CPU_ISA_AVX512) return ts_gemm_kernel_avx512;
+    if (isa >= TS_CPU_ISA_AVX2) return ts_gemm_kernel_avx2;
 #endif
     return ts_gemm_kernel_generic;
 }
