@@ -110,6 +110,8 @@ struct ts_gen_params {
     void * progress_ud;
     ts_frame_fn on_frame;          // rank 0, every output frame in order (NULL: none); may be the only output
     void * frame_ud;
+    int dry_run;                   // 1: check every setting, print the plan and its memory, then return TS_OK
+                                   // (nothing encoded, sampled or written)
 };
 void ts_gen_params_init(struct ts_gen_params * p);
 

@@ -83,6 +83,8 @@ static void usage_generate(FILE * f) {
             "                            projected rows, 3x the bytes, nothing recomputed; default on cpu)\n"
             "                            or act (their activations, keys/values recomputed; default on cuda)\n"
             "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
+            "      --dry-run             check the settings, print them with the memory each rank will need,\n"
+            "                            then exit (loads the model's headers; nothing is sampled or written)\n"
             "  -q, --quiet               errors only (no settings, progress or summary lines)\n"
             "  -h, --help                this help\n");
 }
@@ -244,7 +246,7 @@ static const struct option gen_long[] = {
     {"sampler", required_argument, 0, 21},  {"shift", required_argument, 0, 22},
     {"window", required_argument, 0, 23},   {"noise", required_argument, 0, 24},
     {"text-encoder", required_argument, 0, 25}, {"vae", required_argument, 0, 26},
-    {"tokenizer", required_argument, 0, 27},
+    {"tokenizer", required_argument, 0, 27}, {"dry-run", no_argument, 0, 28},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 
@@ -282,6 +284,8 @@ static int cmd_generate(int argc, char ** argv) {
             quiet = 1;
         } else if (ch == 13) {
             explain = 1;
+        } else if (ch == 28) {
+            o.gp.dry_run = 1;
         } else if (ch == 10) {
             // handled in pass 1
         } else if (key) {

@@ -127,8 +127,8 @@ static enum ts_status plan_settings(struct ts_run * r) {
     if (r->fam->mem_bytes) {
         char what[96];
         snprintf(what, sizeof what, "generating %lld frames on %d rank(s)", (long long)r->sh.frames, d->world);
-        TS_TRY(ts_mem_check(r->fam->mem_bytes(r->model, &r->sh, Tmax), r->ctx->local_ranks, what,
-                            "use fewer frames or more ranks (on more nodes)"));
+        r->mem_plan = r->fam->mem_bytes(r->model, &r->sh, Tmax);
+        TS_TRY(ts_mem_check(r->mem_plan, r->ctx->local_ranks, what, "use fewer frames or more ranks (on more nodes)"));
     }
     return TS_OK;
 }
@@ -156,6 +156,9 @@ static void plan_print(const struct ts_run * r) {
                 (long long)ts_interp_out_count(r->sh.frames, r->tm), gp->fps_out);
     TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
             r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
+    if (r->mem_plan > 0)
+        TS_INFO("  memory    %.2f GiB per rank planned beyond the weights (work space, latents, conditioning, "
+                "decoder)", r->mem_plan / 1073741824.0);
     const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
     const char * unit = T != r->sh.frames ? "latent frames" : "frames";
     if (!strcmp(r->be->ops->name, "cpu"))
@@ -374,6 +377,11 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     if (ctx->signals) ts_term_install();  // from here SIGTERM deletes the temporary video
     r.rss_load = run_phase_peak();  // loading the model (the context) and whatever came before
     enum ts_status st = run_plan(&r);
+    if (st == TS_OK && gp->dry_run) {  // the plan is printed: nothing more
+        if (ctx->signals) ts_term_restore();
+        run_free(&r);
+        return TS_OK;
+    }
     double t = ts_time();
     if (st == TS_OK) st = run_setup(&r);
     r.t_setup = ts_time() - t;

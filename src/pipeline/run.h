@@ -22,6 +22,7 @@ struct ts_run {
     int steps;
     float cfg, shift;
     double fps;
+    int64_t mem_plan;                 // bytes per rank beyond the weights (the family's plan; 0: none)
     int interp;                       // --fps-out: motion-compensated interpolation
     struct ts_interp_timing tm;
     struct ts_storyboard sb;          // owned (a single prompt is one segment)

@@ -128,6 +128,15 @@ sys.exit(0 if ok else 1)
 PYEOF
 verdict "  (wan bench forward)" $((1 - $?))
 expect_fail "wan: bench --scaling weak" $WORK/none "$TS" bench --model "$PIPE" --scaling weak
+# --dry-run: the settings and the memory plan, nothing written; the plan still refuses what cannot fit
+"$TS" generate --dry-run --model "$PIPE" --prompt "$P" --frames 81 --width 832 --height 480 --out $WORK/dry.mp4 \
+    > $WORK/dry.txt 2>&1
+rc=$?
+ok=0; [ $rc = 0 ] && [ ! -e $WORK/dry.mp4 ] && grep -q "memory .* GiB per rank planned" $WORK/dry.txt && ok=1
+verdict "wan: --dry-run prints the memory plan, writes nothing" $ok "rc=$rc"
+expect_fail "wan: --dry-run of a video too large for memory" $WORK/dry.mp4 "$TS" generate --dry-run --model "$PIPE" \
+    --prompt "$P" --frames 100001 --width 1920 --height 1088 --out $WORK/dry.mp4
+grep -q "needs .* GiB per rank" $WORK/err.log; verdict "  ... says what it needs" $((1 - $?))
 
 # bad input: one clear error each
 O=$WORK/bad.h5
