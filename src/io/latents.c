@@ -204,7 +204,8 @@ static enum ts_status check_args(const char * path, int64_t T_total, int h, int 
 
 // Creates a float32 (T, h, w, c) dataset chunked by frame in loc; H5I_INVALID_HID on failure.
 static hid_t create_frames(hid_t loc, const char * name, int64_t T, int h, int w, int c) {
-    hsize_t dims[4] = {(hsize_t)T, (hsize_t)h, (hsize_t)w, (hsize_t)c}, chunk[4] = {1, (hsize_t)h, (hsize_t)w, (hsize_t)c};
+    hsize_t dims[4] = {(hsize_t)T, (hsize_t)h, (hsize_t)w, (hsize_t)c},
+            chunk[4] = {1, (hsize_t)h, (hsize_t)w, (hsize_t)c};
     hid_t space = H5Screate_simple(4, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 4, chunk);
@@ -319,8 +320,9 @@ static hid_t create_group(hid_t file, const struct ts_lat_group * g, int rank) {
     int ok = 1;
     for (int i = 0; i < g->n_num; i++) {
         int64_t v = (int64_t)g->num[i].value;
-        ok &= g->num[i].is_int ? write_attr_num(gr, g->num[i].name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v)
-                               : write_attr_num(gr, g->num[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &g->num[i].value);
+        ok &= g->num[i].is_int
+                  ? write_attr_num(gr, g->num[i].name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v)
+                  : write_attr_num(gr, g->num[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &g->num[i].value);
     }
     for (int i = 0; i < g->n_str; i++) {
         write_attr_str(gr, g->str[i].name, g->str[i].value);
@@ -344,7 +346,7 @@ static enum ts_status write_group(const struct wjob * j, hid_t file, const struc
         hid_t d = who ? create_frames(gr, g->arr[i].name, j->T, j->h, j->w, j->c) : H5I_INVALID_HID;
         st = agree(j->cm, who && d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create /%s/%s in '%s'", g->name,
                                                   g->arr[i].name, j->tmp)
-                                      : TS_OK);
+                                       : TS_OK);
         if (st == TS_OK) st = agree(j->cm, write_frames(j, d, g->arr[i].data));
         if (d >= 0) H5Dclose(d);
     }
@@ -381,8 +383,8 @@ static enum ts_status write_file(const struct wjob * j, const char * kind, const
     st = agree(j->cm, st);
     if (st != TS_OK) return st;
     hid_t d = who ? create_dataset(file, j->T, j->h, j->w, j->c, m) : H5I_INVALID_HID;
-    st = agree(j->cm, who && d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", j->tmp)
-                                   : TS_OK);
+    st = agree(j->cm,
+               who && d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", j->tmp) : TS_OK);
     if (st == TS_OK) st = agree(j->cm, write_frames(j, d, data));
     if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK)
         st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", j->tmp);
@@ -414,8 +416,8 @@ enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t 
     int64_t sum = 0;
     MPI_Allreduce(&T_own, &sum, 1, MPI_INT64_T, MPI_SUM, cm);
     if (sum != T_total) {
-        st = ts_error(TS_ERR_ARG, NULL, "latents '%s': the ranks own %" PRId64 " frames in all, expected %" PRId64, path,
-                      sum, T_total);
+        st = ts_error(TS_ERR_ARG, NULL, "latents '%s': the ranks own %" PRId64 " frames in all, expected %" PRId64,
+                      path, sum, T_total);
         goto out;
     }
 
@@ -601,10 +603,10 @@ static enum ts_status read_group_array(hid_t gr, const char * path, const struct
     hsize_t ad[4];
     const char * name = g->arr[i].name;
     int ok = frames_dims(gr, name, ad) && !memcmp(ad, dims, sizeof ad);
-    enum ts_status st = agree(cm, ok ? TS_OK
-                                     : ts_error(TS_ERR_FORMAT, "the checkpoint is damaged, or was not written by timeshard",
-                                                "file '%s': /%s/%s is missing or not shaped as /latents", path,
-                                                g->name, name));
+    enum ts_status st =
+        agree(cm, ok ? TS_OK
+                     : ts_error(TS_ERR_FORMAT, "the checkpoint is damaged, or was not written by timeshard",
+                                "file '%s': /%s/%s is missing or not shaped as /latents", path, g->name, name));
     if (st != TS_OK) return st;
     hid_t d = H5Dopen2(gr, name, H5P_DEFAULT), fs = H5Dget_space(d);
     const int h = (int)dims[1], w = (int)dims[2], c = (int)dims[3];

@@ -70,11 +70,13 @@ enum ts_status ts_run_checkpoint_write(struct ts_run * r, const char * path, con
 static enum ts_status state_check(const struct ts_run * r, const char * path, const struct ts_lat_group * g,
                                   const double * ts, const double * sig, int64_t step) {
     const ts_sampler * s = r->sampler;
-    const char * hint = "resume with the --sampler, --shift and --steps of the interrupted run (see 'timeshard info "
-                        "CHECKPOINT'), or start again without --resume";
+    const char * hint =
+        "resume with the --sampler, --shift and --steps of the interrupted run (see 'timeshard info "
+        "CHECKPOINT'), or start again without --resume";
     if (strcmp(g->str[0].value, s->ops->name) != 0)
-        return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds the state of the '%s' sampler; this run samples with %s",
-                        path, g->str[0].value, s->ops->name);
+        return ts_error(TS_ERR_ARG, hint,
+                        "checkpoint '%s' holds the state of the '%s' sampler; this run samples with %s", path,
+                        g->str[0].value, s->ops->name);
     if (strcmp(g->str[1].value, s->config) != 0)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s; this run samples with %s", path,
                         g->str[1].value, s->config);
@@ -87,8 +89,8 @@ static enum ts_status state_check(const struct ts_run * r, const char * path, co
     for (int i = 0; i < g->n_num; i++)
         if (!strcmp(g->num[i].name, "step_index") && g->num[i].value != (double)step)
             return ts_error(TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
-                            "checkpoint '%s': the sampler is at step %g, the latents at step %lld", path, g->num[i].value,
-                            (long long)step);
+                            "checkpoint '%s': the sampler is at step %g, the latents at step %lld", path,
+                            g->num[i].value, (long long)step);
     return TS_OK;
 }
 
@@ -98,7 +100,8 @@ static enum ts_status state_restore(struct ts_run * r, const char * path, struct
                                     struct ts_flow_sched_item * it, int n) {
     ts_sampler * s = r->sampler;
     float * bufs[TS_LAT_GROUP_MAX] = {0};
-    for (int i = 0; i < g->n_arr; i++) g->arr[i].data = bufs[i] = ts_malloc((size_t)(r->n_lat > 0 ? r->n_lat : 1) * sizeof(float));
+    for (int i = 0; i < g->n_arr; i++)
+        g->arr[i].data = bufs[i] = ts_malloc((size_t)(r->n_lat > 0 ? r->n_lat : 1) * sizeof(float));
     struct ts_lat_group ga = *g;  // the arrays alone
     ga.n_num = ga.n_str = ga.n_vec = 0;
     int found = 0;
@@ -106,15 +109,18 @@ static enum ts_status state_restore(struct ts_run * r, const char * path, struct
     for (int i = 0; st == TS_OK && i < g->n_arr; i++)
         for (int64_t e = 0; e < r->n_lat; e++)
             if (!isfinite(bufs[i][e])) {
-                st = ts_error(TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
-                              "checkpoint '%s': /sampler/%s holds a value that is not a finite number (latent frame %lld)",
-                              path, g->arr[i].name, (long long)(r->g0 + e / r->cell));
+                st = ts_error(
+                    TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
+                    "checkpoint '%s': /sampler/%s holds a value that is not a finite number (latent frame %lld)", path,
+                    g->arr[i].name, (long long)(r->g0 + e / r->cell));
                 break;
             }
     if (st == TS_OK) {
         for (int i = 0, a = 0, m = 0; i < n; i++) {
-            if (it[i].is_array) it[i].data = bufs[a++];
-            else it[i].value = g->num[m++].value;
+            if (it[i].is_array)
+                it[i].data = bufs[a++];
+            else
+                it[i].value = g->num[m++].value;
         }
         st = s->ops->state_set(s, it, n);
     }

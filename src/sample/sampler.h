@@ -48,8 +48,8 @@ struct ts_sampler {
     const struct ts_sampler_ops * ops;
     int steps;
     double shift;
-    void * ctx;       // owned by the implementation
-    char config[128]; // the settings that decide its numbers, e.g. "unipc (flow_shift 3, order 2, bh2)"
+    void * ctx;        // owned by the implementation
+    char config[128];  // the settings that decide its numbers, e.g. "unipc (flow_shift 3, order 2, bh2)"
 };
 
 // The default model's sampler: ts_schedule_sigma and ts_sample_euler_guided.
