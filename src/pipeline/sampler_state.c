@@ -73,6 +73,9 @@ static enum ts_status state_check(const struct ts_run * r, const char * path, co
     const char * hint =
         "resume with the --sampler, --shift and --steps of the interrupted run (see 'timeshard info "
         "CHECKPOINT'), or start again without --resume";
+    if (!g->str[0].value[0] || !g->str[1].value[0])
+        return ts_error(TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
+                        "checkpoint '%s': /sampler does not name its sampler (attributes 'sampler', 'config')", path);
     if (strcmp(g->str[0].value, s->ops->name) != 0)
         return ts_error(TS_ERR_ARG, hint,
                         "checkpoint '%s' holds the state of the '%s' sampler; this run samples with %s", path,
