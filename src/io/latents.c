@@ -199,17 +199,27 @@ static enum ts_status check_args(const char * path, int64_t T_total, int h, int 
 
 // ---- write ----------------------------------------------------------------------
 
-// Creates /latents with its attributes in an open file; H5I_INVALID_HID on failure.
-static hid_t create_dataset(hid_t file, int64_t T, int h, int w, int c, const struct ts_latents_meta * m) {
-    hsize_t dims[4] = {(hsize_t)T, (hsize_t)h, (hsize_t)w, (hsize_t)c}, chunk[4] = {1, (hsize_t)h, (hsize_t)w, (hsize_t)c};
+// 1 on the ranks that call HDF5 to write: every rank (parallel HDF5) or rank 0.
+#define LAT_WRITER(rank) (TS_LAT_PARALLEL || (rank) == 0)
+
+// Creates a float32 (T, h, w, c) dataset chunked by frame in loc; H5I_INVALID_HID on failure.
+static hid_t create_frames(hid_t loc, const char * name, int64_t T, int h, int w, int c) {
+    hsize_t dims[4] = {(hsize_t)T, (hsize_t)h, (hsize_t)w, (hsize_t)c},
+            chunk[4] = {1, (hsize_t)h, (hsize_t)w, (hsize_t)c};
     hid_t space = H5Screate_simple(4, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 4, chunk);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-    hid_t d = H5Dcreate2(file, "latents", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     H5Sclose(space);
+    return d;
+}
+
+// Creates /latents with its attributes in an open file; H5I_INVALID_HID on failure.
+static hid_t create_dataset(hid_t file, int64_t T, int h, int w, int c, const struct ts_latents_meta * m) {
+    hid_t d = create_frames(file, "latents", T, h, w, c);
     if (d >= 0 && !write_attrs(d, m)) {
         H5Dclose(d);
         d = H5I_INVALID_HID;
@@ -217,8 +227,177 @@ static hid_t create_dataset(hid_t file, int64_t T, int h, int w, int c, const st
     return d;
 }
 
-enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c, int64_t g0,
-                                int64_t T_own, const float * data, const struct ts_latents_meta * meta) {
+// One write: the shape, this rank's frames, the temporary file's name.
+struct wjob {
+    MPI_Comm cm;
+    int rank, world;
+    int64_t T, g0, T_own;
+    int h, w, c;
+    const char * tmp;
+};
+
+#if TS_LAT_PARALLEL
+// This rank's frames into dataset d, collectively.
+static enum ts_status write_frames(const struct wjob * j, hid_t d, const float * data) {
+    hid_t fs = H5Dget_space(d), ms = frames_space(j->T_own, j->h, j->w, j->c);
+    select_frames(fs, j->g0, j->T_own, j->h, j->w, j->c);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    herr_t e = H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, data);
+    H5Pclose(dxpl);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return e < 0 ? ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", j->tmp) : TS_OK;
+}
+#else
+// Rank 0 writes its frames into d, then receives the others' one frame at a time (d is
+// rank 0's only).
+static enum ts_status write_frames(const struct wjob * j, hid_t d, const float * data) {
+    const size_t frame = (size_t)j->h * (size_t)j->w * (size_t)j->c;
+    enum ts_status st = TS_OK;
+    if (j->rank != 0) {
+        int64_t range[2] = {j->g0, j->T_own};
+        MPI_Send(range, 2, MPI_INT64_T, 0, TS_LAT_TAG, j->cm);
+        for (int64_t f = 0; f < j->T_own; f++)
+            MPI_Send(data + (size_t)f * frame, (int)frame, MPI_FLOAT, 0, TS_LAT_TAG, j->cm);
+        return TS_OK;
+    }
+    hid_t fs = H5Dget_space(d);
+    if (j->T_own > 0) {
+        hid_t ms = frames_space(j->T_own, j->h, j->w, j->c);
+        select_frames(fs, j->g0, j->T_own, j->h, j->w, j->c);
+        if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, data) < 0)
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", j->tmp);
+        H5Sclose(ms);
+    }
+    float * buf = ts_malloc(frame * sizeof(float));
+    hid_t ms1 = frames_space(1, j->h, j->w, j->c);
+    for (int r = 1; r < j->world; r++) {
+        int64_t range[2];
+        MPI_Recv(range, 2, MPI_INT64_T, r, TS_LAT_TAG, j->cm, MPI_STATUS_IGNORE);
+        for (int64_t f = 0; f < range[1]; f++) {
+            MPI_Recv(buf, (int)frame, MPI_FLOAT, r, TS_LAT_TAG, j->cm, MPI_STATUS_IGNORE);
+            if (st != TS_OK) continue;  // keep receiving so the senders finish
+            select_frames(fs, range[0] + f, 1, j->h, j->w, j->c);
+            if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms1, fs, H5P_DEFAULT, buf) < 0)
+                st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", j->tmp);
+        }
+    }
+    H5Sclose(ms1);
+    free(buf);
+    H5Sclose(fs);
+    return st;
+}
+#endif
+
+// A 1-D float64 dataset of rank 0's values (collective under parallel HDF5: the
+// other ranks select nothing); 1 on success.
+static int write_vector(hid_t loc, const char * name, const double * v, int64_t n, int rank) {
+    hsize_t dim = (hsize_t)n;
+    hid_t fs = H5Screate_simple(1, &dim, NULL);
+    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = d >= 0;
+    if (ok && n > 0) {
+        hid_t ms = H5Screate_simple(1, &dim, NULL);
+        hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+#if TS_LAT_PARALLEL
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+#endif
+        if (rank != 0) H5Sselect_none(ms), H5Sselect_none(fs);
+        ok = H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, dxpl, v) >= 0;
+        H5Pclose(dxpl);
+        H5Sclose(ms);
+    }
+    if (d >= 0) ok &= H5Dclose(d) >= 0;
+    H5Sclose(fs);
+    return ok;
+}
+
+// Creates group g with its attributes and vectors in an open file; H5I_INVALID_HID on failure.
+static hid_t create_group(hid_t file, const struct ts_lat_group * g, int rank) {
+    hid_t gr = H5Gcreate2(file, g->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (gr < 0) return gr;
+    int ok = 1;
+    for (int i = 0; i < g->n_num; i++) {
+        int64_t v = (int64_t)g->num[i].value;
+        ok &= g->num[i].is_int
+                  ? write_attr_num(gr, g->num[i].name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v)
+                  : write_attr_num(gr, g->num[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &g->num[i].value);
+    }
+    for (int i = 0; i < g->n_str; i++) {
+        write_attr_str(gr, g->str[i].name, g->str[i].value);
+        ok &= H5Aexists(gr, g->str[i].name) > 0;
+    }
+    for (int i = 0; i < g->n_vec; i++) ok &= write_vector(gr, g->vec[i].name, g->vec[i].v, g->vec[i].n, rank);
+    if (!ok) {
+        H5Gclose(gr);
+        gr = H5I_INVALID_HID;
+    }
+    return gr;
+}
+
+// The group and its arrays (every rank its frames); agreed.
+static enum ts_status write_group(const struct wjob * j, hid_t file, const struct ts_lat_group * g) {
+    const int who = LAT_WRITER(j->rank);
+    hid_t gr = who ? create_group(file, g, j->rank) : H5I_INVALID_HID;
+    enum ts_status st =
+        agree(j->cm, who && gr < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create /%s in '%s'", g->name, j->tmp) : TS_OK);
+    for (int i = 0; st == TS_OK && i < g->n_arr; i++) {
+        hid_t d = who ? create_frames(gr, g->arr[i].name, j->T, j->h, j->w, j->c) : H5I_INVALID_HID;
+        st = agree(j->cm, who && d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create /%s/%s in '%s'", g->name,
+                                                  g->arr[i].name, j->tmp)
+                                       : TS_OK);
+        if (st == TS_OK) st = agree(j->cm, write_frames(j, d, g->arr[i].data));
+        if (d >= 0) H5Dclose(d);
+    }
+    if (gr >= 0) H5Gclose(gr);
+    return st;
+}
+
+// Rank 0's scalars and strings on every rank (collective HDF5 metadata must match).
+static void group_bcast(struct ts_lat_group * g, MPI_Comm cm) {
+    for (int i = 0; i < g->n_num; i++) MPI_Bcast(&g->num[i].value, 1, MPI_DOUBLE, 0, cm);
+    for (int i = 0; i < g->n_str; i++) {
+        g->str[i].value[sizeof g->str[i].value - 1] = '\0';
+        MPI_Bcast(g->str[i].value, (int)sizeof g->str[i].value, MPI_CHAR, 0, cm);
+    }
+}
+
+// The file at the temporary name: /latents and the group; agreed.
+static enum ts_status write_file(const struct wjob * j, const char * kind, const float * data,
+                                 const struct ts_latents_meta * m, const struct ts_lat_group * g) {
+    const int who = LAT_WRITER(j->rank);
+    hid_t file = H5I_INVALID_HID;
+    enum ts_status st = TS_OK;
+    if (who) {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if TS_LAT_PARALLEL
+        H5Pset_fapl_mpio(fapl, j->cm, MPI_INFO_NULL);
+#endif
+        file = H5Fcreate(j->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        H5Pclose(fapl);
+        if (file < 0)  // MPI-IO opens collectively: every rank fails alike
+            st = j->rank == 0 ? create_error(j->tmp, kind)
+                              : ts_error(TS_ERR_IO, lat_hint_dir, "cannot create %s '%s'", kind, j->tmp);
+    }
+    st = agree(j->cm, st);
+    if (st != TS_OK) return st;
+    hid_t d = who ? create_dataset(file, j->T, j->h, j->w, j->c, m) : H5I_INVALID_HID;
+    st = agree(j->cm,
+               who && d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", j->tmp) : TS_OK);
+    if (st == TS_OK) st = agree(j->cm, write_frames(j, d, data));
+    if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK)
+        st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", j->tmp);
+    st = agree(j->cm, st);
+    if (st == TS_OK && g) st = write_group(j, file, g);
+    if (file >= 0 && H5Fclose(file) < 0 && st == TS_OK)
+        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, j->tmp);
+    return agree(j->cm, st);
+}
+
+enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c,
+                                      int64_t g0, int64_t T_own, const float * data,
+                                      const struct ts_latents_meta * meta, const struct ts_lat_group * grp) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const char * kind = meta && meta->step >= 0 ? "checkpoint" : "latents file";
     MPI_Comm cm;
@@ -228,12 +407,17 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     MPI_Comm_size(cm, &world);
 
     enum ts_status st = agree(cm, check_args(path, T_total, h, w, c, g0, T_own, data, 1));
+    if (st == TS_OK && grp) {
+        int bad = grp->n_num > TS_LAT_GROUP_MAX || grp->n_arr > TS_LAT_GROUP_MAX || grp->n_str > 4 || grp->n_vec > 4;
+        for (int i = 0; i < grp->n_arr && !bad; i++) bad = T_own > 0 && !grp->arr[i].data;
+        st = agree(cm, bad ? ts_error(TS_ERR_ARG, NULL, "latents '%s': a bad group /%s", path, grp->name) : TS_OK);
+    }
     if (st != TS_OK) goto out;
     int64_t sum = 0;
     MPI_Allreduce(&T_own, &sum, 1, MPI_INT64_T, MPI_SUM, cm);
     if (sum != T_total) {
-        st = ts_error(TS_ERR_ARG, NULL, "latents '%s': the ranks own %" PRId64 " frames in all, expected %" PRId64, path,
-                      sum, T_total);
+        st = ts_error(TS_ERR_ARG, NULL, "latents '%s': the ranks own %" PRId64 " frames in all, expected %" PRId64,
+                      path, sum, T_total);
         goto out;
     }
 
@@ -244,97 +428,17 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
     if (meta) m = *meta;
     m.prompt[sizeof m.prompt - 1] = m.model_digest[sizeof m.model_digest - 1] = m.version[sizeof m.version - 1] = '\0';
     MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cm);
+    struct ts_lat_group g;
+    if (grp) {
+        g = *grp;
+        group_bcast(&g, cm);
+    }
 
     size_t tlen = strlen(path) + 5;
     char * tmp = ts_malloc(tlen);
     snprintf(tmp, tlen, "%s.tmp", path);
-
-#if TS_LAT_PARALLEL
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, cm, MPI_INFO_NULL);
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    enum ts_status cst = TS_OK;
-    if (file < 0)  // MPI-IO opens collectively: every rank fails alike
-        cst = rank == 0 ? create_error(tmp, kind) : ts_error(TS_ERR_IO, lat_hint_dir, "cannot create %s '%s'", kind, tmp);
-    st = agree(cm, cst);
-    if (st != TS_OK) {
-        if (file >= 0) H5Fclose(file);
-        goto cleanup;
-    }
-    hid_t d = create_dataset(file, T_total, h, w, c, &m);
-    st = agree(cm, d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", tmp) : TS_OK);
-    if (st == TS_OK) {
-        hid_t fs = H5Dget_space(d), ms = frames_space(T_own, h, w, c);
-        select_frames(fs, g0, T_own, h, w, c);
-        hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-        herr_t e = H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, data);
-        H5Pclose(dxpl);
-        H5Sclose(ms);
-        H5Sclose(fs);
-        if (e < 0) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", tmp);
-    }
-    if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK) st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", tmp);
-    if (H5Fclose(file) < 0 && st == TS_OK)
-        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, tmp);
-    st = agree(cm, st);
-#else
-    // Rank 0 writes; the others send their frames one at a time.
-    const size_t frame = (size_t)h * (size_t)w * (size_t)c;
-    hid_t file = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    if (rank == 0) {
-        file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (file < 0) st = create_error(tmp, kind);
-        else if ((d = create_dataset(file, T_total, h, w, c, &m)) < 0)
-            st = ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", tmp);
-    }
-    st = agree(cm, st);
-    if (st != TS_OK) {
-        if (d >= 0) H5Dclose(d);
-        if (file >= 0) H5Fclose(file);
-        goto cleanup;
-    }
-    {
-        if (rank == 0) {
-            hid_t fs = H5Dget_space(d);
-            if (T_own > 0) {
-                hid_t ms = frames_space(T_own, h, w, c);
-                select_frames(fs, g0, T_own, h, w, c);
-                if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, data) < 0)
-                    st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", tmp);
-                H5Sclose(ms);
-            }
-            float * buf = ts_malloc(frame * sizeof(float));
-            hid_t ms1 = frames_space(1, h, w, c);
-            for (int r = 1; r < world; r++) {
-                int64_t range[2];
-                MPI_Recv(range, 2, MPI_INT64_T, r, TS_LAT_TAG, cm, MPI_STATUS_IGNORE);
-                for (int64_t f = 0; f < range[1]; f++) {
-                    MPI_Recv(buf, (int)frame, MPI_FLOAT, r, TS_LAT_TAG, cm, MPI_STATUS_IGNORE);
-                    if (st != TS_OK) continue;  // keep receiving so the senders finish
-                    select_frames(fs, range[0] + f, 1, h, w, c);
-                    if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms1, fs, H5P_DEFAULT, buf) < 0)
-                        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write latents to '%s'", tmp);
-                }
-            }
-            H5Sclose(ms1);
-            free(buf);
-            H5Sclose(fs);
-        } else {
-            int64_t range[2] = {g0, T_own};
-            MPI_Send(range, 2, MPI_INT64_T, 0, TS_LAT_TAG, cm);
-            for (int64_t f = 0; f < T_own; f++)
-                MPI_Send(data + (size_t)f * frame, (int)frame, MPI_FLOAT, 0, TS_LAT_TAG, cm);
-        }
-    }
-    if (rank == 0) {
-        if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK) st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", tmp);
-        if (file >= 0 && H5Fclose(file) < 0 && st == TS_OK)
-            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, tmp);
-    }
-    st = agree(cm, st);
-#endif
+    struct wjob j = {cm, rank, world, T_total, g0, T_own, h, w, c, tmp};
+    st = write_file(&j, kind, data, &m, grp ? &g : NULL);
 
     if (st == TS_OK) {  // everyone succeeded: publish
         enum ts_status rs = TS_OK;
@@ -342,12 +446,16 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
             rs = ts_error(TS_ERR_IO, lat_hint_dir, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
         st = agree(cm, rs);
     }
-cleanup:
     if (st != TS_OK && rank == 0) unlink(tmp);  // an older file at `path` stays as it was
     free(tmp);
 out:
     MPI_Comm_free(&cm);
     return st;
+}
+
+enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c, int64_t g0,
+                                int64_t T_own, const float * data, const struct ts_latents_meta * meta) {
+    return ts_latents_write_group(path, comm, T_total, h, w, c, g0, T_own, data, meta, NULL);
 }
 
 // ---- read -------------------------------------------------------------------------
@@ -442,4 +550,119 @@ enum ts_status ts_latents_read(const char * path, MPI_Comm comm, int64_t * T_tot
 enum ts_status ts_noise_read(const char * path, MPI_Comm comm, int64_t * T_total, int * h, int * w, int * c,
                              int64_t g0, int64_t T_own, float * data) {
     return read_frames(path, "noise", comm, T_total, h, w, c, g0, T_own, data, NULL);
+}
+
+// ---- read a group ---------------------------------------------------------------------
+
+// The dims of a float32-convertible 4-D dataset `name` in loc; 0 when it is not one.
+static int frames_dims(hid_t loc, const char * name, hsize_t dims[4]) {
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return 0;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t t = H5Dget_type(d), fs = H5Dget_space(d);
+    int ok = H5Tget_class(t) == H5T_FLOAT && H5Sget_simple_extent_ndims(fs) == 4 &&
+             H5Sget_simple_extent_dims(fs, dims, NULL) == 4;
+    H5Sclose(fs);
+    H5Tclose(t);
+    H5Dclose(d);
+    return ok;
+}
+
+// The scalars, strings and vectors grp lists from group gr (independent reads).
+static enum ts_status read_group_small(hid_t gr, const char * path, struct ts_lat_group * g) {
+    const char * hint = "the checkpoint is damaged, or was not written by timeshard";
+    for (int i = 0; i < g->n_num; i++)
+        if (!read_attr_num(gr, g->num[i].name, H5T_NATIVE_DOUBLE, &g->num[i].value))
+            return ts_error(TS_ERR_FORMAT, hint, "file '%s': /%s has no number attribute '%s'", path, g->name,
+                            g->num[i].name);
+    for (int i = 0; i < g->n_str; i++) read_attr_str(gr, g->str[i].name, g->str[i].value, sizeof g->str[i].value);
+    for (int i = 0; i < g->n_vec; i++) {
+        hid_t d = H5Lexists(gr, g->vec[i].name, H5P_DEFAULT) > 0 ? H5Dopen2(gr, g->vec[i].name, H5P_DEFAULT)
+                                                                 : H5I_INVALID_HID;
+        hsize_t n = 0;
+        int ok = d >= 0;
+        if (ok) {
+            hid_t fs = H5Dget_space(d), t = H5Dget_type(d);
+            ok = H5Tget_class(t) == H5T_FLOAT && H5Sget_simple_extent_ndims(fs) == 1 &&
+                 H5Sget_simple_extent_dims(fs, &n, NULL) == 1 && n == (hsize_t)g->vec[i].n;
+            if (ok && n > 0) ok = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, g->vec[i].v) >= 0;
+            H5Tclose(t);
+            H5Sclose(fs);
+            H5Dclose(d);
+        }
+        if (!ok)
+            return ts_error(TS_ERR_FORMAT, hint, "file '%s': /%s/%s is missing or is not %lld numbers", path, g->name,
+                            g->vec[i].name, (long long)g->vec[i].n);
+    }
+    return TS_OK;
+}
+
+// Frames [g0, g0 + T_own) of array i of the group, shaped as /latents (dims); agreed.
+static enum ts_status read_group_array(hid_t gr, const char * path, const struct ts_lat_group * g, int i,
+                                       const hsize_t dims[4], int64_t g0, int64_t T_own, MPI_Comm cm) {
+    hsize_t ad[4];
+    const char * name = g->arr[i].name;
+    int ok = frames_dims(gr, name, ad) && !memcmp(ad, dims, sizeof ad);
+    enum ts_status st =
+        agree(cm, ok ? TS_OK
+                     : ts_error(TS_ERR_FORMAT, "the checkpoint is damaged, or was not written by timeshard",
+                                "file '%s': /%s/%s is missing or not shaped as /latents", path, g->name, name));
+    if (st != TS_OK) return st;
+    hid_t d = H5Dopen2(gr, name, H5P_DEFAULT), fs = H5Dget_space(d);
+    const int h = (int)dims[1], w = (int)dims[2], c = (int)dims[3];
+    hid_t ms = frames_space(T_own, h, w, c);
+    select_frames(fs, g0, T_own, h, w, c);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+#if TS_LAT_PARALLEL
+    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+#endif
+    if (H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, g->arr[i].data) < 0)
+        st = ts_error(TS_ERR_FORMAT, "the file may be truncated (a run killed while writing?)",
+                      "cannot read /%s/%s from '%s'", g->name, name, path);
+    H5Pclose(dxpl);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    return agree(cm, st);
+}
+
+enum ts_status ts_latents_read_group(const char * path, MPI_Comm comm, int64_t g0, int64_t T_own,
+                                     struct ts_lat_group * grp, int * found) {
+    TS_ASSERT(path && grp && grp->name && found);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    *found = 0;
+    MPI_Comm cm;
+    MPI_Comm_dup(comm, &cm);
+    enum ts_status st = TS_OK;
+    if (access(path, R_OK) != 0)
+        st = ts_error(TS_ERR_IO, "check the path given with --resume", "cannot open '%s': %s", path, strerror(errno));
+    st = agree(cm, st);
+    hid_t file = H5I_INVALID_HID, gr = H5I_INVALID_HID;
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if (st == TS_OK) {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if TS_LAT_PARALLEL
+        H5Pset_fapl_mpio(fapl, cm, MPI_INFO_NULL);
+#endif
+        file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        H5Pclose(fapl);
+        if (file < 0 || !frames_dims(file, "latents", dims))
+            st = ts_error(TS_ERR_FORMAT, "latents files are written by 'timeshard generate --latents' or --checkpoint",
+                          "file '%s' has no float (T, h, w, c) /latents dataset", path);
+        else if (g0 < 0 || T_own < 0 || (hsize_t)(g0 + T_own) > dims[0] || dims[1] > INT_MAX || dims[2] > INT_MAX ||
+                 dims[3] > INT_MAX)
+            st = ts_error(TS_ERR_ARG, NULL, "file '%s': frames [%lld, %lld) of /%s were asked for", path, (long long)g0,
+                          (long long)(g0 + T_own), grp->name);
+        else if (H5Lexists(file, grp->name, H5P_DEFAULT) > 0 && (gr = H5Gopen2(file, grp->name, H5P_DEFAULT)) < 0)
+            st = ts_error(TS_ERR_FORMAT, NULL, "file '%s': /%s is not a group", path, grp->name);
+        if (st == TS_OK && gr >= 0) st = read_group_small(gr, path, grp);
+    }
+    st = agree(cm, st);
+    for (int i = 0; st == TS_OK && gr >= 0 && i < grp->n_arr; i++)
+        st = read_group_array(gr, path, grp, i, dims, g0, T_own, cm);
+    if (st == TS_OK) *found = gr >= 0;
+    if (gr >= 0) H5Gclose(gr);
+    if (file >= 0) H5Fclose(file);
+    MPI_Comm_free(&cm);
+    return st;
 }

@@ -1,7 +1,8 @@
 // Latents and checkpoints in HDF5: dataset /latents float32 (T, h, w, c),
 // chunked by frame, each rank writing its own hyperslab collectively (parallel
 // HDF5 where available; otherwise gathered to rank 0 and written serially).
-// Attributes as docs/ARCHITECTURE.md lists; checkpoints add `step`.
+// Attributes as docs/ARCHITECTURE.md lists; checkpoints add `step` and may add a
+// group (struct ts_lat_group: /sampler holds a multistep sampler's state).
 #pragma once
 #include <mpi.h>
 #include <stdint.h>
@@ -25,6 +26,50 @@ struct ts_latents_meta {
 // succeeded. T_own may be 0.
 enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c, int64_t g0,
                                 int64_t T_own, const float * data, const struct ts_latents_meta * meta);
+
+// A group beside /latents (e.g. /sampler): scalar attributes, string attributes,
+// small 1-D float64 datasets, and float32 datasets of the latents' shape and layout
+// (T, h, w, c), time-major, channels-last, one chunk per frame, each rank its own
+// frames [g0, g0 + T_own) as for /latents. Names are static strings or the caller's;
+// every rank passes the same names, scalars, strings and vectors (written as rank 0's).
+#define TS_LAT_GROUP_MAX 16
+struct ts_lat_group {
+    const char * name;  // the group under the root, e.g. "sampler"
+    int n_num;
+    struct {
+        const char * name;
+        double value;  // read: filled
+        int is_int;    // write: int64 attribute (value integral), else float64
+    } num[TS_LAT_GROUP_MAX];
+    int n_str;
+    struct {
+        const char * name;
+        char value[256];  // read: filled ("" when the attribute is missing)
+    } str[4];
+    int n_vec;
+    struct {
+        const char * name;
+        double * v;  // (n) not owned; read: filled, the file's length must be n
+        int64_t n;
+    } vec[4];
+    int n_arr;
+    struct {
+        const char * name;
+        float * data;  // (T_own, h, w, c) not owned; read: filled
+    } arr[TS_LAT_GROUP_MAX];
+};
+
+// ts_latents_write with a group written in the same file (grp NULL: none).
+enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t T_total, int h, int w, int c,
+                                      int64_t g0, int64_t T_own, const float * data,
+                                      const struct ts_latents_meta * meta, const struct ts_lat_group * grp);
+
+// Collective over comm. *found: whether the file has the group grp->name. When it
+// has, reads the attributes, vectors and arrays grp lists (frames [g0, g0 + T_own)
+// of arrays shaped as the file's /latents, T_total h w c); a missing or misshapen
+// item is a clear TS_ERR_FORMAT naming it. Strings may be missing ("").
+enum ts_status ts_latents_read_group(const char * path, MPI_Comm comm, int64_t g0, int64_t T_own,
+                                     struct ts_lat_group * grp, int * found);
 
 // Collective over comm. Reads the shape and attributes (every rank), then
 // frames [g0, g0 + T_own) into data when data is non-NULL (call once with

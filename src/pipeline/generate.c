@@ -180,9 +180,6 @@ static enum ts_status run_plan(struct ts_run * r) {
     r->n_lat = r->Tn * r->cell;
     const struct ts_gen_params * gp = r->gp;
     st = r->fam->sampler_new(r->model, r->steps, gp->sampler, gp->shift, r->n_lat, &r->sampler);
-    if (st == TS_OK && r->sampler->ops->stateful && (gp->checkpoint_path || gp->resume_path))
-        st = ts_error(TS_ERR_ARG, "use --sampler euler for runs with --checkpoint or --resume",
-                      "checkpoints do not hold the %s sampler's state yet", r->sampler->ops->name);
     if (st != TS_OK) return st;  // alike on every rank
     if (r->par->rank == 0) plan_print(r);
     return TS_OK;

@@ -116,6 +116,12 @@ int ts_info_command(const char * path) {
         printf("  seed             %llu\n  steps            %lld\n  cfg              %g\n  fps              %g\n",
                (unsigned long long)meta.seed, (long long)meta.steps, meta.cfg, meta.fps);
         if (meta.step >= 0) printf("  step             %lld\n", (long long)meta.step);
+        struct ts_lat_group g = {.name = "sampler", .n_str = 2};
+        g.str[0].name = "sampler", g.str[1].name = "config";
+        int found = 0;
+        if (meta.step >= 0 && ts_latents_read_group(path, MPI_COMM_SELF, 0, 0, &g, &found) == TS_OK)
+            printf("  sampler          %s\n", found ? g.str[1].value : "no multistep state (an euler run's)");
+        ts_error_clear();
         printf("  model_digest     %s\n  timeshard        %s\n", meta.model_digest, meta.version);
     } else {
         ts_error_clear();

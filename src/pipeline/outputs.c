@@ -32,6 +32,7 @@ enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_
     struct ts_latents_meta meta;
     fill_meta(r, step, &meta);
     r->be->ops->download(r->be, r->host, r->x, (size_t)r->n_lat * sizeof(float));
+    if (step >= 0) return ts_run_checkpoint_write(r, path, &meta);
     return ts_latents_write(path, r->par->comm, r->sh.latent_frames, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c, r->g0,
                             r->Tn, r->host, &meta);
 }
@@ -52,10 +53,18 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
         return ts_error(TS_ERR_FORMAT, hint, "'%s' is not a checkpoint of a %d-step run (step %lld)", path, r->steps,
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
-    if (strcmp(meta.prompt, want.prompt) != 0 || meta.seed != want.seed || meta.steps != want.steps ||
-        (float)meta.cfg != r->cfg || strcmp(meta.model_digest, want.model_digest) != 0)
-        return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with other settings or another model", path);
+    char diff[160] = "";
+    if (strcmp(meta.prompt, want.prompt) != 0) snprintf(diff, sizeof diff, "another prompt");
+    else if (meta.seed != want.seed)
+        snprintf(diff, sizeof diff, "seed %llu; this run has %llu", (unsigned long long)meta.seed,
+                 (unsigned long long)want.seed);
+    else if (meta.steps != want.steps)
+        snprintf(diff, sizeof diff, "%lld steps; this run takes %d", (long long)meta.steps, r->steps);
+    else if ((float)meta.cfg != r->cfg) snprintf(diff, sizeof diff, "cfg %g; this run has %g", meta.cfg, r->cfg);
+    else if (strcmp(meta.model_digest, want.model_digest) != 0) snprintf(diff, sizeof diff, "another model");
+    if (diff[0]) return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s", path, diff);
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, r->g0, r->Tn, r->host, &meta));
+    TS_TRY(ts_run_sampler_resume(r, path, meta.step));
     r->k_start = (int)meta.step;
     return TS_OK;
 }

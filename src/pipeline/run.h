@@ -51,3 +51,11 @@ struct ts_run {
 enum ts_status ts_run_resume_read(struct ts_run * r);
 enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_t step);
 enum ts_status ts_run_video(struct ts_run * r);
+// sampler_state.c: a checkpoint with the sampler's state when it keeps one (/sampler:
+// its name, settings, scalars, schedule and latent-shaped arrays); resumed from one,
+// on any rank count. The latents are in r->host. A resume whose sampler, settings or
+// schedule differ from the checkpoint's, or a multistep sampler resumed from a
+// checkpoint without /sampler, is one clear error.
+struct ts_latents_meta;
+enum ts_status ts_run_checkpoint_write(struct ts_run * r, const char * path, const struct ts_latents_meta * meta);
+enum ts_status ts_run_sampler_resume(struct ts_run * r, const char * path, int64_t step);

@@ -158,7 +158,8 @@ static inline int ts_flow_guidance_on(double g) { return g > 1.0; }
 // "has_last_sample" carry the state. Arrays (UniPC): "model_output.0" .. (oldest first,
 // solver_order of them: the x0 predictions of the last steps) and "last_sample".
 // diffusers' timestep_list is not kept: only its solver_p (refused) reads it. Euler's
-// state is its step_index alone.
+// state is its step_index alone. A checkpoint holds it as the group /sampler
+// (src/pipeline/sampler_state.c).
 #define TS_FLOW_SCHED_STATE_MAX 16
 struct ts_flow_sched_item {
     const char * name;  // static string

@@ -2,6 +2,7 @@
 // guided Euler step, and the samplers behind struct ts_sampler_ops.
 #include "sample/sampler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +36,12 @@ static void shifted_step(ts_sampler * s, ts_backend_t be, float * x, float * vc,
 static void plain_free(ts_sampler * s) { free(s); }
 
 static const struct ts_sampler_ops shifted_ops = {"euler-shifted", shifted_time, shifted_guided, shifted_step, 0,
-                                                  plain_free};
+                                                  plain_free,      NULL,         NULL,           NULL};
 
 ts_sampler * ts_sampler_shifted_euler_new(int steps, double shift) {
     ts_sampler * s = ts_calloc(1, sizeof(*s));
-    *s = (ts_sampler){&shifted_ops, steps, shift, NULL};
+    *s = (ts_sampler){&shifted_ops, steps, shift, NULL, ""};
+    snprintf(s->config, sizeof s->config, "euler-shifted (shift %g)", shift);
     return s;
 }
 
@@ -68,15 +70,26 @@ static void flow_free(ts_sampler * s) {
     free(s);
 }
 
-static const struct ts_sampler_ops unipc_ops = {"unipc", flow_time, flow_guided, flow_step, 1, flow_free};
-static const struct ts_sampler_ops euler_ops = {"euler", flow_time, flow_guided, flow_step, 0, flow_free};
+static int flow_state_get(ts_sampler * s, struct ts_flow_sched_item * items) {
+    return ts_flow_sched_state_get(s->ctx, items);
+}
+static enum ts_status flow_state_set(ts_sampler * s, const struct ts_flow_sched_item * items, int n_items) {
+    return ts_flow_sched_state_set(s->ctx, items, n_items);
+}
+static double flow_sigma(const ts_sampler * s, int k) { return ts_flow_sched_sigma(s->ctx, k); }
+
+static const struct ts_sampler_ops unipc_ops = {"unipc",   flow_time,      flow_guided,    flow_step, 1,
+                                                flow_free, flow_state_get, flow_state_set, flow_sigma};
+static const struct ts_sampler_ops euler_ops = {"euler", flow_time, flow_guided, flow_step, 0, flow_free,
+                                                NULL,    NULL,      flow_sigma};
 
 enum ts_status ts_sampler_flow_new(const struct ts_flow_sched_config * cfg, int steps, int64_t n, ts_sampler ** out) {
     *out = NULL;
     ts_flow_sched_t f = NULL;
     TS_TRY(ts_flow_sched_new(cfg, steps, n, &f));
     ts_sampler * s = ts_calloc(1, sizeof(*s));
-    *s = (ts_sampler){cfg->kind == TS_FLOW_SCHED_UNIPC ? &unipc_ops : &euler_ops, steps, cfg->shift, f};
+    *s = (ts_sampler){cfg->kind == TS_FLOW_SCHED_UNIPC ? &unipc_ops : &euler_ops, steps, cfg->shift, f, ""};
+    ts_flow_sched_config_str(cfg, s->config, sizeof s->config);
     *out = s;
     return TS_OK;
 }

@@ -33,15 +33,23 @@ struct ts_sampler_ops {
     // guided), both overwritten; x updated in place. n latents of this rank.
     void (*step)(ts_sampler * s, ts_backend_t be, float * x, float * vc, float * vu, float cfg, int64_t n, int k);
     // 1 when the sampler carries state between steps beyond the latents
-    // (multistep): checkpoints then need it (not yet written to them).
+    // (multistep): a checkpoint then holds it (state_get, state_set; outputs.c
+    // writes it as the group /sampler).
     int stateful;
     void (*free)(ts_sampler * s);
+    // (optional; stateful samplers) the state as flow_sched.h lists it: scalars,
+    // and arrays of the rank's n latents in the latents' layout.
+    int (*state_get)(ts_sampler * s, struct ts_flow_sched_item * items);
+    enum ts_status (*state_set)(ts_sampler * s, const struct ts_flow_sched_item * items, int n_items);
+    // (optional) the noise level sigma_k, k = 0..steps, as the sampler holds it.
+    double (*sigma)(const ts_sampler * s, int k);
 };
 struct ts_sampler {
     const struct ts_sampler_ops * ops;
     int steps;
     double shift;
-    void * ctx;  // owned by the implementation
+    void * ctx;        // owned by the implementation
+    char config[128];  // the settings that decide its numbers, e.g. "unipc (flow_shift 3, order 2, bh2)"
 };
 
 // The default model's sampler: ts_schedule_sigma and ts_sample_euler_guided.

@@ -4,7 +4,8 @@
 # generate` from the noise diffusers' WanPipeline started from
 # (tools/wan/run_pipeline.py wrote ref.h5): frames within 2/255 and final
 # latents within 1e-3 relative of diffusers'; 1, 2 and 3 ranks bit-identical;
-# bad input one clear error each.
+# checkpoints (Euler, and UniPC with its state in /sampler) resumed on other rank
+# counts equal the uninterrupted run bit for bit; bad input one clear error each.
 source "$(dirname "$0")/lib.sh"
 PIPE=$SRC/tests/fixtures/wan_pipe
 REF=$PIPE/ref.h5
@@ -96,6 +97,60 @@ except OSError as e:
 PYEOF
 read -r ok detail < $WORK/cmpr.txt; verdict "wan: euler checkpoint on 3 ranks resumed on 2 == uninterrupted" "$ok" "${detail:-}"
 [ "$ok" = 1 ] || tail -5 $WORK/res.log
+# UniPC (order 2, the directory's scheduler) checkpoint at step 2 of 4 on 3 ranks: /sampler holds its
+# state; resumed on 2 ranks and on 1, the uninterrupted 1-rank latents bit for bit. The same checkpoint
+# with its state arrays zeroed resumes to other latents: the state is what makes them equal.
+U=("$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 4 --cfg 4 -q --out none)
+"${U[@]}" --latents $WORK/u1.h5 > $WORK/u1.log 2>&1
+$MPIRUN -np 3 "${U[@]}" --checkpoint $WORK/uck.h5 --checkpoint-every 2 --latents $WORK/u3.h5 > $WORK/uck.log 2>&1
+$MPIRUN -np 2 "${U[@]}" --resume $WORK/uck.h5 --latents $WORK/ur2.h5 > $WORK/ur2.log 2>&1
+"${U[@]}" --resume $WORK/uck.h5 --latents $WORK/ur1.h5 > $WORK/ur1.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/uz.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    with h5py.File(f"{w}/uck.h5", "r") as f, h5py.File(f"{w}/uz.h5", "w") as g:
+        for k in ("latents", "sampler"):
+            f.copy(k, g)
+        for k in ("model_output.0", "model_output.1", "last_sample"):
+            g["sampler"][k][...] = 0
+    print(1)
+except (OSError, KeyError) as e:
+    print(0, e)
+PYEOF
+$MPIRUN -np 2 "${U[@]}" --resume $WORK/uz.h5 --latents $WORK/urz.h5 > $WORK/urz.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpu.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+def lat(k):
+    try:
+        with h5py.File(f"{w}/{k}.h5", "r") as f:
+            return np.asarray(f["latents"])
+    except OSError:
+        return None
+try:
+    with h5py.File(f"{w}/uck.h5", "r") as f:
+        s, L = f["sampler"], f["latents"]
+        arrays = ("model_output.0", "model_output.1", "last_sample")
+        ok = int(L.attrs["step"]) == 2 and s.attrs["sampler"] == "unipc" and int(s.attrs["step_index"]) == 2
+        ok &= s.attrs["config"] == "unipc (flow_shift 3, order 2, bh2)" and int(s.attrs["lower_order_nums"]) == 2
+        ok &= all(s[k].dtype == np.float32 and s[k].shape == L.shape and s[k].chunks == L.chunks for k in arrays)
+        ok &= all(np.abs(s[k][...]).max() > 0 for k in arrays) and s["timesteps"].shape == (4,) and s["sigmas"].shape == (5,)
+        print(f"layout {int(ok)} /sampler: {', '.join(sorted(s))}; {', '.join(sorted(s.attrs))}")
+    with h5py.File(f"{w}/ck.h5", "r") as f:
+        print(f"euler {int('sampler' not in f)} no /sampler group")
+except (OSError, KeyError) as e:
+    print(f"layout 0 {e}"); print(f"euler 0 {e}")
+a = lat("u1")
+for k, what in (("u3", "3 ranks with checkpoints"), ("ur2", "resumed on 2 ranks"), ("ur1", "resumed on 1 rank")):
+    b = lat(k)
+    print(f"{k} {int(a is not None and b is not None and a.tobytes() == b.tobytes())} {what} == uninterrupted 1 rank")
+z = lat("urz")
+print(f"urz {int(a is not None and z is not None and z.shape == a.shape and a.tobytes() != z.tobytes())} "
+      f"state zeroed -> other latents (max |diff| {np.abs(z - a).max() if a is not None and z is not None else 'n/a'})")
+PYEOF
+while read -r key ok detail; do verdict "wan: unipc checkpoint: $key" "$ok" "$detail"; done < $WORK/cmpu.txt
+grep -q "^ur2 1" $WORK/cmpu.txt || tail -5 $WORK/ur2.log
 # MP4 at twice the model's rate (interpolated) on 2 ranks: 9 frames -> 17
 $MPIRUN -np 2 "${G[@]}" --fps-out 32 --out $WORK/v.mp4 > $WORK/v.log 2>&1
 n=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 $WORK/v.mp4 2>/dev/null)
@@ -163,4 +218,25 @@ printf '0-4: a red fox\n5-8: a blue bird\n' > $WORK/story.txt
 expect_fail "wan: storyboard (not supported yet)" $O "$TS" generate --model "$PIPE" --storyboard $WORK/story.txt \
     --frames 9 --width 48 --height 32 --steps 1 --out $O
 grep -q "storyboards (2 prompts) are not supported" $WORK/err.log; verdict "  ... says storyboards are not supported yet" $((1 - $?))
+# resuming the UniPC checkpoint with other sampler settings, or UniPC from an Euler checkpoint
+expect_fail "wan: unipc checkpoint resumed with --sampler euler" $O "${U[@]}" --resume $WORK/uck.h5 --sampler euler --latents $O
+grep -q "holds a multistep sampler's state (/sampler); this run samples with euler" $WORK/err.log
+verdict "  ... says the checkpoint holds a multistep state" $((1 - $?))
+expect_fail "wan: unipc checkpoint resumed with --steps 5" $O "${U[@]}" --resume $WORK/uck.h5 --steps 5 --latents $O
+grep -q "was made with 4 steps; this run takes 5" $WORK/err.log; verdict "  ... names both step counts" $((1 - $?))
+expect_fail "wan: unipc checkpoint resumed with --shift 5" $O "${U[@]}" --resume $WORK/uck.h5 --shift 5 --latents $O
+grep -q "made with unipc (flow_shift 3, order 2, bh2); this run samples with unipc (flow_shift 5" $WORK/err.log
+verdict "  ... names both settings" $((1 - $?))
+expect_fail "wan: unipc resumed from an euler checkpoint" $O "$TS" generate --model "$PIPE" --prompt "$P" --frames 17 \
+    --width 48 --height 32 --steps 4 --cfg 4 --resume $WORK/ck.h5 --latents $O --out none
+grep -q "holds no sampler state (/sampler): the unipc sampler cannot continue from it" $WORK/err.log
+verdict "  ... says it holds no sampler state" $((1 - $?))
+$PY -c "
+import h5py
+with h5py.File('$WORK/uck.h5', 'r') as f, h5py.File('$WORK/ucut.h5', 'w') as g:
+    f.copy('latents', g); f.copy('sampler', g)
+    del g['sampler/last_sample']
+"
+expect_fail "wan: unipc checkpoint missing /sampler/last_sample" $O "${U[@]}" --resume $WORK/ucut.h5 --latents $O
+grep -q "/sampler/last_sample is missing" $WORK/err.log; verdict "  ... names the dataset" $((1 - $?))
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Reads DIR/latents.h5 and DIR/checkpoint.h5 (written by test_io_latents) with
+# Reads DIR/latents.h5, checkpoint.h5 and group.h5 (written by test_io_latents) with
 # h5py and checks layout, chunking, values (bit-exact) and attributes.
 # usage: check_latents.py DIR
 import os
@@ -40,5 +40,17 @@ for name, bias, step in (("latents.h5", 0.25, None), ("checkpoint.h5", 0.5, 8)):
             check("step" not in at, f"{name}: no step attribute")
         else:
             check(int(at["step"]) == step, f"{name}: step == {step}")
+with h5py.File(os.path.join(d, "group.h5"), "r") as f:
+    g, L = f["grp"], f["latents"]
+    for name, bias in (("a0", 0.75), ("a1", 1.25)):
+        a = g[name]
+        check(a.dtype == np.float32 and a.shape == L.shape and a.chunks == L.chunks, f"group.h5: /grp/{name} laid out as /latents")
+        check(a[...].tobytes() == (base + np.float32(bias)).tobytes(), f"group.h5: /grp/{name} values bit-exact")
+    at = g.attrs
+    check(at["step_index"].dtype == np.int64 and int(at["step_index"]) == 3, "group.h5: int64 attribute")
+    check(at["shift"].dtype == np.float64 and float(at["shift"]) == 3.25, "group.h5: float64 attribute")
+    check(at["sampler"] == "unipc", "group.h5: string attribute")
+    check(g["timesteps"].dtype == np.float64 and list(g["timesteps"][...]) == [999, 750.5, 500, 250, 0],
+          "group.h5: /grp/timesteps float64 vector")
 print("check_latents.py:", "all checks passed" if not fails else f"{fails} check(s) FAILED")
 sys.exit(1 if fails else 0)

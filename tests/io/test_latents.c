@@ -1,7 +1,9 @@
 // Tests of src/io/latents.c under mpirun -np N: write a known tensor from N
 // ranks, read it back on N and N-1 ranks, checkpoints replaced atomically, and
-// failures that leave no file under the final name and keep an older one.
-// Leaves DIR/latents.h5 (and DIR/expect.txt) for check_latents.py (h5py).
+// failures that leave no file under the final name and keep an older one; a
+// checkpoint with a group (as /sampler) read back on N..1 ranks.
+// Leaves DIR/latents.h5, checkpoint.h5, group.h5 (and DIR/expect.txt) for
+// check_latents.py (h5py).
 // usage: mpirun -np N test_io_latents DIR
 #include <mpi.h>
 #include <stdint.h>
@@ -74,6 +76,50 @@ static int read_check(const char * path, MPI_Comm comm, float bias, struct ts_la
     float * d = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float));
     int ok = ts_latents_read(path, comm, &t, &h, &w, &c, g0, n, d, meta) == TS_OK && same(d, g0, n, bias);
     free(d);
+    return ok;
+}
+
+// The group the checkpoint test writes: scalars, a string, a vector, two arrays
+// (this rank's frames of value(..., 0.75) and value(..., 1.25)).
+static double group_vec[5] = {999, 750.5, 500, 250, 0};
+static void group_init(struct ts_lat_group * g, float * a0, float * a1) {
+    memset(g, 0, sizeof *g);
+    g->name = "grp";
+    g->num[0].name = "step_index", g->num[0].value = 3, g->num[0].is_int = 1;
+    g->num[1].name = "shift", g->num[1].value = 3.25;
+    g->n_num = 2;
+    g->str[0].name = "sampler";
+    snprintf(g->str[0].value, sizeof g->str[0].value, "unipc");
+    g->n_str = 1;
+    g->vec[0].name = "timesteps", g->vec[0].v = group_vec, g->vec[0].n = 5;
+    g->n_vec = 1;
+    g->arr[0].name = "a0", g->arr[0].data = a0;
+    g->arr[1].name = "a1", g->arr[1].data = a1;
+    g->n_arr = 2;
+}
+
+// Reads the group on comm with its own partition and checks everything.
+static int group_check(const char * path, MPI_Comm comm) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int64_t g0, n;
+    part(T, size, rank, &g0, &n);
+    float *a0 = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float)),
+          *a1 = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float));
+    double v[5] = {0};
+    struct ts_lat_group g;
+    group_init(&g, a0, a1);
+    g.vec[0].v = v;
+    g.num[0].value = g.num[1].value = 0;
+    g.str[0].value[0] = '\0';
+    int found = 0;
+    ts_error_clear();
+    int ok = ts_latents_read_group(path, comm, g0, n, &g, &found) == TS_OK && found;
+    ok = ok && same(a0, g0, n, 0.75f) && same(a1, g0, n, 1.25f) && g.num[0].value == 3 && g.num[1].value == 3.25 &&
+         !strcmp(g.str[0].value, "unipc") && !memcmp(v, group_vec, sizeof v);
+    free(a0);
+    free(a1);
     return ok;
 }
 
@@ -171,6 +217,57 @@ int main(int argc, char ** argv) {
     VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 8 replaces it: %s", ts_last_error());
     VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(ck, MPI_COMM_WORLD, 0.5f, &got) && got.step == 8),
           "checkpoint holds step 8's latents (step=%lld)", (long long)got.step);
+
+    // a checkpoint with a group beside /latents: written by every rank, read on any count
+    {
+        char gp[1300];
+        snprintf(gp, sizeof gp, "%s/group.h5", dir);
+        float *a0 = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float)),
+              *a1 = calloc((size_t)(n ? n : 1) * FRAME, sizeof(float));
+        fill(a0, g0, n, 0.75f);
+        fill(a1, g0, n, 1.25f);
+        struct ts_lat_group g;
+        group_init(&g, a0, a1);
+        ts_error_clear();
+        st = ts_latents_write_group(gp, MPI_COMM_WORLD, T, H, W, C, g0, n, mine, &mc, &g);
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "checkpoint with a group /grp: %s", ts_last_error());
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(gp, MPI_COMM_WORLD, 0.5f, NULL)), "its /latents read back");
+        for (int sub = size; sub >= 1; sub--) {
+            MPI_Comm cm;
+            MPI_Comm_split(MPI_COMM_WORLD, rank < sub ? 0 : MPI_UNDEFINED, rank, &cm);
+            int ok = 1;
+            if (cm != MPI_COMM_NULL) {
+                ok = group_check(gp, cm);
+                MPI_Comm_free(&cm);
+            }
+            VERDICT(ts_mpi_all(MPI_COMM_WORLD, ok), "group read back bit-exact on %d of %d rank(s): %s", sub, size,
+                    ts_last_error());
+        }
+        struct ts_lat_group none = {.name = "grp"};
+        int found = 1;
+        st = ts_latents_read_group(ck, MPI_COMM_WORLD, g0, n, &none, &found);
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK && !found), "a checkpoint without the group: found 0");
+        group_init(&g, a0, a1);
+        g.arr[1].name = "a2";
+        ts_error_clear();
+        st = ts_latents_read_group(gp, MPI_COMM_WORLD, g0, n, &g, &found);
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_FORMAT && strstr(ts_last_error(), "/grp/a2")),
+                "a missing array -> TS_ERR_FORMAT naming it: %s", ts_last_error());
+        group_init(&g, a0, a1);
+        g.num[1].name = "nope";
+        ts_error_clear();
+        st = ts_latents_read_group(gp, MPI_COMM_WORLD, g0, n, &g, &found);
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_FORMAT && strstr(ts_last_error(), "'nope'")),
+                "a missing attribute -> TS_ERR_FORMAT naming it: %s", ts_last_error());
+        group_init(&g, a0, a1);
+        g.vec[0].n = 4;
+        ts_error_clear();
+        st = ts_latents_read_group(gp, MPI_COMM_WORLD, g0, n, &g, &found);
+        VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_ERR_FORMAT && strstr(ts_last_error(), "/grp/timesteps")),
+                "a vector of another length -> TS_ERR_FORMAT: %s", ts_last_error());
+        free(a0);
+        free(a1);
+    }
 
     // failures: agreed on every rank, nothing under the final name, old file kept
     snprintf(tmp, sizeof tmp, "%s/no/such/dir/x.h5", dir);
