@@ -12,6 +12,7 @@
 #
 #   tools/fuzz.sh 60                      # every target, 60 s each
 #   FUZZ_TARGETS="prompt preset" tools/fuzz.sh 30
+#   FUZZ_TARGETS=tokenizer FUZZ_STATS=stats.txt tools/fuzz.sh 900   # one target, 15 min
 #   FUZZ_JOBS=2 tools/fuzz.sh 120         # two targets at a time
 # Environment: FUZZ_BUILD (build-fuzz), FUZZ_WORK (/tmp/timeshard-fuzz),
 # FUZZ_NICE (19), FUZZ_JOBS (1), FUZZ_TARGETS (all), FUZZ_STATS (file: adds
@@ -23,11 +24,11 @@ BUILD=${FUZZ_BUILD:-$ROOT/build-fuzz}
 WORK=${FUZZ_WORK:-/tmp/timeshard-fuzz}
 NICE=${FUZZ_NICE:-19}
 JOBS=${FUZZ_JOBS:-1}
-ALL="safetensors weights latents preset prompt storyboard sched_config wan_config video"
+ALL="safetensors weights latents preset prompt storyboard sched_config wan_config video tokenizer tokenizer_json"
 TARGETS=${FUZZ_TARGETS:-$ALL}
 
 mkdir -p "$BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_FUZZ=ON \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_FUZZ=ON \
       -DTS_BUILD_TESTS=ON >"$BUILD/fuzz-configure.log" 2>&1 || { echo "fuzz.sh: configure failed (see $BUILD/fuzz-configure.log)" >&2; exit 2; }
 build_rc=0
 for t in $TARGETS; do

@@ -262,6 +262,23 @@ static int test_weights(const char * dir) {
     ok = ts_wan_tokenize(tok, "a cat::0 runs", &w) == TS_ERR_ARG;
     ts_verdict("weight 0 refused", ok, ts_last_error());
     ts_error_clear();
+    // a weight that is 0 in float, and stacked weights whose product leaves float's range
+    ok = ts_wan_tokenize(tok, "a::0.00000000000000000000000000000000000000000000000001", &w) == TS_ERR_ARG &&
+         strstr(ts_last_error(), "out of range");
+    ts_verdict("weight 1e-50 refused (0 in float)", ok, ts_last_error());
+    ts_error_clear();
+    char nest[512] = "";
+    for (int i = 0; i < 40; i++) strcat(nest, "(");
+    strcat(nest, "x");
+    for (int i = 0; i < 40; i++) strcat(nest, ")::10");
+    ok = ts_wan_tokenize(tok, nest, &w) == TS_ERR_ARG && strstr(ts_last_error(), "multiply to");
+    ts_verdict("40 stacked ::10 refused (1e40: inf in float)", ok, ts_last_error());
+    ts_error_clear();
+    ok = ts_wan_tokenize(tok, "((a (cat)::10)::10 runs)::10", &w) == TS_OK;
+    float wmax = 0.0f;
+    for (int i = 0; ok && i < w.n_valid; i++) wmax = w.weight[i] > wmax ? w.weight[i] : wmax;
+    ts_verdict("3 stacked ::10 kept (cat 1000)", ok && wmax == 1000.0f, ts_last_error());
+    ts_error_clear();
     ts_wan_tokenizer_free(&tok);
     return ts_test_finish("test_wan_text weights");
 }

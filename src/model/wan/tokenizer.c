@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -764,7 +765,15 @@ static enum ts_status load_tokenizer_json(const char * path, struct ts_wan_token
     json_array_foreach(added, i, v) {
         const char * c = json_string_value(json_object_get(v, "content"));
         json_t * id = json_object_get(v, "id");
-        if (c && json_is_integer(id) && split_token(v)) add_special(t, c, (int)json_integer_value(id));
+        if (!c || !json_is_integer(id) || !split_token(v)) continue;
+        json_int_t k = json_integer_value(id);
+        if (k < 0 || k >= INT32_MAX) {  // an id past int32 or negative would reach the encoder's embedding lookup
+            st = ts_error(TS_ERR_FORMAT, TS_TOK_HINT,
+                          "tokenizer file '%s': added token %zu ('%.40s') has id %lld, outside 0..2147483646", path, i,
+                          c, (long long)k);
+            goto done;
+        }
+        add_special(t, c, (int)k);
     }
 done:
     free(pb.p);
@@ -971,11 +980,22 @@ static enum ts_status strip_weights(const char * s, char ** plain, float ** wts,
             while (lo > 0 && s[lo - 1] != ' ') lo--;
         }
         if (hi <= lo) continue;
-        if (!(wv > 0.0 && wv <= TS_PROMPT_MAX_WEIGHT))
+        // (float)wv >= FLT_MIN: a weight that rounds to 0 (or to a subnormal) in float is out of range too
+        if (!(wv > 0.0 && wv <= TS_PROMPT_MAX_WEIGHT && (float)wv >= FLT_MIN))
             return free(w), free(keep),
                    ts_error(TS_ERR_ARG, "weights are written word::1.5 or (several words)::0.7, between 0 and 10",
                             "prompt weight %.*s at column %zu is out of range", (int)(k + 2), s + i, i + 1);
-        for (size_t j = lo; j < hi; j++) w[j] *= (float)wv;
+        for (size_t j = lo; j < hi; j++) {  // stacked weights multiply: the product stays a normal float
+            double prod = (double)w[j] * wv;
+            float p = w[j] * (float)wv;
+            if (!(p >= FLT_MIN && p <= FLT_MAX))
+                return free(w), free(keep),
+                       ts_error(TS_ERR_ARG,
+                                "stacked weights, as in ((a cat)::2 runs)::3, multiply: keep the product "
+                                "between 1e-37 and 1e38",
+                                "the prompt weights stacked at column %zu multiply to %g, out of range", i + 1, prod);
+            w[j] = p;
+        }
         for (size_t j = i; j < i + 2 + k; j++) keep[j] = 0;
         *weighted = 1;
         i += 1 + k;

@@ -88,9 +88,11 @@ struct ts_wan_tokens {
 // those tokens, as in transformers.
 //
 // Prompt weights: `word::1.5` (the run of non-space characters before `::`) or
-// `(several words)::0.7` give those words' pieces that weight (0 < w <= 10);
-// the syntax is removed before tokenizing. A piece that straddles a weighted
+// `(several words)::0.7` give those words' pieces that weight (0 < w <= 10,
+// and not 0 once rounded to float); stacked weights multiply, as in
+// `((a cat)::2 runs)::3`, and their product must stay a normal float (about
+// 1e-38 to 3e38); the syntax is removed before tokenizing. A piece that straddles a weighted
 // span's edge gets the weight of its first character. Text without a `::`
 // followed by a number tokenizes exactly as the reference (all weights 1);
-// other `::` and parentheses are plain text. A weight out of range: TS_ERR_ARG.
+// other `::` and parentheses are plain text. A weight or product out of range: TS_ERR_ARG.
 enum ts_status ts_wan_tokenize(const ts_wan_tokenizer_t tok, const char * text, struct ts_wan_tokens * out);
