@@ -308,18 +308,19 @@ static void refine(const struct ts_flow_params * p, const float * I0, const floa
         float * dst = (it & 1) ? A : B;
 #pragma omp parallel for schedule(static)
         for (int y = 0; y < h; y++) {
+            // neighbour rows, clamped: a neighbour outside the image has weight 0 and
+            // adds exactly 0 (the flows are finite), so no branch in the inner loop
+            const float * up = src + 2 * (size_t)(y > 0 ? y - 1 : y) * w;
+            const float * dn = src + 2 * (size_t)(y + 1 < h ? y + 1 : y) * w;
+            const float * row = src + 2 * (size_t)y * w;
             for (int x = 0; x < w; x++) {
                 const size_t i = (size_t)y * w + x;
-                const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
-                float su = 0, sv = 0, sw = 0;
-                for (int k = 0; k < 4; k++) {
-                    const float a = Wn[4 * i + k];
-                    if (a == 0) continue;
-                    const size_t j = (size_t)nb[k][1] * w + nb[k][0];
-                    su += a * src[2 * j];
-                    sv += a * src[2 * j + 1];
-                    sw += a;
-                }
+                const int xl = x > 0 ? x - 1 : x, xr = x + 1 < w ? x + 1 : x;
+                const float * a = Wn + 4 * i;
+                const float su = a[0] * row[2 * xl] + a[1] * row[2 * xr] + a[2] * up[2 * x] + a[3] * dn[2 * x];
+                const float sv = a[0] * row[2 * xl + 1] + a[1] * row[2 * xr + 1] + a[2] * up[2 * x + 1] +
+                                 a[3] * dn[2 * x + 1];
+                const float sw = a[0] + a[1] + a[2] + a[3];
                 const float ix = Ix[i], iy = Iy[i];
                 const float beta = 1.0f / (ix * ix + iy * iy + 1.0f);
                 // neighbour mean increments relative to the linearisation point U
