@@ -15,9 +15,9 @@
 void ts_flow_params_init(struct ts_flow_params * p) {
     p->patch = 8;
     p->stride = 3;
-    p->iters = 8;
+    p->iters = 4;
     p->min_size = 16;
-    p->var_iters = 5;
+    p->var_iters = 3;
     p->var_alpha = 20.0f;
     p->finest = 0;
 }

@@ -32,9 +32,9 @@
 struct ts_flow_params {
     int patch;        // patch side in pixels (default 8)
     int stride;       // step of the patch grid (default 3)
-    int iters;        // Gauss-Newton iterations per patch and level (default 8)
+    int iters;        // Gauss-Newton iterations per patch and level (default 4)
     int min_size;     // the coarsest level's shorter side is at least this (default 16)
-    int var_iters;    // variational refinement iterations per level, 0 = off (default 5)
+    int var_iters;    // variational refinement iterations per level, 0 = off (default 3)
     float var_alpha;  // smoothness weight of the refinement (default 20)
     int finest;       // finest level with a patch search (0: full size); finer levels only refine (default 0)
 };
