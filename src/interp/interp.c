@@ -365,7 +365,8 @@ void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_para
     for (int y = 0; y < h; y++) {
         const uint8_t * mrow = use_mc ? pr->mc + (size_t)(y / TS_INTERP_BLOCK) * pr->nbx : NULL;
         for (int x = 0; x < w; x++) {
-            if (mrow && !mrow[x / TS_INTERP_BLOCK]) {
+            const float conf = pr->conf[(size_t)y * w + x];
+            if ((mrow && !mrow[x / TS_INTERP_BLOCK]) || conf == 0) {  // the plain blend (conf: see below)
                 blend_px(pr->a, pr->b, tf, (size_t)y * w + x, out);
                 continue;
             }
@@ -389,7 +390,7 @@ void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_para
             m = m1 > m ? m1 : m;
             float g = mspan > 0 ? (m - mlo) / mspan : (m > mlo ? 1.0f : 0.0f);
             g = g < 0 ? 0 : g > 1 ? 1 : g;
-            g *= pr->conf[(size_t)y * w + x];  // content that changes rather than moves: the blend
+            g *= conf;  // content that changes rather than moves: the blend
             if (g == 0) {  // under a pixel of motion: the plain blend
                 blend_px(pr->a, pr->b, tf, (size_t)y * w + x, out);
                 continue;
