@@ -18,9 +18,16 @@ Classes (each at 64, 96, 128 and 256 px square, 1 s = 61 frames, 13 keyframes):
   testsrc2, mandelbrot, life, cellauto   FFmpeg's sources rendered at 60 fps
 
 usage: python3 tools/interp_bench.py build/tests/interp/interp_raw WORKDIR [--md FILE]
-       [--sizes 64,96,128,256] [--classes slow,fast,...]
+       [--sizes 64,96,128,256] [--classes slow,fast,...] [--check] [--floor DB]
 Needs numpy and ffmpeg. Prints the per-class table and the goals' verdicts.
+  --check      exit 1 unless the quality goals hold: above minterpolate on the mean and on
+               every class, never more than 0.3 dB below blending on a class (the times are
+               printed, not checked: they follow the machine's load)
+  --floor DB   the CI floor (ctest interp.wide): no minterpolate, the FFmpeg classes only where
+               an ffmpeg is found; exit 1 if a class is more than 0.3 dB below blending or the
+               mean gain over blending is under DB
 """
+import shutil
 import math
 import os
 import subprocess
@@ -161,11 +168,14 @@ def main():
     md = args[args.index("--md") + 1] if "--md" in args else None
     sizes = [int(s) for s in args[args.index("--sizes") + 1].split(",")] if "--sizes" in args else SIZES
     classes = args[args.index("--classes") + 1].split(",") if "--classes" in args else CLASSES
+    floor = float(args[args.index("--floor") + 1]) if "--floor" in args else None
+    if floor is not None and not shutil.which("ffmpeg"):
+        classes = [c for c in classes if c not in ("testsrc2", "mandelbrot", "life", "cellauto")]
     os.makedirs(work, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     keys_idx = np.arange(0, FRAMES, STEP)
     mid = np.setdiff1d(np.arange(FRAMES), keys_idx)
-    modes = ["repeat", "blend", "mc", "minterpolate"]
+    modes = ["repeat", "blend", "mc"] + ([] if floor is not None else ["minterpolate"])
     res = {c: {m: [] for m in modes} for c in classes}
     secs = {m: 0.0 for m in modes}
     for ci, cls in enumerate(classes):
@@ -189,12 +199,30 @@ def main():
                 row.append(p)
             print(f"  {cls:10s} {size:4d}  " + "  ".join(f"{m[:6]} {p:6.2f}" for m, p in zip(modes, row)),
                   flush=True)
-    table = report(res, classes, sizes, modes, secs, len(mid))
+    if floor is not None:
+        return check_floor(res, classes, floor)
+    table, fails = report(res, classes, sizes, modes, secs, len(mid))
     print(table)
     if md:
         with open(md, "w") as f:
             f.write(table)
+    if "--check" in args:
+        print("PASSED" if not fails else "FAILED: " + "; ".join(fails))
+        return 1 if fails else 0
     return 0
+
+
+def check_floor(res, classes, floor):
+    cm = {c: {m: float(np.mean(res[c][m])) for m in ("blend", "mc")} for c in classes}
+    fails = [f"{c}: {cm[c]['mc']:.2f} dB, more than 0.3 dB below blending ({cm[c]['blend']:.2f})"
+             for c in classes if cm[c]["mc"] < cm[c]["blend"] - 0.3]
+    gain = float(np.mean([cm[c]["mc"] - cm[c]["blend"] for c in classes]))
+    print(f"{len(classes)} classes: mean gain over blending {gain:+.2f} dB (floor {floor:+.2f}); least "
+          + min((f"{cm[c]['mc'] - cm[c]['blend']:+.2f} ({c})" for c in classes), key=lambda t: float(t.split()[0])))
+    if gain < floor:
+        fails.append(f"mean gain over blending {gain:.2f} dB < {floor:.2f}")
+    print("PASSED" if not fails else "FAILED: " + "; ".join(fails))
+    return 1 if fails else 0
 
 
 def report(res, classes, sizes, modes, secs, nmid):
@@ -224,7 +252,9 @@ def report(res, classes, sizes, modes, secs, nmid):
           f"{'yes' if not below_bl else 'NO (' + ', '.join(below_bl) + ')'}",
           f"- faster than minterpolate on one thread: {'yes' if secs['mc'] < secs['minterpolate'] else 'NO'} "
           f"({secs['mc']:.1f} s against {secs['minterpolate']:.1f} s)", ""]
-    return "\n".join(L)
+    fails = ([] if mean["mc"] > mean["minterpolate"] else ["mean not above minterpolate"]) + \
+        [f"{c} not above minterpolate" for c in beat_mi] + [f"{c} more than 0.3 dB below blending" for c in below_bl]
+    return "\n".join(L), fails
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@
 void ts_flow_params_init(struct ts_flow_params * p) {
     p->patch = 8;
     p->stride = 3;
-    p->iters = 8;
+    p->iters = 4;
     p->min_size = 16;
-    p->var_iters = 5;
+    p->var_iters = 3;
     p->var_alpha = 20.0f;
     p->finest = 0;
 }
@@ -121,9 +121,33 @@ static inline int patch_pos(int i, int st, int n, int ps) {
 }
 static inline int patch_count(int n, int ps, int st) { return (n - ps + st - 1) / st + 1; }
 
-// Inverse search for every patch: flows (np, 2) from the dense initial flow U.
+// Bilinear samples of I1 over the ps x ps patch at (x0, y0) shifted by (u, v), into o.
+static void warp_patch(const float * I1, int w, int h, int ps, int x0, int y0, float u, float v, float * o) {
+    const float xs = (float)x0 + u, ys = (float)y0 + v;
+    if (xs >= 0 && ys >= 0 && xs + (float)ps < (float)w && ys + (float)ps < (float)h) {
+        // inside: one set of bilinear weights for the whole patch
+        const int ix = (int)xs, iy = (int)ys;
+        const float fx = xs - (float)ix, fy = ys - (float)iy;
+        for (int yy = 0; yy < ps; yy++) {
+            const float * r0 = I1 + (size_t)(iy + yy) * w + ix, * r1 = r0 + w;
+            for (int xx = 0; xx < ps; xx++) {
+                const float top = r0[xx] + fx * (r0[xx + 1] - r0[xx]);
+                const float bot = r1[xx] + fx * (r1[xx + 1] - r1[xx]);
+                o[yy * ps + xx] = top + fy * (bot - top);
+            }
+        }
+    } else {
+        for (int yy = 0; yy < ps; yy++)
+            for (int xx = 0; xx < ps; xx++) o[yy * ps + xx] = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
+    }
+}
+
+// Inverse search for every patch: flows (np, 2) from the dense initial flow U, and
+// each patch's densification weights (np, ps, ps): 1 / max(1, |I1(x + u) - I0(x)|)
+// at the patch's final flow.
 static void inverse_search(const struct ts_flow_params * p, int ps, const float * I0, const float * I1,
-                           const float * gx, const float * gy, int w, int h, const float * U, float * pf) {
+                           const float * gx, const float * gy, int w, int h, const float * U, float * pf,
+                           float * pw) {
     const int st = p->stride;
     const int nx = patch_count(w, ps, st), ny = patch_count(h, ps, st);
     const int n = ps * ps;
@@ -171,30 +195,9 @@ static void inverse_search(const struct ts_flow_params * p, int ps, const float 
             float cost_init = -1, cost = 0;
             for (int it = 0; it <= p->iters; it++) {
                 // residual of the mean-normalised patches at (u, v)
+                warp_patch(I1, w, h, ps, x0, y0, u, v, Wp);
                 float mW = 0;
-                const float xs = (float)x0 + u, ys = (float)y0 + v;
-                if (xs >= 0 && ys >= 0 && xs + (float)ps < (float)w && ys + (float)ps < (float)h) {
-                    // inside: one set of bilinear weights for the whole patch
-                    const int ix = (int)xs, iy = (int)ys;
-                    const float fx = xs - (float)ix, fy = ys - (float)iy;
-                    for (int yy = 0; yy < ps; yy++) {
-                        const float * r0 = I1 + (size_t)(iy + yy) * w + ix, * r1 = r0 + w;
-                        float * o = Wp + yy * ps;
-                        for (int xx = 0; xx < ps; xx++) {
-                            const float top = r0[xx] + fx * (r0[xx + 1] - r0[xx]);
-                            const float bot = r1[xx] + fx * (r1[xx + 1] - r1[xx]);
-                            o[xx] = top + fy * (bot - top);
-                        }
-                    }
-                    for (int k = 0; k < n; k++) mW += Wp[k];
-                } else {
-                    for (int yy = 0; yy < ps; yy++)
-                        for (int xx = 0; xx < ps; xx++) {
-                            const float wv = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
-                            Wp[yy * ps + xx] = wv;
-                            mW += wv;
-                        }
-                }
+                for (int k = 0; k < n; k++) mW += Wp[k];
                 mW /= (float)n;
                 float b1 = 0, b2 = 0;
                 cost = 0;
@@ -217,18 +220,25 @@ static void inverse_search(const struct ts_flow_params * p, int ps, const float 
             if (!(cost <= cost_init)) {  // diverged (or NaN): keep the initial flow
                 u = u_init;
                 v = v_init;
+                warp_patch(I1, w, h, ps, x0, y0, u, v, Wp);
             }
             pf[2 * pi] = u;
             pf[2 * pi + 1] = v;
+            float * wo = pw + (size_t)pi * n;  // Wp is I1 at the final flow
+            for (int yy = 0; yy < ps; yy++)
+                for (int xx = 0; xx < ps; xx++) {
+                    const float d = fabsf(Wp[yy * ps + xx] - I0[(size_t)(y0 + yy) * w + x0 + xx]);
+                    wo[yy * ps + xx] = 1.0f / (d > 1.0f ? d : 1.0f);
+                }
         }
         free(buf);
     }
 }
 
 // Dense flow from the patch flows: each pixel averages the patches covering it,
-// weighted by 1 / max(1, |I1(x + u_i) - I0(x)|).
-static void densify(const struct ts_flow_params * p, int ps, const float * I0, const float * I1, int w, int h,
-                    const float * pf, float * U) {
+// weighted by 1 / max(1, |I1(x + u_i) - I0(x)|) (pw, from inverse_search).
+static void densify(const struct ts_flow_params * p, int ps, int w, int h, const float * pf, const float * pw,
+                    float * U) {
     const int st = p->stride;
     const int nx = patch_count(w, ps, st), ny = patch_count(h, ps, st);
 #pragma omp parallel for schedule(static)
@@ -238,7 +248,6 @@ static void densify(const struct ts_flow_params * p, int ps, const float * I0, c
         for (int x = 0; x < w; x++) {
             int jx0 = (x - ps + 1 + st - 1) / st;
             if (x - ps + 1 <= 0) jx0 = 0;
-            const float i0 = I0[(size_t)y * w + x];
             float su = 0, sv = 0, sw = 0;
             for (int jy = jy0; jy < ny; jy++) {
                 const int py = patch_pos(jy, st, h, ps);
@@ -249,8 +258,7 @@ static void densify(const struct ts_flow_params * p, int ps, const float * I0, c
                     if (px > x) break;
                     if (x >= px + ps) continue;
                     const float u = pf[2 * (jy * nx + jx)], v = pf[2 * (jy * nx + jx) + 1];
-                    const float d = fabsf(bilin(I1, w, h, (float)x + u, (float)y + v) - i0);
-                    const float wt = 1.0f / (d > 1.0f ? d : 1.0f);
+                    const float wt = pw[(size_t)(jy * nx + jx) * ps * ps + (size_t)(y - py) * ps + (x - px)];
                     su += wt * u;
                     sv += wt * v;
                     sw += wt;
@@ -308,18 +316,19 @@ static void refine(const struct ts_flow_params * p, const float * I0, const floa
         float * dst = (it & 1) ? A : B;
 #pragma omp parallel for schedule(static)
         for (int y = 0; y < h; y++) {
+            // neighbour rows, clamped: a neighbour outside the image has weight 0 and
+            // adds exactly 0 (the flows are finite), so no branch in the inner loop
+            const float * up = src + 2 * (size_t)(y > 0 ? y - 1 : y) * w;
+            const float * dn = src + 2 * (size_t)(y + 1 < h ? y + 1 : y) * w;
+            const float * row = src + 2 * (size_t)y * w;
             for (int x = 0; x < w; x++) {
                 const size_t i = (size_t)y * w + x;
-                const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
-                float su = 0, sv = 0, sw = 0;
-                for (int k = 0; k < 4; k++) {
-                    const float a = Wn[4 * i + k];
-                    if (a == 0) continue;
-                    const size_t j = (size_t)nb[k][1] * w + nb[k][0];
-                    su += a * src[2 * j];
-                    sv += a * src[2 * j + 1];
-                    sw += a;
-                }
+                const int xl = x > 0 ? x - 1 : x, xr = x + 1 < w ? x + 1 : x;
+                const float * a = Wn + 4 * i;
+                const float su = a[0] * row[2 * xl] + a[1] * row[2 * xr] + a[2] * up[2 * x] + a[3] * dn[2 * x];
+                const float sv = a[0] * row[2 * xl + 1] + a[1] * row[2 * xr + 1] + a[2] * up[2 * x + 1] +
+                                 a[3] * dn[2 * x + 1];
+                const float sw = a[0] + a[1] + a[2] + a[3];
                 const float ix = Ix[i], iy = Iy[i];
                 const float beta = 1.0f / (ix * ix + iy * iy + 1.0f);
                 // neighbour mean increments relative to the linearisation point U
@@ -361,9 +370,10 @@ void ts_flow_estimate(const struct ts_flow_params * p, const float * I0, const f
     const size_t npatch = (size_t)patch_count(w, p->patch < w ? p->patch : w, st) *
                           (size_t)patch_count(h, p->patch < h ? p->patch : h, st);
     float * mem = ts_malloc(sizeof(float) * (2 * pyr + n0 /* blur tmp */ + 2 * n0 /* gx gy */ + 2 * n0 /* U coarse */ +
-                                             2 * npatch + 11 * n0 /* refine */));
+                                             2 * npatch + 11 * n0 /* refine */ +
+                                             npatch * (size_t)p->patch * p->patch /* patch weights */));
     float * P0 = mem, * P1 = P0 + pyr, * tmp = P1 + pyr, * gx = tmp + n0, * gy = gx + n0, * Uc = gy + n0,
-          * pf = Uc + 2 * n0, * scratch = pf + 2 * npatch;
+          * pf = Uc + 2 * n0, * scratch = pf + 2 * npatch, * pw = scratch + 11 * n0;
     memcpy(P0, I0, sizeof(float) * n0);
     memcpy(P1, I1, sizeof(float) * n0);
     for (int l = 1; l < L; l++) {
@@ -391,8 +401,8 @@ void ts_flow_estimate(const struct ts_flow_params * p, const float * I0, const f
         const int ps = p->patch < wl && p->patch < hl ? p->patch : (wl < hl ? wl : hl);
         if (l >= p->finest || l == L - 1) {
             gradients(A, wl, hl, gx, gy);
-            inverse_search(p, ps, A, B, gx, gy, wl, hl, U, pf);
-            densify(p, ps, A, B, wl, hl, pf, U);
+            inverse_search(p, ps, A, B, gx, gy, wl, hl, U, pf, pw);
+            densify(p, ps, wl, hl, pf, pw, U);
         }
         if (p->var_iters > 0) refine(p, A, B, wl, hl, U, scratch);
         if (l > 0) memcpy(Uc, U, sizeof(float) * 2 * (size_t)wl * hl);

@@ -20,6 +20,9 @@ void ts_interp_params_init(struct ts_interp_params * p) {
     p->motion_lo = 0.5f;
     p->motion_hi = 1.0f;
     p->cubic = 1;
+    p->conf_radius = 4;
+    p->conf_lo = 0.5f;
+    p->conf_hi = 0.8f;
 }
 
 // ---- one pair -----------------------------------------------------------------------------
@@ -32,6 +35,8 @@ struct ts_interp_pair {
     float * f10;        // (h, w, 2) flow b -> a
     float * fa;         // (h, w, 4) a as floats, RGB and a pad lane (4-wide taps for the warps)
     float * fb;         // (h, w, 4) b the same
+    float * conf;       // (h, w) 0..1: 0 where the flows explain too little of the change from a to b
+    float * cscr;       // (2, h, w) scratch of the confidence
     uint8_t * mc;       // (nby, nbx) 1: a block of TS_INTERP_BLOCK^2 pixels that may need motion
                         // compensation, 0: all its pixels are the plain blend; owned
     int nbx, nby;
@@ -47,11 +52,13 @@ ts_interp_pair * ts_interp_pair_new(int w, int h) {
     const size_t n = (size_t)w * h;
     pr->w = w;
     pr->h = h;
-    pr->gray = ts_malloc(sizeof(float) * 14 * n);
+    pr->gray = ts_malloc(sizeof(float) * 17 * n);
     pr->f01 = pr->gray + 2 * n;
     pr->f10 = pr->f01 + 2 * n;
     pr->fa = pr->f10 + 2 * n;
     pr->fb = pr->fa + 4 * n;
+    pr->conf = pr->fb + 4 * n;
+    pr->cscr = pr->conf + n;
     pr->nbx = (w + TS_INTERP_BLOCK - 1) / TS_INTERP_BLOCK;
     pr->nby = (h + TS_INTERP_BLOCK - 1) / TS_INTERP_BLOCK;
     pr->mc = ts_malloc(2 * (size_t)pr->nbx * pr->nby);
@@ -104,6 +111,90 @@ static void motion_blocks(ts_interp_pair * pr, float lo) {
     pr->mc_lo = lo;
 }
 
+// Bilinear sample of a (h, w) plane at (x, y), clamped to the border.
+static inline float plane_at(const float * I, int w, int h, float x, float y) {
+    if (x < 0) x = 0;
+    if (y < 0) y = 0;
+    if (x > (float)(w - 1)) x = (float)(w - 1);
+    if (y > (float)(h - 1)) y = (float)(h - 1);
+    int x0 = (int)x, y0 = (int)y;
+    if (x0 > w - 2) x0 = w > 1 ? w - 2 : 0;
+    if (y0 > h - 2) y0 = h > 1 ? h - 2 : 0;
+    const int x1 = w > 1 ? x0 + 1 : x0, y1 = h > 1 ? y0 + 1 : y0;
+    const float fx = x - (float)x0, fy = y - (float)y0;
+    const float * r0 = I + (size_t)y0 * w, * r1 = I + (size_t)y1 * w;
+    const float top = r0[x0] + fx * (r0[x1] - r0[x0]), bot = r1[x0] + fx * (r1[x1] - r1[x0]);
+    return top + fy * (bot - top);
+}
+
+// The flows' confidence, pr->conf: over a (2r+1)^2 window, q = the mean luma
+// residual of the two flows (|b(x + f01) - a(x)| and |a(x + f10) - b(x)|) over
+// the mean no-motion residual |b(x) - a(x)|. Where the flows explain the change
+// (q <= lo) the confidence is 1; where they explain little more than standing
+// still does (q >= hi: content that changes rather than moves, such as noise,
+// digits of a counter, a fractal's detail) it is 0, and the frame is the plain
+// blend there, which is the least-squares guess for unpredictable change.
+// Windows with under 2 levels of change on average keep 1. Gathers in a fixed
+// order: thread-independent.
+static void confidence(ts_interp_pair * pr, const struct ts_interp_params * p) {
+    const int w = pr->w, h = pr->h, r = p->conf_radius;
+    const size_t n = (size_t)w * h;
+    if (r <= 0 || !(p->conf_hi > p->conf_lo)) {
+        for (size_t i = 0; i < n; i++) pr->conf[i] = 1;
+        return;
+    }
+    const float * ga = pr->gray, * gb = pr->gray + n;
+    float * em = pr->conf, * e0 = pr->cscr, * hm = pr->cscr + n;  // per pixel, then row sums
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const size_t i = (size_t)y * w + x;
+            const float ra = fabsf(plane_at(gb, w, h, (float)x + pr->f01[2 * i], (float)y + pr->f01[2 * i + 1]) - ga[i]);
+            const float rb = fabsf(plane_at(ga, w, h, (float)x + pr->f10[2 * i], (float)y + pr->f10[2 * i + 1]) - gb[i]);
+            em[i] = 0.5f * (ra + rb);
+            e0[i] = fabsf(gb[i] - ga[i]);
+        }
+    // row sums: em's into hm, e0's in place (each row from its own copy)
+#pragma omp parallel
+    {
+        float * rowm = ts_malloc(sizeof(float) * 2 * (size_t)w), * row0 = rowm + w;
+#pragma omp for schedule(static)
+        for (int y = 0; y < h; y++) {
+            memcpy(rowm, em + (size_t)y * w, sizeof(float) * (size_t)w);
+            memcpy(row0, e0 + (size_t)y * w, sizeof(float) * (size_t)w);
+            for (int x = 0; x < w; x++) {
+                float sm = 0, s0 = 0;
+                for (int k = x - r < 0 ? 0 : x - r; k <= x + r && k < w; k++) {
+                    sm += rowm[k];
+                    s0 += row0[k];
+                }
+                hm[(size_t)y * w + x] = sm;
+                e0[(size_t)y * w + x] = s0;
+            }
+        }
+        free(rowm);
+    }
+    const float lo = p->conf_lo, hi = p->conf_hi;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        const int k0 = y - r < 0 ? 0 : y - r, k1 = y + r < h ? y + r : h - 1;
+        for (int x = 0; x < w; x++) {
+            float sm = 0, s0 = 0;
+            for (int k = k0; k <= k1; k++) {
+                sm += hm[(size_t)k * w + x];
+                s0 += e0[(size_t)k * w + x];
+            }
+            const int cx = (x + r < w ? x + r : w - 1) - (x - r < 0 ? 0 : x - r) + 1;
+            float c = 1;
+            if (s0 > 2.0f * (float)(cx * (k1 - k0 + 1))) {
+                c = (hi - sm / s0) / (hi - lo);
+                c = c < 0 ? 0 : c > 1 ? 1 : c;
+            }
+            pr->conf[(size_t)y * w + x] = c;
+        }
+    }
+}
+
 void ts_interp_pair_set(ts_interp_pair * pr, const struct ts_interp_params * p, const uint8_t * a, const uint8_t * b) {
     const size_t n = (size_t)pr->w * pr->h;
     pr->a = a;
@@ -118,6 +209,7 @@ void ts_interp_pair_set(ts_interp_pair * pr, const struct ts_interp_params * p, 
     ts_flow_estimate(&p->flow, pr->gray, pr->gray + n, pr->w, pr->h, pr->f01);
     ts_flow_estimate(&p->flow, pr->gray + n, pr->gray, pr->w, pr->h, pr->f10);
     motion_blocks(pr, p->motion_lo);
+    confidence(pr, p);
 }
 
 const float * ts_interp_pair_flow(const ts_interp_pair * pr, int backward) { return backward ? pr->f10 : pr->f01; }
@@ -273,7 +365,8 @@ void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_para
     for (int y = 0; y < h; y++) {
         const uint8_t * mrow = use_mc ? pr->mc + (size_t)(y / TS_INTERP_BLOCK) * pr->nbx : NULL;
         for (int x = 0; x < w; x++) {
-            if (mrow && !mrow[x / TS_INTERP_BLOCK]) {
+            const float conf = pr->conf[(size_t)y * w + x];
+            if ((mrow && !mrow[x / TS_INTERP_BLOCK]) || conf == 0) {  // the plain blend (conf: see below)
                 blend_px(pr->a, pr->b, tf, (size_t)y * w + x, out);
                 continue;
             }
@@ -297,6 +390,7 @@ void ts_interp_pair_frame(const ts_interp_pair * pr, const struct ts_interp_para
             m = m1 > m ? m1 : m;
             float g = mspan > 0 ? (m - mlo) / mspan : (m > mlo ? 1.0f : 0.0f);
             g = g < 0 ? 0 : g > 1 ? 1 : g;
+            g *= conf;  // content that changes rather than moves: the blend
             if (g == 0) {  // under a pixel of motion: the plain blend
                 blend_px(pr->a, pr->b, tf, (size_t)y * w + x, out);
                 continue;

@@ -32,9 +32,9 @@
 struct ts_flow_params {
     int patch;        // patch side in pixels (default 8)
     int stride;       // step of the patch grid (default 3)
-    int iters;        // Gauss-Newton iterations per patch and level (default 8)
+    int iters;        // Gauss-Newton iterations per patch and level (default 4)
     int min_size;     // the coarsest level's shorter side is at least this (default 16)
-    int var_iters;    // variational refinement iterations per level, 0 = off (default 5)
+    int var_iters;    // variational refinement iterations per level, 0 = off (default 3)
     float var_alpha;  // smoothness weight of the refinement (default 20)
     int finest;       // finest level with a patch search (0: full size); finer levels only refine (default 0)
 };
@@ -56,6 +56,11 @@ struct ts_interp_params {
     float motion_lo;  // px per keyframe interval: a pixel moving at most this is the plain blend of a and b (default 0.5)
     float motion_hi;  // px: from this motion on fully motion-compensated, linear in between (default 1)
     int cubic;        // 1: bicubic (Catmull-Rom) warps, 0: bilinear (default 1)
+    // Confidence: over (2 conf_radius + 1)^2 windows, the flows' luma residual over
+    // the no-motion residual; up to conf_lo fully motion-compensated, from conf_hi
+    // on the plain blend, linear in between (defaults 4, 0.5, 0.8; radius 0 = off).
+    int conf_radius;
+    float conf_lo, conf_hi;
 };
 void ts_interp_params_init(struct ts_interp_params * p);
 
@@ -110,7 +115,7 @@ typedef enum ts_status (*ts_interp_key_fn)(void * ud, int64_t g, uint8_t * rgb, 
 typedef struct ts_interp_stream ts_interp_stream;
 // The output frames of keyframes [g0, g0 + count) (count = -1: up to the end of
 // the source), in order. Holds two keyframes, the pair (their luma, float RGB
-// copies and flows: 56 bytes a pixel) and one frame's scratch: memory does not
+// copies, flows and confidence: 68 bytes a pixel) and one frame's scratch: memory does not
 // grow with the video. *out owned by the caller.
 enum ts_status ts_interp_stream_open(const struct ts_interp_params * p, int w, int h, struct ts_interp_timing tm,
                                      int64_t g0, int64_t count, ts_interp_key_fn key, void * ud,

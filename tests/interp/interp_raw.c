@@ -3,8 +3,8 @@
 // usage: interp_raw W H FPS_IN FPS_OUT IN.rgb OUT.rgb [mode]
 //   mode: mc (default), blend (plain linear blending), repeat (nearest keyframe)
 // Tuning hooks (environment): TUNE_VAR, TUNE_ALPHA, TUNE_FP, TUNE_FB, TUNE_STRIDE, TUNE_ITERS,
-// TUNE_MIN, TUNE_PATCH, TUNE_FINEST, TUNE_MLO, TUNE_MHI, TUNE_CUBIC override the flow and
-// interpolation defaults (quality.py: ONLY=seed,... runs a subset).
+// TUNE_MIN, TUNE_PATCH, TUNE_FINEST, TUNE_MLO, TUNE_MHI, TUNE_CUBIC, TUNE_CR, TUNE_CLO, TUNE_CHI
+// override the flow and interpolation defaults (quality.py: ONLY=seed,... runs a subset).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +55,9 @@ int main(int argc, char ** argv) {
     if (getenv("TUNE_MLO")) ip.motion_lo = atof(getenv("TUNE_MLO"));
     if (getenv("TUNE_MHI")) ip.motion_hi = atof(getenv("TUNE_MHI"));
     if (getenv("TUNE_CUBIC")) ip.cubic = atoi(getenv("TUNE_CUBIC"));
+    if (getenv("TUNE_CR")) ip.conf_radius = atoi(getenv("TUNE_CR"));
+    if (getenv("TUNE_CLO")) ip.conf_lo = atof(getenv("TUNE_CLO"));
+    if (getenv("TUNE_CHI")) ip.conf_hi = atof(getenv("TUNE_CHI"));
     uint8_t * frame = ts_malloc(s.fb);
     double t0 = ts_time();
     int64_t n = 0;

@@ -295,6 +295,69 @@ static void test_stream_errors(const struct ts_interp_params * ip) {
     free(out);
 }
 
+// Content that changes rather than moves: a 24x24 square of independent noise in
+// each keyframe (a different draw), beside the moving disc of synth_scene. Where
+// the flows cannot explain the change, the frame moves towards the plain blend:
+// under half the deviation from it that the warps give with the confidence off
+// (radius 0; 0.38 of it measured: bilinear samples of white noise are smoother
+// than the noise, so the flows' residual comes out at about 0.6-0.7 of the
+// no-motion one and the gate is only partly closed); the disc is still motion-
+// compensated; the result is the same for 1, 2 and 3 threads.
+static void test_confidence(const struct ts_interp_params * ip) {
+    const int w = 96, h = 64, n0 = 60, m0 = 8, side = 24;
+    const size_t fb = (size_t)w * h * 3;
+    uint8_t * a = malloc(fb), * b = malloc(fb), * out = malloc(fb), * out2 = malloc(fb), * blend = malloc(fb);
+    synth_scene(a, w, h, 0);
+    synth_scene(b, w, h, 5);
+    uint32_t s = 12345;
+    for (int k = 0; k < 2; k++)
+        for (int y = m0; y < m0 + side; y++)
+            for (int x = n0; x < n0 + side; x++)
+                for (int c = 0; c < 3; c++) {
+                    s = s * 1664525u + 1013904223u;
+                    (k ? b : a)[3 * (y * w + x) + c] = (uint8_t)(s >> 24);
+                }
+    omp_set_num_threads(1);
+    ts_interp_frames(ip, a, b, w, h, 1, out);  // t = 1/2
+    for (size_t i = 0; i < fb; i++) blend[i] = (uint8_t)(0.5f * a[i] + 0.5f * b[i] + 0.5f);
+    // the inner part of the noise square (the window reaches 4 px past its edge):
+    // mean |frame - blend| there, with the confidence and without it (below)
+    double dev_on = 0, dev_off = 0;
+    for (int y = m0 + 4; y < m0 + side - 4; y++)
+        for (int x = n0 + 4; x < n0 + side - 4; x++)
+            for (int c = 0; c < 3; c++) dev_on += abs((int)out[3 * (y * w + x) + c] - (int)blend[3 * (y * w + x) + c]);
+    // the disc (centre (19, 15.5) at t = 1/2) is warped, not blended
+    int disc_warped = 0;
+    for (int y = 8; y < 24; y++)
+        for (int x = 12; x < 28; x++)
+            for (int c = 0; c < 3; c++) disc_warped += abs((int)out[3 * (y * w + x) + c] - (int)blend[3 * (y * w + x) + c]) > 8;
+    int same = 1;
+    for (int nt = 2; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        ts_interp_frames(ip, a, b, w, h, 1, out2);
+        same = same && !memcmp(out, out2, fb);
+    }
+    struct ts_interp_params off = *ip;
+    off.conf_radius = 0;
+    ts_interp_frames(&off, a, b, w, h, 1, out2);
+    for (int y = m0 + 4; y < m0 + side - 4; y++)
+        for (int x = n0 + 4; x < n0 + side - 4; x++)
+            for (int c = 0; c < 3; c++) dev_off += abs((int)out2[3 * (y * w + x) + c] - (int)blend[3 * (y * w + x) + c]);
+    const double ns = 3.0 * (side - 8) * (side - 8);
+    dev_on /= ns;
+    dev_off /= ns;
+    omp_set_num_threads(2);
+    char det[160];
+    snprintf(det, sizeof det, "noise square: mean |frame - blend| %.2f levels (confidence off: %.2f); disc warped at %d "
+             "samples; 1-3 threads same: %d", dev_on, dev_off, disc_warped, same);
+    ts_verdict("interp.confidence", dev_on < 0.5 * dev_off && disc_warped > 50 && same, det);
+    free(a);
+    free(b);
+    free(out);
+    free(out2);
+    free(blend);
+}
+
 int main(void) {
     omp_set_num_threads(2);
     struct ts_interp_params ip;
@@ -304,6 +367,7 @@ int main(void) {
     test_quality(&ip);
     test_subpixel_blend(&ip);
     test_threads(&ip);
+    test_confidence(&ip);
     test_rank_split(&ip);
     test_stream_errors(&ip);
     return ts_test_finish("test_interp");
