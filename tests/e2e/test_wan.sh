@@ -4,7 +4,7 @@
 # generate` from the noise diffusers' WanPipeline started from
 # (tools/wan/run_pipeline.py wrote ref.h5): frames within 2/255 and final
 # latents within 1e-3 relative of diffusers'; 1, 2 and 3 ranks bit-identical;
-# bad input one clear error each.
+# prompt weights; bad input one clear error each.
 source "$(dirname "$0")/lib.sh"
 PIPE=$SRC/tests/fixtures/wan_pipe
 REF=$PIPE/ref.h5
@@ -128,6 +128,25 @@ sys.exit(0 if ok else 1)
 PYEOF
 verdict "  (wan bench forward)" $((1 - $?))
 expect_fail "wan: bench --scaling weak" $WORK/none "$TS" bench --model "$PIPE" --scaling weak
+
+# prompt weights (umT5's attention and the DiT's cross-attention): a weight moves the
+# latents; weight 1 written out is the plain prompt bit for bit
+PW="a red fox::2.5 runs across a (snowy field)::0.5"
+"${G[@]:0:${#G[@]}-1}" --prompt "$PW" --latents $WORK/pw.h5 --out $WORK/pwf.h5 > $WORK/pw.log 2>&1  # not quiet
+"${G[@]}" --prompt "a red fox::1 runs across a snowy field" --latents $WORK/p1.h5 --out $WORK/p1f.h5 > $WORK/p1.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpp.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a, b, c = (np.asarray(h5py.File(f"{w}/{k}.h5", "r")["latents"]) for k in ("l1", "pw", "p1"))
+    print(f"weighted {int(not np.array_equal(a, b))} max|diff| {np.abs(a - b).max():.3g} from the plain prompt")
+    print(f"weight1 {int(a.tobytes() == c.tobytes())} 'fox::1' bit for bit the plain prompt")
+except OSError as e:
+    print(f"weighted 0 {e}"); print(f"weight1 0 {e}")
+PYEOF
+while read -r key ok detail; do verdict "wan: prompt $key" "$ok" "$detail"; done < $WORK/cmpp.txt
+grep -q "wrote" $WORK/pw.log && ! grep -q "warning" $WORK/pw.log
+verdict "  ... no warning (weights act in the transformer too)" $((1 - $?))
 
 # bad input: one clear error each
 O=$WORK/bad.h5

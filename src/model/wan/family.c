@@ -266,8 +266,9 @@ static int64_t wan_mem_bytes(const void * model, const struct ts_shape * sh, int
 // ---- conditioning -------------------------------------------------------------------------------
 
 struct wan_cond {
-    float * ctx;     // owned (512, text_dim): the prompt
-    float * uncond;  // owned (512, text_dim): the negative prompt
+    float * ctx;       // owned (512, text_dim): the prompt
+    float * uncond;    // owned (512, text_dim): the negative prompt
+    float * bias[2];   // owned (512) or NULL: the prompt's, the negative prompt's log-weights on the text keys
 };
 
 static void wan_cond_free(const void * model, void * cp) {
@@ -276,7 +277,22 @@ static void wan_cond_free(const void * model, void * cp) {
     if (!c) return;
     free(c->ctx);
     free(c->uncond);
+    free(c->bias[0]);
+    free(c->bias[1]);
     free(c);
+}
+
+// A prompt's weights as the bias on its text keys in the DiT's cross-attention,
+// as umT5 takes them: log w on the prompt's tokens (-inf for w = 0: that key is
+// masked), 0 on the padding rows. NULL when every weight is 1 (the unweighted
+// path, bit for bit).
+static float * wan_key_bias(const struct ts_wan_tokens * t) {
+    int any = 0;
+    for (int i = 0; i < t->n_valid; i++) any |= t->weight[i] != 1.0f;
+    if (!any) return NULL;
+    float * b = ts_calloc(TS_WAN_TEXT_LEN, sizeof(float));
+    for (int i = 0; i < t->n_valid; i++) b[i] = t->weight[i] > 0.0f ? logf(t->weight[i]) : -INFINITY;
+    return b;
 }
 
 static enum ts_status wan_cond_new(const void * model, const struct ts_cond_request * req, const struct ts_shape * sh,
@@ -294,8 +310,6 @@ static enum ts_status wan_cond_new(const void * model, const struct ts_cond_requ
     struct ts_wan_tokens * t = ts_calloc(2, sizeof(*t));
     enum ts_status st = ts_wan_tokenize(m->tok, req->story->seg[0].prompt, &t[0]);
     if (st == TS_OK) st = ts_wan_tokenize(m->tok, req->negative ? req->negative : "", &t[1]);
-    if (st == TS_OK && (t[0].weighted || t[1].weighted))
-        TS_WARN("prompt weights act on the text encoder's attention only (not yet on the transformer's cross-attention)");
     if (st == TS_OK && !m->enc) st = ts_umt5_load(m->enc_path, !strcmp(m->be->ops->name, "cpu") ? m->be : NULL, &m->enc);
     struct wan_cond * c = ts_calloc(1, sizeof(*c));
     *out = c;
@@ -308,6 +322,8 @@ static enum ts_status wan_cond_new(const void * model, const struct ts_cond_requ
             {t[1].ids, t[1].n_valid, t[1].weighted ? t[1].weight : NULL, c->uncond},
         };
         st = ts_umt5_encode_batch(m->enc, p, 2);
+        c->bias[0] = wan_key_bias(&t[0]);
+        c->bias[1] = wan_key_bias(&t[1]);
     }
     ts_umt5_free(&m->enc);  // its weights are not needed again in this run
     free(t);
@@ -346,7 +362,9 @@ static enum ts_status wan_denoise(void * dn, const void * model, float * v, cons
     const struct wan_cond * c = cond;
     if (d->st != TS_OK || !d->ws) return d->st != TS_OK ? d->st : TS_ERR_ARG;  // ts_wan_ws_new said why
     double w0 = comm ? comm->wait_seconds : 0.0;
-    enum ts_status st = ts_wan_forward(d->ws, m->dit, v, x, t, uncond ? c->uncond : c->ctx, comm);
+    const float * bias[1] = {c->bias[uncond ? 1 : 0]};
+    const struct ts_wan_text tx = {uncond ? c->uncond : c->ctx, bias, 1, NULL, NULL, NULL};
+    enum ts_status st = ts_wan_forward_text(d->ws, m->dit, v, x, t, &tx, comm);
     if (comm) d->wait += comm->wait_seconds - w0;
     return st;
 }
