@@ -57,8 +57,8 @@ struct ts_cond_request {
     int blend;
     const uint8_t * image;  // NULL: text-to-video
     int image_w, image_h;
-    ts_comm_t comm;         // NULL with one rank; else cond_new may be collective over it (every rank calls)
-    int rank;               // this rank (0 with one rank)
+    ts_comm_t comm;  // NULL with one rank; else cond_new may be collective over it (every rank calls)
+    int rank;        // this rank (0 with one rank)
 };
 
 // What the denoiser may be told (per run).

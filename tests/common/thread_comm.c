@@ -62,9 +62,11 @@ struct ts_thread_group * ts_thread_group_new(int P, const struct ts_thread_copy 
     g->P = P;
     g->copy = copy ? *copy : (struct ts_thread_copy){"threads", host_copy, NULL};
     if (!g->copy.copy) g->copy.copy = host_copy;
-    g->ops = (struct ts_comm_ops){
-        .name = g->copy.name ? g->copy.name : "threads", .halo_post = t_post, .halo_wait = t_wait, .free = NULL,
-        .bcast = t_bcast};
+    g->ops = (struct ts_comm_ops){.name = g->copy.name ? g->copy.name : "threads",
+                                  .halo_post = t_post,
+                                  .halo_wait = t_wait,
+                                  .free = NULL,
+                                  .bcast = t_bcast};
     pthread_barrier_init(&g->bar, NULL, (unsigned)P);
     for (int r = 0; r < P; r++) {
         g->c[r].base.ops = &g->ops;

@@ -37,8 +37,10 @@ static void weighted(const char * dir, const char * cname, ts_backend_t be) {
         for (int64_t i = 0; i < n; i++) ref[i] = ((const float *)to->data)[i];
         const float * bp[1] = {tb->data};
         struct ts_wan_text tx = {io.context, bp, 1, NULL, NULL, NULL};
-        if (ts_wan_forward_text(ws, m, a, io.x, io.timestep, &tx, NULL) != TS_OK) ts_verdict(name, 0, ts_last_error());
-        else ts_check_rel(name, a, ref, n, 1e-4);
+        if (ts_wan_forward_text(ws, m, a, io.x, io.timestep, &tx, NULL) != TS_OK)
+            ts_verdict(name, 0, ts_last_error());
+        else
+            ts_check_rel(name, a, ref, n, 1e-4);
         // a zero bias and no bias: the same bits
         bp[0] = bias;
         char nm[200];

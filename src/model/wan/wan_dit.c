@@ -40,11 +40,11 @@ struct ts_wan_ws {
     float * mem;       // owned: one allocation every pointer above points into
     // the text group, sized for text_segs segments (grown by the first forward that needs more)
     int text_segs;
-    float * ctx;       // (text_segs, L, D) embedded text of each segment
-    float * ctx_h;     // (L, D) text embedding's hidden layer
-    float * ckv;       // (text_segs, L, 2D) cross-attention K | V rows of each segment
-    uint8_t * used;    // (text_segs) 1 for the segments an owned frame attends to
-    float * tmem;      // owned: one allocation ctx, ctx_h and ckv point into
+    float * ctx;     // (text_segs, L, D) embedded text of each segment
+    float * ctx_h;   // (L, D) text embedding's hidden layer
+    float * ckv;     // (text_segs, L, 2D) cross-attention K | V rows of each segment
+    uint8_t * used;  // (text_segs) 1 for the segments an owned frame attends to
+    float * tmem;    // owned: one allocation ctx, ctx_h and ckv point into
 };
 
 // ---- pieces -------------------------------------------------------------------------------------
@@ -186,15 +186,27 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
     int cmax = c->in_channels > c->out_channels ? c->in_channels : c->out_channels;
     (void)L;
     size_t sizes[] = {
-        (size_t)(M * D),    (size_t)(M * D),    (size_t)(M * D),         (size_t)(M * D),
-        (size_t)(M * D),    (size_t)(M * D),    (size_t)M * c->ffn_dim,  (size_t)(kv_frames * 2 * ws->N * D),
-        (size_t)M * 4 * cmax, (size_t)(M * half), (size_t)(M * half),    (size_t)c->freq_dim + 1,
-        (size_t)D,          (size_t)D,          (size_t)(6 * D),         (size_t)(6 * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)M * c->ffn_dim,
+        (size_t)(kv_frames * 2 * ws->N * D),
+        (size_t)M * 4 * cmax,
+        (size_t)(M * half),
+        (size_t)(M * half),
+        (size_t)c->freq_dim + 1,
+        (size_t)D,
+        (size_t)D,
+        (size_t)(6 * D),
+        (size_t)(6 * D),
         (size_t)(2 * D),
     };
-    float ** ptrs[] = {&ws->x,    &ws->xn,     &ws->q,        &ws->k,        &ws->v,    &ws->att,
-                       &ws->ffh,  &ws->kv,     &ws->tok,      &ws->rope_cos, &ws->rope_sin, &ws->tsin,
-                       &ws->temb, &ws->temb_h, &ws->t6,       &ws->mod,      &ws->hmod};
+    float ** ptrs[] = {&ws->x,    &ws->xn,     &ws->q,   &ws->k,        &ws->v,        &ws->att,
+                       &ws->ffh,  &ws->kv,     &ws->tok, &ws->rope_cos, &ws->rope_sin, &ws->tsin,
+                       &ws->temb, &ws->temb_h, &ws->t6,  &ws->mod,      &ws->hmod};
     size_t n = sizeof sizes / sizeof *sizes, total = 0;
     TS_ASSERT(n == sizeof ptrs / sizeof *ptrs);
     for (size_t i = 0; i < n; i++) total += (sizes[i] + 15) / 16 * 16;
@@ -232,9 +244,7 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws) {
 // ---- the text: segments, weights, cross-attention --------------------------------------------------
 
 static int seg_of(const struct ts_wan_text * tx, int64_t t) { return tx->seg_a ? tx->seg_a[t] : 0; }
-static float alpha_of(const struct ts_wan_text * tx, int64_t t) {
-    return tx->alpha && tx->seg_b ? tx->alpha[t] : 0.0f;
-}
+static float alpha_of(const struct ts_wan_text * tx, int64_t t) { return tx->alpha && tx->seg_b ? tx->alpha[t] : 0.0f; }
 
 // Checks the segments, marks those the owned frames attend to and embeds their
 // text (linear, GELU (tanh), linear): a row's values do not depend on the other rows.
