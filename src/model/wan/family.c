@@ -8,12 +8,13 @@
 // one latent frame. Storyboard ranges and --blend count video frames; latent
 // frame j is conditioned as its first video frame, max(0, 4j-3), would be
 // (wan_story_plan). Prompt weights are log-biases on the text keys in umT5 and
-// in the DiT's cross-attention. The text encoder runs on rank 0 only, once per run (every
-// prompt and the negative prompt in one batch), its rows (512 x text_dim floats
-// per prompt) are broadcast through the halo communicator, and its weights are
-// unmapped before sampling; the other ranks only read its headers at load (to
-// check it against the transformer) and never its weights. The decoder of a rank first fetches its left halo of latent
-// frames (ts_wan_vae_range_start) from the ranks before it through the halo
+// in the DiT's cross-attention. The text encoder runs on rank 0 only, once per
+// run (every prompt and the negative prompt in one batch); its rows (512 x
+// text_dim floats per prompt) are broadcast through the halo communicator and
+// its weights are unmapped before sampling; the other ranks read only its
+// headers at load (to check it against the transformer), never its weights.
+// The decoder of a rank first fetches its left halo of latent frames
+// (ts_wan_vae_range_start) from the ranks before it through the halo
 // communicator's gather, then streams its own frames one latent frame at a time.
 #define _GNU_SOURCE  // strdup
 #include <errno.h>
