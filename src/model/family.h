@@ -49,13 +49,16 @@ struct ts_shape {
 };
 
 // What the conditioning is built from: the prompts (a storyboard; one segment
-// for a single prompt), the blend, and an optional first frame (RGB, w x h).
+// for a single prompt), the blend, and an optional first frame (RGB, w x h);
+// the ranks, for a family that encodes on one rank and broadcasts.
 struct ts_cond_request {
     const struct ts_storyboard * story;
     const char * negative;  // the unconditional prompt (NULL: the empty prompt)
     int blend;
     const uint8_t * image;  // NULL: text-to-video
     int image_w, image_h;
+    ts_comm_t comm;  // NULL with one rank; else cond_new may be collective over it (every rank calls)
+    int rank;        // this rank (0 with one rank)
 };
 
 // What the denoiser may be told (per run).
@@ -84,7 +87,8 @@ struct ts_family {
     // (activations, latents, conditioning): planned before anything is allocated.
     int64_t (*mem_bytes)(const void * model, const struct ts_shape * sh, int64_t Tn);
 
-    // Conditioning for the latent frames [g0, g0 + Tn), built on every rank.
+    // Conditioning for the latent frames [g0, g0 + Tn), built on every rank;
+    // collective when req->comm is set (every rank calls it, or none does).
     enum ts_status (*cond_new)(const void * model, const struct ts_cond_request * req, const struct ts_shape * sh,
                                int64_t g0, int64_t Tn, void ** cond);
     void (*cond_free)(const void * model, void * cond);

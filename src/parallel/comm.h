@@ -1,6 +1,7 @@
 // The halo communicator interface (a vtable, as backends are): what the model
 // sees of the other ranks. No MPI here: the model includes this, not mpi.h.
-// Implementations: comm_mpi.c (host buffers), comm_nccl.c (device buffers).
+// Implementations: comm_mpi.c (host buffers), comm_nccl.c (device buffers; its
+// broadcast goes over MPI on host buffers).
 #pragma once
 #include <stddef.h>
 
@@ -38,6 +39,11 @@ struct ts_comm_ops {
     enum ts_status (*gather_post)(ts_comm_t c, void * buf, size_t own_off, size_t own_bytes, size_t need_off,
                                   size_t need_bytes);
     enum ts_status (*gather_wait)(ts_comm_t c);
+    // (optional: NULL where not implemented) Broadcast, collective and
+    // blocking: the `bytes` at root's buf are copied to every other rank's buf.
+    // Host memory on every communicator (what travels is built on the host:
+    // Wan2.1's text encoder output, encoded on rank 0 only).
+    enum ts_status (*bcast)(ts_comm_t c, void * buf, size_t bytes, int root);
 };
 
 struct ts_comm {

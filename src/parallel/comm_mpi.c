@@ -285,6 +285,20 @@ static enum ts_status ts_gather_wait_mpi(ts_comm_t c) {
     return err == MPI_SUCCESS ? TS_OK : ts_mpi_error(m, err, "gather");
 }
 
+// MPI_Bcast in pieces of at most max_message bytes (MPI's int counts).
+static enum ts_status ts_bcast_mpi(ts_comm_t c, void * buf, size_t bytes, int root) {
+    ts_comm_mpi * m = c->ctx;
+    TS_ASSERT(root >= 0 && root < m->world);
+    double t0 = ts_time();
+    int err = MPI_SUCCESS;
+    for (size_t off = 0; off < bytes && err == MPI_SUCCESS; off += m->max_message) {
+        size_t n = bytes - off < m->max_message ? bytes - off : m->max_message;
+        err = MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, root, m->comm);
+    }
+    c->wait_seconds += ts_time() - t0;
+    return err == MPI_SUCCESS ? TS_OK : ts_mpi_error(m, err, "broadcast");
+}
+
 static const struct ts_comm_ops ts_comm_mpi_ops = {
     .name = "mpi",
     .halo_post = ts_halo_post_mpi,
@@ -292,6 +306,7 @@ static const struct ts_comm_ops ts_comm_mpi_ops = {
     .free = ts_comm_mpi_free,
     .gather_post = ts_gather_post_mpi,
     .gather_wait = ts_gather_wait_mpi,
+    .bcast = ts_bcast_mpi,
 };
 
 ts_comm_t ts_comm_mpi_new(MPI_Comm comm) {

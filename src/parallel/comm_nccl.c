@@ -91,11 +91,28 @@ static void ts_comm_nccl_free(ts_comm_t c) {
     free(c);
 }
 
+// Host buffers, over the communicator's MPI dup (what is broadcast is built on the host).
+static enum ts_status ts_bcast_nccl(ts_comm_t c, void * buf, size_t bytes, int root) {
+    ts_comm_nccl * n = c->ctx;
+    TS_ASSERT(root >= 0 && root < n->world);
+    const size_t piece = (size_t)1 << 30;
+    double t0 = ts_time();
+    int err = MPI_SUCCESS;
+    for (size_t off = 0; off < bytes && err == MPI_SUCCESS; off += piece)
+        err = MPI_Bcast((char *)buf + off, (int)(bytes - off < piece ? bytes - off : piece), MPI_BYTE, root, n->comm);
+    c->wait_seconds += ts_time() - t0;
+    if (err != MPI_SUCCESS)
+        return ts_error(TS_ERR_DIST, "another rank may have died; see its error",
+                        "broadcast on rank %d of %d (%s) failed (MPI error %d)", n->rank, n->world, n->host, err);
+    return TS_OK;
+}
+
 static const struct ts_comm_ops ts_comm_nccl_ops = {
     .name = "nccl",
     .halo_post = ts_halo_post_nccl,
     .halo_wait = ts_halo_wait_nccl,
     .free = ts_comm_nccl_free,
+    .bcast = ts_bcast_nccl,
 };
 
 // Collective: 1 when every rank passed ok = 1.

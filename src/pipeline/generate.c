@@ -187,12 +187,18 @@ static enum ts_status run_plan(struct ts_run * r) {
 
 // ---- setup ---------------------------------------------------------------------------------
 
-// The conditioning: prompts on every rank, the first frame where it is given.
+// The conditioning: the family's (its prompts encoded on every rank, or on one
+// and broadcast: collective), the first frame where it is given.
 static enum ts_status setup_cond(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
-    struct ts_cond_request req = {&r->sb, gp->negative_prompt, gp->blend, NULL, 0, 0};
+    ts_comm_t comm = r->par->world > 1 ? r->par->halo : NULL;
+    struct ts_cond_request req = {&r->sb, gp->negative_prompt, gp->blend, NULL, 0, 0, comm, r->par->rank};
     uint8_t * img = NULL;
-    if (gp->image_path && r->g0 == 0 && r->Tn > 0) TS_TRY(ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h));
+    if (gp->image_path) {  // read where frame 0 is; every rank then enters cond_new, or none does
+        enum ts_status st = TS_OK;
+        if (r->g0 == 0 && r->Tn > 0) st = ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h);
+        TS_TRY(ts_parallel_agree(r->par, st));
+    }
     static const uint8_t none = 0;
     if (gp->image_path) req.image = img ? img : &none;  // ranks without frame 0 only allocate the mask
     enum ts_status st = r->fam->cond_new(r->model, &req, &r->sh, r->g0, r->Tn, &r->cond);
@@ -241,6 +247,7 @@ static enum ts_status run_setup(struct ts_run * r) {
     // the output's directory now, so a bad path fails before the model works; the
     // file itself is made when the video begins (outputs.c)
     if (r->par->rank == 0 && r->gp->out_path) st = output_dir_check(r->gp->out_path);
+    st = ts_parallel_agree(r->par, st);  // the conditioning may be collective: every rank enters it, or none
     if (st == TS_OK) st = setup_cond(r);
     if (st == TS_OK) st = setup_latents(r);
     if (st == TS_OK) {

@@ -14,6 +14,7 @@ struct tcomm {
     const void *sl, *sr;  // posted: send left, send right
     void *rl, *rr;        // posted: receive from the left, from the right
     size_t bytes;
+    void * bbuf;  // the buffer of the broadcast in flight
 };
 
 struct ts_thread_group {
@@ -42,6 +43,18 @@ static enum ts_status t_wait(ts_comm_t c) {
     return TS_OK;
 }
 
+// Host memory, as the broadcast slot says (comm.h): memcpy from root's buffer.
+static enum ts_status t_bcast(ts_comm_t c, void * buf, size_t bytes, int root) {
+    struct tcomm * t = (struct tcomm *)c;
+    struct ts_thread_group * g = t->g;
+    TS_ASSERT(root >= 0 && root < g->P);
+    t->bbuf = buf;
+    pthread_barrier_wait(&g->bar);  // root's buffer is known
+    if (t->rank != root) memcpy(buf, g->c[root].bbuf, bytes);
+    pthread_barrier_wait(&g->bar);  // every copy done before root's buffer changes
+    return TS_OK;
+}
+
 struct ts_thread_group * ts_thread_group_new(int P, const struct ts_thread_copy * copy) {
     TS_ASSERT(P >= 1 && P <= TS_THREAD_GROUP_MAX);
     struct ts_thread_group * g = calloc(1, sizeof *g);
@@ -49,8 +62,11 @@ struct ts_thread_group * ts_thread_group_new(int P, const struct ts_thread_copy 
     g->P = P;
     g->copy = copy ? *copy : (struct ts_thread_copy){"threads", host_copy, NULL};
     if (!g->copy.copy) g->copy.copy = host_copy;
-    g->ops = (struct ts_comm_ops){
-        .name = g->copy.name ? g->copy.name : "threads", .halo_post = t_post, .halo_wait = t_wait, .free = NULL};
+    g->ops = (struct ts_comm_ops){.name = g->copy.name ? g->copy.name : "threads",
+                                  .halo_post = t_post,
+                                  .halo_wait = t_wait,
+                                  .free = NULL,
+                                  .bcast = t_bcast};
     pthread_barrier_init(&g->bar, NULL, (unsigned)P);
     for (int r = 0; r < P; r++) {
         g->c[r].base.ops = &g->ops;

@@ -1,7 +1,8 @@
 // An in-process halo communicator (the ts_comm vtable of src/parallel/comm.h,
 // no MPI): P threads, each one "rank" owning a chunk of the video, trade their
-// halos through shared memory. The tests use it to run the DiT over chunks in
-// one process and compare with the whole video (docs/ARCHITECTURE.md, property 3).
+// halos (and broadcast host buffers) through shared memory. The tests use it
+// to run the DiT over chunks in one process and compare with the whole video
+// (docs/ARCHITECTURE.md, property 3).
 //   struct ts_thread_group * g = ts_thread_group_new(P, NULL);  // memcpy (host buffers)
 //   ... job r uses ts_thread_group_comm(g, r) as its communicator ...
 //   ts_thread_group_run(g, fn, jobs, sizeof jobs[0]);           // one thread per rank

@@ -5,7 +5,8 @@
 # (tools/wan/run_pipeline.py wrote ref.h5): frames within 2/255 and final
 # latents within 1e-3 relative of diffusers'; 1, 2 and 3 ranks bit-identical;
 # checkpoints (Euler, and UniPC with its state in /sampler) resumed on other rank
-# counts equal the uninterrupted run bit for bit; bad input one clear error each.
+# counts equal the uninterrupted run bit for bit; prompt weights; storyboards (1, 2,
+# 3 ranks bit for bit, the latent-frame rule); bad input one clear error each.
 source "$(dirname "$0")/lib.sh"
 PIPE=$SRC/tests/fixtures/wan_pipe
 REF=$PIPE/ref.h5
@@ -193,6 +194,69 @@ expect_fail "wan: --dry-run of a video too large for memory" $WORK/dry.mp4 "$TS"
     --prompt "$P" --frames 100001 --width 1920 --height 1088 --out $WORK/dry.mp4
 grep -q "needs .* GiB per rank" $WORK/err.log; verdict "  ... says what it needs" $((1 - $?))
 
+# prompt weights (umT5's attention and the DiT's cross-attention): a weight moves the
+# latents; weight 1 written out is the plain prompt bit for bit
+PW="a red fox::2.5 runs across a (snowy field)::0.5"
+"${G[@]:0:${#G[@]}-1}" --prompt "$PW" --latents $WORK/pw.h5 --out $WORK/pwf.h5 > $WORK/pw.log 2>&1  # not quiet
+"${G[@]}" --prompt "a red fox::1 runs across a snowy field" --latents $WORK/p1.h5 --out $WORK/p1f.h5 > $WORK/p1.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpp.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+try:
+    a, b, c = (np.asarray(h5py.File(f"{w}/{k}.h5", "r")["latents"]) for k in ("l1", "pw", "p1"))
+    print(f"weighted {int(not np.array_equal(a, b))} max|diff| {np.abs(a - b).max():.3g} from the plain prompt")
+    print(f"weight1 {int(a.tobytes() == c.tobytes())} 'fox::1' bit for bit the plain prompt")
+except OSError as e:
+    print(f"weighted 0 {e}"); print(f"weight1 0 {e}")
+PYEOF
+while read -r key ok detail; do verdict "wan: prompt $key" "$ok" "$detail"; done < $WORK/cmpp.txt
+grep -q "wrote" $WORK/pw.log && ! grep -q "warning" $WORK/pw.log
+verdict "  ... no warning (weights act in the transformer too)" $((1 - $?))
+
+# storyboards: ranges count video frames; latent frame j (video frames 4j-3..4j; 0 for j = 0)
+# takes the segment of its first video frame. 17 frames = 5 latent frames (0, 1-4, 5-8, 9-12, 13-16).
+S=("$TS" generate --model "$PIPE" --negative-prompt "" --frames 17 --width 48 --height 32 --steps 2 --cfg 4.0
+   --noise $W5 -q)
+printf '0-8: %s\n9-12: a blue bird::2 flies over the (dark sea)::0.5\n13-16: a green frog sits on a leaf\n' "$P" > $WORK/s3.txt
+for n in 1 2 3; do
+    $MPIRUN -np $n "${S[@]}" --storyboard $WORK/s3.txt --blend 4 --out $WORK/s3f$n.h5 --latents $WORK/s3l$n.h5 \
+        > $WORK/s3_$n.log 2>&1
+done
+printf '0-16: %s\n' "$P" > $WORK/one.txt
+printf '0-8: %s\n9-16: a blue bird flies over the sea\n' "$P" > $WORK/two.txt
+printf '0-5: %s\n6-16: a blue bird flies over the sea\n' "$P" > $WORK/two_b.txt  # latent 2 (5-8) starts in segment 1
+printf '0-4: %s\n5-16: a blue bird flies over the sea\n' "$P" > $WORK/two_c.txt  # latent 2 in segment 2
+"${S[@]}" --storyboard $WORK/one.txt --latents $WORK/one.h5 > $WORK/one.log 2>&1
+"${S[@]}" --prompt "$P" --latents $WORK/pa.h5 > $WORK/pa.log 2>&1
+"${S[@]}" --prompt "a blue bird flies over the sea" --latents $WORK/pb.h5 > $WORK/pb.log 2>&1
+"${S[@]}" --storyboard $WORK/two.txt --latents $WORK/two.h5 > $WORK/two.log 2>&1
+"${S[@]}" --storyboard $WORK/two_b.txt --latents $WORK/two_b.h5 > $WORK/two_b.log 2>&1
+"${S[@]:0:${#S[@]}-1}" --storyboard $WORK/two_c.txt --latents $WORK/two_c.h5 > $WORK/two_c.log 2>&1  # not quiet
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpst.txt
+import sys, h5py, numpy as np
+w = sys.argv[1]
+def get(k, d="latents"):
+    try:
+        return np.asarray(h5py.File(f"{w}/{k}.h5", "r")[d])
+    except OSError:
+        return None
+l1, f1 = get("s3l1"), get("s3f1", "frames")
+for n in (2, 3):
+    ln, fn = get(f"s3l{n}"), get(f"s3f{n}", "frames")
+    ok = l1 is not None and ln is not None and fn is not None and ln.tobytes() == l1.tobytes() and np.array_equal(fn, f1)
+    print(f"s3_ranks{n} {int(ok)} frames and latents bit for bit equal to 1 rank")
+one, pa, pb, two, tb, tc = (get(k) for k in ("one", "pa", "pb", "two", "two_b", "two_c"))
+ok = one is not None and pa is not None and one.tobytes() == pa.tobytes()
+print(f"one_segment {int(ok)} bit for bit the plain --prompt run")
+ok = two is not None and pb is not None and not np.array_equal(two, pa) and not np.array_equal(two, pb)
+print(f"two_segments {int(ok)} differ from either prompt alone")
+ok = tb is not None and tb.tobytes() == two.tobytes() and tc is not None and not np.array_equal(tc, two)
+print(f"latent_rule {int(ok)} 0-5/6-16 == 0-8/9-16 (latent 2 starts at video 5); 0-4/5-16 differs")
+PYEOF
+while read -r key ok detail; do verdict "wan: storyboard $key" "$ok" "$detail"; done < $WORK/cmpst.txt
+grep -q "segment 2 (video frames 5-16): latent frames 2-4" $WORK/two_c.log
+verdict "  ... rank 0 prints each segment's latent frames" $((1 - $?))
+
 # bad input: one clear error each
 O=$WORK/bad.h5
 expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O
@@ -214,10 +278,16 @@ grep -q -- "--text-encoder and --vae" $WORK/err.log; verdict "  ... names both f
 expect_fail "wan: a text encoder of another width" $O "$TS" generate --model "$ONE" --prompt "$P" --frames 5 --width 32 \
     --height 32 --steps 1 --text-encoder "$PIPE/text_encoder" --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --out $O
 grep -q "makes 32-wide rows; the transformer reads 16" $WORK/err.log; verdict "  ... names both widths" $((1 - $?))
-printf '0-4: a red fox\n5-8: a blue bird\n' > $WORK/story.txt
-expect_fail "wan: storyboard (not supported yet)" $O "$TS" generate --model "$PIPE" --storyboard $WORK/story.txt \
+printf '0-3: a red fox\n5-8: a blue bird\n' > $WORK/gap.txt
+expect_fail "wan: storyboard with a gap" $O "$TS" generate --model "$PIPE" --storyboard $WORK/gap.txt \
     --frames 9 --width 48 --height 32 --steps 1 --out $O
-grep -q "storyboards (2 prompts) are not supported" $WORK/err.log; verdict "  ... says storyboards are not supported yet" $((1 - $?))
+grep -q "gap.txt" $WORK/err.log; verdict "  ... names the file" $((1 - $?))
+printf '0-8 a red fox\n' > $WORK/syntax.txt
+expect_fail "wan: storyboard line without 'FIRST-LAST:'" $O "$TS" generate --model "$PIPE" --storyboard $WORK/syntax.txt \
+    --frames 9 --width 48 --height 32 --steps 1 --out $O
+printf '0-4: a red fox\n5-12: a blue bird\n' > $WORK/past.txt
+expect_fail "wan: storyboard past the video's 9 frames" $O "$TS" generate --model "$PIPE" --storyboard $WORK/past.txt \
+    --frames 9 --width 48 --height 32 --steps 1 --out $O
 # resuming the UniPC checkpoint with other sampler settings, or UniPC from an Euler checkpoint
 expect_fail "wan: unipc checkpoint resumed with --sampler euler" $O "${U[@]}" --resume $WORK/uck.h5 --sampler euler --latents $O
 grep -q "holds a multistep sampler's state (/sampler); this run samples with euler" $WORK/err.log

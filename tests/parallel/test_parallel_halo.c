@@ -1,11 +1,15 @@
 // Multi-rank test of the MPI halo exchange: each rank fills its slab (left
 // halo, owned frames, right halo), exchanges, and checks that the halo slots
 // hold exactly the neighbours' edge frames and stay untouched at the video's ends.
+// Then the broadcast of the MPI communicator (from every root, in one message
+// and in many) and of the in-process one (threads).
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
 #include "parallel/parallel.h"
+#include "thread_comm.h"
 #include "ts_test_mpi.h"
 
 #define SENTINEL (-1.0f)
@@ -56,6 +60,28 @@ static void exchange(ts_parallel * d, ts_comm_t c, int64_t T, int W, int64_t slo
     free(slab);
 }
 
+// Root fills `n` floats with its pattern, the others with junk; after the
+// broadcast every rank holds root's. 1 if so.
+static int bcast_once(ts_comm_t c, int rank, int root, int64_t n, int round) {
+    float * b = ts_malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int64_t i = 0; i < n; i++) b[i] = rank == root ? value(root, i, round) : SENTINEL;
+    int ok = c->ops->bcast(c, b, (size_t)n * sizeof(float), root) == TS_OK;
+    for (int64_t i = 0; ok && i < n; i++) ok = b[i] == value(root, i, round);
+    free(b);
+    return ok;
+}
+
+struct tjob {
+    ts_comm_t c;
+    int rank, P, ok;
+};
+static void * thread_bcast(void * arg) {
+    struct tjob * j = arg;
+    j->ok = 1;
+    for (int root = 0; root < j->P; root++) j->ok &= bcast_once(j->c, j->rank, root, 1000 + root, root);
+    return NULL;
+}
+
 int main(int argc, char ** argv) {
     ts_parallel d;
     if (ts_parallel_init(&d, &argc, &argv) != TS_OK) {
@@ -95,6 +121,33 @@ int main(int argc, char ** argv) {
     for (int round = 0; round < 6; round++) exchange(&d, c, (int64_t)d.world * 2 + 1, 2, sizes[round], round, 1);
     c->ops->free(c);
     ts_mpi_group(d.comm, "parallel.halo.reuse");
+
+    // Broadcast from every root: small, large, empty, and in pieces that do not divide it.
+    int ok = 1;
+    for (int root = 0; root < d.world; root++) {
+        ok &= bcast_once(d.halo, d.rank, root, 1, root);
+        ok &= bcast_once(d.halo, d.rank, root, 300000, root + 1);
+        ok &= bcast_once(d.halo, d.rank, root, 0, 0);
+    }
+    CHECK(ok, "bcast: a rank did not receive root's floats");
+    c = ts_comm_mpi_new(d.comm);
+    ts_comm_mpi_set_max_message(c, 7);
+    for (int root = 0; root < d.world; root++) CHECK(bcast_once(c, d.rank, root, 1001, root), "bcast in 7-byte pieces");
+    c->ops->free(c);
+    ts_mpi_group(d.comm, "parallel.bcast");
+
+    // the in-process communicator's broadcast (P threads, every root)
+    if (d.rank == 0) {
+        for (int P = 1; P <= 4; P++) {
+            struct ts_thread_group * g = ts_thread_group_new(P, NULL);
+            struct tjob jobs[4];
+            for (int r = 0; r < P; r++) jobs[r] = (struct tjob){ts_thread_group_comm(g, r), r, P, 0};
+            ts_thread_group_run(g, thread_bcast, jobs, sizeof jobs[0]);
+            for (int r = 0; r < P; r++) CHECK(jobs[r].ok, "threads bcast P=%d: rank %d", P, r);
+            ts_thread_group_free(&g);
+        }
+    }
+    ts_mpi_group(d.comm, "parallel.bcast.threads");
 
     int rc = ts_test_mpi_finish(d.comm, "test_parallel_halo");
     ts_parallel_free(&d);

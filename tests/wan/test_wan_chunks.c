@@ -3,7 +3,9 @@
 // space; K|V rows exchanged through an in-process all-gather, as a rank
 // receives them) give the whole-video forward bit for bit, with global and
 // windowed attention; a window >= T gives the global result bit for bit; the
-// whole-video forward does not depend on the thread count.
+// whole-video forward does not depend on the thread count. Storyboards: each
+// latent frame cross-attends to its own segment's text (with prompt weights),
+// blended frames mix two, and P ranks give the whole video bit for bit.
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,8 @@ struct job {
     int64_t g0, Tn, T;
     int window;
     const struct wan_io * io;
-    float * v;  // whole video output (T, h, w, C)
+    const struct ts_wan_text * tx;  // NULL: io->context for every frame
+    float * v;                      // whole video output (T, h, w, C)
     enum ts_status st;
 };
 
@@ -74,8 +77,15 @@ static void * run_rank(void * arg) {
     j->st = ts_wan_ws_new(j->m, j->T, j->g0, j->Tn, io->h, io->w, j->window, io->L, &ws);
     if (j->st == TS_OK) {
         ts_wan_ws_set_backend(ws, be);
-        j->st =
-            ts_wan_forward(ws, j->m, j->v + j->g0 * fsz, io->x + j->g0 * fsz, io->timestep, io->context, &j->comm.base);
+        if (j->tx) {  // this rank's slice of the per-frame plan
+            struct ts_wan_text t = *j->tx;
+            t.seg_a = t.seg_a + j->g0, t.seg_b = t.seg_b + j->g0, t.alpha = t.alpha + j->g0;
+            j->st =
+                ts_wan_forward_text(ws, j->m, j->v + j->g0 * fsz, io->x + j->g0 * fsz, io->timestep, &t, &j->comm.base);
+        } else {
+            j->st = ts_wan_forward(ws, j->m, j->v + j->g0 * fsz, io->x + j->g0 * fsz, io->timestep, io->context,
+                                   &j->comm.base);
+        }
     }
     ts_wan_ws_free(&ws);
     ts_backend_free(&be);
@@ -88,6 +98,106 @@ static void whole(ts_wan_model * m, ts_backend_t be, const struct wan_io * io, i
         (ts_wan_ws_set_backend(ws, be), ts_wan_forward(ws, m, v, io->x, io->timestep, io->context, NULL)) != TS_OK)
         ts_verdict("whole-video forward", 0, ts_last_error());
     ts_wan_ws_free(&ws);
+}
+
+// P threads as ranks over the whole video (window W, text tx or io's context) into got: 1 if every rank ran.
+static int run_ranks(const ts_wan_model * m, const struct wan_io * io, const struct ts_wan_text * tx, int W, int P,
+                     float * got, struct tshared * sh) {
+    *sh = (struct tshared){.P = P};
+    pthread_barrier_init(&sh->bar, NULL, (unsigned)P);
+    struct job jobs[MAXP];
+    pthread_t th[MAXP];
+    for (int r = 0; r < P; r++) {
+        jobs[r] = (struct job){.m = m, .T = io->T, .window = W, .io = io, .tx = tx, .v = got};
+        jobs[r].comm.base.ops = &tcomm_ops;
+        jobs[r].comm.sh = sh;
+        jobs[r].comm.rank = r;
+        ts_partition(io->T, P, r, &jobs[r].g0, &jobs[r].Tn);
+        pthread_create(&th[r], NULL, run_rank, &jobs[r]);
+    }
+    int ok = 1;
+    for (int r = 0; r < P; r++) {
+        pthread_join(th[r], NULL);
+        ok &= jobs[r].st == TS_OK;
+    }
+    pthread_barrier_destroy(&sh->bar);
+    return ok;
+}
+
+// 1 if frames [f0, f1) of a and b (frames of fsz floats) hold the same bits.
+static int frames_equal(const float * a, const float * b, int64_t f0, int64_t f1, int64_t fsz) {
+    return memcmp(a + f0 * fsz, b + f0 * fsz, (size_t)((f1 - f0) * fsz) * sizeof(float)) == 0;
+}
+
+// Storyboards on model `cfg` over 7 random latent frames: segment A (the
+// fixture's text) for frames 0-2, B (other text, prompt weights) for 3-6.
+// With one layer a frame's output depends on its own segment's text only, so
+// each frame equals the single-text forward of its segment bit for bit; a
+// blended frame differs from both; a one-segment plan is the plain forward;
+// 1-4 ranks give the whole video bit for bit.
+static void story_checks(const char * dir, const char * cfg, ts_backend_t be) {
+    struct wan_io io = {0};
+    char path[1024], name[160];
+    snprintf(path, sizeof path, "%s/%s", dir, cfg);
+    ts_wan_model * m = NULL;
+    if (wan_io_open(&io, dir, cfg) || ts_wan_load(path, be, &m) != TS_OK) {
+        ts_verdict(cfg, 0, ts_last_error());
+        return;
+    }
+    io.T = 7;
+    const int64_t fsz = (int64_t)io.h * io.w * io.C, n = io.T * fsz, rows = (int64_t)io.L * io.text_dim;
+    float *x = ts_test_alloc(n), *ctx = ts_test_alloc(2 * rows), *bias = ts_test_alloc(io.L);
+    ts_test_fill(x, n, 1.0f);
+    memcpy(ctx, io.context, (size_t)rows * sizeof(float));
+    ts_test_fill(ctx + rows, rows - 2 * io.text_dim, 1.0f);  // B: 2 rows of padding
+    for (int i = 0; i < io.L; i++) bias[i] = i == 1 ? logf(2.5f) : i == 2 ? -INFINITY : 0.0f;
+    io.x = x;
+    int seg_a[7] = {0, 0, 0, 1, 1, 1, 1}, seg_b[7] = {0}, zero[7] = {0};
+    float alpha[7] = {0}, none[7] = {0};
+    const float * biases[2] = {NULL, bias};
+    float *a = ts_test_alloc(n), *b = ts_test_alloc(n), *story = ts_test_alloc(n), *one = ts_test_alloc(n),
+          *got = ts_test_alloc(n);
+    struct ts_wan_text ta = {ctx, NULL, 1, NULL, NULL, NULL}, tb = {ctx + rows, biases + 1, 1, NULL, NULL, NULL};
+    struct ts_wan_text ts1 = {ctx, biases, 1, zero, zero, none}, ts2 = {ctx, biases, 2, seg_a, seg_b, alpha};
+    ts_wan_ws * ws = NULL;
+    int ok = ts_wan_ws_new(m, io.T, 0, io.T, io.h, io.w, 0, io.L, &ws) == TS_OK &&
+             ts_wan_forward_text(ws, m, a, x, io.timestep, &ta, NULL) == TS_OK &&
+             ts_wan_forward_text(ws, m, b, x, io.timestep, &tb, NULL) == TS_OK &&
+             ts_wan_forward_text(ws, m, one, x, io.timestep, &ts1, NULL) == TS_OK &&
+             ts_wan_forward_text(ws, m, story, x, io.timestep, &ts2, NULL) == TS_OK;
+    if (!ok) ts_verdict(cfg, 0, ts_last_error());
+    snprintf(name, sizeof name, "wan.%s.story.one_segment_is_plain", cfg);
+    if (ok) ts_check_bits(name, one, a, n);
+    if (ok && m->cfg.layers == 1) {
+        snprintf(name, sizeof name, "wan.%s.story.frames_0-2_are_A_3-6_are_B", cfg);
+        ts_verdict(name, frames_equal(story, a, 0, 3, fsz) && frames_equal(story, b, 3, 7, fsz), NULL);
+        snprintf(name, sizeof name, "wan.%s.story.A_and_B_differ", cfg);
+        ts_verdict(name, !frames_equal(a, b, 0, 7, fsz), NULL);
+    }
+    // frame 3 blended: half B (its own), half A; the other frames as before
+    alpha[3] = 0.5f, seg_b[3] = 0;
+    ok = ok && ts_wan_forward_text(ws, m, got, x, io.timestep, &ts2, NULL) == TS_OK;
+    if (ok && m->cfg.layers == 1) {
+        snprintf(name, sizeof name, "wan.%s.story.blend_only_frame_3", cfg);
+        ts_verdict(name,
+                   frames_equal(got, story, 0, 3, fsz) && frames_equal(got, story, 4, 7, fsz) &&
+                       !frames_equal(got, story, 3, 4, fsz) && !frames_equal(got, a, 3, 4, fsz),
+                   NULL);
+    }
+    memcpy(story, got, (size_t)n * sizeof(float));
+    for (int P = 1; ok && P <= 4; P++) {
+        struct tshared sh;
+        memset(got, 0, (size_t)n * sizeof(float));
+        snprintf(name, sizeof name, "wan.%s.story.P%d_vs_whole", cfg, P);
+        if (!run_ranks(m, &io, &ts2, 0, P, got, &sh))
+            ts_verdict(name, 0, ts_last_error());
+        else
+            ts_check_bits(name, got, story, n);
+    }
+    ts_wan_ws_free(&ws);
+    free(x), free(ctx), free(bias), free(a), free(b), free(story), free(one), free(got);
+    ts_wan_free(&m);
+    ts_st_close(&io.st);
 }
 
 int main(int argc, char ** argv) {
@@ -148,25 +258,9 @@ int main(int argc, char ** argv) {
                 ts_verdict(name, num > 0, d);
             }
             for (int P = 1; P <= 4 && P <= io.T; P++) {
-                struct tshared sh = {.P = P};
-                pthread_barrier_init(&sh.bar, NULL, (unsigned)P);
-                struct job jobs[MAXP];
-                pthread_t th[MAXP];
+                struct tshared sh;
                 memset(got, 0, (size_t)n * sizeof(float));
-                for (int r = 0; r < P; r++) {
-                    jobs[r] = (struct job){.m = m, .T = io.T, .window = W, .io = &io, .v = got};
-                    jobs[r].comm.base.ops = &tcomm_ops;
-                    jobs[r].comm.sh = &sh;
-                    jobs[r].comm.rank = r;
-                    ts_partition(io.T, P, r, &jobs[r].g0, &jobs[r].Tn);
-                    pthread_create(&th[r], NULL, run_rank, &jobs[r]);
-                }
-                int ok = 1;
-                for (int r = 0; r < P; r++) {
-                    pthread_join(th[r], NULL);
-                    ok &= jobs[r].st == TS_OK;
-                }
-                pthread_barrier_destroy(&sh.bar);
+                int ok = run_ranks(m, &io, NULL, W, P, got, &sh);
                 snprintf(name, sizeof name, "wan.%s.T%d.window%d.P%d_vs_whole", cfgs[ci], io.T, W, P);
                 if (!ok)
                     ts_verdict(name, 0, ts_last_error());
@@ -176,9 +270,11 @@ int main(int argc, char ** argv) {
                 int exact = 1;
                 size_t frame_kv = (size_t)(io.h / 2) * (io.w / 2) * 2 * m->cfg.dim * sizeof(float), total = 0;
                 for (int r = 0; r < P; r++) {
-                    int64_t lo = W > 0 && jobs[r].g0 - W > 0 ? jobs[r].g0 - W : 0;
-                    int64_t hi = W > 0 && jobs[r].g0 + jobs[r].Tn + W < io.T ? jobs[r].g0 + jobs[r].Tn + W : io.T;
-                    size_t want = (size_t)(hi - lo - jobs[r].Tn) * frame_kv * (size_t)m->cfg.layers;
+                    int64_t g0 = 0, Tn = 0;
+                    ts_partition(io.T, P, r, &g0, &Tn);
+                    int64_t lo = W > 0 && g0 - W > 0 ? g0 - W : 0;
+                    int64_t hi = W > 0 && g0 + Tn + W < io.T ? g0 + Tn + W : io.T;
+                    size_t want = (size_t)(hi - lo - Tn) * frame_kv * (size_t)m->cfg.layers;
                     exact &= sh.received[r] == want;
                     total += sh.received[r];
                 }
@@ -196,6 +292,8 @@ int main(int argc, char ** argv) {
     }
     free(big_x);
     free(big_ctx);
+    story_checks(dir, "c1_hd16", be2);
+    story_checks(dir, "c2_hd32", be2);
     ts_backend_free(&be1);
     ts_backend_free(&be2);
     return ts_test_finish("test_wan_chunks");

@@ -1,12 +1,70 @@
 // The Wan2.1 transformer's forward equals diffusers' WanTransformer3DModel on
 // tiny random models (fp32, bf16, fp16 stored), loaded from the diffusers
-// layout and from one original-naming file; both layouts give the same bits.
+// layout and from one original-naming file; both layouts give the same bits;
+// prompt weights as a bias on the cross-attention's text keys.
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
 #include "model/wan/wan.h"
 #include "wan_fixture.h"
+
+// Prompt weights in the cross-attention (<name>.weighted.safetensors, tools/wan/make_weighted.py):
+// log-weights (one -inf) on the text keys against diffusers with the same bias in
+// attn2's logits; a zero bias gives the unweighted path bit for bit; every key
+// masked gives a finite output (the cross-attention adds nothing).
+static void weighted(const char * dir, const char * cname, ts_backend_t be) {
+    struct wan_io io = {0};
+    char path[1024], name[160];
+    snprintf(name, sizeof name, "wan.%s.weighted", cname);
+    snprintf(path, sizeof path, "%s/%s.weighted.safetensors", dir, cname);
+    ts_st * st = NULL;
+    ts_wan_model * m = NULL;
+    ts_wan_ws * ws = NULL;
+    if (wan_io_open(&io, dir, cname) || ts_st_open(path, &st) != TS_OK) {
+        ts_verdict(name, 0, "fixture unreadable");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, cname);
+    const struct ts_st_tensor *tb = ts_st_find(st, "bias"), *to = ts_st_find(st, "out");
+    if (!tb || !to || tb->shape[0] != io.L || ts_wan_load(path, be, &m) != TS_OK ||
+        ts_wan_ws_new(m, io.T, 0, io.T, io.h, io.w, 0, io.L, &ws) != TS_OK) {
+        ts_verdict(name, 0, ts_last_error());
+    } else {
+        int64_t n = (int64_t)io.T * io.h * io.w * io.C;
+        float *a = ts_test_alloc(n), *b = ts_test_alloc(n), *bias = ts_test_alloc(io.L);
+        double * ref = ts_test_alloc_d(n);
+        for (int64_t i = 0; i < n; i++) ref[i] = ((const float *)to->data)[i];
+        const float * bp[1] = {tb->data};
+        struct ts_wan_text tx = {io.context, bp, 1, NULL, NULL, NULL};
+        if (ts_wan_forward_text(ws, m, a, io.x, io.timestep, &tx, NULL) != TS_OK)
+            ts_verdict(name, 0, ts_last_error());
+        else
+            ts_check_rel(name, a, ref, n, 1e-4);
+        // a zero bias and no bias: the same bits
+        bp[0] = bias;
+        char nm[200];
+        snprintf(nm, sizeof nm, "wan.%s.zero_bias_is_unweighted", cname);
+        if (ts_wan_forward_text(ws, m, a, io.x, io.timestep, &tx, NULL) != TS_OK ||
+            ts_wan_forward(ws, m, b, io.x, io.timestep, io.context, NULL) != TS_OK)
+            ts_verdict(nm, 0, ts_last_error());
+        else
+            ts_check_bits(nm, a, b, n);
+        for (int i = 0; i < io.L; i++) bias[i] = -INFINITY;
+        int finite = ts_wan_forward_text(ws, m, a, io.x, io.timestep, &tx, NULL) == TS_OK;
+        for (int64_t i = 0; finite && i < n; i++) finite = isfinite(a[i]);
+        snprintf(nm, sizeof nm, "wan.%s.every_key_masked_is_finite", cname);
+        ts_verdict(nm, finite, NULL);
+        free(a);
+        free(b);
+        free(bias);
+        free(ref);
+    }
+    ts_wan_ws_free(&ws);
+    ts_wan_free(&m);
+    ts_st_close(&st);
+    ts_st_close(&io.st);
+}
 
 int main(int argc, char ** argv) {
     if (argc < 2) {
@@ -77,6 +135,7 @@ int main(int argc, char ** argv) {
         free(ref);
         ts_st_close(&io.st);
     }
+    for (int ci = 0; ci < WAN_N_CONFIGS; ci++) weighted(dir, wan_configs[ci], be);
     // the 3D RoPE at the published head width 128 (t, h, w = 44, 42, 42) against
     // diffusers' WanRotaryPosEmbed: 7 frames of 3x4 tokens, whole and from frame 2
     char rp[1024];

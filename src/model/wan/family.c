@@ -5,10 +5,16 @@
 //
 // Units: --frames counts video frames (4k+1; latent frames (F-1)/4 + 1),
 // --window latent frames (0: the whole video, as trained). Ranks own at least
-// one latent frame. The text encoder runs on every rank, once per run (the
-// prompt and the negative prompt in one batch), and its weights are unmapped
-// right after. The decoder of a rank first fetches its left halo of latent
-// frames (ts_wan_vae_range_start) from the ranks before it through the halo
+// one latent frame. Storyboard ranges and --blend count video frames; latent
+// frame j is conditioned as its first video frame, max(0, 4j-3), would be
+// (wan_story_plan). Prompt weights are log-biases on the text keys in umT5 and
+// in the DiT's cross-attention. The text encoder runs on rank 0 only, once per
+// run (every prompt and the negative prompt in one batch); its rows (512 x
+// text_dim floats per prompt) are broadcast through the halo communicator and
+// its weights are unmapped before sampling; the other ranks read only its
+// headers at load (to check it against the transformer), never its weights.
+// The decoder of a rank first fetches its left halo of latent frames
+// (ts_wan_vae_range_start) from the ranks before it through the halo
 // communicator's gather, then streams its own frames one latent frame at a time.
 #define _GNU_SOURCE  // strdup
 #include <errno.h>
@@ -182,6 +188,9 @@ static enum ts_status wan_load_parts(const char * path, const struct ts_load_opt
     snprintf(m->label, sizeof m->label, "Wan2.1 %s: DiT %d x %d (%.3gM), umT5 %d x %d, VAE base %d",
              ts_wan_layout_name(m->dit->layout), c->layers, c->dim, m->dit->n_params / 1e6, ec->layers, ec->d_model,
              ts_wan_vae_get_config(m->vae)->base_dim);
+    // checked and described from its headers: closed again (its weights never read here); the
+    // rank that encodes reopens it (wan_cond_new), the others never do
+    ts_umt5_free(&m->enc);
     return TS_OK;
 }
 
@@ -265,52 +274,166 @@ static int64_t wan_mem_bytes(const void * model, const struct ts_shape * sh, int
 
 // ---- conditioning -------------------------------------------------------------------------------
 
+// The prompts' encoder rows and key biases, and the per-frame plan of one rank.
 struct wan_cond {
-    float * ctx;     // owned (512, text_dim): the prompt
-    float * uncond;  // owned (512, text_dim): the negative prompt
+    int n;               // prompts: the storyboard's segments, then the negative prompt (last)
+    float * ctx;         // owned (n, 512, text_dim): umT5's rows of each prompt
+    float ** bias;       // owned (n), each owned (512) or NULL: log-weights on the text keys
+    int *seg_a, *seg_b;  // owned (Tn + 1): the segment of each owned latent frame, the one blended in
+    float * alpha;       // owned (Tn + 1): the blend weight of seg_b
 };
 
 static void wan_cond_free(const void * model, void * cp) {
     (void)model;
     struct wan_cond * c = cp;
     if (!c) return;
+    for (int i = 0; c->bias && i < c->n; i++) free(c->bias[i]);
+    free(c->bias);
     free(c->ctx);
-    free(c->uncond);
+    free(c->seg_a);
+    free(c->seg_b);
+    free(c->alpha);
     free(c);
+}
+
+// A prompt's weights as the bias on its text keys in the DiT's cross-attention,
+// as umT5 takes them: log w on the prompt's tokens (-inf for w = 0: that key is
+// masked), 0 on the padding rows. NULL when every weight is 1 (the unweighted
+// path, bit for bit).
+static float * wan_key_bias(const struct ts_wan_tokens * t) {
+    int any = 0;
+    for (int i = 0; i < t->n_valid; i++) any |= t->weight[i] != 1.0f;
+    if (!any) return NULL;
+    float * b = ts_calloc(TS_WAN_TEXT_LEN, sizeof(float));
+    for (int i = 0; i < t->n_valid; i++) b[i] = t->weight[i] > 0.0f ? logf(t->weight[i]) : -INFINITY;
+    return b;
+}
+
+// umT5 over the n tokenised prompts in one batch into c->ctx (this rank's work
+// when it encodes); the encoder is loaded for it and unmapped right after.
+static enum ts_status wan_encode(struct wan_model * m, const struct ts_wan_tokens * t, struct wan_cond * c) {
+    const size_t rows = (size_t)TS_WAN_TEXT_LEN * m->dit->cfg.text_dim;
+    enum ts_status st = TS_OK;
+    if (!m->enc) st = ts_umt5_load(m->enc_path, !strcmp(m->be->ops->name, "cpu") ? m->be : NULL, &m->enc);
+    if (st == TS_OK) {
+        struct ts_umt5_prompt * p = ts_calloc((size_t)c->n, sizeof(*p));
+        for (int i = 0; i < c->n; i++)
+            p[i] =
+                (struct ts_umt5_prompt){t[i].ids, t[i].n_valid, t[i].weighted ? t[i].weight : NULL, c->ctx + i * rows};
+        st = ts_umt5_encode_batch(m->enc, p, c->n);
+        free(p);
+    }
+    ts_umt5_free(&m->enc);  // its weights are not needed again in this run
+    return st;
+}
+
+// The encoder's rows from the rank that encoded them (rank 0) to the others:
+// rank 0's status first, so that a failure there ends every rank's wait.
+static enum ts_status wan_share(ts_comm_t comm, int rank, enum ts_status mine, float * ctx, size_t bytes) {
+    if (!comm->ops->bcast)
+        return ts_error(TS_ERR_ARG, "run Wan2.1 with the MPI communicator", "the '%s' communicator cannot broadcast",
+                        comm->ops->name);
+    int32_t st0 = (int32_t)mine;
+    TS_TRY(comm->ops->bcast(comm, &st0, sizeof st0, 0));
+    if (st0 != TS_OK)
+        return rank == 0 ? mine
+                         : ts_error(TS_ERR_DIST, "see rank 0's error above", "rank 0 could not encode the prompts");
+    return comm->ops->bcast(comm, ctx, bytes, 0);
+}
+
+// The storyboard in latent frames. Its ranges count video frames; latent frame
+// j decodes to video frame 0 (j = 0) or to 4j-3..4j, and is conditioned as its
+// first video frame, max(0, 4j-3), would be: that frame's segment and, with
+// --blend N (video frames, centred on each boundary), its blend partner and
+// weight (ts_storyboard_frames). So a latent frame whose video frames span two
+// segments takes the segment of the first. seg_a, seg_b, alpha (T) for the
+// whole video; keep (n): the segments some latent frame uses, in order (*n_keep).
+static void wan_story_plan(const struct ts_storyboard * sb, int blend, int64_t T, int * seg_a, int * seg_b,
+                           float * alpha, int * keep, int * n_keep) {
+    int * used = ts_calloc((size_t)sb->n, sizeof(int));
+    for (int64_t j = 0; j < T; j++) {
+        ts_storyboard_frames(sb, blend, j == 0 ? 0 : 4 * j - 3, 1, &seg_a[j], &seg_b[j], &alpha[j]);
+        used[seg_a[j]] = 1;
+        if (alpha[j] > 0.0f) used[seg_b[j]] = 1;
+    }
+    int * index = ts_calloc((size_t)sb->n, sizeof(int));  // a segment's place among the kept ones
+    *n_keep = 0;
+    for (int i = 0; i < sb->n; i++)
+        if (used[i]) index[i] = *n_keep, keep[(*n_keep)++] = i;
+    for (int64_t j = 0; j < T; j++) seg_a[j] = index[seg_a[j]], seg_b[j] = index[seg_b[j]];
+    free(index);
+    free(used);
+}
+
+// The plan on rank 0's log: which latent frames each segment conditions, and the segments none does.
+static void wan_story_print(const struct ts_storyboard * sb, const int * seg_a, int64_t T, const int * keep,
+                            int n_keep) {
+    for (int k = 0, i = 0; i < sb->n; i++) {
+        if (k < n_keep && keep[k] == i) {
+            int64_t a = -1, b = -1;
+            for (int64_t j = 0; j < T; j++)
+                if (seg_a[j] == k) b = j, a = a < 0 ? j : a;
+            if (a >= 0)
+                TS_INFO("  segment %d (video frames %lld-%lld): latent frames %lld-%lld", i + 1,
+                        (long long)sb->seg[i].first, (long long)sb->seg[i].last, (long long)a, (long long)b);
+            else
+                TS_INFO("  segment %d (video frames %lld-%lld): blended into its neighbours only", i + 1,
+                        (long long)sb->seg[i].first, (long long)sb->seg[i].last);
+            k++;
+        } else {
+            TS_WARN(
+                "storyboard segment %d (video frames %lld-%lld) holds no latent frame's first video frame "
+                "(latent frame j covers video frames 4j-3..4j): its prompt is not used",
+                i + 1, (long long)sb->seg[i].first, (long long)sb->seg[i].last);
+        }
+    }
 }
 
 static enum ts_status wan_cond_new(const void * model, const struct ts_cond_request * req, const struct ts_shape * sh,
                                    int64_t g0, int64_t Tn, void ** out) {
     struct wan_model * m = (struct wan_model *)model;  // the encoder is loaded and freed here
-    (void)sh, (void)g0, (void)Tn;
     *out = NULL;
+    // refusals first, alike on every rank (nothing collective has started)
     if (req->image)
         return ts_error(TS_ERR_ARG, "leave out --image: Wan2.1 runs text-to-video here",
                         "--image (image-to-video) is not supported for Wan2.1 yet");
-    if (req->story->n > 1)
-        return ts_error(TS_ERR_ARG, "give one --prompt for Wan2.1",
-                        "storyboards (%d prompts) are not supported for Wan2.1 yet", req->story->n);
-    if (req->blend > 0) return ts_error(TS_ERR_ARG, "leave out --blend for Wan2.1", "--blend is not supported for Wan2.1");
-    struct ts_wan_tokens * t = ts_calloc(2, sizeof(*t));
-    enum ts_status st = ts_wan_tokenize(m->tok, req->story->seg[0].prompt, &t[0]);
-    if (st == TS_OK) st = ts_wan_tokenize(m->tok, req->negative ? req->negative : "", &t[1]);
-    if (st == TS_OK && (t[0].weighted || t[1].weighted))
-        TS_WARN("prompt weights act on the text encoder's attention only (not yet on the transformer's cross-attention)");
-    if (st == TS_OK && !m->enc) st = ts_umt5_load(m->enc_path, !strcmp(m->be->ops->name, "cpu") ? m->be : NULL, &m->enc);
+    const struct ts_storyboard * sb = req->story;
+    const int64_t T = sh->latent_frames;
     struct wan_cond * c = ts_calloc(1, sizeof(*c));
     *out = c;
-    if (st == TS_OK) {
-        size_t rows = (size_t)TS_WAN_TEXT_LEN * m->dit->cfg.text_dim;
-        c->ctx = ts_malloc(rows * sizeof(float));
-        c->uncond = ts_malloc(rows * sizeof(float));
-        struct ts_umt5_prompt p[2] = {
-            {t[0].ids, t[0].n_valid, t[0].weighted ? t[0].weight : NULL, c->ctx},
-            {t[1].ids, t[1].n_valid, t[1].weighted ? t[1].weight : NULL, c->uncond},
-        };
-        st = ts_umt5_encode_batch(m->enc, p, 2);
+    int *sa = ts_calloc((size_t)T, sizeof(int)), *sbb = ts_calloc((size_t)T, sizeof(int));
+    int * keep = ts_calloc((size_t)sb->n, sizeof(int));
+    float * al = ts_calloc((size_t)T, sizeof(float));
+    int n_keep = 0;
+    wan_story_plan(sb, req->blend, T, sa, sbb, al, keep, &n_keep);
+    if (req->rank == 0 && sb->n > 1) wan_story_print(sb, sa, T, keep, n_keep);
+    c->seg_a = ts_calloc((size_t)Tn + 1, sizeof(int));
+    c->seg_b = ts_calloc((size_t)Tn + 1, sizeof(int));
+    c->alpha = ts_calloc((size_t)Tn + 1, sizeof(float));
+    memcpy(c->seg_a, sa + g0, (size_t)Tn * sizeof(int));
+    memcpy(c->seg_b, sbb + g0, (size_t)Tn * sizeof(int));
+    memcpy(c->alpha, al + g0, (size_t)Tn * sizeof(float));
+    free(sa), free(sbb), free(al);
+    c->n = n_keep + 1;
+    c->bias = ts_calloc((size_t)c->n, sizeof(*c->bias));
+    // every rank tokenises (the biases are its own), one rank encodes
+    struct ts_wan_tokens * t = ts_calloc((size_t)c->n, sizeof(*t));
+    enum ts_status st = TS_OK;
+    for (int i = 0; i < c->n && st == TS_OK; i++) {
+        const char * p = i < c->n - 1 ? sb->seg[keep[i]].prompt : req->negative ? req->negative : "";
+        st = ts_wan_tokenize(m->tok, p, &t[i]);
+        if (st == TS_OK) c->bias[i] = wan_key_bias(&t[i]);
     }
-    ts_umt5_free(&m->enc);  // its weights are not needed again in this run
+    free(keep);
+    if (st != TS_OK) {  // alike on every rank
+        free(t);
+        return st;
+    }
+    const size_t rows = (size_t)TS_WAN_TEXT_LEN * m->dit->cfg.text_dim;
+    c->ctx = ts_malloc((size_t)c->n * rows * sizeof(float));
+    if (!req->comm || req->rank == 0) st = wan_encode(m, t, c);
     free(t);
+    if (req->comm) st = wan_share(req->comm, req->rank, st, c->ctx, (size_t)c->n * rows * sizeof(float));
     return st;
 }
 
@@ -346,7 +469,11 @@ static enum ts_status wan_denoise(void * dn, const void * model, float * v, cons
     const struct wan_cond * c = cond;
     if (d->st != TS_OK || !d->ws) return d->st != TS_OK ? d->st : TS_ERR_ARG;  // ts_wan_ws_new said why
     double w0 = comm ? comm->wait_seconds : 0.0;
-    enum ts_status st = ts_wan_forward(d->ws, m->dit, v, x, t, uncond ? c->uncond : c->ctx, comm);
+    const size_t rows = (size_t)TS_WAN_TEXT_LEN * m->dit->cfg.text_dim;
+    const float * const * bias = (const float * const *)c->bias;
+    struct ts_wan_text tx = {c->ctx, bias, c->n - 1, c->seg_a, c->seg_b, c->alpha};  // the storyboard's segments
+    if (uncond) tx = (struct ts_wan_text){c->ctx + (size_t)(c->n - 1) * rows, bias + c->n - 1, 1, NULL, NULL, NULL};
+    enum ts_status st = ts_wan_forward_text(d->ws, m->dit, v, x, t, &tx, comm);
     if (comm) d->wait += comm->wait_seconds - w0;
     return st;
 }

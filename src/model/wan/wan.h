@@ -16,7 +16,9 @@
 // engine keeps them (diffusers' (C, T, h, w) transposed). Tokens are the
 // (1, 2, 2) patches of a frame in row-major order, N = (h/2)(w/2) per frame;
 // activations are (T_own, N, D). Text rows are (L, text_dim), L = 512 for the
-// published models (rows past the prompt are zeros and are attended: no mask).
+// published models (rows past the prompt are zeros and are attended: no mask);
+// a storyboard gives each latent frame its segment's rows, and prompt weights
+// add log w to the cross-attention logits of the weighted keys (ts_wan_text).
 //
 // Exactness. Self-attention covers every token of the latent frames within
 // +-window of the query's frame (window 0: the whole video). Keys are reduced
@@ -127,6 +129,21 @@ void ts_wan_ws_set_backend(ts_wan_ws * ws, ts_backend_t be);
 // of the other ranks' frames within its window (all of them without one).
 size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws);
 
+// What the cross-attention reads: the text rows of one or more segments (a
+// storyboard's prompts; one for a single prompt), the segment each owned
+// latent frame attends to, and optional prompt weights as a bias on the text
+// keys' logits. The per-frame arrays are indexed by owned frame (global frame
+// g0 + t), so every rank reads the same segment for a frame.
+struct ts_wan_text {
+    const float * ctx;           // (n_segs, L, text_dim): each segment's encoder rows
+    const float * const * bias;  // (n_segs) or NULL: per segment (L) added to the logits of each key
+                                 // (log w; -INFINITY masks it), or NULL for none (the unweighted path)
+    int n_segs;                  // >= 1
+    const int * seg_a;           // (T_own) or NULL (all segment 0): the segment of each owned frame
+    const int * seg_b;           // (T_own) or NULL: the segment blended in where alpha > 0
+    const float * alpha;         // (T_own) or NULL: the cross-attention output is (1 - a) A + a B
+};
+
 // v_out (T_own, h, w, C_out) = the transformer's output (flow velocity) for
 // x_in (T_own, h, w, C) of this rank's frames at `timestep` (the scheduler's
 // value, 0..1000), text_ctx (text_len, text_dim) from the text encoder.
@@ -136,6 +153,11 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws);
 // gather slot (collective).
 enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in, float timestep,
                               const float * text_ctx, ts_comm_t comm);
+// The same with a storyboard's segments and prompt weights (struct ts_wan_text).
+// One segment without bias is ts_wan_forward, bit for bit. The work space's
+// text buffers grow to n_segs segments on first use.
+enum ts_status ts_wan_forward_text(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in,
+                                   float timestep, const struct ts_wan_text * text, ts_comm_t comm);
 
 // The video's size rules, checked before anything runs (one clear error each):
 // `frames` video frames must be 4k+1 (the causal VAE maps frame 0 to latent

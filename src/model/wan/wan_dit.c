@@ -16,7 +16,7 @@ struct ts_wan_ws {
     int h, w, hp, wp, N;         // latents h x w, tokens hp x wp = N per frame
     int window;                  // 0: whole video
     int64_t need0, need1;        // frames [need0, need1) hold keys an owned frame attends to
-    int L;                       // text rows
+    int L;                       // text rows per segment
     int D;                       // model width
     ts_backend_t be;             // not owned: the model's unless set
     int64_t M;                   // T_own * N rows
@@ -28,9 +28,6 @@ struct ts_wan_ws {
     float * att;                 // (M, D)
     float * ffh;                 // (M, F)
     float * kv;        // (need1 - need0, 2, N, D): the K then V rows of frames need0.. (own ones computed here)
-    float * ctx;       // (L, D) embedded text
-    float * ctx_h;     // (L, D) text embedding's hidden layer
-    float * ckv;       // (L, 2D) cross-attention K | V rows
     float * tok;       // (M, 4 * max(C, C_out)) patches in and out
     float * rope_cos;  // (M, hd/2)
     float * rope_sin;  // (M, hd/2)
@@ -41,6 +38,13 @@ struct ts_wan_ws {
     float * mod;       // (6D) a block's modulation: scale_shift_table + t6
     float * hmod;      // (2D) the head's shift, scale
     float * mem;       // owned: one allocation every pointer above points into
+    // the text group, sized for text_segs segments (grown by the first forward that needs more)
+    int text_segs;
+    float * ctx;     // (text_segs, L, D) embedded text of each segment
+    float * ctx_h;   // (L, D) text embedding's hidden layer
+    float * ckv;     // (text_segs, L, 2D) cross-attention K | V rows of each segment
+    uint8_t * used;  // (text_segs) 1 for the segments an owned frame attends to
+    float * tmem;    // owned: one allocation ctx, ctx_h and ckv point into
 };
 
 // ---- pieces -------------------------------------------------------------------------------------
@@ -138,6 +142,19 @@ enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ran
 
 // ---- work space ---------------------------------------------------------------------------------
 
+// The text group for n segments (replacing the previous one: nothing in it lives between forwards).
+static void text_group_alloc(ts_wan_ws * ws, int n) {
+    const size_t L = (size_t)ws->L, D = (size_t)ws->D;
+    const size_t a = (n * L * D + 15) / 16 * 16, b = (L * D + 15) / 16 * 16, c = (n * L * 2 * D + 15) / 16 * 16;
+    free(ws->tmem);
+    free(ws->used);
+    ws->tmem = ts_cpu_aligned_alloc(a + b + c);
+    memset(ws->tmem, 0, (a + b + c) * sizeof(float));
+    ws->ctx = ws->tmem, ws->ctx_h = ws->tmem + a, ws->ckv = ws->tmem + a + b;
+    ws->used = ts_calloc((size_t)n, 1);
+    ws->text_segs = n;
+}
+
 enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0, int64_t T_own, int h, int w,
                              int window, int text_len, ts_wan_ws ** out) {
     TS_ASSERT(m && out);
@@ -167,16 +184,29 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
     ws->be = m->be;
     int64_t D = c->dim, M = ws->M, L = text_len, half = c->head_dim / 2;
     int cmax = c->in_channels > c->out_channels ? c->in_channels : c->out_channels;
+    (void)L;
     size_t sizes[] = {
-        (size_t)(M * D),    (size_t)(M * D),    (size_t)(M * D),         (size_t)(M * D),
-        (size_t)(M * D),    (size_t)(M * D),    (size_t)M * c->ffn_dim,  (size_t)(kv_frames * 2 * ws->N * D),
-        (size_t)(L * D),    (size_t)(L * D),    (size_t)(L * 2 * D),     (size_t)M * 4 * cmax,
-        (size_t)(M * half), (size_t)(M * half), (size_t)c->freq_dim + 1, (size_t)D,
-        (size_t)D,          (size_t)(6 * D),    (size_t)(6 * D),         (size_t)(2 * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)(M * D),
+        (size_t)M * c->ffn_dim,
+        (size_t)(kv_frames * 2 * ws->N * D),
+        (size_t)M * 4 * cmax,
+        (size_t)(M * half),
+        (size_t)(M * half),
+        (size_t)c->freq_dim + 1,
+        (size_t)D,
+        (size_t)D,
+        (size_t)(6 * D),
+        (size_t)(6 * D),
+        (size_t)(2 * D),
     };
-    float ** ptrs[] = {&ws->x,    &ws->xn,   &ws->q,      &ws->k,   &ws->v,   &ws->att,      &ws->ffh,
-                       &ws->kv,   &ws->ctx,  &ws->ctx_h,  &ws->ckv, &ws->tok, &ws->rope_cos, &ws->rope_sin,
-                       &ws->tsin, &ws->temb, &ws->temb_h, &ws->t6,  &ws->mod, &ws->hmod};
+    float ** ptrs[] = {&ws->x,    &ws->xn,     &ws->q,   &ws->k,        &ws->v,        &ws->att,
+                       &ws->ffh,  &ws->kv,     &ws->tok, &ws->rope_cos, &ws->rope_sin, &ws->tsin,
+                       &ws->temb, &ws->temb_h, &ws->t6,  &ws->mod,      &ws->hmod};
     size_t n = sizeof sizes / sizeof *sizes, total = 0;
     TS_ASSERT(n == sizeof ptrs / sizeof *ptrs);
     for (size_t i = 0; i < n; i++) total += (sizes[i] + 15) / 16 * 16;
@@ -188,6 +218,7 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
         p += (sizes[i] + 15) / 16 * 16;
     }
     ts_wan_rope_tables(ws->rope_cos, ws->rope_sin, c->head_dim, g0, T_own, ws->hp, ws->wp);
+    text_group_alloc(ws, 1);
     *out = ws;
     return TS_OK;
 }
@@ -195,6 +226,8 @@ enum ts_status ts_wan_ws_new(const ts_wan_model * m, int64_t T_total, int64_t g0
 void ts_wan_ws_free(ts_wan_ws ** pws) {
     if (!pws || !*pws) return;
     free((*pws)->mem);
+    free((*pws)->tmem);
+    free((*pws)->used);
     free(*pws);
     *pws = NULL;
 }
@@ -208,14 +241,87 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws) {
     return (size_t)(ws->need1 - ws->need0 - ws->T_own) * ws->N * 2 * (size_t)ws->D * sizeof(float);
 }
 
+// ---- the text: segments, weights, cross-attention --------------------------------------------------
+
+static int seg_of(const struct ts_wan_text * tx, int64_t t) { return tx->seg_a ? tx->seg_a[t] : 0; }
+static float alpha_of(const struct ts_wan_text * tx, int64_t t) { return tx->alpha && tx->seg_b ? tx->alpha[t] : 0.0f; }
+
+// Checks the segments, marks those the owned frames attend to and embeds their
+// text (linear, GELU (tanh), linear): a row's values do not depend on the other rows.
+static enum ts_status text_prepare(ts_wan_ws * ws, const ts_wan_model * m, const struct ts_wan_text * tx) {
+    const struct ts_wan_config * c = &m->cfg;
+    ts_backend_t be = ws->be;
+    const int D = c->dim, L = ws->L;
+    if (!tx || !tx->ctx || tx->n_segs < 1) return ts_error(TS_ERR_ARG, NULL, "the forward has no text context");
+    if (tx->n_segs > ws->text_segs) text_group_alloc(ws, tx->n_segs);
+    memset(ws->used, 0, (size_t)ws->text_segs);
+    for (int64_t t = 0; t < ws->T_own; t++) {
+        int a = seg_of(tx, t), b = alpha_of(tx, t) > 0.0f ? tx->seg_b[t] : a;
+        if (a < 0 || a >= tx->n_segs || b < 0 || b >= tx->n_segs)
+            return ts_error(TS_ERR_ARG, NULL, "latent frame %lld names text segment %d of %d", (long long)(ws->g0 + t),
+                            a < 0 || a >= tx->n_segs ? a : b, tx->n_segs);
+        ws->used[a] = ws->used[b] = 1;
+    }
+    for (int sg = 0; sg < tx->n_segs; sg++) {
+        if (!ws->used[sg]) continue;
+        lin(be, ws->ctx_h, D, tx->ctx + (size_t)sg * L * c->text_dim, c->text_dim, &m->text1, m->text1_b, L);
+        be->ops->gelu(be, ws->ctx_h, (int64_t)L * D);
+        lin(be, ws->ctx + (size_t)sg * L * D, D, ws->ctx_h, D, &m->text2, m->text2_b, L);
+    }
+    return TS_OK;
+}
+
+// A block's cross-attention keys and values of every segment in use, (L, 2D) each.
+static void cross_kv(ts_wan_ws * ws, const struct ts_wan_block * b, int n_segs, float eps) {
+    const int D = ws->D, L = ws->L;
+    for (int sg = 0; sg < n_segs; sg++) {
+        if (!ws->used[sg]) continue;
+        float * ckv = ws->ckv + (size_t)sg * L * 2 * D;
+        const float * ctx = ws->ctx + (size_t)sg * L * D;
+        lin(ws->be, ckv, 2 * D, ctx, D, &b->ck, b->ck_b, L);
+        lin(ws->be, ckv + D, 2 * D, ctx, D, &b->cv, b->cv_b, L);
+        rmsnorm(ws->be, ckv, 2 * D, L, D, b->cnorm_k, eps);
+    }
+}
+
+// att (M, D) = cross-attention of the queries q (M, D) to each frame's segment:
+// runs of frames with one segment attend together; a blended frame then mixes in
+// its second segment's output, (1 - alpha) A + alpha B (xn is the scratch).
+static void cross_attn(ts_wan_ws * ws, const struct ts_wan_text * tx, int H, int hd) {
+    ts_backend_t be = ws->be;
+    const int D = ws->D, L = ws->L, N = ws->N;
+    for (int64_t r0 = 0; r0 < ws->T_own;) {
+        int sa = seg_of(tx, r0);
+        int64_t r1 = r0 + 1;
+        while (r1 < ws->T_own && seg_of(tx, r1) == sa) r1++;
+        be->ops->attn_cross(be, ws->att + r0 * N * D, ws->q + r0 * N * D, ws->ckv + (size_t)sa * L * 2 * D,
+                            (r1 - r0) * N, H, hd, L, L, tx->bias ? tx->bias[sa] : NULL);
+        r0 = r1;
+    }
+    for (int64_t t = 0; t < ws->T_own; t++) {
+        float a = alpha_of(tx, t);
+        if (a <= 0.0f) continue;
+        int sb = tx->seg_b[t];
+        be->ops->attn_cross(be, ws->xn, ws->q + t * N * D, ws->ckv + (size_t)sb * L * 2 * D, N, H, hd, L, L,
+                            tx->bias ? tx->bias[sb] : NULL);
+        be->ops->axpby(be, ws->att + t * N * D, a, ws->xn, 1.0f - a, (int64_t)N * D);
+    }
+}
+
 // ---- the forward --------------------------------------------------------------------------------
 
 enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in, float timestep,
                               const float * text_ctx, ts_comm_t comm) {
+    const struct ts_wan_text tx = {text_ctx, NULL, 1, NULL, NULL, NULL};
+    return ts_wan_forward_text(ws, m, v_out, x_in, timestep, &tx, comm);
+}
+
+enum ts_status ts_wan_forward_text(ts_wan_ws * ws, const ts_wan_model * m, float * v_out, const float * x_in,
+                                   float timestep, const struct ts_wan_text * text, ts_comm_t comm) {
     const struct ts_wan_config * c = &m->cfg;
     ts_backend_t be = ws->be;
     const struct ts_backend_ops * op = be->ops;
-    const int D = c->dim, H = c->heads, hd = c->head_dim, F = c->ffn_dim, N = ws->N, L = ws->L;
+    const int D = c->dim, H = c->heads, hd = c->head_dim, F = c->ffn_dim, N = ws->N;
     const int64_t M = ws->M;
     const float eps = c->eps;
     if (comm && (!comm->ops->gather_post || !comm->ops->gather_wait))
@@ -240,10 +346,7 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
     lin(be, ws->t6, 6 * D, ws->temb_h, D, &m->tproj, m->tproj_b, 1);
     for (int d = 0; d < 2 * D; d++) ws->hmod[d] = m->head_sst[d] + ws->temb[d % D];
 
-    // text: linear, GELU (tanh), linear
-    lin(be, ws->ctx_h, D, text_ctx, c->text_dim, &m->text1, m->text1_b, L);
-    op->gelu(be, ws->ctx_h, (int64_t)L * D);
-    lin(be, ws->ctx, D, ws->ctx_h, D, &m->text2, m->text2_b, L);
+    TS_TRY(text_prepare(ws, m, text));
 
     const size_t frame_kv = (size_t)2 * N * D;  // floats of one frame's K and V
     for (int li = 0; li < c->layers; li++) {
@@ -273,20 +376,18 @@ enum ts_status ts_wan_forward(ts_wan_ws * ws, const ts_wan_model * m, float * v_
                                           (size_t)ws->need0 * frame_kv * sizeof(float),
                                           (size_t)(ws->need1 - ws->need0) * frame_kv * sizeof(float)));
         // while the K|V rows travel: the cross-attention's text keys and values
-        lin(be, ws->ckv, 2 * D, ws->ctx, D, &b->ck, b->ck_b, L);
-        lin(be, ws->ckv + D, 2 * D, ws->ctx, D, &b->cv, b->cv_b, L);
-        rmsnorm(be, ws->ckv, 2 * D, L, D, b->cnorm_k, eps);
+        cross_kv(ws, b, text->n_segs, eps);
         if (comm) TS_TRY(comm->ops->gather_wait(comm));
         ts_cpu_attn3d(be, ws->att, ws->q, ws->kv, ws->need0, ws->need1 - ws->need0, ws->T_total, ws->g0, ws->T_own, N,
                       H, hd, ws->window);
         lin(be, ws->xn, D, ws->att, D, &b->o, b->o_b, M);
         op->gate_add(be, ws->x, ws->xn, gate, 0, 1, (int)M, D);
 
-        // 2. cross-attention to every text row (padding included), affine LayerNorm
+        // 2. cross-attention to every text row of the frame's segment (padding included), affine LayerNorm
         op->layernorm(be, ws->xn, ws->x, b->norm_x_w, b->norm_x_b, M, D, eps);
         lin(be, ws->q, D, ws->xn, D, &b->cq, b->cq_b, M);
         rmsnorm(be, ws->q, D, M, D, b->cnorm_q, eps);
-        op->attn_cross(be, ws->att, ws->q, ws->ckv, M, H, hd, L, L, NULL);
+        cross_attn(ws, text, H, hd);
         lin(be, ws->xn, D, ws->att, D, &b->co, b->co_b, M);
         op->gate_add(be, ws->x, ws->xn, NULL, 0, 1, (int)M, D);
 
