@@ -31,23 +31,6 @@ void ts_interp_gray(const uint8_t * rgb, int w, int h, float * gray) {
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-// Bilinear sample of a (h, w) image at (x, y), clamped to the border.
-static inline float bilin(const float * I, int w, int h, float x, float y) {
-    if (x < 0) x = 0;
-    if (y < 0) y = 0;
-    if (x > (float)(w - 1)) x = (float)(w - 1);
-    if (y > (float)(h - 1)) y = (float)(h - 1);
-    int x0 = (int)x, y0 = (int)y;
-    if (x0 > w - 2) x0 = w > 1 ? w - 2 : 0;
-    if (y0 > h - 2) y0 = h > 1 ? h - 2 : 0;
-    const float fx = x - (float)x0, fy = y - (float)y0;
-    const int x1 = w > 1 ? x0 + 1 : x0, y1 = h > 1 ? y0 + 1 : y0;
-    const float * r0 = I + (size_t)y0 * w;
-    const float * r1 = I + (size_t)y1 * w;
-    const float top = r0[x0] + fx * (r0[x1] - r0[x0]);
-    const float bot = r1[x0] + fx * (r1[x1] - r1[x0]);
-    return top + fy * (bot - top);
-}
 
 // Same for a (h, w, 2) flow: both components.
 static inline void bilin2(const float * F, int w, int h, float x, float y, float * u, float * v) {
@@ -138,7 +121,7 @@ static void warp_patch(const float * I1, int w, int h, int ps, int x0, int y0, f
         }
     } else {
         for (int yy = 0; yy < ps; yy++)
-            for (int xx = 0; xx < ps; xx++) o[yy * ps + xx] = bilin(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
+            for (int xx = 0; xx < ps; xx++) o[yy * ps + xx] = ts_interp_bilinear(I1, w, h, (float)(x0 + xx) + u, (float)(y0 + yy) + v);
     }
 }
 
@@ -288,10 +271,10 @@ static void refine(const struct ts_flow_params * p, const float * I0, const floa
             const size_t i = (size_t)y * w + x;
             const float u = U[2 * i], v = U[2 * i + 1];
             const float xs = (float)x + u, ys = (float)y + v;
-            const float c = bilin(I1, w, h, xs, ys);
+            const float c = ts_interp_bilinear(I1, w, h, xs, ys);
             // gradient of the warped image: average of I0's and I1's (at the warp)
-            const float gx1 = 0.5f * (bilin(I1, w, h, xs + 1, ys) - bilin(I1, w, h, xs - 1, ys));
-            const float gy1 = 0.5f * (bilin(I1, w, h, xs, ys + 1) - bilin(I1, w, h, xs, ys - 1));
+            const float gx1 = 0.5f * (ts_interp_bilinear(I1, w, h, xs + 1, ys) - ts_interp_bilinear(I1, w, h, xs - 1, ys));
+            const float gy1 = 0.5f * (ts_interp_bilinear(I1, w, h, xs, ys + 1) - ts_interp_bilinear(I1, w, h, xs, ys - 1));
             const float gx0 = 0.5f * (I0[(size_t)y * w + clampi(x + 1, 0, w - 1)] - I0[(size_t)y * w + clampi(x - 1, 0, w - 1)]);
             const float gy0 = 0.5f * (I0[(size_t)clampi(y + 1, 0, h - 1) * w + x] - I0[(size_t)clampi(y - 1, 0, h - 1) * w + x]);
             Ix[i] = 0.5f * (gx0 + gx1);

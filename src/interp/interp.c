@@ -111,21 +111,6 @@ static void motion_blocks(ts_interp_pair * pr, float lo) {
     pr->mc_lo = lo;
 }
 
-// Bilinear sample of a (h, w) plane at (x, y), clamped to the border.
-static inline float plane_at(const float * I, int w, int h, float x, float y) {
-    if (x < 0) x = 0;
-    if (y < 0) y = 0;
-    if (x > (float)(w - 1)) x = (float)(w - 1);
-    if (y > (float)(h - 1)) y = (float)(h - 1);
-    int x0 = (int)x, y0 = (int)y;
-    if (x0 > w - 2) x0 = w > 1 ? w - 2 : 0;
-    if (y0 > h - 2) y0 = h > 1 ? h - 2 : 0;
-    const int x1 = w > 1 ? x0 + 1 : x0, y1 = h > 1 ? y0 + 1 : y0;
-    const float fx = x - (float)x0, fy = y - (float)y0;
-    const float * r0 = I + (size_t)y0 * w, * r1 = I + (size_t)y1 * w;
-    const float top = r0[x0] + fx * (r0[x1] - r0[x0]), bot = r1[x0] + fx * (r1[x1] - r1[x0]);
-    return top + fy * (bot - top);
-}
 
 // The flows' confidence, pr->conf: over a (2r+1)^2 window, q = the mean luma
 // residual of the two flows (|b(x + f01) - a(x)| and |a(x + f10) - b(x)|) over
@@ -149,8 +134,8 @@ static void confidence(ts_interp_pair * pr, const struct ts_interp_params * p) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             const size_t i = (size_t)y * w + x;
-            const float ra = fabsf(plane_at(gb, w, h, (float)x + pr->f01[2 * i], (float)y + pr->f01[2 * i + 1]) - ga[i]);
-            const float rb = fabsf(plane_at(ga, w, h, (float)x + pr->f10[2 * i], (float)y + pr->f10[2 * i + 1]) - gb[i]);
+            const float ra = fabsf(ts_interp_bilinear(gb, w, h, (float)x + pr->f01[2 * i], (float)y + pr->f01[2 * i + 1]) - ga[i]);
+            const float rb = fabsf(ts_interp_bilinear(ga, w, h, (float)x + pr->f10[2 * i], (float)y + pr->f10[2 * i + 1]) - gb[i]);
             em[i] = 0.5f * (ra + rb);
             e0[i] = fabsf(gb[i] - ga[i]);
         }

@@ -139,3 +139,20 @@ enum ts_status ts_interp_rank_stream_open(const struct ts_interp_params * p, int
                                           ts_interp_key_fn key, void * ud, const uint8_t * halo,
                                           ts_interp_stream ** out);
 
+// Bilinear sample of a (h, w) plane at (x, y), clamped to the border (flow.c, interp.c).
+static inline float ts_interp_bilinear(const float * I, int w, int h, float x, float y) {
+    if (x < 0) x = 0;
+    if (y < 0) y = 0;
+    if (x > (float)(w - 1)) x = (float)(w - 1);
+    if (y > (float)(h - 1)) y = (float)(h - 1);
+    int x0 = (int)x, y0 = (int)y;
+    if (x0 > w - 2) x0 = w > 1 ? w - 2 : 0;
+    if (y0 > h - 2) y0 = h > 1 ? h - 2 : 0;
+    const float fx = x - (float)x0, fy = y - (float)y0;
+    const int x1 = w > 1 ? x0 + 1 : x0, y1 = h > 1 ? y0 + 1 : y0;
+    const float * r0 = I + (size_t)y0 * w;
+    const float * r1 = I + (size_t)y1 * w;
+    const float top = r0[x0] + fx * (r0[x1] - r0[x0]);
+    const float bot = r1[x0] + fx * (r1[x1] - r1[x0]);
+    return top + fy * (bot - top);
+}
