@@ -461,7 +461,8 @@ static void test_attn_temporal(void) {
 }
 
 // 16-bit weights: the result is the float32 GEMM's on the widened values, bit
-// for bit, also when the weight is packed in several column slabs (K large).
+// for bit, also when the weight is packed in several column slabs (K large),
+// with half subnormals, and with panels and k tails the vector widening skips.
 static void test_linear_typed(void) {
     const int Ks[2] = {100, 65536}, Ns[2] = {37, 200};
     for (int c = 0; c < 2; c++) {
@@ -480,6 +481,10 @@ static void test_linear_typed(void) {
                     w16[i] = (uint16_t)(bits >> 16);
                     bits = (uint32_t)w16[i] << 16;
                     memcpy(&wf[i], &bits, 4);
+                } else if (i % 7 == 3) {  // a subnormal half (or zero): m * 2^-24, exact in float
+                    uint16_t m = (uint16_t)(bits & 0x3ff);
+                    w16[i] = (uint16_t)(((bits >> 31) << 15) | m);
+                    wf[i] = ldexpf((float)m, -24) * ((bits >> 31) ? -1.0f : 1.0f);
                 } else {  // a normal half: sign, exponent 2^-9 .. 2^-4, mantissa
                     uint16_t e = (uint16_t)(6 + (i % 6)), m = (uint16_t)(bits & 0x3ff);
                     w16[i] = (uint16_t)(((bits >> 31) << 15) | (e << 10) | m);

@@ -98,6 +98,36 @@ __attribute__((target("avx512f"))) static void ts_gemm_kernel_avx512(int kc, con
 #pragma GCC unroll 12
     for (int r = 0; r < TS_GEMM_MR; r++) _mm512_storeu_ps(c + r * ldc, acc[r]);
 }
+
+// Two adjacent panels at once (12 rows x 32 columns; the second panel `pstride`
+// floats after the first): each broadcast of A feeds two multiply-adds, which
+// halves the loads per FMA. Every element is still its own sequential k chain,
+// so the bits are the one-panel kernel's.
+__attribute__((target("avx512f"))) static void ts_gemm_kernel_avx512_x2(int kc, const float * a, int lda,
+                                                                        const float * bp, size_t pstride, float * c,
+                                                                        int ldc, int first) {
+    __m512 acc0[TS_GEMM_MR], acc1[TS_GEMM_MR];
+    const float * bq = bp + pstride;
+#pragma GCC unroll 12
+    for (int r = 0; r < TS_GEMM_MR; r++) {
+        acc0[r] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc);
+        acc1[r] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + TS_GEMM_NR);
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp + k * TS_GEMM_NR), b1 = _mm512_load_ps(bq + k * TS_GEMM_NR);
+#pragma GCC unroll 12
+        for (int r = 0; r < TS_GEMM_MR; r++) {
+            __m512 av = _mm512_set1_ps(a[r * lda + k]);
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < TS_GEMM_MR; r++) {
+        _mm512_storeu_ps(c + r * ldc, acc0[r]);
+        _mm512_storeu_ps(c + r * ldc + TS_GEMM_NR, acc1[r]);
+    }
+}
 #endif
 
 // Portable kernel: multiply then add (x86-64-v2 has no FMA), the same k order.
@@ -166,42 +196,67 @@ void ts_cpu_gemm_pack(float * bp, const float * B, int ldb, int trans_b, int K, 
     }
 }
 
-void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bp,
-                        int64_t M, int K, int N, int p0, int p1, float * tile) {
+// Rows [i_start, M) of one panel's columns [j0, j0 + nj) for the k block [k0, k0 + kc):
+// full tiles straight, edge tiles through padded copies with the same kernel.
+static void ts_gemm_panel_rows(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda,
+                               const float * bpk, int64_t i_start, int64_t M, int k0, int kc, int j0, int nj,
+                               float * tile) {
     float * a_pad = tile;                            // (MR, KC)
     float * c_pad = tile + TS_GEMM_MR * TS_GEMM_KC;  // (MR, NR)
+    for (int64_t i0 = i_start; i0 < M; i0 += TS_GEMM_MR) {
+        int mi = (int)(M - i0 < TS_GEMM_MR ? M - i0 : TS_GEMM_MR);
+        const float * a = A + i0 * lda + k0;
+        float * c = C + i0 * ldc + j0;
+        if (mi == TS_GEMM_MR && nj == TS_GEMM_NR) {
+            kern(kc, a, lda, bpk, c, ldc, k0 == 0);
+            continue;
+        }
+        if (mi < TS_GEMM_MR) {
+            for (int r = 0; r < TS_GEMM_MR; r++) {
+                if (r < mi)
+                    memcpy(a_pad + r * kc, a + r * lda, (size_t)kc * sizeof(float));
+                else
+                    memset(a_pad + r * kc, 0, (size_t)kc * sizeof(float));
+            }
+            a = a_pad;
+        }
+        memset(c_pad, 0, TS_GEMM_MR * TS_GEMM_NR * sizeof(float));
+        if (k0 > 0)
+            for (int r = 0; r < mi; r++) memcpy(c_pad + r * TS_GEMM_NR, c + r * ldc, (size_t)nj * sizeof(float));
+        kern(kc, a, mi < TS_GEMM_MR ? kc : lda, bpk, c_pad, TS_GEMM_NR, k0 == 0);
+        for (int r = 0; r < mi; r++) memcpy(c + r * ldc, c_pad + r * TS_GEMM_NR, (size_t)nj * sizeof(float));
+    }
+}
+
+void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bp,
+                        int64_t M, int K, int N, int p0, int p1, float * tile) {
+#if TS_GEMM_X86
+    // The AVX-512 kernel also comes as a two-panel kernel (the same bits), used on full tiles.
+    const int pair = kern == ts_gemm_kernel_avx512;
+#endif
+    const size_t pstride = (size_t)K * TS_GEMM_NR;
+    const int64_t M_full = M / TS_GEMM_MR * TS_GEMM_MR;
     for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
         int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
         for (int p = p0; p < p1; p++) {
-            const float * bpk = bp + ((size_t)p * K + k0) * TS_GEMM_NR;
+            const float * bpk = bp + (size_t)p * pstride + (size_t)k0 * TS_GEMM_NR;
             int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
-            for (int64_t i0 = 0; i0 < M; i0 += TS_GEMM_MR) {
-                int mi = (int)(M - i0 < TS_GEMM_MR ? M - i0 : TS_GEMM_MR);
-                const float * a = A + i0 * lda + k0;
-                float * c = C + i0 * ldc + j0;
-                if (mi == TS_GEMM_MR && nj == TS_GEMM_NR) {
-                    kern(kc, a, lda, bpk, c, ldc, k0 == 0);
-                    continue;
-                }
-                // edge tile: same kernel on padded copies
-                if (mi < TS_GEMM_MR) {
-                    for (int r = 0; r < TS_GEMM_MR; r++) {
-                        if (r < mi)
-                            memcpy(a_pad + r * kc, a + r * lda, (size_t)kc * sizeof(float));
-                        else
-                            memset(a_pad + r * kc, 0, (size_t)kc * sizeof(float));
-                    }
-                    a = a_pad;
-                }
-                memset(c_pad, 0, TS_GEMM_MR * TS_GEMM_NR * sizeof(float));
-                if (k0 > 0)
-                    for (int r = 0; r < mi; r++)
-                        memcpy(c_pad + r * TS_GEMM_NR, c + r * ldc, (size_t)nj * sizeof(float));
-                kern(kc, a, mi < TS_GEMM_MR ? kc : lda, bpk, c_pad, TS_GEMM_NR, k0 == 0);
-                for (int r = 0; r < mi; r++) memcpy(c + r * ldc, c_pad + r * TS_GEMM_NR, (size_t)nj * sizeof(float));
+#if TS_GEMM_X86
+            if (pair && p + 1 < p1 && N - j0 >= 2 * TS_GEMM_NR) {  // two full panels
+                for (int64_t i0 = 0; i0 < M_full; i0 += TS_GEMM_MR)
+                    ts_gemm_kernel_avx512_x2(kc, A + i0 * lda + k0, lda, bpk, pstride, C + i0 * ldc + j0, ldc,
+                                             k0 == 0);
+                ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk, M_full, M, k0, kc, j0, TS_GEMM_NR, tile);
+                ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk + pstride, M_full, M, k0, kc, j0 + TS_GEMM_NR,
+                                   TS_GEMM_NR, tile);
+                p++;
+                continue;
             }
+#endif
+            ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk, 0, M, k0, kc, j0, nj, tile);
         }
     }
+    (void)pstride;
 }
 
 size_t ts_cpu_gemm_tile_floats(void) { return TS_GEMM_MR * TS_GEMM_KC + TS_GEMM_MR * TS_GEMM_NR; }
@@ -336,24 +391,80 @@ static inline float ts_gemm_half_to_float(uint16_t h) {
     return f;
 }
 
-// Panels [p0, p1) of W^T for W (N, K) stored in 16 bits, widened to float.
-static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, int bf16, int K, int N, int p0, int p1) {
+#if TS_GEMM_X86
+// Widens 8 consecutive 16-bit values to 8 floats (exact either way).
+__attribute__((target("avx2,f16c"))) static inline __m256 ts_gemm_widen8(const uint16_t * src, int bf16) {
+    __m128i h = _mm_loadu_si128((const __m128i *)src);
+    if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+// dst[k][0..7] = r[0..7][k] for k in 0..7: an 8 x 8 transpose, dst rows TS_GEMM_NR apart.
+__attribute__((target("avx2"))) static inline void ts_gemm_transpose8(float * dst, __m256 r0, __m256 r1, __m256 r2,
+                                                                      __m256 r3, __m256 r4, __m256 r5, __m256 r6,
+                                                                      __m256 r7) {
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    _mm256_storeu_ps(dst + 0 * TS_GEMM_NR, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 1 * TS_GEMM_NR, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * TS_GEMM_NR, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * TS_GEMM_NR, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * TS_GEMM_NR, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * TS_GEMM_NR, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * TS_GEMM_NR, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * TS_GEMM_NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// One full panel (16 rows of W) widened 8 k at a time and transposed in registers;
+// returns the k it reached (the caller finishes the tail).
+__attribute__((target("avx2,f16c"))) static int ts_gemm_pack16_panel_avx2(float * dst, const uint16_t * W, int bf16,
+                                                                          int K) {
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        for (int half = 0; half < 2; half++) {
+            const uint16_t * s = W + (size_t)(8 * half) * K + k;
+            ts_gemm_transpose8(dst + (size_t)k * TS_GEMM_NR + 8 * half, ts_gemm_widen8(s, bf16),
+                               ts_gemm_widen8(s + K, bf16), ts_gemm_widen8(s + 2 * (size_t)K, bf16),
+                               ts_gemm_widen8(s + 3 * (size_t)K, bf16), ts_gemm_widen8(s + 4 * (size_t)K, bf16),
+                               ts_gemm_widen8(s + 5 * (size_t)K, bf16), ts_gemm_widen8(s + 6 * (size_t)K, bf16),
+                               ts_gemm_widen8(s + 7 * (size_t)K, bf16));
+        }
+    }
+    return k;
+}
+#endif
+
+// Panels [p0, p1) of W^T for W (N, K) stored in 16 bits, widened to float
+// (`vec`: full panels through the AVX2 + F16C path; the same values).
+static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, int bf16, int K, int N, int p0, int p1, int vec) {
     for (int p = p0; p < p1; p++) {
         float * dst = bp + (size_t)p * K * TS_GEMM_NR;
         int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
+        int k0 = 0;
+#if TS_GEMM_X86
+        if (vec && nj == TS_GEMM_NR) k0 = ts_gemm_pack16_panel_avx2(dst, W + (size_t)j0 * K, bf16, K);
+#else
+        (void)vec;
+#endif
         for (int jj = 0; jj < TS_GEMM_NR; jj++) {
             const uint16_t * src = W + (size_t)(j0 + jj) * K;
             if (jj >= nj) {
-                for (int k = 0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = 0.0f;
+                for (int k = k0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = 0.0f;
             } else if (bf16) {
-                for (int k = 0; k < K; k++) {
+                for (int k = k0; k < K; k++) {
                     uint32_t bits = (uint32_t)src[k] << 16;
                     float f;
                     memcpy(&f, &bits, 4);
                     dst[(size_t)k * TS_GEMM_NR + jj] = f;
                 }
             } else {
-                for (int k = 0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = ts_gemm_half_to_float(src[k]);
+                for (int k = k0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = ts_gemm_half_to_float(src[k]);
             }
         }
     }
@@ -385,12 +496,17 @@ void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, i
         cx->pack_floats = need;
     }
     const uint16_t * W = w;
+#if TS_GEMM_X86
+    const int vec = cx->avx2 && __builtin_cpu_supports("f16c");
+#else
+    const int vec = 0;
+#endif
     for (int j0 = 0; j0 < N; j0 += slab) {
         int nj = N - j0 < slab ? N - j0 : slab;
         int npan = (nj + TS_GEMM_NR - 1) / TS_GEMM_NR;
 #pragma omp parallel for num_threads(cx->threads) schedule(static)
         for (int p = 0; p < npan; p++)
-            ts_cpu_gemm_pack16(cx->pack, W + (size_t)j0 * K, wdtype == TS_CPU_W_BF16, K, nj, p, p + 1);
+            ts_cpu_gemm_pack16(cx->pack, W + (size_t)j0 * K, wdtype == TS_CPU_W_BF16, K, nj, p, p + 1, vec);
         ts_cpu_gemm_run(be, y + j0, ldy, x, ldx, cx->pack, b ? b + j0 : NULL, M, K, nj);
     }
 }

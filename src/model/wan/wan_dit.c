@@ -44,6 +44,7 @@ struct ts_wan_ws {
     float * ctx_h;   // (L, D) text embedding's hidden layer
     float * ckv;     // (text_segs, L, 2D) cross-attention K | V rows of each segment
     uint8_t * used;  // (text_segs) 1 for the segments an owned frame attends to
+    int * uniq;      // (text_segs) rows [uniq - 1, L) of the segment's input are equal: computed once
     float * tmem;    // owned: one allocation ctx, ctx_h and ckv point into
 };
 
@@ -148,10 +149,12 @@ static void text_group_alloc(ts_wan_ws * ws, int n) {
     const size_t a = (n * L * D + 15) / 16 * 16, b = (L * D + 15) / 16 * 16, c = (n * L * 2 * D + 15) / 16 * 16;
     free(ws->tmem);
     free(ws->used);
+    free(ws->uniq);
     ws->tmem = ts_cpu_aligned_alloc(a + b + c);
     memset(ws->tmem, 0, (a + b + c) * sizeof(float));
     ws->ctx = ws->tmem, ws->ctx_h = ws->tmem + a, ws->ckv = ws->tmem + a + b;
     ws->used = ts_calloc((size_t)n, 1);
+    ws->uniq = ts_calloc((size_t)n, sizeof(int));
     ws->text_segs = n;
 }
 
@@ -228,6 +231,7 @@ void ts_wan_ws_free(ts_wan_ws ** pws) {
     free((*pws)->mem);
     free((*pws)->tmem);
     free((*pws)->used);
+    free((*pws)->uniq);
     free(*pws);
     *pws = NULL;
 }
@@ -246,8 +250,26 @@ size_t ts_wan_ws_gather_bytes(const ts_wan_ws * ws) {
 static int seg_of(const struct ts_wan_text * tx, int64_t t) { return tx->seg_a ? tx->seg_a[t] : 0; }
 static float alpha_of(const struct ts_wan_text * tx, int64_t t) { return tx->alpha && tx->seg_b ? tx->alpha[t] : 0.0f; }
 
+// Rows [u - 1, L) of x (L rows of n floats) are bit-identical: the smallest such u >= 1.
+// The text encoder's rows past the prompt are all zero (padding to 512), so a
+// short prompt leaves u = its length + 1.
+static int repeated_tail(const float * x, int L, int n) {
+    const float * last = x + (size_t)(L - 1) * n;
+    int u = L;
+    while (u > 1 && memcmp(x + (size_t)(u - 2) * n, last, (size_t)n * sizeof(float)) == 0) u--;
+    return u;
+}
+
+// rows [u, L) of y (stride ld, n floats each) = row u - 1.
+static void copy_tail(float * y, int ld, int u, int L, int n) {
+    for (int r = u; r < L; r++) memcpy(y + (size_t)r * ld, y + (size_t)(u - 1) * ld, (size_t)n * sizeof(float));
+}
+
 // Checks the segments, marks those the owned frames attend to and embeds their
-// text (linear, GELU (tanh), linear): a row's values do not depend on the other rows.
+// text (linear, GELU (tanh), linear). A row's values depend on that row alone
+// (the GEMM sums each output in one fixed order), so rows equal to the last one
+// are computed once and copied: the same bits, and a short prompt's 500 padding
+// rows cost one row in the text embedding and every block's keys and values.
 static enum ts_status text_prepare(ts_wan_ws * ws, const ts_wan_model * m, const struct ts_wan_text * tx) {
     const struct ts_wan_config * c = &m->cfg;
     ts_backend_t be = ws->be;
@@ -264,9 +286,12 @@ static enum ts_status text_prepare(ts_wan_ws * ws, const ts_wan_model * m, const
     }
     for (int sg = 0; sg < tx->n_segs; sg++) {
         if (!ws->used[sg]) continue;
-        lin(be, ws->ctx_h, D, tx->ctx + (size_t)sg * L * c->text_dim, c->text_dim, &m->text1, m->text1_b, L);
-        be->ops->gelu(be, ws->ctx_h, (int64_t)L * D);
-        lin(be, ws->ctx + (size_t)sg * L * D, D, ws->ctx_h, D, &m->text2, m->text2_b, L);
+        const float * in = tx->ctx + (size_t)sg * L * c->text_dim;
+        int u = ws->uniq[sg] = repeated_tail(in, L, c->text_dim);
+        lin(be, ws->ctx_h, D, in, c->text_dim, &m->text1, m->text1_b, u);
+        be->ops->gelu(be, ws->ctx_h, (int64_t)u * D);
+        lin(be, ws->ctx + (size_t)sg * L * D, D, ws->ctx_h, D, &m->text2, m->text2_b, u);
+        copy_tail(ws->ctx + (size_t)sg * L * D, D, u, L, D);
     }
     return TS_OK;
 }
@@ -278,9 +303,11 @@ static void cross_kv(ts_wan_ws * ws, const struct ts_wan_block * b, int n_segs, 
         if (!ws->used[sg]) continue;
         float * ckv = ws->ckv + (size_t)sg * L * 2 * D;
         const float * ctx = ws->ctx + (size_t)sg * L * D;
-        lin(ws->be, ckv, 2 * D, ctx, D, &b->ck, b->ck_b, L);
-        lin(ws->be, ckv + D, 2 * D, ctx, D, &b->cv, b->cv_b, L);
-        rmsnorm(ws->be, ckv, 2 * D, L, D, b->cnorm_k, eps);
+        int u = ws->uniq[sg];  // rows [u, L) repeat row u - 1 (text_prepare)
+        lin(ws->be, ckv, 2 * D, ctx, D, &b->ck, b->ck_b, u);
+        lin(ws->be, ckv + D, 2 * D, ctx, D, &b->cv, b->cv_b, u);
+        rmsnorm(ws->be, ckv, 2 * D, u, D, b->cnorm_k, eps);
+        copy_tail(ckv, 2 * D, u, L, 2 * D);
     }
 }
 
