@@ -461,12 +461,14 @@ static void test_attn_temporal(void) {
 }
 
 // 16-bit weights: the result is the float32 GEMM's on the widened values, bit
-// for bit, also when the weight is packed in several column slabs (K large),
-// with half subnormals, and with panels and k tails the vector widening skips.
+// for bit, with few rows and many (two ways of widening), also when the weight is
+// packed in several column slabs (K large), with half subnormals, and with
+// panels and k tails the vector widening skips.
 static void test_linear_typed(void) {
-    const int Ks[2] = {100, 65536}, Ns[2] = {37, 200};
-    for (int c = 0; c < 2; c++) {
-        int64_t M = 7;
+    // few rows (each job widens its panels by k block) and many (the whole weight packed in slabs)
+    const int Ms[3] = {7, 7, 600}, Ks[3] = {100, 65536, 300}, Ns[3] = {37, 200, 50};
+    for (int c = 0; c < 3; c++) {
+        int64_t M = Ms[c];
         int K = Ks[c], N = Ns[c];
         float *x = ts_test_alloc(M * K), *wf = ts_test_alloc((int64_t)N * K), *b = ts_test_alloc(N);
         uint16_t * w16 = malloc((size_t)N * K * sizeof(uint16_t));

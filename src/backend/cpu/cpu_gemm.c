@@ -29,6 +29,7 @@
 #define TS_GEMM_MB 96   // rows per parallel job (multiple of MR)
 _Static_assert(TS_GEMM_MB % TS_GEMM_MR == 0 && TS_GEMM_MR % 6 == 0, "row tiles: MB a multiple of MR, MR of 6");
 #define TS_GEMM_PG 8    // panels per parallel job (128 columns)
+#define TS_GEMM_FUSE_M 512  // 16-bit weights, at most this many rows: widened by k block, per job
 
 // ---- micro kernels: c (MR x NR; ldc) (+)= a (MR x kc; lda) @ bp (kc x NR) ----------------------
 // `first`: start from zero instead of loading c. Every element is the same
@@ -228,35 +229,41 @@ static void ts_gemm_panel_rows(ts_gemm_kernel_fn kern, float * C, int ldc, const
     }
 }
 
+// One k block [k0, k0 + kc) of panels [p0, p1): panel p's rows of that block at
+// bpk0 + (p - p0) * pstride. Full pairs of panels go through the two-panel kernel
+// where the kernel has one.
+static void ts_gemm_kblock(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bpk0,
+                           size_t pstride, int64_t M, int N, int k0, int kc, int p0, int p1, float * tile) {
+#if TS_GEMM_X86
+    const int pair = kern == ts_gemm_kernel_avx512;  // the same bits as the one-panel kernel
+    const int64_t M_full = M / TS_GEMM_MR * TS_GEMM_MR;
+#endif
+    for (int p = p0; p < p1; p++) {
+        const float * bpk = bpk0 + (size_t)(p - p0) * pstride;
+        int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
+#if TS_GEMM_X86
+        if (pair && p + 1 < p1 && N - j0 >= 2 * TS_GEMM_NR) {  // two full panels
+            for (int64_t i0 = 0; i0 < M_full; i0 += TS_GEMM_MR)
+                ts_gemm_kernel_avx512_x2(kc, A + i0 * lda + k0, lda, bpk, pstride, C + i0 * ldc + j0, ldc, k0 == 0);
+            ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk, M_full, M, k0, kc, j0, TS_GEMM_NR, tile);
+            ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk + pstride, M_full, M, k0, kc, j0 + TS_GEMM_NR, TS_GEMM_NR,
+                               tile);
+            p++;
+            continue;
+        }
+#endif
+        ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk, 0, M, k0, kc, j0, nj, tile);
+    }
+}
+
 void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bp,
                         int64_t M, int K, int N, int p0, int p1, float * tile) {
-#if TS_GEMM_X86
-    // The AVX-512 kernel also comes as a two-panel kernel (the same bits), used on full tiles.
-    const int pair = kern == ts_gemm_kernel_avx512;
-#endif
     const size_t pstride = (size_t)K * TS_GEMM_NR;
-    const int64_t M_full = M / TS_GEMM_MR * TS_GEMM_MR;
     for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
         int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
-        for (int p = p0; p < p1; p++) {
-            const float * bpk = bp + (size_t)p * pstride + (size_t)k0 * TS_GEMM_NR;
-            int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
-#if TS_GEMM_X86
-            if (pair && p + 1 < p1 && N - j0 >= 2 * TS_GEMM_NR) {  // two full panels
-                for (int64_t i0 = 0; i0 < M_full; i0 += TS_GEMM_MR)
-                    ts_gemm_kernel_avx512_x2(kc, A + i0 * lda + k0, lda, bpk, pstride, C + i0 * ldc + j0, ldc,
-                                             k0 == 0);
-                ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk, M_full, M, k0, kc, j0, TS_GEMM_NR, tile);
-                ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk + pstride, M_full, M, k0, kc, j0 + TS_GEMM_NR,
-                                   TS_GEMM_NR, tile);
-                p++;
-                continue;
-            }
-#endif
-            ts_gemm_panel_rows(kern, C, ldc, A, lda, bpk, 0, M, k0, kc, j0, nj, tile);
-        }
+        ts_gemm_kblock(kern, C, ldc, A, lda, bp + (size_t)p0 * pstride + (size_t)k0 * TS_GEMM_NR, pstride, M, N, k0,
+                       kc, p0, p1, tile);
     }
-    (void)pstride;
 }
 
 size_t ts_cpu_gemm_tile_floats(void) { return TS_GEMM_MR * TS_GEMM_KC + TS_GEMM_MR * TS_GEMM_NR; }
@@ -421,39 +428,41 @@ __attribute__((target("avx2"))) static inline void ts_gemm_transpose8(float * ds
     _mm256_storeu_ps(dst + 7 * TS_GEMM_NR, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-// One full panel (16 rows of W) widened 8 k at a time and transposed in registers;
-// returns the k it reached (the caller finishes the tail).
-__attribute__((target("avx2,f16c"))) static int ts_gemm_pack16_panel_avx2(float * dst, const uint16_t * W, int bf16,
-                                                                          int K) {
+// k in [0, kc) of one full panel (16 rows of W, `ldw` apart) widened 8 k at a
+// time and transposed in registers; returns the k it reached (the caller finishes the tail).
+__attribute__((target("avx2,f16c"))) static int ts_gemm_pack16_panel_avx2(float * dst, const uint16_t * W, size_t ldw,
+                                                                          int bf16, int kc) {
     int k = 0;
-    for (; k + 8 <= K; k += 8) {
+    for (; k + 8 <= kc; k += 8) {
         for (int half = 0; half < 2; half++) {
-            const uint16_t * s = W + (size_t)(8 * half) * K + k;
+            const uint16_t * s = W + 8 * half * ldw + k;
             ts_gemm_transpose8(dst + (size_t)k * TS_GEMM_NR + 8 * half, ts_gemm_widen8(s, bf16),
-                               ts_gemm_widen8(s + K, bf16), ts_gemm_widen8(s + 2 * (size_t)K, bf16),
-                               ts_gemm_widen8(s + 3 * (size_t)K, bf16), ts_gemm_widen8(s + 4 * (size_t)K, bf16),
-                               ts_gemm_widen8(s + 5 * (size_t)K, bf16), ts_gemm_widen8(s + 6 * (size_t)K, bf16),
-                               ts_gemm_widen8(s + 7 * (size_t)K, bf16));
+                               ts_gemm_widen8(s + ldw, bf16), ts_gemm_widen8(s + 2 * ldw, bf16),
+                               ts_gemm_widen8(s + 3 * ldw, bf16), ts_gemm_widen8(s + 4 * ldw, bf16),
+                               ts_gemm_widen8(s + 5 * ldw, bf16), ts_gemm_widen8(s + 6 * ldw, bf16),
+                               ts_gemm_widen8(s + 7 * ldw, bf16));
         }
     }
     return k;
 }
 #endif
 
-// Panels [p0, p1) of W^T for W (N, K) stored in 16 bits, widened to float
+// Panels [p0, p1) of W^T for W (N, ldw) stored in 16 bits, its k in [0, K) (a
+// column block of W when K < ldw), widened to float, each panel K x NR
 // (`vec`: full panels through the AVX2 + F16C path; the same values).
-static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, int bf16, int K, int N, int p0, int p1, int vec) {
+static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, size_t ldw, int bf16, int K, int N, int p0, int p1,
+                               int vec) {
     for (int p = p0; p < p1; p++) {
-        float * dst = bp + (size_t)p * K * TS_GEMM_NR;
+        float * dst = bp + (size_t)(p - p0) * K * TS_GEMM_NR;
         int j0 = p * TS_GEMM_NR, nj = N - j0 < TS_GEMM_NR ? N - j0 : TS_GEMM_NR;
         int k0 = 0;
 #if TS_GEMM_X86
-        if (vec && nj == TS_GEMM_NR) k0 = ts_gemm_pack16_panel_avx2(dst, W + (size_t)j0 * K, bf16, K);
+        if (vec && nj == TS_GEMM_NR) k0 = ts_gemm_pack16_panel_avx2(dst, W + (size_t)j0 * ldw, ldw, bf16, K);
 #else
         (void)vec;
 #endif
         for (int jj = 0; jj < TS_GEMM_NR; jj++) {
-            const uint16_t * src = W + (size_t)(j0 + jj) * K;
+            const uint16_t * src = W + (size_t)(j0 + jj) * ldw;
             if (jj >= nj) {
                 for (int k = k0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = 0.0f;
             } else if (bf16) {
@@ -466,6 +475,38 @@ static void ts_cpu_gemm_pack16(float * bp, const uint16_t * W, int bf16, int K, 
             } else {
                 for (int k = k0; k < K; k++) dst[(size_t)k * TS_GEMM_NR + jj] = ts_gemm_half_to_float(src[k]);
             }
+        }
+    }
+}
+
+// Few rows (M <= TS_GEMM_FUSE_M, as a short video's tokens or a time step):
+// every weight would be used by few row tiles, so instead of widening the
+// whole matrix into memory and reading it back, each job (two panels, 32
+// columns) widens one k block of its panels into a cache-resident buffer and
+// runs every row over it. The k order of each output, the kernel and the bias
+// step are the packed path's: the same bits.
+static void ts_cpu_linear16_fused(ts_backend_t be, float * y, int ldy, const float * x, int ldx, const uint16_t * W,
+                                  int bf16, int vec, const float * b, int64_t M, int K, int N) {
+    struct ts_cpu_ctx * cx = be->ctx;
+    const int npan = (N + TS_GEMM_NR - 1) / TS_GEMM_NR, njobs = (npan + 1) / 2;
+    const size_t buf_floats = (size_t)2 * TS_GEMM_KC * TS_GEMM_NR;
+    size_t stride;
+    float * scratch = ts_cpu_scratch(be, buf_floats + ts_cpu_gemm_tile_floats(), &stride);
+    int nt = cx->threads < njobs ? cx->threads : njobs;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int job = 0; job < njobs; job++) {
+        float * buf = scratch + (size_t)omp_get_thread_num() * stride;  // 64-byte aligned: stride is
+        float * tile = buf + buf_floats;                                 // a multiple of 16 floats
+        int p0 = 2 * job, p1 = p0 + 2 < npan ? p0 + 2 : npan;
+        for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
+            int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
+            ts_cpu_gemm_pack16(buf, W + k0, (size_t)K, bf16, kc, N, p0, p1, vec);
+            ts_gemm_kblock(cx->gemm_kernel, y, ldy, x, ldx, buf, (size_t)kc * TS_GEMM_NR, M, N, k0, kc, p0, p1, tile);
+        }
+        if (b) {
+            int j0 = p0 * TS_GEMM_NR, j1 = p1 * TS_GEMM_NR < N ? p1 * TS_GEMM_NR : N;
+            for (int64_t i = 0; i < M; i++)
+                for (int j = j0; j < j1; j++) y[i * ldy + j] += b[j];
         }
     }
 }
@@ -484,6 +525,16 @@ void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, i
     TS_ASSERT(ldx >= K && ldy >= N && K > 0);
     if (M <= 0 || N <= 0) return;
     struct ts_cpu_ctx * cx = be->ctx;
+    const uint16_t * W = w;
+#if TS_GEMM_X86
+    const int vec = cx->avx2 && __builtin_cpu_supports("f16c");
+#else
+    const int vec = 0;
+#endif
+    if (M <= TS_GEMM_FUSE_M) {
+        ts_cpu_linear16_fused(be, y, ldy, x, ldx, W, wdtype == TS_CPU_W_BF16, vec, b, M, K, N);
+        return;
+    }
     // Every output is the same k-ordered sum whichever slab its column is in,
     // so slabs change no bit of the result.
     int slab = (int)(TS_GEMM_SLAB_FLOATS / (size_t)K) / TS_GEMM_NR * TS_GEMM_NR;
@@ -495,18 +546,13 @@ void ts_cpu_linear_typed(ts_backend_t be, float * y, int ldy, const float * x, i
         cx->pack = ts_cpu_aligned_alloc(need);
         cx->pack_floats = need;
     }
-    const uint16_t * W = w;
-#if TS_GEMM_X86
-    const int vec = cx->avx2 && __builtin_cpu_supports("f16c");
-#else
-    const int vec = 0;
-#endif
     for (int j0 = 0; j0 < N; j0 += slab) {
         int nj = N - j0 < slab ? N - j0 : slab;
         int npan = (nj + TS_GEMM_NR - 1) / TS_GEMM_NR;
 #pragma omp parallel for num_threads(cx->threads) schedule(static)
         for (int p = 0; p < npan; p++)
-            ts_cpu_gemm_pack16(cx->pack, W + (size_t)j0 * K, wdtype == TS_CPU_W_BF16, K, nj, p, p + 1, vec);
+            ts_cpu_gemm_pack16(cx->pack + (size_t)p * K * TS_GEMM_NR, W + (size_t)j0 * K, (size_t)K,
+                               wdtype == TS_CPU_W_BF16, K, nj, p, p + 1, vec);
         ts_cpu_gemm_run(be, y + j0, ldy, x, ldx, cx->pack, b ? b + j0 : NULL, M, K, nj);
     }
 }
