@@ -501,6 +501,13 @@ static void ts_cpu_linear16_fused(ts_backend_t be, float * y, int ldy, const flo
         for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
             int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
             ts_cpu_gemm_pack16(buf, W + k0, (size_t)K, bf16, kc, N, p0, p1, vec);
+            // The weight is streamed from memory once: short runs of 32 rows that the
+            // hardware prefetcher does not follow, so ask for the next block (the
+            // next k block of these rows, else the next job's first) while this one computes.
+            int nk0 = k0 + TS_GEMM_KC < K ? k0 + TS_GEMM_KC : 0, nkc = nk0 ? (K - nk0 < kc ? K - nk0 : kc) : kc;
+            int nr0 = (nk0 ? p0 : p1) * TS_GEMM_NR, nr1 = nr0 + 2 * TS_GEMM_NR < N ? nr0 + 2 * TS_GEMM_NR : N;
+            for (int r = nr0; r < nr1; r++)
+                for (int k = nk0; k < nk0 + nkc; k += 32) __builtin_prefetch(W + (size_t)r * K + k, 0, 3);
             ts_gemm_kblock(cx->gemm_kernel, y, ldy, x, ldx, buf, (size_t)kc * TS_GEMM_NR, M, N, k0, kc, p0, p1, tile);
         }
         if (b) {
