@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"   // ts_cpu_isa (the FMA peak's width)
 #include "backend/registry.h"  // --backend by name
 #include "bench/bench.h"
 #include "core/common.h"
@@ -52,6 +53,67 @@ double ts_bench_sgemm_gflops(int threads, int n) {
     openblas_set_num_threads(1);
     free(a), free(b), free(cc);
     return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+double ts_bench_cpu_time(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// 16 independent accumulators per thread (enough to cover the FMA latency on two
+// units); the inputs come from memory so nothing folds at compile time.
+#define FMA_ITERS 4000000
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static float fma_loop512(const float * in) {
+    __m512 a[16], x = _mm512_set1_ps(in[0]), y = _mm512_set1_ps(in[1]);
+    for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps(in[2] * (float)i);
+    for (int it = 0; it < FMA_ITERS; it++)
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+    __m512 s = a[0];
+    for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+__attribute__((target("avx2,fma"))) static float fma_loop256(const float * in) {
+    __m256 a[12], x = _mm256_set1_ps(in[0]), y = _mm256_set1_ps(in[1]);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(in[2] * (float)i);
+    for (int it = 0; it < FMA_ITERS; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
+    float out[8], s = 0.0f;
+    for (int i = 1; i < 12; i++) a[0] = _mm256_add_ps(a[0], a[i]);
+    _mm256_storeu_ps(out, a[0]);
+    for (int i = 0; i < 8; i++) s += out[i];
+    return s;
+}
+#endif
+
+double ts_bench_fma_peak_gflops(int threads) {
+    static volatile float in[3] = {0.999f, 0.001f, 0.5f};
+    static volatile float sink;  // keeps the loops' results alive
+    float v[3] = {in[0], in[1], in[2]};
+    int width = 0;  // floats per FMA instruction x chains
+#if defined(__x86_64__)
+    int isa = ts_cpu_isa();
+    width = isa >= TS_CPU_ISA_AVX512 ? 16 * 16 : isa >= TS_CPU_ISA_AVX2 ? 8 * 12 : 0;
+#endif
+    if (!width) return 0.0;
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = ts_time();
+#pragma omp parallel num_threads(threads)
+        {
+#if defined(__x86_64__)
+            sink = width == 256 ? fma_loop512(v) : fma_loop256(v);
+#endif
+        }
+        double t = ts_time() - t0;
+        if (t < best) best = t;
+    }
+    (void)sink;
+    return 2.0 * width * (double)FMA_ITERS * threads / best / 1e9;
 }
 
 static int cmp_double(const void * a, const void * b) {

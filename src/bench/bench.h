@@ -10,6 +10,11 @@
 double ts_bench_median(double * v, int n);
 // This machine's OpenBLAS sgemm GFLOP/s on n^3 with `threads` threads, best of 5.
 double ts_bench_sgemm_gflops(int threads, int n);
+// The CPU's arithmetic peak on `threads` threads: independent fused multiply-add
+// chains in registers (AVX-512, else AVX2+FMA, else 4-wide multiply and add), GFLOP/s, best of 3.
+double ts_bench_fma_peak_gflops(int threads);
+// CPU time of the process so far (all threads), seconds.
+double ts_bench_cpu_time(void);
 // FNV-1a over n bytes (outputs compared bit for bit across rows).
 uint64_t ts_bench_fnv1a(const void * p, size_t n);
 // A barrier whose waiting ranks sleep between polls instead of spinning.

@@ -85,10 +85,12 @@ static int wan_forward_one(const struct ts_bench_wan_args * a) {
     enum ts_status st = ts_wan_ws_new(b.m, b.T, 0, b.T, b.h, b.w, 0, TS_WAN_TEXT_LEN, &ws);
     if (st == TS_OK) st = ts_wan_forward(ws, b.m, v, x, BENCH_TIMESTEP, b.ctx, NULL);  // warm-up
     double * t = ts_malloc((size_t)a->reps * sizeof(double));
+    double * tc = ts_malloc((size_t)a->reps * sizeof(double));  // CPU time of the process (all threads)
     for (int r = 0; st == TS_OK && r < a->reps; r++) {
-        double t0 = ts_time();
+        double t0 = ts_time(), c0 = ts_bench_cpu_time();
         st = ts_wan_forward(ws, b.m, v, x, BENCH_TIMESTEP, b.ctx, NULL);
         t[r] = ts_time() - t0;
+        tc[r] = ts_bench_cpu_time() - c0;
     }
     size_t nv = (size_t)b.T * b.h * b.w * c->out_channels;
     if (st == TS_OK && a->save) {
@@ -105,32 +107,37 @@ static int wan_forward_one(const struct ts_bench_wan_args * a) {
         for (int r = 1; r < a->reps; r++) tmin = t[r] < tmin ? t[r] : tmin;
         double med = ts_bench_median(t, a->reps), gf = wan_flops(c, b.T, b.h, b.w, TS_WAN_TEXT_LEN) / 1e9;
         double peak = ts_bench_sgemm_gflops(a->threads, 1024), rss = ts_peak_rss() / 1e6;
+        double fma = ts_bench_fma_peak_gflops(a->threads), cmed = ts_bench_median(tc, a->reps);
         int tokens = (int)(b.T * (b.h / c->patch[1]) * (b.w / c->patch[2]));
         uint64_t hash = ts_bench_fnv1a(v, nv * sizeof(float));
         if (a->json) {
             printf("{\"bench\": \"wan_forward\", \"model\": \"%s\", \"frames\": %lld, \"latent_frames\": %lld, "
                    "\"width\": %d, \"height\": %d, \"tokens\": %d, \"dim\": %d, \"layers\": %d, \"params\": %lld, "
                    "\"threads\": %d, \"reps\": %d, \"fwd_ms_median\": %.3f, \"fwd_ms_min\": %.3f, \"gflop\": %.3f, "
-                   "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"pct_peak\": %.1f, \"rss_peak_mb\": %.1f, "
+                   "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"pct_peak\": %.1f, \"fma_peak_gflops\": %.2f, "
+                   "\"pct_fma_peak\": %.1f, \"fwd_cpu_ms_median\": %.3f, \"rss_peak_mb\": %.1f, "
                    "\"out_hash\": \"%016llx\"}\n",
                    a->model_path, (long long)a->frames, (long long)b.T, a->width, a->height, tokens, c->dim, c->layers,
                    (long long)b.m->n_params, a->threads, a->reps, med * 1e3, tmin * 1e3, gf, gf / med, peak,
-                   100.0 * gf / med / peak, rss, (unsigned long long)hash);
+                   100.0 * gf / med / peak, fma, 100.0 * gf / med / fma, cmed * 1e3, rss, (unsigned long long)hash);
         } else {
             printf("# timeshard bench: Wan2.1 transformer forward on one rank, %s (%lld parameters, %s layout), cpu, "
                    "fp32 compute on stored weights\n",
                    a->model_path, (long long)b.m->n_params, ts_wan_layout_name(b.m->layout));
-            printf("#  frames  latent  tokens   dim  layers  threads    fwd(ms)    GFLOP  GFLOP/s  sgemm(GFLOP/s)  "
-                   "%%peak  rss(MB)\n");
-            printf("  %7lld  %6lld  %6d  %4d  %6d  %7d  %9.1f  %7.1f  %7.2f  %14.2f  %5.1f  %7.1f\n",
-                   (long long)a->frames, (long long)b.T, tokens, c->dim, c->layers, a->threads, med * 1e3, gf, gf / med,
-                   peak, 100.0 * gf / med / peak, rss);
-            printf("# fwd(ms): median of %d after one warm-up, %dx%d video, 512 text rows; peak: OpenBLAS sgemm "
-                   "1024^3, best of 5, same threads; rss: the process's peak\n",
+            printf("#  frames  latent  tokens   dim  layers  threads    fwd(ms)  cpu(ms)    GFLOP  GFLOP/s  "
+                   "sgemm(GFLOP/s)  %%peak  fma(GFLOP/s)  %%fma  rss(MB)\n");
+            printf("  %7lld  %6lld  %6d  %4d  %6d  %7d  %9.1f  %7.1f  %7.1f  %7.2f  %14.2f  %5.1f  %12.1f  %4.1f  "
+                   "%7.1f\n",
+                   (long long)a->frames, (long long)b.T, tokens, c->dim, c->layers, a->threads, med * 1e3, cmed * 1e3,
+                   gf, gf / med, peak, 100.0 * gf / med / peak, fma, 100.0 * gf / med / fma, rss);
+            printf("# fwd(ms): median of %d after one warm-up, %dx%d video, 512 text rows; cpu: the process's CPU "
+                   "time per forward (all threads); GFLOP: the forward's arithmetic as the reference does it (all 512 text rows; rows repeating the last are computed once here); peak: OpenBLAS sgemm 1024^3, best of 5, same threads; fma: "
+                   "independent fused multiply-adds in registers, the widest the CPU has, same threads (the "
+                   "arithmetic peak); rss: the process's peak\n",
                    a->reps, a->width, a->height);
         }
     }
-    free(t);
+    free(t), free(tc);
     free(x), free(v);
     ts_wan_ws_free(&ws);
     wan_bench_close(&b);

@@ -13,7 +13,9 @@ PyTorch and diffusers (the tools venv), never the engine.
 writes a 1.3B-shaped one) or a diffusers directory. --dtype: what diffusers
 computes in (fp32: the weights widened at load, as the engine computes; bf16:
 the stored weights as they are). Both sides get the same input (the engine's
-Philox noise, tools/philox.py); the summary gives the outputs' largest
+Philox noise, tools/philox.py); ratios are diffusers' time over the engine's,
+from wall time and from process CPU time (all threads; steadier where other
+work shares the machine); the summary gives the outputs' largest
 difference relative to diffusers' largest value (the engine computes in float32,
 so compare against --dtype fp32). Prints one JSON line per turn and a summary.
 """
@@ -116,6 +118,7 @@ def main():
     cmd = [a.bin, "bench", "--model", a.model, "--frames", str(a.frames), "--width", str(a.width), "--height",
            str(a.height), "--threads", str(a.threads), "--reps", str(a.reps), "--json"]
     ratios, ts_ms, pt_ms, rel = [], [], [], None
+    cpu_ratios = []  # the same from CPU time (process, all threads): steadier on a shared machine
     for turn in range(a.turns):
         save = ["--save-output", a.save] if turn == 0 else []
         out = subprocess.run(cmd + save, env=env, capture_output=True, text=True, check=True).stdout
@@ -123,24 +126,31 @@ def main():
             mine = np.fromfile(a.save, dtype=np.float32).reshape(ref.shape)
             rel = float(np.abs(mine - ref).max() / np.abs(ref).max())
         row = json.loads(out.strip().splitlines()[-1])
-        times = []
+        times, cpu = [], []
         for _ in range(a.reps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fwd()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         pt = statistics.median(times) * 1e3
+        pt_cpu = statistics.median(cpu) * 1e3
+        cpu_ratios.append(pt_cpu / row["fwd_cpu_ms_median"])
         ratios.append(pt / row["fwd_ms_median"])
         ts_ms.append(row["fwd_ms_median"])
         pt_ms.append(pt)
         print(json.dumps({"turn": turn + 1, "timeshard_ms": row["fwd_ms_median"], "diffusers_ms": round(pt, 3),
-                          "ratio": round(ratios[-1], 4), "timeshard_rss_mb": row["rss_peak_mb"],
+                          "ratio": round(ratios[-1], 4), "timeshard_cpu_ms": row["fwd_cpu_ms_median"],
+                          "diffusers_cpu_ms": round(pt_cpu, 3), "cpu_ratio": round(cpu_ratios[-1], 4),
+                          "timeshard_rss_mb": row["rss_peak_mb"], "fma_peak_gflops": row["fma_peak_gflops"],
                           "sgemm_gflops": row["sgemm_gflops"]}), flush=True)
     print(json.dumps({"summary": "wan_forward_vs_diffusers", "model": a.model, "params": row["params"],
                       "frames": a.frames, "width": a.width, "height": a.height, "tokens": row["tokens"],
                       "threads": a.threads, "turns": a.turns, "reps": a.reps, "diffusers_dtype": a.dtype,
                       "timeshard_ms_median": statistics.median(ts_ms), "diffusers_ms_median": statistics.median(pt_ms),
                       "ratio_median": round(statistics.median(ratios), 4), "ratio_min": round(min(ratios), 4),
-                      "ratio_max": round(max(ratios), 4), "max_rel_diff": rel, "timeshard_rss_mb": row["rss_peak_mb"],
+                      "ratio_max": round(max(ratios), 4), "cpu_ratio_median": round(statistics.median(cpu_ratios), 4),
+                      "cpu_ratio_min": round(min(cpu_ratios), 4), "cpu_ratio_max": round(max(cpu_ratios), 4),
+                      "max_rel_diff": rel, "timeshard_rss_mb": row["rss_peak_mb"],
                       "diffusers_rss_mb": round(torch_rss, 1), "diffusers_load_s": round(load_s, 1),
                       "torch": torch.__version__}))
 
