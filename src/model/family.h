@@ -46,6 +46,7 @@ struct ts_shape {
     int lat_h, lat_w, lat_c;  // one latent frame (h, w, c), time-major channels-last
     int64_t min_frames_per_rank;  // latent frames each rank must own (the halo depth)
     int window;             // latent frames each side a frame attends to (0: the family's own)
+    int prompts;            // prompts to encode: storyboard segments + the negative (set by the pipeline; 0: 2)
 };
 
 // What the conditioning is built from: the prompts (a storyboard; one segment

@@ -122,7 +122,15 @@ static enum ts_status plan_settings(struct ts_run * r) {
     }
     if (gp->out_path && !ts_frames_path(gp->out_path)) TS_TRY(ts_video_output_check(gp->out_path, gp->codec));
     TS_TRY(plan_files(r));
-    // memory, planned before anything is allocated: the largest share of frames
+    return TS_OK;
+}
+
+// Memory, planned before anything is allocated, for the largest share of frames
+// and every prompt to encode (the storyboard's segments and the negative prompt).
+static enum ts_status plan_memory(struct ts_run * r) {
+    const ts_parallel * d = r->par;
+    const int64_t T = r->sh.latent_frames;
+    r->sh.prompts = r->sb.n + 1;
     int64_t Tmax = (T + d->world - 1) / d->world;
     if (r->fam->mem_bytes) {
         char what[96];
@@ -157,8 +165,8 @@ static void plan_print(const struct ts_run * r) {
     TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
             r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
     if (r->mem_plan > 0)
-        TS_INFO("  memory    %.2f GiB per rank planned beyond the weights (work space, latents, conditioning, "
-                "decoder)", r->mem_plan / 1073741824.0);
+        TS_INFO("  memory    %.1f MiB (%.2f GiB) per rank planned beyond the weights (work space, latents, "
+                "conditioning, decoder)", r->mem_plan / 1048576.0, r->mem_plan / 1073741824.0);
     const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
     const char * unit = T != r->sh.frames ? "latent frames" : "frames";
     if (!strcmp(r->be->ops->name, "cpu"))
@@ -173,6 +181,7 @@ static void plan_print(const struct ts_run * r) {
 static enum ts_status run_plan(struct ts_run * r) {
     enum ts_status st = plan_settings(r);
     if (st == TS_OK) st = plan_story(r);  // every rank reads the file: one failing (a node without it) fails all
+    if (st == TS_OK) st = plan_memory(r);
     st = ts_parallel_agree(r->par, st);
     if (st != TS_OK) return st;
     ts_partition(r->sh.latent_frames, r->par->world, r->par->rank, &r->g0, &r->Tn);

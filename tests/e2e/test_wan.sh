@@ -188,8 +188,22 @@ expect_fail "wan: bench --scaling weak" $WORK/none "$TS" bench --model "$PIPE" -
 "$TS" generate --dry-run --model "$PIPE" --prompt "$P" --frames 81 --width 832 --height 480 --out $WORK/dry.mp4 \
     > $WORK/dry.txt 2>&1
 rc=$?
-ok=0; [ $rc = 0 ] && [ ! -e $WORK/dry.mp4 ] && grep -q "memory .* GiB per rank planned" $WORK/dry.txt && ok=1
+ok=0; [ $rc = 0 ] && [ ! -e $WORK/dry.mp4 ] && grep -q "memory .* MiB (.* GiB) per rank planned" $WORK/dry.txt && ok=1
 verdict "wan: --dry-run prints the memory plan, writes nothing" $ok "rc=$rc"
+# the plan counts every prompt it encodes: each storyboard segment adds its text rows
+# (512 x (text_dim + 3 dim) floats = 256 KiB for this pipeline's 32 and 32)
+printf '0-20: %s\n21-40: a blue bird flies\n41-80: a green frog sits\n' "$P" > $WORK/dry3.txt
+"$TS" generate --dry-run --model "$PIPE" --storyboard $WORK/dry3.txt --frames 81 --width 832 --height 480 \
+    > $WORK/dry3.txt.out 2>&1
+/usr/bin/python3 - $WORK/dry.txt $WORK/dry3.txt.out <<'PYEOF'
+import re, sys
+mib = [float(re.search(r"memory +([0-9.]+) MiB", open(f).read()).group(1)) for f in sys.argv[1:]]
+d = mib[1] - mib[0]
+ok = abs(d - 2 * 0.25) < 0.11  # two more prompts, 0.25 MiB each, printed to 0.1 MiB
+print(f"  {'wan: --dry-run plans each storyboard prompt':44s} {'OK  ' if ok else 'FAIL'}   +{d:.1f} MiB")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (wan dry-run storyboard memory)" $((1 - $?))
 expect_fail "wan: --dry-run of a video too large for memory" $WORK/dry.mp4 "$TS" generate --dry-run --model "$PIPE" \
     --prompt "$P" --frames 100001 --width 1920 --height 1088 --out $WORK/dry.mp4
 grep -q "needs .* GiB per rank" $WORK/err.log; verdict "  ... says what it needs" $((1 - $?))

@@ -266,7 +266,10 @@ static int64_t wan_mem_bytes(const void * model, const struct ts_shape * sh, int
                                                                                          : sh->latent_frames)
                                        : sh->latent_frames;
     int64_t act = Tn * N * (8 * D + c->ffn_dim) + kv_frames * N * 2 * D;
-    int64_t text = 2 * (int64_t)TS_WAN_TEXT_LEN * (c->text_dim + 2 * D);
+    // each prompt's encoder rows, and in the work space its embedded rows and every
+    // block's keys and values (per segment a forward uses) plus one hidden layer
+    int64_t prompts = sh->prompts > 0 ? sh->prompts : 2;
+    int64_t text = prompts * (int64_t)TS_WAN_TEXT_LEN * (c->text_dim + 3 * D) + (int64_t)TS_WAN_TEXT_LEN * D;
     int64_t lat = (int64_t)sh->lat_h * sh->lat_w * sh->lat_c * (Tn + 38) * 8;
     int64_t vae = (int64_t)sh->width * sh->height * ts_wan_vae_get_config(m->vae)->base_dim * 4 * 6;
     return (act + text + lat + vae) * (int64_t)sizeof(float);
