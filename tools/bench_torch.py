@@ -1,7 +1,7 @@
 """Time the PyTorch reference's DiT forward and the C engine's on the same
 model, frames and threads (or GPU and dtype), in one run, and print the ratio.
 
-    /work/venv/bin/python tools/bench_torch.py --bin build/timeshard --threads 1 --frames 16
+    venv/bin/python tools/bench_torch.py --bin build/timeshard --threads 1 --frames 16
     python3 tools/bench_torch.py --bin build-gpu/timeshard --device cuda --dtype bf16 \
         --model synth:bench-full --frames 8          # on a GPU machine, the realistic preset
 """

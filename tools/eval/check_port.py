@@ -1,6 +1,6 @@
 """Check that tools/eval/gt.py (numpy) renders what tools/train/shapes.py (torch) renders.
 
-Needs torch (not run in CI):  /work/venv/bin/python tools/eval/check_port.py
+Needs torch (not run in CI):  venv/bin/python tools/eval/check_port.py
 Both are fed the same uniform stream (a torch.Generator with the same seed, drawn one number at a
 time as shapes.tracks draws), for every motion, shape and colour, at 12 fps and 60 fps and with t0 > 0.
 Passes when tracks agree to 1e-9 px and uint8 frames differ by at most 1 level (float32 rounding).

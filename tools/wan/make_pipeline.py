@@ -18,7 +18,7 @@ test (tests/e2e/test_wan.sh).
 Weights stored in bf16 (run_pipeline.py loads them as float32). Needs torch, diffusers, transformers,
 sentencepiece; with HF_HUB_OFFLINE=1 nothing is downloaded.
 
-    HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_pipeline.py tests/fixtures/wan_pipe
+    HF_HUB_OFFLINE=1 venv/bin/python tools/wan/make_pipeline.py tests/fixtures/wan_pipe
 
 --size 1.3B writes a Wan2.1-T2V-1.3B-shaped pipeline instead, for timing and
 memory (never committed: 3.6 GB): the transformer and the VAE at their real

@@ -26,7 +26,7 @@ The fake model, computed in float64 from the float32 latents, then rounded:
     v = A*x + B*sin(x) + C*t/1000        (t: the timestep the model is given)
 
 Run with the diffusers venv, offline:
-    HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_sched_fixtures.py [--out DIR]
+    HF_HUB_OFFLINE=1 venv/bin/python tools/wan/make_sched_fixtures.py [--out DIR]
     ... --compare-wan   prints diffusers' and Wan's own UniPC timesteps side by side
 """
 import argparse

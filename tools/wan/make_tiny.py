@@ -16,7 +16,7 @@ and writes <name>.io.safetensors with the inputs and diffusers' output:
 The stored dtype (fp32, bf16, fp16) is the model's; the reference runs in fp32
 on those rounded values, which is what timeshard computes.
 
-usage: HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_tiny.py tests/fixtures/wan
+usage: HF_HUB_OFFLINE=1 venv/bin/python tools/wan/make_tiny.py tests/fixtures/wan
 """
 import json
 import os

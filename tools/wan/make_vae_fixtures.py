@@ -30,7 +30,7 @@ and writes under OUT (default tests/fixtures/wan_vae):
 All arrays are time-major and channels-last, as the engine keeps them.
 
 Run with the diffusers venv, offline:
-    HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_vae_fixtures.py [--out DIR]
+    HF_HUB_OFFLINE=1 venv/bin/python tools/wan/make_vae_fixtures.py [--out DIR]
     ... --reach [--base-dim 8]   measures the decoder's temporal reach (receptive field)
 Wan2.1's real size (base_dim 96, 127M parameters; never committed):
     ... --base-dim 96 --small-cases --out /tmp/wan_vae_real

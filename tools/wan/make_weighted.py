@@ -12,7 +12,7 @@ output. Writes <name>.weighted.safetensors:
   bias (L,)          float32  the bias per text row
   out  (T, h, w, C)  float32  diffusers' forward with it
 
-usage: HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/make_weighted.py tests/fixtures/wan
+usage: HF_HUB_OFFLINE=1 venv/bin/python tools/wan/make_weighted.py tests/fixtures/wan
 """
 import math
 import os

@@ -15,7 +15,7 @@ output_type "np" (frames) and "latent" (final model-space latents). Written to
   /prompt_embeds, /negative_prompt_embeds float32 (512, text_dim): the text context
 attributes: prompt, negative_prompt, steps, cfg, frames, width, height, timesteps.
 
-    HF_HUB_OFFLINE=1 /work/venv-wan/bin/python tools/wan/run_pipeline.py --pipe tests/fixtures/wan_pipe \\
+    HF_HUB_OFFLINE=1 venv/bin/python tools/wan/run_pipeline.py --pipe tests/fixtures/wan_pipe \\
         --noise tests/fixtures/wan_pipe/noise.h5 --make-noise --frames 9 --width 48 --height 32 \\
         --steps 3 --cfg 4.0 --prompt "a red fox runs across a snowy field" --negative-prompt "" \\
         --out tests/fixtures/wan_pipe/ref.h5
