@@ -273,13 +273,15 @@ def cmd_run(a):
                 m.update(id=c["id"], kind=c["kind"], prompt=c["prompt"], controls=c["controls"],
                          flags=shlex.join(c["flags"]), video=f"{half}/{c['id']:03d}.h5")
                 rows[half].append(m)
+    if not rows["ctl"] and not cerr:
+        cerr = "not run (no controlled videos in --out)"
     if berr:
         print(f"baseline: engine failed: {berr}", flush=True)
     sb, sc = summarize(rows["base"]), summarize(rows["ctl"]) if rows["ctl"] else None
     hdr = (f"Controlled clips (issue 19): {len(items)} clips, {len(rows['base'])} baseline videos and "
            f"{len(rows['ctl'])} controlled, {a.steps} steps, 64x64 at 12 fps, model "
            f"{os.path.relpath(a.model, ROOT) if a.model.startswith(ROOT) else a.model}\n\n"
-           f"`/usr/bin/python3 tools/eval/controls.py {' '.join(shlex.quote(x) for x in sys.argv[2:])}`")
+           f"`/usr/bin/python3 tools/eval/controls.py {' '.join(shlex.quote(x) for x in sys.argv[1:])}`")
     note = ""
     if cerr:
         note = f"Controlled half: {cerr}"

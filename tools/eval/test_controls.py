@@ -169,6 +169,29 @@ class TestControlClips(unittest.TestCase):
             else:
                 np.testing.assert_allclose(np.diff(np.log(rr)) * 12, tr["growth"], rtol=1e-6)
 
+    def test_torch_side(self):
+        """shapes.py (torch) makes the same control clips and labels as gt.py (numpy)."""
+        try:
+            import torch
+        except ImportError:
+            self.skipTest("no torch")
+        sys.path.insert(0, os.path.join(HERE, "..", "train"))
+        import shapes
+        params = [p for k in P.CONTROL_KINDS for p in draw(k, 6, 24, 12.0, 7)]
+        tt, tg = [], []
+        a = shapes.tracks(params, 24, truth=tt)
+        b = gt.tracks(params, 24, truth=tg)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x.numpy(), y, atol=1e-9)
+        self.assertEqual(tt, tg)
+        lab = shapes.control_labels(tt, 24)
+        np.testing.assert_allclose(lab.numpy(), np.array(P.control_labels(tg, 24, 12.0, 64, 64), np.float32))
+        g = torch.Generator().manual_seed(0)
+        v, caps, ps, lab = shapes.batch(32, 16, g, controls=True, control_drop=0.1)
+        self.assertEqual(tuple(lab.shape), (32, 16, 12))
+        self.assertTrue(any("control" in p for p in ps) and not all("control" in p for p in ps))
+        self.assertTrue(all(w in VOCAB for c in caps for w in c.split()))
+
 
 if __name__ == "__main__":
     unittest.main()
