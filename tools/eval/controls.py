@@ -311,11 +311,13 @@ def cmd_list(a):
 
 def cmd_write_suite(a):
     items = suite()
-    with open(a.suite, "w") as f:
-        json.dump({"about": "issue 19 controlled clips (tools/eval/controls.py suite()): paths with 2-4 keys, "
-                   "motion vectors 8 directions x 3 speeds (px/frame), gravity x restitution, growth and shrink; "
-                   "controls in the engine's units (px, frames, seconds), flags for timeshard generate",
-                   "clips": items}, f, indent=1)
+    about = ("issue 19 controlled clips (tools/eval/controls.py suite()): paths with 2-4 keys, motion vectors "
+             "8 directions x 3 speeds (px/frame), gravity x restitution, growth and shrink; controls in the "
+             "engine's units (px, frames, seconds), flags for timeshard generate")
+    with open(a.suite, "w") as f:  # one clip per line
+        f.write('{"about": ' + json.dumps(about) + ',\n "clips": [\n')
+        f.write(",\n".join("  " + json.dumps(c) for c in items) + "\n]}\n")
+    assert load_suite(a.suite) == items
     print(f"wrote {a.suite}: {len(items)} clips")
     return 0
 

@@ -23,6 +23,11 @@ import physics as P  # noqa: E402  (tools/physics.py, on the path through gt)
 VOCAB = P.vocabulary()
 
 
+def json_round(x):
+    import json
+    return json.loads(json.dumps(x))
+
+
 def draw(kind, n, frames=16, fps=12.0, seed=0):
     rng = np.random.default_rng(seed)
     u = lambda: float(rng.random())  # noqa: E731
@@ -168,6 +173,27 @@ class TestControlClips(unittest.TestCase):
                 self.assertEqual(tr["gravity"], P.GRAVITY)
             else:
                 np.testing.assert_allclose(np.diff(np.log(rr)) * 12, tr["growth"], rtol=1e-6)
+
+    def test_suite_file(self):
+        """controls.json is controls.suite(): >= 48 clips of every kind, prompts in the vocabulary, flags
+        that say what the controls say."""
+        import controls
+        import motion as M
+        items = controls.load_suite()
+        self.assertEqual(items, json_round(controls.suite()))
+        self.assertGreaterEqual(len(items), 48)
+        self.assertEqual({c["kind"] for c in items}, set(P.CONTROL_KINDS))
+        for c in items:
+            self.assertTrue(all(w in VOCAB for w in c["prompt"].split()), c["prompt"])
+            fl, ctl = c["flags"], c["controls"]
+            if "path" in ctl:
+                self.assertEqual(M.parse_path(fl[1]), [tuple(k) for k in ctl["path"]])
+                self.assertTrue(all(0 <= f < c["frames"] and 0 < x < 64 and 0 < y < 64 for f, x, y in ctl["path"]))
+            if "motion" in ctl:
+                self.assertEqual([float(x) for x in fl[1].split(",")], ctl["motion"])
+            for k in ("gravity", "bounce", "growth"):
+                if k in ctl:
+                    self.assertEqual(float(fl[fl.index("--" + k) + 1]), ctl[k])
 
     def test_torch_side(self):
         """shapes.py (torch) makes the same control clips and labels as gt.py (numpy)."""
