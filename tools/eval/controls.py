@@ -176,6 +176,7 @@ def summarize(rows):
             d["measured"] = _rate([r["bounce"] is not None and r["bounce"]["restitution"] is not None for r in rs])
             d["sink"] = _rate([r["physics"]["sink"] for r in rs])
             d["air_rest"] = _rate([r["physics"]["air_rest"] for r in rs])
+            d["air_bounce"] = _rate([r["physics"].get("air_bounce") for r in rs])
         if kind == "growth":
             d["growth_sign_ok"] = _rate([r["ok"]["growth_sign"] for r in rs])
             d["growth_abs_rel_err"] = _med([abs(r["growth_rel_err"]) if "growth_rel_err" in r else None for r in rs])
@@ -199,6 +200,7 @@ ROWS = [  # (kind, key, name, format)
     ("bounce", "bounce_ok", "bounce: restitution within 0.15", "pct"),
     ("bounce", "sink", "bounce: frames sinking > 1 px into the floor", "pct"),
     ("bounce", "air_rest", "bounce: frames resting in the air", "pct"),
+    ("bounce", "air_bounce", "bounce: bounces turning in mid-air, > 3 px above the floor (diagnostic)", "pct"),
     ("growth", "growth_sign_ok", "growth: direction right", "pct"),
     ("growth", "growth_abs_rel_err", "growth: rate error, median |rel| (goal <= 30%)", "pct"),
     ("growth", "growth_ok", "growth: right direction and rate within 30%", "pct"),

@@ -30,7 +30,9 @@ Fits (px, frames, seconds; origin top-left, y down):
              sinking: frames whose bottom is more than 1 px below the floor; resting in the air: frames
              still (centroid y within 0.5 px over the 5 frames around) with the bottom more than 1.5 px
              above the floor. (An arc's apex at the weakest gravity the dataset draws, 60 px/s^2, moves
-             0.8 px over 5 frames at 12 fps, so it is not mistaken for rest.)
+             0.8 px over 5 frames at 12 fps, so it is not mistaken for rest.) Diagnostic: the fraction
+             of measured bounces that turn in mid-air (where the arcs meet, the bottom is more than 3 px
+             above the floor).
 """
 import argparse
 import json
@@ -52,6 +54,7 @@ BOUNCE_V_MIN = 20.0   # px/s: contacts with a slower fall do not count for resti
 SINK_PX = 1.0
 AIR_PX = 1.5
 STILL_PX = 0.5
+AIR_BOUNCE_PX = 3.0  # a bounce turning this far above the floor is a turn in mid-air
 
 
 # ---- per-frame measurement ---------------------------------------------------------------------------
@@ -250,6 +253,19 @@ def physics_consistency(tr):
             "max_sink_px": float(np.nanmax(np.where(ok, bottom - H, np.nan))), "height": height}
 
 
+def air_bounces(tr, b):
+    """Fraction of the measured bounces (fit_bounce) that turn more than AIR_BOUNCE_PX above the floor:
+    the object's bottom where the two arcs meet (the arcs' centre there plus the median bottom-to-centre
+    offset of the frames where it is whole). None without measured bounces."""
+    if not b or not b["bounces"]:
+        return None
+    whole = _present(tr) & np.isfinite(tr["bottom"]) & (tr["bottom"] < tr["H"] - 0.5)
+    if not whole.any():
+        return None
+    off = float(np.median((tr["bottom"] - tr["cy"])[whole]))
+    return float(np.mean([x["floor_y"] + off < tr["H"] - AIR_BOUNCE_PX for x in b["bounces"]]))
+
+
 # ---- against commanded values ------------------------------------------------------------------------
 
 def angle_diff(a, b):
@@ -265,6 +281,7 @@ def compare(tr, fps, path=None, motion=None, gravity=None, bounce=None, growth=N
         out["growth"].pop("size")  # the curve is in track; keep the summary short
     out["bounce"] = fit_bounce(tr, fps)
     out["physics"] = physics_consistency(tr)
+    out["physics"]["air_bounce"] = air_bounces(tr, out["bounce"])
     ok = {}
     if path:
         pe = path_error(tr, path, f0)

@@ -94,6 +94,7 @@ class Estimators(unittest.TestCase):
             self.assertLessEqual(abs(m["bounce_abs_err"]), TIGHT["bounce_abs"], why)
             self.assertEqual(m["physics"]["sink"], 0.0, why)
             self.assertEqual(m["physics"]["air_rest"], 0.0, why)
+            self.assertEqual(m["physics"]["air_bounce"], 0.0, why)
 
     def test_plain_bouncing(self):
         """The shipped dataset's bounce (gravity 250, restitution 0.7-0.9), circles: measured as drawn."""
