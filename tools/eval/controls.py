@@ -219,7 +219,6 @@ def table(summ_ctl, summ_base, header, note):
         b, c = summ_base.get(kind), summ_ctl.get(kind) if summ_ctl else None
         if not b and not c:
             continue
-        n = (b or c)["n"]
         L.append(f"| {kind} | clips | {c['n'] if c else 'not run'} | {b['n'] if b else 'not run'} |")
         for k2, key, name, f in ROWS:
             if k2 == kind:
@@ -227,7 +226,6 @@ def table(summ_ctl, summ_base, header, note):
                          f"{fmt(b.get(key), f) if b else '-'} |")
         L.append(f"| {kind} | prompt's motion word recognised (score.py) | {fmt(c['prompt_motion'], 'pct') if c else '-'} | "
                  f"{fmt(b['prompt_motion'], 'pct') if b else '-'} |")
-        del n
     if note:
         L += ["", note]
     return "\n".join(L)

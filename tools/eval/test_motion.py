@@ -9,7 +9,6 @@ levels); the estimators must recover the parameters far inside the goals (motion
 growth rate <= 5% (30%). The physics checks read 0 on the renders and catch an object pushed into the floor
 and one held in the air.
 """
-import math
 import os
 import sys
 import unittest
