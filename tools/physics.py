@@ -62,11 +62,13 @@ RESTITUTION_MIN, RESTITUTION_SPAN = 0.7, 0.2
 SUBSTEPS = 8                          # integration steps per frame interval
 
 
-def tracks(params, frames, fps, size, u, t0, ops):
+def tracks(params, frames, fps, size, u, t0, ops, truth=None):
     """Per-frame centre (x, y) and radius for each clip: float64 arrays (B, T) of the ops' kind.
 
     u: uniform [0, 1) source, drawn in this function's order. ops: zeros(B, T), times(frames, fps, t0)
-    (float64 seconds), fold(x, lo, hi) (reflect into [lo, hi]), exp, clamp_max, clamp_min, row(list)."""
+    (float64 seconds), fold(x, lo, hi) (reflect into [lo, hi]), exp, clamp_max, clamp_min, row(list).
+    A clip whose params carry "control" (draw_control) follows it and draws nothing here.
+    truth: a list to which each clip's true control values are appended (see control_truth)."""
     B = len(params)
     t = ops.times(frames, fps, t0)  # seconds
     cx = ops.zeros(B, frames)
@@ -75,6 +77,12 @@ def tracks(params, frames, fps, size, u, t0, ops):
     dur = (frames - 1) / fps
     for i, p in enumerate(params):
         m = p["motion"]
+        if "control" in p:
+            xs, ys, rs = control_track(p["control"], [float(tk) for tk in t], fps, size)
+            cx[i], cy[i], r[i] = ops.row(xs), ops.row(ys), ops.row(rs)
+            if truth is not None:
+                truth.append(control_truth(p["control"]))
+            continue
         if m in DIRECTIONS:
             rad = MOVE_RAD_MIN + MOVE_RAD_SPAN * u()
             speed = SPEED_MIN + SPEED_SPAN * u()
@@ -95,6 +103,8 @@ def tracks(params, frames, fps, size, u, t0, ops):
             cx[i] = ops.fold(x0 + vx * t, lo, hi)
             cy[i] = ops.fold(y0 + vy * t, lo, hi)
             r[i] = rad
+            if truth is not None:  # true while no wall is met (the start is chosen so for `frames`)
+                truth.append({"motion": (vx / fps, vy / fps)})
         elif m in ("growing", "shrinking"):
             rate = RATE_MIN + RATE_SPAN * u()
             if m == "growing":
@@ -105,10 +115,14 @@ def tracks(params, frames, fps, size, u, t0, ops):
                 r[i] = ops.clamp_min(r0 * ops.exp(-rate * t), SHRINK_R_MIN)
             cx[i] = 24 + 16 * u()
             cy[i] = 24 + 16 * u()
+            if truth is not None:  # true until the clamp (not reached in 16 frames at 12 fps)
+                truth.append({"growth": rate if m == "growing" else -rate})
         else:  # bouncing under gravity, restitution < 1, walls reflect
             rad = BOUNCE_RAD_MIN + BOUNCE_RAD_SPAN * u()
             grav = GRAVITY
             e = RESTITUTION_MIN + RESTITUTION_SPAN * u()
+            if truth is not None:
+                truth.append({"gravity": grav, "bounce": e})
             vx = (6 + 12 * u()) * (1 if u() < 0.5 else -1)
             x, y = 16 + 32 * u(), 8 + 20 * u()
             vy = -20 * u()
@@ -176,3 +190,247 @@ class NumpyOps:
 # ---- outlines (signed distances, pixels; r is the clip's radius) ------------------------------------------
 SQUARE_HALF = 0.85  # the square's half side: r * 0.85
 TRI_SCALE = 1.15    # the triangle (apex up) is cut by three lines at rt / 2 from the centre, rt = r * 1.15
+
+
+# ---- controls (issue 19: motion paths and physics parameters) ----------------------------------------------
+# Clip kinds whose motion is set by a control, drawn widely (draw_control) for a model that takes the control
+# vector (control_vector) as conditioning. They come only through draw_control: the draw above is untouched.
+# Captions use the existing words: a path or a motion vector by its net direction, a bounce "bouncing" at
+# any gravity, growth "growing" or "shrinking" at any rate.
+CONTROL_KINDS = ["path", "motion", "bounce", "growth"]
+CONTROL_GROUPS = {"path": (0, 1, 2), "motion": (3, 4, 5), "gravity": (6, 7), "bounce": (8, 9), "growth": (10, 11)}
+CTRL_SPEED_MIN, CTRL_SPEED_MAX = 0.25, 4.0       # motion vectors: px per frame, log-uniform
+CTRL_SEG_SPEED_MAX = 4.0                         # path keys: at most this many px per frame between keys
+CTRL_GRAVITY_MIN, CTRL_GRAVITY_MAX = 60.0, 500.0  # px/s^2, log-uniform
+CTRL_E_MIN, CTRL_E_MAX = 0.3, 0.95                # restitution, uniform
+CTRL_RATE_MIN, CTRL_RATE_MAX = 0.12, 1.0          # growth: |R| per second, log-uniform
+CTRL_R_LO, CTRL_R_HI = 3.5, 20.0                  # growth: the radius stays within, over the drawn clip
+REST_HEIGHT = 0.25                                # px: a rebound lower than this leaves the object resting
+
+
+def extent(shape, r):
+    """(half width, above the centre, below the centre) of a shape of radius r, in px."""
+    if shape == "square":
+        return r * SQUARE_HALF, r * SQUARE_HALF, r * SQUARE_HALF
+    if shape == "triangle":  # equilateral, inradius rt / 2, apex up
+        rt = r * TRI_SCALE
+        return rt * math.sqrt(3) / 2, rt, rt / 2
+    return r, r, r
+
+
+def _direction_word(dx, dy):
+    """The nearest of the 8 caption directions to (dx, dy) (image axes, y down)."""
+    best, bd = None, -2.0
+    for w, (ux, uy) in DIRECTIONS.items():
+        c = (dx * ux + dy * uy) / (math.hypot(ux, uy) * max(math.hypot(dx, dy), 1e-12))
+        if c > bd:
+            best, bd = w, c
+    return best
+
+
+def _loguni(u, lo, hi):
+    return lo * math.exp(math.log(hi / lo) * u())
+
+
+def draw_control(kind, u, frames, fps, size, shape):
+    """A control clip of `kind` (CONTROL_KINDS) for `frames` frames at `fps`, drawn from u() (uniform [0, 1)).
+    Returns (control, motion word for the caption). control: a dict of plain floats that control_track
+    renders, control_truth labels and draw_control fits inside the frame for `frames` frames from t = 0."""
+    n = max(frames - 1, 1)
+    dur = n / fps
+    if kind == "motion":
+        rad = 6.0 + 4.0 * u()
+        hw, up, down = extent(shape, rad)
+        ang = 2 * math.pi * u()
+        speed = _loguni(u, CTRL_SPEED_MIN, CTRL_SPEED_MAX)
+        dx, dy = speed * math.cos(ang), speed * math.sin(ang)
+        # fit the travel inside the frame (1 px margin), slowing down when it cannot
+        room_x, room_y = size - 2 * hw - 2, size - up - down - 2
+        k = min(1.0, room_x / max(abs(dx) * n, 1e-9), room_y / max(abs(dy) * n, 1e-9))
+        dx, dy = dx * k, dy * k
+
+        def start(d, lo, hi):
+            a, b = (lo - d * n, hi) if d < 0 else (lo, hi - d * n)
+            return a + (b - a) * u()
+
+        x0 = start(dx, hw + 1, size - hw - 1)
+        y0 = start(dy, up + 1, size - down - 1)
+        c = {"kind": "motion", "shape": shape, "rad": rad, "start": (x0, y0), "motion": (dx, dy)}
+        return c, _direction_word(dx, dy)
+    if kind == "path":
+        rad = 5.0 + 4.0 * u()
+        hw, up, down = extent(shape, rad)
+        lo_x, hi_x, lo_y, hi_y = hw + 1, size - hw - 1, up + 1, size - down - 1
+        nk = 2 + min(int(3 * u()), 2)
+        # key frames: the first in the first quarter, the last in the last quarter, the rest between, >= 2 apart
+        f_first = int(round(n / 4 * u()))
+        f_last = n - int(round(n / 4 * u()))
+        fs = [f_first]
+        for j in range(1, nk - 1):
+            a = f_first + (f_last - f_first) * j / (nk - 1)
+            fs.append(int(round(a + (u() - 0.5) * (f_last - f_first) / (2 * (nk - 1)))))
+        fs.append(f_last)
+        fs = sorted(set(fs))
+        for _ in range(50):
+            pts = [(lo_x + (hi_x - lo_x) * u(), lo_y + (hi_y - lo_y) * u())]
+            for j in range(1, len(fs)):
+                for _ in range(20):
+                    q = (lo_x + (hi_x - lo_x) * u(), lo_y + (hi_y - lo_y) * u())
+                    dxy = (q[0] - pts[-1][0], q[1] - pts[-1][1])
+                    d = math.hypot(*dxy)
+                    ok = d <= CTRL_SEG_SPEED_MAX * (fs[j] - fs[j - 1]) and d >= 6
+                    if ok and j >= 2:  # turn by at least 30 degrees
+                        px, py = pts[-1][0] - pts[-2][0], pts[-1][1] - pts[-2][1]
+                        ok = (px * dxy[0] + py * dxy[1]) / (math.hypot(px, py) * d + 1e-9) < math.cos(math.pi / 6)
+                    if ok:
+                        break
+                pts.append(q)
+            net = (pts[-1][0] - pts[0][0], pts[-1][1] - pts[0][1])
+            if math.hypot(*net) >= 8:
+                break
+        keys = [(float(f), x, y) for f, (x, y) in zip(fs, pts)]
+        c = {"kind": "path", "shape": shape, "rad": rad, "path": keys}
+        return c, _direction_word(*net)
+    if kind == "bounce":
+        rad = BOUNCE_RAD_MIN + BOUNCE_RAD_SPAN * u()
+        hw, up, down = extent(shape, rad)
+        g = _loguni(u, CTRL_GRAVITY_MIN, CTRL_GRAVITY_MAX)
+        e = CTRL_E_MIN + (CTRL_E_MAX - CTRL_E_MIN) * u()
+        vx = (6 + 12 * u()) * (1 if u() < 0.5 else -1)
+        x0 = 16 + 32 * u()
+        y0 = up + 1 + (size * 0.45 - up - 1) * u()
+        vy0 = -20 * u()
+        c = {"kind": "bounce", "shape": shape, "rad": rad, "gravity": g, "bounce": e, "start": (x0, y0),
+             "velocity": (vx, vy0)}
+        return c, "bouncing"
+    if kind == "growth":
+        rate = _loguni(u, CTRL_RATE_MIN, CTRL_RATE_MAX)
+        rate = min(rate, 0.95 * math.log(CTRL_R_HI / CTRL_R_LO) / dur)
+        f = math.exp(rate * dur)
+        grow = u() < 0.5
+        if grow:  # r0 in [R_LO, R_HI / f]
+            r0 = CTRL_R_LO + (CTRL_R_HI / f - CTRL_R_LO) * u()
+        else:     # r0 in [R_LO f, R_HI]
+            r0 = CTRL_R_LO * f + (CTRL_R_HI - CTRL_R_LO * f) * u()
+        c = {"kind": "growth", "shape": shape, "r0": r0, "growth": rate if grow else -rate,
+             "start": (24 + 16 * u(), 24 + 16 * u())}
+        return c, "growing" if grow else "shrinking"
+    raise ValueError(f"unknown control kind {kind!r} (one of {CONTROL_KINDS})")
+
+
+def path_point(path, f):
+    """Centre (x, y) on a path [(F, X, Y), ...] at frame f: linear between keys, held outside them."""
+    keys = sorted(path)
+    if f <= keys[0][0]:
+        return keys[0][1], keys[0][2]
+    for (f0, x0, y0), (f1, x1, y1) in zip(keys, keys[1:]):
+        if f <= f1:
+            a = (f - f0) / (f1 - f0) if f1 > f0 else 1.0
+            return x0 + (x1 - x0) * a, y0 + (y1 - y0) * a
+    return keys[-1][1], keys[-1][2]
+
+
+def bounce_track(times, fps, size, shape, rad, g, e, start, velocity):
+    """Centre per time (seconds, increasing from >= 0) of an object bouncing on the frame's bottom edge:
+    gravity g px/s^2, restitution e, walls reflect. It never goes below the floor, and it comes to rest on
+    the floor (never in the air) once a rebound would rise less than REST_HEIGHT px."""
+    hw, up, down = extent(shape, rad)
+    floor = size - down
+    x, y = start
+    vx, vy = velocity
+    h = 1.0 / (fps * SUBSTEPS)
+    v_rest = math.sqrt(2 * g * REST_HEIGHT)
+    resting = False
+    xs, ys = [], []
+    tcur = 0.0
+    for target in times:
+        while tcur < target - 1e-9:
+            step = min(h, target - tcur)
+            x += vx * step
+            if not resting:
+                vy += g * step
+                y += vy * step
+                if y > floor:
+                    vy = abs(vy) * e
+                    if vy < v_rest:
+                        resting, y, vy = True, floor, 0.0
+                    else:
+                        y = floor - (y - floor) * e
+                        vy = -vy
+            if x < hw or x > size - hw:
+                x = hw + abs(x - hw) if x < hw else (size - hw) - (x - (size - hw))
+                vx = -vx
+            tcur += step
+        xs.append(x)
+        ys.append(y)
+    return xs, ys
+
+
+def control_track(c, times, fps, size):
+    """Centre and radius lists, one value per time (seconds), of a control clip (draw_control)."""
+    if c["kind"] == "motion":
+        (x0, y0), (dx, dy) = c["start"], c["motion"]
+        hw, up, down = extent(c["shape"], c["rad"])
+        xs = [min(max(x0 + dx * t * fps, hw), size - hw) for t in times]  # stops at a wall past the drawn clip
+        ys = [min(max(y0 + dy * t * fps, up), size - down) for t in times]
+        return xs, ys, [c["rad"]] * len(times)
+    if c["kind"] == "path":
+        pts = [path_point(c["path"], t * fps) for t in times]
+        return [p[0] for p in pts], [p[1] for p in pts], [c["rad"]] * len(times)
+    if c["kind"] == "bounce":
+        xs, ys = bounce_track(times, fps, size, c["shape"], c["rad"], c["gravity"], c["bounce"], c["start"],
+                              c["velocity"])
+        return xs, ys, [c["rad"]] * len(times)
+    if c["kind"] == "growth":
+        rs = [c["r0"] * math.exp(c["growth"] * t) for t in times]
+        return [c["start"][0]] * len(times), [c["start"][1]] * len(times), rs
+    raise ValueError(f"unknown control kind {c['kind']!r}")
+
+
+def control_truth(c):
+    """The true control values of a control clip, as control_vector's keyword arguments."""
+    if c["kind"] == "motion":
+        return {"motion": tuple(c["motion"])}
+    if c["kind"] == "path":
+        return {"path": [tuple(k) for k in c["path"]]}
+    if c["kind"] == "bounce":
+        return {"gravity": c["gravity"], "bounce": c["bounce"]}
+    return {"growth": c["growth"]}
+
+
+def control_labels(truth, frames, fps, W, H, f0=0):
+    """Per clip and frame the 12-float control vector of its true values: [clip][frame][12] (plain floats).
+    truth: tracks(..., truth=list)'s list; f0: global index of the first frame (t0 * fps)."""
+    return [[control_vector(f0 + k, fps, W, H, **tr) for k in range(frames)] for tr in truth]
+
+
+def drop_controls(labels, p, u):
+    """labels with each control group (CONTROL_GROUPS) of each clip dropped (values and flag zeroed, all
+    frames alike) independently with probability p; u() draws 5 numbers per clip, in CONTROL_GROUPS' order."""
+    out = []
+    for clip in labels:
+        drop = [i for g in CONTROL_GROUPS.values() for i in (g if u() < p else ())]
+        out.append([[0.0 if i in drop else v for i, v in enumerate(vec)] for vec in clip])
+    return out
+
+
+def control_vector(frame, fps, W, H, path=None, motion=None, gravity=None, bounce=None, growth=None):
+    """The 12 control floats of generated frame `frame` (global index from 0), shared with the C engine:
+    [path x/W*2-1, y/H*2-1, flag, motion DX*fps/W, DY*fps/H, flag, gravity G/(4H), flag, restitution E,
+    flag, growth R (per second), flag]; 0 with flag 0 for what is not given. path: [(F, X, Y), ...] keys in
+    px (origin top-left, y down), linear between keys, held before the first and after the last; motion:
+    (DX, DY) px per frame; gravity px/s^2 (positive down); bounce: restitution 0..1; growth: size(t) =
+    size(0) exp(R t), t in seconds."""
+    v = [0.0] * 12
+    if path:
+        x, y = path_point([tuple(map(float, k)) for k in path], float(frame))
+        v[0], v[1], v[2] = x / W * 2 - 1, y / H * 2 - 1, 1.0
+    if motion is not None:
+        v[3], v[4], v[5] = motion[0] * fps / W, motion[1] * fps / H, 1.0
+    if gravity is not None:
+        v[6], v[7] = gravity / (4 * H), 1.0
+    if bounce is not None:
+        v[8], v[9] = float(bounce), 1.0
+    if growth is not None:
+        v[10], v[11] = float(growth), 1.0
+    return v

@@ -25,12 +25,13 @@ import physics  # noqa: E402  (tools/physics.py)
 NUMPY_OPS = physics.NumpyOps()
 
 
-def tracks(params, frames, fps=12.0, size=64, u=None, t0=0.0):
-    """Per-frame centre (x, y) and radius for each clip: float64 arrays (B, T). As shapes.tracks."""
+def tracks(params, frames, fps=12.0, size=64, u=None, t0=0.0, truth=None):
+    """Per-frame centre (x, y) and radius for each clip: float64 arrays (B, T). As shapes.tracks (params
+    with a "control" follow it; truth: a list receiving each clip's true control values)."""
     if u is None:
         rng = np.random.default_rng(0)
         u = lambda: float(rng.random())  # noqa: E731
-    return physics.tracks(params, frames, fps, size, u, t0, NUMPY_OPS)
+    return physics.tracks(params, frames, fps, size, u, t0, NUMPY_OPS, truth=truth)
 
 
 def render(params, cx, cy, r, size=64):

@@ -220,8 +220,9 @@ def classify_shape(fill, skew):
     return "square" if fill > SQUARE_FILL else "circle"
 
 
-def detect_frame(img):
-    """Detect background, object colour, shape, centroid and area in one (H, W, 3) uint8 frame."""
+def detect_frame(img, keep_alpha=False):
+    """Detect background, object colour, shape, centroid and area in one (H, W, 3) uint8 frame.
+    keep_alpha: also return the object's coverage map (H, W) float32 as out["alpha"] (None if absent)."""
     f = img.astype(np.float32)
     H, W = f.shape[:2]
     border = np.concatenate([f[0], f[-1], f[1:-1, 0], f[1:-1, -1]])
@@ -232,6 +233,8 @@ def detect_frame(img):
     bg = np.median(border[idx == k], 0)
     out = {"bg": bg_name, "present": False, "color": None, "shape": None,
            "cx": float("nan"), "cy": float("nan"), "area": 0.0, "fill": float("nan"), "skew": float("nan")}
+    if keep_alpha:
+        out["alpha"] = None
     dist = np.sqrt(((f - bg) ** 2).sum(-1))
     dmax = float(dist.max())
     if dmax < MIN_OBJ_DIST:
@@ -255,6 +258,8 @@ def detect_frame(img):
         return out
     out.update(present=True, color=nearest(obj, OBJ_RGB, V.COLOR_NAMES), cx=cx, cy=cy, area=A, fill=fill,
                skew=skew, rgb=[float(v) for v in obj])
+    if keep_alpha:
+        out["alpha"] = alpha
     if A >= MIN_SHAPE_AREA:
         out["shape"] = classify_shape(fill, skew)
     return out

@@ -72,10 +72,34 @@ class TorchOps:
         return torch.tensor(values, dtype=torch.float64)
 
 
-def tracks(params, frames, fps=12.0, size=64, gen=None, t0=0.0):
-    """Per-frame centre (x, y) and radius for each clip: tensors (B, T) (physics.tracks)."""
+def tracks(params, frames, fps=12.0, size=64, gen=None, t0=0.0, truth=None):
+    """Per-frame centre (x, y) and radius for each clip: tensors (B, T) (physics.tracks). truth: a list
+    that receives each clip's true control values (physics.control_truth)."""
     u = lambda: float(torch.rand(1, generator=gen))  # noqa: E731
-    return physics.tracks(params, frames, fps, size, u, t0, TorchOps)
+    return physics.tracks(params, frames, fps, size, u, t0, TorchOps, truth=truth)
+
+
+def add_controls(params, frames, gen, fps=12.0, size=64, share=0.5, kinds=None):
+    """Turn about `share` of the clips into control clips (physics.draw_control: paths with 2-4 keys,
+    motion vectors, bounces at any gravity and restitution, growth at any rate), kinds drawn uniformly
+    from `kinds` (default all). Their motion word (the caption) follows the control; colour, shape and
+    background stay. Draws only when called: the plain draw (sample_params, tracks) is unchanged."""
+    kinds = kinds or physics.CONTROL_KINDS
+    u = lambda: float(torch.rand(1, generator=gen))  # noqa: E731
+    for p in params:
+        if u() < share:
+            kind = kinds[min(int(u() * len(kinds)), len(kinds) - 1)]
+            p["control"], p["motion"] = physics.draw_control(kind, u, frames, fps, size, p["shape"])
+    return params
+
+
+def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None):
+    """(B, T, 12) float32 control vectors (physics.control_vector) of each clip's true values; with drop > 0
+    each control group of each clip is zeroed (values and flag) with probability `drop`."""
+    lab = physics.control_labels(truth, frames, fps, size, size, f0=round(t0 * fps))
+    if drop > 0:
+        lab = physics.drop_controls(lab, drop, lambda: float(torch.rand(1, generator=gen)))
+    return torch.tensor(lab, dtype=torch.float32).view(len(truth), frames, 12)
 
 
 def render(params, cx, cy, r, size=64, device="cpu"):
@@ -100,12 +124,22 @@ def render(params, cx, cy, r, size=64, device="cpu"):
     return img / 127.5 - 1.0
 
 
-def batch(n, frames, gen, fps=12.0, device="cpu", held_out="exclude"):
-    """A training batch: frames (B, T, 64, 64, 3) in [-1, 1], captions, params."""
+def batch(n, frames, gen, fps=12.0, device="cpu", held_out="exclude", controls=False, control_share=0.5,
+          control_drop=0.0):
+    """A training batch: frames (B, T, 64, 64, 3) in [-1, 1], captions, params.
+    controls=True: about control_share of the clips are control clips (add_controls) and a fourth value
+    comes back, the control vectors (B, T, 12) of every clip's true values (the plain kinds carry theirs
+    too: velocity, gravity and restitution, growth rate), each group dropped with probability control_drop.
+    controls=False draws exactly what it always did."""
     params = sample_params(n, gen, held_out)
-    cx, cy, r = tracks(params, frames, fps=fps, gen=gen)
+    if controls:
+        add_controls(params, frames, gen, fps=fps, share=control_share)
+    truth = [] if controls else None
+    cx, cy, r = tracks(params, frames, fps=fps, gen=gen, truth=truth)
     video = render(params, cx, cy, r, device=device)
     caps = [caption(p["color"], p["shape"], p["motion"], p["bg"]) for p in params]
+    if controls:
+        return video, caps, params, control_labels(truth, frames, fps, drop=control_drop, gen=gen).to(device)
     return video, caps, params
 
 
@@ -115,3 +149,6 @@ if __name__ == "__main__":
     print(v.shape, v.min().item(), v.max().item())
     print("\n".join(caps))
     print(len(vocabulary()), "words")
+    v, caps, params, lab = batch(8, 16, g, controls=True, control_drop=0.2)
+    for c, p, l in zip(caps, params, lab):
+        print(p.get("control", {}).get("kind", "-"), c, [round(x, 3) for x in l[0].tolist()])
