@@ -30,7 +30,7 @@ from export import random_model, write_h5  # noqa: E402
 TINY = dict(text_len=8, text_dim=16, text_layers=1, text_heads=2, image_size=16, vae_channels="4,8", vae_groups=2,
             latent_channels=4, vae_factor=2, patch=2, width=32, depth=2, heads=2, temporal_window=2, freq_dim=16,
             shift=2.0, vae_scale=0.8, fps=12.0, controls=12)
-PROMPT = "a red circle bouncing on a black background"
+PROMPT = "a red circle bouncing on black background"
 SEED = 4321
 T = 7
 # spec A: a path (held after its last key) with gravity, bounce and growth; spec B: a motion and gravity.
