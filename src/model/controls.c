@@ -55,7 +55,7 @@ static enum ts_status parse_path(struct ts_controls * c, const char * text, cons
         int64_t frame = -1;
         double x = 0, y = 0, fr = 0;
         int ok = colon && comma && colon > s;
-        for (const char * d = s; ok && d < colon; d++) ok = isdigit((unsigned char)*d) != 0;
+        for (const char * d = s + (*s == '-'); ok && d < colon; d++) ok = isdigit((unsigned char)*d) != 0;
         ok = ok && colon - s <= 18 && number(s, (size_t)(colon - s), &fr);
         ok = ok && number(colon + 1, (size_t)(comma - colon - 1), &x) &&
              number(comma + 1, len - (size_t)(comma + 1 - s), &y);
