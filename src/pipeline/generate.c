@@ -186,7 +186,8 @@ static enum ts_status plan_controls(struct ts_run * r) {
     const char * leave = "leave out --path, --motion, --gravity, --bounce and --growth (and a storyboard's '| ...' "
                          "settings); see docs/controls.md";
     if (!r->fam->controls)
-        return ts_error(TS_ERR_ARG, leave, "the %s model family takes no motion controls (yet)", r->fam->name);
+        return ts_error(TS_ERR_ARG, leave, "'%s' is a model of the %s family, which takes no motion controls (yet)",
+                        r->info.path, r->fam->name);
     if (!r->fam->controls(r->model))
         return ts_error(TS_ERR_ARG, leave, "this model was not trained with motion controls; '%s' has no control "
                         "weights (dit.ctl_*)", r->info.path);
