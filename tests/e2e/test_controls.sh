@@ -69,6 +69,16 @@ same "controls: 3 ranks == 1 rank (flags)" $WORK/f1.h5 $WORK/f3.h5
 grep -q "controls  path of 3 key(s), gravity 125 px/s^2, bounce 0.8, growth -0.3/s" $WORK/dry.log
 verdict "the settings table lists the controls" $((1 - $?))
 
+# a checkpoint records the controls: resumed with them (on 3 ranks) it gives the uninterrupted
+# bits; resumed with other controls it is refused
+"${S[@]}" --prompt "$P" "${A[@]}" --steps 3 --latents $WORK/full.h5 2>/dev/null
+"${S[@]}" --prompt "$P" "${A[@]}" --steps 3 --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/first.h5 2>/dev/null
+$MPIRUN -np 3 "${S[@]}" --prompt "$P" "${A[@]}" --steps 3 --resume $WORK/ck.h5 --latents $WORK/resumed.h5 2>/dev/null
+same "controls: checkpoint resumed on 3 ranks == uninterrupted" $WORK/full.h5 $WORK/resumed.h5
+expect_fail "controls: resumed with another --gravity" - "${S[@]}" --prompt "$P" --path "0:2,3 3:10,12 5:15,1" \
+    --gravity 100 --bounce 0.8 --growth -0.3 --steps 3 --resume $WORK/ck.h5
+grep -q "another prompt or other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
+
 # bad settings: one clear error each, nothing written
 O=$WORK/out.mp4
 E=("$TS" generate --model "$CTL" --prompt "$P" --frames 8 --steps 1 --out "$O" -q)
