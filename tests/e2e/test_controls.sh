@@ -79,6 +79,11 @@ expect_fail "controls: resumed with another --gravity" - "${S[@]}" --prompt "$P"
     --gravity 100 --bounce 0.8 --growth -0.3 --steps 3 --resume $WORK/ck.h5
 grep -q "another prompt or other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
 
+# `info` shows that a model takes controls
+"$TS" info "$CTL" > $WORK/info.txt 2>&1
+grep -qE '^  controls +12$' $WORK/info.txt && grep -q 'dit.ctl_fc2.weight' $WORK/info.txt
+verdict "info: config controls 12 and the dit.ctl_* tensors" $((1 - $?))
+
 # bad settings: one clear error each, nothing written
 O=$WORK/out.mp4
 E=("$TS" generate --model "$CTL" --prompt "$P" --frames 8 --steps 1 --out "$O" -q)
