@@ -1,6 +1,8 @@
 // Motion controls: the syntax of --path, --motion, --gravity, --bounce, --growth
 // and of a storyboard line's settings ("| gravity=125 path=0:10,10;23:50,40"),
 // their checks, and the per-frame control vector (docs/controls.md).
+#include "model/controls.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -9,11 +11,11 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/controls.h"
 
 static const char * const group_names[TS_CONTROL_COUNT] = {"path", "motion", "gravity", "bounce", "growth"};
-static const char * const HINT_PATH = "a path is frame:x,y keys in pixels, frames increasing, e.g. --path "
-                                      "\"0:10,10 23:50,40\" (storyboards: path=0:10,10;23:50,40); see docs/controls.md";
+static const char * const HINT_PATH =
+    "a path is frame:x,y keys in pixels, frames increasing, e.g. --path "
+    "\"0:10,10 23:50,40\" (storyboards: path=0:10,10;23:50,40); see docs/controls.md";
 static const char * const HINT = "see docs/controls.md (or 'timeshard generate --help')";
 
 const char * ts_control_group_name(enum ts_control_group g) {
@@ -73,8 +75,9 @@ static enum ts_status parse_path(struct ts_controls * c, const char * text, cons
                           "%s: key %lld:%g,%g is outside the %dx%d frame", where, (long long)frame, x, y, v->width,
                           v->height);
         else if (n > 0 && frame <= keys[n - 1].frame)
-            st = ts_error(TS_ERR_ARG, HINT_PATH, frame == keys[n - 1].frame ? "%s: frame %lld has two keys"
-                                                                             : "%s: key frames must increase (%lld after %lld)",
+            st = ts_error(TS_ERR_ARG, HINT_PATH,
+                          frame == keys[n - 1].frame ? "%s: frame %lld has two keys"
+                                                     : "%s: key frames must increase (%lld after %lld)",
                           where, (long long)frame, (long long)keys[n - 1].frame);
         else if (n == TS_CONTROL_MAX_KEYS)
             st = ts_error(TS_ERR_ARG, HINT_PATH, "%s: more than %d keys", where, TS_CONTROL_MAX_KEYS);
@@ -104,49 +107,52 @@ enum ts_status ts_controls_set(struct ts_controls * c, const char * key, const c
     for (int i = 0; i < TS_CONTROL_COUNT; i++)
         if (!strcmp(key, group_names[i])) g = i;
     if (g < 0)
-        return ts_error(TS_ERR_ARG, "the settings are path, motion, gravity, bounce and growth", "%s: unknown setting '%s'",
-                        where, key);
+        return ts_error(TS_ERR_ARG, "the settings are path, motion, gravity, bounce and growth",
+                        "%s: unknown setting '%s'", where, key);
     if (c->given & (1u << g)) return ts_error(TS_ERR_ARG, HINT, "%s: given twice", where);
     if ((g == TS_CONTROL_PATH && (c->given & (1u << TS_CONTROL_MOTION))) ||
         (g == TS_CONTROL_MOTION && (c->given & (1u << TS_CONTROL_PATH))))
-        return ts_error(TS_ERR_ARG, "--motion is a straight path from where the model starts the object: give a path or a "
-                        "motion, not both", "%s: cannot go with a %s (both set the object's course)", where,
+        return ts_error(TS_ERR_ARG,
+                        "--motion is a straight path from where the model starts the object: give a path or a "
+                        "motion, not both",
+                        "%s: cannot go with a %s (both set the object's course)", where,
                         g == TS_CONTROL_PATH ? "motion" : "path");
     size_t n = strlen(text);
     double x = 0;
     switch (g) {
-    case TS_CONTROL_PATH:
-        TS_TRY(parse_path(c, text, v, lo, hi, where));
-        break;
-    case TS_CONTROL_MOTION: {
-        const char * comma = strchr(text, ',');
-        double dx = 0, dy = 0;
-        if (!comma || !number(text, (size_t)(comma - text), &dx) || !number(comma + 1, n - (size_t)(comma + 1 - text), &dy))
-            return ts_error(TS_ERR_ARG, "e.g. --motion 1.5,-0.5 (pixels per generated frame, y down)",
-                            "%s: expected DX,DY (two finite numbers), got '%s'", where, text);
-        if (fabs(dx) > v->width || fabs(dy) > v->height)
-            return ts_error(TS_ERR_ARG, "a motion is pixels per generated frame, at most one frame size",
-                            "%s: %g,%g moves more than the %dx%d frame in one frame", where, dx, dy, v->width,
-                            v->height);
-        c->dx = dx, c->dy = dy;
-        break;
-    }
-    default: {
-        if (!number(text, n, &x))
-            return ts_error(TS_ERR_ARG, HINT, "%s: expected a finite number, got '%s'", where, text);
-        if (g == TS_CONTROL_GRAVITY && !(x >= 0 && x <= TS_CONTROL_MAX_GRAVITY))
-            return ts_error(TS_ERR_ARG, "gravity is pixels/s^2 downwards at the generation frame rate (0 for none)",
-                            "%s: %g is outside [0, %g]", where, x, TS_CONTROL_MAX_GRAVITY);
-        if (g == TS_CONTROL_BOUNCE && !(x >= 0 && x <= 1))
-            return ts_error(TS_ERR_ARG, "restitution: 0 stops dead, 1 bounces back as high", "%s: %g is outside [0, 1]",
-                            where, x);
-        if (g == TS_CONTROL_GROWTH && !(fabs(x) <= TS_CONTROL_MAX_GROWTH))
-            return ts_error(TS_ERR_ARG, "size(t) = size(0) * exp(R t), t in seconds; R < 0 shrinks",
-                            "%s: %g is outside [-%g, %g]", where, x, TS_CONTROL_MAX_GROWTH, TS_CONTROL_MAX_GROWTH);
-        if (g == TS_CONTROL_GRAVITY) c->gravity = x;
-        if (g == TS_CONTROL_BOUNCE) c->bounce = x;
-        if (g == TS_CONTROL_GROWTH) c->growth = x;
-    }
+        case TS_CONTROL_PATH:
+            TS_TRY(parse_path(c, text, v, lo, hi, where));
+            break;
+        case TS_CONTROL_MOTION: {
+            const char * comma = strchr(text, ',');
+            double dx = 0, dy = 0;
+            if (!comma || !number(text, (size_t)(comma - text), &dx) ||
+                !number(comma + 1, n - (size_t)(comma + 1 - text), &dy))
+                return ts_error(TS_ERR_ARG, "e.g. --motion 1.5,-0.5 (pixels per generated frame, y down)",
+                                "%s: expected DX,DY (two finite numbers), got '%s'", where, text);
+            if (fabs(dx) > v->width || fabs(dy) > v->height)
+                return ts_error(TS_ERR_ARG, "a motion is pixels per generated frame, at most one frame size",
+                                "%s: %g,%g moves more than the %dx%d frame in one frame", where, dx, dy, v->width,
+                                v->height);
+            c->dx = dx, c->dy = dy;
+            break;
+        }
+        default: {
+            if (!number(text, n, &x))
+                return ts_error(TS_ERR_ARG, HINT, "%s: expected a finite number, got '%s'", where, text);
+            if (g == TS_CONTROL_GRAVITY && !(x >= 0 && x <= TS_CONTROL_MAX_GRAVITY))
+                return ts_error(TS_ERR_ARG, "gravity is pixels/s^2 downwards at the generation frame rate (0 for none)",
+                                "%s: %g is outside [0, %g]", where, x, TS_CONTROL_MAX_GRAVITY);
+            if (g == TS_CONTROL_BOUNCE && !(x >= 0 && x <= 1))
+                return ts_error(TS_ERR_ARG, "restitution: 0 stops dead, 1 bounces back as high",
+                                "%s: %g is outside [0, 1]", where, x);
+            if (g == TS_CONTROL_GROWTH && !(fabs(x) <= TS_CONTROL_MAX_GROWTH))
+                return ts_error(TS_ERR_ARG, "size(t) = size(0) * exp(R t), t in seconds; R < 0 shrinks",
+                                "%s: %g is outside [-%g, %g]", where, x, TS_CONTROL_MAX_GROWTH, TS_CONTROL_MAX_GROWTH);
+            if (g == TS_CONTROL_GRAVITY) c->gravity = x;
+            if (g == TS_CONTROL_BOUNCE) c->bounce = x;
+            if (g == TS_CONTROL_GROWTH) c->growth = x;
+        }
     }
     c->given |= 1u << g;
     return TS_OK;
@@ -154,8 +160,9 @@ enum ts_status ts_controls_set(struct ts_controls * c, const char * key, const c
 
 enum ts_status ts_controls_parse(struct ts_controls * c, const char * text, const struct ts_control_video * v,
                                  int64_t first, int64_t last, const char * where) {
-    const char * hint = "after '|' come settings key=value separated by spaces: path=F:X,Y;F:X,Y motion=DX,DY "
-                        "gravity=G bounce=E growth=R";
+    const char * hint =
+        "after '|' come settings key=value separated by spaces: path=F:X,Y;F:X,Y motion=DX,DY "
+        "gravity=G bounce=E growth=R";
     const char * s = text;
     int any = 0;
     while (1) {
@@ -223,7 +230,8 @@ enum ts_status ts_control_plan_build(struct ts_control_plan * p, const char * co
     static const char * const flags[TS_CONTROL_COUNT] = {"--path", "--motion", "--gravity", "--bounce", "--growth"};
     enum ts_status st = TS_OK;
     for (int g = 0; g < TS_CONTROL_COUNT && st == TS_OK; g++)
-        if (texts && texts[g]) st = ts_controls_set(&p->global, group_names[g], texts[g], v, 0, v->frames - 1, flags[g]);
+        if (texts && texts[g])
+            st = ts_controls_set(&p->global, group_names[g], texts[g], v, 0, v->frames - 1, flags[g]);
     p->any = p->global.given;
     int has_segs = 0;
     for (int i = 0; sb && i < sb->n; i++) has_segs |= sb->seg[i].controls[0] != '\0';
@@ -240,7 +248,8 @@ enum ts_status ts_control_plan_build(struct ts_control_plan * p, const char * co
             // resolved for this segment: the segment's path or motion meets the command line's other one
             if (st == TS_OK && (res & (1u << TS_CONTROL_PATH)) && (res & (1u << TS_CONTROL_MOTION)) &&
                 !(p->segs[i].given & (1u << TS_CONTROL_PATH) && p->segs[i].given & (1u << TS_CONTROL_MOTION)))
-                st = ts_error(TS_ERR_ARG, "a segment's path= replaces --path, its motion= --motion; a path and a "
+                st = ts_error(TS_ERR_ARG,
+                              "a segment's path= replaces --path, its motion= --motion; a path and a "
                               "motion cannot both hold for the same frames",
                               "%s: this segment's %s meets the command line's %s", where,
                               p->segs[i].given & (1u << TS_CONTROL_PATH) ? "path" : "motion",
@@ -281,12 +290,12 @@ void ts_control_plan_describe(const struct ts_control_plan * p, char * buf, size
     const struct ts_controls * c = &p->global;
     size_t k = 0;
     buf[0] = '\0';
-#define PUT(...)                                                                  \
-    do {                                                                          \
-        int w_ = snprintf(buf + k, n - k, "%s", k ? ", " : "");                   \
-        if (w_ > 0 && k + (size_t)w_ < n) k += (size_t)w_;                        \
-        w_ = snprintf(buf + k, n - k, __VA_ARGS__);                               \
-        if (w_ > 0 && k + (size_t)w_ < n) k += (size_t)w_;                        \
+#define PUT(...)                                                \
+    do {                                                        \
+        int w_ = snprintf(buf + k, n - k, "%s", k ? ", " : ""); \
+        if (w_ > 0 && k + (size_t)w_ < n) k += (size_t)w_;      \
+        w_ = snprintf(buf + k, n - k, __VA_ARGS__);             \
+        if (w_ > 0 && k + (size_t)w_ < n) k += (size_t)w_;      \
     } while (0)
     if (c->given & (1u << TS_CONTROL_PATH)) PUT("path of %d key(s)", c->n_path);
     if (c->given & (1u << TS_CONTROL_MOTION)) PUT("motion %g,%g px/frame", c->dx, c->dy);

@@ -41,13 +41,13 @@ struct ts_path_key {
 
 // One set of controls (the command line's, or one storyboard segment's).
 struct ts_controls {
-    unsigned given;               // bit (1 << group) per group given
-    struct ts_path_key * path;    // owned (malloc): n_path keys, frames strictly increasing
+    unsigned given;             // bit (1 << group) per group given
+    struct ts_path_key * path;  // owned (malloc): n_path keys, frames strictly increasing
     int n_path;
-    double dx, dy;                // --motion: pixels per generated frame
-    double gravity;               // pixels/s^2, downwards
-    double bounce;                // restitution in [0, 1]
-    double growth;                // size(t) = size(0) exp(growth t), t in seconds
+    double dx, dy;   // --motion: pixels per generated frame
+    double gravity;  // pixels/s^2, downwards
+    double bounce;   // restitution in [0, 1]
+    double growth;   // size(t) = size(0) exp(growth t), t in seconds
 };
 void ts_controls_free(struct ts_controls * c);
 
@@ -73,12 +73,12 @@ void ts_controls_vector(const struct ts_controls * c, int64_t f, const struct ts
 // for sb->seg[i]; segs may be NULL). Resolved per segment it is an error for a
 // path and a motion to meet (the line is named).
 struct ts_control_plan {
-    struct ts_controls global;   // owned
-    struct ts_controls * segs;   // owned: one per storyboard segment (NULL when none has settings)
+    struct ts_controls global;  // owned
+    struct ts_controls * segs;  // owned: one per storyboard segment (NULL when none has settings)
     int n_segs;
     const struct ts_storyboard * sb;  // not owned (NULL: no storyboard)
     struct ts_control_video video;
-    unsigned any;                // union of every group given anywhere
+    unsigned any;  // union of every group given anywhere
 };
 // Builds the plan from the command line's settings (texts[g] for group g, as
 // given to the flags; NULL where not given) and the storyboard's segments'

@@ -16,8 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     char * text = fuzz_cstr(data + 2, size - 2);
     struct ts_controls c = {0};
     enum ts_status st;
-    if (data[0] % 2 == 0) st = ts_controls_parse(&c, text, &v, data[1] % 48, 47, "fuzz.txt:1");
-    else st = ts_controls_set(&c, keys[data[1] % 5], text, &v, 0, 47, "--fuzz");
+    if (data[0] % 2 == 0)
+        st = ts_controls_parse(&c, text, &v, data[1] % 48, 47, "fuzz.txt:1");
+    else
+        st = ts_controls_set(&c, keys[data[1] % 5], text, &v, 0, 47, "--fuzz");
     fuzz_why("controls", st);
     if (st == TS_OK) {
         if (!c.given) abort();

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thread_comm.h"
-#include "ts_test.h"
 #include "core/common.h"
 #include "model/controls.h"
 #include "model/stdit/stdit.h"
 #include "parallel/parallel.h"
+#include "thread_comm.h"
+#include "ts_test.h"
 
 static double * read_ref(hid_t f, const char * name, int64_t * n_out) {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -91,7 +91,7 @@ struct chunk_job {
     ts_model * m;
     ts_comm_t comm;
     int64_t g0, Tn, T;
-    const float * z, * ctl;  // whole video
+    const float *z, *ctl;  // whole video
     float * v;
     const ts_text_cond * tc;
 };
@@ -102,8 +102,8 @@ static void * chunk_run(void * arg) {
     int64_t cell = (int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels;
     ts_dit_ws * ws = ts_dit_ws_new(j->m, j->Tn, j->g0, j->T);
     ts_dit_ws_set_controls(ws, j->m, j->ctl + j->g0 * TS_CONTROL_DIM);
-    enum ts_status st = ts_dit_forward(ws, j->m, j->v + j->g0 * cell, j->z + j->g0 * cell, NULL, NULL, 0.7f, j->tc,
-                                       j->comm);
+    enum ts_status st =
+        ts_dit_forward(ws, j->m, j->v + j->g0 * cell, j->z + j->g0 * cell, NULL, NULL, 0.7f, j->tc, j->comm);
     TS_ASSERT(st == TS_OK);
     ts_dit_ws_free(j->m, &ws);
     return NULL;
@@ -175,7 +175,8 @@ int main(int argc, char ** argv) {
     int64_t nc = 0;
     double * ra = read_ref(f, "ctl.a", &nc);
     double * rb = read_ref(f, "ctl.b", NULL);
-    VERDICT(nc == T * TS_CONTROL_DIM, "ctl.a holds %lld frames of %d", (long long)(nc / TS_CONTROL_DIM), TS_CONTROL_DIM);
+    VERDICT(nc == T * TS_CONTROL_DIM, "ctl.a holds %lld frames of %d", (long long)(nc / TS_CONTROL_DIM),
+            TS_CONTROL_DIM);
     ts_check_rel("controls A (path, gravity, bounce, growth) == control_vector", ctl_a, ra, nc, 1e-6);
     ts_check_rel("controls B (motion, gravity) == control_vector", ctl_b, rb, nc, 1e-6);
     ts_model_free(&m0);
@@ -193,7 +194,11 @@ int main(int argc, char ** argv) {
         float * v = calloc((size_t)nz, sizeof(float));
         float * v_none = calloc((size_t)nz, sizeof(float));
         ts_dit_ws * ws = ts_dit_ws_new(m, T, 0, T);
-        struct { const char * name; const float * ctl; const char * ref; } cases[] = {
+        struct {
+            const char * name;
+            const float * ctl;
+            const char * ref;
+        } cases[] = {
             {"dit.forward, controls A", ctl_a, "dit.v_ctl"},
             {"dit.forward, controls B", ctl_b, "dit.v_ctl_b"},
             {"dit.forward, controls all zero (none given)", zeros, "dit.v_zero"},

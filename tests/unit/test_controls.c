@@ -80,7 +80,8 @@ int main(void) {
     vec_of("path", "0:10,10 10:50,40", 5, v);
     check_vec("path between keys", v, (float[]){-0.0625f, -0.21875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "0:10,10;10:50,40", 0, v);
-    check_vec("path at its first key (';' separates too)", v, (float[]){-0.6875f, -0.6875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+    check_vec("path at its first key (';' separates too)", v,
+              (float[]){-0.6875f, -0.6875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "0:10,10 10:50,40", 20, v);
     check_vec("path after its last key: held", v, (float[]){0.5625f, 0.25f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "4:32,32 8:64,0", 0, v);
@@ -170,10 +171,11 @@ int main(void) {
     printf("# storyboards: per-segment settings, expanded per frame\n");
     {
         struct ts_storyboard sb;
-        const char * text = "# settings after '|'\n"
-                            "0-3: a red circle   | gravity=125 bounce=0.5\n"
-                            "4-7: a blue::1.5 square|path=4:0,0;7:64,64\n"
-                            "8-9: a green circle\n";
+        const char * text =
+            "# settings after '|'\n"
+            "0-3: a red circle   | gravity=125 bounce=0.5\n"
+            "4-7: a blue::1.5 square|path=4:0,0;7:64,64\n"
+            "8-9: a green circle\n";
         const char * path = write_file(text);
         TS_ASSERT(ts_storyboard_load(path, 10, &sb) == TS_OK);
         VERDICT(!strcmp(sb.seg[0].prompt, "a red circle") && !strcmp(sb.seg[0].controls, "gravity=125 bounce=0.5") &&
@@ -221,8 +223,9 @@ int main(void) {
                   TS_OK);
         ts_error_clear();
         st = ts_control_plan_build(&p, NULL, &sb, "sb.txt", &vid);
-        VERDICT(st != TS_OK && strstr(ts_last_error(), "sb.txt:2: path: key frame 2 is outside this segment's frames 5-9"),
-                "%s", ts_last_error());
+        VERDICT(
+            st != TS_OK && strstr(ts_last_error(), "sb.txt:2: path: key frame 2 is outside this segment's frames 5-9"),
+            "%s", ts_last_error());
         ts_storyboard_free(&sb);
         // nothing after '|', and a prompt that is only settings
         ts_error_clear();
