@@ -110,6 +110,8 @@ struct ts_gen_params {
     void * progress_ud;
     ts_frame_fn on_frame;          // rank 0, every output frame in order (NULL: none); may be the only output
     void * frame_ud;
+    int dry_run;                   // 1: check every setting, print the plan and its memory, then return TS_OK
+                                   // (nothing encoded, sampled or written)
     // Motion controls (docs/controls.md), as text like the flags take them; NULL: not given.
     // Only for a model trained with them; a storyboard line's '| key=value' settings
     // replace these group by group for its frames.
@@ -118,8 +120,6 @@ struct ts_gen_params {
     const char * gravity;          // pixels/s^2, downwards, >= 0
     const char * bounce;           // restitution in [0, 1]
     const char * growth;           // R: size(t) = size(0) exp(R t), t in seconds
-    int dry_run;                   // 1: check every setting, print the plan and its memory, then return TS_OK
-                                   // (nothing encoded, sampled or written)
 };
 void ts_gen_params_init(struct ts_gen_params * p);
 
