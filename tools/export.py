@@ -4,6 +4,11 @@ dataset /vocab, each tensor /tensors/<state-dict name>, float16 or float32.
 
     python tools/export.py --shards tools/train/ckpt/dit-ema --out models/default.h5 --dtype f16
     python tools/export.py --random --seed 0 --set width=32 --set depth=2 --out tiny.h5   # untrained
+
+A model built with motion controls (config controls=12, e.g. --random --set controls=12) carries
+the tensors dit.ctl_fc1.* and dit.ctl_fc2.* in its state dict, written like the others, and the
+/config attribute controls = 12 that tells the engine to load them (docs/controls.md); a model
+without them gets controls = 0 (files from before have no attribute: the same).
 """
 import argparse
 import os
@@ -106,6 +111,8 @@ def main():
         write_safetensors(m, a.out, a.dtype, {"label": label})
     else:
         write_h5(m, a.out, a.dtype, {"label": label})
+    if m.cfg.get("controls", 0):
+        assert all(f"dit.ctl_fc{i}.{k}" in m.state_dict() for i in (1, 2) for k in ("weight", "bias"))
     n = sum(p.numel() for p in m.state_dict().values())
     print(f"wrote {a.out}: {n / 1e6:.2f}M parameters, {os.path.getsize(a.out) / 1e6:.1f} MB, label '{label}'")
 

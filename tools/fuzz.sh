@@ -24,7 +24,7 @@ BUILD=${FUZZ_BUILD:-$ROOT/build-fuzz}
 WORK=${FUZZ_WORK:-/tmp/timeshard-fuzz}
 NICE=${FUZZ_NICE:-19}
 JOBS=${FUZZ_JOBS:-1}
-ALL="safetensors weights latents preset prompt storyboard sched_config wan_config video tokenizer tokenizer_json"
+ALL="safetensors weights latents preset prompt storyboard sched_config wan_config controls video tokenizer tokenizer_json"
 TARGETS=${FUZZ_TARGETS:-$ALL}
 
 mkdir -p "$BUILD"

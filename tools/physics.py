@@ -414,16 +414,38 @@ def drop_controls(labels, p, u):
     return out
 
 
+# ---- motion controls: the per-frame control vector (docs/controls.md) ---------------------------------
+CONTROL_DIM = 12
+
+
 def control_vector(frame, fps, W, H, path=None, motion=None, gravity=None, bounce=None, growth=None):
-    """The 12 control floats of generated frame `frame` (global index from 0), shared with the C engine:
-    [path x/W*2-1, y/H*2-1, flag, motion DX*fps/W, DY*fps/H, flag, gravity G/(4H), flag, restitution E,
-    flag, growth R (per second), flag]; 0 with flag 0 for what is not given. path: [(F, X, Y), ...] keys in
-    px (origin top-left, y down), linear between keys, held before the first and after the last; motion:
-    (DX, DY) px per frame; gravity px/s^2 (positive down); bounce: restitution 0..1; growth: size(t) =
-    size(0) exp(R t), t in seconds."""
-    v = [0.0] * 12
+    """The 12 floats a model trained with motion controls is conditioned on at generated frame `frame`
+    (global index from 0) of a video at `fps` frames per second, W x H pixels; the engine computes the
+    same (src/model/controls.c ts_controls_vector, in float64 then rounded to float32).
+
+      path     [(F, X, Y), ...]: the object's centre in pixels (origin top-left, y down) at frames F,
+               strictly increasing; linear between keys, held before the first and after the last
+      motion   (DX, DY): pixels per generated frame
+      gravity  G pixels/s^2, downwards;  bounce  E restitution in [0, 1];  growth  R per second
+
+    v[0], v[1] = x/W*2-1, y/H*2-1 and v[2] = 1 where a path is given; v[3], v[4] = DX*fps/W, DY*fps/H
+    (frame widths/heights per second), v[5] = 1; v[6] = G/(4*H), v[7] = 1; v[8] = E, v[9] = 1;
+    v[10] = R, v[11] = 1. A group not given is 0 with its flag 0."""
+    v = [0.0] * CONTROL_DIM
     if path:
-        x, y = path_point([tuple(map(float, k)) for k in path], float(frame))
+        keys = [(int(f), float(x), float(y)) for f, x, y in path]
+        if any(b[0] <= a[0] for a, b in zip(keys, keys[1:])):
+            raise ValueError("path key frames must be strictly increasing")
+        x, y = keys[0][1], keys[0][2]
+        if frame >= keys[-1][0]:
+            x, y = keys[-1][1], keys[-1][2]
+        elif frame > keys[0][0]:
+            i = 0
+            while frame > keys[i + 1][0]:
+                i += 1
+            a = (frame - keys[i][0]) / (keys[i + 1][0] - keys[i][0])
+            x = keys[i][1] + (keys[i + 1][1] - keys[i][1]) * a
+            y = keys[i][2] + (keys[i + 1][2] - keys[i][2]) * a
         v[0], v[1], v[2] = x / W * 2 - 1, y / H * 2 - 1, 1.0
     if motion is not None:
         v[3], v[4], v[5] = motion[0] * fps / W, motion[1] * fps / H, 1.0

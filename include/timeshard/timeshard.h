@@ -112,6 +112,14 @@ struct ts_gen_params {
     void * frame_ud;
     int dry_run;                   // 1: check every setting, print the plan and its memory, then return TS_OK
                                    // (nothing encoded, sampled or written)
+    // Motion controls (docs/controls.md), as text like the flags take them; NULL: not given.
+    // Only for a model trained with them; a storyboard line's '| key=value' settings
+    // replace these group by group for its frames.
+    const char * motion_path;      // "F:X,Y F:X,Y ...": the object's centre in pixels at generated frames F
+    const char * motion;           // "DX,DY": pixels per generated frame (not with motion_path)
+    const char * gravity;          // pixels/s^2, downwards, >= 0
+    const char * bounce;           // restitution in [0, 1]
+    const char * growth;           // R: size(t) = size(0) exp(R t), t in seconds
 };
 void ts_gen_params_init(struct ts_gen_params * p);
 

@@ -61,6 +61,17 @@ static void usage_generate(FILE * f) {
             "      --checkpoint-every K  checkpoint every K steps (default: 0, only on SIGTERM)\n"
             "      --resume FILE.h5      continue from a checkpoint (any rank count)\n"
             "      --image FIRST.png     image-to-video: the first frame (the model's resolution)\n"
+            "      --path \"F:X,Y ...\"    motion control: the object's centre (pixels, origin top-left, y down)\n"
+            "                            at generated frames F (from 0, before --fps-out), increasing; linear\n"
+            "                            between keys, held before the first and after the last\n"
+            "      --motion DX,DY        motion control: pixels per generated frame from where the model\n"
+            "                            starts the object (not with --path)\n"
+            "      --gravity G           motion control: pixels/s^2 downwards (>= 0) at the generation rate\n"
+            "      --bounce E            motion control: restitution in [0, 1]\n"
+            "      --growth R            motion control: size(t) = size(0) * exp(R t), t in seconds\n"
+            "                            (the motion controls need a model trained with them; the shipped\n"
+            "                            one is not yet: docs/controls.md; storyboard lines take them after\n"
+            "                            '|', e.g. '0-23: a red circle | gravity=125 bounce=0.8')\n"
             "      --width W --height H  frame size in pixels (default: the model's; the default model has one)\n"
             "      --negative-prompt TEXT  the unconditional prompt of guidance (default: empty)\n"
             "      --sampler NAME        unipc or euler, for models that offer them (default: the model's)\n"
@@ -159,6 +170,11 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "shift")) { CLI_TRY(parse_float("--shift", v, 0.01, 100, &f)); g->shift = (float)f; }
     else if (!strcmp(key, "window")) { CLI_TRY(parse_int("--window", v, 1, 1 << 20, &i)); g->window = (int)i; }
     else if (!strcmp(key, "noise")) g->noise_path = v;
+    else if (!strcmp(key, "path")) g->motion_path = v;  // the motion controls: checked with the video's size
+    else if (!strcmp(key, "motion")) g->motion = v;
+    else if (!strcmp(key, "gravity")) g->gravity = v;
+    else if (!strcmp(key, "bounce")) g->bounce = v;
+    else if (!strcmp(key, "growth")) g->growth = v;
     else if (!strcmp(key, "text-encoder")) o->cp.text_encoder = v;
     else if (!strcmp(key, "vae")) o->cp.vae = v;
     else if (!strcmp(key, "tokenizer")) o->cp.tokenizer = v;
@@ -247,6 +263,9 @@ static const struct option gen_long[] = {
     {"window", required_argument, 0, 23},   {"noise", required_argument, 0, 24},
     {"text-encoder", required_argument, 0, 25}, {"vae", required_argument, 0, 26},
     {"tokenizer", required_argument, 0, 27}, {"dry-run", no_argument, 0, 28},
+    {"path", required_argument, 0, 29},     {"motion", required_argument, 0, 30},
+    {"gravity", required_argument, 0, 31},  {"bounce", required_argument, 0, 32},
+    {"growth", required_argument, 0, 33},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 

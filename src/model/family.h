@@ -60,6 +60,9 @@ struct ts_cond_request {
     int image_w, image_h;
     ts_comm_t comm;  // NULL with one rank; else cond_new may be collective over it (every rank calls)
     int rank;        // this rank (0 with one rank)
+    // (Tn, TS_CONTROL_DIM) host: the control vectors of frames [g0, g0 + Tn) (model/controls.h),
+    // or NULL when none is given; only for a family whose `controls` says 1.
+    const float * controls;
 };
 
 // What the denoiser may be told (per run).
@@ -118,6 +121,10 @@ struct ts_family {
     void (*decoder_free)(const void * model, void * dec);
     // This rank's next output frame, in order: RGB (H, W, 3) uint8, host memory.
     enum ts_status (*decode_next)(void * dec, const void * model, uint8_t * rgb);
+
+    // (optional) 1 if this model was trained with the per-frame motion controls
+    // (model/controls.h); NULL or 0: a control given to it is an error.
+    int (*controls)(const void * model);
 
     // (optional) How a prompt tokenises: words, weights, unknown words, to f.
     enum ts_status (*explain)(const void * model, const char * prompt, FILE * f);

@@ -118,12 +118,27 @@ enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_s
         }
         char * prompt = end + 1;
         while (isspace((unsigned char)*prompt)) prompt++;
+        // the segment's motion controls follow '|' (the prompt syntax never uses it)
+        char * bar = strchr(prompt, '|');
+        const char * controls = "";
+        if (bar) {
+            controls = bar + 1;
+            while (isspace((unsigned char)*controls)) controls++;
+            *bar = '\0';
+            for (char * e = bar; e > prompt && isspace((unsigned char)e[-1]); e--) e[-1] = '\0';
+        }
         if (a < 0 || *s == '-')
             st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: frame numbers start at 0 (got %lld)", path, lineno, a);
         else if (strlen(prompt) >= sizeof(sb->seg[0].prompt))
             st = ts_error(TS_ERR_FORMAT, "split the segment, or shorten its prompt", "%s:%d: prompt longer than %zu bytes",
                           path, lineno, sizeof(sb->seg[0].prompt) - 1);
         else if (!*prompt) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: empty prompt", path, lineno);
+        else if (bar && !*controls)
+            st = ts_error(TS_ERR_FORMAT, "after '|' come the segment's motion controls, e.g. '| gravity=125 bounce=0.8'",
+                          "%s:%d: nothing after '|'", path, lineno);
+        else if (strlen(controls) >= sizeof(sb->seg[0].controls))
+            st = ts_error(TS_ERR_FORMAT, "split the segment, or give fewer path keys",
+                          "%s:%d: motion controls longer than %zu bytes", path, lineno, sizeof(sb->seg[0].controls) - 1);
         else if (a > b) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: range %lld-%lld is reversed", path, lineno, a, b);
         else if (a > next) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: frames %lld-%lld are not covered (gap)", path,
                                          lineno, (long long)next, a - 1);
@@ -142,8 +157,11 @@ enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_s
         struct ts_story_segment * g = &sb->seg[sb->n++];
         g->first = a, g->last = b;
         snprintf(g->prompt, sizeof(g->prompt), "%s", prompt);
+        snprintf(g->controls, sizeof(g->controls), "%s", controls);
+        g->line = lineno;
         next = b + 1;
-        int k = snprintf(sb->text + tl, sizeof(sb->text) - tl, "%lld-%lld: %s\n", a, b, prompt);
+        int k = snprintf(sb->text + tl, sizeof(sb->text) - tl, "%lld-%lld: %s%s%s\n", a, b, prompt,
+                         *controls ? " | " : "", controls);
         if (k > 0 && tl + (size_t)k < sizeof(sb->text)) tl += (size_t)k;
     }
     fclose(f);

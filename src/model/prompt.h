@@ -21,9 +21,14 @@ enum ts_status ts_prompt_parse(const char * text, struct ts_prompt_word * words,
 // A storyboard: lines `FIRST-LAST: prompt` covering frames 0..T-1 exactly, in
 // order ('#' comments and blank lines allowed). Gaps, overlaps, ranges past the
 // end, reversed ranges and empty prompts are errors naming the file and line.
+// A line may end with the segment's motion controls after '|'
+// (`0-23: a red circle | gravity=125 bounce=0.8`, docs/controls.md): kept here
+// as text, read by model/controls.h with the video's size.
 struct ts_story_segment {
     int64_t first, last;  // inclusive frame range
     char prompt[1024];
+    char controls[1024];  // the settings after '|' ("" when none)
+    int line;             // its line in the file
 };
 struct ts_storyboard {
     struct ts_story_segment * seg;  // owned

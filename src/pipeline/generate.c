@@ -157,6 +157,11 @@ static void plan_print(const struct ts_run * r) {
     } else {
         TS_INFO("  prompt    \"%s\"", gp->prompt);
     }
+    if (r->ctl.any) {
+        char what[512];
+        ts_control_plan_describe(&r->ctl, what, sizeof what);
+        TS_INFO("  controls  %s", what);
+    }
     TS_INFO("  frames    %lld at %g fps, %dx%d pixels, latents %lldx%dx%dx%d", (long long)r->sh.frames, r->fps,
             r->sh.width, r->sh.height, (long long)T, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c);
     if (r->interp)
@@ -178,9 +183,29 @@ static void plan_print(const struct ts_run * r) {
                 ts_dtype_name(r->ctx->dtype), halo, d->world > 1 ? d->halo->ops->name : "-");
 }
 
+// The motion controls: their syntax and ranges first (every error names its flag
+// or storyboard line), then whether this model takes them at all.
+static enum ts_status plan_controls(struct ts_run * r) {
+    const struct ts_gen_params * gp = r->gp;
+    const char * texts[TS_CONTROL_COUNT] = {gp->motion_path, gp->motion, gp->gravity, gp->bounce, gp->growth};
+    struct ts_control_video v = {r->sh.frames, r->sh.width, r->sh.height, r->fps};
+    TS_TRY(ts_control_plan_build(&r->ctl, texts, &r->sb, gp->storyboard_path, &v));
+    if (!r->ctl.any) return TS_OK;
+    const char * leave = "leave out --path, --motion, --gravity, --bounce and --growth (and a storyboard's '| ...' "
+                         "settings); see docs/controls.md";
+    if (!r->fam->controls)
+        return ts_error(TS_ERR_ARG, leave, "'%s' is a model of the %s family, which takes no motion controls (yet)",
+                        r->info.path, r->fam->name);
+    if (!r->fam->controls(r->model))
+        return ts_error(TS_ERR_ARG, leave, "this model was not trained with motion controls; '%s' has no control "
+                        "weights (dit.ctl_*)", r->info.path);
+    return TS_OK;
+}
+
 static enum ts_status run_plan(struct ts_run * r) {
     enum ts_status st = plan_settings(r);
     if (st == TS_OK) st = plan_story(r);  // every rank reads the file: one failing (a node without it) fails all
+    if (st == TS_OK) st = plan_controls(r);
     if (st == TS_OK) st = plan_memory(r);
     st = ts_parallel_agree(r->par, st);
     if (st != TS_OK) return st;
@@ -201,7 +226,7 @@ static enum ts_status run_plan(struct ts_run * r) {
 static enum ts_status setup_cond(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
     ts_comm_t comm = r->par->world > 1 ? r->par->halo : NULL;
-    struct ts_cond_request req = {&r->sb, gp->negative_prompt, gp->blend, NULL, 0, 0, comm, r->par->rank};
+    struct ts_cond_request req = {&r->sb, gp->negative_prompt, gp->blend, NULL, 0, 0, comm, r->par->rank, NULL};
     uint8_t * img = NULL;
     if (gp->image_path) {  // read where frame 0 is; every rank then enters cond_new, or none does
         enum ts_status st = TS_OK;
@@ -210,8 +235,17 @@ static enum ts_status setup_cond(struct ts_run * r) {
     }
     static const uint8_t none = 0;
     if (gp->image_path) req.image = img ? img : &none;  // ranks without frame 0 only allocate the mask
+    // the control vectors of the owned frames, by their global index (the default family's latent
+    // frames are its video frames; only families that say they take controls get them)
+    float * ctl = NULL;
+    if (r->ctl.any) {
+        ctl = ts_calloc((size_t)(r->Tn > 0 ? r->Tn : 1) * TS_CONTROL_DIM, sizeof(float));
+        ts_control_plan_frames(&r->ctl, r->g0, r->Tn, ctl);
+        req.controls = ctl;
+    }
     enum ts_status st = r->fam->cond_new(r->model, &req, &r->sh, r->g0, r->Tn, &r->cond);
     free(img);
+    free(ctl);
     return st;
 }
 
@@ -377,6 +411,7 @@ static void run_free(struct ts_run * r) {
     if (r->vc) op->release(r->be, r->vc);
     if (r->vu) op->release(r->be, r->vu);
     free(r->host);
+    ts_control_plan_free(&r->ctl);
     ts_storyboard_free(&r->sb);
     memset(r, 0, sizeof(*r));
 }

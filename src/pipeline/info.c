@@ -13,7 +13,7 @@
 static const char * CONFIG_KEYS[] = {
     "label", "text_len", "text_dim", "text_layers", "text_heads", "image_size", "vae_factor", "latent_channels",
     "vae_channels", "vae_groups", "vae_scale", "patch", "width", "depth", "heads", "mlp_ratio", "temporal_window",
-    "causal", "rope_theta", "freq_dim", "shift", "default_steps", "default_cfg", "fps", "train_frames", NULL};
+    "causal", "rope_theta", "freq_dim", "shift", "default_steps", "default_cfg", "fps", "train_frames", "controls", NULL};
 
 static int info_weights(ts_weights * w, const char * path) {
     printf("# weights file %s\n", path);

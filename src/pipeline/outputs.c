@@ -18,6 +18,16 @@
 static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_meta * meta) {
     memset(meta, 0, sizeof(*meta));
     snprintf(meta->prompt, sizeof(meta->prompt), "%.*s", (int)sizeof(meta->prompt) - 1, r->sb.text);
+    // the command line's motion controls follow the prompt (a storyboard's are in its text),
+    // so that the file records them and a resume with other controls is refused
+    const struct ts_gen_params * gp = r->gp;
+    const char * flags[] = {"--path", "--motion", "--gravity", "--bounce", "--growth"};
+    const char * vals[] = {gp->motion_path, gp->motion, gp->gravity, gp->bounce, gp->growth};
+    for (int i = 0; i < 5; i++) {
+        size_t k = strlen(meta->prompt);
+        if (vals[i] && k + 1 < sizeof(meta->prompt))
+            snprintf(meta->prompt + k, sizeof(meta->prompt) - k, "\n%s \"%s\"", flags[i], vals[i]);
+    }
     meta->seed = r->gp->seed;
     meta->steps = r->steps;
     meta->cfg = r->cfg;
@@ -45,7 +55,8 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     int h = 0, w = 0, ch = 0;
     struct ts_latents_meta meta, want;
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, 0, 0, NULL, &meta));
-    const char * hint = "resume with the same prompt, seed, steps, cfg, frames and model as the interrupted run";
+    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, frames and model as the "
+                        "interrupted run";
     if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
                         path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
@@ -54,7 +65,7 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
     char diff[160] = "";
-    if (strcmp(meta.prompt, want.prompt) != 0) snprintf(diff, sizeof diff, "another prompt");
+    if (strcmp(meta.prompt, want.prompt) != 0) snprintf(diff, sizeof diff, "another prompt or other motion controls");
     else if (meta.seed != want.seed)
         snprintf(diff, sizeof diff, "seed %llu; this run has %llu", (unsigned long long)meta.seed,
                  (unsigned long long)want.seed);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "interp/interp.h"  // struct ts_interp_timing
+#include "model/controls.h"  // struct ts_control_plan
 #include "model/prompt.h"   // struct ts_storyboard
 #include "pipeline/context.h"
 
@@ -26,6 +27,7 @@ struct ts_run {
     int interp;                       // --fps-out: motion-compensated interpolation
     struct ts_interp_timing tm;
     struct ts_storyboard sb;          // owned (a single prompt is one segment)
+    struct ts_control_plan ctl;       // owned: the motion controls (ctl.any 0: none given)
     int64_t g0, Tn;                   // this rank's latent frames [g0, g0 + Tn)
     int64_t cell;                     // floats per latent frame (h * w * c)
     int64_t n_lat;                    // Tn * cell

@@ -2,7 +2,8 @@
 // forward (text-to-video, image-to-video, causal), VAE decode and encode,
 // within 1e-3 (fp32). Also the DiT over the whole video vs over frame chunks
 // on CUDA (each chunk a thread with its own backend, halos traded through
-// device copies), and with --time, the DiT forward's time on the GPU vs the CPU.
+// device copies); the DiT with motion controls (ctl_tiny.h5); and with --time,
+// the DiT forward's time on the GPU vs the CPU.
 //   test_cuda_model FIXTURES_DIR [MODEL.h5 ...]   correctness (tiny.h5, then each MODEL)
 //   test_cuda_model --time MODEL.h5 FRAMES        timing
 // Exits 77 (skipped) when no GPU is usable.
@@ -13,6 +14,7 @@
 #include "backend/cuda/cuda_check.h"  // ts_cuda_check
 #include "core/rng.h"                 // ts_rng_normal_fill
 #include "parallel/parallel.h"
+#include "model/controls.h"  // the control plan and vectors
 #include "model/stdit/stdit.h"
 #include "thread_comm.h"
 #include "ts_test.h"
@@ -292,6 +294,47 @@ static int run_timing(const char * path, int64_t T) {
     return 0;
 }
 
+// The motion controls (ctl_tiny.h5, a model with control weights): the DiT with
+// per-frame control vectors on CUDA vs the CPU, and without any.
+static void check_controls(const char * path, int64_t T) {
+    ts_model *mc = load(path, be_cpu), *mg = load(path, be_gpu);
+    TS_ASSERT(mc->dit.ctl_fc1_w && mg->dit.ctl_fc1_w);
+    struct ts_control_video vid = {T, mc->cfg.image_size, mc->cfg.image_size, mc->cfg.fps};
+    const char * texts[TS_CONTROL_COUNT] = {"0:2,3 3:10,12 5:15,1", NULL, "125", "0.8", "-0.3"};
+    struct ts_control_plan plan;
+    TS_ASSERT(ts_control_plan_build(&plan, texts, NULL, NULL, &vid) == TS_OK);
+    float * ctl = ts_test_alloc(T * TS_CONTROL_DIM);
+    ts_control_plan_frames(&plan, 0, T, ctl);
+    ts_control_plan_free(&plan);
+    int64_t n = latent_floats(mc, T);
+    float * z = ts_test_alloc(n);
+    ts_rng_normal_fill(z, n, 11, 0, 0);
+    ts_text_cond tcc, tcg;
+    TS_ASSERT(ts_text_encode(mc, PROMPT, &tcc) == TS_OK && ts_text_encode(mg, PROMPT, &tcg) == TS_OK);
+    for (int with = 0; with <= 1; with++) {
+        float * out[2];
+        ts_model * ms[2] = {mc, mg};
+        const ts_text_cond * tcs[2] = {&tcc, &tcg};
+        for (int k = 0; k < 2; k++) {
+            ts_backend_t be = ms[k]->be;
+            float * zd = to_backend(be, z, n);
+            float * v = be->ops->alloc(be, (size_t)n * sizeof(float));
+            ts_dit_ws * ws = ts_dit_ws_new(ms[k], T, 0, T);
+            if (with) ts_dit_ws_set_controls(ws, ms[k], ctl);
+            TS_ASSERT(ts_dit_forward(ws, ms[k], v, zd, NULL, NULL, 0.7f, tcs[k], NULL) == TS_OK);
+            out[k] = to_host(be, v, n);
+            ts_dit_ws_free(ms[k], &ws);
+            be->ops->release(be, zd), be->ops->release(be, v);
+        }
+        ts_check_rel_f(with ? "ctl_tiny dit.forward with controls" : "ctl_tiny dit.forward without controls", out[1],
+                       out[0], n, TS_TOL_BACKEND);
+        free(out[0]), free(out[1]);
+    }
+    ts_text_cond_free(mc, &tcc), ts_text_cond_free(mg, &tcg);
+    free(ctl), free(z);
+    ts_model_free(&mc), ts_model_free(&mg);
+}
+
 int main(int argc, char ** argv) {
     char why[256];
     int ndev = ts_cuda_device_count(why, sizeof why);
@@ -315,6 +358,9 @@ int main(int argc, char ** argv) {
         check_chunks(tiny, 9, 1);
         check_chunks(tiny, 9, 2);
         check_chunks(tiny, 10, 3);
+        char ctl[1024];
+        snprintf(ctl, sizeof ctl, "%s/ctl_tiny.h5", fix);
+        check_controls(ctl, 7);
         for (int i = 2; i < argc; i++) {
             const char * base = strrchr(argv[i], '/');
             check_model(argv[i], base ? base + 1 : argv[i], 12);

@@ -239,6 +239,13 @@ def train_dit(a, dev):
             gr["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             text, pooled, tmask = model.encode_text(caps, dev, drop_words)
+            # Motion controls (docs/controls.md), the hook for a model built with --set controls=12:
+            # each clip's per-frame vectors (B, T, 12) from the dataset's labels
+            # (tools/physics.py control_vector), each group dropped at random so that any
+            # subset of them works and none at all is the zero vector:
+            #     ctl = tsmodel.drop_control_groups(labels, 0.3).to(dev)
+            #     v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask, controls=ctl)
+            # Until the dataset emits the labels, a model is trained without them.
             v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask)
         loss = F.mse_loss(v.float(), target)
         opt.zero_grad(set_to_none=True)

@@ -24,7 +24,12 @@ DEFAULT_CONFIG = dict(
     rope_theta=10000.0, freq_dim=256,
     # sampler defaults
     shift=2.0, default_steps=20, default_cfg=4.0, fps=12.0, train_frames=16,
+    # per-frame motion controls (docs/controls.md): 0 none, CONTROL_DIM = the DiT embeds them
+    controls=0,
 )
+CONTROL_DIM = 12
+# the control vector's groups: (first index, width), each its values then its flag
+CONTROL_GROUPS = dict(path=(0, 3), motion=(3, 3), gravity=(6, 2), bounce=(8, 2), growth=(10, 2))
 EPS = 1e-6
 
 
@@ -213,6 +218,15 @@ class DiT(nn.Module):
         self.t_fc1 = nn.Linear(cfg["freq_dim"], D)
         self.t_fc2 = nn.Linear(D, D)
         self.text_proj = nn.Linear(cfg["text_dim"], D)
+        if cfg.get("controls", 0):
+            # the per-frame control vector (T, 12) -> (T, D), added to the conditioning; the last
+            # layer starts at zero so that a model fine-tuned from one without controls starts
+            # out computing exactly what it did
+            assert cfg["controls"] == CONTROL_DIM
+            self.ctl_fc1 = nn.Linear(CONTROL_DIM, D)
+            self.ctl_fc2 = nn.Linear(D, D)
+            nn.init.zeros_(self.ctl_fc2.weight)
+            nn.init.zeros_(self.ctl_fc2.bias)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg["depth"]))
         self.final_ada = nn.Linear(D, 2 * D)
         self.final_out = nn.Linear(D, p * p * c)
@@ -232,10 +246,14 @@ class DiT(nn.Module):
         x = x.view(B, T, h // p, w // p, p, p, -1).permute(0, 1, 2, 4, 3, 5, 6)
         return x.reshape(B, T, h, w, -1)
 
-    def forward(self, z, sigma, text, pooled, text_mask, cond=None, cond_mask=None, frame0=0, total_frames=None):
+    def forward(self, z, sigma, text, pooled, text_mask, cond=None, cond_mask=None, frame0=0, total_frames=None,
+                controls=None):
         """z (B, T, h, w, c) noisy latents; sigma (B,) or (B, T); text (B, L, Dt);
         cond (B, T, h, w, c), cond_mask (B, T): the given first frame (image-to-video).
-        frame0: global index of z's first frame (for RoPE and the video's edges)."""
+        frame0: global index of z's first frame (for RoPE and the video's edges).
+        controls (B, T, 12): each frame's control vector (tools/physics.py control_vector), for a
+        model built with controls; None: none at all, exactly the computation of a model without
+        them (a model trained with controls is run with zeros instead, as the engine does)."""
         B, T, h, w, C = z.shape
         cfg = self.cfg
         D, H, W = cfg["width"], cfg["heads"], cfg["temporal_window"]
@@ -250,6 +268,9 @@ class DiT(nn.Module):
             sigma = sigma[:, None].expand(B, T)
         temb = self.t_fc2(F.silu(self.t_fc1(timestep_embedding(sigma, cfg["freq_dim"]).to(x.dtype))))
         c = temb + self.text_proj(pooled)[:, None, :]
+        if controls is not None:
+            assert hasattr(self, "ctl_fc1"), "this model was built without controls (cfg controls=0)"
+            c = c + self.ctl_fc2(F.silu(self.ctl_fc1(controls.to(x.dtype))))
         dev = z.device
         rope_s = tuple(t.to(dev) for t in rope_tables_2d(h // p, w // p, hd, cfg["rope_theta"]))
         g = torch.arange(frame0, frame0 + T, device="cpu")
@@ -381,6 +402,22 @@ class TimeshardModel(nn.Module):
         return self.text(ids, n, drop)
 
 
+def drop_control_groups(controls, p, generator=None):
+    """Training hook: each control group (path, motion, gravity, bounce, growth) of each clip is
+    dropped with probability p: its values and its flag set to 0, as when a user does not give it.
+    controls (B, T, 12) -> a new tensor; p a float, or a dict of group name -> probability.
+    The same groups are dropped for every frame of a clip."""
+    out = controls.clone()
+    B = controls.shape[0]
+    for name, (start, width) in CONTROL_GROUPS.items():
+        pg = p.get(name, 0.0) if isinstance(p, dict) else p
+        if pg <= 0:
+            continue
+        drop = torch.rand(B, generator=generator, device="cpu") < pg
+        out[drop.to(out.device), :, start:start + width] = 0
+    return out
+
+
 def schedule(steps, shift):
     """sigma_k for k = 0..steps: t = 1 - k/steps, sigma = shift*t / (1 + (shift-1)*t). float64 math."""
     out = []
@@ -391,20 +428,23 @@ def schedule(steps, shift):
 
 
 @torch.no_grad()
-def sample(model, prompt, noise, steps, cfg_scale, cond=None, cond_mask=None):
+def sample(model, prompt, noise, steps, cfg_scale, cond=None, cond_mask=None, controls=None):
     """Rectified-flow Euler with classifier-free guidance against the empty prompt.
-    noise (B, T, h, w, c) is the initial latent; returns the final latents."""
+    noise (B, T, h, w, c) is the initial latent; returns the final latents. controls (B, T, 12)
+    hold for both passes (guidance acts on the prompt); a model with controls gets zeros when None."""
     dev = noise.device
     B = noise.shape[0]
+    if controls is None and model.cfg.get("controls", 0):
+        controls = torch.zeros(B, noise.shape[1], CONTROL_DIM, device=dev)
     text_c, pooled_c, mask_c = model.encode_text([prompt] * B, dev)
     text_u, pooled_u, mask_u = model.encode_text([""] * B, dev)
     sig = schedule(steps, model.cfg["shift"])
     x = noise.clone()
     for k in range(steps):
         s = torch.full((B,), sig[k], device=dev)
-        v_c = model.dit(x, s, text_c, pooled_c, mask_c, cond, cond_mask)
+        v_c = model.dit(x, s, text_c, pooled_c, mask_c, cond, cond_mask, controls=controls)
         if cfg_scale != 1.0:
-            v_u = model.dit(x, s, text_u, pooled_u, mask_u, cond, cond_mask)
+            v_u = model.dit(x, s, text_u, pooled_u, mask_u, cond, cond_mask, controls=controls)
             v = v_u + cfg_scale * (v_c - v_u)
         else:
             v = v_c

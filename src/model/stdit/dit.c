@@ -12,6 +12,7 @@
 #include "backend/backend.h"  // ts_backend_profile_inner
 #include "core/common.h"
 #include "core/rope.h"
+#include "model/controls.h"  // TS_CONTROL_DIM
 #include "model/stdit/stdit.h"
 
 struct ts_dit_ws {
@@ -45,6 +46,9 @@ struct ts_dit_ws {
     float * tkv_segs;   // owned (backend): (cap_segs, L, 2D) text keys/values of each prompt segment
     int cap_segs;
     float * att_b;      // owned (backend): (T, N, D) second segment's cross-attention where blending
+    float * ctl;        // owned (backend): (T, TS_CONTROL_DIM) the frames' control vectors, or NULL
+    float * ctl_emb;    // owned (backend): (T, D) their embedding, added to the conditioning when has_ctl
+    int has_ctl;
 };
 
 ts_dit_ws * ts_dit_ws_new(const ts_model * m, int64_t T, int64_t g0, int64_t T_total) {
@@ -100,6 +104,8 @@ void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
     m->be->ops->release(m->be, ws->buf);
     if (ws->tkv_segs) m->be->ops->release(m->be, ws->tkv_segs);
     if (ws->att_b) m->be->ops->release(m->be, ws->att_b);
+    if (ws->ctl) m->be->ops->release(m->be, ws->ctl);
+    if (ws->ctl_emb) m->be->ops->release(m->be, ws->ctl_emb);
     free(ws->host);
     free(ws->wait_log);
     free(ws);
@@ -134,6 +140,29 @@ void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo mode) {
 size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode) {
     const struct ts_model_config * c = &m->cfg;
     return (size_t)c->temporal_window * ts_cfg_tokens(c) * c->width * (mode == TS_HALO_QKV ? 3 : 1) * sizeof(float);
+}
+
+void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ctl) {
+    if (!m->dit.ctl_fc1_w) {
+        TS_ASSERT(!ctl);  // the family refuses controls for a model without their weights
+        return;
+    }
+    ts_backend_t be = m->be;
+    const struct ts_backend_ops * op = be->ops;
+    const int64_t T = ws->T, D = m->cfg.width, K = TS_CONTROL_DIM;
+    if (T <= 0) return;
+    if (!ws->ctl) ws->ctl = op->alloc(be, (size_t)(T * K) * sizeof(float));
+    if (!ws->ctl_emb) ws->ctl_emb = op->alloc(be, (size_t)(T * D) * sizeof(float));
+    float * host = ts_calloc((size_t)(T * K), sizeof(float));
+    if (ctl) memcpy(host, ctl, (size_t)(T * K) * sizeof(float));
+    op->upload(be, ws->ctl, host, (size_t)(T * K) * sizeof(float));
+    free(host);
+    // MLP: Linear(12, D), SiLU, Linear(D, D); ws->t1 is free scratch between forwards
+    op->linear(be, ws->ctl_emb, D, ws->ctl, K, m->dit.ctl_fc1_w, m->dit.ctl_fc1_b, T, K, D);
+    op->silu(be, ws->ctl_emb, T * D);
+    op->linear(be, ws->t1, D, ws->ctl_emb, D, m->dit.ctl_fc2_w, m->dit.ctl_fc2_b, T, D, D);
+    op->copy(be, ws->ctl_emb, ws->t1, (size_t)(T * D) * sizeof(float));
+    ws->has_ctl = 1;
 }
 
 // Sinusoidal embedding of sigma * 1000, [cos | sin], in float32 as the reference.
@@ -298,6 +327,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
     }
     op->linear(be, ws->t1, D, ws->pooled, Dt, m->dit.text_proj_w, m->dit.text_proj_b, T, Dt, D);
     op->gate_add(be, ws->c, ws->t1, NULL, 0, T, 1, D);
+    if (ws->has_ctl) op->gate_add(be, ws->c, ws->ctl_emb, NULL, 0, T, 1, D);  // + the controls' embedding
     op->copy(be, ws->silu_c, ws->c, (size_t)(T * D) * fl);
     op->silu(be, ws->silu_c, T * D);
 

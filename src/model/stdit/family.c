@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "model/controls.h"  // TS_CONTROL_DIM
 #include "model/family.h"
 #include "model/stdit/stdit.h"
 
@@ -103,6 +104,7 @@ struct stdit_cond {
     struct ts_story_text story;
     float * image;              // owned, backend memory (Tn, h, w, c) or NULL
     float * image_mask;         // owned, host (Tn) or NULL
+    float * controls;           // owned, host (Tn, TS_CONTROL_DIM), or NULL for a model without controls
 };
 
 static void stdit_cond_free(const void * model, void * cp) {
@@ -118,6 +120,7 @@ static void stdit_cond_free(const void * model, void * cp) {
     free(c->alpha);
     if (c->image) m->be->ops->release(m->be, c->image);
     free(c->image_mask);
+    free(c->controls);
     free(c);
 }
 
@@ -179,8 +182,17 @@ static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_re
     ts_log_set_level(level);
     TS_TRY(st);
     if (req->image) TS_TRY(stdit_image_cond(m, req, g0, Tn, (int64_t)sh->lat_h * sh->lat_w * sh->lat_c, c));
+    // a model trained with controls always gets a control vector: all zeros (every
+    // flag 0) where none is given, as its training's dropped controls were
+    TS_ASSERT(!req->controls || m->dit.ctl_fc1_w);
+    if (m->dit.ctl_fc1_w) {
+        c->controls = ts_calloc((size_t)(Tn > 0 ? Tn : 1) * TS_CONTROL_DIM, sizeof(float));
+        if (req->controls) memcpy(c->controls, req->controls, (size_t)Tn * TS_CONTROL_DIM * sizeof(float));
+    }
     return TS_OK;
 }
+
+static int stdit_controls(const void * model) { return ((const ts_model *)model)->dit.ctl_fc1_w != NULL; }
 
 // ---- denoiser ------------------------------------------------------------------------------
 
@@ -200,6 +212,8 @@ static void stdit_denoiser_free(const void * model, void * dn) {
 static enum ts_status stdit_denoise(void * dn, const void * model, float * v, const float * x, float t,
                                    const void * cond, int uncond, ts_comm_t comm) {
     const struct stdit_cond * c = cond;  // t: the noise level sigma
+    // the controls hold for both passes of guidance (it acts on the prompt alone)
+    ts_dit_ws_set_controls(dn, model, c->controls);
     if (uncond) return ts_dit_forward(dn, model, v, x, c->image, c->image_mask, t, &c->uncond, comm);
     return ts_dit_forward_story(dn, model, v, x, c->image, c->image_mask, t, &c->story, comm);
 }
@@ -269,5 +283,6 @@ const struct ts_family ts_family_stdit = {
     .decoder_new = stdit_decoder_new,
     .decoder_free = stdit_decoder_free,
     .decode_next = stdit_decode_next,
+    .controls = stdit_controls,
     .explain = stdit_explain,
 };

@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "io/config.h"
 #include "io/weights.h"
+#include "model/controls.h"  // TS_CONTROL_DIM
 #include "model/stdit/stdit.h"
 
 // ---- config ---------------------------------------------------------------------
@@ -59,6 +60,12 @@ static enum ts_status load_config(const ts_weights * w, struct ts_model_config *
     TS_TRY(cfg_float(w, "fps", &fps));
     c->fps = fps;
     TS_TRY(cfg_int(w, "train_frames", &c->train_frames, 1, 1 << 20));
+    if (ts_weights_config_has(w, "controls")) {  // absent: a model from before the motion controls
+        TS_TRY(cfg_int(w, "controls", &c->controls, 0, TS_CONTROL_DIM));
+        if (c->controls != 0 && c->controls != TS_CONTROL_DIM)
+            return ts_error(TS_ERR_MODEL, "this engine reads 12-value control vectors (docs/controls.md)",
+                            "model config 'controls' = %d (expected 0 or %d)", c->controls, TS_CONTROL_DIM);
+    }
     if (ts_weights_config_has(w, "label")) TS_TRY(ts_weights_config_str(w, "label", c->label, sizeof(c->label)));
     char chs[128];
     TS_TRY(ts_weights_config_str(w, "vae_channels", chs, sizeof(chs)));
@@ -174,6 +181,10 @@ static void build_list(ts_model * m, struct wlist * l) {
     add_linear(l, &m->dit.t_fc1_w, &m->dit.t_fc1_b, D, c->freq_dim, "dit.t_fc1");
     add_linear(l, &m->dit.t_fc2_w, &m->dit.t_fc2_b, D, D, "dit.t_fc2");
     add_linear(l, &m->dit.text_proj_w, &m->dit.text_proj_b, D, Dt, "dit.text_proj");
+    if (c->controls) {
+        add_linear(l, &m->dit.ctl_fc1_w, &m->dit.ctl_fc1_b, D, c->controls, "dit.ctl_fc1");
+        add_linear(l, &m->dit.ctl_fc2_w, &m->dit.ctl_fc2_b, D, D, "dit.ctl_fc2");
+    }
     for (int i = 0; i < c->depth; i++) {
         struct ts_dit_block * b = &m->dit.blocks[i];
         int64_t Hm = (int64_t)c->mlp_ratio * D;

@@ -42,6 +42,7 @@ struct ts_model_config {
     float default_cfg;
     double fps;
     int train_frames;
+    int controls;          // 0, or TS_CONTROL_DIM: trained with the per-frame motion controls (dit.ctl_*)
     char label[256];
 };
 
@@ -120,6 +121,8 @@ typedef struct ts_model {
         float * t_fc1_w, * t_fc1_b;         // (D, freq_dim)
         float * t_fc2_w, * t_fc2_b;         // (D, D)
         float * text_proj_w, * text_proj_b; // (D, Dt)
+        float * ctl_fc1_w, * ctl_fc1_b;     // (D, 12), (D): the control vector's embedding (NULL: none)
+        float * ctl_fc2_w, * ctl_fc2_b;     // (D, D), (D)
         struct ts_dit_block * blocks;       // owned host array, depth
         float * final_ada_w, * final_ada_b; // (2D, D)
         float * final_out_w, * final_out_b; // (p*p*c, D)
@@ -182,6 +185,15 @@ enum ts_halo ts_halo_mode_default(ts_backend_t be);
 void ts_dit_ws_set_halo_mode(ts_dit_ws * ws, enum ts_halo mode);
 // Bytes one side of one block's exchange carries.
 size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode);
+
+// Per-frame motion controls (model/controls.h) for the forwards that follow:
+// ctl (T_own, TS_CONTROL_DIM) host, the vectors of this workspace's frames
+// [g0, g0 + T_own); NULL: none (all zeros for a model trained with them).
+// Their embedding MLP(ctl) (dit.ctl_fc1, SiLU, dit.ctl_fc2) is added to each
+// frame's conditioning. A model without the control weights takes no
+// controls (an assertion: the family refuses them first) and computes exactly
+// what it did before they existed.
+void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ctl);
 
 // v (T_own, h, w, c) = DiT(z (T_own, h, w, c), sigma) on frames [g0, g0+T_own)
 // of a T_total-frame video. cond (T_own, h, w, c) and cond_mask (T_own) give
