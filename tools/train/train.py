@@ -9,6 +9,15 @@ config, vocabulary and step; optimizer state is kept in a side file when
 
     python tools/train/train.py vae --ckpt ckpt/vae.pt --minutes 10
     python tools/train/train.py dit --vae ckpt/vae.pt --ckpt ckpt/dit.pt --minutes 60
+
+Motion controls (docs/controls.md): `--controls 0.5` draws about half the clips
+as control clips and conditions every clip on its per-frame control labels,
+each group dropped with probability --control-drop; `--init` from a model
+without the control embedding adds it with its last layer at zero, so the
+fine-tune starts from that model's exact outputs:
+
+    python tools/train/train.py dit --vae ckpt/vae.pt --init ckpt/dit-ema --ckpt ckpt/dit-ctl.pt \
+        --controls 0.5 --minutes 60
 """
 import argparse
 import copy
@@ -79,9 +88,9 @@ def to_f32(sd):
 class Prefetch:
     """Clip parameters and tracks are made on the CPU in a thread; frames render on the device."""
 
-    def __init__(self, n, frames, seed, fps, depth=8):
+    def __init__(self, n, frames, seed, fps, depth=8, controls=0.0):
         self.q = queue.Queue(depth)
-        self.n, self.frames, self.fps = n, frames, fps
+        self.n, self.frames, self.fps, self.controls = n, frames, fps, controls
         self.gen = torch.Generator().manual_seed(seed)
         t = threading.Thread(target=self.run, daemon=True)
         t.start()
@@ -89,13 +98,20 @@ class Prefetch:
     def run(self):
         while True:
             p = shapes.sample_params(self.n, self.gen)
-            cx, cy, r = shapes.tracks(p, self.frames, fps=self.fps, gen=self.gen)
+            truth, labels = None, None
+            if self.controls > 0:  # about this share become control clips; every clip gets its labels
+                shapes.add_controls(p, self.frames, self.gen, fps=self.fps, share=self.controls)
+                truth = []
+            cx, cy, r = shapes.tracks(p, self.frames, fps=self.fps, gen=self.gen, truth=truth)
+            if truth is not None:
+                labels = shapes.control_labels(truth, self.frames, self.fps)
             caps = [shapes.caption(q["color"], q["shape"], q["motion"], q["bg"]) for q in p]
-            self.q.put((p, cx, cy, r, caps))
+            self.q.put((p, cx, cy, r, caps, labels))
 
     def get(self, device):
-        p, cx, cy, r, caps = self.q.get()
-        return shapes.render(p, cx, cy, r, device=device), caps
+        """Frames on the device, captions, and the control labels (B, T, 12) or None."""
+        p, cx, cy, r, caps, labels = self.q.get()
+        return shapes.render(p, cx, cy, r, device=device), caps, labels
 
 
 def attribute_dropout(caps, p):
@@ -187,9 +203,15 @@ def train_dit(a, dev):
         print(f"resumed DiT at step {step}, wall {wall0:.0f}s")
     elif a.init:
         sd, meta = load_shards(a.init)
-        cfg = meta["config"]
+        cfg = dict(meta["config"])
+        if a.controls > 0 and not cfg.get("controls", 0):
+            # the control embedding joins a model trained without it: its last layer starts at
+            # zero, so the fine-tune starts from exactly the initial model's outputs
+            cfg["controls"] = tsmodel.CONTROL_DIM
         model = tsmodel.TimeshardModel(cfg, meta["vocab"])
-        model.load_state_dict(sd)
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if unexpected or any(not k.startswith("dit.ctl_") for k in missing):
+            raise SystemExit(f"{a.init}: weights do not match the model (missing {missing}, unexpected {unexpected})")
         step, wall0 = meta["step"], meta["wall"]
         print(f"initialised from {a.init} at step {step}, wall {wall0:.0f}s (EMA weights)")
     model = model.to(dev)
@@ -208,14 +230,17 @@ def train_dit(a, dev):
         except Exception as e:  # noqa: BLE001
             print("optimizer state not restored:", e)
     T = cfg["train_frames"]
-    pf = Prefetch(a.batch, T, seed=2000 + step, fps=cfg["fps"])
+    if a.controls > 0 and not cfg.get("controls", 0):
+        raise SystemExit("--controls needs a model with the control embedding (--set controls=12, or --init "
+                         "from a model without it, which adds it)")
+    pf = Prefetch(a.batch, T, seed=2000 + step, fps=cfg["fps"], controls=a.controls)
     log = a.ckpt.replace(".pt", ".log.jsonl")
     t_start = time.time()
     last_save = t_start
     losses = []
     ema_decay = a.ema
     while True:
-        video, caps = pf.get(dev)
+        video, caps, labels = pf.get(dev)
         B = video.shape[0]
         with torch.no_grad():
             z0 = model.vae.encode(video).float()  # (B, T, h, w, c)
@@ -239,14 +264,15 @@ def train_dit(a, dev):
             gr["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             text, pooled, tmask = model.encode_text(caps, dev, drop_words)
-            # Motion controls (docs/controls.md), the hook for a model built with --set controls=12:
-            # each clip's per-frame vectors (B, T, 12) from the dataset's labels
-            # (tools/physics.py control_vector), each group dropped at random so that any
-            # subset of them works and none at all is the zero vector:
-            #     ctl = tsmodel.drop_control_groups(labels, 0.3).to(dev)
-            #     v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask, controls=ctl)
-            # Until the dataset emits the labels, a model is trained without them.
-            v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask)
+            # Motion controls (docs/controls.md): each clip's per-frame vectors (B, T, 12) from the
+            # dataset's labels (tools/physics.py control_vector), each group dropped at random so that
+            # any subset of them works and none at all (the zero vector) is the prompt alone.
+            ctl = None
+            if labels is not None:
+                ctl = tsmodel.drop_control_groups(labels, a.control_drop).to(dev)
+            elif cfg.get("controls", 0):
+                ctl = torch.zeros(B, T, tsmodel.CONTROL_DIM, device=dev)
+            v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask, controls=ctl)
         loss = F.mse_loss(v.float(), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -296,6 +322,11 @@ def main():
     ap.add_argument("--export", help="also write the EMA weights as bf16 shards PREFIX-NN.pt at each save")
     ap.add_argument("--init", help="start a new run from EMA shards PREFIX (when --ckpt does not exist)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--controls", type=float, default=0.0,
+                    help="motion controls: the share of clips drawn as control clips (paths, motion vectors, "
+                         "bounces, growth; every clip gets its per-frame control labels); 0: the plain draw")
+    ap.add_argument("--control-drop", type=float, default=0.3,
+                    help="probability that each control group of a clip is dropped (values and flag zero)")
     ap.add_argument("--attr-drop", type=float, default=0.0,
                     help="share of captions with one attribute's words masked (prompt weight 0)")
     ap.add_argument("--set", action="append", help="config override key=value (new runs)")
