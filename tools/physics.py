@@ -433,19 +433,10 @@ def control_vector(frame, fps, W, H, path=None, motion=None, gravity=None, bounc
     v[10] = R, v[11] = 1. A group not given is 0 with its flag 0."""
     v = [0.0] * CONTROL_DIM
     if path:
-        keys = [(int(f), float(x), float(y)) for f, x, y in path]
+        keys = [(float(int(f)), float(x), float(y)) for f, x, y in path]
         if any(b[0] <= a[0] for a, b in zip(keys, keys[1:])):
             raise ValueError("path key frames must be strictly increasing")
-        x, y = keys[0][1], keys[0][2]
-        if frame >= keys[-1][0]:
-            x, y = keys[-1][1], keys[-1][2]
-        elif frame > keys[0][0]:
-            i = 0
-            while frame > keys[i + 1][0]:
-                i += 1
-            a = (frame - keys[i][0]) / (keys[i + 1][0] - keys[i][0])
-            x = keys[i][1] + (keys[i + 1][1] - keys[i][1]) * a
-            y = keys[i][2] + (keys[i + 1][2] - keys[i][2]) * a
+        x, y = path_point(keys, float(frame))
         v[0], v[1], v[2] = x / W * 2 - 1, y / H * 2 - 1, 1.0
     if motion is not None:
         v[3], v[4], v[5] = motion[0] * fps / W, motion[1] * fps / H, 1.0
