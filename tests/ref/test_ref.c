@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ref_fixture.h"  // read_ref, to_float
 #include "thread_comm.h"
 #include "ts_test.h"
 #include "core/common.h"
@@ -20,27 +21,6 @@
 static const char * FIX;  // fixtures folder
 
 // ---- fixture reading --------------------------------------------------------------
-static double * read_ref(hid_t f, const char * name, int64_t * n_out) {
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0) {
-        fprintf(stderr, "fixture has no dataset '%s'\n", name);
-        exit(2);
-    }
-    hid_t s = H5Dget_space(d);
-    hssize_t n = H5Sget_simple_extent_npoints(s);
-    double * buf = malloc((size_t)n * sizeof(double));
-    H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    H5Sclose(s);
-    H5Dclose(d);
-    if (n_out) *n_out = n;
-    return buf;
-}
-
-static float * to_float(const double * a, int64_t n) {
-    float * f = malloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) f[i] = (float)a[i];
-    return f;
-}
 
 static char * read_attr_str(hid_t f, const char * name) {
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
