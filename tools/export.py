@@ -6,7 +6,8 @@ dataset /vocab, each tensor /tensors/<state-dict name>, float16 or float32.
     python tools/export.py --random --seed 0 --set width=32 --set depth=2 --out tiny.h5   # untrained
 
 A model built with motion controls (config controls=12, e.g. --random --set controls=12) carries
-the tensors dit.ctl_fc1.* and dit.ctl_fc2.* in its state dict, written like the others, and the
+the tensors dit.ctl_fc1.*, dit.ctl_fc2.* (the per-frame embedding) and dit.ctl_tok_fc1.*,
+dit.ctl_tok_fc2.* (the per-token path hint's) in its state dict, written like the others, and the
 /config attribute controls = 12 that tells the engine to load them (docs/controls.md); a model
 without them gets controls = 0 (files from before have no attribute: the same).
 """
@@ -112,7 +113,8 @@ def main():
     else:
         write_h5(m, a.out, a.dtype, {"label": label})
     if m.cfg.get("controls", 0):
-        assert all(f"dit.ctl_fc{i}.{k}" in m.state_dict() for i in (1, 2) for k in ("weight", "bias"))
+        assert all(f"dit.ctl_{p}fc{i}.{k}" in m.state_dict() for p in ("", "tok_") for i in (1, 2)
+                   for k in ("weight", "bias"))
     n = sum(p.numel() for p in m.state_dict().values())
     print(f"wrote {a.out}: {n / 1e6:.2f}M parameters, {os.path.getsize(a.out) / 1e6:.1f} MB, label '{label}'")
 

@@ -1,8 +1,9 @@
 """Reference fixtures of the motion controls (docs/controls.md) for the C engine's tests.
 
 Writes tests/fixtures/ctl_tiny.h5, a tiny untrained default-family model built with
-controls (its dit.ctl_* weights random and non-zero; float16 values, stored as float16,
-so that the engine reads exactly the weights the reference ran), and
+controls (its dit.ctl_* weights, the per-frame and the per-token path hint
+embeddings, random and non-zero; float16 values, stored as float16, so that
+the engine reads exactly the weights the reference ran), and
 tests/fixtures/ctl_ref.h5: two control specs and their per-frame vectors from
 tools/physics.py control_vector (the interface shared with the dataset), and the
 reference DiT's velocities with those controls, with all-zero controls and with
@@ -52,7 +53,7 @@ def main():
     with torch.no_grad():
         for p in m.parameters():  # float16 values: the stored weights are exactly the reference's
             p.copy_(p.half().float())
-    assert m.dit.ctl_fc2.weight.abs().max() > 0
+    assert m.dit.ctl_fc2.weight.abs().max() > 0 and m.dit.ctl_tok_fc2.weight.abs().max() > 0
     c = m.cfg
     write_h5(m, os.path.join(out, "ctl_tiny.h5"), "f16", {"label": "untrained: tiny random model with motion controls, for tests"})
     fps, size = c["fps"], c["image_size"]
@@ -69,12 +70,21 @@ def main():
         ref["dit.v_ctl_b"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.from_numpy(ref["ctl.b"])[None])[0].numpy()
         ref["dit.v_zero"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.zeros(1, T, 12))[0].numpy()
         ref["dit.v_none"] = m.dit(z, sigma, tok, pooled, mask)[0].numpy()
-        # the property the engine relies on: a zero last layer adds nothing, bit for bit
-        w, b = m.dit.ctl_fc2.weight.clone(), m.dit.ctl_fc2.bias.clone()
-        m.dit.ctl_fc2.weight.zero_(), m.dit.ctl_fc2.bias.zero_()
+        # the property the engine relies on: zero last layers add nothing, bit for bit
+        last = (m.dit.ctl_fc2, m.dit.ctl_tok_fc2)
+        keep = [(l.weight.clone(), l.bias.clone()) for l in last]
+        for l in last:
+            l.weight.zero_(), l.bias.zero_()
         same = torch.equal(m.dit(z, sigma, tok, pooled, mask, controls=ctl), m.dit(z, sigma, tok, pooled, mask))
-        m.dit.ctl_fc2.weight.copy_(w), m.dit.ctl_fc2.bias.copy_(b)
-        assert same, "zeroed ctl_fc2 changed the reference's output"
+        for l, (w, b) in zip(last, keep):
+            l.weight.copy_(w), l.bias.copy_(b)
+        assert same, "zeroed ctl_fc2 and ctl_tok_fc2 changed the reference's output"
+        # each pathway reaches the output on its own (the path hint only where a path is given)
+        for l, (w, b) in zip(last, keep):
+            l.weight.zero_(), l.bias.zero_()
+            d = (m.dit(z, sigma, tok, pooled, mask, controls=ctl)[0].numpy() - ref["dit.v_ctl"])
+            l.weight.copy_(w), l.bias.copy_(b)
+            assert np.abs(d).max() > 1e-3, "a control pathway adds nothing"
         for k in ("dit.v_ctl", "dit.v_ctl_b", "dit.v_zero"):
             assert np.abs(ref[k] - ref["dit.v_none"]).max() > 1e-3, k  # the controls reach the output
         # 2-step guided generation with spec A from the engine's noise (Philox, stream 0)

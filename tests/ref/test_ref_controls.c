@@ -142,7 +142,8 @@ int main(int argc, char ** argv) {
     ts_backend_t be0 = ts_backend_cpu_new(1);
     ts_model * m0 = NULL;
     TS_ASSERT(ts_model_load(&m0, model_path, be0) == TS_OK);
-    VERDICT(m0->cfg.controls == TS_CONTROL_DIM && m0->dit.ctl_fc1_w && m0->dit.ctl_fc2_w,
+    VERDICT(m0->cfg.controls == TS_CONTROL_DIM && m0->dit.ctl_fc1_w && m0->dit.ctl_fc2_w && m0->dit.ctl_tok_fc1_w &&
+                m0->dit.ctl_tok_fc2_w,
             "model: config controls = %d, control weights loaded", m0->cfg.controls);
     int64_t nz = 0;
     double * rz = read_ref(f, "dit.z", &nz);
@@ -195,14 +196,16 @@ int main(int argc, char ** argv) {
         double * r = read_ref(f, "dit.v_none", NULL);
         ts_check_rel("dit.forward, no controls", v_none, r, nz, 1e-4);
         free(r);
-        // the embedding's last layer zeroed (CPU backend: weights in host memory): with
+        // both embeddings' last layers zeroed (CPU backend: weights in host memory): with
         // controls A the output is the no-controls output, bit for bit
         const int64_t D = m->cfg.width;
         memset(m->dit.ctl_fc2_w, 0, (size_t)(D * D) * sizeof(float));
         memset(m->dit.ctl_fc2_b, 0, (size_t)D * sizeof(float));
+        memset(m->dit.ctl_tok_fc2_w, 0, (size_t)(D * D) * sizeof(float));
+        memset(m->dit.ctl_tok_fc2_b, 0, (size_t)D * sizeof(float));
         ts_dit_ws_set_controls(ws, m, ctl_a);
         TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
-        ts_check_bits("dit.forward, zeroed ctl_fc2 == no controls", v, v_none, nz);
+        ts_check_bits("dit.forward, zeroed ctl_fc2 and ctl_tok_fc2 == no controls", v, v_none, nz);
         // and with the control weights taken away (a model without them): the same bits
         ts_dit_ws * ws3 = ts_dit_ws_new(m, T, 0, T);
         float * keep[4] = {m->dit.ctl_fc1_w, m->dit.ctl_fc1_b, m->dit.ctl_fc2_w, m->dit.ctl_fc2_b};

@@ -221,7 +221,14 @@ def train_dit(a, dev):
     for p in model.vae.parameters():
         p.requires_grad_(False)
     params = [p for n, p in model.named_parameters() if not n.startswith("vae.")]
-    opt = torch.optim.AdamW(params, lr=a.lr or 3e-4, weight_decay=0.01, betas=(0.9, 0.99))
+    # the control embeddings (dit.ctl_*) may learn faster than the rest (--ctl-lr-mult): they start
+    # at zero, the rest from a trained model
+    ctl_params = [p for n, p in model.named_parameters() if n.startswith("dit.ctl_")]
+    groups = [{"params": [p for n, p in model.named_parameters() if not n.startswith(("vae.", "dit.ctl_"))],
+               "lr_mult": 1.0}]
+    if ctl_params:
+        groups.append({"params": ctl_params, "lr_mult": a.ctl_lr_mult})
+    opt = torch.optim.AdamW(groups, lr=a.lr or 3e-4, weight_decay=0.01, betas=(0.9, 0.99))
     opt_path = a.ckpt.replace(".pt", ".opt.pt")
     if a.opt_state and os.path.exists(opt_path):
         try:
@@ -261,7 +268,7 @@ def train_dit(a, dev):
         target = eps - z0
         lr = (a.lr or 3e-4) * min(1.0, (step + 1) / 500)
         for gr in opt.param_groups:
-            gr["lr"] = lr
+            gr["lr"] = lr * gr.get("lr_mult", 1.0)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             text, pooled, tmask = model.encode_text(caps, dev, drop_words)
             # Motion controls (docs/controls.md): each clip's per-frame vectors (B, T, 12) from the
@@ -325,6 +332,8 @@ def main():
     ap.add_argument("--controls", type=float, default=0.0,
                     help="motion controls: the share of clips drawn as control clips (paths, motion vectors, "
                          "bounces, growth; every clip gets its per-frame control labels); 0: the plain draw")
+    ap.add_argument("--ctl-lr-mult", type=float, default=1.0,
+                    help="learning-rate multiplier for the control embeddings (dit.ctl_*), which start at zero")
     ap.add_argument("--control-drop", type=float, default=0.3,
                     help="probability that each control group of a clip is dropped (values and flag zero)")
     ap.add_argument("--attr-drop", type=float, default=0.0,

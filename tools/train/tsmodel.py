@@ -31,6 +31,28 @@ CONTROL_DIM = 12
 # the control vector's groups: (first index, width), each its values then its flag
 CONTROL_GROUPS = dict(path=(0, 3), motion=(3, 3), gravity=(6, 2), bounce=(8, 2), growth=(10, 2))
 EPS = 1e-6
+# the path hint (path_hint): per token, the commanded centre's offset (dx, dy) from the token's
+# centre and a Gaussian bump of it, in the control vector's units (the frame spans -1..1)
+PATH_HINT_DIM = 3
+PATH_HINT_SIGMA = 0.25
+
+
+def path_hint(controls, gh, gw):
+    """(B, T, 12) control vectors -> (B, T, gh*gw, 3) per-token features of the path's centre:
+    dx = (cx - px) * flag, dy = (cy - py) * flag, bump = exp(-(dx^2 + dy^2) / (2 sigma^2)) * flag,
+    (px, py) the token's centre ((j + 0.5) / gw * 2 - 1, likewise rows), tokens row-major; all zero
+    for a frame without a path (flag 0). float32; the engine computes the same
+    (src/model/stdit/dit.c path_hint)."""
+    dev, dt = controls.device, controls.dtype
+    py = ((torch.arange(gh, dtype=torch.float32) + 0.5) / gh * 2 - 1).to(dev, dt)
+    px = ((torch.arange(gw, dtype=torch.float32) + 0.5) / gw * 2 - 1).to(dev, dt)
+    py = py[:, None].expand(gh, gw).reshape(-1)
+    px = px[None, :].expand(gh, gw).reshape(-1)
+    cx, cy, flag = controls[..., 0:1], controls[..., 1:2], controls[..., 2:3]  # (B, T, 1)
+    dx = (cx - px) * flag
+    dy = (cy - py) * flag
+    bump = torch.exp(-(dx * dx + dy * dy) / (2 * PATH_HINT_SIGMA * PATH_HINT_SIGMA)) * flag
+    return torch.stack([dx, dy, bump], dim=-1)
 
 
 # ---- tokenizer ------------------------------------------------------------------
@@ -225,8 +247,15 @@ class DiT(nn.Module):
             assert cfg["controls"] == CONTROL_DIM
             self.ctl_fc1 = nn.Linear(CONTROL_DIM, D)
             self.ctl_fc2 = nn.Linear(D, D)
-            nn.init.zeros_(self.ctl_fc2.weight)
-            nn.init.zeros_(self.ctl_fc2.bias)
+            # the path's commanded centre as seen from each token (path_hint), embedded and added
+            # to the token's input: the blocks are translation-equivariant (relative RoPE, no
+            # absolute position), so a centre given only in the per-frame conditioning has no
+            # place to land; as a per-token input it says where
+            self.ctl_tok_fc1 = nn.Linear(PATH_HINT_DIM, D)
+            self.ctl_tok_fc2 = nn.Linear(D, D)
+            for m in (self.ctl_fc2, self.ctl_tok_fc2):
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg["depth"]))
         self.final_ada = nn.Linear(D, 2 * D)
         self.final_out = nn.Linear(D, p * p * c)
@@ -264,12 +293,15 @@ class DiT(nn.Module):
             cond_mask = torch.zeros(B, T, device=z.device, dtype=z.dtype)
         zin = torch.cat([z, cond, cond_mask[:, :, None, None, None].expand(B, T, h, w, 1).to(z.dtype)], dim=-1)
         x = self.patch_in(self.patchify(zin))
+        if controls is not None:
+            assert hasattr(self, "ctl_fc1"), "this model was built without controls (cfg controls=0)"
+            hint = path_hint(controls.to(x.dtype), h // p, w // p)  # (B, T, N, 3)
+            x = x + self.ctl_tok_fc2(F.silu(self.ctl_tok_fc1(hint)))
         if sigma.dim() == 1:
             sigma = sigma[:, None].expand(B, T)
         temb = self.t_fc2(F.silu(self.t_fc1(timestep_embedding(sigma, cfg["freq_dim"]).to(x.dtype))))
         c = temb + self.text_proj(pooled)[:, None, :]
         if controls is not None:
-            assert hasattr(self, "ctl_fc1"), "this model was built without controls (cfg controls=0)"
             c = c + self.ctl_fc2(F.silu(self.ctl_fc1(controls.to(x.dtype))))
         dev = z.device
         rope_s = tuple(t.to(dev) for t in rope_tables_2d(h // p, w // p, hd, cfg["rope_theta"]))

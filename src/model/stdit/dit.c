@@ -48,6 +48,8 @@ struct ts_dit_ws {
     float * att_b;      // owned (backend): (T, N, D) second segment's cross-attention where blending
     float * ctl;        // owned (backend): (T, TS_CONTROL_DIM) the frames' control vectors, or NULL
     float * ctl_emb;    // owned (backend): (T, D) their embedding, added to the conditioning when has_ctl
+    float * ctl_tok;    // owned (backend): (T, N, TS_PATH_HINT_DIM) each token's path hint
+    float * ctl_tok_emb;  // owned (backend): (T, N, D) its embedding, added to the tokens' input when has_ctl
     int has_ctl;
 };
 
@@ -106,6 +108,8 @@ void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
     if (ws->att_b) m->be->ops->release(m->be, ws->att_b);
     if (ws->ctl) m->be->ops->release(m->be, ws->ctl);
     if (ws->ctl_emb) m->be->ops->release(m->be, ws->ctl_emb);
+    if (ws->ctl_tok) m->be->ops->release(m->be, ws->ctl_tok);
+    if (ws->ctl_tok_emb) m->be->ops->release(m->be, ws->ctl_tok_emb);
     free(ws->host);
     free(ws->wait_log);
     free(ws);
@@ -142,6 +146,27 @@ size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode) {
     return (size_t)c->temporal_window * ts_cfg_tokens(c) * c->width * (mode == TS_HALO_QKV ? 3 : 1) * sizeof(float);
 }
 
+// The path hint of T frames' control vectors ctl (T, TS_CONTROL_DIM) over a
+// g x g token grid: out (T, g*g, TS_PATH_HINT_DIM), float32 in the order of
+// tools/train/tsmodel.py path_hint, so that the reference gets the same values.
+static void path_hint(float * out, const float * ctl, int64_t T, int g) {
+    const float two_s2 = 2.0f * TS_PATH_HINT_SIGMA * TS_PATH_HINT_SIGMA;
+    for (int64_t t = 0; t < T; t++) {
+        const float * v = ctl + t * TS_CONTROL_DIM;
+        const float cx = v[0], cy = v[1], flag = v[2];
+        for (int i = 0; i < g; i++) {
+            const float py = ((float)i + 0.5f) / (float)g * 2.0f - 1.0f;
+            for (int j = 0; j < g; j++) {
+                const float px = ((float)j + 0.5f) / (float)g * 2.0f - 1.0f;
+                float * o = out + ((t * g + i) * g + j) * TS_PATH_HINT_DIM;
+                const float dx = (cx - px) * flag, dy = (cy - py) * flag;
+                const float d2 = dx * dx + dy * dy;
+                o[0] = dx, o[1] = dy, o[2] = expf(-d2 / two_s2) * flag;
+            }
+        }
+    }
+}
+
 void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ctl) {
     if (!m->dit.ctl_fc1_w) {
         TS_ASSERT(!ctl);  // the family refuses controls for a model without their weights
@@ -149,19 +174,30 @@ void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ct
     }
     ts_backend_t be = m->be;
     const struct ts_backend_ops * op = be->ops;
-    const int64_t T = ws->T, D = m->cfg.width, K = TS_CONTROL_DIM;
+    const struct ts_model_config * c = &m->cfg;
+    const int64_t T = ws->T, D = c->width, K = TS_CONTROL_DIM, N = ts_cfg_tokens(c), KH = TS_PATH_HINT_DIM;
     if (T <= 0) return;
     if (!ws->ctl) ws->ctl = op->alloc(be, (size_t)(T * K) * sizeof(float));
     if (!ws->ctl_emb) ws->ctl_emb = op->alloc(be, (size_t)(T * D) * sizeof(float));
+    if (!ws->ctl_tok) ws->ctl_tok = op->alloc(be, (size_t)(T * N * KH) * sizeof(float));
+    if (!ws->ctl_tok_emb) ws->ctl_tok_emb = op->alloc(be, (size_t)(T * N * D) * sizeof(float));
     float * host = ts_calloc((size_t)(T * K), sizeof(float));
     if (ctl) memcpy(host, ctl, (size_t)(T * K) * sizeof(float));
     op->upload(be, ws->ctl, host, (size_t)(T * K) * sizeof(float));
+    float * hint = ts_malloc((size_t)(T * N * KH) * sizeof(float));
+    path_hint(hint, host, T, ts_cfg_latent_hw(c) / c->patch);
+    op->upload(be, ws->ctl_tok, hint, (size_t)(T * N * KH) * sizeof(float));
+    free(hint);
     free(host);
     // MLP: Linear(12, D), SiLU, Linear(D, D); ws->t1 is free scratch between forwards
     op->linear(be, ws->ctl_emb, D, ws->ctl, K, m->dit.ctl_fc1_w, m->dit.ctl_fc1_b, T, K, D);
     op->silu(be, ws->ctl_emb, T * D);
     op->linear(be, ws->t1, D, ws->ctl_emb, D, m->dit.ctl_fc2_w, m->dit.ctl_fc2_b, T, D, D);
     op->copy(be, ws->ctl_emb, ws->t1, (size_t)(T * D) * sizeof(float));
+    // per token: Linear(3, D), SiLU, Linear(D, D); ws->tmp (T, N, D) likewise
+    op->linear(be, ws->tmp, D, ws->ctl_tok, KH, m->dit.ctl_tok_fc1_w, m->dit.ctl_tok_fc1_b, T * N, KH, D);
+    op->silu(be, ws->tmp, T * N * D);
+    op->linear(be, ws->ctl_tok_emb, D, ws->tmp, D, m->dit.ctl_tok_fc2_w, m->dit.ctl_tok_fc2_b, T * N, D, D);
     ws->has_ctl = 1;
 }
 
@@ -296,6 +332,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
     op->upload(be, ws->zin, zh, (size_t)(T * cells * Cin) * fl);
     op->patchify(be, ws->pin, ws->zin, T, hw, hw, Cin, p);
     op->linear(be, ws->x, D, ws->pin, Pin, m->dit.patch_in_w, m->dit.patch_in_b, TN, Pin, D);
+    if (ws->has_ctl) op->gate_add(be, ws->x, ws->ctl_tok_emb, NULL, 0, T, N, D);  // + the path hint's embedding
 
     // conditioning per frame: MLP(timestep embedding) + projection of the frame's pooled prompt
     float * te = ts_malloc((size_t)(T * c->freq_dim) * fl);

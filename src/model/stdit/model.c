@@ -184,6 +184,8 @@ static void build_list(ts_model * m, struct wlist * l) {
     if (c->controls) {
         add_linear(l, &m->dit.ctl_fc1_w, &m->dit.ctl_fc1_b, D, c->controls, "dit.ctl_fc1");
         add_linear(l, &m->dit.ctl_fc2_w, &m->dit.ctl_fc2_b, D, D, "dit.ctl_fc2");
+        add_linear(l, &m->dit.ctl_tok_fc1_w, &m->dit.ctl_tok_fc1_b, D, TS_PATH_HINT_DIM, "dit.ctl_tok_fc1");
+        add_linear(l, &m->dit.ctl_tok_fc2_w, &m->dit.ctl_tok_fc2_b, D, D, "dit.ctl_tok_fc2");
     }
     for (int i = 0; i < c->depth; i++) {
         struct ts_dit_block * b = &m->dit.blocks[i];

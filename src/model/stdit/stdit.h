@@ -11,6 +11,12 @@
 #include "timeshard/timeshard.h"
 
 #define TS_VAE_MAX_LEVELS 4
+// The path hint of a model with motion controls: per token, the path's
+// centre offset from the token's centre (dx, dy, in the control vector's
+// units: the frame spans -1..1) and a Gaussian bump exp(-(dx^2+dy^2) /
+// (2 sigma^2)); all zero on frames without a path (tsmodel.py path_hint).
+#define TS_PATH_HINT_DIM 3
+#define TS_PATH_HINT_SIGMA 0.25f
 
 struct ts_model_config {
     // text
@@ -123,6 +129,8 @@ typedef struct ts_model {
         float * text_proj_w, * text_proj_b; // (D, Dt)
         float * ctl_fc1_w, * ctl_fc1_b;     // (D, 12), (D): the control vector's embedding (NULL: none)
         float * ctl_fc2_w, * ctl_fc2_b;     // (D, D), (D)
+        float * ctl_tok_fc1_w, * ctl_tok_fc1_b; // (D, 3), (D): the path hint's embedding, per token
+        float * ctl_tok_fc2_w, * ctl_tok_fc2_b; // (D, D), (D)
         struct ts_dit_block * blocks;       // owned host array, depth
         float * final_ada_w, * final_ada_b; // (2D, D)
         float * final_out_w, * final_out_b; // (p*p*c, D)
@@ -190,7 +198,10 @@ size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode);
 // ctl (T_own, TS_CONTROL_DIM) host, the vectors of this workspace's frames
 // [g0, g0 + T_own); NULL: none (all zeros for a model trained with them).
 // Their embedding MLP(ctl) (dit.ctl_fc1, SiLU, dit.ctl_fc2) is added to each
-// frame's conditioning. A model without the control weights takes no
+// frame's conditioning, and each token's path hint (the path's centre seen
+// from the token: TS_PATH_HINT_DIM values, tools/train/tsmodel.py path_hint)
+// embedded by dit.ctl_tok_fc1, SiLU, dit.ctl_tok_fc2 is added to the token's
+// input. A model without the control weights takes no
 // controls (an assertion: the family refuses them first) and computes exactly
 // what it did before they existed.
 void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ctl);
