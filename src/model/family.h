@@ -28,6 +28,7 @@ struct ts_family_info {
     const char * label;     // short description (may be "")
     const char * digest;    // SHA-256 (64 hex chars) identifying the weights
     int64_t n_params;
+    int64_t mapped_bytes;   // weights read through a file mapping (the page cache, once per node); 0: none
 };
 
 // The family's defaults for what the user did not set.

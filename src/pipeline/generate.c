@@ -138,6 +138,17 @@ static enum ts_status plan_memory(struct ts_run * r) {
         r->mem_plan = r->fam->mem_bytes(r->model, &r->sh, Tmax);
         TS_TRY(ts_mem_check(r->mem_plan, r->ctx->local_ranks, what, "use fewer frames or more ranks (on more nodes)"));
     }
+    // mapped weights live in the page cache, once per node: where they and every local
+    // rank's plan do not fit together, the run still works but reads them from disk again
+    // in every step (a warning, not an error: a fast disk may make that acceptable)
+    int64_t avail = ts_mem_available();
+    int64_t need = r->info.mapped_bytes + r->mem_plan * r->ctx->local_ranks;
+    if (r->info.mapped_bytes > 0 && avail > 0 && need > avail && d->rank == 0)
+        TS_WARN("the weights (%.1f GiB, mapped, shared by this node's ranks) and %d rank(s) x %.1f GiB need "
+                "%.1f GiB; this node has %.1f GiB available: the weights will be read from disk again in every "
+                "step (use more nodes for fewer ranks per node, or a machine with more memory)",
+                r->info.mapped_bytes / 1073741824.0, r->ctx->local_ranks, r->mem_plan / 1073741824.0,
+                need / 1073741824.0, avail / 1073741824.0);
     return TS_OK;
 }
 

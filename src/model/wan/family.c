@@ -216,6 +216,7 @@ static void wan_info(const void * model, struct ts_family_info * out) {
     out->label = m->label;
     out->digest = m->dit->digest;
     out->n_params = m->n_params;
+    out->mapped_bytes = (int64_t)ts_st_mapped_bytes(m->dit->st);
 }
 
 static void wan_defaults(const void * model, struct ts_family_defaults * out) {
