@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ref_chunks.h"   // ref_check_chunks
 #include "ref_fixture.h"  // read_ref, to_float
 #include "thread_comm.h"
 #include "ts_test.h"
@@ -44,69 +45,6 @@ static char * read_attr_str(hid_t f, const char * name) {
     H5Tclose(t);
     H5Aclose(a);
     return buf;
-}
-
-// ---- the DiT over chunks: each chunk a thread (tests/common/thread_comm.h) ------------
-#define MAXP 8
-struct chunk_job {
-    ts_model * m;
-    ts_comm_t comm;
-    int64_t g0, Tn, T;
-    const float * z;     // whole video (T, h, w, c)
-    float * v;           // whole video output
-    const ts_text_cond * tc;
-};
-
-static void * chunk_run(void * arg) {
-    struct chunk_job * j = arg;
-    const struct ts_model_config * c = &j->m->cfg;
-    int64_t cell = (int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels;
-    ts_dit_ws * ws = ts_dit_ws_new(j->m, j->Tn, j->g0, j->T);
-    enum ts_status st = ts_dit_forward(ws, j->m, j->v + j->g0 * cell, j->z + j->g0 * cell, NULL, NULL, 0.7f, j->tc,
-                                       j->comm);
-    TS_ASSERT(st == TS_OK);
-    ts_dit_ws_free(j->m, &ws);
-    return NULL;
-}
-
-// DiT over the whole T-frame video vs over P chunks (one thread each, own model
-// and single-threaded backend): bit-identical.
-static void check_chunks(const char * model_path, const float * z, int64_t T, int P, int causal) {
-    ts_model * ms[MAXP];
-    ts_backend_t bes[MAXP];
-    ts_text_cond tcs[MAXP];
-    struct chunk_job jobs[MAXP];
-    struct ts_thread_group * g = ts_thread_group_new(P, NULL);
-    int64_t n = 0;
-    for (int r = 0; r < P; r++) {
-        bes[r] = ts_backend_cpu_new(1);
-        TS_ASSERT(ts_model_load(&ms[r], model_path, bes[r]) == TS_OK);
-        ms[r]->cfg.causal = causal;
-        TS_ASSERT(ts_text_encode(ms[r], "a red circle moving left on a blue background", &tcs[r]) == TS_OK);
-        n = T * ts_cfg_latent_hw(&ms[r]->cfg) * ts_cfg_latent_hw(&ms[r]->cfg) * ms[r]->cfg.latent_channels;
-    }
-    float * whole = calloc((size_t)n, sizeof(float));
-    float * parts = calloc((size_t)n, sizeof(float));
-    // whole video, one chunk, no communicator
-    struct chunk_job one = {ms[0], NULL, 0, T, T, z, whole, &tcs[0]};
-    chunk_run(&one);
-    for (int r = 0; r < P; r++) {
-        int64_t g0, Tn;
-        ts_partition(T, P, r, &g0, &Tn);
-        jobs[r] = (struct chunk_job){ms[r], P > 1 ? ts_thread_group_comm(g, r) : NULL, g0, Tn, T, z, parts, &tcs[r]};
-    }
-    ts_thread_group_run(g, chunk_run, jobs, sizeof jobs[0]);
-    char name[96];
-    snprintf(name, sizeof(name), "dit.chunks P=%d T=%lld%s", P, (long long)T, causal ? " causal" : "");
-    ts_check_bits(name, parts, whole, n);
-    for (int r = 0; r < P; r++) {
-        ts_text_cond_free(ms[r], &tcs[r]);
-        ts_model_free(&ms[r]);
-        ts_backend_free(&bes[r]);
-    }
-    ts_thread_group_free(&g);
-    free(whole);
-    free(parts);
 }
 
 int main(int argc, char ** argv) {
@@ -245,8 +183,8 @@ int main(int argc, char ** argv) {
         int64_t n;
         double * rz = read_ref(f, "dit.z", &n);
         float * z = to_float(rz, n);
-        for (int P = 2; P <= 3; P++) check_chunks(model_path, z, 7, P, 0);
-        check_chunks(model_path, z, 7, 3, 1);
+        for (int P = 2; P <= 3; P++) ref_check_chunks(model_path, "a red circle moving left on a blue background", z, NULL, 7, P, 0);
+        ref_check_chunks(model_path, "a red circle moving left on a blue background", z, NULL, 7, 3, 1);
         free(rz), free(z);
     }
     H5Fclose(f);

@@ -15,6 +15,7 @@
 #include "model/controls.h"
 #include "model/stdit/stdit.h"
 #include "parallel/parallel.h"
+#include "ref_chunks.h"   // ref_check_chunks
 #include "ref_fixture.h"  // read_ref, to_float
 #include "thread_comm.h"
 #include "ts_test.h"
@@ -62,67 +63,6 @@ static float * spec_vectors(hid_t f, const char * name, const struct ts_control_
     ts_control_plan_frames(&p, 0, v->frames, out);
     ts_control_plan_free(&p);
     return out;
-}
-
-// ---- the DiT with controls over chunks: each chunk a thread ----------------------------
-#define MAXP 4
-struct chunk_job {
-    ts_model * m;
-    ts_comm_t comm;
-    int64_t g0, Tn, T;
-    const float *z, *ctl;  // whole video
-    float * v;
-    const ts_text_cond * tc;
-};
-
-static void * chunk_run(void * arg) {
-    struct chunk_job * j = arg;
-    const struct ts_model_config * c = &j->m->cfg;
-    int64_t cell = (int64_t)ts_cfg_latent_hw(c) * ts_cfg_latent_hw(c) * c->latent_channels;
-    ts_dit_ws * ws = ts_dit_ws_new(j->m, j->Tn, j->g0, j->T);
-    ts_dit_ws_set_controls(ws, j->m, j->ctl + j->g0 * TS_CONTROL_DIM);
-    enum ts_status st =
-        ts_dit_forward(ws, j->m, j->v + j->g0 * cell, j->z + j->g0 * cell, NULL, NULL, 0.7f, j->tc, j->comm);
-    TS_ASSERT(st == TS_OK);
-    ts_dit_ws_free(j->m, &ws);
-    return NULL;
-}
-
-static void check_chunks(const char * model_path, const char * prompt, const float * z, const float * ctl, int64_t T,
-                         int P) {
-    ts_model * ms[MAXP];
-    ts_backend_t bes[MAXP];
-    ts_text_cond tcs[MAXP];
-    struct chunk_job jobs[MAXP];
-    struct ts_thread_group * g = ts_thread_group_new(P, NULL);
-    int64_t n = 0;
-    for (int r = 0; r < P; r++) {
-        bes[r] = ts_backend_cpu_new(1);
-        TS_ASSERT(ts_model_load(&ms[r], model_path, bes[r]) == TS_OK);
-        TS_ASSERT(ts_text_encode(ms[r], prompt, &tcs[r]) == TS_OK);
-        n = T * ts_cfg_latent_hw(&ms[r]->cfg) * ts_cfg_latent_hw(&ms[r]->cfg) * ms[r]->cfg.latent_channels;
-    }
-    float * whole = calloc((size_t)n, sizeof(float));
-    float * parts = calloc((size_t)n, sizeof(float));
-    struct chunk_job one = {ms[0], NULL, 0, T, T, z, ctl, whole, &tcs[0]};
-    chunk_run(&one);
-    for (int r = 0; r < P; r++) {
-        int64_t g0, Tn;
-        ts_partition(T, P, r, &g0, &Tn);
-        jobs[r] = (struct chunk_job){ms[r], ts_thread_group_comm(g, r), g0, Tn, T, z, ctl, parts, &tcs[r]};
-    }
-    ts_thread_group_run(g, chunk_run, jobs, sizeof jobs[0]);
-    char name[96];
-    snprintf(name, sizeof(name), "dit.chunks with controls P=%d T=%lld", P, (long long)T);
-    ts_check_bits(name, parts, whole, n);
-    for (int r = 0; r < P; r++) {
-        ts_text_cond_free(ms[r], &tcs[r]);
-        ts_model_free(&ms[r]);
-        ts_backend_free(&bes[r]);
-    }
-    ts_thread_group_free(&g);
-    free(whole);
-    free(parts);
 }
 
 int main(int argc, char ** argv) {
@@ -223,7 +163,7 @@ int main(int argc, char ** argv) {
         free(v), free(v_none);
     }
     // controls are per frame by the global index: chunks == the whole video, bit for bit
-    for (int P = 2; P <= 3; P++) check_chunks(model_path, prompt, z, ctl_a, T, P);
+    for (int P = 2; P <= 3; P++) ref_check_chunks(model_path, prompt, z, ctl_a, T, P, -1);
     H5Fclose(f);
     free(rz), free(z), free(ra), free(rb), free(ctl_a), free(ctl_b), free(zeros);
     return ts_test_finish("test_ref_controls");

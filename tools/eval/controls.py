@@ -5,6 +5,7 @@ measure both with tools/eval/motion.py against the commanded values, tabulate (n
     /usr/bin/python3 $C list                                  # the suite (tools/eval/controls.json)
     /usr/bin/python3 $C run --bin $TS --out runs/ctl          # controlled and baseline: table.md, results.json
     /usr/bin/python3 $C run --bin $TS --out runs/ctl --baseline-only   # the prompt alone
+    /usr/bin/python3 $C run --bin $TS --out runs/ctl --controlled-only # with the controls only (quick looks)
     /usr/bin/python3 $C write-suite                           # rewrite controls.json from suite()
 Common flags: --model, --steps, --cfg, --threads, --jobs, --limit N, --kinds path,motion, --score-only.
 Videos already in --out are reused (OUT/base/ID.h5, OUT/ctl/ID.h5). If the engine or the model refuses
@@ -249,6 +250,8 @@ def cmd_run(a):
         os.makedirs(os.path.join(a.out, d), exist_ok=True)
     bjobs = [(engine_cmd(a, c, os.path.join(a.out, "base", f"{c['id']:03d}.h5"), False),
               os.path.join(a.out, "base", f"{c['id']:03d}.h5")) for c in items]
+    if a.controlled_only:  # a quick look at a model in training: the prompt-alone half is left out
+        bjobs = []
     t0 = time.time()
     btimes, berr = run_jobs(a, bjobs, "baseline")
     bwall = time.time() - t0
@@ -266,6 +269,8 @@ def cmd_run(a):
                   "---> HINT: a model trained with controls is needed; --baseline-only runs the prompt alone", flush=True)
     rows = {"base": [], "ctl": []}
     for half in ("base", "ctl"):
+        if half == "base" and a.controlled_only:
+            continue
         for c in items:
             path = os.path.join(a.out, half, f"{c['id']:03d}.h5")
             if os.path.exists(path):
@@ -338,6 +343,7 @@ def main(argv=None):
     ap.add_argument("--kinds", help="only these kinds (path,motion,bounce,growth)")
     ap.add_argument("--ids", help="only these clip ids (comma-separated)")
     ap.add_argument("--baseline-only", action="store_true", help="generate the prompt alone, not the controlled half")
+    ap.add_argument("--controlled-only", action="store_true", help="generate and score the controlled half only")
     ap.add_argument("--score-only", action="store_true", help="score the videos in --out, generate nothing")
     a = ap.parse_args(argv)
     if a.mode == "run":
