@@ -2,7 +2,9 @@
 # One training round on a GPU machine: the VAE (if none is given), then the DiT,
 # continuing from the committed EMA shards when present. Results go to $OUT.
 #   tools/train/gpu_round.sh VAE_MINUTES DIT_MINUTES
-#   env: OUT (default /tmp/out), DIT_BATCH (64), DIT_LR (train.py's default), VAE_BATCH (256)
+#   env: OUT (default /tmp/out), DIT_BATCH (64), DIT_LR (train.py's default), VAE_BATCH (256),
+#        DIT_ARGS (more train.py flags; the motion controls' round:
+#        DIT_ARGS="--controls 0.5 --control-drop 0.3 --ctl-lr-mult 5 --ema 0.99", docs/controls.md)
 set -u
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
@@ -16,7 +18,7 @@ if [ -f $ckdir/vae.pt ]; then cp $ckdir/vae.pt ck/vae.pt; else
 fi
 init=""; [ -f $ckdir/dit-ema-00.pt ] && init="--init $ckdir/dit-ema"
 python3 tools/train/train.py dit --vae ck/vae.pt --ckpt ck/dit.pt $init --minutes "$dit_min" --batch ${DIT_BATCH:-64} \
-  ${DIT_LR:+--lr $DIT_LR} --save-every 60 --export "$OUT/dit-ema" > "$OUT/train.log" 2>&1 &
+  ${DIT_LR:+--lr $DIT_LR} ${DIT_ARGS:-} --save-every 60 --export "$OUT/dit-ema" > "$OUT/train.log" 2>&1 &
 pid=$!
 while kill -0 $pid 2>/dev/null; do sleep 5; cp ck/dit.log.jsonl "$OUT"/ 2>/dev/null; done
 cp ck/dit.log.jsonl "$OUT"/
