@@ -7,6 +7,12 @@ thresholds.json holds the run settings (model, frames, steps, ranks, threads), t
 seeds, "min" (the thresholds: fraction of the prompts right per attribute, and mean presence and
 persistence) and "measured" (what the model scored when the thresholds were set; for reference).
 Set min a bit below measured; rerun with --measure to print a fresh "measured" block.
+
+An optional "controls" block gates the motion controls: clips of tools/eval/controls.json ("ids"),
+generated with their control flags in the same run settings, measured by tools/eval/motion.py; the
+median path RMS distance to the commanded centre must stay at or below "max_path_rms_px" (set between
+what the model measured with the controls and without them, so that the gate fails when the controls
+stop steering).
 """
 import argparse
 import json
@@ -20,6 +26,7 @@ import numpy as np
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tools", "eval"))
+import motion  # noqa: E402
 import score  # noqa: E402
 
 KEYS = ("color", "shape", "motion", "bg", "presence", "color_persistence", "shape_persistence")
@@ -69,10 +76,38 @@ def main(argv=None):
               f"{mark('bg'):>10s}  {s['presence']:.2f} {dt:5.0f}s", flush=True)
     got = {k: float(np.mean([r[k + "_ok"] for r in rows])) for k in KEYS[:4]}
     got.update({k: float(np.mean([r[k] for r in rows])) for k in KEYS[4:]})
+    ctl = th.get("controls")
+    if ctl:
+        with open(os.path.join(SRC, "tools", "eval", "controls.json")) as f:
+            clips = {c["id"]: c for c in json.load(f)["clips"]}
+        errs = []
+        print(f"# controls: clips {ctl['ids']} of tools/eval/controls.json")
+        for cid in ctl["ids"]:
+            c = clips[cid]
+            path = os.path.join(out, f"ctl{cid:03d}.mp4")
+            cmd = [a.mpirun, "--oversubscribe", "-np", str(run["ranks"])] if run["ranks"] > 1 else []
+            cmd += [a.bin, "generate", "--model", model, "--prompt", c["prompt"], "--seed", str(c["seed"]),
+                    "--frames", str(c["frames"]), "--steps", str(run["steps"]), "--threads", str(run["threads"]),
+                    "--out", path, "-q"] + c["flags"]
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0 or not os.path.exists(path):
+                print(f"FAILED: the engine failed on controlled clip {cid} (rc={r.returncode}):\n{r.stderr[-2000:]}")
+                return 1
+            m = motion.compare(motion.measure(score.read_video(path)), c["fps"], path=c["controls"].get("path"))
+            pe = (m.get("path_error") or {}).get("rms")
+            errs.append(pe if pe is not None else float("inf"))
+            print(f"   {c['prompt'][:58]:58s} {' '.join(c['flags'])}: path RMS {errs[-1]:.2f} px", flush=True)
+        got["path_rms_px"] = float(np.median(errs))
     if a.measure:
         print(json.dumps({"measured": {k: round(v, 3) for k, v in got.items()}}, indent=1))
         return 0
     fails = 0
+    if ctl:
+        ok = got["path_rms_px"] <= ctl["max_path_rms_px"] + 1e-9
+        fails += not ok
+        print(f"  {'path_rms_px (median)':20s} {got['path_rms_px']:6.2f}  (max {ctl['max_path_rms_px']:.2f}, measured "
+              f"{ctl.get('measured', {}).get('path_rms_px', float('nan')):.2f}, without controls "
+              f"{ctl.get('measured', {}).get('baseline_path_rms_px', float('nan')):.2f})  {'OK' if ok else 'FAIL'}")
     for k in KEYS:
         lo = th["min"].get(k)
         if lo is None:

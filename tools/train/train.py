@@ -276,7 +276,11 @@ def train_dit(a, dev):
             # any subset of them works and none at all (the zero vector) is the prompt alone.
             ctl = None
             if labels is not None:
-                ctl = tsmodel.drop_control_groups(labels, a.control_drop).to(dev)
+                ctl = tsmodel.drop_control_groups(labels, a.control_drop)
+                # and whole clips without any control (all groups dropped at once is otherwise rare:
+                # 0.3^5), so that the prompt alone keeps its behaviour
+                ctl[(torch.rand(B) < a.control_drop_all).to(ctl.device)] = 0
+                ctl = ctl.to(dev)
             elif cfg.get("controls", 0):
                 ctl = torch.zeros(B, T, tsmodel.CONTROL_DIM, device=dev)
             v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask, controls=ctl)
@@ -334,6 +338,8 @@ def main():
                          "bounces, growth; every clip gets its per-frame control labels); 0: the plain draw")
     ap.add_argument("--ctl-lr-mult", type=float, default=1.0,
                     help="learning-rate multiplier for the control embeddings (dit.ctl_*), which start at zero")
+    ap.add_argument("--control-drop-all", type=float, default=0.0,
+                    help="probability that a clip gets no controls at all (every group dropped)")
     ap.add_argument("--control-drop", type=float, default=0.3,
                     help="probability that each control group of a clip is dropped (values and flag zero)")
     ap.add_argument("--attr-drop", type=float, default=0.0,
