@@ -55,14 +55,17 @@ def main(argv=None):
     print(f"# quality gate: {len(th['prompts'])} prompts, {run['frames']} frames, {run['steps']} steps, "
           f"{run['ranks']} ranks x {run['threads']} thread(s), {run['model']}")
     print(f"#  {'prompt':58s} {'colour':>7s} {'shape':>9s} {'motion':>10s} {'bg':>10s}  pres   time")
-    for i, p in enumerate(th["prompts"]):
-        path = os.path.join(out, f"{i:02d}.mp4")
+    def generate_cmd(prompt, seed, frames, path, extra=()):
         cmd = [a.mpirun, "--oversubscribe", "-np", str(run["ranks"])] if run["ranks"] > 1 else []
-        cmd += [a.bin, "generate", "--model", model, "--prompt", p["prompt"], "--seed", str(p["seed"]),
-                "--frames", str(run["frames"]), "--steps", str(run["steps"]), "--threads", str(run["threads"]),
-                "--out", path, "-q"]
+        cmd += [a.bin, "generate", "--model", model, "--prompt", prompt, "--seed", str(seed), "--frames", str(frames),
+                "--steps", str(run["steps"]), "--threads", str(run["threads"]), "--out", path, "-q"]
         if run.get("cfg") is not None:
             cmd += ["--cfg", str(run["cfg"])]
+        return cmd + list(extra)
+
+    for i, p in enumerate(th["prompts"]):
+        path = os.path.join(out, f"{i:02d}.mp4")
+        cmd = generate_cmd(p["prompt"], p["seed"], run["frames"], path)
         t0 = time.time()
         r = subprocess.run(cmd, env=env, capture_output=True, text=True)
         dt = time.time() - t0
@@ -85,11 +88,8 @@ def main(argv=None):
         for cid in ctl["ids"]:
             c = clips[cid]
             path = os.path.join(out, f"ctl{cid:03d}.mp4")
-            cmd = [a.mpirun, "--oversubscribe", "-np", str(run["ranks"])] if run["ranks"] > 1 else []
-            cmd += [a.bin, "generate", "--model", model, "--prompt", c["prompt"], "--seed", str(c["seed"]),
-                    "--frames", str(c["frames"]), "--steps", str(run["steps"]), "--threads", str(run["threads"]),
-                    "--out", path, "-q"] + c["flags"]
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            r = subprocess.run(generate_cmd(c["prompt"], c["seed"], c["frames"], path, c["flags"]), env=env,
+                               capture_output=True, text=True)
             if r.returncode != 0 or not os.path.exists(path):
                 print(f"FAILED: the engine failed on controlled clip {cid} (rc={r.returncode}):\n{r.stderr[-2000:]}")
                 return 1

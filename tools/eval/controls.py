@@ -248,10 +248,9 @@ def cmd_run(a):
     items = select(a, load_suite(a.suite))
     for d in ("base", "ctl"):
         os.makedirs(os.path.join(a.out, d), exist_ok=True)
-    bjobs = [(engine_cmd(a, c, os.path.join(a.out, "base", f"{c['id']:03d}.h5"), False),
-              os.path.join(a.out, "base", f"{c['id']:03d}.h5")) for c in items]
-    if a.controlled_only:  # a quick look at a model in training: the prompt-alone half is left out
-        bjobs = []
+    # --controlled-only (a quick look at a model in training): the prompt-alone half is left out
+    bjobs = [] if a.controlled_only else [(engine_cmd(a, c, os.path.join(a.out, "base", f"{c['id']:03d}.h5"), False),
+                                           os.path.join(a.out, "base", f"{c['id']:03d}.h5")) for c in items]
     t0 = time.time()
     btimes, berr = run_jobs(a, bjobs, "baseline")
     bwall = time.time() - t0

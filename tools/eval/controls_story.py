@@ -42,8 +42,8 @@ def parse_settings(s):
     out = {}
     for kv in s.split():
         k, v = kv.split("=", 1)
-        if k == "path":
-            out["path"] = [tuple(float(x) for x in key.replace(":", ",").split(",")) for key in v.split(";")]
+        if k == "path":  # keys joined by ';' on a storyboard line, by spaces on the command line
+            out["path"] = M.parse_path(v.replace(";", " "))
         elif k == "motion":
             out["motion"] = tuple(float(x) for x in v.split(","))
     return out

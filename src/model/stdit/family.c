@@ -79,12 +79,14 @@ static enum ts_status stdit_sampler_new(const void * model, int steps, const cha
     return TS_OK;
 }
 
-// The DiT workspace (ts_dit_ws_new's buffers), the latents and two velocities,
+// The DiT workspace (ts_dit_ws_new's buffers, and the controls' vectors, path
+// hints and embeddings for a model with them), the latents and two velocities,
 // their host copy and the image conditioning, in floats.
 static int64_t stdit_mem_bytes(const void * model, const struct ts_shape * sh, int64_t Tn) {
     const struct ts_model_config * c = &((const ts_model *)model)->cfg;
     int64_t N = ts_cfg_tokens(c), D = c->width, S = Tn + 2 * (int64_t)c->temporal_window;
     int64_t act = N * D * (Tn * (3 + (int64_t)c->mlp_ratio) + S * 4);  // x, att, tmp, f; h and qkv over the slots
+    if (c->controls) act += Tn * (c->controls + D + N * (TS_PATH_HINT_DIM + D));
     int64_t lat = (int64_t)sh->lat_h * sh->lat_w * sh->lat_c * Tn;
     int64_t per_frame = (int64_t)c->text_dim + 12 * (int64_t)D + 4 * N * c->patch * c->patch * (2 * c->latent_channels + 1);
     return (act + 8 * lat + Tn * per_frame) * (int64_t)sizeof(float);
