@@ -93,6 +93,18 @@ def add_controls(params, frames, gen, fps=12.0, size=64, share=0.5, kinds=None):
     return params
 
 
+def own_control_mask(params):
+    """(B, 12) bool: the control-vector columns of each clip's own control (a control clip's kind: path,
+    motion, gravity and bounce for a bounce, growth); all False for a plain clip."""
+    own = torch.zeros(len(params), physics.CONTROL_DIM, dtype=torch.bool)
+    groups = {"path": ("path",), "motion": ("motion",), "bounce": ("gravity", "bounce"), "growth": ("growth",)}
+    for i, p in enumerate(params):
+        if "control" in p:
+            for g in groups[p["control"]["kind"]]:
+                own[i, list(physics.CONTROL_GROUPS[g])] = True
+    return own
+
+
 def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None):
     """(B, T, 12) float32 control vectors (physics.control_vector) of each clip's true values; with drop > 0
     each control group of each clip is zeroed (values and flag) with probability `drop`."""

@@ -98,20 +98,22 @@ class Prefetch:
     def run(self):
         while True:
             p = shapes.sample_params(self.n, self.gen)
-            truth, labels = None, None
+            truth, labels, own = None, None, None
             if self.controls > 0:  # about this share become control clips; every clip gets its labels
                 shapes.add_controls(p, self.frames, self.gen, fps=self.fps, share=self.controls)
                 truth = []
             cx, cy, r = shapes.tracks(p, self.frames, fps=self.fps, gen=self.gen, truth=truth)
             if truth is not None:
                 labels = shapes.control_labels(truth, self.frames, self.fps)
+                own = shapes.own_control_mask(p)
             caps = [shapes.caption(q["color"], q["shape"], q["motion"], q["bg"]) for q in p]
-            self.q.put((p, cx, cy, r, caps, labels))
+            self.q.put((p, cx, cy, r, caps, labels, own))
 
     def get(self, device):
-        """Frames on the device, captions, and the control labels (B, T, 12) or None."""
-        p, cx, cy, r, caps, labels = self.q.get()
-        return shapes.render(p, cx, cy, r, device=device), caps, labels
+        """Frames on the device, captions, the control labels (B, T, 12) or None, and which of those
+        columns are a control clip's own control (B, 12) bool, or None."""
+        p, cx, cy, r, caps, labels, own = self.q.get()
+        return shapes.render(p, cx, cy, r, device=device), caps, labels, own
 
 
 def attribute_dropout(caps, p):
@@ -150,7 +152,7 @@ def train_vae(a, dev):
     last_save = t_start
     log = a.ckpt.replace(".pt", ".log.jsonl")
     while True:
-        video, _ = pf.get(dev)
+        video = pf.get(dev)[0]
         x = video.reshape(-1, 64, 64, 3).permute(0, 3, 1, 2)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             z = vae.encoder(x)
@@ -247,7 +249,7 @@ def train_dit(a, dev):
     losses = []
     ema_decay = a.ema
     while True:
-        video, caps, labels = pf.get(dev)
+        video, caps, labels, own = pf.get(dev)
         B = video.shape[0]
         with torch.no_grad():
             z0 = model.vae.encode(video).float()  # (B, T, h, w, c)
@@ -279,7 +281,14 @@ def train_dit(a, dev):
                 ctl = tsmodel.drop_control_groups(labels, a.control_drop)
                 # and whole clips without any control (all groups dropped at once is otherwise rare:
                 # 0.3^5), so that the prompt alone keeps its behaviour
-                ctl[(torch.rand(B) < a.control_drop_all).to(ctl.device)] = 0
+                none = torch.rand(B) < a.control_drop_all
+                if a.keep_own_control:
+                    # a control clip keeps the control it was drawn for, and only plain clips go without
+                    # any: the prompt alone then learns only from the plain draw, never from a turning
+                    # path or a wide-drawn speed captioned by its net direction
+                    ctl = torch.where(own[:, None, :], labels, ctl)
+                    none &= ~own.any(dim=1)
+                ctl[none.to(ctl.device)] = 0
                 ctl = ctl.to(dev)
             elif cfg.get("controls", 0):
                 ctl = torch.zeros(B, T, tsmodel.CONTROL_DIM, device=dev)
@@ -340,6 +349,9 @@ def main():
                     help="learning-rate multiplier for the control embeddings (dit.ctl_*), which start at zero")
     ap.add_argument("--control-drop-all", type=float, default=0.0,
                     help="probability that a clip gets no controls at all (every group dropped)")
+    ap.add_argument("--keep-own-control", action="store_true",
+                    help="a control clip never loses the control it was drawn for, and --control-drop-all "
+                         "applies to the plain clips only (the prompt alone learns from the plain draw only)")
     ap.add_argument("--control-drop", type=float, default=0.3,
                     help="probability that each control group of a clip is dropped (values and flag zero)")
     ap.add_argument("--attr-drop", type=float, default=0.0,
