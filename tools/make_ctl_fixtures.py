@@ -70,6 +70,13 @@ def main():
         ref["dit.v_ctl_b"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.from_numpy(ref["ctl.b"])[None])[0].numpy()
         ref["dit.v_zero"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.zeros(1, T, 12))[0].numpy()
         ref["dit.v_none"] = m.dit(z, sigma, tok, pooled, mask)[0].numpy()
+        # controls A on the first half of the frames only (a storyboard segment without controls
+        # after one with them): the frames without get nothing from the control modules
+        half = ctl.clone()
+        half[:, T // 2:] = 0
+        ref["dit.v_ctl_half"] = m.dit(z, sigma, tok, pooled, mask, controls=half)[0].numpy()
+        # the flag gates: all-zero vectors are no controls, bit for bit
+        assert np.array_equal(ref["dit.v_zero"], ref["dit.v_none"]), "all-zero control vectors changed the output"
         # the property the engine relies on: zero last layers add nothing, bit for bit
         last = (m.dit.ctl_fc2, m.dit.ctl_tok_fc2)
         keep = [(l.weight.clone(), l.bias.clone()) for l in last]
@@ -85,8 +92,9 @@ def main():
             d = (m.dit(z, sigma, tok, pooled, mask, controls=ctl)[0].numpy() - ref["dit.v_ctl"])
             l.weight.copy_(w), l.bias.copy_(b)
             assert np.abs(d).max() > 1e-3, "a control pathway adds nothing"
-        for k in ("dit.v_ctl", "dit.v_ctl_b", "dit.v_zero"):
+        for k in ("dit.v_ctl", "dit.v_ctl_b", "dit.v_ctl_half"):
             assert np.abs(ref[k] - ref["dit.v_none"]).max() > 1e-3, k  # the controls reach the output
+        assert np.abs(ref["dit.v_ctl_half"] - ref["dit.v_ctl"]).max() > 1e-3, "the gates change nothing"
         # 2-step guided generation with spec A from the engine's noise (Philox, stream 0)
         noise = torch.from_numpy(philox.normal(SEED, 0, 0, T * h * h * C).reshape(1, T, h, h, C))
         ref["sample.latents"] = tsmodel.sample(m, PROMPT, noise, 2, 3.0, controls=ctl)[0].numpy()

@@ -20,6 +20,12 @@ enum ts_control_group {
     TS_CONTROL_GROWTH,   // v[10] growth rate per second, v[11] flag
     TS_CONTROL_COUNT
 };
+
+// The index of group g's flag in the vector (the last value of its group).
+static inline int ts_control_flag_index(int g) {
+    static const int idx[TS_CONTROL_COUNT] = {2, 5, 7, 9, 11};
+    return idx[g];
+}
 const char * ts_control_group_name(enum ts_control_group g);  // "path", "motion", ...
 
 // The video the controls are for: generated frames (before --fps-out), their

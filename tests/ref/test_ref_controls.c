@@ -104,6 +104,8 @@ int main(int argc, char ** argv) {
 
     float * z = to_float(rz, nz);
     float * zeros = calloc((size_t)(T * TS_CONTROL_DIM), sizeof(float));
+    float * half = calloc((size_t)(T * TS_CONTROL_DIM), sizeof(float));  // A, then frames without controls
+    memcpy(half, ctl_a, (size_t)(T / 2 * TS_CONTROL_DIM) * sizeof(float));
     for (int threads = 1; threads <= 2; threads++) {
         printf("# threads %d\n", threads);
         ts_backend_t be = ts_backend_cpu_new(threads);
@@ -122,8 +124,9 @@ int main(int argc, char ** argv) {
             {"dit.forward, controls A", ctl_a, "dit.v_ctl"},
             {"dit.forward, controls B", ctl_b, "dit.v_ctl_b"},
             {"dit.forward, controls all zero (none given)", zeros, "dit.v_zero"},
+            {"dit.forward, controls A on the first half of the frames", half, "dit.v_ctl_half"},
         };
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
             ts_dit_ws_set_controls(ws, m, cases[i].ctl);
             TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
             double * r = read_ref(f, cases[i].ref, NULL);
@@ -136,6 +139,10 @@ int main(int argc, char ** argv) {
         double * r = read_ref(f, "dit.v_none", NULL);
         ts_check_rel("dit.forward, no controls", v_none, r, nz, 1e-4);
         free(r);
+        // the flag gates: all-zero vectors add nothing, bit for bit
+        ts_dit_ws_set_controls(ws, m, zeros);
+        TS_ASSERT(ts_dit_forward(ws, m, v, z, NULL, NULL, 0.7f, &tc, NULL) == TS_OK);
+        ts_check_bits("dit.forward, all-zero control vectors == no controls", v, v_none, nz);
         // both embeddings' last layers zeroed (CPU backend: weights in host memory): with
         // controls A the output is the no-controls output, bit for bit
         const int64_t D = m->cfg.width;
@@ -165,6 +172,6 @@ int main(int argc, char ** argv) {
     // controls are per frame by the global index: chunks == the whole video, bit for bit
     for (int P = 2; P <= 3; P++) ref_check_chunks(model_path, prompt, z, ctl_a, T, P, -1);
     H5Fclose(f);
-    free(rz), free(z), free(ra), free(rb), free(ctl_a), free(ctl_b), free(zeros);
+    free(rz), free(z), free(ra), free(rb), free(ctl_a), free(ctl_b), free(zeros), free(half);
     return ts_test_finish("test_ref_controls");
 }

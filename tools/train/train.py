@@ -211,6 +211,13 @@ def train_dit(a, dev):
             # zero, so the fine-tune starts from exactly the initial model's outputs
             cfg["controls"] = tsmodel.CONTROL_DIM
         model = tsmodel.TimeshardModel(cfg, meta["vocab"])
+        if a.init_controls:  # the control modules of another run (a warm start), the rest from --init
+            csd, _ = load_shards(a.init_controls)
+            ctl = {k: v for k, v in csd.items() if k.startswith("dit.ctl_")}
+            if not ctl:
+                raise SystemExit(f"{a.init_controls}: no dit.ctl_* weights")
+            sd.update(ctl)
+            print(f"control modules from {a.init_controls} ({len(ctl)} tensors)")
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if unexpected or any(not k.startswith("dit.ctl_") for k in missing):
             raise SystemExit(f"{a.init}: weights do not match the model (missing {missing}, unexpected {unexpected})")
@@ -222,12 +229,20 @@ def train_dit(a, dev):
         ema.load_state_dict(to_f32(ck["ema"]))
     for p in model.vae.parameters():
         p.requires_grad_(False)
-    params = [p for n, p in model.named_parameters() if not n.startswith("vae.")]
+    if a.freeze_base:
+        # only the control modules train: every other weight stays the initial model's, and the
+        # flag gates make a run without controls compute exactly that model
+        if not cfg.get("controls", 0):
+            raise SystemExit("--freeze-base trains the control modules only: use it with --controls")
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith("dit.ctl_"))
+    params = [p for n, p in model.named_parameters() if p.requires_grad]
     # the control embeddings (dit.ctl_*) may learn faster than the rest (--ctl-lr-mult): they start
     # at zero, the rest from a trained model
     ctl_params = [p for n, p in model.named_parameters() if n.startswith("dit.ctl_")]
-    groups = [{"params": [p for n, p in model.named_parameters() if not n.startswith(("vae.", "dit.ctl_"))],
-               "lr_mult": 1.0}]
+    groups = [{"params": [p for n, p in model.named_parameters()
+                          if p.requires_grad and not n.startswith(("vae.", "dit.ctl_"))], "lr_mult": 1.0}]
+    groups = [g for g in groups if g["params"]]
     if ctl_params:
         groups.append({"params": ctl_params, "lr_mult": a.ctl_lr_mult})
     opt = torch.optim.AdamW(groups, lr=a.lr or 3e-4, weight_decay=0.01, betas=(0.9, 0.99))
@@ -349,6 +364,11 @@ def main():
                     help="learning-rate multiplier for the control embeddings (dit.ctl_*), which start at zero")
     ap.add_argument("--control-drop-all", type=float, default=0.0,
                     help="probability that a clip gets no controls at all (every group dropped)")
+    ap.add_argument("--init-controls", help="with --init: the control modules (dit.ctl_*) from these EMA "
+                                            "shards instead of zero-initialised ones")
+    ap.add_argument("--freeze-base", action="store_true",
+                    help="train only the control modules (dit.ctl_*); the rest stays the initial model's, "
+                         "so that without controls the result is that model, bit for bit")
     ap.add_argument("--keep-own-control", action="store_true",
                     help="a control clip never loses the control it was drawn for, and --control-drop-all "
                          "applies to the plain clips only (the prompt alone learns from the plain draw only)")

@@ -29,6 +29,7 @@ DEFAULT_CONFIG = dict(
 )
 CONTROL_DIM = 12
 # the control vector's groups: (first index, width), each its values then its flag
+CONTROL_FLAGS = [2, 5, 7, 9, 11]  # each group's "given" flag (the last value of its group)
 CONTROL_GROUPS = dict(path=(0, 3), motion=(3, 3), gravity=(6, 2), bounce=(8, 2), growth=(10, 2))
 EPS = 1e-6
 # the path hint (path_hint): per token, the commanded centre's offset (dx, dy) from the token's
@@ -282,7 +283,8 @@ class DiT(nn.Module):
         frame0: global index of z's first frame (for RoPE and the video's edges).
         controls (B, T, 12): each frame's control vector (tools/physics.py control_vector), for a
         model built with controls; None: none at all, exactly the computation of a model without
-        them (a model trained with controls is run with zeros instead, as the engine does)."""
+        them. Both embeddings are gated per frame by the flags (the path hint's by the path flag, the
+        per-frame one by any flag), so all-zero vectors add nothing either."""
         B, T, h, w, C = z.shape
         cfg = self.cfg
         D, H, W = cfg["width"], cfg["heads"], cfg["temporal_window"]
@@ -296,13 +298,17 @@ class DiT(nn.Module):
         if controls is not None:
             assert hasattr(self, "ctl_fc1"), "this model was built without controls (cfg controls=0)"
             hint = path_hint(controls.to(x.dtype), h // p, w // p)  # (B, T, N, 3)
-            x = x + self.ctl_tok_fc2(F.silu(self.ctl_tok_fc1(hint)))
+            # gated by the frame's path flag: a frame without a path gets nothing added, so a model
+            # whose base was frozen while its controls trained computes the base model without them
+            x = x + controls[..., 2:3, None].to(x.dtype) * self.ctl_tok_fc2(F.silu(self.ctl_tok_fc1(hint)))
         if sigma.dim() == 1:
             sigma = sigma[:, None].expand(B, T)
         temb = self.t_fc2(F.silu(self.t_fc1(timestep_embedding(sigma, cfg["freq_dim"]).to(x.dtype))))
         c = temb + self.text_proj(pooled)[:, None, :]
         if controls is not None:
-            c = c + self.ctl_fc2(F.silu(self.ctl_fc1(controls.to(x.dtype))))
+            # gated by "any control given in this frame" (the largest of the five flags) likewise
+            gate = controls[..., CONTROL_FLAGS].amax(dim=-1, keepdim=True).to(x.dtype)  # (B, T, 1)
+            c = c + gate * self.ctl_fc2(F.silu(self.ctl_fc1(controls.to(x.dtype))))
         dev = z.device
         rope_s = tuple(t.to(dev) for t in rope_tables_2d(h // p, w // p, hd, cfg["rope_theta"]))
         g = torch.arange(frame0, frame0 + T, device="cpu")

@@ -50,6 +50,7 @@ struct ts_dit_ws {
     float * ctl_emb;    // owned (backend): (T, D) their embedding, added to the conditioning when has_ctl
     float * ctl_tok;    // owned (backend): (T, N, TS_PATH_HINT_DIM) each token's path hint
     float * ctl_tok_emb;  // owned (backend): (T, N, D) its embedding, added to the tokens' input when has_ctl
+    float * ctl_gate;   // owned (backend): (2, T, D) per frame its path flag, then its largest flag, over D
     int has_ctl;
 };
 
@@ -110,6 +111,7 @@ void ts_dit_ws_free(const ts_model * m, ts_dit_ws ** wsp) {
     if (ws->ctl_emb) m->be->ops->release(m->be, ws->ctl_emb);
     if (ws->ctl_tok) m->be->ops->release(m->be, ws->ctl_tok);
     if (ws->ctl_tok_emb) m->be->ops->release(m->be, ws->ctl_tok_emb);
+    if (ws->ctl_gate) m->be->ops->release(m->be, ws->ctl_gate);
     free(ws->host);
     free(ws->wait_log);
     free(ws);
@@ -176,14 +178,29 @@ void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ct
     const struct ts_backend_ops * op = be->ops;
     const struct ts_model_config * c = &m->cfg;
     const int64_t T = ws->T, D = c->width, K = TS_CONTROL_DIM, N = ts_cfg_tokens(c), KH = TS_PATH_HINT_DIM;
-    if (T <= 0) return;
+    ws->has_ctl = 0;
+    if (T <= 0 || !ctl) return;  // none given: exactly the model without the control modules
     if (!ws->ctl) ws->ctl = op->alloc(be, (size_t)(T * K) * sizeof(float));
     if (!ws->ctl_emb) ws->ctl_emb = op->alloc(be, (size_t)(T * D) * sizeof(float));
     if (!ws->ctl_tok) ws->ctl_tok = op->alloc(be, (size_t)(T * N * KH) * sizeof(float));
     if (!ws->ctl_tok_emb) ws->ctl_tok_emb = op->alloc(be, (size_t)(T * N * D) * sizeof(float));
-    float * host = ts_calloc((size_t)(T * K), sizeof(float));
-    if (ctl) memcpy(host, ctl, (size_t)(T * K) * sizeof(float));
+    if (!ws->ctl_gate) ws->ctl_gate = op->alloc(be, (size_t)(2 * T * D) * sizeof(float));
+    float * host = ts_malloc((size_t)(T * K) * sizeof(float));
+    memcpy(host, ctl, (size_t)(T * K) * sizeof(float));
     op->upload(be, ws->ctl, host, (size_t)(T * K) * sizeof(float));
+    // The gates (tsmodel.py forward): the path hint's embedding counts only in frames with a
+    // path, the per-frame embedding only in frames with any control, so that frames without
+    // controls compute what the model without the modules computes (x + 0 * y).
+    float * gate = ts_malloc((size_t)(2 * T * D) * sizeof(float));
+    for (int64_t t = 0; t < T; t++) {
+        const float * v = host + t * K;
+        float any = 0.0f;
+        for (int g = 0; g < TS_CONTROL_COUNT; g++) any = fmaxf(any, v[ts_control_flag_index(g)]);
+        for (int64_t d = 0; d < D; d++) gate[t * D + d] = v[ts_control_flag_index(TS_CONTROL_PATH)];
+        for (int64_t d = 0; d < D; d++) gate[(T + t) * D + d] = any;
+    }
+    op->upload(be, ws->ctl_gate, gate, (size_t)(2 * T * D) * sizeof(float));
+    free(gate);
     float * hint = ts_malloc((size_t)(T * N * KH) * sizeof(float));
     path_hint(hint, host, T, ts_cfg_latent_hw(c) / c->patch);
     op->upload(be, ws->ctl_tok, hint, (size_t)(T * N * KH) * sizeof(float));
@@ -332,7 +349,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
     op->upload(be, ws->zin, zh, (size_t)(T * cells * Cin) * fl);
     op->patchify(be, ws->pin, ws->zin, T, hw, hw, Cin, p);
     op->linear(be, ws->x, D, ws->pin, Pin, m->dit.patch_in_w, m->dit.patch_in_b, TN, Pin, D);
-    if (ws->has_ctl) op->gate_add(be, ws->x, ws->ctl_tok_emb, NULL, 0, T, N, D);  // + the path hint's embedding
+    if (ws->has_ctl) op->gate_add(be, ws->x, ws->ctl_tok_emb, ws->ctl_gate, D, T, N, D);  // + path flag * the hint's embedding
 
     // conditioning per frame: MLP(timestep embedding) + projection of the frame's pooled prompt
     float * te = ts_malloc((size_t)(T * c->freq_dim) * fl);
@@ -364,7 +381,7 @@ enum ts_status ts_dit_forward_story(ts_dit_ws * ws, const ts_model * m, float * 
     }
     op->linear(be, ws->t1, D, ws->pooled, Dt, m->dit.text_proj_w, m->dit.text_proj_b, T, Dt, D);
     op->gate_add(be, ws->c, ws->t1, NULL, 0, T, 1, D);
-    if (ws->has_ctl) op->gate_add(be, ws->c, ws->ctl_emb, NULL, 0, T, 1, D);  // + the controls' embedding
+    if (ws->has_ctl) op->gate_add(be, ws->c, ws->ctl_emb, ws->ctl_gate + T * D, D, T, 1, D);  // + any flag * the embedding
     op->copy(be, ws->silu_c, ws->c, (size_t)(T * D) * fl);
     op->silu(be, ws->silu_c, T * D);
 

@@ -86,7 +86,7 @@ static int64_t stdit_mem_bytes(const void * model, const struct ts_shape * sh, i
     const struct ts_model_config * c = &((const ts_model *)model)->cfg;
     int64_t N = ts_cfg_tokens(c), D = c->width, S = Tn + 2 * (int64_t)c->temporal_window;
     int64_t act = N * D * (Tn * (3 + (int64_t)c->mlp_ratio) + S * 4);  // x, att, tmp, f; h and qkv over the slots
-    if (c->controls) act += Tn * (c->controls + D + N * (TS_PATH_HINT_DIM + D));
+    if (c->controls) act += Tn * (c->controls + 3 * D + N * (TS_PATH_HINT_DIM + D));
     int64_t lat = (int64_t)sh->lat_h * sh->lat_w * sh->lat_c * Tn;
     int64_t per_frame = (int64_t)c->text_dim + 12 * (int64_t)D + 4 * N * c->patch * c->patch * (2 * c->latent_channels + 1);
     return (act + 8 * lat + Tn * per_frame) * (int64_t)sizeof(float);
@@ -184,12 +184,13 @@ static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_re
     ts_log_set_level(level);
     TS_TRY(st);
     if (req->image) TS_TRY(stdit_image_cond(m, req, g0, Tn, (int64_t)sh->lat_h * sh->lat_w * sh->lat_c, c));
-    // a model trained with controls always gets a control vector: all zeros (every
-    // flag 0) where none is given, as its training's dropped controls were
+    // controls given: every frame gets its vector (all zeros where none applies, which the
+    // model's flag gates make add nothing); none given: the model computes without its
+    // control modules, exactly as the model it was fine-tuned from when its base was frozen
     TS_ASSERT(!req->controls || m->dit.ctl_fc1_w);
-    if (m->dit.ctl_fc1_w) {
+    if (req->controls) {
         c->controls = ts_calloc((size_t)(Tn > 0 ? Tn : 1) * TS_CONTROL_DIM, sizeof(float));
-        if (req->controls) memcpy(c->controls, req->controls, (size_t)Tn * TS_CONTROL_DIM * sizeof(float));
+        memcpy(c->controls, req->controls, (size_t)Tn * TS_CONTROL_DIM * sizeof(float));
     }
     return TS_OK;
 }

@@ -196,12 +196,13 @@ size_t ts_dit_halo_bytes(const ts_model * m, enum ts_halo mode);
 
 // Per-frame motion controls (model/controls.h) for the forwards that follow:
 // ctl (T_own, TS_CONTROL_DIM) host, the vectors of this workspace's frames
-// [g0, g0 + T_own); NULL: none (all zeros for a model trained with them).
-// Their embedding MLP(ctl) (dit.ctl_fc1, SiLU, dit.ctl_fc2) is added to each
-// frame's conditioning, and each token's path hint (the path's centre seen
-// from the token: TS_PATH_HINT_DIM values, tools/train/tsmodel.py path_hint)
-// embedded by dit.ctl_tok_fc1, SiLU, dit.ctl_tok_fc2 is added to the token's
-// input. A model without the control weights takes no
+// [g0, g0 + T_own); NULL: none, and the forward is exactly the model's without
+// its control modules. Their embedding MLP(ctl) (dit.ctl_fc1, SiLU, dit.ctl_fc2)
+// times the frame's largest flag is added to each frame's conditioning, and each
+// token's path hint (the path's centre seen from the token: TS_PATH_HINT_DIM
+// values, tools/train/tsmodel.py path_hint) embedded by dit.ctl_tok_fc1, SiLU,
+// dit.ctl_tok_fc2, times the frame's path flag, is added to the token's input:
+// a frame without controls gets nothing from them. A model without the control weights takes no
 // controls (an assertion: the family refuses them first) and computes exactly
 // what it did before they existed.
 void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ctl);
