@@ -91,6 +91,8 @@ def random_model(seed, overrides):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shards", help="EMA shard prefix written by train.py --export")
+    ap.add_argument("--controls-shards", help="with --shards: the motion controls' modules (dit.ctl_*) from these "
+                                              "shards (train.py --freeze-base keeps the rest of a model unchanged)")
     ap.add_argument("--random", action="store_true", help="a randomly initialised (untrained) model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="config override key=value (with --random)")
@@ -105,7 +107,13 @@ def main():
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "train"))
         from train import load_shards
         sd, meta = load_shards(a.shards)
-        m = tsmodel.TimeshardModel(meta["config"], meta["vocab"])
+        cfg = dict(meta["config"])
+        if a.controls_shards:
+            csd, cmeta = load_shards(a.controls_shards)
+            sd.update({k: v for k, v in csd.items() if k.startswith("dit.ctl_")})
+            cfg["controls"] = tsmodel.CONTROL_DIM
+            meta = dict(meta, step=cmeta["step"])
+        m = tsmodel.TimeshardModel(cfg, meta["vocab"])
         m.load_state_dict(sd)
         label = a.label or f"trained {meta['step']} steps"
     if a.out.endswith(".safetensors"):

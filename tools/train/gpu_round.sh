@@ -4,7 +4,8 @@
 #   tools/train/gpu_round.sh VAE_MINUTES DIT_MINUTES
 #   env: OUT (default /tmp/out), DIT_BATCH (64), DIT_LR (train.py's default), VAE_BATCH (256),
 #        DIT_ARGS (more train.py flags; the motion controls' round:
-#        DIT_ARGS="--controls 0.5 --control-drop 0.3 --ctl-lr-mult 5 --ema 0.99", docs/controls.md)
+#        DIT_ARGS="--init-controls tools/train/ckpt/dit-ctl --controls 0.5 --control-drop 0.3
+#        --keep-own-control --freeze-base --ctl-lr-mult 5 --ema 0.99", docs/controls.md)
 set -u
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
