@@ -221,6 +221,8 @@ void ts_controls_vector(const struct ts_controls * c, int64_t f, const struct ts
 static const int group_width[TS_CONTROL_COUNT] = {3, 3, 2, 2, 2};
 static const int group_start[TS_CONTROL_COUNT] = {0, 3, 6, 8, 10};
 
+int ts_control_flag_index(enum ts_control_group g) { return group_start[g] + group_width[g] - 1; }
+
 enum ts_status ts_control_plan_build(struct ts_control_plan * p, const char * const texts[TS_CONTROL_COUNT],
                                      const struct ts_storyboard * sb, const char * story_path,
                                      const struct ts_control_video * v) {

@@ -22,10 +22,7 @@ enum ts_control_group {
 };
 
 // The index of group g's flag in the vector (the last value of its group).
-static inline int ts_control_flag_index(int g) {
-    static const int idx[TS_CONTROL_COUNT] = {2, 5, 7, 9, 11};
-    return idx[g];
-}
+int ts_control_flag_index(enum ts_control_group g);
 const char * ts_control_group_name(enum ts_control_group g);  // "path", "motion", ...
 
 // The video the controls are for: generated frames (before --fps-out), their

@@ -97,10 +97,9 @@ def own_control_mask(params):
     """(B, 12) bool: the control-vector columns of each clip's own control (a control clip's kind: path,
     motion, gravity and bounce for a bounce, growth); all False for a plain clip."""
     own = torch.zeros(len(params), physics.CONTROL_DIM, dtype=torch.bool)
-    groups = {"path": ("path",), "motion": ("motion",), "bounce": ("gravity", "bounce"), "growth": ("growth",)}
     for i, p in enumerate(params):
-        if "control" in p:
-            for g in groups[p["control"]["kind"]]:
+        if "control" in p:  # control_truth names the groups a clip's control sets
+            for g in physics.control_truth(p["control"]):
                 own[i, list(physics.CONTROL_GROUPS[g])] = True
     return own
 

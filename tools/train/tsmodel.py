@@ -29,8 +29,8 @@ DEFAULT_CONFIG = dict(
 )
 CONTROL_DIM = 12
 # the control vector's groups: (first index, width), each its values then its flag
-CONTROL_FLAGS = [2, 5, 7, 9, 11]  # each group's "given" flag (the last value of its group)
 CONTROL_GROUPS = dict(path=(0, 3), motion=(3, 3), gravity=(6, 2), bounce=(8, 2), growth=(10, 2))
+CONTROL_FLAGS = [s + w - 1 for s, w in CONTROL_GROUPS.values()]  # each group's "given" flag (its last value)
 EPS = 1e-6
 # the path hint (path_hint): per token, the commanded centre's offset (dx, dy) from the token's
 # centre and a Gaussian bump of it, in the control vector's units (the frame spans -1..1)

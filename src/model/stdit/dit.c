@@ -195,7 +195,7 @@ void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ct
     for (int64_t t = 0; t < T; t++) {
         const float * v = host + t * K;
         float any = 0.0f;
-        for (int g = 0; g < TS_CONTROL_COUNT; g++) any = fmaxf(any, v[ts_control_flag_index(g)]);
+        for (int g = 0; g < TS_CONTROL_COUNT; g++) any = fmaxf(any, v[ts_control_flag_index((enum ts_control_group)g)]);
         for (int64_t d = 0; d < D; d++) gate[t * D + d] = v[ts_control_flag_index(TS_CONTROL_PATH)];
         for (int64_t d = 0; d < D; d++) gate[(T + t) * D + d] = any;
     }
