@@ -4,8 +4,9 @@ Writes tests/fixtures/ctl_tiny.h5, a tiny untrained default-family model built w
 controls (its dit.ctl_* weights, the per-frame and the per-token path hint
 embeddings, random and non-zero; float16 values, stored as float16, so that
 the engine reads exactly the weights the reference ran), and
-tests/fixtures/ctl_ref.h5: two control specs and their per-frame vectors from
-tools/physics.py control_vector (the interface shared with the dataset), and the
+tests/fixtures/ctl_ref.h5: four control specs and their per-frame vectors from
+tools/physics.py control_vectors (the interface shared with the dataset, with the
+planned track), and the
 reference DiT's velocities with those controls, with all-zero controls and with
 none. Also a 2-step guided generation with spec A from the engine's Philox noise.
 Small and committed (CI has no PyTorch). Rerun after a change to
@@ -34,16 +35,21 @@ TINY = dict(text_len=8, text_dim=16, text_layers=1, text_heads=2, image_size=16,
 PROMPT = "a red circle bouncing on black background"
 SEED = 4321
 T = 7
-# spec A: a path (held after its last key) with gravity, bounce and growth; spec B: a motion and gravity.
-# The same settings as text, as `timeshard generate` takes them.
+# spec A: a path (held after its last key) with gravity, bounce and growth; spec B: a motion and gravity
+# (a planned throw); spec C: a motion alone (a planned line, stopped by the wall); spec D: a gravity and a
+# bounce (a planned fall that bounces). The same settings as text, as `timeshard generate` takes them.
 SPEC_A = dict(path=[(0, 2.0, 3.0), (3, 10.0, 12.0), (5, 15.0, 1.0)], gravity=125.0, bounce=0.8, growth=-0.3)
 SPEC_A_TEXT = dict(path="0:2,3 3:10,12 5:15,1", gravity="125", bounce="0.8", growth="-0.3")
 SPEC_B = dict(motion=(1.5, -0.5), gravity=60.0)
 SPEC_B_TEXT = dict(motion="1.5,-0.5", gravity="60")
+SPEC_C = dict(motion=(3.0, 1.0))
+SPEC_C_TEXT = dict(motion="3,1")
+SPEC_D = dict(gravity=400.0, bounce=0.5)
+SPEC_D_TEXT = dict(gravity="400", bounce="0.5")
 
 
 def vectors(spec, fps, size):
-    return np.array([physics.control_vector(f, fps, size, size, **spec) for f in range(T)], np.float32)
+    return np.array(physics.control_vectors(T, fps, size, size, **spec), np.float32)
 
 
 def main():
@@ -59,7 +65,10 @@ def main():
     fps, size = c["fps"], c["image_size"]
     h, C = size // c["vae_factor"], c["latent_channels"]
     g = torch.Generator().manual_seed(5)
-    ref = {"ctl.a": vectors(SPEC_A, fps, size), "ctl.b": vectors(SPEC_B, fps, size)}
+    ref = {"ctl.a": vectors(SPEC_A, fps, size), "ctl.b": vectors(SPEC_B, fps, size),
+           "ctl.c": vectors(SPEC_C, fps, size), "ctl.d": vectors(SPEC_D, fps, size)}
+    assert (np.diff(ref["ctl.d"][:, 1]) < 0).any(), "spec D does not bounce within the frames"
+    assert ref["ctl.c"][-1, 0] < ref["ctl.c"][0, 0] + 3.0 * (T - 1) / size * 2 - 1e-3, "spec C meets no wall"
     with torch.no_grad():
         tok, pooled, mask = m.encode_text([PROMPT], "cpu")
         z = torch.randn(1, T, h, h, C, generator=g)
@@ -108,7 +117,7 @@ def main():
         f.attrs["cfg"] = 3.0
         f.attrs["frames"] = T
         f.attrs["sigma"] = 0.7
-        for name, spec in (("a", SPEC_A_TEXT), ("b", SPEC_B_TEXT)):
+        for name, spec in (("a", SPEC_A_TEXT), ("b", SPEC_B_TEXT), ("c", SPEC_C_TEXT), ("d", SPEC_D_TEXT)):
             for k, v in spec.items():
                 f.attrs[f"ctl.{name}.{k}"] = np.bytes_(v)
         for k, v in ref.items():

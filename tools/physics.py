@@ -334,8 +334,9 @@ def bounce_track(times, fps, size, shape, rad, g, e, start, velocity):
     """Centre per time (seconds, increasing from >= 0) of an object bouncing on the frame's bottom edge:
     gravity g px/s^2, restitution e, walls reflect. It never goes below the floor, and it comes to rest on
     the floor (never in the air) once a rebound would rise less than REST_HEIGHT px."""
+    width, height = size if isinstance(size, tuple) else (size, size)  # size: px, or (W, H)
     hw, up, down = extent(shape, rad)
-    floor = size - down
+    floor = height - down
     x, y = start
     vx, vy = velocity
     h = 1.0 / (fps * SUBSTEPS)
@@ -357,8 +358,8 @@ def bounce_track(times, fps, size, shape, rad, g, e, start, velocity):
                     else:
                         y = floor - (y - floor) * e
                         vy = -vy
-            if x < hw or x > size - hw:
-                x = hw + abs(x - hw) if x < hw else (size - hw) - (x - (size - hw))
+            if x < hw or x > width - hw:
+                x = hw + abs(x - hw) if x < hw else (width - hw) - (x - (width - hw))
                 vx = -vx
             tcur += step
         xs.append(x)
@@ -412,6 +413,51 @@ def drop_controls(labels, p, u):
         drop = [i for g in CONTROL_GROUPS.values() for i in (g if u() < p else ())]
         out.append([[0.0 if i in drop else v for i, v in enumerate(vec)] for vec in clip])
     return out
+
+
+# ---- the planner: a path from a motion, a gravity or a bounce (docs/controls.md "The planned track") ------
+# The engine (src/model/controls.c plan_run) plans the same track, in the same order of operations.
+PLAN_REF = 64.0          # the planner's constants are px of a 64 px frame, scaled to the video
+PLAN_RADIUS = 6.5        # the nominal object: the middle bouncing radius (BOUNCE_RAD_MIN + BOUNCE_RAD_SPAN / 2)
+PLAN_START_X, PLAN_START_DROP = 20.0, 7.0   # a bounce starts at x, and this far below the top-most centre
+PLAN_VX = 12.0           # px/s rightwards when a bounce is given no motion
+PLAN_GRAVITY, PLAN_RESTITUTION = 250.0, 0.8  # a bounce without a gravity; a gravity without a bounce
+
+
+def plan_track(frames, fps, W, H, motion=None, gravity=None, bounce=None):
+    """The planned centre [(x, y)] per frame 0..frames-1 of a video whose controls hold for all its frames and
+    give no path, or None when nothing is planned (no motion, gravity or bounce). A motion alone: a straight
+    line centred on the frame at the middle frame, stopping at the walls; with a gravity or a bounce: the
+    object starts at the upper left (PLAN_START_*) with the motion as its velocity (else PLAN_VX rightwards)
+    and falls and bounces as bounce_track moves the dataset's objects."""
+    if motion is None and gravity is None and bounce is None:
+        return None
+    rad = PLAN_RADIUS * min(W, H) / PLAN_REF
+    if gravity is None and bounce is None:
+        dx, dy = motion
+        xs, ys = W / 2 - dx * (frames - 1) / 2, H / 2 - dy * (frames - 1) / 2
+        return [(min(max(xs + dx * k, rad), W - rad), min(max(ys + dy * k, rad), H - rad)) for k in range(frames)]
+    g = gravity if gravity is not None else PLAN_GRAVITY * H / PLAN_REF
+    e = bounce if bounce is not None else PLAN_RESTITUTION
+    v = (motion[0] * fps, motion[1] * fps) if motion is not None else (PLAN_VX * W / PLAN_REF, 0.0)
+    start = (PLAN_START_X * W / PLAN_REF, rad + PLAN_START_DROP * H / PLAN_REF)
+    xs, ys = bounce_track([k / fps for k in range(frames)], fps, (W, H), "circle", rad, g, e, start, v)
+    return list(zip(xs, ys))
+
+
+def control_vectors(frames, fps, W, H, f0=0, **spec):
+    """control_vector of frames f0 .. f0+frames-1 of a video of `frames` frames with the controls `spec`, the
+    planned track (plan_track) in the path group where no path is given: what the engine conditions on."""
+    if not spec.get("path"):
+        tr = plan_track(frames, fps, W, H, spec.get("motion"), spec.get("gravity"), spec.get("bounce"))
+        if tr is not None:
+            out = []
+            for k in range(frames):
+                v = control_vector(f0 + k, fps, W, H, **spec)
+                v[0], v[1], v[2] = tr[k][0] / W * 2 - 1, tr[k][1] / H * 2 - 1, 1.0
+                out.append(v)
+            return out
+    return [control_vector(f0 + k, fps, W, H, **spec) for k in range(frames)]
 
 
 # ---- motion controls: the per-frame control vector (docs/controls.md) ---------------------------------

@@ -186,23 +186,30 @@ enum ts_status ts_controls_parse(struct ts_controls * c, const char * text, cons
     return TS_OK;
 }
 
+// The path's centre at global frame f, pixels: linear between keys, held outside them.
+static void path_centre(const struct ts_controls * c, int64_t f, double * px, double * py) {
+    const struct ts_path_key * k = c->path;
+    int n = c->n_path;
+    double x = k[0].x, y = k[0].y;
+    if (f >= k[n - 1].frame) {
+        x = k[n - 1].x, y = k[n - 1].y;
+    } else if (f > k[0].frame) {
+        int i = 0;
+        while (f > k[i + 1].frame) i++;
+        double a = (double)(f - k[i].frame) / (double)(k[i + 1].frame - k[i].frame);
+        x = k[i].x + (k[i + 1].x - k[i].x) * a;
+        y = k[i].y + (k[i + 1].y - k[i].y) * a;
+    }
+    *px = x, *py = y;
+}
+
 void ts_controls_vector(const struct ts_controls * c, int64_t f, const struct ts_control_video * v, float * out) {
     memset(out, 0, TS_CONTROL_DIM * sizeof(float));
     if (!c) return;
     const double W = v->width, H = v->height, fps = v->fps;
     if ((c->given & (1u << TS_CONTROL_PATH)) && c->n_path > 0) {
-        const struct ts_path_key * k = c->path;
-        int n = c->n_path;
-        double x = k[0].x, y = k[0].y;
-        if (f >= k[n - 1].frame) {
-            x = k[n - 1].x, y = k[n - 1].y;
-        } else if (f > k[0].frame) {
-            int i = 0;
-            while (f > k[i + 1].frame) i++;
-            double a = (double)(f - k[i].frame) / (double)(k[i + 1].frame - k[i].frame);
-            x = k[i].x + (k[i + 1].x - k[i].x) * a;
-            y = k[i].y + (k[i + 1].y - k[i].y) * a;
-        }
+        double x, y;
+        path_centre(c, f, &x, &y);
         out[0] = (float)(x / W * 2.0 - 1.0);
         out[1] = (float)(y / H * 2.0 - 1.0);
         out[2] = 1.0f;
@@ -222,6 +229,8 @@ static const int group_width[TS_CONTROL_COUNT] = {3, 3, 2, 2, 2};
 static const int group_start[TS_CONTROL_COUNT] = {0, 3, 6, 8, 10};
 
 int ts_control_flag_index(enum ts_control_group g) { return group_start[g] + group_width[g] - 1; }
+
+static void plan_build_track(struct ts_control_plan * p);  // below
 
 enum ts_status ts_control_plan_build(struct ts_control_plan * p, const char * const texts[TS_CONTROL_COUNT],
                                      const struct ts_storyboard * sb, const char * story_path,
@@ -259,19 +268,162 @@ enum ts_status ts_control_plan_build(struct ts_control_plan * p, const char * co
             p->any |= p->segs[i].given;
         }
     }
+    if (st == TS_OK) plan_build_track(p);
     if (st != TS_OK) ts_control_plan_free(p);
     return st;
+}
+
+// ---- the planner: a path from a motion, a gravity or a bounce ----
+// The nominal object (the engine does not know the object's size): the
+// dataset's middle bouncing radius, 6.5 px of a 64 px frame; the floor is the
+// bottom edge less that radius, the walls the sides less it. Constants and the
+// integration are those of tools/physics.py (plan_track, bounce_track).
+#define PLAN_REF 64.0
+#define PLAN_RADIUS 6.5           // px of PLAN_REF
+#define PLAN_START_X 20.0         // bounce start, px of PLAN_REF
+#define PLAN_START_DROP 7.0       // px below the top-most centre
+#define PLAN_VX 12.0              // px/s of PLAN_REF, rightwards, when no motion is given
+#define PLAN_GRAVITY 250.0        // px/s^2 of PLAN_REF, when only a bounce is given
+#define PLAN_RESTITUTION 0.8      // when only a gravity is given
+#define PLAN_SUBSTEPS 8           // integration steps per frame interval
+#define PLAN_REST_HEIGHT 0.25     // px: a rebound lower than this leaves the object resting
+
+// The controls that hold at global frame f: the command line's, replaced group
+// by group by its segment's (a shallow copy: the path is not owned).
+static struct ts_controls resolved_at(const struct ts_control_plan * p, int64_t f) {
+    struct ts_controls r = p->global;
+    if (!p->segs || !p->sb) return r;
+    int i = 0;
+    while (i + 1 < p->sb->n && f > p->sb->seg[i].last) i++;
+    const struct ts_controls * s = &p->segs[i];
+    if (!s->given) return r;
+    if (s->given & (1u << TS_CONTROL_PATH)) r.path = s->path, r.n_path = s->n_path;
+    if (s->given & (1u << TS_CONTROL_MOTION)) r.dx = s->dx, r.dy = s->dy;
+    if (s->given & (1u << TS_CONTROL_GRAVITY)) r.gravity = s->gravity;
+    if (s->given & (1u << TS_CONTROL_BOUNCE)) r.bounce = s->bounce;
+    if (s->given & (1u << TS_CONTROL_GROWTH)) r.growth = s->growth;
+    r.given |= s->given;
+    return r;
+}
+
+static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+// Frames [a, b] of one run with controls r and no path; (x0, y0) the centre of
+// frame a - 1 when cont, else the nominal start.
+static void plan_run(const struct ts_control_plan * p, const struct ts_controls * r, int64_t a, int64_t b,
+                     int cont, double x0, double y0) {
+    const double W = p->video.width, H = p->video.height, fps = p->video.fps;
+    const double rad = PLAN_RADIUS * (W < H ? W : H) / PLAN_REF;
+    const int motion = (r->given >> TS_CONTROL_MOTION) & 1;
+    const int fall = (r->given & ((1u << TS_CONTROL_GRAVITY) | (1u << TS_CONTROL_BOUNCE))) != 0;
+    double * tr = p->track;
+    if (!fall) {  // a straight line, stopping at the walls
+        double xs = cont ? x0 : W / 2 - r->dx * (double)(b - a) / 2;
+        double ys = cont ? y0 : H / 2 - r->dy * (double)(b - a) / 2;
+        for (int64_t f = a; f <= b; f++) {
+            double k = (double)(f - a) + (cont ? 1.0 : 0.0);
+            tr[2 * f + 0] = clampd(xs + r->dx * k, rad, W - rad);
+            tr[2 * f + 1] = clampd(ys + r->dy * k, rad, H - rad);
+            p->planned[f] = 1;
+        }
+        return;
+    }
+    const double g = (r->given & (1u << TS_CONTROL_GRAVITY)) ? r->gravity : PLAN_GRAVITY * H / PLAN_REF;
+    const double e = (r->given & (1u << TS_CONTROL_BOUNCE)) ? r->bounce : PLAN_RESTITUTION;
+    double x = cont ? x0 : PLAN_START_X * W / PLAN_REF, y = cont ? y0 : rad + PLAN_START_DROP * H / PLAN_REF;
+    double vx = motion ? r->dx * fps : PLAN_VX * W / PLAN_REF, vy = motion ? r->dy * fps : 0.0;
+    const double floor_y = H - rad, h = 1.0 / (fps * PLAN_SUBSTEPS), v_rest = sqrt(2 * g * PLAN_REST_HEIGHT);
+    int resting = 0;
+    double tcur = 0.0;
+    for (int64_t f = a; f <= b; f++) {
+        const double target = ((double)(f - a) + (cont ? 1.0 : 0.0)) / fps;
+        while (tcur < target - 1e-9) {
+            double step = h < target - tcur ? h : target - tcur;
+            x += vx * step;
+            if (!resting) {
+                vy += g * step;
+                y += vy * step;
+                if (y > floor_y) {
+                    vy = fabs(vy) * e;
+                    if (vy < v_rest) {
+                        resting = 1, y = floor_y, vy = 0.0;
+                    } else {
+                        y = floor_y - (y - floor_y) * e;
+                        vy = -vy;
+                    }
+                }
+            }
+            if (x < rad || x > W - rad) {
+                x = x < rad ? rad + fabs(x - rad) : (W - rad) - (x - (W - rad));
+                vx = -vx;
+            }
+            tcur += step;
+        }
+        tr[2 * f + 0] = x, tr[2 * f + 1] = y;
+        p->planned[f] = 1;
+    }
+}
+
+static int same_controls(const struct ts_controls * a, const struct ts_controls * b) {
+    if (a->given != b->given) return 0;
+    unsigned g = a->given;
+    if ((g & (1u << TS_CONTROL_PATH)) && a->path != b->path) return 0;
+    if ((g & (1u << TS_CONTROL_MOTION)) && (a->dx != b->dx || a->dy != b->dy)) return 0;
+    if ((g & (1u << TS_CONTROL_GRAVITY)) && a->gravity != b->gravity) return 0;
+    if ((g & (1u << TS_CONTROL_BOUNCE)) && a->bounce != b->bounce) return 0;
+    if ((g & (1u << TS_CONTROL_GROWTH)) && a->growth != b->growth) return 0;
+    return 1;
+}
+
+static void plan_build_track(struct ts_control_plan * p) {
+    const unsigned moving = (1u << TS_CONTROL_MOTION) | (1u << TS_CONTROL_GRAVITY) | (1u << TS_CONTROL_BOUNCE);
+    if (!(p->any & moving)) return;
+    const int64_t T = p->video.frames;
+    p->track = ts_calloc((size_t)T * 2, sizeof(double));
+    p->planned = ts_calloc((size_t)T, 1);
+    int has_centre = 0;  // frame a - 1 has a centre (a path's or a plan's)
+    double cx = 0, cy = 0;
+    for (int64_t a = 0; a < T;) {
+        struct ts_controls r = resolved_at(p, a);
+        int64_t b = a;
+        while (b + 1 < T) {
+            struct ts_controls n = resolved_at(p, b + 1);
+            if (!same_controls(&r, &n)) break;
+            b++;
+        }
+        if (r.given & (1u << TS_CONTROL_PATH)) {
+            double x, y;
+            path_centre(&r, b, &x, &y);
+            has_centre = 1, cx = x, cy = y;
+        } else if (r.given & moving) {
+            plan_run(p, &r, a, b, has_centre, cx, cy);
+            has_centre = 1, cx = p->track[2 * b], cy = p->track[2 * b + 1];
+        } else {
+            has_centre = 0;
+        }
+        a = b + 1;
+    }
 }
 
 void ts_control_plan_free(struct ts_control_plan * p) {
     ts_controls_free(&p->global);
     for (int i = 0; i < p->n_segs; i++) ts_controls_free(&p->segs[i]);
     free(p->segs);
+    free(p->track);
+    free(p->planned);
     memset(p, 0, sizeof(*p));
+}
+
+static void plan_set_centre(const struct ts_control_plan * p, int64_t f, float * out) {
+    if (!p->planned || f < 0 || f >= p->video.frames || !p->planned[f]) return;
+    out[0] = (float)(p->track[2 * f] / p->video.width * 2.0 - 1.0);
+    out[1] = (float)(p->track[2 * f + 1] / p->video.height * 2.0 - 1.0);
+    out[2] = 1.0f;
 }
 
 void ts_control_plan_vector(const struct ts_control_plan * p, int64_t f, float * out) {
     ts_controls_vector(&p->global, f, &p->video, out);
+    plan_set_centre(p, f, out);
     if (!p->segs || !p->sb) return;
     int i = 0;
     while (i + 1 < p->sb->n && f > p->sb->seg[i].last) i++;
@@ -282,6 +434,7 @@ void ts_control_plan_vector(const struct ts_control_plan * p, int64_t f, float *
     for (int g = 0; g < TS_CONTROL_COUNT; g++)
         if (s->given & (1u << g))
             memcpy(out + group_start[g], sv + group_start[g], (size_t)group_width[g] * sizeof(float));
+    plan_set_centre(p, f, out);
 }
 
 void ts_control_plan_frames(const struct ts_control_plan * p, int64_t g0, int64_t Tn, float * out) {

@@ -81,7 +81,9 @@ struct ts_control_plan {
     int n_segs;
     const struct ts_storyboard * sb;  // not owned (NULL: no storyboard)
     struct ts_control_video video;
-    unsigned any;  // union of every group given anywhere
+    unsigned any;     // union of every group given anywhere
+    double * track;   // owned: (frames, 2) planned centre, pixels (NULL when nothing is planned)
+    uint8_t * planned;  // owned: per frame, 1 where track holds the path group's centre
 };
 // Builds the plan from the command line's settings (texts[g] for group g, as
 // given to the flags; NULL where not given) and the storyboard's segments'
@@ -94,6 +96,17 @@ void ts_control_plan_free(struct ts_control_plan * p);
 // The resolved controls of global frame f.
 void ts_control_plan_vector(const struct ts_control_plan * p, int64_t f, float * out);
 // (Tn, TS_CONTROL_DIM) for frames [g0, g0 + Tn).
+//
+// The planner (docs/controls.md "The planned track"): frames without a path
+// whose controls hold a motion, a gravity or a bounce get a path planned from
+// them, the way tools/physics.py moves the dataset's objects (a straight line;
+// a fall under gravity with bounces on the bottom edge, walls reflecting). It
+// is set in the path group of the vector beside the given groups, so a model
+// follows a motion or a bounce the way it follows a path. A run of frames with
+// the same controls starts where the frame before it is (path or plan), or,
+// after frames with no centre, at the nominal start (a motion centred on the
+// frame at the run's middle; a bounce from the upper left). Planned for the
+// whole video on every rank alike, indexed by the global frame.
 void ts_control_plan_frames(const struct ts_control_plan * p, int64_t g0, int64_t Tn, float * out);
 // A one-line summary of what is given ("path 3 keys, gravity 125 px/s^2, ..."), for the settings table.
 void ts_control_plan_describe(const struct ts_control_plan * p, char * buf, size_t n);

@@ -5,8 +5,9 @@
 # PyTorch sampler; the same settings on a storyboard line give the same bits;
 # a storyboard whose segments carry different settings gives the same bits on
 # 3 ranks as on 1 and differs from the run without them; every malformed or
-# out-of-range setting is one clear error with no output; the shipped model,
-# a model without control weights and Wan2.1 refuse controls with the reason.
+# out-of-range setting is one clear error with no output; the shipped model
+# takes them (3 ranks == 1 rank, MP4 bytes too); a model without control
+# weights and Wan2.1 refuse controls with the reason.
 source "$(dirname "$0")/lib.sh"
 CTL=$SRC/tests/fixtures/ctl_tiny.h5
 REF=$SRC/tests/fixtures/ctl_ref.h5
@@ -127,8 +128,20 @@ check_err "model without control weights: --gravity" "this model was not trained
 printf '0-7: %s | bounce=0.5\n' "$P" > $WORK/sbt.txt
 E=("$TS" generate --model "$TINY" --frames 8 --steps 1 --out "$O" -q)
 check_err "model without control weights: storyboard" "this model was not trained with motion controls" --storyboard $WORK/sbt.txt
-E=("$TS" generate --model "$SRC/models/default.h5" --prompt "a red circle moving left on a blue background" --frames 8 --out "$O" -q)
-check_err "the shipped model: --path" "this model was not trained with motion controls" --path "0:10,10 7:50,40"
+
+# the shipped model takes them: a planned throw (--motion with --gravity and --bounce) and a storyboard
+# segment's path give the same MP4 bytes and latents on 3 ranks as on 1, and change the video
+printf '0-5: a red circle bouncing on a blue background | motion=1.5,0 gravity=250 bounce=0.7\n6-11: a red circle moving left on a blue background | path=6:50,20;11:14,40\n' > $WORK/sbs.txt
+D=("$TS" generate --model "$SRC/models/default.h5" --storyboard $WORK/sbs.txt --frames 12 --steps 4 --seed 5 -q --threads 1)
+"${D[@]}" --out $WORK/d1.mp4 --latents $WORK/d1.h5 2>/dev/null
+$MPIRUN -np 3 "${D[@]}" --out $WORK/d3.mp4 --latents $WORK/d3.h5 2>/dev/null
+same "the shipped model, controls: 3 ranks == 1 rank (latents)" $WORK/d1.h5 $WORK/d3.h5
+cmp -s $WORK/d1.mp4 $WORK/d3.mp4
+verdict "the shipped model, controls: 3 ranks == 1 rank (MP4 bytes)" $((1 - $?))
+sed 's/ |.*//' $WORK/sbs.txt > $WORK/sbs_plain.txt
+"$TS" generate --model "$SRC/models/default.h5" --storyboard $WORK/sbs_plain.txt --frames 12 --steps 4 --seed 5 -q \
+    --threads 1 --out none --latents $WORK/d0.h5 2>/dev/null
+same "the shipped model: controls change the video" $WORK/d1.h5 $WORK/d0.h5 differ
 E=("$TS" generate --model "$SRC/tests/fixtures/wan_pipe" --prompt "a red fox" --frames 9 --width 48 --height 32 --steps 1 --out "$O" -q)
 check_err "Wan2.1: --bounce" "of the wan family, which takes no motion controls" --bounce 0.5
 

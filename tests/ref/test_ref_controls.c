@@ -78,7 +78,7 @@ int main(int argc, char ** argv) {
     }
     attr_str(f, "prompt", prompt, sizeof prompt);
 
-    // the vectors: the engine's from the flags' text == tools/physics.py control_vector's
+    // the vectors: the engine's from the flags' text == tools/physics.py control_vectors'
     ts_backend_t be0 = ts_backend_cpu_new(1);
     ts_model * m0 = NULL;
     TS_ASSERT(ts_model_load(&m0, model_path, be0) == TS_OK);
@@ -98,7 +98,20 @@ int main(int argc, char ** argv) {
     VERDICT(nc == T * TS_CONTROL_DIM, "ctl.a holds %lld frames of %d", (long long)(nc / TS_CONTROL_DIM),
             TS_CONTROL_DIM);
     ts_check_rel("controls A (path, gravity, bounce, growth) == control_vector", ctl_a, ra, nc, 1e-6);
-    ts_check_rel("controls B (motion, gravity) == control_vector", ctl_b, rb, nc, 1e-6);
+    ts_check_rel("controls B (motion, gravity: a planned throw) == control_vectors", ctl_b, rb, nc, 1e-6);
+    // the planner alone: a motion stopped by the wall, a fall that bounces (tools/physics.py plan_track)
+    for (int s = 0; s < 2; s++) {
+        const char * name = s ? "d" : "c";
+        char ds[16];
+        snprintf(ds, sizeof ds, "ctl.%s", name);
+        float * got = spec_vectors(f, name, &video);
+        double * want = read_ref(f, ds, NULL);
+        ts_check_rel(s ? "controls D (gravity, bounce: a planned fall) == control_vectors"
+                       : "controls C (motion alone: a planned line) == control_vectors",
+                     got, want, nc, 1e-6);
+        free(got);
+        free(want);
+    }
     ts_model_free(&m0);
     ts_backend_free(&be0);
 

@@ -28,6 +28,18 @@ static void check_vec(const char * name, const float * v, const float * want) {
     ts_verdict(name, ok, d);
 }
 
+// |v[i] - want[i]| <= tol for the 12 values
+static void check_near(const char * name, const float * v, const float * want, double tol) {
+    int ok = 1;
+    char d[256] = "";
+    for (int i = 0; i < TS_CONTROL_DIM; i++)
+        if (!(fabs((double)v[i] - want[i]) <= tol) && ok) {
+            ok = 0;
+            snprintf(d, sizeof d, "v[%d] = %.9g, expected %.9g", i, v[i], want[i]);
+        }
+    ts_verdict(name, ok, d);
+}
+
 static void vec_of(const char * key, const char * text, int64_t f, float * v) {
     struct ts_controls c = {0};
     ts_error_clear();
@@ -68,6 +80,25 @@ static const char * write_file(const char * text) {
     fputs(text, f);
     fclose(f);
     return path;
+}
+
+// The vectors of frames [0, vid->frames) planned from the command line's texts and a storyboard (may be NULL).
+static float * plan_of(const char * const cli[TS_CONTROL_COUNT], const char * story,
+                       const struct ts_control_video * vid) {
+    struct ts_storyboard sb;
+    const char * path = story ? write_file(story) : NULL;
+    if (story) TS_ASSERT(ts_storyboard_load(path, vid->frames, &sb) == TS_OK);
+    struct ts_control_plan p;
+    ts_error_clear();
+    if (ts_control_plan_build(&p, cli, story ? &sb : NULL, path, vid) != TS_OK) {
+        fprintf(stderr, "unexpected error: %s\n", ts_last_error());
+        exit(1);
+    }
+    float * out = calloc((size_t)vid->frames * TS_CONTROL_DIM, sizeof(float));
+    ts_control_plan_frames(&p, 0, vid->frames, out);
+    ts_control_plan_free(&p);
+    if (story) ts_storyboard_free(&sb), unlink(path);
+    return out;
 }
 
 int main(void) {
@@ -193,13 +224,23 @@ int main(void) {
         float all[10 * TS_CONTROL_DIM], part[10 * TS_CONTROL_DIM];
         ts_control_plan_frames(&p, 0, 10, all);
         // segment 1 replaces --gravity, keeps --growth; segment 2 adds a path (x = 64/3 at frame 5)
-        check_vec("frame 2: the segment's gravity and bounce, the command line's growth", all + 2 * TS_CONTROL_DIM,
-                  (float[]){0, 0, 0, 0, 0, 0, 0.48828125f, 1, 0.5f, 1, 0.2f, 1});
+        // frame 2: a fall planned from the nominal start (20, 13.5) at 12 px/s rightwards under 125 px/s^2,
+        // 16 sub-steps of 1/96 s: x = 22, y = 13.5 + 125 (1/96)^2 16 17 / 2
+        check_near("frame 2: the segment's gravity and bounce, the command line's growth, a planned fall",
+                   all + 2 * TS_CONTROL_DIM,
+                   (float[]){22.0f / 32 - 1, (float)((13.5 + 125.0 * 136 / 9216) / 32 - 1), 1, 0, 0, 0, 0.48828125f,
+                             1, 0.5f, 1, 0.2f, 1},
+                   1e-6);
         float third = (float)((64.0 / 3.0) / 64.0 * 2.0 - 1.0);
         check_vec("frame 5: the segment's path, the command line's gravity and growth", all + 5 * TS_CONTROL_DIM,
                   (float[]){third, third, 1, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1});
-        check_vec("frame 9: the command line's alone", all + 9 * TS_CONTROL_DIM,
-                  (float[]){0, 0, 0, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1});
+        // frame 9: the command line's alone; its gravity plans a fall on from the path's end (64, 64),
+        // reflected into the walls and above the floor [6.5, 57.5]
+        const float * v9 = all + 9 * TS_CONTROL_DIM;
+        check_vec("frame 9: the command line's alone (the planned centre aside)", (float[]){0, 0, 0, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1},
+                  (float[]){0, 0, 0, v9[3], v9[4], v9[5], v9[6], v9[7], v9[8], v9[9], v9[10], v9[11]});
+        VERDICT(v9[2] == 1 && fabsf(v9[0]) <= 0.796875f && v9[1] <= 0.796875f,
+                "frame 9: a planned centre (%g, %g) inside the walls, above the floor", v9[0], v9[1]);
         VERDICT(memcmp(all + 3 * TS_CONTROL_DIM, all + 4 * TS_CONTROL_DIM, sizeof v) != 0,
                 "frames 3 and 4 (two segments) differ");
         // any split of the frames (ranks) gives the same vectors
@@ -235,6 +276,68 @@ int main(void) {
         st = ts_storyboard_load(write_file("0-9: | gravity=1\n"), 10, &sb);
         VERDICT(st != TS_OK && strstr(ts_last_error(), ":1: empty prompt"), "%s", ts_last_error());
         unlink(path);
+    }
+    printf("# the planner: a motion or a bounce becomes a planned centre in the path group\n");
+    {
+        const float q = 1.0f / 32;  // 64 px: x/W*2-1 = x/32 - 1
+        const char * mot[TS_CONTROL_COUNT] = {NULL, "1,0.5", NULL, NULL, NULL};
+        float * v = plan_of(mot, NULL, &VID);
+        // centred on the frame at the middle frame 15.5: x = 32 + (f - 15.5), y = 32 + (f - 15.5) / 2
+        check_vec("--motion 1,0.5, frame 0: centre (16.5, 24.25)", v,
+                  (float[]){16.5f * q - 1, 24.25f * q - 1, 1, 0.1875f, 0.09375f, 1, 0, 0, 0, 0, 0, 0});
+        check_vec("--motion 1,0.5, frame 31: centre (47.5, 39.75)", v + 31 * TS_CONTROL_DIM,
+                  (float[]){47.5f * q - 1, 39.75f * q - 1, 1, 0.1875f, 0.09375f, 1, 0, 0, 0, 0, 0, 0});
+        free(v);
+        const char * fast[TS_CONTROL_COUNT] = {NULL, "3,0", NULL, NULL, NULL};
+        v = plan_of(fast, NULL, &VID);
+        VERDICT(v[0] == 6.5f * q - 1 && v[31 * TS_CONTROL_DIM] == 57.5f * q - 1 &&
+                    v[16 * TS_CONTROL_DIM] == 33.5f * q - 1,
+                "--motion 3,0: stopped by the walls at 6.5 and 57.5, frame 16 at 33.5 (%g, %g, %g)", v[0],
+                v[31 * TS_CONTROL_DIM], v[16 * TS_CONTROL_DIM]);
+        free(v);
+        // a fall from the nominal start (20, 13.5), 12 px/s rightwards, 250 px/s^2, restitution 0.8
+        const char * fall[TS_CONTROL_COUNT] = {NULL, NULL, "250", NULL, NULL};
+        v = plan_of(fall, NULL, &VID);
+        check_near("--gravity 250, frame 1: (21, 13.5 + 250 (1/96)^2 8 9 / 2)", v + TS_CONTROL_DIM,
+                   (float[]){21.0f * q - 1, (float)((13.5 + 250.0 * 36 / 9216) / 32 - 1), 1, 0, 0, 0,
+                             (float)(250.0 / 256), 1, 0, 0, 0, 0},
+                   1e-6);
+        float ymax = -2, rise = 0;
+        for (int f = 1; f < 32; f++) {
+            const float y = v[f * TS_CONTROL_DIM + 1], yp = v[(f - 1) * TS_CONTROL_DIM + 1];
+            ymax = y > ymax ? y : ymax;
+            if (y < yp && ymax > 0.7f) rise = 1;
+        }
+        VERDICT(ymax <= 57.5f * q - 1 && ymax > 55.0f * q - 1 && rise,
+                "--gravity 250: comes within 2.5 px of the floor (57.5) and rises again, never below it (deepest %g)",
+                (ymax + 1) * 32);
+        free(v);
+        // a storyboard: a motion goes on from where the path before it ends; after a segment without
+        // controls it starts at the nominal start (centred on its own frames)
+        const struct ts_control_video v20 = {20, 64, 64, 12.0};
+        v = plan_of((const char *[TS_CONTROL_COUNT]){0},
+                    "0-9: a red circle | path=0:10,10;9:20,10\n10-19: a red circle | motion=1,0\n", &v20);
+        VERDICT(v[10 * TS_CONTROL_DIM] == 21 * q - 1 && v[19 * TS_CONTROL_DIM] == 30 * q - 1 &&
+                    v[19 * TS_CONTROL_DIM + 1] == 10 * q - 1,
+                "storyboard: the motion goes on from the path's end (20, 10): frame 10 at x %g, frame 19 at %g",
+                (v[10 * TS_CONTROL_DIM] + 1) * 32, (v[19 * TS_CONTROL_DIM] + 1) * 32);
+        free(v);
+        v = plan_of((const char *[TS_CONTROL_COUNT]){0}, "0-9: a red circle\n10-19: a red circle | motion=1,0\n",
+                    &v20);
+        VERDICT(v[9 * TS_CONTROL_DIM + 2] == 0 && v[10 * TS_CONTROL_DIM] == 27.5f * q - 1 &&
+                    v[19 * TS_CONTROL_DIM] == 36.5f * q - 1,
+                "storyboard: after frames without controls the motion is centred on its frames (27.5 .. 36.5): %g",
+                (v[10 * TS_CONTROL_DIM] + 1) * 32);
+        free(v);
+        // a path wins over the planner; growth alone plans nothing
+        const char * both[TS_CONTROL_COUNT] = {"0:10,10 31:50,10", NULL, "250", "0.5", "0.3"};
+        v = plan_of(both, NULL, &VID);
+        VERDICT(v[16 * TS_CONTROL_DIM + 1] == 10 * q - 1, "a path with a gravity: the path's centre");
+        free(v);
+        const char * grow[TS_CONTROL_COUNT] = {NULL, NULL, NULL, NULL, "0.3"};
+        v = plan_of(grow, NULL, &VID);
+        VERDICT(v[2] == 0 && v[0] == 0, "growth alone: no centre planned");
+        free(v);
     }
     return ts_test_finish("test_controls");
 }

@@ -5,7 +5,8 @@
 control_vector against the spec shared with the C engine; draw_control's clips for every kind: captions in
 the fixed vocabulary, the object inside the frame, labels equal to the drawn values, paths through their
 keys, straight motion at the drawn velocity, growth at the drawn rate; bounces never below the floor and
-never resting in the air; drop_controls; the plain kinds' true values. (The plain draw's digests are
+never resting in the air; the planner (plan_track, control_vectors); drop_controls; the plain kinds' true
+values. (The plain draw's digests are
 test_draw.py.)
 """
 import math
@@ -146,6 +147,31 @@ class TestControlClips(unittest.TestCase):
         self.assertGreater(rested, 0)  # some come to rest within 8 s, on the floor
         v = P.control_labels(truth[:1], 2, 12.0, 64, 64)[0][1]
         self.assertEqual(v[6:10], [gs[0] / 256, 1.0, es[0], 1.0])
+
+    def test_plan_track(self):
+        """The planner (the engine's twin, compared with it by ref.controls): a motion alone is a straight line
+        centred on the frame at the middle frame, stopped by the walls; a gravity or a bounce is a fall from
+        the nominal start that reaches the floor (64 - 6.5) and never passes it; control_vectors puts the plan
+        in the path group beside the given groups, and a given path wins."""
+        tr = P.plan_track(24, 12.0, 64, 64, motion=(1.0, -0.5))
+        self.assertEqual(tr[0], (32 - 11.5, 32 + 5.75))
+        self.assertEqual(tr[23], (32 + 11.5, 32 - 5.75))
+        tr = P.plan_track(24, 12.0, 64, 64, motion=(4.0, 0.0))
+        self.assertEqual((tr[0][0], tr[23][0]), (6.5, 57.5))
+        self.assertIsNone(P.plan_track(24, 12.0, 64, 64))
+        for g, e in ((100.0, 0.4), (450.0, 0.9), (None, 0.5), (250.0, None)):
+            tr = P.plan_track(48, 12.0, 64, 64, gravity=g, bounce=e)
+            ys = [y for _, y in tr]
+            self.assertEqual(tr[0], (20.0, 13.5))
+            self.assertLessEqual(max(ys), 57.5)
+            self.assertGreater(max(ys), 55.0, (g, e))
+            self.assertTrue(any(b < a for a, b in zip(ys, ys[1:])), (g, e))  # it rises again: a bounce
+        v = P.control_vectors(24, 12.0, 64, 64, motion=(1.0, -0.5), growth=0.3)
+        self.assertEqual(v[0][:3], [(32 - 11.5) / 32 - 1, (32 + 5.75) / 32 - 1, 1.0])
+        self.assertEqual(v[0][3:], P.control_vector(0, 12.0, 64, 64, motion=(1.0, -0.5), growth=0.3)[3:])
+        v = P.control_vectors(24, 12.0, 64, 64, path=[(0, 10, 10)], gravity=250.0)
+        self.assertEqual(v[5][:3], [10 / 32 - 1, 10 / 32 - 1, 1.0])
+        self.assertEqual(P.control_vectors(3, 12.0, 64, 64, growth=0.5)[1][:3], [0.0, 0.0, 0.0])
 
     def test_drop(self):
         rng = np.random.default_rng(0)
