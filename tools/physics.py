@@ -399,10 +399,19 @@ def control_truth(c):
     return {"growth": c["growth"]}
 
 
-def control_labels(truth, frames, fps, W, H, f0=0):
+def control_labels(truth, frames, fps, W, H, f0=0, centres=None):
     """Per clip and frame the 12-float control vector of its true values: [clip][frame][12] (plain floats).
-    truth: tracks(..., truth=list)'s list; f0: global index of the first frame (t0 * fps)."""
-    return [[control_vector(f0 + k, fps, W, H, **tr) for k in range(frames)] for tr in truth]
+    truth: tracks(..., truth=list)'s list; f0: global index of the first frame (t0 * fps). centres: tracks()'s
+    (cx, cy); with them a clip with a motion, a gravity or a bounce and no path gets its centre per frame
+    in the path group, as the engine's planned track (plan_track) gives it."""
+    out = []
+    for i, tr in enumerate(truth):
+        rows = [control_vector(f0 + k, fps, W, H, **tr) for k in range(frames)]
+        if centres is not None and not tr.get("path") and any(k in tr for k in ("motion", "gravity", "bounce")):
+            for k, v in enumerate(rows):
+                v[0], v[1], v[2] = float(centres[0][i][k]) / W * 2 - 1, float(centres[1][i][k]) / H * 2 - 1, 1.0
+        out.append(rows)
+    return out
 
 
 def drop_controls(labels, p, u):

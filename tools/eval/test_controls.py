@@ -200,6 +200,13 @@ class TestControlClips(unittest.TestCase):
                 self.assertEqual(tr["gravity"], P.GRAVITY)
             else:
                 np.testing.assert_allclose(np.diff(np.log(rr)) * 12, tr["growth"], rtol=1e-6)
+            if p["motion"] in P.DIRECTIONS or p["motion"] == "bouncing":  # the centre per frame, as planned
+                lab = P.control_labels([tr], 16, 12.0, 64, 64, centres=([x], [y]))[0]
+                self.assertEqual([v[:3] for v in lab], [[a / 32 - 1, b / 32 - 1, 1.0] for a, b in zip(x, y)])
+            else:
+                lab = P.control_labels([tr], 16, 12.0, 64, 64, centres=([x], [y]))[0]
+                self.assertEqual(lab[3][:3], [0.0, 0.0, 0.0])  # growth alone: no centre
+            self.assertEqual(P.control_labels([tr], 16, 12.0, 64, 64)[0][3][:3], [0.0, 0.0, 0.0])
 
     def test_suite_file(self):
         """controls.json is controls.suite(): >= 48 clips of every kind, prompts in the vocabulary, flags

@@ -104,10 +104,12 @@ def own_control_mask(params):
     return own
 
 
-def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None):
-    """(B, T, 12) float32 control vectors (physics.control_vector) of each clip's true values; with drop > 0
-    each control group of each clip is zeroed (values and flag) with probability `drop`."""
-    lab = physics.control_labels(truth, frames, fps, size, size, f0=round(t0 * fps))
+def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None, centres=None):
+    """(B, T, 12) float32 control vectors (physics.control_vector) of each clip's true values, with the
+    clip's centre per frame in the path group of a motion or a bounce when centres = tracks()'s (cx, cy) are
+    given (what the engine plans for them); with drop > 0 each control group of each clip is zeroed (values
+    and flag) with probability `drop`."""
+    lab = physics.control_labels(truth, frames, fps, size, size, f0=round(t0 * fps), centres=centres)
     if drop > 0:
         lab = physics.drop_controls(lab, drop, lambda: float(torch.rand(1, generator=gen)))
     return torch.tensor(lab, dtype=torch.float32).view(len(truth), frames, 12)
@@ -150,7 +152,8 @@ def batch(n, frames, gen, fps=12.0, device="cpu", held_out="exclude", controls=F
     video = render(params, cx, cy, r, device=device)
     caps = [caption(p["color"], p["shape"], p["motion"], p["bg"]) for p in params]
     if controls:
-        return video, caps, params, control_labels(truth, frames, fps, drop=control_drop, gen=gen).to(device)
+        return video, caps, params, control_labels(truth, frames, fps, drop=control_drop, gen=gen,
+                                                   centres=(cx, cy)).to(device)
     return video, caps, params
 
 

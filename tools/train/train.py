@@ -104,7 +104,8 @@ class Prefetch:
                 truth = []
             cx, cy, r = shapes.tracks(p, self.frames, fps=self.fps, gen=self.gen, truth=truth)
             if truth is not None:
-                labels = shapes.control_labels(truth, self.frames, self.fps)
+                # a motion's or a bounce's centre per frame in the path group: the engine's planned track
+                labels = shapes.control_labels(truth, self.frames, self.fps, centres=(cx, cy))
                 own = shapes.own_control_mask(p)
             caps = [shapes.caption(q["color"], q["shape"], q["motion"], q["bg"]) for q in p]
             self.q.put((p, cx, cy, r, caps, labels, own))
