@@ -206,6 +206,7 @@ CTRL_E_MIN, CTRL_E_MAX = 0.3, 0.95                # restitution, uniform
 CTRL_RATE_MIN, CTRL_RATE_MAX = 0.12, 1.0          # growth: |R| per second, log-uniform
 CTRL_R_LO, CTRL_R_HI = 3.5, 20.0                  # growth: the radius stays within, over the drawn clip
 REST_HEIGHT = 0.25                                # px: a rebound lower than this leaves the object resting
+CTRL_BOUNCE_T0 = 2.5                              # s: training's bounce clips start up to this far in
 
 
 def extent(shape, r):
@@ -232,8 +233,9 @@ def _loguni(u, lo, hi):
     return lo * math.exp(math.log(hi / lo) * u())
 
 
-def draw_control(kind, u, frames, fps, size, shape):
+def draw_control(kind, u, frames, fps, size, shape, late=0.0):
     """A control clip of `kind` (CONTROL_KINDS) for `frames` frames at `fps`, drawn from u() (uniform [0, 1)).
+    late: a bounce clip starts up to this many seconds into its bounce (training: CTRL_BOUNCE_T0).
     Returns (control, motion word for the caption). control: a dict of plain floats that control_track
     renders, control_truth labels and draw_control fits inside the frame for `frames` frames from t = 0."""
     n = max(frames - 1, 1)
@@ -300,8 +302,10 @@ def draw_control(kind, u, frames, fps, size, shape):
         x0 = 16 + 32 * u()
         y0 = up + 1 + (size * 0.45 - up - 1) * u()
         vy0 = -20 * u()
+        # late > 0: the clip shows the bounce from t0 on (up to `late` s in): later bounces and the rest too
+        t0 = late * u() if late > 0 else 0.0
         c = {"kind": "bounce", "shape": shape, "rad": rad, "gravity": g, "bounce": e, "start": (x0, y0),
-             "velocity": (vx, vy0)}
+             "velocity": (vx, vy0), "t0": t0}
         return c, "bouncing"
     if kind == "growth":
         rate = _loguni(u, CTRL_RATE_MIN, CTRL_RATE_MAX)
@@ -379,8 +383,9 @@ def control_track(c, times, fps, size):
         pts = [path_point(c["path"], t * fps) for t in times]
         return [p[0] for p in pts], [p[1] for p in pts], [c["rad"]] * len(times)
     if c["kind"] == "bounce":
-        xs, ys = bounce_track(times, fps, size, c["shape"], c["rad"], c["gravity"], c["bounce"], c["start"],
-                              c["velocity"])
+        t0 = c.get("t0", 0.0)
+        xs, ys = bounce_track([t + t0 for t in times], fps, size, c["shape"], c["rad"], c["gravity"], c["bounce"],
+                              c["start"], c["velocity"])
         return xs, ys, [c["rad"]] * len(times)
     if c["kind"] == "growth":
         rs = [c["r0"] * math.exp(c["growth"] * t) for t in times]

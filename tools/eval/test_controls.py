@@ -29,13 +29,13 @@ def json_round(x):
     return json.loads(json.dumps(x))
 
 
-def draw(kind, n, frames=16, fps=12.0, seed=0):
+def draw(kind, n, frames=16, fps=12.0, seed=0, late=0.0):
     rng = np.random.default_rng(seed)
     u = lambda: float(rng.random())  # noqa: E731
     out = []
     for i in range(n):
         shape = P.SHAPES[i % 3]
-        c, word = P.draw_control(kind, u, frames, fps, 64, shape)
+        c, word = P.draw_control(kind, u, frames, fps, 64, shape, late=late)
         out.append({"color": "red", "shape": shape, "motion": word, "bg": "navy", "control": c})
     return out
 
@@ -64,8 +64,8 @@ class TestControlVector(unittest.TestCase):
 
 
 class TestControlClips(unittest.TestCase):
-    def clips(self, kind, n=60, frames=16, fps=12.0, seed=0):
-        params = draw(kind, n, frames, fps, seed)
+    def clips(self, kind, n=60, frames=16, fps=12.0, seed=0, late=0.0):
+        params = draw(kind, n, frames, fps, seed, late)
         truth = []
         cx, cy, r = gt.tracks(params, frames, fps=fps, u=lambda: 1 / 0, truth=truth)  # control clips draw nothing
         return params, truth, cx, cy, r
@@ -147,6 +147,17 @@ class TestControlClips(unittest.TestCase):
         self.assertGreater(rested, 0)  # some come to rest within 8 s, on the floor
         v = P.control_labels(truth[:1], 2, 12.0, 64, 64)[0][1]
         self.assertEqual(v[6:10], [gs[0] / 256, 1.0, es[0], 1.0])
+        # training's clips seen from later in the bounce: the same physics from t0 on
+        params, truth, cx, cy, r = self.clips("bounce", n=60, frames=16, fps=12.0, seed=3, late=P.CTRL_BOUNCE_T0)
+        t0s = [p["control"]["t0"] for p in params]
+        self.assertTrue(min(t0s) < 0.3 and max(t0s) > 2.0, (min(t0s), max(t0s)))
+        self.inside(params, cx, cy, r)
+        still = 0  # the purpose: some show the object at rest on the floor, and none goes below it
+        for p, y, rr in zip(params, cy, r):
+            floor = 64 - P.extent(p["shape"], rr[0])[2]
+            self.assertLessEqual(float(y.max()), floor + 1e-9)
+            still += int(np.ptp(y[-4:]) < 0.01 and abs(float(y[-1]) - floor) < 1e-9)
+        self.assertGreater(still, 3)
 
     def test_plan_track(self):
         """The planner (the engine's twin, compared with it by ref.controls): a motion alone is a straight line

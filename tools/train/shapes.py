@@ -81,7 +81,8 @@ def tracks(params, frames, fps=12.0, size=64, gen=None, t0=0.0, truth=None):
 
 def add_controls(params, frames, gen, fps=12.0, size=64, share=0.5, kinds=None):
     """Turn about `share` of the clips into control clips (physics.draw_control: paths with 2-4 keys,
-    motion vectors, bounces at any gravity and restitution, growth at any rate), kinds drawn uniformly
+    motion vectors, bounces at any gravity and restitution, seen from up to physics.CTRL_BOUNCE_T0 s into the
+    bounce so that later bounces and the rest are seen too, growth at any rate), kinds drawn uniformly
     from `kinds` (default all). Their motion word (the caption) follows the control; colour, shape and
     background stay. Draws only when called: the plain draw (sample_params, tracks) is unchanged."""
     kinds = kinds or physics.CONTROL_KINDS
@@ -89,7 +90,8 @@ def add_controls(params, frames, gen, fps=12.0, size=64, share=0.5, kinds=None):
     for p in params:
         if u() < share:
             kind = kinds[min(int(u() * len(kinds)), len(kinds) - 1)]
-            p["control"], p["motion"] = physics.draw_control(kind, u, frames, fps, size, p["shape"])
+            p["control"], p["motion"] = physics.draw_control(kind, u, frames, fps, size, p["shape"],
+                                                             late=physics.CTRL_BOUNCE_T0)
     return params
 
 
