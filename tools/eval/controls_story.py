@@ -3,7 +3,8 @@ And do 3 ranks give the 1-rank video? numpy (+ h5py) only; the engine does the g
 
     /usr/bin/python3 tools/eval/controls_story.py --model MODEL.h5 --out runs/ctl-story [--ranks 3]
 
-Each storyboard has two 24-frame segments with different paths (and one a path then a motion). The
+Each storyboard has two 24-frame segments with different controls (paths; a path then a motion; a
+bounce then a motion, planned on from where the bounce ends). The
 video is generated with the segments' settings and, as the baseline, with the same lines without them;
 each segment's track is measured against its own commanded path (tools/eval/motion.py path_error,
 frames global). With --ranks P the controlled videos are generated again on P ranks (mpirun) and
@@ -31,6 +32,8 @@ STORIES = [  # (lines: (first, last, prompt, settings or "")); a path's keys are
      (24, 47, "a green square moving left on a white background", "path=24:50,20;47:14,44")],
     [(0, 23, "a blue triangle moving down on a yellow background", "path=0:20,14;12:44,32;23:20,50"),
      (24, 47, "a blue triangle moving right on a yellow background", "motion=1.5,0")],
+    [(0, 23, "an orange circle bouncing on a navy background", "gravity=450 bounce=0.8"),
+     (24, 47, "an orange circle moving left on a navy background", "motion=-1,-0.5")],
 ]
 
 
@@ -46,6 +49,8 @@ def parse_settings(s):
             out["path"] = M.parse_path(v.replace(";", " "))
         elif k == "motion":
             out["motion"] = tuple(float(x) for x in v.split(","))
+        elif k in ("gravity", "bounce"):
+            out[k] = float(v)
     return out
 
 
@@ -66,7 +71,8 @@ def segment_errors(video, lines, fps):
     for a, b, _, s in lines:
         ctl = parse_settings(s)
         tr = M.measure(frames[a:b + 1])
-        m = M.compare(tr, fps, path=ctl.get("path"), motion=ctl.get("motion"), f0=a)
+        m = M.compare(tr, fps, path=ctl.get("path"), motion=ctl.get("motion"), gravity=ctl.get("gravity"),
+                      bounce=ctl.get("bounce"), f0=a)
         row = {"frames": f"{a}-{b}", "settings": s}
         if "path" in ctl:
             pe = m.get("path_error")
@@ -74,6 +80,9 @@ def segment_errors(video, lines, fps):
         if "motion" in ctl:
             row["direction_err_deg"] = m.get("direction_err_deg")
             row["speed_rel_err"] = m.get("speed_rel_err")
+        if "gravity" in ctl:
+            row["gravity_rel_err"] = m.get("gravity_rel_err")
+            row["bounce_abs_err"] = m.get("bounce_abs_err")
         out.append(row)
     return out
 
@@ -99,7 +108,8 @@ def main():
     L = [f"Storyboards with different controls per segment, {len(STORIES)} stories x 2 segments, 48 frames, "
          f"{a.steps} steps, seed {a.seed}, model {a.model}", "",
          f"`/usr/bin/python3 tools/eval/controls_story.py {' '.join(sys.argv[1:])}`", "",
-         "| story | frames | settings | controlled: path RMS px / motion dir err deg, speed err | baseline (no settings) |",
+         "| story | frames | settings | controlled: path RMS px / motion dir err deg, speed err / gravity, "
+         "restitution err | baseline (no settings) |",
          "|---|---|---|---|---|"]
     for i, lines in enumerate(STORIES):
         rec = {"story": i}
@@ -123,6 +133,9 @@ def main():
             def cell(r):
                 if "path_rms_px" in r:
                     return fmt(r["path_rms_px"], "{:.2f} px")
+                if "gravity_rel_err" in r:
+                    return (f"gravity {fmt(r.get('gravity_rel_err'), '{:+.0%}')}, restitution "
+                            f"{fmt(r.get('bounce_abs_err'), '{:+.2f}')}")
                 return f"{fmt(r.get('direction_err_deg'), '{:.1f}')} deg, {fmt(r.get('speed_rel_err'), '{:+.0%}')}"
             L.append(f"| {i} | {c['frames']} | `{c['settings']}` | {cell(c)} | {cell(b)} |")
     if a.ranks > 1:
