@@ -113,7 +113,7 @@ enum ts_status ts_controls_set(struct ts_controls * c, const char * key, const c
     if ((g == TS_CONTROL_PATH && (c->given & (1u << TS_CONTROL_MOTION))) ||
         (g == TS_CONTROL_MOTION && (c->given & (1u << TS_CONTROL_PATH))))
         return ts_error(TS_ERR_ARG,
-                        "--motion is a straight path from where the model starts the object: give a path or a "
+                        "--motion is a straight path the engine plans (docs/controls.md): give a path or a "
                         "motion, not both",
                         "%s: cannot go with a %s (both set the object's course)", where,
                         g == TS_CONTROL_PATH ? "motion" : "path");
@@ -422,18 +422,8 @@ static void plan_set_centre(const struct ts_control_plan * p, int64_t f, float *
 }
 
 void ts_control_plan_vector(const struct ts_control_plan * p, int64_t f, float * out) {
-    ts_controls_vector(&p->global, f, &p->video, out);
-    plan_set_centre(p, f, out);
-    if (!p->segs || !p->sb) return;
-    int i = 0;
-    while (i + 1 < p->sb->n && f > p->sb->seg[i].last) i++;
-    const struct ts_controls * s = &p->segs[i];
-    if (!s->given) return;
-    float sv[TS_CONTROL_DIM];
-    ts_controls_vector(s, f, &p->video, sv);
-    for (int g = 0; g < TS_CONTROL_COUNT; g++)
-        if (s->given & (1u << g))
-            memcpy(out + group_start[g], sv + group_start[g], (size_t)group_width[g] * sizeof(float));
+    const struct ts_controls r = resolved_at(p, f);
+    ts_controls_vector(&r, f, &p->video, out);
     plan_set_centre(p, f, out);
 }
 
