@@ -5,10 +5,10 @@ dataset /vocab, each tensor /tensors/<state-dict name>, float16 or float32.
     python tools/export.py --shards tools/train/ckpt/dit-ema --out models/default.h5 --dtype f16
     python tools/export.py --random --seed 0 --set width=32 --set depth=2 --out tiny.h5   # untrained
 
-A model built with motion controls (config controls=12, e.g. --random --set controls=12) carries
+A model built with motion controls (config controls=14, e.g. --random --set controls=14) carries
 the tensors dit.ctl_fc1.*, dit.ctl_fc2.* (the per-frame embedding) and dit.ctl_tok_fc1.*,
 dit.ctl_tok_fc2.* (the per-token path hint's) in its state dict, written like the others, and the
-/config attribute controls = 12 that tells the engine to load them (docs/controls.md); a model
+/config attribute controls = 14 that tells the engine to load them (docs/controls.md); a model
 without them gets controls = 0 (files from before have no attribute: the same).
 """
 import argparse
@@ -111,6 +111,9 @@ def main():
         if a.controls_shards:
             csd, cmeta = load_shards(a.controls_shards)
             sd.update({k: v for k, v in csd.items() if k.startswith("dit.ctl_")})
+            cfg["controls"] = tsmodel.CONTROL_DIM
+        sd = tsmodel.widen_controls(sd)  # control modules made before the size group: its columns zero
+        if cfg.get("controls", 0):
             cfg["controls"] = tsmodel.CONTROL_DIM
             meta = dict(meta, step=cmeta["step"])
         m = tsmodel.TimeshardModel(cfg, meta["vocab"])

@@ -4,7 +4,7 @@ Writes tests/fixtures/ctl_tiny.h5, a tiny untrained default-family model built w
 controls (its dit.ctl_* weights, the per-frame and the per-token path hint
 embeddings, random and non-zero; float16 values, stored as float16, so that
 the engine reads exactly the weights the reference ran), and
-tests/fixtures/ctl_ref.h5: four control specs and their per-frame vectors from
+tests/fixtures/ctl_ref.h5: five control specs and their per-frame vectors from
 tools/physics.py control_vectors (the interface shared with the dataset, with the
 planned track), and the
 reference DiT's velocities with those controls, with all-zero controls and with
@@ -31,13 +31,14 @@ from export import random_model, write_h5  # noqa: E402
 
 TINY = dict(text_len=8, text_dim=16, text_layers=1, text_heads=2, image_size=16, vae_channels="4,8", vae_groups=2,
             latent_channels=4, vae_factor=2, patch=2, width=32, depth=2, heads=2, temporal_window=2, freq_dim=16,
-            shift=2.0, vae_scale=0.8, fps=12.0, controls=12)
+            shift=2.0, vae_scale=0.8, fps=12.0, controls=tsmodel.CONTROL_DIM)
 PROMPT = "a red circle bouncing on black background"
 SEED = 4321
 T = 7
 # spec A: a path (held after its last key) with gravity, bounce and growth; spec B: a motion and gravity
 # (a planned throw); spec C: a motion alone (a planned line, stopped by the wall); spec D: a gravity and a
-# bounce (a planned fall that bounces). The same settings as text, as `timeshard generate` takes them.
+# bounce (a planned fall that bounces); spec E: a growth alone (a planned centre, held, and a planned size).
+# The same settings as text, as `timeshard generate` takes them.
 SPEC_A = dict(path=[(0, 2.0, 3.0), (3, 10.0, 12.0), (5, 15.0, 1.0)], gravity=125.0, bounce=0.8, growth=-0.3)
 SPEC_A_TEXT = dict(path="0:2,3 3:10,12 5:15,1", gravity="125", bounce="0.8", growth="-0.3")
 SPEC_B = dict(motion=(1.5, -0.5), gravity=60.0)
@@ -46,6 +47,8 @@ SPEC_C = dict(motion=(3.0, 1.0))
 SPEC_C_TEXT = dict(motion="3,1")
 SPEC_D = dict(gravity=400.0, bounce=0.5)
 SPEC_D_TEXT = dict(gravity="400", bounce="0.5")
+SPEC_E = dict(growth=0.9)
+SPEC_E_TEXT = dict(growth="0.9")
 
 
 def vectors(spec, fps, size):
@@ -66,7 +69,9 @@ def main():
     h, C = size // c["vae_factor"], c["latent_channels"]
     g = torch.Generator().manual_seed(5)
     ref = {"ctl.a": vectors(SPEC_A, fps, size), "ctl.b": vectors(SPEC_B, fps, size),
-           "ctl.c": vectors(SPEC_C, fps, size), "ctl.d": vectors(SPEC_D, fps, size)}
+           "ctl.c": vectors(SPEC_C, fps, size), "ctl.d": vectors(SPEC_D, fps, size),
+           "ctl.e": vectors(SPEC_E, fps, size)}
+    assert ref["ctl.a"][:, 13].all() and ref["ctl.e"][:, 2].all(), "spec A has no planned size, E no centre"
     assert (np.diff(ref["ctl.d"][:, 1]) < 0).any(), "spec D does not bounce within the frames"
     assert ref["ctl.c"][-1, 0] < ref["ctl.c"][0, 0] + 3.0 * (T - 1) / size * 2 - 1e-3, "spec C meets no wall"
     with torch.no_grad():
@@ -77,7 +82,7 @@ def main():
         ctl = torch.from_numpy(ref["ctl.a"])[None]
         ref["dit.v_ctl"] = m.dit(z, sigma, tok, pooled, mask, controls=ctl)[0].numpy()
         ref["dit.v_ctl_b"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.from_numpy(ref["ctl.b"])[None])[0].numpy()
-        ref["dit.v_zero"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.zeros(1, T, 12))[0].numpy()
+        ref["dit.v_zero"] = m.dit(z, sigma, tok, pooled, mask, controls=torch.zeros(1, T, tsmodel.CONTROL_DIM))[0].numpy()
         ref["dit.v_none"] = m.dit(z, sigma, tok, pooled, mask)[0].numpy()
         # controls A on the first half of the frames only (a storyboard segment without controls
         # after one with them): the frames without get nothing from the control modules
@@ -104,6 +109,10 @@ def main():
         for k in ("dit.v_ctl", "dit.v_ctl_b", "dit.v_ctl_half"):
             assert np.abs(ref[k] - ref["dit.v_none"]).max() > 1e-3, k  # the controls reach the output
         assert np.abs(ref["dit.v_ctl_half"] - ref["dit.v_ctl"]).max() > 1e-3, "the gates change nothing"
+        # the planned size reaches the output (through the path hint's size bump and the per-frame MLP)
+        nosize = ctl.clone()
+        nosize[..., 12:] = 0
+        assert np.abs(m.dit(z, sigma, tok, pooled, mask, controls=nosize)[0].numpy() - ref["dit.v_ctl"]).max() > 1e-3
         # 2-step guided generation with spec A from the engine's noise (Philox, stream 0)
         noise = torch.from_numpy(philox.normal(SEED, 0, 0, T * h * h * C).reshape(1, T, h, h, C))
         ref["sample.latents"] = tsmodel.sample(m, PROMPT, noise, 2, 3.0, controls=ctl)[0].numpy()
@@ -117,7 +126,8 @@ def main():
         f.attrs["cfg"] = 3.0
         f.attrs["frames"] = T
         f.attrs["sigma"] = 0.7
-        for name, spec in (("a", SPEC_A_TEXT), ("b", SPEC_B_TEXT), ("c", SPEC_C_TEXT), ("d", SPEC_D_TEXT)):
+        for name, spec in (("a", SPEC_A_TEXT), ("b", SPEC_B_TEXT), ("c", SPEC_C_TEXT), ("d", SPEC_D_TEXT),
+                           ("e", SPEC_E_TEXT)):
             for k, v in spec.items():
                 f.attrs[f"ctl.{name}.{k}"] = np.bytes_(v)
         for k, v in ref.items():

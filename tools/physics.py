@@ -199,6 +199,8 @@ TRI_SCALE = 1.15    # the triangle (apex up) is cut by three lines at rt / 2 fro
 # any gravity, growth "growing" or "shrinking" at any rate.
 CONTROL_KINDS = ["path", "motion", "bounce", "growth"]
 CONTROL_GROUPS = {"path": (0, 1, 2), "motion": (3, 4, 5), "gravity": (6, 7), "bounce": (8, 9), "growth": (10, 11)}
+# the planned size (the radius, control_vector's size=): set by the engine where a growth holds, never given
+SIZE_GROUP = (12, 13)
 CTRL_SPEED_MIN, CTRL_SPEED_MAX = 0.25, 4.0       # motion vectors: px per frame, log-uniform
 CTRL_SEG_SPEED_MAX = 4.0                         # path keys: at most this many px per frame between keys
 CTRL_GRAVITY_MIN, CTRL_GRAVITY_MAX = 60.0, 500.0  # px/s^2, log-uniform
@@ -404,27 +406,34 @@ def control_truth(c):
     return {"growth": c["growth"]}
 
 
-def control_labels(truth, frames, fps, W, H, f0=0, centres=None):
-    """Per clip and frame the 12-float control vector of its true values: [clip][frame][12] (plain floats).
+def control_labels(truth, frames, fps, W, H, f0=0, centres=None, radii=None):
+    """Per clip and frame the control vector of its true values: [clip][frame][CONTROL_DIM] (plain floats).
     truth: tracks(..., truth=list)'s list; f0: global index of the first frame (t0 * fps). centres: tracks()'s
-    (cx, cy); with them a clip with a motion, a gravity or a bounce and no path gets its centre per frame
-    in the path group, as the engine's planned track (plan_track) gives it."""
+    (cx, cy); with them a clip with a motion, a gravity, a bounce or a growth and no path gets its centre per
+    frame in the path group, as the engine's planned track (plan_track) gives it. radii: tracks()'s r; with
+    them a clip with a growth gets its radius per frame in the size group, as the engine plans it (plan_size)."""
     out = []
     for i, tr in enumerate(truth):
         rows = [control_vector(f0 + k, fps, W, H, **tr) for k in range(frames)]
-        if centres is not None and not tr.get("path") and any(k in tr for k in ("motion", "gravity", "bounce")):
+        if centres is not None and not tr.get("path") and any(k in tr for k in ("motion", "gravity", "bounce",
+                                                                                  "growth")):
             for k, v in enumerate(rows):
                 v[0], v[1], v[2] = float(centres[0][i][k]) / W * 2 - 1, float(centres[1][i][k]) / H * 2 - 1, 1.0
+        if radii is not None and "growth" in tr:
+            for k, v in enumerate(rows):
+                v[12], v[13] = float(radii[i][k]) / min(W, H) * 2, 1.0
         out.append(rows)
     return out
 
 
 def drop_controls(labels, p, u):
     """labels with each control group (CONTROL_GROUPS) of each clip dropped (values and flag zeroed, all
-    frames alike) independently with probability p; u() draws 5 numbers per clip, in CONTROL_GROUPS' order."""
+    frames alike) independently with probability p, the size group with the growth; u() draws 5 numbers per
+    clip, in CONTROL_GROUPS' order."""
     out = []
     for clip in labels:
-        drop = [i for g in CONTROL_GROUPS.values() for i in (g if u() < p else ())]
+        drop = [i for n, g in CONTROL_GROUPS.items() for i in ((g + SIZE_GROUP if n == "growth" else g)
+                                                               if u() < p else ())]
         out.append([[0.0 if i in drop else v for i, v in enumerate(vec)] for vec in clip])
     return out
 
@@ -436,16 +445,18 @@ PLAN_RADIUS = 6.5        # the nominal object: the middle bouncing radius (BOUNC
 PLAN_START_X, PLAN_START_DROP = 20.0, 7.0   # a bounce starts at x, and this far below the top-most centre
 PLAN_VX = 12.0           # px/s rightwards when a bounce is given no motion
 PLAN_GRAVITY, PLAN_RESTITUTION = 250.0, 0.8  # a bounce without a gravity; a gravity without a bounce
+PLAN_SIZE_MID = 8.4      # a growth's radius at the run's middle frame: near the geometric middle of CTRL_R_LO..HI
 
 
-def plan_track(frames, fps, W, H, motion=None, gravity=None, bounce=None):
+def plan_track(frames, fps, W, H, motion=None, gravity=None, bounce=None, growth=None):
     """The planned centre [(x, y)] per frame 0..frames-1 of a video whose controls hold for all its frames and
-    give no path, or None when nothing is planned (no motion, gravity or bounce). A motion alone: a straight
-    line centred on the frame at the middle frame, stopping at the walls; with a gravity or a bounce: the
-    object starts at the upper left (PLAN_START_*) with the motion as its velocity (else PLAN_VX rightwards)
-    and falls and bounces as bounce_track moves the dataset's objects."""
+    give no path, or None when nothing is planned (no motion, gravity, bounce or growth). A motion alone: a
+    straight line centred on the frame at the middle frame, stopping at the walls; with a gravity or a bounce:
+    the object starts at the upper left (PLAN_START_*) with the motion as its velocity (else PLAN_VX
+    rightwards) and falls and bounces as bounce_track moves the dataset's objects; a growth alone: the frame's
+    centre."""
     if motion is None and gravity is None and bounce is None:
-        return None
+        return None if growth is None else [(W / 2, H / 2)] * frames
     rad = PLAN_RADIUS * min(W, H) / PLAN_REF
     if gravity is None and bounce is None:
         dx, dy = motion
@@ -459,27 +470,40 @@ def plan_track(frames, fps, W, H, motion=None, gravity=None, bounce=None):
     return list(zip(xs, ys))
 
 
+def plan_size(frames, fps, W, H, growth):
+    """The planned radius (px) per frame 0..frames-1 of a video whose growth R holds for all its frames:
+    PLAN_SIZE_MID at the middle frame, times exp(R t), held within CTRL_R_LO..CTRL_R_HI (all of a 64 px
+    frame, scaled to the smaller side)."""
+    s = min(W, H) / PLAN_REF
+    mid = (frames - 1) / 2
+    return [min(max(PLAN_SIZE_MID * s * math.exp(growth * (k - mid) / fps), CTRL_R_LO * s), CTRL_R_HI * s)
+            for k in range(frames)]
+
+
 def control_vectors(frames, fps, W, H, f0=0, **spec):
     """control_vector of frames f0 .. f0+frames-1 of a video of `frames` frames with the controls `spec`, the
-    planned track (plan_track) in the path group where no path is given: what the engine conditions on."""
-    if not spec.get("path"):
-        tr = plan_track(frames, fps, W, H, spec.get("motion"), spec.get("gravity"), spec.get("bounce"))
+    planned track (plan_track) in the path group where no path is given and the planned size (plan_size) in
+    the size group where a growth is: what the engine conditions on."""
+    tr = None if spec.get("path") else plan_track(frames, fps, W, H, spec.get("motion"), spec.get("gravity"),
+                                                  spec.get("bounce"), spec.get("growth"))
+    rs = plan_size(frames, fps, W, H, spec["growth"]) if spec.get("growth") is not None else None
+    out = []
+    for k in range(frames):
+        v = control_vector(f0 + k, fps, W, H, **spec)
         if tr is not None:
-            out = []
-            for k in range(frames):
-                v = control_vector(f0 + k, fps, W, H, **spec)
-                v[0], v[1], v[2] = tr[k][0] / W * 2 - 1, tr[k][1] / H * 2 - 1, 1.0
-                out.append(v)
-            return out
-    return [control_vector(f0 + k, fps, W, H, **spec) for k in range(frames)]
+            v[0], v[1], v[2] = tr[k][0] / W * 2 - 1, tr[k][1] / H * 2 - 1, 1.0
+        if rs is not None:
+            v[12], v[13] = rs[k] / min(W, H) * 2, 1.0
+        out.append(v)
+    return out
 
 
 # ---- motion controls: the per-frame control vector (docs/controls.md) ---------------------------------
-CONTROL_DIM = 12
+CONTROL_DIM = 14
 
 
 def control_vector(frame, fps, W, H, path=None, motion=None, gravity=None, bounce=None, growth=None):
-    """The 12 floats a model trained with motion controls is conditioned on at generated frame `frame`
+    """The 14 floats a model trained with motion controls is conditioned on at generated frame `frame`
     (global index from 0) of a video at `fps` frames per second, W x H pixels; the engine computes the
     same (src/model/controls.c ts_controls_vector, in float64 then rounded to float32).
 
@@ -490,7 +514,9 @@ def control_vector(frame, fps, W, H, path=None, motion=None, gravity=None, bounc
 
     v[0], v[1] = x/W*2-1, y/H*2-1 and v[2] = 1 where a path is given; v[3], v[4] = DX*fps/W, DY*fps/H
     (frame widths/heights per second), v[5] = 1; v[6] = G/(4*H), v[7] = 1; v[8] = E, v[9] = 1;
-    v[10] = R, v[11] = 1. A group not given is 0 with its flag 0."""
+    v[10] = R, v[11] = 1. A group not given is 0 with its flag 0. v[12], v[13]: the size group, the object's
+    radius r as r/min(W,H)*2 and its flag, never given: the engine plans it where a growth holds
+    (control_vectors); it is 0 here."""
     v = [0.0] * CONTROL_DIM
     if path:
         keys = [(float(int(f)), float(x), float(y)) for f, x, y in path]

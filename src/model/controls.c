@@ -287,6 +287,9 @@ enum ts_status ts_control_plan_build(struct ts_control_plan * p, const char * co
 #define PLAN_RESTITUTION 0.8      // when only a gravity is given
 #define PLAN_SUBSTEPS 8           // integration steps per frame interval
 #define PLAN_REST_HEIGHT 0.25     // px: a rebound lower than this leaves the object resting
+#define PLAN_SIZE_MID 8.4         // px of PLAN_REF: a growth's radius at the run's middle frame
+#define PLAN_SIZE_LO 3.5          // px of PLAN_REF: a planned radius stays within (physics.py CTRL_R_LO, _HI)
+#define PLAN_SIZE_HI 20.0
 
 // The controls that hold at global frame f: the command line's, replaced group
 // by group by its segment's (a shallow copy: the path is not owned).
@@ -317,6 +320,14 @@ static void plan_run(const struct ts_control_plan * p, const struct ts_controls 
     const int motion = (r->given >> TS_CONTROL_MOTION) & 1;
     const int fall = (r->given & ((1u << TS_CONTROL_GRAVITY) | (1u << TS_CONTROL_BOUNCE))) != 0;
     double * tr = p->track;
+    if (!motion && !fall) {  // a growth alone: the object holds still
+        for (int64_t f = a; f <= b; f++) {
+            tr[2 * f + 0] = cont ? x0 : W / 2;
+            tr[2 * f + 1] = cont ? y0 : H / 2;
+            p->planned[f] = 1;
+        }
+        return;
+    }
     if (!fall) {  // a straight line, stopping at the walls
         double xs = cont ? x0 : W / 2 - r->dx * (double)(b - a) / 2;
         double ys = cont ? y0 : H / 2 - r->dy * (double)(b - a) / 2;
@@ -375,13 +386,32 @@ static int same_controls(const struct ts_controls * a, const struct ts_controls 
     return 1;
 }
 
+// The radius of frames [a, b] of one run with growth R; r0 the radius of frame
+// a - 1 when cont, else the nominal radius at the run's middle frame.
+static void plan_size_run(const struct ts_control_plan * p, double R, int64_t a, int64_t b, int cont, double r0) {
+    const double s = (p->video.width < p->video.height ? p->video.width : p->video.height) / PLAN_REF;
+    const double fps = p->video.fps, mid = (double)(b - a) / 2;
+    for (int64_t f = a; f <= b; f++) {
+        const double k = (double)(f - a);
+        const double r = cont ? r0 * exp(R * (k + 1.0) / fps) : PLAN_SIZE_MID * s * exp(R * (k - mid) / fps);
+        p->size[f] = clampd(r, PLAN_SIZE_LO * s, PLAN_SIZE_HI * s);
+        p->sized[f] = 1;
+    }
+}
+
 static void plan_build_track(struct ts_control_plan * p) {
-    const unsigned moving = (1u << TS_CONTROL_MOTION) | (1u << TS_CONTROL_GRAVITY) | (1u << TS_CONTROL_BOUNCE);
+    const unsigned moving = (1u << TS_CONTROL_MOTION) | (1u << TS_CONTROL_GRAVITY) | (1u << TS_CONTROL_BOUNCE) |
+                            (1u << TS_CONTROL_GROWTH);
     if (!(p->any & moving)) return;
     const int64_t T = p->video.frames;
     p->track = ts_calloc((size_t)T * 2, sizeof(double));
     p->planned = ts_calloc((size_t)T, 1);
+    if (p->any & (1u << TS_CONTROL_GROWTH)) {
+        p->size = ts_calloc((size_t)T, sizeof(double));
+        p->sized = ts_calloc((size_t)T, 1);
+    }
     int has_centre = 0;  // frame a - 1 has a centre (a path's or a plan's)
+    int has_size = 0;    // frame a - 1 has a planned radius
     double cx = 0, cy = 0;
     for (int64_t a = 0; a < T;) {
         struct ts_controls r = resolved_at(p, a);
@@ -401,6 +431,12 @@ static void plan_build_track(struct ts_control_plan * p) {
         } else {
             has_centre = 0;
         }
+        if (r.given & (1u << TS_CONTROL_GROWTH)) {
+            plan_size_run(p, r.growth, a, b, has_size, has_size ? p->size[a - 1] : 0.0);
+            has_size = 1;
+        } else {
+            has_size = 0;
+        }
         a = b + 1;
     }
 }
@@ -411,20 +447,29 @@ void ts_control_plan_free(struct ts_control_plan * p) {
     free(p->segs);
     free(p->track);
     free(p->planned);
+    free(p->size);
+    free(p->sized);
     memset(p, 0, sizeof(*p));
 }
 
-static void plan_set_centre(const struct ts_control_plan * p, int64_t f, float * out) {
-    if (!p->planned || f < 0 || f >= p->video.frames || !p->planned[f]) return;
-    out[0] = (float)(p->track[2 * f] / p->video.width * 2.0 - 1.0);
-    out[1] = (float)(p->track[2 * f + 1] / p->video.height * 2.0 - 1.0);
-    out[2] = 1.0f;
+static void plan_set(const struct ts_control_plan * p, int64_t f, float * out) {
+    if (f < 0 || f >= p->video.frames) return;
+    if (p->planned && p->planned[f]) {
+        out[0] = (float)(p->track[2 * f] / p->video.width * 2.0 - 1.0);
+        out[1] = (float)(p->track[2 * f + 1] / p->video.height * 2.0 - 1.0);
+        out[2] = 1.0f;
+    }
+    if (p->sized && p->sized[f]) {
+        const double m = p->video.width < p->video.height ? p->video.width : p->video.height;
+        out[TS_CONTROL_SIZE] = (float)(p->size[f] / m * 2.0);
+        out[TS_CONTROL_SIZE + 1] = 1.0f;
+    }
 }
 
 void ts_control_plan_vector(const struct ts_control_plan * p, int64_t f, float * out) {
     const struct ts_controls r = resolved_at(p, f);
     ts_controls_vector(&r, f, &p->video, out);
-    plan_set_centre(p, f, out);
+    plan_set(p, f, out);
 }
 
 void ts_control_plan_frames(const struct ts_control_plan * p, int64_t g0, int64_t Tn, float * out) {

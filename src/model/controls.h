@@ -9,7 +9,10 @@
 #include "model/prompt.h"  // struct ts_storyboard
 #include "timeshard/timeshard.h"
 
-#define TS_CONTROL_DIM 12  // floats per frame
+#define TS_CONTROL_DIM 14  // floats per frame
+// v[12] the planned size: the object's radius r as r/min(W,H)*2, v[13] its
+// flag. Never given: the planner sets it where a growth holds.
+#define TS_CONTROL_SIZE 12
 
 // The groups of the vector, each values then a flag (1: given).
 enum ts_control_group {
@@ -84,6 +87,8 @@ struct ts_control_plan {
     unsigned any;     // union of every group given anywhere
     double * track;   // owned: (frames, 2) planned centre, pixels (NULL when nothing is planned)
     uint8_t * planned;  // owned: per frame, 1 where track holds the path group's centre
+    double * size;    // owned: (frames) planned radius, pixels, where sized (NULL when no growth is given)
+    uint8_t * sized;  // owned: per frame, 1 where size holds the size group's radius
 };
 // Builds the plan from the command line's settings (texts[g] for group g, as
 // given to the flags; NULL where not given) and the storyboard's segments'
@@ -98,15 +103,20 @@ void ts_control_plan_vector(const struct ts_control_plan * p, int64_t f, float *
 // (Tn, TS_CONTROL_DIM) for frames [g0, g0 + Tn).
 //
 // The planner (docs/controls.md "The planned track"): frames without a path
-// whose controls hold a motion, a gravity or a bounce get a path planned from
-// them, the way tools/physics.py moves the dataset's objects (a straight line;
-// a fall under gravity with bounces on the bottom edge, walls reflecting). It
-// is set in the path group of the vector beside the given groups, so a model
-// follows a motion or a bounce the way it follows a path. A run of frames with
-// the same controls starts where the frame before it is (path or plan), or,
-// after frames with no centre, at the nominal start (a motion centred on the
-// frame at the run's middle; a bounce from the upper left). Planned for the
-// whole video on every rank alike, indexed by the global frame.
+// whose controls hold a motion, a gravity, a bounce or a growth get a path
+// planned from them, the way tools/physics.py moves the dataset's objects (a
+// straight line; a fall under gravity with bounces on the bottom edge, walls
+// reflecting; a growing object holding still). It is set in the path group of
+// the vector beside the given groups, so a model follows a motion or a bounce
+// the way it follows a path. A run of frames with the same controls starts
+// where the frame before it is (path or plan), or, after frames with no
+// centre, at the nominal start (a motion centred on the frame at the run's
+// middle; a bounce from the upper left; a growth at the frame's centre).
+// Frames with a growth get a planned radius in the size group: size(t) =
+// size(0) exp(R t), going on from the frame before's planned radius, else
+// the nominal radius at the run's middle frame, held within the dataset's
+// range. Planned for the whole video on every rank alike, indexed by the
+// global frame.
 void ts_control_plan_frames(const struct ts_control_plan * p, int64_t g0, int64_t Tn, float * out);
 // A one-line summary of what is given ("path 3 keys, gravity 125 px/s^2, ..."), for the settings table.
 void ts_control_plan_describe(const struct ts_control_plan * p, char * buf, size_t n);

@@ -82,8 +82,8 @@ grep -q "another prompt or other motion controls" $WORK/err.log; verdict "  ... 
 
 # `info` shows that a model takes controls
 "$TS" info "$CTL" > $WORK/info.txt 2>&1
-grep -qE '^  controls +12$' $WORK/info.txt && grep -q 'dit.ctl_fc2.weight' $WORK/info.txt
-verdict "info: config controls 12 and the dit.ctl_* tensors" $((1 - $?))
+grep -qE '^  controls +14$' $WORK/info.txt && grep -q 'dit.ctl_fc2.weight' $WORK/info.txt
+verdict "info: config controls 14 and the dit.ctl_* tensors" $((1 - $?))
 
 # bad settings: one clear error each, nothing written
 O=$WORK/out.mp4

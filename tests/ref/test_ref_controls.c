@@ -99,16 +99,19 @@ int main(int argc, char ** argv) {
             TS_CONTROL_DIM);
     ts_check_rel("controls A (path, gravity, bounce, growth) == control_vector", ctl_a, ra, nc, 1e-6);
     ts_check_rel("controls B (motion, gravity: a planned throw) == control_vectors", ctl_b, rb, nc, 1e-6);
-    // the planner alone: a motion stopped by the wall, a fall that bounces (tools/physics.py plan_track)
-    for (int s = 0; s < 2; s++) {
-        const char * name = s ? "d" : "c";
+    // the planner alone: a motion stopped by the wall, a fall that bounces (tools/physics.py
+    // plan_track), a growth (a held centre and a planned size, plan_size)
+    static const char * const planned[3][2] = {
+        {"c", "controls C (motion alone: a planned line) == control_vectors"},
+        {"d", "controls D (gravity, bounce: a planned fall) == control_vectors"},
+        {"e", "controls E (growth alone: a held centre, a planned size) == control_vectors"},
+    };
+    for (int s = 0; s < 3; s++) {
         char ds[16];
-        snprintf(ds, sizeof ds, "ctl.%s", name);
-        float * got = spec_vectors(f, name, &video);
+        snprintf(ds, sizeof ds, "ctl.%s", planned[s][0]);
+        float * got = spec_vectors(f, planned[s][0], &video);
         double * want = read_ref(f, ds, NULL);
-        ts_check_rel(s ? "controls D (gravity, bounce: a planned fall) == control_vectors"
-                       : "controls C (motion alone: a planned line) == control_vectors",
-                     got, want, nc, 1e-6);
+        ts_check_rel(planned[s][1], got, want, nc, 1e-6);
         free(got);
         free(want);
     }

@@ -16,8 +16,8 @@
 
 static const struct ts_control_video VID = {32, 64, 64, 12.0};  // 32 frames of 64x64 at 12 fps
 
-// v[i] == want[i] for the 12 values (exact: the expected values are exact in float)
-static void check_vec(const char * name, const float * v, const float * want) {
+// v[i] == want[i] for the TS_CONTROL_DIM values (exact: the expected values are exact in float)
+static void check_vec(const char * name, const float * v, const float want[TS_CONTROL_DIM]) {
     int ok = 1;
     char d[256] = "";
     for (int i = 0; i < TS_CONTROL_DIM; i++)
@@ -28,8 +28,8 @@ static void check_vec(const char * name, const float * v, const float * want) {
     ts_verdict(name, ok, d);
 }
 
-// |v[i] - want[i]| <= tol for the 12 values
-static void check_near(const char * name, const float * v, const float * want, double tol) {
+// |v[i] - want[i]| <= tol for the TS_CONTROL_DIM values
+static void check_near(const char * name, const float * v, const float want[TS_CONTROL_DIM], double tol) {
     int ok = 1;
     char d[256] = "";
     for (int i = 0; i < TS_CONTROL_DIM; i++)
@@ -109,26 +109,26 @@ int main(void) {
     check_vec("nothing given: all zero", v, none);
     // path (0: 10,10) -> (10: 50,40): frame 5 is (30, 25)
     vec_of("path", "0:10,10 10:50,40", 5, v);
-    check_vec("path between keys", v, (float[]){-0.0625f, -0.21875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+    check_vec("path between keys", v, (float[TS_CONTROL_DIM]){-0.0625f, -0.21875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "0:10,10;10:50,40", 0, v);
     check_vec("path at its first key (';' separates too)", v,
-              (float[]){-0.6875f, -0.6875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+              (float[TS_CONTROL_DIM]){-0.6875f, -0.6875f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "0:10,10 10:50,40", 20, v);
-    check_vec("path after its last key: held", v, (float[]){0.5625f, 0.25f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+    check_vec("path after its last key: held", v, (float[TS_CONTROL_DIM]){0.5625f, 0.25f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "4:32,32 8:64,0", 0, v);
-    check_vec("path before its first key: held", v, (float[]){0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+    check_vec("path before its first key: held", v, (float[TS_CONTROL_DIM]){0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("path", "4:32,32 8:64,0", 6, v);
-    check_vec("path, second pair of keys", v, (float[]){0.5f, -0.5f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+    check_vec("path, second pair of keys", v, (float[TS_CONTROL_DIM]){0.5f, -0.5f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     vec_of("motion", "2,-1", 7, v);  // 2 px/frame * 12 fps / 64 px
-    check_vec("motion", v, (float[]){0, 0, 0, 0.375f, -0.1875f, 1, 0, 0, 0, 0, 0, 0});
+    check_vec("motion", v, (float[TS_CONTROL_DIM]){0, 0, 0, 0.375f, -0.1875f, 1, 0, 0, 0, 0, 0, 0});
     vec_of("gravity", "256", 0, v);  // 256 / (4 * 64)
-    check_vec("gravity", v, (float[]){0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0});
+    check_vec("gravity", v, (float[TS_CONTROL_DIM]){0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0});
     vec_of("bounce", "0.5", 0, v);
-    check_vec("bounce", v, (float[]){0, 0, 0, 0, 0, 0, 0, 0, 0.5f, 1, 0, 0});
+    check_vec("bounce", v, (float[TS_CONTROL_DIM]){0, 0, 0, 0, 0, 0, 0, 0, 0.5f, 1, 0, 0});
     vec_of("growth", "-0.25", 31, v);
-    check_vec("growth", v, (float[]){0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -0.25f, 1});
+    check_vec("growth", v, (float[TS_CONTROL_DIM]){0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -0.25f, 1});
     vec_of("gravity", "0", 0, v);
-    check_vec("gravity 0 is given (flag 1)", v, (float[]){0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0});
+    check_vec("gravity 0 is given (flag 1)", v, (float[TS_CONTROL_DIM]){0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0});
 
     printf("# each malformed or out-of-range setting: one error naming the flag\n");
     set_bad("path", "", "no keys");
@@ -223,22 +223,28 @@ int main(void) {
         VERDICT(st == TS_OK, "plan: %s", st == TS_OK ? "built" : ts_last_error());
         float all[10 * TS_CONTROL_DIM], part[10 * TS_CONTROL_DIM];
         ts_control_plan_frames(&p, 0, 10, all);
-        // segment 1 replaces --gravity, keeps --growth; segment 2 adds a path (x = 64/3 at frame 5)
+        // segment 1 replaces --gravity, keeps --growth; segment 2 adds a path (x = 64/3 at frame 5).
+        // --growth 0.2 plans the radius 8.4 px at the first run's middle frame 1.5, and each run
+        // goes on from the frame before: 8.4 exp(0.2 (f - 1.5) / 12) px on every frame, v = r / 32
+#define GROWN(f) (float)(8.4 * exp(0.2 * ((f) - 1.5) / 12.0) / 32.0)
         // frame 2: a fall planned from the nominal start (20, 13.5) at 12 px/s rightwards under 125 px/s^2,
         // 16 sub-steps of 1/96 s: x = 22, y = 13.5 + 125 (1/96)^2 16 17 / 2
         check_near("frame 2: the segment's gravity and bounce, the command line's growth, a planned fall",
                    all + 2 * TS_CONTROL_DIM,
-                   (float[]){22.0f / 32 - 1, (float)((13.5 + 125.0 * 136 / 9216) / 32 - 1), 1, 0, 0, 0, 0.48828125f,
-                             1, 0.5f, 1, 0.2f, 1},
+                   (float[TS_CONTROL_DIM]){22.0f / 32 - 1, (float)((13.5 + 125.0 * 136 / 9216) / 32 - 1), 1, 0, 0, 0, 0.48828125f,
+                             1, 0.5f, 1, 0.2f, 1, GROWN(2), 1},
                    1e-6);
         float third = (float)((64.0 / 3.0) / 64.0 * 2.0 - 1.0);
-        check_vec("frame 5: the segment's path, the command line's gravity and growth", all + 5 * TS_CONTROL_DIM,
-                  (float[]){third, third, 1, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1});
+        check_near("frame 5: the segment's path, the command line's gravity and growth", all + 5 * TS_CONTROL_DIM,
+                   (float[TS_CONTROL_DIM]){third, third, 1, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1, GROWN(5), 1}, 1e-7);
         // frame 9: the command line's alone; its gravity plans a fall on from the path's end (64, 64),
         // reflected into the walls and above the floor [6.5, 57.5]
         const float * v9 = all + 9 * TS_CONTROL_DIM;
-        check_vec("frame 9: the command line's alone (the planned centre aside)", (float[]){0, 0, 0, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1},
-                  (float[]){0, 0, 0, v9[3], v9[4], v9[5], v9[6], v9[7], v9[8], v9[9], v9[10], v9[11]});
+        check_near("frame 9: the command line's alone (the planned centre aside)",
+                   (float[TS_CONTROL_DIM]){0, 0, 0, v9[3], v9[4], v9[5], v9[6], v9[7], v9[8], v9[9], v9[10], v9[11], v9[12],
+                                           v9[13]},
+                   (float[TS_CONTROL_DIM]){0, 0, 0, 0, 0, 0, 0.1953125f, 1, 0, 0, 0.2f, 1, GROWN(9), 1}, 1e-7);
+#undef GROWN
         VERDICT(v9[2] == 1 && fabsf(v9[0]) <= 0.796875f && v9[1] <= 0.796875f,
                 "frame 9: a planned centre (%g, %g) inside the walls, above the floor", v9[0], v9[1]);
         VERDICT(memcmp(all + 3 * TS_CONTROL_DIM, all + 4 * TS_CONTROL_DIM, sizeof v) != 0,
@@ -284,9 +290,9 @@ int main(void) {
         float * v = plan_of(mot, NULL, &VID);
         // centred on the frame at the middle frame 15.5: x = 32 + (f - 15.5), y = 32 + (f - 15.5) / 2
         check_vec("--motion 1,0.5, frame 0: centre (16.5, 24.25)", v,
-                  (float[]){16.5f * q - 1, 24.25f * q - 1, 1, 0.1875f, 0.09375f, 1, 0, 0, 0, 0, 0, 0});
+                  (float[TS_CONTROL_DIM]){16.5f * q - 1, 24.25f * q - 1, 1, 0.1875f, 0.09375f, 1, 0, 0, 0, 0, 0, 0});
         check_vec("--motion 1,0.5, frame 31: centre (47.5, 39.75)", v + 31 * TS_CONTROL_DIM,
-                  (float[]){47.5f * q - 1, 39.75f * q - 1, 1, 0.1875f, 0.09375f, 1, 0, 0, 0, 0, 0, 0});
+                  (float[TS_CONTROL_DIM]){47.5f * q - 1, 39.75f * q - 1, 1, 0.1875f, 0.09375f, 1, 0, 0, 0, 0, 0, 0});
         free(v);
         const char * fast[TS_CONTROL_COUNT] = {NULL, "3,0", NULL, NULL, NULL};
         v = plan_of(fast, NULL, &VID);
@@ -299,7 +305,7 @@ int main(void) {
         const char * fall[TS_CONTROL_COUNT] = {NULL, NULL, "250", NULL, NULL};
         v = plan_of(fall, NULL, &VID);
         check_near("--gravity 250, frame 1: (21, 13.5 + 250 (1/96)^2 8 9 / 2)", v + TS_CONTROL_DIM,
-                   (float[]){21.0f * q - 1, (float)((13.5 + 250.0 * 36 / 9216) / 32 - 1), 1, 0, 0, 0,
+                   (float[TS_CONTROL_DIM]){21.0f * q - 1, (float)((13.5 + 250.0 * 36 / 9216) / 32 - 1), 1, 0, 0, 0,
                              (float)(250.0 / 256), 1, 0, 0, 0, 0},
                    1e-6);
         float ymax = -2, rise = 0;
@@ -329,14 +335,43 @@ int main(void) {
                 "storyboard: after frames without controls the motion is centred on its frames (27.5 .. 36.5): %g",
                 (v[10 * TS_CONTROL_DIM] + 1) * 32);
         free(v);
-        // a path wins over the planner; growth alone plans nothing
+        // a path wins over the planner; growth alone holds the object at the frame's centre
         const char * both[TS_CONTROL_COUNT] = {"0:10,10 31:50,10", NULL, "250", "0.5", "0.3"};
         v = plan_of(both, NULL, &VID);
         VERDICT(v[16 * TS_CONTROL_DIM + 1] == 10 * q - 1, "a path with a gravity: the path's centre");
         free(v);
         const char * grow[TS_CONTROL_COUNT] = {NULL, NULL, NULL, NULL, "0.3"};
         v = plan_of(grow, NULL, &VID);
-        VERDICT(v[2] == 0 && v[0] == 0, "growth alone: no centre planned");
+        VERDICT(v[0] == 0 && v[1] == 0 && v[2] == 1 && v[31 * TS_CONTROL_DIM] == 0 &&
+                    v[31 * TS_CONTROL_DIM + 1] == 0 && v[31 * TS_CONTROL_DIM + 2] == 1,
+                "growth alone: the centre planned at the frame's centre, held");
+        // its size: 8.4 px at the middle frame 15.5, times exp(0.3 t)
+        check_near("--growth 0.3, frame 0: radius 8.4 exp(-0.3 * 15.5 / 12) px", v,
+                   (float[TS_CONTROL_DIM]){0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0.3f, 1,
+                                           (float)(8.4 * exp(-0.3 * 15.5 / 12) / 32), 1},
+                   1e-7);
+        check_near("--growth 0.3, frame 31: radius 8.4 exp(0.3 * 15.5 / 12) px", v + 31 * TS_CONTROL_DIM,
+                   (float[TS_CONTROL_DIM]){0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0.3f, 1,
+                                           (float)(8.4 * exp(0.3 * 15.5 / 12) / 32), 1},
+                   1e-7);
+        free(v);
+        // a fast growth is held within the dataset's radii 3.5 .. 20 px
+        const char * fast_grow[TS_CONTROL_COUNT] = {NULL, NULL, NULL, NULL, "3"};
+        v = plan_of(fast_grow, NULL, &VID);
+        VERDICT(v[TS_CONTROL_SIZE] == 3.5f / 32 && v[31 * TS_CONTROL_DIM + TS_CONTROL_SIZE] == 20.0f / 32 &&
+                    v[15 * TS_CONTROL_DIM + TS_CONTROL_SIZE] > 3.5f / 32 &&
+                    v[15 * TS_CONTROL_DIM + TS_CONTROL_SIZE] < 8.4f / 32,
+                "--growth 3: radius held at 3.5 px (frame 0) and 20 px (frame 31), %g px at frame 15",
+                v[15 * TS_CONTROL_DIM + TS_CONTROL_SIZE] * 32);
+        free(v);
+        // a storyboard: no size where no growth holds; a segment's growth after one without starts
+        // at the nominal radius at its own middle frame (14.5)
+        v = plan_of((const char *[TS_CONTROL_COUNT]){0}, "0-9: a red circle\n10-19: a red circle | growth=-0.5\n",
+                    &v20);
+        VERDICT(v[9 * TS_CONTROL_DIM + TS_CONTROL_SIZE + 1] == 0 && v[10 * TS_CONTROL_DIM + TS_CONTROL_SIZE + 1] == 1 &&
+                    fabsf(v[10 * TS_CONTROL_DIM + TS_CONTROL_SIZE] - (float)(8.4 * exp(-0.5 * -4.5 / 12) / 32)) < 1e-7f,
+                "storyboard: a growth segment after one without: no size on frame 9, %g px on frame 10",
+                v[10 * TS_CONTROL_DIM + TS_CONTROL_SIZE] * 32);
         free(v);
     }
     return ts_test_finish("test_controls");

@@ -42,12 +42,13 @@ def draw(kind, n, frames=16, fps=12.0, seed=0, late=0.0):
 
 class TestControlVector(unittest.TestCase):
     def test_spec(self):
-        self.assertEqual(P.control_vector(3, 12.0, 64, 64), [0.0] * 12)
+        self.assertEqual(P.control_vector(3, 12.0, 64, 64), [0.0] * 14)
         v = P.control_vector(5, 12.0, 64, 48, path=[(0, 10, 20), (10, 30, 40)], motion=(2, -1), gravity=240,
                              bounce=0.8, growth=-0.5)
-        want = [20 / 64 * 2 - 1, 30 / 48 * 2 - 1, 1, 2 * 12 / 64, -12 / 48, 1, 240 / (4 * 48), 1, 0.8, 1, -0.5, 1]
+        want = [20 / 64 * 2 - 1, 30 / 48 * 2 - 1, 1, 2 * 12 / 64, -12 / 48, 1, 240 / (4 * 48), 1, 0.8, 1, -0.5, 1,
+                0, 0]  # the size group is planned, never given
         np.testing.assert_allclose(v, want, atol=1e-12)
-        self.assertEqual(len(v), 12)
+        self.assertEqual(len(v), 14)
 
     def test_path_held_and_linear(self):
         path = [(4, 10, 10), (8, 30, 10), (12, 30, 50)]
@@ -179,10 +180,19 @@ class TestControlClips(unittest.TestCase):
             self.assertTrue(any(b < a for a, b in zip(ys, ys[1:])), (g, e))  # it rises again: a bounce
         v = P.control_vectors(24, 12.0, 64, 64, motion=(1.0, -0.5), growth=0.3)
         self.assertEqual(v[0][:3], [(32 - 11.5) / 32 - 1, (32 + 5.75) / 32 - 1, 1.0])
-        self.assertEqual(v[0][3:], P.control_vector(0, 12.0, 64, 64, motion=(1.0, -0.5), growth=0.3)[3:])
+        self.assertEqual(v[0][3:12], P.control_vector(0, 12.0, 64, 64, motion=(1.0, -0.5), growth=0.3)[3:12])
+        # the planned size: 8.4 px at the middle frame 11.5, times exp(0.3 t); v = r / 32
+        self.assertAlmostEqual(v[0][12], 8.4 * math.exp(0.3 * -11.5 / 12) / 32, places=12)
+        self.assertAlmostEqual(v[23][12], 8.4 * math.exp(0.3 * 11.5 / 12) / 32, places=12)
+        self.assertEqual(v[0][13], 1.0)
         v = P.control_vectors(24, 12.0, 64, 64, path=[(0, 10, 10)], gravity=250.0)
         self.assertEqual(v[5][:3], [10 / 32 - 1, 10 / 32 - 1, 1.0])
-        self.assertEqual(P.control_vectors(3, 12.0, 64, 64, growth=0.5)[1][:3], [0.0, 0.0, 0.0])
+        self.assertEqual(v[5][12:], [0.0, 0.0])  # no growth, no size
+        # a growth alone: the object held at the frame's centre; a fast one held within 3.5 .. 20 px
+        self.assertEqual(P.control_vectors(3, 12.0, 64, 64, growth=0.5)[1][:3], [0.0, 0.0, 1.0])
+        rs = P.plan_size(32, 12.0, 64, 64, 3.0)
+        self.assertEqual((rs[0], rs[31]), (3.5, 20.0))
+        self.assertEqual(P.plan_size(32, 12.0, 128, 96, 3.0)[31], 30.0)  # scaled to the smaller side
 
     def test_drop(self):
         rng = np.random.default_rng(0)
@@ -211,12 +221,13 @@ class TestControlClips(unittest.TestCase):
                 self.assertEqual(tr["gravity"], P.GRAVITY)
             else:
                 np.testing.assert_allclose(np.diff(np.log(rr)) * 12, tr["growth"], rtol=1e-6)
-            if p["motion"] in P.DIRECTIONS or p["motion"] == "bouncing":  # the centre per frame, as planned
-                lab = P.control_labels([tr], 16, 12.0, 64, 64, centres=([x], [y]))[0]
-                self.assertEqual([v[:3] for v in lab], [[a / 32 - 1, b / 32 - 1, 1.0] for a, b in zip(x, y)])
+            # the centre per frame, as planned; a growth's radius too
+            lab = P.control_labels([tr], 16, 12.0, 64, 64, centres=([x], [y]), radii=[rr])[0]
+            self.assertEqual([v[:3] for v in lab], [[a / 32 - 1, b / 32 - 1, 1.0] for a, b in zip(x, y)])
+            if p["motion"] in ("growing", "shrinking"):
+                self.assertEqual([v[12:] for v in lab], [[s / 64 * 2, 1.0] for s in rr])
             else:
-                lab = P.control_labels([tr], 16, 12.0, 64, 64, centres=([x], [y]))[0]
-                self.assertEqual(lab[3][:3], [0.0, 0.0, 0.0])  # growth alone: no centre
+                self.assertEqual([v[12:] for v in lab], [[0.0, 0.0]] * 16)
             self.assertEqual(P.control_labels([tr], 16, 12.0, 64, 64)[0][3][:3], [0.0, 0.0, 0.0])
 
     def test_suite_file(self):

@@ -96,25 +96,29 @@ def add_controls(params, frames, gen, fps=12.0, size=64, share=0.5, kinds=None):
 
 
 def own_control_mask(params):
-    """(B, 12) bool: the control-vector columns of each clip's own control (a control clip's kind: path,
-    motion, gravity and bounce for a bounce, growth); all False for a plain clip."""
+    """(B, 14) bool: the control-vector columns of each clip's own control (a control clip's kind: path,
+    motion, gravity and bounce for a bounce, growth with its planned size and centre); all False for a plain
+    clip."""
     own = torch.zeros(len(params), physics.CONTROL_DIM, dtype=torch.bool)
     for i, p in enumerate(params):
         if "control" in p:  # control_truth names the groups a clip's control sets
             for g in physics.control_truth(p["control"]):
                 own[i, list(physics.CONTROL_GROUPS[g])] = True
+                if g == "growth":
+                    own[i, list(physics.SIZE_GROUP) + list(physics.CONTROL_GROUPS["path"])] = True
     return own
 
 
-def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None, centres=None):
-    """(B, T, 12) float32 control vectors (physics.control_vector) of each clip's true values, with the
-    clip's centre per frame in the path group of a motion or a bounce when centres = tracks()'s (cx, cy) are
-    given (what the engine plans for them); with drop > 0 each control group of each clip is zeroed (values
-    and flag) with probability `drop`."""
-    lab = physics.control_labels(truth, frames, fps, size, size, f0=round(t0 * fps), centres=centres)
+def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None, centres=None, radii=None):
+    """(B, T, 14) float32 control vectors (physics.control_vector) of each clip's true values, with the
+    clip's centre per frame in the path group of a motion, a bounce or a growth when centres = tracks()'s
+    (cx, cy) are given, and its radius in the size group of a growth when radii = tracks()'s r are (what the
+    engine plans for them); with drop > 0 each control group of each clip is zeroed (values and flag) with
+    probability `drop`."""
+    lab = physics.control_labels(truth, frames, fps, size, size, f0=round(t0 * fps), centres=centres, radii=radii)
     if drop > 0:
         lab = physics.drop_controls(lab, drop, lambda: float(torch.rand(1, generator=gen)))
-    return torch.tensor(lab, dtype=torch.float32).view(len(truth), frames, 12)
+    return torch.tensor(lab, dtype=torch.float32).view(len(truth), frames, physics.CONTROL_DIM)
 
 
 def render(params, cx, cy, r, size=64, device="cpu"):
@@ -143,7 +147,7 @@ def batch(n, frames, gen, fps=12.0, device="cpu", held_out="exclude", controls=F
           control_drop=0.0):
     """A training batch: frames (B, T, 64, 64, 3) in [-1, 1], captions, params.
     controls=True: about control_share of the clips are control clips (add_controls) and a fourth value
-    comes back, the control vectors (B, T, 12) of every clip's true values (the plain kinds carry theirs
+    comes back, the control vectors (B, T, 14) of every clip's true values (the plain kinds carry theirs
     too: velocity, gravity and restitution, growth rate), each group dropped with probability control_drop.
     controls=False draws exactly what it always did."""
     params = sample_params(n, gen, held_out)
@@ -155,7 +159,7 @@ def batch(n, frames, gen, fps=12.0, device="cpu", held_out="exclude", controls=F
     caps = [caption(p["color"], p["shape"], p["motion"], p["bg"]) for p in params]
     if controls:
         return video, caps, params, control_labels(truth, frames, fps, drop=control_drop, gen=gen,
-                                                   centres=(cx, cy)).to(device)
+                                                   centres=(cx, cy), radii=r).to(device)
     return video, caps, params
 
 

@@ -88,9 +88,9 @@ def to_f32(sd):
 class Prefetch:
     """Clip parameters and tracks are made on the CPU in a thread; frames render on the device."""
 
-    def __init__(self, n, frames, seed, fps, depth=8, controls=0.0):
+    def __init__(self, n, frames, seed, fps, depth=8, controls=0.0, kinds=None):
         self.q = queue.Queue(depth)
-        self.n, self.frames, self.fps, self.controls = n, frames, fps, controls
+        self.n, self.frames, self.fps, self.controls, self.kinds = n, frames, fps, controls, kinds
         self.gen = torch.Generator().manual_seed(seed)
         t = threading.Thread(target=self.run, daemon=True)
         t.start()
@@ -100,19 +100,20 @@ class Prefetch:
             p = shapes.sample_params(self.n, self.gen)
             truth, labels, own = None, None, None
             if self.controls > 0:  # about this share become control clips; every clip gets its labels
-                shapes.add_controls(p, self.frames, self.gen, fps=self.fps, share=self.controls)
+                shapes.add_controls(p, self.frames, self.gen, fps=self.fps, share=self.controls, kinds=self.kinds)
                 truth = []
             cx, cy, r = shapes.tracks(p, self.frames, fps=self.fps, gen=self.gen, truth=truth)
             if truth is not None:
-                # a motion's or a bounce's centre per frame in the path group: the engine's planned track
-                labels = shapes.control_labels(truth, self.frames, self.fps, centres=(cx, cy))
+                # a motion's, a bounce's or a growth's centre per frame in the path group and a growth's
+                # radius in the size group: the engine's planned track and size
+                labels = shapes.control_labels(truth, self.frames, self.fps, centres=(cx, cy), radii=r)
                 own = shapes.own_control_mask(p)
             caps = [shapes.caption(q["color"], q["shape"], q["motion"], q["bg"]) for q in p]
             self.q.put((p, cx, cy, r, caps, labels, own))
 
     def get(self, device):
-        """Frames on the device, captions, the control labels (B, T, 12) or None, and which of those
-        columns are a control clip's own control (B, 12) bool, or None."""
+        """Frames on the device, captions, the control labels (B, T, 14) or None, and which of those
+        columns are a control clip's own control (B, 14) bool, or None."""
         p, cx, cy, r, caps, labels, own = self.q.get()
         return shapes.render(p, cx, cy, r, device=device), caps, labels, own
 
@@ -207,6 +208,8 @@ def train_dit(a, dev):
     elif a.init:
         sd, meta = load_shards(a.init)
         cfg = dict(meta["config"])
+        if cfg.get("controls", 0):  # made before the size group (12): widened below
+            cfg["controls"] = tsmodel.CONTROL_DIM
         if a.controls > 0 and not cfg.get("controls", 0):
             # the control embedding joins a model trained without it: its last layer starts at
             # zero, so the fine-tune starts from exactly the initial model's outputs
@@ -219,6 +222,7 @@ def train_dit(a, dev):
                 raise SystemExit(f"{a.init_controls}: no dit.ctl_* weights")
             sd.update(ctl)
             print(f"control modules from {a.init_controls} ({len(ctl)} tensors)")
+        sd = tsmodel.widen_controls(sd)  # control modules made before the size group take it, ignored
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if unexpected or any(not k.startswith("dit.ctl_") for k in missing):
             raise SystemExit(f"{a.init}: weights do not match the model (missing {missing}, unexpected {unexpected})")
@@ -237,6 +241,25 @@ def train_dit(a, dev):
             raise SystemExit("--freeze-base trains the control modules only: use it with --controls")
         for n, p in model.named_parameters():
             p.requires_grad_(n.startswith("dit.ctl_"))
+    size_frozen = []
+    if a.train_size_only:
+        # only the size group's inputs train: dit.ctl_fc1's size columns and dit.ctl_tok_fc1's size
+        # column; every other value is put back after each step, so that whatever has no size group
+        # (every frame without a growth) computes exactly the initial model
+        if not cfg.get("controls", 0):
+            raise SystemExit("--train-size-only needs a model with the control embedding (--controls)")
+        named = dict(model.named_parameters())
+        for n, p in named.items():
+            p.requires_grad_(n in ("dit.ctl_fc1.weight", "dit.ctl_tok_fc1.weight"))
+        w_tok = named["dit.ctl_tok_fc1.weight"]
+        with torch.no_grad():
+            if not os.path.exists(a.ckpt) and not w_tok[:, 3].any():
+                # the size bump starts as the path bump's twin: "the object is here", as wide as planned
+                w_tok[:, 3] = w_tok[:, 2]
+                ema.dit.ctl_tok_fc1.weight[:, 3] = w_tok[:, 3]
+        size_frozen = [(named["dit.ctl_fc1.weight"], slice(0, tsmodel.SIZE_GROUP[0])),
+                       (w_tok, slice(0, tsmodel.PATH_HINT_DIM - 1))]
+        size_frozen = [(p, sl, p.data[:, sl].clone()) for p, sl in size_frozen]
     params = [p for n, p in model.named_parameters() if p.requires_grad]
     # the control embeddings (dit.ctl_*) may learn faster than the rest (--ctl-lr-mult): they start
     # at zero, the rest from a trained model
@@ -256,9 +279,10 @@ def train_dit(a, dev):
             print("optimizer state not restored:", e)
     T = cfg["train_frames"]
     if a.controls > 0 and not cfg.get("controls", 0):
-        raise SystemExit("--controls needs a model with the control embedding (--set controls=12, or --init "
+        raise SystemExit("--controls needs a model with the control embedding (--set controls=14, or --init "
                          "from a model without it, which adds it)")
-    pf = Prefetch(a.batch, T, seed=2000 + step, fps=cfg["fps"], controls=a.controls)
+    pf = Prefetch(a.batch, T, seed=2000 + step, fps=cfg["fps"], controls=a.controls,
+                  kinds=a.control_kinds.split(",") if a.control_kinds else None)
     log = a.ckpt.replace(".pt", ".log.jsonl")
     t_start = time.time()
     last_save = t_start
@@ -314,6 +338,9 @@ def train_dit(a, dev):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        with torch.no_grad():
+            for p_, sl, v0 in size_frozen:
+                p_.data[:, sl] = v0
         step += 1
         with torch.no_grad():
             d = min(ema_decay, (1 + step) / (10 + step))
@@ -361,6 +388,11 @@ def main():
     ap.add_argument("--controls", type=float, default=0.0,
                     help="motion controls: the share of clips drawn as control clips (paths, motion vectors, "
                          "bounces, growth; every clip gets its per-frame control labels); 0: the plain draw")
+    ap.add_argument("--control-kinds", default="",
+                    help="comma list of the control clips' kinds (path, motion, bounce, growth); default all")
+    ap.add_argument("--train-size-only", action="store_true",
+                    help="train only the size group's inputs (the columns of dit.ctl_fc1 and dit.ctl_tok_fc1 "
+                         "that read the planned size); everything else stays the initial model's")
     ap.add_argument("--ctl-lr-mult", type=float, default=1.0,
                     help="learning-rate multiplier for the control embeddings (dit.ctl_*), which start at zero")
     ap.add_argument("--control-drop-all", type=float, default=0.0,

@@ -27,22 +27,27 @@ DEFAULT_CONFIG = dict(
     # per-frame motion controls (docs/controls.md): 0 none, CONTROL_DIM = the DiT embeds them
     controls=0,
 )
-CONTROL_DIM = 12
-# the control vector's groups: (first index, width), each its values then its flag
+CONTROL_DIM = 14
+# the control vector's groups: (first index, width), each its values then its flag; size is the
+# radius the engine plans where a growth holds (tools/physics.py control_vectors), dropped with it
 CONTROL_GROUPS = dict(path=(0, 3), motion=(3, 3), gravity=(6, 2), bounce=(8, 2), growth=(10, 2))
+SIZE_GROUP = (12, 2)
 CONTROL_FLAGS = [s + w - 1 for s, w in CONTROL_GROUPS.values()]  # each group's "given" flag (its last value)
 EPS = 1e-6
 # the path hint (path_hint): per token, the commanded centre's offset (dx, dy) from the token's
-# centre and a Gaussian bump of it, in the control vector's units (the frame spans -1..1)
-PATH_HINT_DIM = 3
+# centre, a Gaussian bump of it, and one as wide as the planned size, in the control vector's
+# units (the frame spans -1..1)
+PATH_HINT_DIM = 4
 PATH_HINT_SIGMA = 0.25
+PATH_HINT_SIZE_MIN = 0.01  # the size bump's width is never below this
 
 
 def path_hint(controls, gh, gw):
-    """(B, T, 12) control vectors -> (B, T, gh*gw, 3) per-token features of the path's centre:
+    """(B, T, 14) control vectors -> (B, T, gh*gw, 4) per-token features of the path's centre:
     dx = (cx - px) * flag, dy = (cy - py) * flag, bump = exp(-(dx^2 + dy^2) / (2 sigma^2)) * flag,
-    (px, py) the token's centre ((j + 0.5) / gw * 2 - 1, likewise rows), tokens row-major; all zero
-    for a frame without a path (flag 0). float32; the engine computes the same
+    size = exp(-(dx^2 + dy^2) / (2 max(s, PATH_HINT_SIZE_MIN)^2)) * flag * sflag (s, sflag the size
+    group), (px, py) the token's centre ((j + 0.5) / gw * 2 - 1, likewise rows), tokens row-major; all
+    zero for a frame without a path (flag 0). float32; the engine computes the same
     (src/model/stdit/dit.c path_hint)."""
     dev, dt = controls.device, controls.dtype
     py = ((torch.arange(gh, dtype=torch.float32) + 0.5) / gh * 2 - 1).to(dev, dt)
@@ -52,8 +57,11 @@ def path_hint(controls, gh, gw):
     cx, cy, flag = controls[..., 0:1], controls[..., 1:2], controls[..., 2:3]  # (B, T, 1)
     dx = (cx - px) * flag
     dy = (cy - py) * flag
-    bump = torch.exp(-(dx * dx + dy * dy) / (2 * PATH_HINT_SIGMA * PATH_HINT_SIGMA)) * flag
-    return torch.stack([dx, dy, bump], dim=-1)
+    d2 = dx * dx + dy * dy
+    bump = torch.exp(-d2 / (2 * PATH_HINT_SIGMA * PATH_HINT_SIGMA)) * flag
+    sz = controls[..., 12:13].clamp_min(PATH_HINT_SIZE_MIN)
+    size = torch.exp(-d2 / (2 * sz * sz)) * (flag * controls[..., 13:14])
+    return torch.stack([dx, dy, bump, size], dim=-1)
 
 
 # ---- tokenizer ------------------------------------------------------------------
@@ -242,7 +250,7 @@ class DiT(nn.Module):
         self.t_fc2 = nn.Linear(D, D)
         self.text_proj = nn.Linear(cfg["text_dim"], D)
         if cfg.get("controls", 0):
-            # the per-frame control vector (T, 12) -> (T, D), added to the conditioning; the last
+            # the per-frame control vector (T, 14) -> (T, D), added to the conditioning; the last
             # layer starts at zero so that a model fine-tuned from one without controls starts
             # out computing exactly what it did
             assert cfg["controls"] == CONTROL_DIM
@@ -281,7 +289,7 @@ class DiT(nn.Module):
         """z (B, T, h, w, c) noisy latents; sigma (B,) or (B, T); text (B, L, Dt);
         cond (B, T, h, w, c), cond_mask (B, T): the given first frame (image-to-video).
         frame0: global index of z's first frame (for RoPE and the video's edges).
-        controls (B, T, 12): each frame's control vector (tools/physics.py control_vector), for a
+        controls (B, T, 14): each frame's control vector (tools/physics.py control_vector), for a
         model built with controls; None: none at all, exactly the computation of a model without
         them. Both embeddings are gated per frame by the flags (the path hint's by the path flag, the
         per-frame one by any flag), so all-zero vectors add nothing either."""
@@ -297,7 +305,7 @@ class DiT(nn.Module):
         x = self.patch_in(self.patchify(zin))
         if controls is not None:
             assert hasattr(self, "ctl_fc1"), "this model was built without controls (cfg controls=0)"
-            hint = path_hint(controls.to(x.dtype), h // p, w // p)  # (B, T, N, 3)
+            hint = path_hint(controls.to(x.dtype), h // p, w // p)  # (B, T, N, 4)
             # gated by the frame's path flag: a frame without a path gets nothing added, so a model
             # whose base was frozen while its controls trained computes the base model without them
             x = x + controls[..., 2:3, None].to(x.dtype) * self.ctl_tok_fc2(F.silu(self.ctl_tok_fc1(hint)))
@@ -442,9 +450,9 @@ class TimeshardModel(nn.Module):
 
 def drop_control_groups(controls, p, generator=None):
     """Training hook: each control group (path, motion, gravity, bounce, growth) of each clip is
-    dropped with probability p: its values and its flag set to 0, as when a user does not give it.
-    controls (B, T, 12) -> a new tensor; p a float, or a dict of group name -> probability.
-    The same groups are dropped for every frame of a clip."""
+    dropped with probability p: its values and its flag set to 0, as when a user does not give it;
+    the size group goes with the growth. controls (B, T, 14) -> a new tensor; p a float, or a dict
+    of group name -> probability. The same groups are dropped for every frame of a clip."""
     out = controls.clone()
     B = controls.shape[0]
     for name, (start, width) in CONTROL_GROUPS.items():
@@ -453,6 +461,20 @@ def drop_control_groups(controls, p, generator=None):
             continue
         drop = torch.rand(B, generator=generator, device="cpu") < pg
         out[drop.to(out.device), :, start:start + width] = 0
+        if name == "growth":
+            out[drop.to(out.device), :, SIZE_GROUP[0]:SIZE_GROUP[0] + SIZE_GROUP[1]] = 0
+    return out
+
+
+def widen_controls(sd):
+    """A state dict whose control modules were made for the 12-float vector and the 3-value path hint
+    (before the size group) -> the same with dit.ctl_fc1 taking 14 and dit.ctl_tok_fc1 4 inputs, the new
+    columns zero: the model computes exactly what it did, and the size input starts out ignored."""
+    out = dict(sd)
+    for k, n in (("dit.ctl_fc1.weight", CONTROL_DIM), ("dit.ctl_tok_fc1.weight", PATH_HINT_DIM)):
+        if k in out and out[k].shape[1] < n:
+            w = out[k]
+            out[k] = torch.cat([w, w.new_zeros(w.shape[0], n - w.shape[1])], dim=1)
     return out
 
 
@@ -468,7 +490,7 @@ def schedule(steps, shift):
 @torch.no_grad()
 def sample(model, prompt, noise, steps, cfg_scale, cond=None, cond_mask=None, controls=None):
     """Rectified-flow Euler with classifier-free guidance against the empty prompt.
-    noise (B, T, h, w, c) is the initial latent; returns the final latents. controls (B, T, 12)
+    noise (B, T, h, w, c) is the initial latent; returns the final latents. controls (B, T, 14)
     hold for both passes (guidance acts on the prompt); a model with controls gets zeros when None."""
     dev = noise.device
     B = noise.shape[0]

@@ -156,6 +156,8 @@ static void path_hint(float * out, const float * ctl, int64_t T, int g) {
     for (int64_t t = 0; t < T; t++) {
         const float * v = ctl + t * TS_CONTROL_DIM;
         const float cx = v[0], cy = v[1], flag = v[2];
+        const float sz = fmaxf(v[TS_CONTROL_SIZE], TS_PATH_HINT_SIZE_MIN), sflag = flag * v[TS_CONTROL_SIZE + 1];
+        const float two_z2 = 2.0f * sz * sz;
         for (int i = 0; i < g; i++) {
             const float py = ((float)i + 0.5f) / (float)g * 2.0f - 1.0f;
             for (int j = 0; j < g; j++) {
@@ -163,7 +165,7 @@ static void path_hint(float * out, const float * ctl, int64_t T, int g) {
                 float * o = out + ((t * g + i) * g + j) * TS_PATH_HINT_DIM;
                 const float dx = (cx - px) * flag, dy = (cy - py) * flag;
                 const float d2 = dx * dx + dy * dy;
-                o[0] = dx, o[1] = dy, o[2] = expf(-d2 / two_s2) * flag;
+                o[0] = dx, o[1] = dy, o[2] = expf(-d2 / two_s2) * flag, o[3] = expf(-d2 / two_z2) * sflag;
             }
         }
     }
@@ -206,12 +208,12 @@ void ts_dit_ws_set_controls(ts_dit_ws * ws, const ts_model * m, const float * ct
     op->upload(be, ws->ctl_tok, hint, (size_t)(T * N * KH) * sizeof(float));
     free(hint);
     free(host);
-    // MLP: Linear(12, D), SiLU, Linear(D, D); ws->t1 is free scratch between forwards
+    // MLP: Linear(14, D), SiLU, Linear(D, D); ws->t1 is free scratch between forwards
     op->linear(be, ws->ctl_emb, D, ws->ctl, K, m->dit.ctl_fc1_w, m->dit.ctl_fc1_b, T, K, D);
     op->silu(be, ws->ctl_emb, T * D);
     op->linear(be, ws->t1, D, ws->ctl_emb, D, m->dit.ctl_fc2_w, m->dit.ctl_fc2_b, T, D, D);
     op->copy(be, ws->ctl_emb, ws->t1, (size_t)(T * D) * sizeof(float));
-    // per token: Linear(3, D), SiLU, Linear(D, D); ws->tmp (T, N, D) likewise
+    // per token: Linear(4, D), SiLU, Linear(D, D); ws->tmp (T, N, D) likewise
     op->linear(be, ws->tmp, D, ws->ctl_tok, KH, m->dit.ctl_tok_fc1_w, m->dit.ctl_tok_fc1_b, T * N, KH, D);
     op->silu(be, ws->tmp, T * N * D);
     op->linear(be, ws->ctl_tok_emb, D, ws->tmp, D, m->dit.ctl_tok_fc2_w, m->dit.ctl_tok_fc2_b, T * N, D, D);

@@ -63,7 +63,10 @@ static enum ts_status load_config(const ts_weights * w, struct ts_model_config *
     if (ts_weights_config_has(w, "controls")) {  // absent: a model from before the motion controls
         TS_TRY(cfg_int(w, "controls", &c->controls, 0, TS_CONTROL_DIM));
         if (c->controls != 0 && c->controls != TS_CONTROL_DIM)
-            return ts_error(TS_ERR_MODEL, "this engine reads 12-value control vectors (docs/controls.md)",
+            return ts_error(TS_ERR_MODEL,
+                            c->controls == 12 ? "a model made before the size input (12 values): export it again "
+                                                "with tools/export.py, which adds the size columns at zero"
+                                              : "this engine reads 14-value control vectors (docs/controls.md)",
                             "model config 'controls' = %d (expected 0 or %d)", c->controls, TS_CONTROL_DIM);
     }
     if (ts_weights_config_has(w, "label")) TS_TRY(ts_weights_config_str(w, "label", c->label, sizeof(c->label)));

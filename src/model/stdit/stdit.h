@@ -13,10 +13,13 @@
 #define TS_VAE_MAX_LEVELS 4
 // The path hint of a model with motion controls: per token, the path's
 // centre offset from the token's centre (dx, dy, in the control vector's
-// units: the frame spans -1..1) and a Gaussian bump exp(-(dx^2+dy^2) /
-// (2 sigma^2)); all zero on frames without a path (tsmodel.py path_hint).
-#define TS_PATH_HINT_DIM 3
+// units: the frame spans -1..1), a Gaussian bump exp(-(dx^2+dy^2) /
+// (2 sigma^2)), and one as wide as the planned size s (the size group,
+// s at least TS_PATH_HINT_SIZE_MIN; zero without one); all zero on frames
+// without a path (tsmodel.py path_hint).
+#define TS_PATH_HINT_DIM 4
 #define TS_PATH_HINT_SIGMA 0.25f
+#define TS_PATH_HINT_SIZE_MIN 0.01f
 
 struct ts_model_config {
     // text
