@@ -119,6 +119,8 @@ def main():
         m = tsmodel.TimeshardModel(cfg, meta["vocab"])
         m.load_state_dict(sd)
         label = a.label or f"trained {meta['step']} steps"
+    if len(label.encode()) > 255:  # the engine reads config strings of at most 255 bytes (ts_model_config.label)
+        raise SystemExit(f"--label is {len(label.encode())} bytes; the engine reads at most 255")
     if a.out.endswith(".safetensors"):
         write_safetensors(m, a.out, a.dtype, {"label": label})
     else:
