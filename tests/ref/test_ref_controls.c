@@ -4,12 +4,14 @@
 // tools/physics.py control_vector; the DiT forward with controls, with all-zero
 // controls and with none matches the reference (1 and 2 threads); with the
 // embedding's last layer zeroed the output is bit-identical to the model
-// without the control weights; and the DiT with controls over chunks (threads
-// trading halos) is bit-identical to the whole video.
+// without the control weights; the DiT with controls over chunks (threads
+// trading halos) is bit-identical to the whole video; and a model file made
+// before the size group (config controls = 12) is refused with the way out.
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>  // mkstemp, unlink
 
 #include "core/common.h"
 #include "model/controls.h"
@@ -85,6 +87,38 @@ int main(int argc, char ** argv) {
     VERDICT(m0->cfg.controls == TS_CONTROL_DIM && m0->dit.ctl_fc1_w && m0->dit.ctl_fc2_w && m0->dit.ctl_tok_fc1_w &&
                 m0->dit.ctl_tok_fc2_w,
             "model: config controls = %d, control weights loaded", m0->cfg.controls);
+    {  // a file made before the size group (config controls = 12) is refused, with the way out
+        char old_path[] = "/tmp/ts-ctl12-XXXXXX";
+        int fd = mkstemp(old_path);
+        FILE * in = fopen(model_path, "rb");
+        FILE * out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        TS_ASSERT(in && out);
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, in)) > 0) TS_ASSERT(fwrite(chunk, 1, n, out) == n);
+        fclose(in);
+        fclose(out);
+        // the attribute is deleted and written again (H5Awrite on it in place fails in HDF5 1.10)
+        hid_t of = H5Fopen(old_path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t og = of >= 0 ? H5Gopen2(of, "config", H5P_DEFAULT) : -1;
+        TS_ASSERT(og >= 0 && H5Adelete(og, "controls") >= 0);
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t oa = H5Acreate2(og, "controls", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        const long long twelve = 12;
+        TS_ASSERT(oa >= 0 && H5Awrite(oa, H5T_NATIVE_LLONG, &twelve) >= 0);
+        H5Aclose(oa);
+        H5Sclose(sp);
+        H5Gclose(og);
+        H5Fclose(of);
+        ts_model * m12 = NULL;
+        ts_error_clear();
+        enum ts_status st12 = ts_model_load(&m12, old_path, be0);
+        VERDICT(st12 != TS_OK && strstr(ts_last_error(), "'controls' = 12") &&
+                    strstr(ts_last_hint(), "export it again with tools/export.py"),
+                "a model with controls = 12 is refused: %s / %s", ts_last_error(), ts_last_hint());
+        if (m12) ts_model_free(&m12);
+        unlink(old_path);
+    }
     int64_t nz = 0;
     double * rz = read_ref(f, "dit.z", &nz);
     const int hw = ts_cfg_latent_hw(&m0->cfg);
