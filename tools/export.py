@@ -111,11 +111,11 @@ def main():
         if a.controls_shards:
             csd, cmeta = load_shards(a.controls_shards)
             sd.update({k: v for k, v in csd.items() if k.startswith("dit.ctl_")})
-            cfg["controls"] = tsmodel.CONTROL_DIM
-        sd = tsmodel.widen_controls(sd)  # control modules made before the size group: its columns zero
-        if cfg.get("controls", 0):
-            cfg["controls"] = tsmodel.CONTROL_DIM
             meta = dict(meta, step=cmeta["step"])
+        if a.controls_shards or cfg.get("controls", 0):
+            # control modules made before the size group (controls = 12) get its columns at zero
+            sd = tsmodel.widen_controls(sd)
+            cfg["controls"] = tsmodel.CONTROL_DIM
         m = tsmodel.TimeshardModel(cfg, meta["vocab"])
         m.load_state_dict(sd)
         label = a.label or f"trained {meta['step']} steps"

@@ -421,7 +421,7 @@ def control_labels(truth, frames, fps, W, H, f0=0, centres=None, radii=None):
                 v[0], v[1], v[2] = float(centres[0][i][k]) / W * 2 - 1, float(centres[1][i][k]) / H * 2 - 1, 1.0
         if radii is not None and "growth" in tr:
             for k, v in enumerate(rows):
-                v[12], v[13] = float(radii[i][k]) / min(W, H) * 2, 1.0
+                set_size(v, float(radii[i][k]), W, H)
         out.append(rows)
     return out
 
@@ -493,13 +493,18 @@ def control_vectors(frames, fps, W, H, f0=0, **spec):
         if tr is not None:
             v[0], v[1], v[2] = tr[k][0] / W * 2 - 1, tr[k][1] / H * 2 - 1, 1.0
         if rs is not None:
-            v[12], v[13] = rs[k] / min(W, H) * 2, 1.0
+            set_size(v, rs[k], W, H)
         out.append(v)
     return out
 
 
 # ---- motion controls: the per-frame control vector (docs/controls.md) ---------------------------------
 CONTROL_DIM = 14
+
+
+def set_size(v, r, W, H):
+    """Sets the size group of control vector v: radius r pixels as r/min(W,H)*2, and its flag."""
+    v[SIZE_GROUP[0]], v[SIZE_GROUP[1]] = r / min(W, H) * 2, 1.0
 
 
 def control_vector(frame, fps, W, H, path=None, motion=None, gravity=None, bounce=None, growth=None):

@@ -253,10 +253,11 @@ def train_dit(a, dev):
             p.requires_grad_(n in ("dit.ctl_fc1.weight", "dit.ctl_tok_fc1.weight"))
         w_tok = named["dit.ctl_tok_fc1.weight"]
         with torch.no_grad():
-            if not os.path.exists(a.ckpt) and not w_tok[:, 3].any():
+            size_col, bump_col = tsmodel.PATH_HINT_DIM - 1, tsmodel.PATH_HINT_DIM - 2  # path_hint's order
+            if not os.path.exists(a.ckpt) and not w_tok[:, size_col].any():
                 # the size bump starts as the path bump's twin: "the object is here", as wide as planned
-                w_tok[:, 3] = w_tok[:, 2]
-                ema.dit.ctl_tok_fc1.weight[:, 3] = w_tok[:, 3]
+                w_tok[:, size_col] = w_tok[:, bump_col]
+                ema.dit.ctl_tok_fc1.weight[:, size_col] = w_tok[:, size_col]
         size_frozen = [(named["dit.ctl_fc1.weight"], slice(0, tsmodel.SIZE_GROUP[0])),
                        (w_tok, slice(0, tsmodel.PATH_HINT_DIM - 1))]
         size_frozen = [(p, sl, p.data[:, sl].clone()) for p, sl in size_frozen]

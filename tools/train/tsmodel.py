@@ -59,8 +59,9 @@ def path_hint(controls, gh, gw):
     dy = (cy - py) * flag
     d2 = dx * dx + dy * dy
     bump = torch.exp(-d2 / (2 * PATH_HINT_SIGMA * PATH_HINT_SIGMA)) * flag
-    sz = controls[..., 12:13].clamp_min(PATH_HINT_SIZE_MIN)
-    size = torch.exp(-d2 / (2 * sz * sz)) * (flag * controls[..., 13:14])
+    s0 = SIZE_GROUP[0]
+    sz = controls[..., s0:s0 + 1].clamp_min(PATH_HINT_SIZE_MIN)
+    size = torch.exp(-d2 / (2 * sz * sz)) * (flag * controls[..., s0 + 1:s0 + 2])
     return torch.stack([dx, dy, bump, size], dim=-1)
 
 
