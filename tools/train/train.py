@@ -310,6 +310,9 @@ def train_dit(a, dev):
         xt = (1 - sg) * z0 + sg * eps
         target = eps - z0
         lr = (a.lr or 3e-4) * min(1.0, (step + 1) / 500)
+        if a.lr_cosine > 0:  # by the share of this run's wall time gone, so a timed run ends at the floor
+            gone = min(1.0, (time.time() - t_start) / (a.minutes * 60))
+            lr *= a.lr_cosine + (1 - a.lr_cosine) * 0.5 * (1 + math.cos(math.pi * gone))
         for gr in opt.param_groups:
             gr["lr"] = lr * gr.get("lr_mult", 1.0)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
@@ -365,6 +368,11 @@ def train_dit(a, dev):
             if a.export:
                 save_shards(ema.state_dict(), a.export, {"step": step, "wall": wall0 + now - t_start,
                                                          "config": cfg, "vocab": vocab})
+            if a.export_controls:
+                ctl = {k: v for k, v in ema.state_dict().items() if k.startswith("dit.ctl_")}
+                meta = {"step": step, "wall": wall0 + now - t_start, "config": cfg, "vocab": vocab}
+                save_shards(ctl, a.export_controls, meta)
+                save_shards(ctl, f"{a.export_controls}-s{step}", meta)
             last_save = now
             print(f"saved {a.ckpt} at step {step}", flush=True)
         if done:
@@ -384,6 +392,12 @@ def main():
     ap.add_argument("--save-every", type=float, default=120)
     ap.add_argument("--opt-state", action="store_true", help="keep optimizer state in a side file")
     ap.add_argument("--export", help="also write the EMA weights as bf16 shards PREFIX-NN.pt at each save")
+    ap.add_argument("--export-controls",
+                    help="also write the EMA's control modules (dit.ctl_*) alone at each save: PREFIX-00.pt "
+                         "(the latest, as split_controls.py writes it) and PREFIX-sSTEP-00.pt (kept)")
+    ap.add_argument("--lr-cosine", type=float, default=0.0,
+                    help="after warm-up, the learning rate follows a cosine over this run's --minutes of wall "
+                         "time down to this share of it (e.g. 0.1); 0: constant")
     ap.add_argument("--init", help="start a new run from EMA shards PREFIX (when --ckpt does not exist)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--controls", type=float, default=0.0,
