@@ -208,6 +208,32 @@ ROWS = [  # (kind, key, name, format)
 ]
 
 
+def per_clip(rows):
+    """The controlled clips one line each: what was commanded, what was measured, whether every goal of
+    the clip's controls was met."""
+    L = ["Per clip (controlled; \"goals\" is every goal of the clip's controls met):", "",
+         "| id | kind | controls | measured | goals |", "|---:|---|---|---|:--:|"]
+    for r in sorted(rows, key=lambda r: r["id"]):
+        if r["kind"] == "path":
+            pe = (r.get("path_error") or {}).get("rms")
+            got = f"path RMS {pe:.2f} px" if pe is not None else "no track"
+        elif r["kind"] == "motion":
+            v = r.get("velocity") or {}
+            got = f"measured {v['dx']:+.2f},{v['dy']:+.2f} px/frame" if v.get("dx") is not None else "no track"
+        elif r["kind"] == "bounce":
+            b = r.get("bounce") or {}
+            g, e = b.get("gravity"), b.get("restitution")
+            got = (f"gravity {g:.0f}" if g is not None else "gravity -") + \
+                  (f", restitution {e:.2f}" if e is not None else ", restitution -") + \
+                  f", frames sinking {100 * r['physics']['sink']:.0f}%"
+        else:
+            gr = (r.get("growth") or {}).get("rate")
+            got = f"rate {gr:+.3f}/s" if gr is not None else "no size curve"
+        met = bool(r["ok"]) and all(r["ok"].values())
+        L.append(f"| {r['id']} | {r['kind']} | `{r['flags']}` | {got} | {'yes' if met else 'no'} |")
+    return "\n".join(L)
+
+
 def fmt(v, kind):
     if v is None:
         return "-"
@@ -294,6 +320,8 @@ def cmd_run(a):
         note += (("\n\n" if note else "") + f"Generation: {len(secs)} videos, {np.mean(secs):.1f} s each on average "
                  f"({a.jobs} at a time, {a.threads or 'default'} thread(s) each); baseline half {bwall / 60:.1f} min wall")
     tab = table(sc, sb, hdr, note)
+    if rows["ctl"]:
+        tab += "\n\n" + per_clip(rows["ctl"])
     res = {"summary": {"controlled": sc, "baseline": sb}, "controlled_error": cerr, "baseline_error": berr,
            "settings": {k: getattr(a, k) for k in ("model", "steps", "cfg", "threads", "jobs")},
            "seconds_per_video": float(np.mean(secs)) if secs else None, "baseline_wall_s": bwall,
