@@ -495,6 +495,19 @@ void ts_control_plan_describe(const struct ts_control_plan * p, char * buf, size
     int segs = 0;
     for (int i = 0; i < p->n_segs; i++) segs += p->segs[i].given != 0;
     if (segs) PUT("%d storyboard segment(s) with their own", segs);
+    // what the planner adds: the defaults a bounce takes for what was not given, and on how many
+    // frames the model follows a planned centre and size ("The planned track")
+    const unsigned gb = (1u << TS_CONTROL_GRAVITY) | (1u << TS_CONTROL_BOUNCE);
+    if ((c->given & gb) == (1u << TS_CONTROL_GRAVITY)) PUT("restitution %g assumed", PLAN_RESTITUTION);
+    if ((c->given & gb) == (1u << TS_CONTROL_BOUNCE))
+        PUT("gravity %g px/s^2 assumed", PLAN_GRAVITY * p->video.height / PLAN_REF);
+    int64_t n_track = 0, n_size = 0;
+    for (int64_t f = 0; f < p->video.frames; f++) {
+        n_track += p->planned && p->planned[f];
+        n_size += p->sized && p->sized[f];
+    }
+    if (n_track) PUT("centre planned on %lld of %lld frames", (long long)n_track, (long long)p->video.frames);
+    if (n_size) PUT("size planned on %lld of %lld frames", (long long)n_size, (long long)p->video.frames);
     if (!k) PUT("none");
 #undef PUT
 }

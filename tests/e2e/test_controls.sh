@@ -69,6 +69,9 @@ same "controls: 3 ranks == 1 rank (flags)" $WORK/f1.h5 $WORK/f3.h5
 "$TS" generate --model "$CTL" --prompt "$P" --frames 9 "${A[@]}" --dry-run > $WORK/dry.log 2>&1
 grep -q "controls  path of 3 key(s), gravity 125 px/s^2, bounce 0.8, growth -0.3/s" $WORK/dry.log
 verdict "the settings table lists the controls" $((1 - $?))
+"$TS" generate --model "$CTL" --prompt "$P" --frames 9 --gravity 200 --dry-run > $WORK/dry2.log 2>&1
+grep -q "controls  gravity 200 px/s^2, restitution 0.8 assumed, centre planned on 9 of 9 frames" $WORK/dry2.log
+verdict "the settings table says what the planner assumes and plans" $((1 - $?))
 
 # a checkpoint records the controls: resumed with them (on 3 ranks) it gives the uninterrupted
 # bits; resumed with other controls it is refused
