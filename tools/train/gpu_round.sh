@@ -3,9 +3,8 @@
 # continuing from the committed EMA shards when present. Results go to $OUT.
 #   tools/train/gpu_round.sh VAE_MINUTES DIT_MINUTES
 #   env: OUT (default /tmp/out), DIT_BATCH (64), DIT_LR (train.py's default), VAE_BATCH (256),
-#        DIT_ARGS (more train.py flags; the motion controls' round:
-#        DIT_ARGS="--init-controls tools/train/ckpt/dit-ctl --controls 0.5 --control-drop 0.3
-#        --keep-own-control --freeze-base --ctl-lr-mult 5 --ema 0.99", docs/controls.md)
+#        DIT_ARGS (more train.py flags). The motion controls' modules train with
+#        tools/train/gpu_controls.sh instead (several runs at once, the base frozen; docs/controls.md)
 set -u
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
