@@ -365,12 +365,11 @@ def train_dit(a, dev):
                          "wall": wall0 + now - t_start, "config": cfg, "vocab": vocab}, a.ckpt)
             if a.opt_state:
                 save_atomic(opt.state_dict(), opt_path)
+            meta = {"step": step, "wall": wall0 + now - t_start, "config": cfg, "vocab": vocab}
             if a.export:
-                save_shards(ema.state_dict(), a.export, {"step": step, "wall": wall0 + now - t_start,
-                                                         "config": cfg, "vocab": vocab})
+                save_shards(ema.state_dict(), a.export, meta)
             if a.export_controls:
                 ctl = {k: v for k, v in ema.state_dict().items() if k.startswith("dit.ctl_")}
-                meta = {"step": step, "wall": wall0 + now - t_start, "config": cfg, "vocab": vocab}
                 save_shards(ctl, a.export_controls, meta)
                 save_shards(ctl, f"{a.export_controls}-s{step}", meta)
             last_save = now
