@@ -121,8 +121,9 @@ def control_labels(truth, frames, fps=12.0, size=64, t0=0.0, drop=0.0, gen=None,
     return torch.tensor(lab, dtype=torch.float32).view(len(truth), frames, physics.CONTROL_DIM)
 
 
-def render(params, cx, cy, r, size=64, device="cpu"):
-    """Frames (B, T, size, size, 3) float in [-1, 1], anti-aliased edges."""
+def render(params, cx, cy, r, size=64, device="cpu", coverage=False):
+    """Frames (B, T, size, size, 3) float in [-1, 1], anti-aliased edges; coverage=True: and the object's
+    coverage of each pixel (B, T, size, size) in [0, 1]."""
     B, T = cx.shape
     cx, cy, r = (a.to(device=device, dtype=torch.float32).view(B, T, 1, 1) for a in (cx, cy, r))
     yy, xx = torch.meshgrid(torch.arange(size, device=device, dtype=torch.float32) + 0.5,
@@ -139,8 +140,8 @@ def render(params, cx, cy, r, size=64, device="cpu"):
     cov = (0.5 - sd).clamp(0, 1).unsqueeze(-1)  # (B, T, H, W, 1)
     fg = torch.tensor([COLORS[p["color"]] for p in params], device=device, dtype=torch.float32).view(B, 1, 1, 1, 3)
     bg = torch.tensor([BACKGROUNDS[p["bg"]] for p in params], device=device, dtype=torch.float32).view(B, 1, 1, 1, 3)
-    img = bg + (fg - bg) * cov
-    return img / 127.5 - 1.0
+    img = (bg + (fg - bg) * cov) / 127.5 - 1.0
+    return (img, cov.squeeze(-1)) if coverage else img
 
 
 def batch(n, frames, gen, fps=12.0, device="cpu", held_out="exclude", controls=False, control_share=0.5,

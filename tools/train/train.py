@@ -112,10 +112,12 @@ class Prefetch:
             self.q.put((p, cx, cy, r, caps, labels, own))
 
     def get(self, device):
-        """Frames on the device, captions, the control labels (B, T, 14) or None, and which of those
-        columns are a control clip's own control (B, 14) bool, or None."""
+        """Frames on the device, the object's coverage of each pixel (B, T, H, W), captions, the control
+        labels (B, T, 14) or None, and which of those columns are a control clip's own control (B, 14)
+        bool, or None."""
         p, cx, cy, r, caps, labels, own = self.q.get()
-        return shapes.render(p, cx, cy, r, device=device), caps, labels, own
+        video, cov = shapes.render(p, cx, cy, r, device=device, coverage=True)
+        return video, cov, caps, labels, own
 
 
 def attribute_dropout(caps, p):
@@ -290,7 +292,7 @@ def train_dit(a, dev):
     losses = []
     ema_decay = a.ema
     while True:
-        video, caps, labels, own = pf.get(dev)
+        video, cov, caps, labels, own = pf.get(dev)
         B = video.shape[0]
         with torch.no_grad():
             z0 = model.vae.encode(video).float()  # (B, T, h, w, c)
@@ -337,7 +339,17 @@ def train_dit(a, dev):
             elif cfg.get("controls", 0):
                 ctl = torch.zeros(B, T, tsmodel.CONTROL_DIM, device=dev)
             v = model.dit(xt, sigma, text, pooled, tmask, cond, cmask, controls=ctl)
-        loss = F.mse_loss(v.float(), target)
+        if a.object_weight > 0:
+            # where the object is (its coverage on the latent grid, one latent pixel wider) weighs
+            # 1 + W: the background is easy, and where and how large the object is drawn is what a
+            # control decides, a small share of a plain mean
+            h, w = z0.shape[2:4]
+            m = F.adaptive_max_pool2d(cov.flatten(0, 1)[:, None], (h, w))
+            m = F.max_pool2d(m, 3, stride=1, padding=1).view(B, T, h, w, 1)
+            wt = 1.0 + a.object_weight * m
+            loss = (wt * (v.float() - target) ** 2).mean() / wt.expand_as(target).mean()
+        else:
+            loss = F.mse_loss(v.float(), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -421,6 +433,8 @@ def main():
                          "applies to the plain clips only (the prompt alone learns from the plain draw only)")
     ap.add_argument("--control-drop", type=float, default=0.3,
                     help="probability that each control group of a clip is dropped (values and flag zero)")
+    ap.add_argument("--object-weight", type=float, default=0.0,
+                    help="dit: the loss where the object is (one latent pixel around it too) weighs 1 + W")
     ap.add_argument("--attr-drop", type=float, default=0.0,
                     help="share of captions with one attribute's words masked (prompt weight 0)")
     ap.add_argument("--set", action="append", help="config override key=value (new runs)")
