@@ -72,6 +72,8 @@ int ts_text_line(FILE * f, char * buf, size_t cap, size_t * len);
 // 1 when a and b name the same file: the same inode where both exist, else the
 // same directory and the same last component (outputs compared with inputs).
 int ts_same_file(const char * a, const char * b);
+// 1 when path names a directory (following links).
+int ts_is_dir(const char * path);
 // Memory this process could still get (MemAvailable), bytes; -1 unknown.
 int64_t ts_mem_available(void);
 // TS_OK when `bytes` per rank fit in the available memory shared by `sharers`

@@ -60,6 +60,11 @@ int ts_same_file(const char * a, const char * b) {
            sa.st_ino == sb.st_ino;
 }
 
+int ts_is_dir(const char * path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int64_t ts_mem_available(void) {
     FILE * f = fopen("/proc/meminfo", "r");
     if (!f) return -1;

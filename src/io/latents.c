@@ -471,6 +471,9 @@ static enum ts_status read_frames(const char * path, const char * dset, MPI_Comm
     if (access(path, R_OK) != 0)
         st = ts_error(TS_ERR_IO, "check the path given with --resume, --latents or --noise", "cannot open %s file '%s': %s",
                       dset, path, strerror(errno));
+    else if (ts_is_dir(path))
+        st = ts_error(TS_ERR_IO, "give the HDF5 file itself, not its folder", "'%s' is a directory, not a %s file", path,
+                      dset);
     st = agree(cm, st);
     if (st != TS_OK) {
         MPI_Comm_free(&cm);
@@ -636,6 +639,9 @@ enum ts_status ts_latents_read_group(const char * path, MPI_Comm comm, int64_t g
     enum ts_status st = TS_OK;
     if (access(path, R_OK) != 0)
         st = ts_error(TS_ERR_IO, "check the path given with --resume", "cannot open '%s': %s", path, strerror(errno));
+    else if (ts_is_dir(path))
+        st = ts_error(TS_ERR_IO, "give the HDF5 file itself, not its folder", "'%s' is a directory, not a checkpoint",
+                      path);
     st = agree(cm, st);
     hid_t file = H5I_INVALID_HID, gr = H5I_INVALID_HID;
     hsize_t dims[4] = {0, 0, 0, 0};

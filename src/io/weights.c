@@ -665,6 +665,9 @@ static enum ts_status st_read(const ts_weights * w, const struct ts_wtensor * t,
 enum ts_status ts_weights_open(const char * path, ts_weights ** out) {
     TS_ASSERT(path && out);
     *out = NULL;
+    if (ts_is_dir(path))
+        return ts_error(TS_ERR_IO, "give a weights file (.h5, .safetensors) or a model directory that has one",
+                        "'%s' is a directory, not a weights file", path);
     FILE * f = fopen(path, "rb");
     if (!f)
         return ts_error(TS_ERR_IO, "check the path given with --model", "cannot open weights file '%s': %s", path,

@@ -278,6 +278,12 @@ static enum ts_status setup_latents(struct ts_run * r) {
                             r->gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
                             r->sh.lat_w, r->sh.lat_c);
         TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, r->g0, r->Tn, r->host));
+        if (!r->gp->resume_path)  // resumed, the checkpoint's latents replace it
+            for (int64_t i = 0; i < r->n_lat; i++)
+                if (!isfinite(r->host[i]))
+                    return ts_error(TS_ERR_FORMAT, "write finite float32 values to /noise (e.g. standard normal draws)",
+                                    "--noise '%s' holds a value that is not a finite number (latent frame %lld)",
+                                    r->gp->noise_path, (long long)(r->g0 + i / r->cell));
     }
     if (r->gp->resume_path) {
         TS_TRY(ts_run_resume_read(r));

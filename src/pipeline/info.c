@@ -1,8 +1,11 @@
 // timeshard info: a weights file's config, tensors and digest, or a latents /
 // checkpoint file's shape and attributes; timeshard devices; --explain-prompt.
+#include <errno.h>
+#include <hdf5.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>  // access
 
 #include "core/common.h"
 #include "io/latents.h"
@@ -84,8 +87,28 @@ static int info_family(const struct ts_family * fam, const char * path) {
     return st == TS_OK ? 0 : ts_print_last_error();
 }
 
+// The float width of a file's /latents (32 when it cannot be told).
+static int latents_bits(const char * path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int bits = 32;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return bits;
+    hid_t d = H5Dopen2(f, "latents", H5P_DEFAULT);
+    if (d >= 0) {
+        hid_t t = H5Dget_type(d);
+        if (t >= 0) bits = (int)H5Tget_size(t) * 8, H5Tclose(t);
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+    return bits;
+}
+
 int ts_info_command(const char * path) {
     ts_error_clear();
+    if (access(path, R_OK) != 0) {
+        ts_error(TS_ERR_IO, "check the path", "cannot open '%s': %s", path, strerror(errno));
+        return ts_print_last_error();
+    }
     const struct ts_family * fam = ts_family_for_path(path);
     if (fam && fam != &ts_family_stdit) return info_family(fam, path);
     ts_error_clear();
@@ -111,7 +134,7 @@ int ts_info_command(const char * path) {
     int rc = 0;
     if (st == TS_OK) {
         printf("# %s %s\n", meta.step >= 0 ? "checkpoint" : "latents", path);
-        printf("  latents          (%lld, %d, %d, %d) float32\n", (long long)T, h, wd, c);
+        printf("  latents          (%lld, %d, %d, %d) float%d\n", (long long)T, h, wd, c, latents_bits(path));
         printf("  prompt           %s\n", meta.prompt);
         printf("  seed             %llu\n  steps            %lld\n  cfg              %g\n  fps              %g\n",
                (unsigned long long)meta.seed, (long long)meta.steps, meta.cfg, meta.fps);

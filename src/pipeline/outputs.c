@@ -10,6 +10,7 @@
 #include "io/frames.h"
 #include "io/latents.h"
 #include "io/video.h"
+#include "io/weights.h"  // ts_file_sha256
 #include "pipeline/hooks.h"
 #include "pipeline/run.h"
 
@@ -28,6 +29,18 @@ static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_m
         if (vals[i] && k + 1 < sizeof(meta->prompt))
             snprintf(meta->prompt + k, sizeof(meta->prompt) - k, "\n%s \"%s\"", flags[i], vals[i]);
     }
+    // and so do the other settings that change the sampled latents, when given (nothing is added
+    // for a default, so checkpoints of default runs made before these lines still resume)
+    char more[600] = "", digest[65] = "";
+    size_t m = 0;
+    if (gp->negative_prompt && gp->negative_prompt[0])
+        m += (size_t)snprintf(more + m, sizeof more - m, "\n--negative-prompt \"%.400s\"", gp->negative_prompt);
+    if (gp->blend > 0 && m < sizeof more) m += (size_t)snprintf(more + m, sizeof more - m, "\n--blend %d", gp->blend);
+    if (gp->window > 0 && m < sizeof more) m += (size_t)snprintf(more + m, sizeof more - m, "\n--window %d", gp->window);
+    if (gp->image_path && m < sizeof more && ts_file_sha256(gp->image_path, digest) == TS_OK)
+        snprintf(more + m, sizeof more - m, "\n--image sha256:%s", digest);
+    size_t k = strlen(meta->prompt);
+    if (more[0] && k + 1 < sizeof(meta->prompt)) snprintf(meta->prompt + k, sizeof(meta->prompt) - k, "%s", more);
     meta->seed = r->gp->seed;
     meta->steps = r->steps;
     meta->cfg = r->cfg;
@@ -55,8 +68,9 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     int h = 0, w = 0, ch = 0;
     struct ts_latents_meta meta, want;
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, 0, 0, NULL, &meta));
-    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, frames and model as the "
-                        "interrupted run";
+    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, frames, fps, negative "
+                        "prompt, blend, window, image and model as the interrupted run ('timeshard info CHECKPOINT' "
+                        "shows them)";
     if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
                         path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
@@ -65,7 +79,11 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
     char diff[160] = "";
-    if (strcmp(meta.prompt, want.prompt) != 0) snprintf(diff, sizeof diff, "another prompt or other motion controls");
+    if (strcmp(meta.prompt, want.prompt) != 0)
+        snprintf(diff, sizeof diff, "another prompt, other motion controls or another --negative-prompt, --blend, "
+                                    "--window or --image");
+    else if (meta.fps != want.fps)
+        snprintf(diff, sizeof diff, "%g fps; this run has %g", meta.fps, want.fps);
     else if (meta.seed != want.seed)
         snprintf(diff, sizeof diff, "seed %llu; this run has %llu", (unsigned long long)meta.seed,
                  (unsigned long long)want.seed);
