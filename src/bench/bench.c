@@ -1,6 +1,7 @@
 // timeshard bench: time of the DiT forward (one rank) and its achieved GFLOP/s
 // beside the machine's sgemm GFLOP/s measured in the same run.
 #include <cblas.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,6 +489,20 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
 
 // One rank's DiT forward: median time, GFLOP/s against the machine's GEMM
 // peak measured in the same call, and the per-op profile with --profile.
+// A whole number for a bench flag in [lo, hi]; 0 (after one error line) when it is not one.
+static int bench_int(const char * flag, const char * v, long long lo, long long hi, int * out) {
+    char * end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "timeshard: error: %s '%s' is not a whole number in [%lld, %lld]\n"
+                        "---> HINT: see 'timeshard bench --help'\n", flag, v, lo, hi);
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
 static int bench_forward(const char * model_path, const char * backend, const char * dtype, int frames, int threads,
                          int reps, int json, int profile) {
     ts_backend_t be = NULL;
@@ -513,6 +528,17 @@ static int bench_forward(const char * model_path, const char * backend, const ch
         return ts_print_last_error();
     }
     const struct ts_model_config * c = &m->cfg;
+    struct ts_shape sh;
+    if (!on_gpu) {  // what a generation of these frames on one rank would plan: refused when it does not fit
+        char what[64];
+        snprintf(what, sizeof what, "a forward of %d frames", frames);
+        if (ts_family_stdit.shape(m, frames, 0, 0, 0, &sh) != TS_OK ||
+            ts_mem_check(ts_family_stdit.mem_bytes(m, &sh, sh.latent_frames), 1, what, "bench fewer --frames") != TS_OK) {
+            ts_model_free(&m);
+            ts_backend_free(&be);
+            return ts_print_last_error();
+        }
+    }
     int hw = ts_cfg_latent_hw(c);
     int64_t n = (int64_t)frames * hw * hw * c->latent_channels;
     float * z = be->ops->alloc(be, (size_t)n * sizeof(float));
@@ -596,13 +622,13 @@ int ts_bench_command(int argc, char ** argv) {
         case 'T': trace = 1; break;
         case 'C': ceiling = 1; break;
         case 'H': halo = optarg; break;
-        case 'W': width = atoi(optarg); break;
-        case 'E': height = atoi(optarg); break;
+        case 'W': if (!bench_int("--width", optarg, 1, 8192, &width)) return 1; break;
+        case 'E': if (!bench_int("--height", optarg, 1, 8192, &height)) return 1; break;
         case 'O': save = optarg; break;
         case 'm': model_path = optarg; break;
-        case 'n': frames = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'r': reps = atoi(optarg); break;
+        case 'n': if (!bench_int("--frames", optarg, 1, 1 << 20, &frames)) return 1; break;
+        case 't': if (!bench_int("--threads", optarg, 1, 4096, &threads)) return 1; break;
+        case 'r': if (!bench_int("--reps", optarg, 1, 100000, &reps)) return 1; break;
         case 'j': json = 1; break;
         case 'h':
             printf("usage: timeshard bench [options]\n\n"
@@ -646,6 +672,11 @@ int ts_bench_command(int argc, char ** argv) {
             fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
             return 1;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "timeshard: error: bench takes no argument '%s'\n---> HINT: see 'timeshard bench --help'\n",
+                argv[optind]);
+        return 1;
     }
     if (model_path && ts_family_wan.probe(model_path)) {
         if (scaling && strcmp(scaling, "strong")) {

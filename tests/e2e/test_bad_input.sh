@@ -67,4 +67,29 @@ expect_fail "missing preset" $O "${GEN[@]}" --config nosuchpreset
 expect_fail "too many ranks for the frames" $O $MPIRUN -np 3 "$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 1 --out $O -q
 grep -q "at most 2 ranks" $WORK/err.log; verdict "  ... names the largest usable rank count" $((1 - $?))
 expect_fail "info on a missing file" - "$TS" info $WORK/none.h5
+# inputs that are not what they claim; a resume that would mix two runs
+mkdir -p $WORK/adir
+expect_fail "a directory as --noise" $O "${GEN[@]}" --noise $WORK/adir
+grep -q "is a directory" $WORK/err.log && [ "$(wc -l < $WORK/err.log)" -le 12 ]; verdict "  ... says so, without I/O noise" $((1 - $?))
+expect_fail "a directory as --model" $O "$TS" generate --model $WORK/adir --prompt "$PROMPT" --out $O
+expect_fail "info on a directory" - "$TS" info $WORK/adir
+"${GEN[@]}" --out none --latents $WORK/lat.h5 --steps 3 --checkpoint $WORK/ck.h5 --checkpoint-every 1 2>/dev/null
+$PY - "$WORK" <<'PYEOF'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+shape = h5py.File(w + "/lat.h5", "r")["latents"].shape
+with h5py.File(w + "/nan.h5", "w") as f:
+    a = np.zeros(shape, np.float32)
+    a[-1, 0, 0, 0] = np.nan
+    f["noise"] = a
+PYEOF
+expect_fail "--noise holding a NaN" $O "${GEN[@]}" --noise $WORK/nan.h5
+expect_fail "--resume with another --negative-prompt" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --negative-prompt "red"
+grep -q "was made with another prompt" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+expect_fail "--resume at another --fps" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --fps 6
+grep -q "was made with 12 fps" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+expect_fail "bench --frames abc" - "$TS" bench --model "$TINY" --frames abc
+expect_fail "bench --threads 1.5" - "$TS" bench --model "$TINY" --threads 1.5
+expect_fail "bench with a stray argument" - "$TS" bench --model "$TINY" --frames 2 --reps 1 extra
+expect_fail "bench beyond memory" - "$TS" bench --model "$TINY" --frames 1048576 --reps 1
 finish
