@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,6 +24,21 @@
 static const char * const hint_encoders = "see 'ffmpeg -encoders' for the encoder names this FFmpeg offers";
 
 static void av_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
+
+// While an encoder opens, libav's error lines are kept (the first one) instead of printed, so that
+// the one error line can give the reason ("Invalid argument" alone does not).
+static char av_last_error[256];  // "": none kept
+static void av_keep_error(void * avcl, int level, const char * fmt, va_list vl) {
+    if (level > AV_LOG_ERROR) return;
+    int prefix = 1;
+    char line[256];
+    av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &prefix);
+    size_t n = strcspn(line, "\n");
+    line[n] = '\0';
+    const char * msg = line;
+    if (msg[0] == '[' && strstr(msg, "] ")) msg = strstr(msg, "] ") + 2;  // "[mjpeg @ 0x...] " off
+    if (msg[0] && !av_last_error[0]) snprintf(av_last_error, sizeof av_last_error, "%s", msg);  // the first: the cause
+}
 
 static const char * av_errstr(int err, char * buf, size_t n) {
     if (av_strerror(err, buf, n) < 0) snprintf(buf, n, "error %d", err);
@@ -153,10 +169,109 @@ static enum ts_status writer_set_threads(AVCodecContext * enc, const char * cnam
 #endif
     } else if (!strcmp(cname, "libx265")) {
         key = "x265-params";  // x265 sizes its thread pool and frame threads by the cores it finds
-        snprintf(v, sizeof v, "pools=%d:frame-threads=1", TS_VIDEO_ENCODER_THREADS);
+        // and its own log (it prints to stderr, not through av_log) to errors only
+        snprintf(v, sizeof v, "pools=%d:frame-threads=1:log-level=error", TS_VIDEO_ENCODER_THREADS);
     }
     if (key && (!enc->priv_data || av_opt_set(enc->priv_data, key, v, 0) < 0))
         return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s': cannot set '%s=%s'", cname, key, v);
+    return TS_OK;
+}
+
+// yuv420p when the encoder takes it, else its closest format to RGB24.
+static enum AVPixelFormat encoder_pix_fmt(const AVCodec * c) {
+    enum AVPixelFormat pix = AV_PIX_FMT_YUV420P;
+    if (c->pix_fmts) {
+        int has420 = 0;
+        for (const enum AVPixelFormat * p = c->pix_fmts; *p != AV_PIX_FMT_NONE; p++) has420 |= *p == AV_PIX_FMT_YUV420P;
+        if (!has420) pix = avcodec_find_best_pix_fmt_of_list(c->pix_fmts, AV_PIX_FMT_RGB24, 0, NULL);
+    }
+    return pix;
+}
+
+static enum ts_status encoder_pix_check(const char * path, const char * cname, int width, int height,
+                                        const AVPixFmtDescriptor * desc) {
+    if (!desc) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' offers no usable pixel format", cname);
+    if ((desc->log2_chroma_w && (width & 1)) || (desc->log2_chroma_h && (height & 1)))
+        return ts_error(TS_ERR_ARG, "use an even width and height", "video '%s': %dx%d frames must have an even width and height for %s",
+                        path, width, height, desc->name);
+    return TS_OK;
+}
+
+// The encoder of a video: frame size, rate, pixel format, colours, threads and --crf set, opened
+// (*out freed and NULL on an error).
+static enum ts_status encoder_open(const AVCodec * c, const char * cname, int width, int height, double fps, int crf,
+                                   enum AVPixelFormat pix, const struct ts_video_color * col, int global_header,
+                                   AVCodecContext ** out) {
+    char eb[128];
+    const AVPixFmtDescriptor * desc = av_pix_fmt_desc_get(pix);
+    AVCodecContext * enc = avcodec_alloc_context3(c);
+    TS_ASSERT(enc);
+    AVRational fr = av_d2q(fps, 100000);
+    enc->width = width;
+    enc->height = height;
+    enc->pix_fmt = pix;
+    enc->time_base = av_inv_q(fr);
+    enc->framerate = fr;
+    // a fixed thread count (never 0, "auto": x264 would follow the cores this
+    // process may use, and its decisions its thread count)
+    enc->thread_count = TS_VIDEO_ENCODER_THREADS;
+    if (!(desc->flags & AV_PIX_FMT_FLAG_RGB) && desc->nb_components >= 3) {
+        enc->color_range = col->range;
+        enc->colorspace = col->matrix;
+    }
+    enc->color_primaries = col->primaries;
+    enc->color_trc = col->transfer;
+    if (global_header) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    enum ts_status st = writer_set_threads(enc, cname);
+    if (st == TS_OK && crf >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", crf);
+        if (!enc->priv_data || av_opt_set(enc->priv_data, "crf", v, 0) < 0)
+            st = ts_error(TS_ERR_ARG, "leave out --crf for this codec", "codec '%s' has no 'crf' option", cname);
+    }
+    int ret = 0;
+    if (st == TS_OK) {
+        av_last_error[0] = '\0';
+        av_log_set_callback(av_keep_error);
+        ret = avcodec_open2(enc, c, NULL);
+        av_log_set_callback(av_log_default_callback);
+    }
+    if (st == TS_OK && ret < 0) {
+        char with_crf[24] = "";
+        if (crf >= 0) snprintf(with_crf, sizeof with_crf, ", --crf %d", crf);
+        st = ts_error(TS_ERR_ARG, hint_encoders, "cannot open video encoder '%s' (%dx%d, %s%s): %s", cname, width,
+                      height, desc->name, with_crf, av_last_error[0] ? av_last_error : av_errstr(ret, eb, sizeof eb));
+    }
+    if (st != TS_OK) avcodec_free_context(&enc);
+    *out = enc;
+    return st;
+}
+
+static enum ts_status writer_args_check(const char * path, int width, int height, double fps, const char * codec,
+                                        int crf) {
+    if (width < 1 || height < 1 || width > TS_VIDEO_MAX_DIM || height > TS_VIDEO_MAX_DIM)
+        return ts_error(TS_ERR_ARG, NULL, "video '%s': bad frame size %dx%d", path, width, height);
+    if (!(fps > 0 && fps <= 1000 && isfinite(fps)))
+        return ts_error(TS_ERR_ARG, "--fps takes a rate in frames per second, e.g. 24 or 29.97", "bad frame rate %g", fps);
+    if (crf > 63) return ts_error(TS_ERR_ARG, "x264's CRF runs from 0 (lossless) to 51; 23 is its default", "bad --crf %d", crf);
+    return ts_video_output_check(path, codec);
+}
+
+enum ts_status ts_video_encoder_check(const char * path, int width, int height, double fps, const char * codec,
+                                      int crf) {
+    av_quiet();
+    TS_TRY(writer_args_check(path, width, height, fps, codec, crf));
+    const char * cname = codec && codec[0] ? codec : "libx264";
+    const AVCodec * c = avcodec_find_encoder_by_name(cname);
+    enum AVPixelFormat pix = encoder_pix_fmt(c);
+    TS_TRY(encoder_pix_check(path, cname, width, height, av_pix_fmt_desc_get(pix)));
+    struct ts_video_color col;
+    ts_video_color_default(&col);
+    if (pix_fmt_full_range(pix)) col.range = AVCOL_RANGE_JPEG;
+    const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
+    AVCodecContext * enc = NULL;
+    TS_TRY(encoder_open(c, cname, width, height, fps, crf, pix, &col, ofmt->flags & AVFMT_GLOBALHEADER, &enc));
+    avcodec_free_context(&enc);
     return TS_OK;
 }
 
@@ -172,27 +287,12 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     av_quiet();
     char eb[128];
     const char * cname = codec && codec[0] ? codec : "libx264";
-    if (width < 1 || height < 1 || width > TS_VIDEO_MAX_DIM || height > TS_VIDEO_MAX_DIM)
-        return ts_error(TS_ERR_ARG, NULL, "video '%s': bad frame size %dx%d", path, width, height);
-    if (!(fps > 0 && fps <= 1000 && isfinite(fps)))
-        return ts_error(TS_ERR_ARG, "--fps takes a rate in frames per second, e.g. 24 or 29.97", "bad frame rate %g", fps);
-    if (crf > 63) return ts_error(TS_ERR_ARG, "x264's CRF runs from 0 (lossless) to 51; 23 is its default", "bad --crf %d", crf);
-    TS_TRY(ts_video_output_check(path, codec));
+    TS_TRY(writer_args_check(path, width, height, fps, codec, crf));
     const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
     const AVCodec * c = avcodec_find_encoder_by_name(cname);
-
-    // yuv420p when the encoder takes it, else its closest format to RGB24.
-    enum AVPixelFormat pix = AV_PIX_FMT_YUV420P;
-    if (c->pix_fmts) {
-        int has420 = 0;
-        for (const enum AVPixelFormat * p = c->pix_fmts; *p != AV_PIX_FMT_NONE; p++) has420 |= *p == AV_PIX_FMT_YUV420P;
-        if (!has420) pix = avcodec_find_best_pix_fmt_of_list(c->pix_fmts, AV_PIX_FMT_RGB24, 0, NULL);
-    }
+    enum AVPixelFormat pix = encoder_pix_fmt(c);
     const AVPixFmtDescriptor * desc = av_pix_fmt_desc_get(pix);
-    if (!desc) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' offers no usable pixel format", cname);
-    if ((desc->log2_chroma_w && (width & 1)) || (desc->log2_chroma_h && (height & 1)))
-        return ts_error(TS_ERR_ARG, "use an even width and height", "video '%s': %dx%d frames must have an even width and height for %s",
-                        path, width, height, desc->name);
+    TS_TRY(encoder_pix_check(path, cname, width, height, desc));
 
     // the colours: what was asked, the default where it says nothing
     struct ts_video_color col;
@@ -224,42 +324,15 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     // random segment UID: the same frames gave other bytes at each run)
     vw->oc->flags |= AVFMT_FLAG_BITEXACT;
     vw->st = avformat_new_stream(vw->oc, NULL);
-    vw->enc = avcodec_alloc_context3(c);
     vw->frame = av_frame_alloc();
     vw->pkt = av_packet_alloc();
-    TS_ASSERT(vw->st && vw->enc && vw->frame && vw->pkt);
+    TS_ASSERT(vw->st && vw->frame && vw->pkt);
 
     AVRational fr = av_d2q(fps, 100000);
-    vw->enc->width = width;
-    vw->enc->height = height;
-    vw->enc->pix_fmt = pix;
-    vw->enc->time_base = av_inv_q(fr);
-    vw->enc->framerate = fr;
-    // a fixed thread count (never 0, "auto": x264 would follow the cores this
-    // process may use, and its decisions its thread count)
-    vw->enc->thread_count = TS_VIDEO_ENCODER_THREADS;
     const int is_yuv = !(desc->flags & AV_PIX_FMT_FLAG_RGB) && desc->nb_components >= 3;
-    if (is_yuv) {
-        vw->enc->color_range = col.range;
-        vw->enc->colorspace = col.matrix;
-    }
-    vw->enc->color_primaries = col.primaries;
-    vw->enc->color_trc = col.transfer;
-    if (vw->oc->oformat->flags & AVFMT_GLOBALHEADER) vw->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    if ((st = writer_set_threads(vw->enc, cname)) != TS_OK) goto fail;
-    if (crf >= 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", crf);
-        if (!vw->enc->priv_data || av_opt_set(vw->enc->priv_data, "crf", v, 0) < 0) {
-            st = ts_error(TS_ERR_ARG, "leave out --crf for this codec", "codec '%s' has no 'crf' option", cname);
-            goto fail;
-        }
-    }
-    if ((ret = avcodec_open2(vw->enc, c, NULL)) < 0) {
-        st = ts_error(TS_ERR_ARG, hint_encoders, "cannot open video encoder '%s' (%dx%d, %s): %s", cname, width, height,
-                      desc->name, av_errstr(ret, eb, sizeof eb));
+    if ((st = encoder_open(c, cname, width, height, fps, crf, pix, &col, vw->oc->oformat->flags & AVFMT_GLOBALHEADER,
+                           &vw->enc)) != TS_OK)
         goto fail;
-    }
     if (avcodec_parameters_from_context(vw->st->codecpar, vw->enc) < 0) TS_ASSERT(!"out of memory");
     vw->st->time_base = vw->enc->time_base;
     vw->st->avg_frame_rate = fr;

@@ -31,6 +31,11 @@ void ts_video_color_default(struct ts_video_color * c);
 // The container (from the name) and the codec (NULL: libx264) can make this
 // video: checked before any work, so a bad name fails at once. No file is made.
 enum ts_status ts_video_output_check(const char * path, const char * codec);
+// That check, and the encoder opened (then freed) with these frames, rate and --crf (< 0: the
+// codec's default), as ts_video_writer_open would open it: settings the encoder refuses fail
+// before any work. No file is made.
+enum ts_status ts_video_encoder_check(const char * path, int width, int height, double fps, const char * codec,
+                                      int crf);
 
 // Opens an encoder writing to a temporary name beside `path`; the file
 // appears under `path` only when ts_video_writer_close(.., commit=1)

@@ -13,6 +13,11 @@ static enum ts_status no_ffmpeg(const char * what) {
 }
 
 enum ts_status ts_video_output_check(const char * path, const char * codec) { return no_ffmpeg("video output"); }
+enum ts_status ts_video_encoder_check(const char * path, int width, int height, double fps, const char * codec,
+                                      int crf) {
+    (void)width, (void)height, (void)fps, (void)crf;
+    return ts_video_output_check(path, codec);
+}
 
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
                                     ts_video_writer ** out) {

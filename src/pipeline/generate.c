@@ -21,7 +21,7 @@
 #include "core/rng.h"
 #include "io/frames.h"   // ts_frames_path
 #include "io/latents.h"  // ts_noise_read
-#include "io/video.h"   // ts_image_read, ts_video_output_check
+#include "io/video.h"   // ts_image_read, ts_video_encoder_check
 #include "pipeline/hooks.h"
 #include "pipeline/run.h"
 #include "sample/sampler.h"
@@ -120,7 +120,9 @@ static enum ts_status plan_settings(struct ts_run * r) {
                         "(the temporal window); use at most %d ranks",
                         d->world, (long long)T, unit, (long long)W, unit, best < 1 ? 1 : best);
     }
-    if (gp->out_path && !ts_frames_path(gp->out_path)) TS_TRY(ts_video_output_check(gp->out_path, gp->codec));
+    if (gp->out_path && !ts_frames_path(gp->out_path))  // the encoder as it will be opened, before any work
+        TS_TRY(ts_video_encoder_check(gp->out_path, r->sh.width, r->sh.height, r->interp ? gp->fps_out : r->fps,
+                                      gp->codec, gp->crf));
     TS_TRY(plan_files(r));
     return TS_OK;
 }

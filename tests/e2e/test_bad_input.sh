@@ -88,6 +88,11 @@ expect_fail "--resume with another --negative-prompt" $O "${GEN[@]}" --steps 3 -
 grep -q "was made with another prompt" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
 expect_fail "--resume at another --fps" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --fps 6
 grep -q "was made with 12 fps" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+expect_fail "an encoder that refuses the settings (mjpeg, yuv420p)" $O "${GEN[@]}" --codec mjpeg --latents $WORK/enc.h5
+# the latents are written after sampling: none means it failed before (it used to fail at the encode)
+grep -q "Non full-range" $WORK/err.log && [ ! -e $WORK/enc.h5 ]
+verdict "  ... before sampling (no latents written), with libav's reason" $((1 - $?))
+expect_fail "x265 --crf 63 (it takes <= 51), with --dry-run" - "${GEN[@]}" --codec libx265 --crf 63 --dry-run
 expect_fail "bench --frames abc" - "$TS" bench --model "$TINY" --frames abc
 expect_fail "bench --threads 1.5" - "$TS" bench --model "$TINY" --threads 1.5
 expect_fail "bench with a stray argument" - "$TS" bench --model "$TINY" --frames 2 --reps 1 extra
