@@ -68,6 +68,9 @@ verdict "  (prompt weights)" $((1 - $?))
 "$TS" generate --model "$TINY" --explain-prompt --prompt "a red::1.5 (circle moving)::0 zebra" > $WORK/explain.txt
 grep -q "red .* 1.5" $WORK/explain.txt && grep -q "circle .* 0  (masked out)" $WORK/explain.txt && grep -q "unknown words: zebra" $WORK/explain.txt
 verdict "--explain-prompt lists tokens, weights, unknown words" $((1 - $?))
+"$TS" generate --model "$TINY" --explain-prompt --prompt $'a r\xc3\xb6d circle \xff on \xe6\x97\xa5' > $WORK/explain.txt
+grep -q "unknown words: r, d" $WORK/explain.txt && grep -q $'read as spaces .*: \xc3\xb6, \\\\xFF, \xe6\x97\xa5$' $WORK/explain.txt
+verdict "--explain-prompt names the characters beyond ASCII" $((1 - $?))
 
 # ranks and threads: 9 frames (not divisible by 2 or 4), W = 2, 3 steps
 for np_ in 1 2 3 4; do

@@ -48,6 +48,34 @@ enum ts_status ts_tokenize(const ts_model * m, const char * text, int32_t * ids,
     return st;
 }
 
+// The prompt's characters beyond ASCII, which the word tokenizer reads as spaces (words are runs of
+// a-z and 0-9, as tsmodel.split_words): their runs, ", "-separated, in out ("" when none), valid
+// UTF-8 as it is, any other byte as \xNN.
+static void non_ascii_runs(const char * text, char * out, size_t cap) {
+    size_t k = 0;
+    out[0] = '\0';
+    const unsigned char * p = (const unsigned char *)text;
+    while (*p && k + 16 < cap) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        if (k) k += (size_t)snprintf(out + k, cap - k, ", ");
+        while (*p >= 0x80 && k + 12 < cap) {
+            int len = *p >= 0xf0 && *p < 0xf5 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 && *p < 0xe0 ? 2 : 0;
+            int ok = len > 0;
+            for (int i = 1; i < len && ok; i++) ok = (p[i] & 0xc0) == 0x80;
+            if (ok && (size_t)len + k + 1 < cap) {
+                memcpy(out + k, p, (size_t)len);
+                k += (size_t)len, p += len;
+            } else {
+                k += (size_t)snprintf(out + k, cap - k, "\\x%02X", *p++);
+            }
+        }
+        out[k] = '\0';
+    }
+}
+
 enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_cond * out) {
     const struct ts_model_config * c = &m->cfg;
     ts_backend_t be = m->be;
@@ -62,6 +90,9 @@ enum ts_status ts_text_encode(const ts_model * m, const char * text, ts_text_con
     int weighted = 0;
     for (int i = 0; i < n; i++) weighted |= wts[i] != 1.0f;
     if (unknown[0]) TS_WARN("unknown words in the prompt (read as <unk>): %s", unknown);
+    char other[256];
+    non_ascii_runs(text, other, sizeof other);
+    if (other[0]) TS_WARN("the model's words are a-z and 0-9: these characters are read as spaces: %s", other);
     if (words > L - 1) TS_WARN("the prompt has %d words; the model reads the first %d", words, L - 1);
 
     size_t fl = sizeof(float);
@@ -147,5 +178,8 @@ enum ts_status ts_prompt_explain(const ts_model * m, const char * text, FILE * f
                 wts[i] == 0.0f ? "  (masked out)" : "");
     if (words > L - 1) fprintf(f, "# not read (past the model's %d tokens): %d word(s)\n", L, words - (L - 1));
     fprintf(f, "# unknown words: %s\n", unknown[0] ? unknown : "none");
+    char other[256];
+    non_ascii_runs(text, other, sizeof other);
+    if (other[0]) fprintf(f, "# read as spaces (the model's words are a-z and 0-9): %s\n", other);
     return TS_OK;
 }
