@@ -359,12 +359,20 @@ static int cmd_generate(int argc, char ** argv) {
 }
 
 // ---- info --------------------------------------------------------------------------------
+// A command given more than it takes: one error line, exit 1.
+static int extra_args(const char * usage, const char * first) {
+    fprintf(stderr, "timeshard: error: unexpected argument '%s'\n---> HINT: the command is 'timeshard %s'\n", first,
+            usage);
+    return 1;
+}
+
 static int cmd_info(int argc, char ** argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256) or a latents or\n"
                "checkpoint file (shape and attributes).\n");
         return argc < 2 ? 1 : 0;
     }
+    if (argc > 2) return extra_args("info PATH", argv[2]);
     return ts_info_command(argv[1]);
 }
 
@@ -373,6 +381,7 @@ static int cmd_devices(int argc, char ** argv) {
         printf("usage: timeshard devices\n\nLists the backends this build has and the devices each can use.\n");
         return 0;
     }
+    if (argc > 1) return extra_args("devices", argv[1]);
     ts_devices_print(stdout);
     return 0;
 }
@@ -389,6 +398,7 @@ int main(int argc, char ** argv) {
         return 0;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        if (argc > 2) return extra_args("--version", argv[2]);
         printf("timeshard %s\n", TS_VERSION);
         return 0;
     }

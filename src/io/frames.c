@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>  // strcasecmp
 #include <unistd.h>
 
 #include "core/common.h"
@@ -21,7 +22,7 @@ struct ts_frames_writer {
 
 int ts_frames_path(const char * path) {
     size_t n = path ? strlen(path) : 0;
-    return (n > 3 && strcmp(path + n - 3, ".h5") == 0) || (n > 5 && strcmp(path + n - 5, ".hdf5") == 0);
+    return (n > 3 && strcasecmp(path + n - 3, ".h5") == 0) || (n > 5 && strcasecmp(path + n - 5, ".hdf5") == 0);
 }
 
 enum ts_status ts_frames_writer_open(const char * path, int width, int height, double fps, ts_frames_writer ** out) {

@@ -1,9 +1,11 @@
 // Model loading: config from /config, the vocabulary, and every tensor into
 // one backend allocation, each shape checked against the config.
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "core/rng.h"
@@ -403,6 +405,9 @@ static enum ts_status load_synthetic(ts_model * m, const char * spec) {
     const char * name = spec + 6;
     if (strchr(name, '/')) snprintf(path, sizeof(path), "%s", name);
     else snprintf(path, sizeof(path), "%s/configs/%s.model", TS_SOURCE_DIR, name);
+    if (access(path, R_OK) != 0)
+        return ts_error(TS_ERR_IO, "name a preset of configs/ (synth:NAME for configs/NAME.model) or a file (synth:PATH)",
+                        "no synthetic model '%s': cannot open '%s': %s", name, path, strerror(errno));
     struct synth_cfg s;
     memset(&s, 0, sizeof(s));
     struct ts_model_config * c = &s.c;
