@@ -699,16 +699,16 @@ int ts_bench_command(int argc, char ** argv) {
     }
     if (!frames) frames = 16;
     if (frames < 1 || threads < 1 || reps < 1) {
-        fprintf(stderr, "timeshard: error: --frames, --threads and --reps must be positive\n");
+        fprintf(stderr, "timeshard: error: --frames, --threads and --reps must be positive\n---> HINT: see 'timeshard bench --help'\n");
         return 1;
     }
     if (!model_path) model_path = ts_default_model_path();
     if (scaling && strcmp(scaling, "strong") && strcmp(scaling, "weak")) {
-        fprintf(stderr, "timeshard: error: --scaling must be strong or weak\n");
+        fprintf(stderr, "timeshard: error: --scaling must be strong or weak\n---> HINT: strong: --frames in all; weak: --frames per rank\n");
         return 1;
     }
     if (halo && strcmp(halo, "qkv") && strcmp(halo, "act")) {
-        fprintf(stderr, "timeshard: error: --halo must be qkv or act\n");
+        fprintf(stderr, "timeshard: error: --halo must be qkv or act\n---> HINT: see 'timeshard bench --help'\n");
         return 1;
     }
     if (scaling && model_path)

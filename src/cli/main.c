@@ -326,7 +326,7 @@ static int cmd_generate(int argc, char ** argv) {
     if (st == TS_OK && o.gp.blend > 0 && !o.gp.storyboard_path)
         st = cli_error(TS_ERR_ARG, "--blend mixes storyboard segments", "--blend needs --storyboard");
     if (st == TS_OK && explain && !o.gp.prompt)
-        st = cli_error(TS_ERR_ARG, NULL, "--explain-prompt needs --prompt");
+        st = cli_error(TS_ERR_ARG, "explain one prompt at a time: --explain-prompt --prompt \"...\"", "--explain-prompt needs --prompt");
     if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
         st = cli_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
     if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
