@@ -72,7 +72,7 @@ static enum ts_status parse_path(struct ts_controls * c, const char * text, cons
                           (long long)lo, (long long)hi);
         else if (!(x >= 0 && x <= v->width && y >= 0 && y <= v->height))
             st = ts_error(TS_ERR_ARG, "positions are pixels of the generated frame, origin top-left, y down",
-                          "%s: key %lld:%g,%g is outside the %dx%d frame", where, (long long)frame, x, y, v->width,
+                          "%s: key %lld:%.10g,%.10g is outside the %dx%d frame", where, (long long)frame, x, y, v->width,
                           v->height);
         else if (n > 0 && frame <= keys[n - 1].frame)
             st = ts_error(TS_ERR_ARG, HINT_PATH,
@@ -132,7 +132,7 @@ enum ts_status ts_controls_set(struct ts_controls * c, const char * key, const c
                                 "%s: expected DX,DY (two finite numbers), got '%s'", where, text);
             if (fabs(dx) > v->width || fabs(dy) > v->height)
                 return ts_error(TS_ERR_ARG, "a motion is pixels per generated frame, at most one frame size",
-                                "%s: %g,%g moves more than the %dx%d frame in one frame", where, dx, dy, v->width,
+                                "%s: %s moves more than the %dx%d frame in one frame", where, text, v->width,
                                 v->height);
             c->dx = dx, c->dy = dy;
             break;
@@ -142,13 +142,13 @@ enum ts_status ts_controls_set(struct ts_controls * c, const char * key, const c
                 return ts_error(TS_ERR_ARG, HINT, "%s: expected a finite number, got '%s'", where, text);
             if (g == TS_CONTROL_GRAVITY && !(x >= 0 && x <= TS_CONTROL_MAX_GRAVITY))
                 return ts_error(TS_ERR_ARG, "gravity is pixels/s^2 downwards at the generation frame rate (0 for none)",
-                                "%s: %g is outside [0, %g]", where, x, TS_CONTROL_MAX_GRAVITY);
+                                "%s: %s is outside [0, %g]", where, text, TS_CONTROL_MAX_GRAVITY);
             if (g == TS_CONTROL_BOUNCE && !(x >= 0 && x <= 1))
                 return ts_error(TS_ERR_ARG, "restitution: 0 stops dead, 1 bounces back as high",
-                                "%s: %g is outside [0, 1]", where, x);
+                                "%s: %s is outside [0, 1]", where, text);
             if (g == TS_CONTROL_GROWTH && !(fabs(x) <= TS_CONTROL_MAX_GROWTH))
                 return ts_error(TS_ERR_ARG, "size(t) = size(0) * exp(R t), t in seconds; R < 0 shrinks",
-                                "%s: %g is outside [-%g, %g]", where, x, TS_CONTROL_MAX_GROWTH, TS_CONTROL_MAX_GROWTH);
+                                "%s: %s is outside [-%g, %g]", where, text, TS_CONTROL_MAX_GROWTH, TS_CONTROL_MAX_GROWTH);
             if (g == TS_CONTROL_GRAVITY) c->gravity = x;
             if (g == TS_CONTROL_BOUNCE) c->bounce = x;
             if (g == TS_CONTROL_GROWTH) c->growth = x;
