@@ -81,7 +81,7 @@ $MPIRUN -np 3 "${S[@]}" --prompt "$P" "${A[@]}" --steps 3 --resume $WORK/ck.h5 -
 same "controls: checkpoint resumed on 3 ranks == uninterrupted" $WORK/full.h5 $WORK/resumed.h5
 expect_fail "controls: resumed with another --gravity" - "${S[@]}" --prompt "$P" --path "0:2,3 3:10,12 5:15,1" \
     --gravity 100 --bounce 0.8 --growth -0.3 --steps 3 --resume $WORK/ck.h5
-grep -q "another prompt or other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
+grep -q "another prompt, other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
 
 # `info` shows that a model takes controls
 "$TS" info "$CTL" > $WORK/info.txt 2>&1
