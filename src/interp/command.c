@@ -110,6 +110,7 @@ int ts_interpolate_command(int argc, char ** argv) {
     struct ts_interp_timing tm;
     int64_t n_out = 0, n_in = 0;
     st = ts_video_reader_open(in, &src.vr, &w, &h, &fps_file);
+    const int fps_from_file = fps_in <= 0;  // --fps-in overrides the file's times on purpose
     if (st == TS_OK && fps_in <= 0) {
         fps_in = fps_file;
         if (!(fps_in > 0))
@@ -134,6 +135,14 @@ int ts_interpolate_command(int argc, char ** argv) {
         }
         ts_interp_stream_counts(s, &n_in, NULL);
         if (st == TS_OK && n_in == 0) st = ts_error(TS_ERR_FORMAT, "is it a video?", "'%s' has no frames", in);
+        // the interpolator places the input's frames 1/fps apart: say so when their own times are not
+        double g0 = 0, g1 = 0;
+        ts_video_reader_gaps(src.vr, &g0, &g1);
+        if (st == TS_OK && fps_from_file && g1 > 0 && (g0 < 0.75 / fps_in || g1 > 1.25 / fps_in))
+            TS_WARN("'%s' has a variable frame rate (its frames are %.3g to %.3g s apart): they were taken as "
+                    "evenly spaced at %g fps, so the output's timing differs from the input's (convert it to a "
+                    "constant rate first, e.g. ffmpeg -i IN -fps_mode cfr -r RATE OUT)",
+                    in, g0, g1, fps_in);
     }
     if (vw) {
         enum ts_status cst = ts_video_writer_close(&vw, st == TS_OK);

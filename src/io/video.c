@@ -427,6 +427,8 @@ struct ts_video_reader {
     int width, height;        // output size (the stream's coded size)
     int flushed;              // the decoder has been sent its end
     char * path;              // owned
+    double t_prev;            // the last frame's time, s (NAN: none yet)
+    double gap_min, gap_max;  // between successive frames' times, s (0: fewer than two timed frames)
 };
 
 void ts_video_reader_close(ts_video_reader ** pvr) {
@@ -451,6 +453,7 @@ static enum ts_status reader_open(const char * path, int still, ts_video_reader 
     if (access(path, R_OK) != 0)
         return ts_error(TS_ERR_IO, NULL, "cannot open %s '%s': %s", still ? "image" : "video", path, strerror(errno));
     ts_video_reader * vr = ts_calloc(1, sizeof *vr);
+    vr->t_prev = NAN;
     vr->path = ts_malloc(strlen(path) + 1);
     memcpy(vr->path, path, strlen(path) + 1);
     enum ts_status st = TS_OK;
@@ -544,6 +547,10 @@ static enum ts_status reader_convert(ts_video_reader * vr, uint8_t * rgb) {
     return TS_OK;
 }
 
+void ts_video_reader_gaps(const ts_video_reader * vr, double * gap_min, double * gap_max) {
+    *gap_min = vr->gap_min, *gap_max = vr->gap_max;
+}
+
 void ts_video_reader_color(const ts_video_reader * vr, struct ts_video_color * c) {
     TS_ASSERT(vr && c);
     const AVCodecParameters * p = vr->ic->streams[vr->stream]->codecpar;
@@ -561,6 +568,15 @@ enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * g
     for (;;) {
         int ret = avcodec_receive_frame(vr->dec, vr->frame);
         if (ret == 0) {
+            if (vr->frame->best_effort_timestamp != AV_NOPTS_VALUE) {
+                double t = (double)vr->frame->best_effort_timestamp * av_q2d(vr->ic->streams[vr->stream]->time_base);
+                if (!isnan(vr->t_prev)) {
+                    double d = t - vr->t_prev;
+                    if (vr->gap_max == 0 || d < vr->gap_min) vr->gap_min = d;
+                    if (vr->gap_max == 0 || d > vr->gap_max) vr->gap_max = d;
+                }
+                vr->t_prev = t;
+            }
             enum ts_status st = reader_convert(vr, rgb);
             av_frame_unref(vr->frame);
             if (st == TS_OK) *got = 1;

@@ -69,6 +69,9 @@ typedef struct ts_video_reader ts_video_reader;
 enum ts_status ts_video_reader_open(const char * path, ts_video_reader ** out, int * width, int * height, double * fps);
 // The stream's colour tags (range full also for FFmpeg's yuvj formats).
 void ts_video_reader_color(const ts_video_reader * vr, struct ts_video_color * c);
+// The shortest and the longest time between successive frames read so far, seconds, from their
+// timestamps (0 and 0: fewer than two frames with one). Unequal: a variable frame rate.
+void ts_video_reader_gaps(const ts_video_reader * vr, double * gap_min, double * gap_max);
 // Next frame as RGB24 into rgb (height*width*3), converted as FFmpeg converts
 // it: by the frame's range and matrix (untagged: limited, BT.601). *got = 0 at the end.
 enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * got);

@@ -39,6 +39,10 @@ void ts_video_color_default(struct ts_video_color * c) {
 }
 
 void ts_video_reader_color(const ts_video_reader * vr, struct ts_video_color * c) { ts_video_color_default(c); }
+void ts_video_reader_gaps(const ts_video_reader * vr, double * gap_min, double * gap_max) {
+    (void)vr;
+    *gap_min = *gap_max = 0;
+}
 
 enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb) { return no_ffmpeg("video output"); }
 

@@ -38,6 +38,18 @@ p=$(ffmpeg -v error -i "$WORK/o60.mp4" -i "$WORK/in12.mp4" -filter_complex \
 ok=0; [ -n "$p" ] && { [ "$p" = inf ] || awk "BEGIN{exit !($p > 30)}"; } && ok=1
 verdict "output frame 5 is input frame 1" $ok "psnr=$p dB"
 
+# a variable frame rate (frames 0.1, 0.3, 0.5, 0.7, 0.9 s apart): a warning that the frames were taken
+# as evenly spaced; none for the same frames at a constant rate, or with --fps-in (an override)
+ffmpeg -v error -f lavfi -i testsrc2=size=64x48:rate=10 -frames:v 6 -vf "setpts=N*N/10/TB" -fps_mode passthrough \
+    -c:v ffv1 "$WORK/vfr.mkv"
+ffmpeg -v error -f lavfi -i testsrc2=size=64x48:rate=10 -frames:v 6 -c:v ffv1 "$WORK/cfr.mkv"
+"$TS" interpolate "$WORK/vfr.mkv" --fps-out 30 --out "$WORK/vfr.mp4" > "$WORK/log1" 2>&1
+"$TS" interpolate "$WORK/cfr.mkv" --fps-out 30 --out "$WORK/cfr.mp4" > "$WORK/log2" 2>&1
+"$TS" interpolate "$WORK/vfr.mkv" --fps-in 10 --fps-out 30 --out "$WORK/vfr2.mp4" > "$WORK/log3" 2>&1
+grep -q "variable frame rate (its frames are 0.1 to 0.9 s apart)" "$WORK/log1" && ! grep -q warning "$WORK/log2" &&
+    ! grep -q warning "$WORK/log3"
+verdict "variable frame rate: warned, not for a constant rate or --fps-in" $((1 - $?))
+
 # errors: one line, non-zero exit, no output
 expect_fail "missing input" "$WORK/e1.mp4" "$TS" interpolate "$WORK/nope.mp4" --fps-out 60 --out "$WORK/e1.mp4"
 expect_fail "fps-out not above the input's" "$WORK/e2.mp4" "$TS" interpolate "$WORK/in24.mp4" --fps-out 24 --out "$WORK/e2.mp4"
