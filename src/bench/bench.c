@@ -372,7 +372,8 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
     enum ts_halo hm = !halo ? ts_halo_mode_default(be) : strcmp(halo, "act") ? TS_HALO_QKV : TS_HALO_ACT;
     if ((weak && frames < W) || (!weak && frames < (int64_t)W * d.world)) {
         if (d.rank == 0)
-            fprintf(stderr, "timeshard: error: each rank must own at least %d frames (the temporal window)\n", W);
+            fprintf(stderr, "timeshard: error: each rank must own at least %d frames (the temporal window)\n"
+                            "---> HINT: bench more --frames or run fewer ranks\n", W);
         ts_model_free(&m), ts_backend_free(&be), ts_parallel_free(&d);
         return 1;
     }

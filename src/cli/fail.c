@@ -15,7 +15,7 @@ enum ts_status cli_error(enum ts_status st, const char * hint, const char * fmt,
     va_start(ap, fmt);
     vsnprintf(cli_msg, sizeof cli_msg, fmt, ap);
     va_end(ap);
-    snprintf(cli_hint, sizeof cli_hint, "%s", hint ? hint : "");
+    snprintf(cli_hint, sizeof cli_hint, "%s", hint ? hint : "see 'timeshard COMMAND --help'");
     cli_set = 1;
     return st;
 }

@@ -73,8 +73,9 @@ static void usage_generate(FILE * f) {
             "      --growth R            motion control: size(t) = size(0) * exp(R t), t in seconds, planned\n"
             "                            as a radius per frame, the object held at the frame's centre\n"
             "                            (the motion controls need a model trained with them, as the shipped\n"
-            "                            one is; it follows growth's direction, not yet its rate: see\n"
-            "                            docs/controls.md; storyboard lines take them after '|', e.g.\n"
+            "                            one is; it follows growth's direction, and its rate on half the\n"
+            "                            clips measured: see docs/controls.md; storyboard lines take\n"
+            "                            them after '|', e.g.\n"
             "                            '0-23: a red circle | gravity=125 bounce=0.8')\n"
             "      --width W --height H  frame size in pixels (default: the model's; the default model has one)\n"
             "      --negative-prompt TEXT  the unconditional prompt of guidance (default: empty)\n"
@@ -203,7 +204,7 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
 static enum ts_status preset_kv(void * ud, const char * key, const char * value, const char * file, int line) {
     struct gen_opts * o = ud;
     if (!strcmp(key, "config"))
-        return cli_error(TS_ERR_FORMAT, NULL, "%s:%d: presets cannot include other presets", file, line);
+        return cli_error(TS_ERR_FORMAT, "copy the other preset's settings into this file", "%s:%d: presets cannot include other presets", file, line);
     if (o->n_owned == 64) return cli_error(TS_ERR_FORMAT, NULL, "%s: too many settings", file);
     char * v = strdup(value);
     o->owned[o->n_owned++] = v;

@@ -84,6 +84,7 @@ enum ts_status ts_prompt_parse(const char * text, struct ts_prompt_word * words,
 // ---- storyboards ----------------------------------------------------------------------
 enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_storyboard * sb) {
     memset(sb, 0, sizeof(*sb));
+    snprintf(sb->path, sizeof(sb->path), "%s", path);
     FILE * f = NULL;
     TS_TRY(ts_text_open(path, "storyboard", "check the path given with --storyboard", &f));
     const char * hint = "storyboard lines look like '0-23: a red circle moving left on a blue background'";
@@ -104,12 +105,17 @@ enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_s
         while (isspace((unsigned char)*s)) s++;
         if (!*s || *s == '#') continue;
         char * end = NULL;
+        errno = 0;
         long long a = strtoll(s, &end, 10);
         long long b = -1;
         if (end != s && *end == '-') {
             char * p = end + 1;
             b = strtoll(p, &end, 10);
             if (end == p) b = -1;
+        }
+        if (errno == ERANGE) {  // beyond any video's length: say so, not the clamped value
+            st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: a frame number there is too large", path, lineno);
+            break;
         }
         while (end && isspace((unsigned char)*end)) end++;
         if (b < 0 || !end || *end != ':') {

@@ -34,6 +34,7 @@ struct ts_storyboard {
     struct ts_story_segment * seg;  // owned
     int n;
     char text[8192];                // the whole storyboard, for metadata
+    char path[1024];                // the file ("" for a single prompt): errors name it with the line
 };
 enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_storyboard * sb);
 void ts_storyboard_free(struct ts_storyboard * sb);

@@ -46,6 +46,12 @@ done
 printf '0-2: a red circle\n4-4: a blue square\n' > $WORK/gap.txt
 expect_fail "storyboard: gap (names the line)" $O "$TS" generate --model "$TINY" --storyboard $WORK/gap.txt --frames 5 --steps 1 --out $O -q
 grep -q "gap.txt:2: frames 3-3 are not covered" $WORK/err.log; verdict "  ... names file and line" $((1 - $?))
+printf '0-2: a red circle\n3-4: a red::11 circle\n' > $WORK/wt.txt
+expect_fail "storyboard: a bad prompt weight (names the line)" $O "$TS" generate --model "$TINY" --storyboard $WORK/wt.txt --frames 5 --steps 1 --out $O -q
+grep -q "wt.txt:2: weight 11" $WORK/err.log; verdict "  ... names file and line" $((1 - $?))
+printf '0-99999999999999999999: a red circle\n' > $WORK/big.txt
+expect_fail "storyboard: a frame number past any length" $O "$TS" generate --model "$TINY" --storyboard $WORK/big.txt --frames 5 --steps 1 --out $O -q
+grep -q "big.txt:1: a frame number there is too large" $WORK/err.log; verdict "  ... says so" $((1 - $?))
 expect_fail "--prompt and --storyboard" $O "${GEN[@]}" --storyboard $WORK/gap.txt
 expect_fail "--blend without --storyboard" $O "${GEN[@]}" --blend 2
 expect_fail "--fps-out below --fps" $O "${GEN[@]}" --fps-out 6

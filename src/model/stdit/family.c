@@ -166,6 +166,13 @@ static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_re
         struct ts_prompt_word * words = ts_malloc((size_t)max_words * sizeof(*words));
         enum ts_status st = ts_prompt_parse(sb->seg[i].prompt, words, max_words, &n_words);
         free(words);
+        if (st != TS_OK && sb->path[0]) {  // a storyboard's line: name the file and the line
+            char msg[512], hint[512];
+            snprintf(msg, sizeof msg, "%s", ts_last_error());
+            snprintf(hint, sizeof hint, "%s", ts_last_hint());
+            ts_error_clear();  // the first error stands otherwise
+            return ts_error(st, hint[0] ? hint : NULL, "%s:%d: %s", sb->path, sb->seg[i].line, msg);
+        }
         TS_TRY(st);
         if (n_words == 0)
             return ts_error(TS_ERR_ARG, "the default model reads words of letters and digits, e.g. \"a red circle\"",
