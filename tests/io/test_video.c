@@ -176,8 +176,12 @@ static void test_mp4_errors(void) {
     VERDICT(vw == NULL && !ts_test_file_exists(tpath("bad.mp4")), "no writer, no file");
     CHECK_ERR(ts_video_writer_open(tpath("bad.mp4"), 64, 48, 12, "aac", -1, &vw), TS_ERR_ARG, "not a video encoder",
               "audio codec");
-    CHECK_ERR(ts_video_writer_open(tpath("odd.mp4"), 65, 48, 12, NULL, -1, &vw), TS_ERR_ARG, "even", "odd width");
-    CHECK_ERR(ts_video_writer_open(tpath("odd.mp4"), 64, 47, 12, NULL, -1, &vw), TS_ERR_ARG, "even", "odd height");
+    // an odd size: 4:4:4 where the encoder has it (x264 does), refused where it has only 4:2:0 (mpeg4)
+    CHECK_OK(write_clip(tpath("odd.mp4"), 65, 47, 12, 3, NULL, -1, 1), "odd width and height: written as yuv444p");
+    CHECK_ERR(ts_video_writer_open(tpath("odd4.mp4"), 65, 48, 12, "mpeg4", -1, &vw), TS_ERR_ARG, "even",
+              "odd width, mpeg4 (4:2:0 only)");
+    CHECK_ERR(ts_video_writer_open(tpath("odd4.mp4"), 64, 47, 12, "mpeg4", -1, &vw), TS_ERR_ARG, "even",
+              "odd height, mpeg4 (4:2:0 only)");
     CHECK_ERR(ts_video_writer_open(tpath("fps.mp4"), 64, 48, 0, NULL, -1, &vw), TS_ERR_ARG, "frame rate", "fps 0");
     CHECK_ERR(ts_video_writer_open(tpath("clip.xyz"), 64, 48, 12, NULL, -1, &vw), TS_ERR_ARG, "container", "unknown extension");
     CHECK_ERR(ts_video_writer_open(tpath("nocrf.mkv"), 64, 48, 12, "ffv1", 20, &vw), TS_ERR_ARG, "'crf'",
