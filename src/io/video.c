@@ -447,6 +447,7 @@ struct ts_video_reader {
     char * path;              // owned
     double t_prev;            // the last frame's time, s (NAN: none yet)
     double gap_min, gap_max;  // between successive frames' times, s (0: fewer than two timed frames)
+    int64_t gaps;             // how many such gaps were seen
 };
 
 void ts_video_reader_close(ts_video_reader ** pvr) {
@@ -590,8 +591,8 @@ enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * g
                 double t = (double)vr->frame->best_effort_timestamp * av_q2d(vr->ic->streams[vr->stream]->time_base);
                 if (!isnan(vr->t_prev)) {
                     double d = t - vr->t_prev;
-                    if (vr->gap_max == 0 || d < vr->gap_min) vr->gap_min = d;
-                    if (vr->gap_max == 0 || d > vr->gap_max) vr->gap_max = d;
+                    if (vr->gaps == 0 || d < vr->gap_min) vr->gap_min = d;
+                    if (vr->gaps++ == 0 || d > vr->gap_max) vr->gap_max = d;
                 }
                 vr->t_prev = t;
             }

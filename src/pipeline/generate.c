@@ -21,6 +21,7 @@
 #include "core/rng.h"
 #include "io/frames.h"   // ts_frames_path
 #include "io/latents.h"  // ts_noise_read
+#include "io/weights.h"  // ts_file_sha256
 #include "io/video.h"   // ts_image_read, ts_video_encoder_check
 #include "pipeline/hooks.h"
 #include "pipeline/run.h"
@@ -270,6 +271,7 @@ static enum ts_status setup_latents(struct ts_run * r) {
     r->vc = op->alloc(r->be, bytes);
     r->vu = op->alloc(r->be, bytes);
     r->host = ts_malloc(bytes);
+    if (r->gp->image_path) TS_TRY(ts_file_sha256(r->gp->image_path, r->image_digest));  // once, for the files' record
     if (r->gp->noise_path) {
         int64_t Tf = 0;
         int h = 0, w = 0, c = 0;
@@ -280,25 +282,26 @@ static enum ts_status setup_latents(struct ts_run * r) {
                             r->gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
                             r->sh.lat_w, r->sh.lat_c);
         TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, r->g0, r->Tn, r->host));
-        if (!r->gp->resume_path)  // resumed, the checkpoint's latents replace it
-            for (int64_t i = 0; i < r->n_lat; i++)
-                if (!isfinite(r->host[i]))
-                    return ts_error(TS_ERR_FORMAT, "write finite float32 values to /noise (e.g. standard normal draws)",
-                                    "--noise '%s' holds a value that is not a finite number (latent frame %lld)",
-                                    r->gp->noise_path, (long long)(r->g0 + i / r->cell));
     }
-    if (r->gp->resume_path) {
+    if (r->gp->resume_path) {  // its latents replace any --noise
         TS_TRY(ts_run_resume_read(r));
-        for (int64_t i = 0; i < r->n_lat; i++)
-            if (!isfinite(r->host[i]))
-                return ts_error(TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
-                                "checkpoint '%s' holds a value that is not a finite number (latent frame %lld)",
-                                r->gp->resume_path, (long long)(r->g0 + i / r->cell));
         if (r->par->rank == 0)
             TS_INFO("  resume    from '%s' at step %d of %d", r->gp->resume_path, r->k_start, r->steps);
     } else if (!r->gp->noise_path) {
         ts_rng_normal_fill(r->host, r->n_lat, r->gp->seed, 0, (uint64_t)(r->g0 * r->cell));
     }
+    if (r->gp->resume_path || r->gp->noise_path)  // read from a file: all finite
+        for (int64_t i = 0; i < r->n_lat; i++)
+            if (!isfinite(r->host[i])) {
+                const long long f = (long long)(r->g0 + i / r->cell);
+                if (r->gp->resume_path)
+                    return ts_error(TS_ERR_FORMAT, "the checkpoint is damaged; start again without --resume",
+                                    "checkpoint '%s' holds a value that is not a finite number (latent frame %lld)",
+                                    r->gp->resume_path, f);
+                return ts_error(TS_ERR_FORMAT, "write finite float32 values to /noise (e.g. standard normal draws)",
+                                "--noise '%s' holds a value that is not a finite number (latent frame %lld)",
+                                r->gp->noise_path, f);
+            }
     op->upload(r->be, r->x, r->host, (size_t)r->n_lat * sizeof(float));
     return TS_OK;
 }

@@ -3,6 +3,7 @@
 // (optionally interpolated), rank 0 receives them in order and hands them to
 // the MP4 encoder, the frames file and the caller's frame callback.
 #include <omp.h>  // omp_set_num_threads: the interpolator's threads
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,37 +11,39 @@
 #include "io/frames.h"
 #include "io/latents.h"
 #include "io/video.h"
-#include "io/weights.h"  // ts_file_sha256
 #include "pipeline/hooks.h"
 #include "pipeline/run.h"
 
 // ---- latents and checkpoints ---------------------------------------------------------
 
+// Appends "\n" and a formatted line to the metadata's prompt while it has room (a truncated
+// prompt compares as stored).
+static void meta_line(struct ts_latents_meta * meta, const char * fmt, ...) {
+    size_t k = strlen(meta->prompt);
+    if (k + 1 >= sizeof(meta->prompt)) return;
+    meta->prompt[k++] = '\n';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(meta->prompt + k, sizeof(meta->prompt) - k, fmt, ap);
+    va_end(ap);
+}
+
 static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_meta * meta) {
     memset(meta, 0, sizeof(*meta));
     snprintf(meta->prompt, sizeof(meta->prompt), "%.*s", (int)sizeof(meta->prompt) - 1, r->sb.text);
-    // the command line's motion controls follow the prompt (a storyboard's are in its text),
-    // so that the file records them and a resume with other controls is refused
+    // the command line's motion controls follow the prompt (a storyboard's are in its text), and
+    // the other settings that change the sampled latents when given (nothing for a default, so
+    // checkpoints of default runs made before these lines still resume): the file records them
+    // and a resume with other ones is refused
     const struct ts_gen_params * gp = r->gp;
-    const char * flags[] = {"--path", "--motion", "--gravity", "--bounce", "--growth"};
-    const char * vals[] = {gp->motion_path, gp->motion, gp->gravity, gp->bounce, gp->growth};
-    for (int i = 0; i < 5; i++) {
-        size_t k = strlen(meta->prompt);
-        if (vals[i] && k + 1 < sizeof(meta->prompt))
-            snprintf(meta->prompt + k, sizeof(meta->prompt) - k, "\n%s \"%s\"", flags[i], vals[i]);
-    }
-    // and so do the other settings that change the sampled latents, when given (nothing is added
-    // for a default, so checkpoints of default runs made before these lines still resume)
-    char more[600] = "", digest[65] = "";
-    size_t m = 0;
-    if (gp->negative_prompt && gp->negative_prompt[0])
-        m += (size_t)snprintf(more + m, sizeof more - m, "\n--negative-prompt \"%.400s\"", gp->negative_prompt);
-    if (gp->blend > 0 && m < sizeof more) m += (size_t)snprintf(more + m, sizeof more - m, "\n--blend %d", gp->blend);
-    if (gp->window > 0 && m < sizeof more) m += (size_t)snprintf(more + m, sizeof more - m, "\n--window %d", gp->window);
-    if (gp->image_path && m < sizeof more && ts_file_sha256(gp->image_path, digest) == TS_OK)
-        snprintf(more + m, sizeof more - m, "\n--image sha256:%s", digest);
-    size_t k = strlen(meta->prompt);
-    if (more[0] && k + 1 < sizeof(meta->prompt)) snprintf(meta->prompt + k, sizeof(meta->prompt) - k, "%s", more);
+    const char * flags[] = {"--path", "--motion", "--gravity", "--bounce", "--growth", "--negative-prompt"};
+    const char * vals[] = {gp->motion_path, gp->motion, gp->gravity, gp->bounce, gp->growth,
+                           gp->negative_prompt && gp->negative_prompt[0] ? gp->negative_prompt : NULL};
+    for (int i = 0; i < 6; i++)
+        if (vals[i]) meta_line(meta, "%s \"%s\"", flags[i], vals[i]);
+    if (gp->blend > 0) meta_line(meta, "--blend %d", gp->blend);
+    if (gp->window > 0) meta_line(meta, "--window %d", gp->window);
+    if (r->image_digest[0]) meta_line(meta, "--image sha256:%s", r->image_digest);
     meta->seed = r->gp->seed;
     meta->steps = r->steps;
     meta->cfg = r->cfg;

@@ -28,6 +28,7 @@ struct ts_run {
     struct ts_interp_timing tm;
     struct ts_storyboard sb;          // owned (a single prompt is one segment)
     struct ts_control_plan ctl;       // owned: the motion controls (ctl.any 0: none given)
+    char image_digest[65];            // SHA-256 of --image ("" when none): recorded in the latents' files
     int64_t g0, Tn;                   // this rank's latent frames [g0, g0 + Tn)
     int64_t cell;                     // floats per latent frame (h * w * c)
     int64_t n_lat;                    // Tn * cell
