@@ -347,7 +347,7 @@ def train_dit(a, dev):
             m = F.adaptive_max_pool2d(cov.flatten(0, 1)[:, None], (h, w))
             m = F.max_pool2d(m, 3, stride=1, padding=1).view(B, T, h, w, 1)
             wt = 1.0 + a.object_weight * m
-            loss = (wt * (v.float() - target) ** 2).mean() / wt.expand_as(target).mean()
+            loss = (wt * (v.float() - target) ** 2).mean() / wt.mean()
         else:
             loss = F.mse_loss(v.float(), target)
         opt.zero_grad(set_to_none=True)
