@@ -45,7 +45,9 @@ struct ts_wan_ws {
     float * ckv;     // (text_segs, L, 2D) cross-attention K | V rows of each segment
     uint8_t * used;  // (text_segs) 1 for the segments an owned frame attends to
     int * uniq;      // (text_segs) rows [uniq - 1, L) of the segment's input are equal: computed once
-    float * tmem;    // owned: one allocation ctx, ctx_h and ckv point into
+    int * nkey;      // (text_segs) keys the cross-attention visits: uniq, or L where the bias tail differs
+    float * kbias;   // (text_segs, L) their logit bias: the prompt weights', + log(L - uniq + 1) on the last
+    float * tmem;    // owned: one allocation ctx, ctx_h, ckv and kbias point into
 };
 
 // ---- pieces -------------------------------------------------------------------------------------
@@ -147,14 +149,17 @@ enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ran
 static void text_group_alloc(ts_wan_ws * ws, int n) {
     const size_t L = (size_t)ws->L, D = (size_t)ws->D;
     const size_t a = (n * L * D + 15) / 16 * 16, b = (L * D + 15) / 16 * 16, c = (n * L * 2 * D + 15) / 16 * 16;
+    const size_t e = (n * L + 15) / 16 * 16;
     free(ws->tmem);
     free(ws->used);
     free(ws->uniq);
-    ws->tmem = ts_cpu_aligned_alloc(a + b + c);
-    memset(ws->tmem, 0, (a + b + c) * sizeof(float));
-    ws->ctx = ws->tmem, ws->ctx_h = ws->tmem + a, ws->ckv = ws->tmem + a + b;
+    free(ws->nkey);
+    ws->tmem = ts_cpu_aligned_alloc(a + b + c + e);
+    memset(ws->tmem, 0, (a + b + c + e) * sizeof(float));
+    ws->ctx = ws->tmem, ws->ctx_h = ws->tmem + a, ws->ckv = ws->tmem + a + b, ws->kbias = ws->tmem + a + b + c;
     ws->used = ts_calloc((size_t)n, 1);
     ws->uniq = ts_calloc((size_t)n, sizeof(int));
+    ws->nkey = ts_calloc((size_t)n, sizeof(int));
     ws->text_segs = n;
 }
 
@@ -232,6 +237,7 @@ void ts_wan_ws_free(ts_wan_ws ** pws) {
     free((*pws)->tmem);
     free((*pws)->used);
     free((*pws)->uniq);
+    free((*pws)->nkey);
     free(*pws);
     *pws = NULL;
 }
@@ -265,6 +271,22 @@ static void copy_tail(float * y, int ld, int u, int L, int n) {
     for (int r = u; r < L; r++) memcpy(y + (size_t)r * ld, y + (size_t)(u - 1) * ld, (size_t)n * sizeof(float));
 }
 
+// The cross-attention's keys of segment sg. Its keys and values in rows [u - 1, L)
+// are equal (u = uniq: the text's repeated tail, computed once), so where their
+// bias is equal too they are one key visited once with log(L - u + 1) added to
+// its logit: its weight in the softmax is then (L - u + 1) exp(l), as for the L -
+// u + 1 copies, and a short prompt's cross-attention costs u keys instead of L.
+// The same arithmetic, summed in another order: within rounding of the L keys.
+static void key_plan(ts_wan_ws * ws, int sg, const float * bias) {
+    const int L = ws->L, u = ws->uniq[sg];
+    float * kb = ws->kbias + (size_t)sg * L;
+    int tail_same = 1;
+    for (int j = u; bias && j < L && tail_same; j++) tail_same = bias[j] == bias[u - 1];
+    ws->nkey[sg] = tail_same ? u : L;
+    for (int j = 0; j < L; j++) kb[j] = bias ? bias[j] : 0.0f;
+    if (tail_same && u < L) kb[u - 1] += logf((float)(L - u + 1));
+}
+
 // Checks the segments, marks those the owned frames attend to and embeds their
 // text (linear, GELU (tanh), linear). A row's values depend on that row alone
 // (the GEMM sums each output in one fixed order), so rows equal to the last one
@@ -292,6 +314,7 @@ static enum ts_status text_prepare(ts_wan_ws * ws, const ts_wan_model * m, const
         be->ops->gelu(be, ws->ctx_h, (int64_t)u * D);
         lin(be, ws->ctx + (size_t)sg * L * D, D, ws->ctx_h, D, &m->text2, m->text2_b, u);
         copy_tail(ws->ctx + (size_t)sg * L * D, D, u, L, D);
+        key_plan(ws, sg, tx->bias ? tx->bias[sg] : NULL);
     }
     return TS_OK;
 }
@@ -322,15 +345,15 @@ static void cross_attn(ts_wan_ws * ws, const struct ts_wan_text * tx, int H, int
         int64_t r1 = r0 + 1;
         while (r1 < ws->T_own && seg_of(tx, r1) == sa) r1++;
         be->ops->attn_cross(be, ws->att + r0 * N * D, ws->q + r0 * N * D, ws->ckv + (size_t)sa * L * 2 * D,
-                            (r1 - r0) * N, H, hd, L, L, tx->bias ? tx->bias[sa] : NULL);
+                            (r1 - r0) * N, H, hd, L, ws->nkey[sa], ws->kbias + (size_t)sa * L);
         r0 = r1;
     }
     for (int64_t t = 0; t < ws->T_own; t++) {
         float a = alpha_of(tx, t);
         if (a <= 0.0f) continue;
         int sb = tx->seg_b[t];
-        be->ops->attn_cross(be, ws->xn, ws->q + t * N * D, ws->ckv + (size_t)sb * L * 2 * D, N, H, hd, L, L,
-                            tx->bias ? tx->bias[sb] : NULL);
+        be->ops->attn_cross(be, ws->xn, ws->q + t * N * D, ws->ckv + (size_t)sb * L * 2 * D, N, H, hd, L,
+                            ws->nkey[sb], ws->kbias + (size_t)sb * L);
         be->ops->axpby(be, ws->att + t * N * D, a, ws->xn, 1.0f - a, (int64_t)N * D);
     }
 }
@@ -410,7 +433,7 @@ enum ts_status ts_wan_forward_text(ts_wan_ws * ws, const ts_wan_model * m, float
         lin(be, ws->xn, D, ws->att, D, &b->o, b->o_b, M);
         op->gate_add(be, ws->x, ws->xn, gate, 0, 1, (int)M, D);
 
-        // 2. cross-attention to every text row of the frame's segment (padding included), affine LayerNorm
+        // 2. cross-attention to every text row of the frame's segment (the repeated padding as one key), affine LayerNorm
         op->layernorm(be, ws->xn, ws->x, b->norm_x_w, b->norm_x_b, M, D, eps);
         lin(be, ws->q, D, ws->xn, D, &b->cq, b->cq_b, M);
         rmsnorm(be, ws->q, D, M, D, b->cnorm_q, eps);
