@@ -116,6 +116,9 @@ def main():
         # 2-step guided generation with spec A from the engine's noise (Philox, stream 0)
         noise = torch.from_numpy(philox.normal(SEED, 0, 0, T * h * h * C).reshape(1, T, h, h, C))
         ref["sample.latents"] = tsmodel.sample(m, PROMPT, noise, 2, 3.0, controls=ctl)[0].numpy()
+        # the same with control guidance 2.5 (--control-scale 2.5)
+        ref["sample_cs2.5.latents"] = tsmodel.sample(m, PROMPT, noise, 2, 3.0, controls=ctl,
+                                                     control_scale=2.5)[0].numpy()
     path = os.path.join(out, "ctl_ref.h5")
     with h5py.File(path + ".tmp", "w") as f:
         f.attrs["magic"] = np.bytes_("timeshard-fixture")

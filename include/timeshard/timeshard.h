@@ -120,6 +120,9 @@ struct ts_gen_params {
     const char * gravity;          // pixels/s^2, downwards, >= 0
     const char * bounce;           // restitution in [0, 1]
     const char * growth;           // R: size(t) = size(0) exp(R t), t in seconds
+    float control_scale;           // their guidance: the prompt's prediction pushed away from the same without
+                                   // them, v + (s - 1)(v - v0), a third forward per step (< 0: the model's
+                                   // default; 1: none; only with a control given)
 };
 void ts_gen_params_init(struct ts_gen_params * p);
 

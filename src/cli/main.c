@@ -77,6 +77,9 @@ static void usage_generate(FILE * f) {
             "                            clips measured: see docs/controls.md; storyboard lines take\n"
             "                            them after '|', e.g.\n"
             "                            '0-23: a red circle | gravity=125 bounce=0.8')\n"
+            "      --control-scale S     guidance of the motion controls: the prediction pushed away from the\n"
+            "                            prompt's without them by S (default: 3 for the shipped model; 1: no\n"
+            "                            push, and no third forward per step; range [0, 20])\n"
             "      --width W --height H  frame size in pixels (default: the model's; the default model has one)\n"
             "      --negative-prompt TEXT  the unconditional prompt of guidance (default: empty)\n"
             "      --sampler NAME        unipc or euler, for models that offer them (default: the model's)\n"
@@ -180,6 +183,10 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "gravity")) g->gravity = v;
     else if (!strcmp(key, "bounce")) g->bounce = v;
     else if (!strcmp(key, "growth")) g->growth = v;
+    else if (!strcmp(key, "control-scale")) {
+        CLI_TRY(parse_float("--control-scale", v, 0, 20, &f));
+        g->control_scale = (float)f;
+    }
     else if (!strcmp(key, "text-encoder")) o->cp.text_encoder = v;
     else if (!strcmp(key, "vae")) o->cp.vae = v;
     else if (!strcmp(key, "tokenizer")) o->cp.tokenizer = v;
@@ -270,7 +277,7 @@ static const struct option gen_long[] = {
     {"tokenizer", required_argument, 0, 27}, {"dry-run", no_argument, 0, 28},
     {"path", required_argument, 0, 29},     {"motion", required_argument, 0, 30},
     {"gravity", required_argument, 0, 31},  {"bounce", required_argument, 0, 32},
-    {"growth", required_argument, 0, 33},
+    {"growth", required_argument, 0, 33},   {"control-scale", required_argument, 0, 34},
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 

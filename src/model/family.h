@@ -36,8 +36,13 @@ struct ts_family_defaults {
     int steps;
     float cfg;
     double fps;
-    float shift;  // of the sampler's schedule
+    float shift;          // of the sampler's schedule
+    float control_scale;  // motion controls' guidance (1: none; families without controls: 1)
 };
+
+// Which prediction a denoiser makes: the prompt's, the empty (negative) prompt's,
+// or the prompt's without the motion controls (control guidance; families with controls).
+enum ts_pass { TS_PASS_PROMPT = 0, TS_PASS_UNCOND = 1, TS_PASS_NO_CONTROLS = 2 };
 
 // A run's shape in the family's terms, from what the user asked for.
 struct ts_shape {
@@ -103,11 +108,10 @@ struct ts_family {
                            const struct ts_denoise_opts * opts);
     void (*denoiser_free)(const void * model, void * dn);
     // v (Tn, h, w, c) = velocity at x (Tn, h, w, c), at the sampler's model time t, with the
-    // prompt's conditioning (uncond 0) or the empty prompt's (uncond 1); comm
-    // trades what the family needs with other ranks (NULL with one rank).
-    // Backend memory. Collective when comm is not NULL.
+    // conditioning of `pass`; comm trades what the family needs with other ranks (NULL
+    // with one rank). Backend memory. Collective when comm is not NULL.
     enum ts_status (*denoise)(void * dn, const void * model, float * v, const float * x, float t,
-                              const void * cond, int uncond, ts_comm_t comm);
+                              const void * cond, enum ts_pass pass, ts_comm_t comm);
     // Seconds this denoiser spent waiting for other ranks (benchmarks).
     double (*denoiser_wait)(const void * dn);
 

@@ -17,6 +17,7 @@ void ts_gen_params_init(struct ts_gen_params * p) {
     memset(p, 0, sizeof(*p));
     p->frames = 0;  // the model family's default
     p->cfg = -1.0f;
+    p->control_scale = -1.0f;
     p->crf = -1;
 }
 

@@ -139,6 +139,8 @@ static enum ts_status plan_memory(struct ts_run * r) {
         char what[96];
         snprintf(what, sizeof what, "generating %lld frames on %d rank(s)", (long long)r->sh.frames, d->world);
         r->mem_plan = r->fam->mem_bytes(r->model, &r->sh, Tmax);
+        if (r->ctl_scale != 1.0f)  // control guidance's third prediction
+            r->mem_plan += Tmax * r->sh.lat_h * r->sh.lat_w * r->sh.lat_c * (int64_t)sizeof(float);
         TS_TRY(ts_mem_check(r->mem_plan, r->ctx->local_ranks, what, "use fewer frames or more ranks (on more nodes)"));
     }
     // mapped weights live in the page cache, once per node: where they and every local
@@ -175,6 +177,8 @@ static void plan_print(const struct ts_run * r) {
         char what[512];
         ts_control_plan_describe(&r->ctl, what, sizeof what);
         TS_INFO("  controls  %s", what);
+        if (r->ctl_scale != 1.0f)
+            TS_INFO("  guidance  controls x%g (a third forward per step: the prompt without them)", r->ctl_scale);
     }
     TS_INFO("  frames    %lld at %g fps, %dx%d pixels, latents %lldx%dx%dx%d", (long long)r->sh.frames, r->fps,
             r->sh.width, r->sh.height, (long long)T, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c);
@@ -204,6 +208,14 @@ static enum ts_status plan_controls(struct ts_run * r) {
     const char * texts[TS_CONTROL_COUNT] = {gp->motion_path, gp->motion, gp->gravity, gp->bounce, gp->growth};
     struct ts_control_video v = {r->sh.frames, r->sh.width, r->sh.height, r->fps};
     TS_TRY(ts_control_plan_build(&r->ctl, texts, &r->sb, gp->storyboard_path, &v));
+    r->ctl_scale = 1.0f;
+    if (gp->control_scale > TS_CONTROL_SCALE_MAX || gp->control_scale != gp->control_scale)
+        return ts_error(TS_ERR_ARG, NULL, "--control-scale: %g is outside [0, %g]", gp->control_scale,
+                        TS_CONTROL_SCALE_MAX);
+    if (!r->ctl.any && gp->control_scale >= 0)
+        return ts_error(TS_ERR_ARG, "give a motion control (--path, --motion, --gravity, --bounce, --growth or a "
+                        "storyboard's '| ...' settings), or leave out --control-scale",
+                        "--control-scale needs a motion control to guide");
     if (!r->ctl.any) return TS_OK;
     const char * leave = "leave out --path, --motion, --gravity, --bounce and --growth (and a storyboard's '| ...' "
                          "settings); see docs/controls.md";
@@ -213,6 +225,9 @@ static enum ts_status plan_controls(struct ts_run * r) {
     if (!r->fam->controls(r->model))
         return ts_error(TS_ERR_ARG, leave, "this model was not trained with motion controls; '%s' has no control "
                         "weights (dit.ctl_*)", r->info.path);
+    struct ts_family_defaults df;
+    r->fam->defaults(r->model, &df);
+    r->ctl_scale = gp->control_scale >= 0 ? gp->control_scale : df.control_scale;
     return TS_OK;
 }
 
@@ -270,6 +285,7 @@ static enum ts_status setup_latents(struct ts_run * r) {
     r->x = op->alloc(r->be, bytes);
     r->vc = op->alloc(r->be, bytes);
     r->vu = op->alloc(r->be, bytes);
+    if (r->ctl_scale != 1.0f) r->vn = op->alloc(r->be, bytes);
     r->host = ts_malloc(bytes);
     if (r->gp->image_path) TS_TRY(ts_file_sha256(r->gp->image_path, r->image_digest));  // once, for the files' record
     if (r->gp->noise_path) {
@@ -327,12 +343,20 @@ static enum ts_status run_setup(struct ts_run * r) {
 // ---- sample --------------------------------------------------------------------------------
 
 // One sampler step k on every rank: the (guided pair of) forwards, the update.
+// Control guidance (docs/controls.md): the prompt's prediction vc is pushed away
+// from the same without the controls, vc + (s - 1)(vc - vn), before the
+// classifier-free guidance of the sampler's step.
 static enum ts_status sample_step(struct ts_run * r, int k) {
     ts_comm_t halo = r->par->world > 1 ? r->par->halo : NULL;
     ts_sampler * s = r->sampler;
     float t = s->ops->model_time(s, k);
-    TS_TRY(r->fam->denoise(r->dn, r->model, r->vc, r->x, t, r->cond, 0, halo));
-    if (s->ops->guided(s, r->cfg)) TS_TRY(r->fam->denoise(r->dn, r->model, r->vu, r->x, t, r->cond, 1, halo));
+    TS_TRY(r->fam->denoise(r->dn, r->model, r->vc, r->x, t, r->cond, TS_PASS_PROMPT, halo));
+    if (r->vn) {
+        TS_TRY(r->fam->denoise(r->dn, r->model, r->vn, r->x, t, r->cond, TS_PASS_NO_CONTROLS, halo));
+        r->be->ops->axpby(r->be, r->vc, 1.0f - r->ctl_scale, r->vn, r->ctl_scale, r->n_lat);
+    }
+    if (s->ops->guided(s, r->cfg))
+        TS_TRY(r->fam->denoise(r->dn, r->model, r->vu, r->x, t, r->cond, TS_PASS_UNCOND, halo));
     TS_TRY(ts_hooks_fault(ts_hooks_get(), r->par->rank, k, 0));
     s->ops->step(s, r->be, r->x, r->vc, r->vu, r->cfg, r->n_lat, k);
     return TS_OK;
@@ -432,6 +456,7 @@ static void run_free(struct ts_run * r) {
     if (r->x) op->release(r->be, r->x);
     if (r->vc) op->release(r->be, r->vc);
     if (r->vu) op->release(r->be, r->vu);
+    if (r->vn) op->release(r->be, r->vn);
     free(r->host);
     ts_control_plan_free(&r->ctl);
     ts_storyboard_free(&r->sb);
@@ -442,7 +467,7 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     ts_error_clear();
     struct ts_run r;
     memset(&r, 0, sizeof(r));
-    r = (struct ts_run){.ctx = ctx, .gp = gp, .fam = ctx->family, .model = ctx->model, .be = ctx->be,
+    r = (struct ts_run){.ctx = ctx, .gp = gp, .ctl_scale = 1.0f, .fam = ctx->family, .model = ctx->model, .be = ctx->be,
                         .par = &ctx->par, .t0 = ts_time()};
     if (ctx->signals) ts_term_install();  // from here SIGTERM deletes the temporary video
     r.rss_load = run_phase_peak();  // loading the model (the context) and whatever came before

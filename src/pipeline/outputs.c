@@ -44,6 +44,7 @@ static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_m
     if (gp->blend > 0) meta_line(meta, "--blend %d", gp->blend);
     if (gp->window > 0) meta_line(meta, "--window %d", gp->window);
     if (r->image_digest[0]) meta_line(meta, "--image sha256:%s", r->image_digest);
+    if (r->ctl_scale != 1.0f) meta_line(meta, "--control-scale %g", r->ctl_scale);  // given or the default
     meta->seed = r->gp->seed;
     meta->steps = r->steps;
     meta->cfg = r->cfg;

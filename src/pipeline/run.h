@@ -28,6 +28,7 @@ struct ts_run {
     struct ts_interp_timing tm;
     struct ts_storyboard sb;          // owned (a single prompt is one segment)
     struct ts_control_plan ctl;       // owned: the motion controls (ctl.any 0: none given)
+    float ctl_scale;                  // their guidance (1: none, no third forward)
     char image_digest[65];            // SHA-256 of --image ("" when none): recorded in the latents' files
     int64_t g0, Tn;                   // this rank's latent frames [g0, g0 + Tn)
     int64_t cell;                     // floats per latent frame (h * w * c)
@@ -36,6 +37,7 @@ struct ts_run {
     // conditioning and latents
     void * cond;                      // owned (family->cond_free)
     float * x, * vc, * vu;            // owned, backend memory (n_lat): latents, two velocities
+    float * vn;                       // owned, backend (n_lat): the prompt's velocity without the controls, or NULL
     float * host;                     // owned, host (n_lat): staging for files
     int k_start;                      // first sampler step (resume: the checkpoint's)
 

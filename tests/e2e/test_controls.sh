@@ -2,7 +2,8 @@
 # Motion controls end to end (docs/controls.md), with a tiny random model
 # built with controls (tests/fixtures/ctl_tiny.h5, tools/make_ctl_fixtures.py):
 # the 2-step generation with --path --gravity --bounce --growth matches the
-# PyTorch sampler; the same settings on a storyboard line give the same bits;
+# PyTorch sampler, without control guidance (--control-scale 1) and with it (2.5;
+# the default, 3, is neither, so that a changed default shows); the same settings on a storyboard line give the same bits;
 # a storyboard whose segments carry different settings gives the same bits on
 # 3 ranks as on 1 and differs from the run without them; every malformed or
 # out-of-range setting is one clear error with no output; the shipped model
@@ -28,24 +29,33 @@ PYEOF
     verdict "$1" $((1 - $?))
 }
 
-# against the PyTorch sampler with spec A (7 frames, 2 steps, cfg 3)
-"${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/a.h5 "${A[@]}" 2>/dev/null
-$PY - $WORK/a.h5 "$REF" <<'PYEOF'
+# against the PyTorch sampler with spec A (7 frames, 2 steps, cfg 3), control guidance 1 and 2.5
+vs_torch() {  # vs_torch NAME LATENTS DATASET
+    $PY - "$2" "$REF" "$3" "$1" <<'PYEOF'
 import sys, h5py, numpy as np
 a = h5py.File(sys.argv[1])["latents"][:]
-r = h5py.File(sys.argv[2])["sample.latents"][:]
+r = h5py.File(sys.argv[2])[sys.argv[3]][:]
 rel = np.abs(a - r).max() / np.abs(r).max()
-print(f"  {'controls: sample 2 steps vs PyTorch':44s} {'OK  ' if rel <= 1e-4 else 'FAIL'}   max_rel={rel:.1e}")
+print(f"  {sys.argv[4]:44s} {'OK  ' if rel <= 1e-4 else 'FAIL'}   max_rel={rel:.1e}")
 sys.exit(0 if rel <= 1e-4 else 1)
 PYEOF
-verdict "  (latents check)" $((1 - $?))
+    verdict "  (latents check)" $((1 - $?))
+}
+"${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/a.h5 "${A[@]}" --control-scale 1 2>/dev/null
+vs_torch "controls: sample 2 steps vs PyTorch" $WORK/a.h5 sample.latents
+"${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/a25.h5 "${A[@]}" --control-scale 2.5 2>/dev/null
+vs_torch "controls, guidance 2.5: vs PyTorch" $WORK/a25.h5 "sample_cs2.5.latents"
+"${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/a3.h5 "${A[@]}" 2>/dev/null
+same "control guidance: the default is not 1" $WORK/a3.h5 $WORK/a.h5 differ
+"$TS" generate --model "$CTL" --prompt "$P" --frames 9 "${A[@]}" --dry-run 2>&1 | grep -q "guidance  controls x3 "
+verdict "the settings table shows control guidance 3 (the default)" $((1 - $?))
 "${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/none.h5 2>/dev/null
 same "controls change the video" $WORK/a.h5 $WORK/none.h5 differ
 # the same settings on a storyboard line (path keys joined by ';')
 printf '0-6: %s | path=0:2,3;3:10,12;5:15,1 gravity=125 bounce=0.8 growth=-0.3\n' "$P" > $WORK/one.txt
 "$TS" generate --model "$CTL" --storyboard $WORK/one.txt --cfg 3 --seed 4321 -q --threads 1 --frames 7 --steps 2 \
     --out none --latents $WORK/one.h5 2>/dev/null
-same "storyboard '| settings' == the flags" $WORK/a.h5 $WORK/one.h5
+same "storyboard '| settings' == the flags" $WORK/a3.h5 $WORK/one.h5
 
 # a storyboard whose segments carry different settings, boundaries not on the ranks'
 # (9 frames on 3 ranks own 0-2, 3-5, 6-8), --growth on the command line for all
@@ -66,6 +76,9 @@ same "segments' settings change the video" $WORK/sb1.h5 $WORK/sbp.h5 differ
 "${S[@]}" --prompt "$P" "${A[@]}" --latents $WORK/f1.h5 2>/dev/null
 $MPIRUN -np 3 "${S[@]}" --prompt "$P" "${A[@]}" --latents $WORK/f3.h5 2>/dev/null
 same "controls: 3 ranks == 1 rank (flags)" $WORK/f1.h5 $WORK/f3.h5
+"${S[@]}" --prompt "$P" "${A[@]}" --control-scale 1 --latents $WORK/g1.h5 2>/dev/null
+$MPIRUN -np 3 "${S[@]}" --prompt "$P" "${A[@]}" --control-scale 1 --latents $WORK/g3.h5 2>/dev/null
+same "controls, no guidance: 3 ranks == 1 rank" $WORK/g1.h5 $WORK/g3.h5
 "$TS" generate --model "$CTL" --prompt "$P" --frames 9 "${A[@]}" --dry-run > $WORK/dry.log 2>&1
 grep -q "controls  path of 3 key(s), gravity 125 px/s^2, bounce 0.8, growth -0.3/s" $WORK/dry.log
 verdict "the settings table lists the controls" $((1 - $?))
@@ -81,6 +94,9 @@ $MPIRUN -np 3 "${S[@]}" --prompt "$P" "${A[@]}" --steps 3 --resume $WORK/ck.h5 -
 same "controls: checkpoint resumed on 3 ranks == uninterrupted" $WORK/full.h5 $WORK/resumed.h5
 expect_fail "controls: resumed with another --gravity" - "${S[@]}" --prompt "$P" --path "0:2,3 3:10,12 5:15,1" \
     --gravity 100 --bounce 0.8 --growth -0.3 --steps 3 --resume $WORK/ck.h5
+grep -q "another prompt, other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
+expect_fail "controls: resumed with another --control-scale" - "${S[@]}" --prompt "$P" "${A[@]}" --steps 3 \
+    --control-scale 2 --resume $WORK/ck.h5
 grep -q "another prompt, other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
 
 # `info` shows that a model takes controls
@@ -115,6 +131,9 @@ check_err "--bounce above 1" "--bounce: 1.2 is outside [0, 1]" --bounce 1.2
 check_err "--bounce negative" "--bounce: -0.5 is outside [0, 1]" --bounce -0.5
 check_err "--growth too large" "--growth: 50 is outside [-10, 10]" --growth 50
 check_err "--growth empty" "--growth: expected a finite number" --growth ""
+check_err "--control-scale without a control" "--control-scale needs a motion control" --control-scale 2
+check_err "--control-scale too large" "--control-scale" --gravity 100 --control-scale 25
+check_err "--control-scale negative" "--control-scale" --gravity 100 --control-scale -1
 printf '0-3: %s | gravity=1 bounce\n4-7: %s\n' "$P" "$P" > $WORK/bad1.txt
 printf '0-3: %s\n4-7: %s | path=2:1,1\n' "$P" "$P" > $WORK/bad2.txt
 printf '0-3: %s | \n4-7: %s\n' "$P" "$P" > $WORK/bad3.txt

@@ -489,10 +489,12 @@ def schedule(steps, shift):
 
 
 @torch.no_grad()
-def sample(model, prompt, noise, steps, cfg_scale, cond=None, cond_mask=None, controls=None):
+def sample(model, prompt, noise, steps, cfg_scale, cond=None, cond_mask=None, controls=None, control_scale=1.0):
     """Rectified-flow Euler with classifier-free guidance against the empty prompt.
     noise (B, T, h, w, c) is the initial latent; returns the final latents. controls (B, T, 14)
-    hold for both passes (guidance acts on the prompt); a model with controls gets zeros when None."""
+    hold for both passes (guidance acts on the prompt); a model with controls gets zeros when None.
+    control_scale s != 1 (control guidance, docs/controls.md): the prompt's prediction v is
+    pushed away from the same without the controls (all zero), v + (s - 1) (v - v0), first."""
     dev = noise.device
     B = noise.shape[0]
     if controls is None and model.cfg.get("controls", 0):
@@ -504,6 +506,9 @@ def sample(model, prompt, noise, steps, cfg_scale, cond=None, cond_mask=None, co
     for k in range(steps):
         s = torch.full((B,), sig[k], device=dev)
         v_c = model.dit(x, s, text_c, pooled_c, mask_c, cond, cond_mask, controls=controls)
+        if control_scale != 1.0:
+            v_0 = model.dit(x, s, text_c, pooled_c, mask_c, cond, cond_mask, controls=torch.zeros_like(controls))
+            v_c = v_c + (control_scale - 1.0) * (v_c - v_0)
         if cfg_scale != 1.0:
             v_u = model.dit(x, s, text_u, pooled_u, mask_u, cond, cond_mask, controls=controls)
             v = v_u + cfg_scale * (v_c - v_u)

@@ -46,6 +46,7 @@ static void stdit_defaults(const void * model, struct ts_family_defaults * out) 
     out->cfg = c->default_cfg;
     out->fps = c->fps;
     out->shift = c->shift;
+    out->control_scale = TS_CONTROL_SCALE_DEFAULT;
 }
 
 static enum ts_status stdit_shape(const void * model, int64_t frames, int width, int height, int window,
@@ -220,11 +221,12 @@ static void stdit_denoiser_free(const void * model, void * dn) {
 }
 
 static enum ts_status stdit_denoise(void * dn, const void * model, float * v, const float * x, float t,
-                                   const void * cond, int uncond, ts_comm_t comm) {
+                                   const void * cond, enum ts_pass pass, ts_comm_t comm) {
     const struct stdit_cond * c = cond;  // t: the noise level sigma
-    // the controls hold for both passes of guidance (it acts on the prompt alone)
-    ts_dit_ws_set_controls(dn, model, c->controls);
-    if (uncond) return ts_dit_forward(dn, model, v, x, c->image, c->image_mask, t, &c->uncond, comm);
+    // the controls hold for both passes of classifier-free guidance (it acts on the prompt
+    // alone); control guidance's pass is the prompt's without them
+    ts_dit_ws_set_controls(dn, model, pass == TS_PASS_NO_CONTROLS ? NULL : c->controls);
+    if (pass == TS_PASS_UNCOND) return ts_dit_forward(dn, model, v, x, c->image, c->image_mask, t, &c->uncond, comm);
     return ts_dit_forward_story(dn, model, v, x, c->image, c->image_mask, t, &c->story, comm);
 }
 

@@ -225,6 +225,7 @@ static void wan_defaults(const void * model, struct ts_family_defaults * out) {
     out->cfg = 5.0f;
     out->fps = 16.0;
     out->shift = (float)m->sched.shift;
+    out->control_scale = 1.0f;  // takes no controls
 }
 
 static enum ts_status wan_shape(const void * model, int64_t frames, int width, int height, int window,
@@ -467,7 +468,7 @@ static void wan_denoiser_free(const void * model, void * dn) {
 }
 
 static enum ts_status wan_denoise(void * dn, const void * model, float * v, const float * x, float t, const void * cond,
-                                  int uncond, ts_comm_t comm) {
+                                  enum ts_pass pass, ts_comm_t comm) {
     const struct wan_model * m = model;
     struct wan_dn * d = dn;
     const struct wan_cond * c = cond;
@@ -476,7 +477,8 @@ static enum ts_status wan_denoise(void * dn, const void * model, float * v, cons
     const size_t rows = (size_t)TS_WAN_TEXT_LEN * m->dit->cfg.text_dim;
     const float * const * bias = (const float * const *)c->bias;
     struct ts_wan_text tx = {c->ctx, bias, c->n - 1, c->seg_a, c->seg_b, c->alpha};  // the storyboard's segments
-    if (uncond) tx = (struct ts_wan_text){c->ctx + (size_t)(c->n - 1) * rows, bias + c->n - 1, 1, NULL, NULL, NULL};
+    TS_ASSERT(pass != TS_PASS_NO_CONTROLS);  // the family takes no controls
+    if (pass == TS_PASS_UNCOND) tx = (struct ts_wan_text){c->ctx + (size_t)(c->n - 1) * rows, bias + c->n - 1, 1, NULL, NULL, NULL};
     enum ts_status st = ts_wan_forward_text(d->ws, m->dit, v, x, t, &tx, comm);
     if (comm) d->wait += comm->wait_seconds - w0;
     return st;
