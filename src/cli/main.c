@@ -78,7 +78,7 @@ static void usage_generate(FILE * f) {
             "                            them after '|', e.g.\n"
             "                            '0-23: a red circle | gravity=125 bounce=0.8')\n"
             "      --control-scale S     guidance of the motion controls: the prediction pushed away from the\n"
-            "                            prompt's without them by S (default: 3 for the shipped model; 1: no\n"
+            "                            prompt's without them by S (default: 2 for the shipped model; 1: no\n"
             "                            push, and no third forward per step; range [0, 20])\n"
             "      --width W --height H  frame size in pixels (default: the model's; the default model has one)\n"
             "      --negative-prompt TEXT  the unconditional prompt of guidance (default: empty)\n"

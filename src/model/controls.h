@@ -13,7 +13,7 @@
 // Control guidance (docs/controls.md): the prompt's prediction with the controls
 // pushed away from the same without them, v + (s - 1)(v - v0), s this default
 // for a model trained with them unless --control-scale says otherwise.
-#define TS_CONTROL_SCALE_DEFAULT 3.0f
+#define TS_CONTROL_SCALE_DEFAULT 2.0f
 #define TS_CONTROL_SCALE_MAX 20.0
 // v[12] the planned size: the object's radius r as r/min(W,H)*2, v[13] its
 // flag. Never given: the planner sets it where a growth holds.

@@ -3,12 +3,13 @@
 # built with controls (tests/fixtures/ctl_tiny.h5, tools/make_ctl_fixtures.py):
 # the 2-step generation with --path --gravity --bounce --growth matches the
 # PyTorch sampler, without control guidance (--control-scale 1) and with it (2.5;
-# the default, 3, is neither, so that a changed default shows); the same settings on a storyboard line give the same bits;
-# a storyboard whose segments carry different settings gives the same bits on
-# 3 ranks as on 1 and differs from the run without them; every malformed or
-# out-of-range setting is one clear error with no output; the shipped model
-# takes them (3 ranks == 1 rank, MP4 bytes too); a model without control
-# weights and Wan2.1 refuse controls with the reason.
+# the default, 2, is neither, so that a changed default shows); the same
+# settings on a storyboard line give the same bits; a storyboard whose
+# segments carry different settings gives the same bits on 3 ranks as on 1 and
+# differs from the run without them; every malformed or out-of-range setting
+# is one clear error with no output; the shipped model takes them (3 ranks ==
+# 1 rank, MP4 bytes too); a model without control weights and Wan2.1 refuse
+# controls with the reason.
 source "$(dirname "$0")/lib.sh"
 CTL=$SRC/tests/fixtures/ctl_tiny.h5
 REF=$SRC/tests/fixtures/ctl_ref.h5
@@ -47,8 +48,8 @@ vs_torch "controls: sample 2 steps vs PyTorch" $WORK/a.h5 sample.latents
 vs_torch "controls, guidance 2.5: vs PyTorch" $WORK/a25.h5 "sample_cs2.5.latents"
 "${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/a3.h5 "${A[@]}" 2>/dev/null
 same "control guidance: the default is not 1" $WORK/a3.h5 $WORK/a.h5 differ
-"$TS" generate --model "$CTL" --prompt "$P" --frames 9 "${A[@]}" --dry-run 2>&1 | grep -q "guidance  controls x3 "
-verdict "the settings table shows control guidance 3 (the default)" $((1 - $?))
+"$TS" generate --model "$CTL" --prompt "$P" --frames 9 "${A[@]}" --dry-run 2>&1 | grep -q "guidance  controls x2 "
+verdict "the settings table shows control guidance 2 (the default)" $((1 - $?))
 "${G[@]}" --frames 7 --steps 2 --out none --latents $WORK/none.h5 2>/dev/null
 same "controls change the video" $WORK/a.h5 $WORK/none.h5 differ
 # the same settings on a storyboard line (path keys joined by ';')
