@@ -31,7 +31,9 @@ static const char * ts_status_hint(enum ts_status st) {
     switch (st) {
         case TS_ERR_ARG: return "see 'timeshard generate --help' (or the command's --help)";
         case TS_ERR_IO: return "check the path, that the file exists and that it may be read or written";
-        case TS_ERR_FORMAT: return "the file is damaged or of another kind; 'timeshard info FILE' shows what it holds";
+        case TS_ERR_FORMAT:
+            return "the file is damaged or not of the kind expected (for weights, latents and checkpoints, "
+                   "'timeshard info FILE' shows what it holds)";
         case TS_ERR_MODEL: return "the weights do not fit their config; 'timeshard info MODEL' shows both";
         case TS_ERR_DIST: return "see the other ranks' messages; check the MPI launch (mpirun, srun --mpi=pmix)";
         case TS_ERR_INTERRUPTED: return "continue with --resume <checkpoint>";

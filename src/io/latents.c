@@ -460,6 +460,26 @@ enum ts_status ts_latents_write(const char * path, MPI_Comm comm, int64_t T_tota
 
 // ---- read -------------------------------------------------------------------------
 
+// A dataset compressed with a filter this HDF5 library lacks (h5py's LZF, a plugin's)
+// reads as a failure that looks like damage: name the filter instead.
+static enum ts_status check_filters(hid_t d, const char * path, const char * dset) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    enum ts_status st = TS_OK;
+    int n = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+    for (int i = 0; i < n && st == TS_OK; i++) {
+        unsigned flags = 0, cd[8];
+        size_t ncd = 8;
+        char name[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof name, name, NULL);
+        if (id >= 0 && H5Zfilter_avail(id) <= 0)
+            st = ts_error(TS_ERR_FORMAT, "write it uncompressed or with gzip (h5py: compression='gzip')",
+                          "file '%s': /%s is compressed with HDF5 filter %d%s%s%s, which this HDF5 library does not have",
+                          path, dset, (int)id, name[0] ? " (" : "", name, name[0] ? ")" : "");
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return st;
+}
+
 static enum ts_status read_frames(const char * path, const char * dset, MPI_Comm comm, int64_t * T_total, int * h,
                                   int * w, int * c,
                                int64_t g0, int64_t T_own, float * data, struct ts_latents_meta * meta) {
@@ -506,6 +526,7 @@ static enum ts_status read_frames(const char * path, const char * dset, MPI_Comm
             if (dims[1] > INT_MAX || dims[2] > INT_MAX || dims[3] > INT_MAX)
                 st = ts_error(TS_ERR_FORMAT, NULL, "file '%s': /%s has an absurd frame size", path, dset);
         }
+        if (st == TS_OK) st = check_filters(d, path, dset);
         H5Tclose(t);
     }
     if (st == TS_OK) {

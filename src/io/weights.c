@@ -23,7 +23,6 @@
 
 #include "core/common.h"
 
-#define TS_WEIGHTS_MAX_DIMS 8
 #define TS_ST_HEADER_MAX (100u << 20)  // safetensors header limit (as the reference library)
 #define TS_JSON_MAX_DEPTH 64
 
@@ -838,13 +837,14 @@ enum ts_status ts_weights_read(const ts_weights * w, const char * name, int ndim
 
 int ts_weights_count(const ts_weights * w) { return w->n_tensors; }
 
-const char * ts_weights_name(const ts_weights * w, int i, int * ndim, int64_t * shape, int * dtype_bytes) {
+const char * ts_weights_name(const ts_weights * w, int i, int * ndim, int64_t * shape, const char ** dtype) {
+    static const char * names[TS_WDTYPE_COUNT] = {"f32", "f16", "bf16", "f64"};
     if (i < 0 || i >= w->n_tensors) return NULL;
     const struct ts_wtensor * t = &w->tensors[i];
     if (ndim) *ndim = t->ndim;
-    if (shape)  // the header gives room for 4 dimensions
-        for (int k = 0; k < t->ndim && k < 4; k++) shape[k] = t->shape[k];
-    if (dtype_bytes) *dtype_bytes = ts_wdtype_bytes[t->dtype];
+    if (shape)
+        for (int k = 0; k < t->ndim; k++) shape[k] = t->shape[k];
+    if (dtype) *dtype = names[t->dtype];
     return t->name;
 }
 

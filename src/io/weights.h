@@ -33,9 +33,11 @@ int ts_weights_has(const ts_weights * w, const char * name);
 // other shape: "... tensor 'N' has shape (a, b), expected (c, d)"; both with a
 // hint. f16 and f32 accepted.
 enum ts_status ts_weights_read(const ts_weights * w, const char * name, int ndim, const int64_t * shape, float * dst);
-// Number of tensors and the name of tensor i (for `timeshard info`).
+// Number of tensors and the name of tensor i (for `timeshard info`): its rank, shape
+// (room for TS_WEIGHTS_MAX_DIMS) and stored type ("f32", "f16", "bf16", "f64"), each optional.
+#define TS_WEIGHTS_MAX_DIMS 8
 int ts_weights_count(const ts_weights * w);
-const char * ts_weights_name(const ts_weights * w, int i, int * ndim, int64_t * shape /* [4] */, int * dtype_bytes);
+const char * ts_weights_name(const ts_weights * w, int i, int * ndim, int64_t * shape, const char ** dtype);
 
 // SHA-256 of a file's bytes as 64 lowercase hex chars + NUL.
 enum ts_status ts_file_sha256(const char * path, char hex[65]);

@@ -42,9 +42,10 @@ static int info_weights(ts_weights * w, const char * path) {
     int64_t total = 0;
     printf("# tensors (%d)\n", n);
     for (int i = 0; i < n; i++) {
-        int nd = 0, bytes = 0;
-        int64_t sh[4] = {0};
-        const char * name = ts_weights_name(w, i, &nd, sh, &bytes);
+        int nd = 0;
+        int64_t sh[TS_WEIGHTS_MAX_DIMS] = {0};
+        const char * dtype = "";
+        const char * name = ts_weights_name(w, i, &nd, sh, &dtype);
         int64_t k = 1;
         char shape[96] = "(";
         for (int d = 0; d < nd; d++) {
@@ -55,7 +56,7 @@ static int info_weights(ts_weights * w, const char * path) {
         }
         strncat(shape, ")", sizeof(shape) - strlen(shape) - 1);
         total += k;
-        printf("  %-44s %-16s f%d\n", name, shape, bytes * 8);
+        printf("  %-44s %-16s %s\n", name, shape, dtype);
     }
     printf("# %lld parameters\n", (long long)total);
     return 0;

@@ -28,6 +28,10 @@ from philox import normal
 n = normal(1234, 0, 0, 6 * 8 * 8 * 4).astype(np.float32).reshape(6, 8, 8, 4)
 with h5py.File(sys.argv[2], "w") as f: f["noise"] = n
 with h5py.File(sys.argv[3], "w") as f: f["noise"] = n[:5]
+with h5py.File(sys.argv[3][:-3] + "_gzip.h5", "w") as f:
+    f.create_dataset("noise", data=n, compression="gzip", shuffle=True, chunks=(1, 8, 8, 4))
+with h5py.File(sys.argv[3][:-3] + "_lzf.h5", "w") as f:  # h5py's own filter: libhdf5 lacks it
+    f.create_dataset("noise", data=n, compression="lzf", chunks=(1, 8, 8, 4))
 PYEOF
 for np_ in 1 3; do
     $MPIRUN -np $np_ "${G[@]}" --frames 6 --steps 2 --threads 1 --out none --seed 99 --noise $WORK/noise.h5 \
@@ -36,6 +40,13 @@ for np_ in 1 3; do
     verdict "--noise = the seed's noise, $np_ rank(s)" $((1 - $?))
 done
 expect_fail "--noise of another shape" - "${G[@]}" --frames 6 --steps 2 --out none --noise $WORK/noise_bad.h5
+# compressed noise: gzip reads as the plain file; a filter this HDF5 lacks (h5py's LZF) is named
+"${G[@]}" --frames 6 --steps 2 --threads 1 --out none --seed 99 --noise $WORK/noise_bad_gzip.h5 \
+    --latents $WORK/noise_gz.h5 2>/dev/null
+$PY -c "import h5py,numpy as np,sys; a=h5py.File('$WORK/seed.h5')['latents'][:]; b=h5py.File('$WORK/noise_gz.h5')['latents'][:]; sys.exit(0 if np.array_equal(a,b) else 1)"
+verdict "--noise compressed with gzip = the plain file" $((1 - $?))
+expect_fail "--noise compressed with LZF" - "${G[@]}" --frames 6 --steps 2 --out none --noise $WORK/noise_bad_lzf.h5
+grep -q "compressed with HDF5 filter 32000 (lzf)" $WORK/err.log; verdict "  ... names the filter" $((1 - $?))
 
 # -q means errors only: a successful run on 2 ranks prints nothing at all
 $MPIRUN -np 2 "${G[@]}" --frames 4 --steps 1 --threads 1 --out $WORK/q.mp4 > $WORK/q.log 2>&1
@@ -151,6 +162,9 @@ verdict "preset applied, command line wins" $((1 - $?))
 # info on weights and on latents
 "$TS" info "$TINY" | grep -q "dit.blocks.1.attn_t_qkv.weight"; verdict "info: weights" $((1 - $?))
 "$TS" info $WORK/p.h5 | grep -q "latents *(6, 8, 8, 4)"; verdict "info: latents" $((1 - $?))
+# a safetensors file of 5-D bf16 tensors (the Wan2.1 VAE): every dimension and the stored type
+"$TS" info "$SRC/tests/fixtures/wan_vae/wan_2.1_vae.safetensors" | grep -qE "^  conv1.weight +\(32, 32, 1, 1, 1\) +bf16$"
+verdict "info: 5-D shapes and bf16 named" $((1 - $?))
 
 # image-to-video: a 16x16 PNG as the first frame
 ffmpeg -v error -f lavfi -i color=c=red:s=16x16 -frames:v 1 $WORK/first.png

@@ -28,10 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         if (ts_weights_vocab(w, &words, &n_words) == TS_OK)
             for (int i = 0; i < n_words; i++) (void)strlen(words[i]);
         for (int i = 0; i < ts_weights_count(w); i++) {
-            int ndim = 0, bytes = 0;
-            int64_t shape[4] = {0};
-            const char * name = ts_weights_name(w, i, &ndim, shape, &bytes);
-            if (!name || ndim < 0 || ndim > 4) continue;
+            int ndim = 0;
+            int64_t shape[TS_WEIGHTS_MAX_DIMS] = {0};
+            const char * name = ts_weights_name(w, i, &ndim, shape, NULL);
+            if (!name || ndim < 0 || ndim > TS_WEIGHTS_MAX_DIMS) continue;
             int64_t numel = 1;
             for (int d = 0; d < ndim; d++) numel = shape[d] > 0 && numel <= (1 << 16) ? numel * shape[d] : (1 << 17);
             if (!ts_weights_has(w, name)) abort();

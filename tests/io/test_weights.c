@@ -95,10 +95,12 @@ static void test_hdf5(const char * data) {
     if (!w) return;
     check_common_tensors(w, "h5");
     VERDICT(ts_weights_count(w) == 4, "h5 4 tensors (%d)", ts_weights_count(w));
-    int ndim = 0, bytes = 0;
-    int64_t shape[4] = {0};
-    const char * name = ts_weights_name(w, 0, &ndim, shape, &bytes);
-    VERDICT(name && strcmp(name, "blocks.0.attn_s.qkv.bias") == 0 && ndim == 2 && shape[0] == 2 && shape[1] == 3 && bytes == 2,
+    int ndim = 0;
+    int64_t shape[TS_WEIGHTS_MAX_DIMS] = {0};
+    const char * dtype = "";
+    const char * name = ts_weights_name(w, 0, &ndim, shape, &dtype);
+    VERDICT(name && strcmp(name, "blocks.0.attn_s.qkv.bias") == 0 && ndim == 2 && shape[0] == 2 && shape[1] == 3 &&
+                strcmp(dtype, "f16") == 0,
           "h5 tensor 0 is the f16 (2, 3) bias (sorted by name)");
     VERDICT(ts_weights_name(w, 4, NULL, NULL, NULL) == NULL, "h5 tensor index past the end -> NULL");
     VERDICT(strcmp(ts_weights_path(w), path) == 0, "h5 path kept");

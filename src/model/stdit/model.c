@@ -270,12 +270,12 @@ static enum ts_status check_shapes(const ts_weights * w, const struct wlist * l)
         const struct wentry * e = &l->e[i];
         int found = 0;
         for (int j = 0; j < n && !found; j++) {
-            int nd = 0, db = 0;
-            int64_t sh[4] = {0};
-            if (strcmp(ts_weights_name(w, j, &nd, sh, &db), e->name) != 0) continue;
+            int nd = 0;
+            int64_t sh[TS_WEIGHTS_MAX_DIMS] = {0};
+            if (strcmp(ts_weights_name(w, j, &nd, sh, NULL), e->name) != 0) continue;
             found = 1;
             int same = nd == e->ndim;
-            for (int d = 0; same && d < nd && d < 4; d++) same = sh[d] == e->shape[d];
+            for (int d = 0; same && d < nd; d++) same = sh[d] == e->shape[d];
             if (!same) {
                 float dummy;
                 return ts_weights_read(w, e->name, e->ndim, e->shape, &dummy);  // its error names both shapes

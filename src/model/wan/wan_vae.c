@@ -421,7 +421,7 @@ static enum ts_status config_from_tensors(const ts_weights * w, struct ts_wan_va
     int found = 0;
     for (int i = 0; i < ts_weights_count(w); i++) {
         int nd;
-        int64_t sh[4];
+        int64_t sh[TS_WEIGHTS_MAX_DIMS];
         const char * nm = ts_weights_name(w, i, &nd, sh, NULL);
         if (!strcmp(nm, "encoder.conv1.weight") && nd == 5) c->base_dim = (int)sh[0], found |= 1;
         if (!strcmp(nm, "conv2.weight") && nd == 5) c->z_dim = (int)sh[0], found |= 2;
