@@ -146,6 +146,36 @@ int main(int argc, char ** argv) {
     write_bytes(p, idx2, strlen(idx2));
     expect_error("error.model_index_other_transformer", d, TS_ERR_MODEL, "SkyReelsV2Transformer3DModel");
 
+    // Wan2.2's pipelines name themselves WanPipeline too: a second transformer, a boundary
+    // ratio or per-token timesteps say which (diffusers' own null/false entries are Wan2.1)
+    const char * w22[][2] = {
+        {"{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"], "
+         "\"transformer_2\": [\"diffusers\", \"WanTransformer3DModel\"], \"boundary_ratio\": 0.875}",
+         "transformer_2"},
+        {"{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"], "
+         "\"transformer_2\": [null, null], \"boundary_ratio\": 0.9}",
+         "boundary_ratio"},
+        {"{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"], "
+         "\"boundary_ratio\": null, \"expand_timesteps\": true}",
+         "expand_timesteps"},
+    };
+    for (int i = 0; i < 3; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "wan22_%d", i);
+        d = copy_model("c1_hd16", nm);
+        snprintf(p, sizeof p, "%s/model_index.json", d);
+        write_bytes(p, w22[i][0], strlen(w22[i][0]));
+        snprintf(nm, sizeof nm, "error.wan22_%s", w22[i][1]);
+        expect_error(nm, d, TS_ERR_MODEL, w22[i][1]);
+    }
+    d = copy_model("c1_hd16", "wan21_index_nulls");  // as diffusers writes a Wan2.1 pipeline's
+    snprintf(p, sizeof p, "%s/model_index.json", d);
+    const char * idx21 = "{\"_class_name\": \"WanPipeline\", \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"], "
+                         "\"transformer_2\": [null, null], \"boundary_ratio\": null, \"expand_timesteps\": false}";
+    write_bytes(p, idx21, strlen(idx21));
+    ts_verdict("load.model_index_wan21_nulls", ts_wan_load(d, be, &m) == TS_OK, ts_last_error());
+    ts_wan_free(&m);
+
     d = copy_model("c1_hd16", "missing_component");
     snprintf(p, sizeof p, "%s/transformer/diffusion_pytorch_model.safetensors", d);
     unlink(p);
@@ -206,6 +236,7 @@ int main(int argc, char ** argv) {
     } bad[] = {
         {80, 832, 480, 1, "80 is not one", "77 or 81", "video.frames_not_4k+1"},
         {0, 832, 480, 1, "0 is not one", "81", "video.zero_frames"},
+        {2147483647, 832, 480, 1, "2147483647 is not one", "use --frames 2147483645", "video.frames_at_the_limit"},
         {81, 840, 480, 1, "not 840x480", "--width 832", "video.width_not_multiple_of_16"},
         {81, 832, 488, 1, "not 832x488", "--height 480", "video.height_not_multiple_of_16"},
         {9, 832, 480, 4, "4 ranks for 9 frames (3 latent frames)", "at most 3 ranks",
@@ -220,6 +251,9 @@ int main(int argc, char ** argv) {
                    st == TS_ERR_ARG && strstr(ts_last_error(), bad[i].needle) && strstr(ts_last_hint(), bad[i].hint),
                    buf);
     }
+    ts_error_clear();  // at the command line's limit the next valid count is beyond it: not offered
+    ts_wan_check_video(2147483647, 832, 480, 1, &T, &h, &w);
+    ts_verdict("video.frames_hint_within_the_limit", !strstr(ts_last_hint(), "2147483649"), ts_last_hint());
 
     ts_backend_free(&be);
     return ts_test_finish("test_wan_errors");

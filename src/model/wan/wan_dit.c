@@ -1,6 +1,7 @@
 // The Wan2.1 diffusion transformer's forward on the CPU backend, as diffusers'
 // WanTransformer3DModel computes it, over the latent frames a rank owns.
 #include <math.h>
+#include <stdint.h>  // INT32_MAX
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,8 +116,10 @@ enum ts_status ts_wan_check_video(int64_t frames, int width, int height, int ran
     if (frames < 1 || (frames - 1) % 4 != 0) {
         int64_t lo = frames < 1 ? 1 : (frames - 1) / 4 * 4 + 1, hi = lo + 4;
         char hint[160];
-        if (frames > 1)
+        if (frames > 1 && hi <= INT32_MAX)
             snprintf(hint, sizeof hint, "use --frames %lld or %lld", (long long)lo, (long long)hi);
+        else if (frames > 1)
+            snprintf(hint, sizeof hint, "use --frames %lld", (long long)lo);
         else
             snprintf(hint, sizeof hint, "use --frames 1, 5, 9, ... (81 is Wan2.1's default)");
         return ts_error(TS_ERR_ARG, hint, "Wan2.1 makes 4k+1 frames (1, 5, ..., 77, 81); %lld is not one",

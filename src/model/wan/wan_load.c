@@ -405,6 +405,18 @@ static enum ts_status check_model_index(const char * dir) {
     else if (strcmp(tcls, "WanTransformer3DModel") != 0)
         s = ts_error(TS_ERR_MODEL, "timeshard runs Wan2.1 text-to-video transformers (WanTransformer3DModel)",
                      "'%s': the transformer is a '%s', not a WanTransformer3DModel", p, tcls);
+    if (s == TS_OK) {  // Wan2.2's WanPipeline: a second transformer for low noise, or timesteps per token
+        json_t * t2 = json_object_get(root, "transformer_2");
+        json_t * br = json_object_get(root, "boundary_ratio");
+        const char * what = json_is_array(t2) && json_string_value(json_array_get(t2, 1)) ? "a second transformer "
+                                                                                           "(transformer_2)"
+                            : br && !json_is_null(br)                    ? "a boundary_ratio"
+                            : json_is_true(json_object_get(root, "expand_timesteps")) ? "expand_timesteps"
+                                                                                      : NULL;
+        if (what)
+            s = ts_error(TS_ERR_MODEL, "timeshard runs Wan2.1 (one transformer); Wan2.2 is not supported yet",
+                         "'%s' has %s: a Wan2.2 pipeline", p, what);
+    }
     json_decref(root);
     return s;
 }
