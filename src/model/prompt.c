@@ -102,6 +102,7 @@ enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_s
             break;
         }
         char * s = line;
+        if (lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3)) s += 3;  // a UTF-8 byte order mark (some editors write one)
         while (isspace((unsigned char)*s)) s++;
         if (!*s || *s == '#') continue;
         char * end = NULL;
@@ -146,8 +147,11 @@ enum ts_status ts_storyboard_load(const char * path, int64_t frames, struct ts_s
             st = ts_error(TS_ERR_FORMAT, "split the segment, or give fewer path keys",
                           "%s:%d: motion controls longer than %zu bytes", path, lineno, sizeof(sb->seg[0].controls) - 1);
         else if (a > b) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: range %lld-%lld is reversed", path, lineno, a, b);
-        else if (a > next) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: frames %lld-%lld are not covered (gap)", path,
-                                         lineno, (long long)next, a - 1);
+        else if (a > next)
+            st = ts_error(TS_ERR_FORMAT, "lines go in frame order, from frame 0, each starting where the one before ends",
+                          sb->n ? "%s:%d: frames %lld-%lld are not covered (a gap after the line before)"
+                                : "%s:%d: frames %lld-%lld are not covered (the first line starts at frame %lld)",
+                          path, lineno, (long long)next, a - 1, a);
         else if (a < next) st = ts_error(TS_ERR_FORMAT, hint, "%s:%d: range %lld-%lld overlaps the line before", path,
                                          lineno, a, b);
         else if (b >= frames)

@@ -77,6 +77,15 @@ int main(void) {
     story_bad("not covering the end", "0-9: a\n", 20, "frames 10-19 are not covered");
     story_bad("malformed line", "# title\n0-9 a\n", 20, ":2: expected 'FIRST-LAST: prompt'");
     story_bad("empty file", "", 20, "has no segments");
+    story_bad("out of order", "6-11: b\n0-5: a\n", 12, ":1: frames 0-5 are not covered (the first line starts at frame 6)");
+    {  // a UTF-8 byte order mark before the first line is not part of it
+        struct ts_storyboard sb;
+        ts_error_clear();
+        enum ts_status st = ts_storyboard_load(write_file("\xEF\xBB\xBF" "0-9: a red circle\n10-19: b\n"), 20, &sb);
+        ts_verdict("byte order mark", st == TS_OK && sb.n == 2 && sb.seg[0].first == 0 &&
+                                          strcmp(sb.seg[0].prompt, "a red circle") == 0, ts_last_error());
+        if (st == TS_OK) ts_storyboard_free(&sb);
+    }
     {
         struct ts_storyboard sb;
         ts_error_clear();
