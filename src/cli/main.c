@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"  // cli_error, cli_fail, the progress printer (the public header comes with it)
+#include "core/common.h"  // ts_output_check: the library's rule for outputs and inputs, on the inputs it does not see
 
 
 int ts_cli_fail(void) {
@@ -114,6 +115,7 @@ struct gen_opts {
     const char * model;
     char * owned[64];  // strdup'd values from presets
     int n_owned;
+    char preset_path[PATH_MAX];  // the --config file read ("" when none)
 };
 
 static enum ts_status parse_int(const char * flag, const char * v, long long lo, long long hi, long long * out) {
@@ -253,7 +255,22 @@ static enum ts_status load_preset(struct gen_opts * o, const char * name) {
         if (!path[0])
             return cli_error(TS_ERR_IO, "presets live in configs/ (e.g. --config default)", "no preset named '%s'", name);
     }
+    snprintf(o->preset_path, sizeof o->preset_path, "%s", path);
     return ts_kv_parse_file(path, preset_kv, o);
+}
+
+// No output replaces an input the run itself does not know: the model's parts given
+// apart (files or folders) and the preset. The run checks the rest (--model, a
+// model directory's every file, --storyboard, --image, --noise, --resume).
+static enum ts_status check_outputs(const struct gen_opts * o) {
+    const char * in[] = {o->cp.text_encoder, o->cp.vae, o->cp.tokenizer, o->preset_path[0] ? o->preset_path : NULL};
+    const char * in_flag[] = {"--text-encoder", "--vae", "--tokenizer", "--config"};
+    const char * out[] = {o->gp.out_path, o->gp.latents_path, o->gp.checkpoint_path};
+    const char * out_flag[] = {"--out", "--latents", "--checkpoint"};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; out[k] && i < 4; i++)
+            if (in[i]) CLI_TRY(ts_output_check(out[k], out_flag[k], in[i], in_flag[i]));
+    return TS_OK;
 }
 
 static const struct option gen_long[] = {
@@ -337,6 +354,7 @@ static int cmd_generate(int argc, char ** argv) {
         st = cli_error(TS_ERR_ARG, "explain one prompt at a time: --explain-prompt --prompt \"...\"", "--explain-prompt needs --prompt");
     if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
         st = cli_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
+    if (st == TS_OK && !explain) st = check_outputs(&o);
     if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
         st = ts_prompt_explain_model(o.model, o.gp.prompt, stdout);
         for (int i = 0; i < o.n_owned; i++) free(o.owned[i]);

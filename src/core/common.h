@@ -72,6 +72,17 @@ int ts_text_line(FILE * f, char * buf, size_t cap, size_t * len);
 // 1 when a and b name the same file: the same inode where both exist, else the
 // same directory and the same last component (outputs compared with inputs).
 int ts_same_file(const char * a, const char * b);
+// How writing `out` (first as out.tmp, then renamed) would touch the input `in`, a
+// file or a directory: 0 not at all; 1 it is `in` (the same file, links followed);
+// 2 it is a file under the directory `in` (a hard link, or one the directory links
+// to; its path into what, cap bytes); 3 it would be written inside the directory `in`.
+int ts_output_touches(const char * out, const char * in, char * what, size_t cap);
+// TS_OK, or one error naming out_flag ("--latents") and what it would replace of the
+// input named by in_flag ("--model"): the file, or the directory's file it is.
+enum ts_status ts_output_check(const char * out, const char * out_flag, const char * in, const char * in_flag);
+// TS_OK when the output `path` (given as `flag`) can be made: not a directory, and
+// its directory exists and this process may create files there; else one error.
+enum ts_status ts_output_dir_check(const char * path, const char * flag);
 // 1 when path names a directory (following links).
 int ts_is_dir(const char * path);
 // Memory this process could still get (MemAvailable), bytes; -1 unknown.

@@ -9,13 +9,10 @@
 //   outputs   latents file, then the video (outputs.c)
 // The pipeline knows no model family: everything family-specific is behind
 // struct ts_family (model/family.h). docs/ARCHITECTURE.md describes the flow.
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/common.h"
 #include "core/rng.h"
@@ -27,31 +24,13 @@
 #include "pipeline/run.h"
 #include "sample/sampler.h"
 
-// The directory of `path` (into dir, cap bytes).
-static void dir_of(const char * path, char * dir, size_t cap) {
-    const char * slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, cap, ".");
-    else if (slash == path) snprintf(dir, cap, "/");
-    else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-}
-
-// The directory of `path` exists and this process may create files in it.
-static enum ts_status output_dir_check(const char * path) {
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    struct stat sb;
-    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
-        return ts_error(TS_ERR_IO, "name a file in a directory", "cannot write '%s': '%s' is not a directory", path, dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return ts_error(TS_ERR_IO, "check that the output directory exists and is writable",
-                        "cannot write '%s': directory '%s': %s", path, dir, strerror(errno));
-    return TS_OK;
-}
-
 // ---- plan ----------------------------------------------------------------------------------
 
-// No output replaces an input or another output (files compared, not names);
-// the checkpoint may be the file resumed from (that is how a job is requeued).
+// No output replaces an input or another output (files compared, not names; a
+// directory model: no output inside it or that is any of its files); the
+// checkpoint may be the file resumed from (that is how a job is requeued). The
+// command line checks the inputs the run does not know: --text-encoder, --vae,
+// --tokenizer (the model's context), --config.
 static enum ts_status plan_files(const struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
     const char * in[] = {r->info.path, gp->storyboard_path, gp->image_path, gp->resume_path, gp->noise_path};
@@ -61,14 +40,24 @@ static enum ts_status plan_files(const struct ts_run * r) {
     for (int o = 0; o < 3; o++) {
         if (!out[o]) continue;
         for (int i = 0; i < 5; i++)
-            if (in[i] && !(o == 2 && i == 3) && ts_same_file(out[o], in[i]))
-                return ts_error(TS_ERR_ARG, "write the output to another file", "%s '%s' is the %s file: it would be replaced",
-                                out_flag[o], out[o], in_flag[i]);
+            if (in[i] && !(o == 2 && i == 3 && ts_same_file(out[o], in[i])))
+                TS_TRY(ts_output_check(out[o], out_flag[o], in[i], in_flag[i]));
         for (int p = o + 1; p < 3; p++)
             if (out[p] && ts_same_file(out[o], out[p]))
                 return ts_error(TS_ERR_ARG, "give each output its own file", "%s and %s name the same file '%s'",
                                 out_flag[o], out_flag[p], out[o]);
     }
+    return TS_OK;
+}
+
+// Each output's directory exists and takes new files, before any work (a
+// checkpoint is written when SIGTERM comes: too late to learn it cannot be).
+// Rank 0 writes the video; every rank takes part in writing the HDF5 files.
+static enum ts_status plan_output_dirs(const struct ts_run * r) {
+    const struct ts_gen_params * gp = r->gp;
+    if (r->par->rank == 0 && gp->out_path) TS_TRY(ts_output_dir_check(gp->out_path, "--out"));
+    if (gp->latents_path) TS_TRY(ts_output_dir_check(gp->latents_path, "--latents"));
+    if (gp->checkpoint_path) TS_TRY(ts_output_dir_check(gp->checkpoint_path, "--checkpoint"));
     return TS_OK;
 }
 
@@ -125,6 +114,7 @@ static enum ts_status plan_settings(struct ts_run * r) {
         TS_TRY(ts_video_encoder_check(gp->out_path, r->sh.width, r->sh.height, r->interp ? gp->fps_out : r->fps,
                                       gp->codec, gp->crf));
     TS_TRY(plan_files(r));
+    TS_TRY(plan_output_dirs(r));
     return TS_OK;
 }
 
@@ -324,12 +314,9 @@ static enum ts_status setup_latents(struct ts_run * r) {
 
 static enum ts_status run_setup(struct ts_run * r) {
     const struct ts_hooks * hk = ts_hooks_get();
-    enum ts_status st = TS_OK;
-    // the output's directory now, so a bad path fails before the model works; the
-    // file itself is made when the video begins (outputs.c)
-    if (r->par->rank == 0 && r->gp->out_path) st = output_dir_check(r->gp->out_path);
-    st = ts_parallel_agree(r->par, st);  // the conditioning may be collective: every rank enters it, or none
-    if (st == TS_OK) st = setup_cond(r);
+    // the outputs' directories were checked with the plan; the video's file is made when
+    // it begins (outputs.c). The conditioning may be collective: every rank enters it.
+    enum ts_status st = setup_cond(r);
     if (st == TS_OK) st = setup_latents(r);
     if (st == TS_OK) {
         struct ts_denoise_opts opts = {r->ctx->halo};

@@ -59,9 +59,20 @@ enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_
     struct ts_latents_meta meta;
     fill_meta(r, step, &meta);
     r->be->ops->download(r->be, r->host, r->x, (size_t)r->n_lat * sizeof(float));
-    if (step >= 0) return ts_run_checkpoint_write(r, path, &meta);
-    return ts_latents_write(path, r->par->comm, r->sh.latent_frames, r->sh.lat_h, r->sh.lat_w, r->sh.lat_c, r->g0,
-                            r->Tn, r->host, &meta);
+    enum ts_status st = step >= 0 ? ts_run_checkpoint_write(r, path, &meta)
+                                  : ts_latents_write(path, r->par->comm, r->sh.latent_frames, r->sh.lat_h, r->sh.lat_w,
+                                                     r->sh.lat_c, r->g0, r->Tn, r->host, &meta);
+    if (st != TS_OK) {
+        // the directory checked before sampling may since have gone (or lost its write
+        // permission): say that, by the name given, rather than the writer's NAME.tmp
+        char msg[1024], hint[512];
+        snprintf(msg, sizeof msg, "%s", ts_last_error());
+        snprintf(hint, sizeof hint, "%s", ts_last_hint());
+        ts_error_clear();
+        if (ts_output_dir_check(path, step >= 0 ? "--checkpoint" : "--latents") == TS_OK)
+            ts_error(st, hint[0] ? hint : NULL, "%s", msg);  // another cause: the writer's own message
+    }
+    return st;
 }
 
 // Reads a checkpoint's latents for this rank's frames into r->host and its

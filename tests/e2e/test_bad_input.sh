@@ -67,6 +67,36 @@ expect_fail "--cfg -1" $O "${GEN[@]}" --cfg -1
 expect_fail "unknown flag" $O "${GEN[@]}" --bogus 3
 expect_fail "unwritable output path" - "${GEN[@]}" --out /nonexistent-dir/x.mp4
 expect_fail "unwritable latents path" $O "${GEN[@]}" --latents /nonexistent-dir/x.h5
+# the latents' and the checkpoint's directories are checked before sampling, like --out's
+# (a checkpoint's used to fail only when SIGTERM came, losing the run's progress)
+"$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 1 --out none --latents /nonexistent-dir/x.h5 \
+    > $WORK/lat.log 2>&1
+grep -q "cannot write --latents '/nonexistent-dir/x.h5': directory '/nonexistent-dir'" $WORK/lat.log &&
+    ! grep -q "step 1/" $WORK/lat.log && ! grep -q "\.tmp" $WORK/lat.log
+verdict "  ... before sampling, by the name given" $((1 - $?)) "$(grep -m1 error $WORK/lat.log | cut -c1-100)"
+expect_fail "unwritable latents path, with --dry-run" - "${GEN[@]}" --latents /nonexistent-dir/x.h5 --dry-run
+expect_fail "unwritable checkpoint path" $O "${GEN[@]}" --checkpoint /nonexistent-dir/c.h5
+grep -q "cannot write --checkpoint '/nonexistent-dir/c.h5'" $WORK/err.log; verdict "  ... names --checkpoint" $((1 - $?))
+touch $WORK/plain
+expect_fail "checkpoint path under a regular file" $O "${GEN[@]}" --checkpoint $WORK/plain/c.h5
+grep -q "'$WORK/plain' is not a directory" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+if [ "$(id -u)" != 0 ]; then  # root may write anywhere
+    mkdir -p $WORK/ro; chmod 555 $WORK/ro
+    expect_fail "checkpoint in a read-only directory" $O "${GEN[@]}" --checkpoint $WORK/ro/c.h5
+    grep -q "directory '$WORK/ro': Permission denied" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+fi
+expect_fail "--latents naming a directory" $O "${GEN[@]}" --latents $WORK
+# the directory gone by the time SIGTERM asks for the checkpoint: said by the name given
+mkdir -p $WORK/gone
+TIMESHARD_STEP_DELAY_MS=200 "$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 100 --threads 1 \
+    --out none --checkpoint $WORK/gone/c.h5 > $WORK/gone.log 2>&1 &
+gpid=$!
+for _ in $(seq 300); do grep -q "step 1/" $WORK/gone.log 2>/dev/null && break; sleep 0.1; done
+rmdir $WORK/gone; kill -TERM $gpid; rc=0; wait $gpid || rc=$?
+[ $rc = 1 ] && grep -q "^timeshard: error: cannot write --checkpoint '$WORK/gone/c.h5': directory '$WORK/gone'" \
+    $WORK/gone.log && ! grep -q "\.tmp" $WORK/gone.log
+verdict "checkpoint directory removed before SIGTERM" $((1 - $?)) "rc=$rc: $(grep -m1 error $WORK/gone.log | cut -c1-90)"
+rm -f $O  # (what the cases above would have left before they were refused)
 expect_fail "unknown codec" $O "${GEN[@]}" --codec nosuchcodec
 expect_fail "missing --image" $O "${GEN[@]}" --image $WORK/none.png
 expect_fail "missing preset" $O "${GEN[@]}" --config nosuchpreset

@@ -62,6 +62,63 @@ cmp -s $WORK/in.mp4 $WORK/keep.mp4; verdict "  ... in.mp4 unchanged" $((1 - $?))
 touch $WORK/afile
 expect_fail "--out under a regular file" - "${GEN[@]}" --out $WORK/afile/o.mp4
 grep -q "not a directory" $WORK/err.log; verdict "  ... says it is not a directory" $((1 - $?))
+printf 'frames = 5\nsteps = 1\n' > $WORK/cfg0
+for f in out checkpoint; do
+    cp $WORK/cfg0 $WORK/cfg.avi
+    expect_fail "--config cfg.avi --$f cfg.avi" - "${GEN[@]}" --config $WORK/cfg.avi --$f $WORK/cfg.avi
+    grep -q -- "--$f '$WORK/cfg.avi' is the --config file" $WORK/err.log && cmp -s $WORK/cfg.avi $WORK/cfg0
+    verdict "  ... names both flags; cfg.avi unchanged" $((1 - $?))
+done
+
+# a model directory (a Wan2.1 pipeline): no output is any of its files or goes inside
+# it, through links or not; nor are the parts a single file takes apart (files or
+# folders). Each case on a fresh copy, checked unchanged after.
+wansum() { (cd $WORK/wan && find . -type f -exec md5sum {} + | sort); }
+fresh_wan() { rm -rf $WORK/wan; cp -a "$SRC/tests/fixtures/wan_pipe" $WORK/wan; }
+unchanged() { wansum | cmp -s - $WORK/wan.sum; verdict "  ... every file of the pipeline unchanged" $((1 - $?)); }
+fresh_wan
+wansum > $WORK/wan.sum
+ln -s $WORK/wan $WORK/wanlink
+W=("$TS" generate --model $WORK/wan --prompt "a fox" --frames 9 --width 48 --height 32 --steps 1 --threads 1 -q
+   --out none)
+expect_fail "wan dir: --latents its transformer's weights" - "${W[@]}" \
+    --latents $WORK/wan/transformer/diffusion_pytorch_model.safetensors
+grep -q -- "--latents '$WORK/wan/transformer/diffusion_pytorch_model.safetensors' is a file of the --model directory" \
+    $WORK/err.log; verdict "  ... names --latents and the model's file" $((1 - $?))
+unchanged
+fresh_wan
+expect_fail "wan dir: --latents its scheduler_config.json" - "${W[@]}" --latents $WORK/wan/scheduler/scheduler_config.json
+unchanged
+fresh_wan
+expect_fail "wan dir: --checkpoint a new file in it" $WORK/wan/transformer/ck.h5 "${W[@]}" \
+    --checkpoint $WORK/wan/transformer/ck.h5 --checkpoint-every 1 --steps 2
+grep -q -- "--checkpoint '$WORK/wan/transformer/ck.h5' lies inside the --model directory" $WORK/err.log
+verdict "  ... says so" $((1 - $?))
+fresh_wan
+expect_fail "wan dir: --out in it through a link" $WORK/wan/o.h5 "${W[@]}" --out $WORK/wanlink/o.h5
+fresh_wan
+ln $WORK/wan/text_encoder/model.safetensors $WORK/hard.safetensors
+expect_fail "wan dir: --latents a hard link to its encoder" - "${W[@]}" --latents $WORK/hard.safetensors
+grep -q "is the same file as '$WORK/wan/text_encoder/model.safetensors'" $WORK/err.log
+verdict "  ... names the model's file" $((1 - $?))
+rm -f $WORK/hard.safetensors
+SF=("$TS" generate --model $WORK/wan/transformer/diffusion_pytorch_model.safetensors
+    --text-encoder $WORK/wan/text_encoder/model.safetensors --vae $WORK/wan/vae --tokenizer $WORK/wan/tokenizer/spiece.model
+    --prompt "a fox" --frames 9 --width 48 --height 32 --steps 1 --threads 1 -q --out none)
+fresh_wan
+expect_fail "wan single file: --latents the --text-encoder file" - "${SF[@]}" \
+    --latents $WORK/wan/text_encoder/model.safetensors
+grep -q -- "is the --text-encoder file" $WORK/err.log; verdict "  ... names --text-encoder" $((1 - $?))
+unchanged
+fresh_wan
+expect_fail "wan single file: --latents a file of --vae DIR" - "${SF[@]}" \
+    --latents $WORK/wan/vae/diffusion_pytorch_model.safetensors
+grep -q -- "of the --vae directory" $WORK/err.log; verdict "  ... names --vae" $((1 - $?))
+unchanged
+fresh_wan
+expect_fail "wan single file: --latents the --tokenizer file" - "${SF[@]}" --latents $WORK/wan/tokenizer/spiece.model
+unchanged
+rm -f $O  # (what the cases above would have left before they were refused)
 
 # storyboards: long lines, NUL bytes, negative frames
 $PY - "$WORK" <<'PYEOF'
