@@ -152,7 +152,7 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
     else if (!strcmp(key, "storyboard")) g->storyboard_path = v;
     else if (!strcmp(key, "blend")) { CLI_TRY(parse_int("--blend", v, 0, 1 << 20, &i)); g->blend = (int)i; }
     else if (!strcmp(key, "fps-out")) { CLI_TRY(parse_float("--fps-out", v, 0.001, 1000, &f)); g->fps_out = f; }
-    else if (!strcmp(key, "frames")) { CLI_TRY(parse_int("--frames", v, 1, 1LL << 31, &i)); g->frames = i; }
+    else if (!strcmp(key, "frames")) { CLI_TRY(parse_int("--frames", v, 1, (1LL << 31) - 1, &i)); g->frames = i; }
     else if (!strcmp(key, "steps")) { CLI_TRY(parse_int("--steps", v, 1, 10000, &i)); g->steps = (int)i; }
     else if (!strcmp(key, "cfg")) { CLI_TRY(parse_float("--cfg", v, 0, 100, &f)); g->cfg = (float)f; }
     else if (!strcmp(key, "seed")) {

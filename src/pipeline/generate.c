@@ -104,7 +104,11 @@ static enum ts_status plan_settings(struct ts_run * r) {
     const int64_t T = r->sh.latent_frames, W = r->sh.min_frames_per_rank;
     if (d->world > 1 && T < W * d->world) {
         int best = ts_partition_max_ranks(T, (int)W, d->world);
-        const char * unit = T != r->sh.frames ? "latent frames" : "frames";
+        const char * unit = T != r->sh.frames ? (T == 1 ? "latent frame" : "latent frames") : T == 1 ? "frame" : "frames";
+        if (W <= 1)  // a family without a temporal window (Wan2.1: one latent frame per rank at least)
+            return ts_error(TS_ERR_ARG, "run with fewer ranks or more frames",
+                            "%d ranks are too many for %lld %s: each rank must own at least one; use at most %d "
+                            "ranks", d->world, (long long)T, unit, best < 1 ? 1 : best);
         return ts_error(TS_ERR_ARG, "run with fewer ranks or more frames",
                         "%d ranks are too many for %lld %s: each rank must own at least %lld %s "
                         "(the temporal window); use at most %d ranks",

@@ -282,6 +282,7 @@ expect_fail "wan: --image (not supported yet)" $O "${G[@]}" --image $WORK/first.
 expect_fail "wan: more ranks than latent frames" $O $MPIRUN -np 4 "${G[@]}" --out $O
 grep -q "use at most 3 ranks" $WORK/err.log; verdict "  ... names the largest rank count" $((1 - $?))
 grep -q "for 3 latent frames" $WORK/err.log; verdict "  ... counts latent frames" $((1 - $?))
+! grep -q "temporal window" $WORK/err.log; verdict "  ... speaks of no temporal window (Wan2.1 has none)" $((1 - $?))
 ONE=$SRC/tests/fixtures/wan/c1_hd16.orig.safetensors
 expect_fail "wan: single file without --vae" $O "$TS" generate --model "$ONE" --prompt "$P" --frames 5 --width 32 \
     --height 32 --steps 1 --text-encoder "$PIPE/text_encoder" --out $O
