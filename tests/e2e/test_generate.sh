@@ -82,6 +82,11 @@ verdict "--explain-prompt lists tokens, weights, unknown words" $((1 - $?))
 "$TS" generate --model "$TINY" --explain-prompt --prompt $'a r\xc3\xb6d circle \xff on \xe6\x97\xa5' > $WORK/explain.txt
 grep -q "unknown words: r, d" $WORK/explain.txt && grep -q $'read as spaces .*: \xc3\xb6, \\\\xFF, \xe6\x97\xa5$' $WORK/explain.txt
 verdict "--explain-prompt names the characters beyond ASCII" $((1 - $?))
+# a prompt's warning comes once, from rank 0, not from every rank
+$MPIRUN -np 3 "$TS" generate --model "$TINY" --prompt "a zebra circle" --frames 9 --steps 1 --threads 1 --out none \
+    2> $WORK/warn3.log
+n=$(grep -c "unknown words in the prompt" $WORK/warn3.log)
+[ "$n" = 1 ]; verdict "3 ranks: the prompt's warning printed once" $((1 - $?)) "$n times"
 
 # ranks and threads: 9 frames (not divisible by 2 or 4), W = 2, 3 steps
 for np_ in 1 2 3 4; do

@@ -178,7 +178,12 @@ static enum ts_status stdit_cond_new(const void * model, const struct ts_cond_re
         if (n_words == 0)
             return ts_error(TS_ERR_ARG, "the default model reads words of letters and digits, e.g. \"a red circle\"",
                             "the prompt '%s' has no words", sb->seg[i].prompt);
-        TS_TRY(ts_text_encode(m, sb->seg[i].prompt, &c->segs[i]));
+        // the prompt's warnings (unknown words, ...) once, from rank 0: every rank reads the same text
+        enum ts_log_level level = ts_log_get_level();
+        if (req->rank != 0) ts_log_set_level(TS_LOG_ERROR);
+        st = ts_text_encode(m, sb->seg[i].prompt, &c->segs[i]);
+        ts_log_set_level(level);
+        TS_TRY(st);
         c->segp[i] = &c->segs[i];
     }
     c->seg_a = ts_calloc((size_t)Tn + 1, sizeof(int));
