@@ -4,6 +4,7 @@
 #include "io/video.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
@@ -23,26 +24,62 @@
 
 static const char * const hint_encoders = "see 'ffmpeg -encoders' for the encoder names this FFmpeg offers";
 
-static void av_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
+// libav's log: never printed as it comes (the README promises one error line and one hint). Its
+// error lines are kept (the first since the last av_quiet, the cause) for the engine's error
+// message to give the reason ("Invalid argument" alone does not); at the engine's debug level
+// its errors and warnings also go out as debug lines.
+static pthread_mutex_t av_log_mu = PTHREAD_MUTEX_INITIALIZER;  // encoder threads log too
+static char av_last_error[256];                                 // "": none kept
 
-// While an encoder opens, libav's error lines are kept (the first one) instead of printed, so that
-// the one error line can give the reason ("Invalid argument" alone does not).
-static char av_last_error[256];  // "": none kept
-static void av_keep_error(void * avcl, int level, const char * fmt, va_list vl) {
-    if (level > AV_LOG_ERROR) return;
+static void av_route(void * avcl, int level, const char * fmt, va_list vl) {
+    const int debug = ts_log_get_level() >= TS_LOG_DEBUG;
+    if (level > AV_LOG_ERROR && !(debug && level <= AV_LOG_WARNING)) return;
     int prefix = 1;
     char line[256];
     av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &prefix);
-    size_t n = strcspn(line, "\n");
-    line[n] = '\0';
+    line[strcspn(line, "\n")] = '\0';
     const char * msg = line;
     if (msg[0] == '[' && strstr(msg, "] ")) msg = strstr(msg, "] ") + 2;  // "[mjpeg @ 0x...] " off
-    if (msg[0] && !av_last_error[0]) snprintf(av_last_error, sizeof av_last_error, "%s", msg);  // the first: the cause
+    if (!msg[0]) return;
+    if (level <= AV_LOG_ERROR) {
+        pthread_mutex_lock(&av_log_mu);
+        if (!av_last_error[0]) snprintf(av_last_error, sizeof av_last_error, "%s", msg);  // the first: the cause
+        pthread_mutex_unlock(&av_log_mu);
+    }
+    if (debug) ts_log(TS_LOG_DEBUG, "libav: %s", line);
+}
+
+static void av_route_install(void) {
+    av_log_set_level(AV_LOG_ERROR);
+    av_log_set_callback(av_route);
+}
+
+// Before each call into libav: its log routed (once), the kept error forgotten.
+static void av_quiet(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, av_route_install);
+    pthread_mutex_lock(&av_log_mu);
+    av_last_error[0] = '\0';
+    pthread_mutex_unlock(&av_log_mu);
 }
 
 static const char * av_errstr(int err, char * buf, size_t n) {
     if (av_strerror(err, buf, n) < 0) snprintf(buf, n, "error %d", err);
     return buf;
+}
+
+// The error line libav logged since av_quiet, into buf: 1, or 0 when none.
+static int av_kept(char * buf, size_t n) {
+    int kept = 0;
+    pthread_mutex_lock(&av_log_mu);
+    if (av_last_error[0]) kept = snprintf(buf, n, "%s", av_last_error) > 0;
+    pthread_mutex_unlock(&av_log_mu);
+    return kept;
+}
+
+// Why a libav call failed: the error line libav logged (since av_quiet), else err's text.
+static const char * av_reason(int err, char * buf, size_t n) {
+    return av_kept(buf, n) ? buf : av_errstr(err, buf, n);
 }
 
 static char * tmp_name(const char * path) {
@@ -71,13 +108,45 @@ struct ts_video_writer {
     char * tmp;             // temporary name (owned)
 };
 
+// Frees an encoder, after sending it its end and taking (and dropping) every packet it still
+// holds: SVT-AV1 (libsvtav1) otherwise waits forever in its deinit for an end it was never sent.
+// SVT-AV1 also waits forever for the end of a stream of no frames: one that was sent none
+// (frames_sent 0) is sent one black frame first.
+static void encoder_free(AVCodecContext ** penc, int frames_sent) {
+    AVCodecContext * enc = *penc;
+    if (enc && avcodec_is_open(enc)) {
+        AVPacket * pkt = av_packet_alloc();
+        TS_ASSERT(pkt);
+        if (!frames_sent) {
+            AVFrame * f = av_frame_alloc();
+            TS_ASSERT(f);
+            f->format = enc->pix_fmt;
+            f->width = enc->width;
+            f->height = enc->height;
+            f->color_range = enc->color_range;
+            ptrdiff_t ls[4];
+            if (av_frame_get_buffer(f, 0) < 0) TS_ASSERT(!"out of memory");
+            for (int i = 0; i < 4; i++) ls[i] = f->linesize[i];
+            av_image_fill_black(f->data, ls, enc->pix_fmt, enc->color_range, enc->width, enc->height);
+            f->pts = 0;
+            if (avcodec_send_frame(enc, f) == AVERROR(EAGAIN))  // full: take its packets, then once more
+                while (avcodec_receive_packet(enc, pkt) >= 0) av_packet_unref(pkt);
+            av_frame_free(&f);
+        }
+        avcodec_send_frame(enc, NULL);  // AVERROR_EOF when it had its end already: the loop ends at once
+        while (avcodec_receive_packet(enc, pkt) >= 0) av_packet_unref(pkt);
+        av_packet_free(&pkt);
+    }
+    avcodec_free_context(penc);
+}
+
 static void writer_free(ts_video_writer * vw, int remove_tmp) {
     if (!vw) return;
     if (vw->oc) {
         if (vw->oc->pb) avio_closep(&vw->oc->pb);
         avformat_free_context(vw->oc);
     }
-    avcodec_free_context(&vw->enc);
+    encoder_free(&vw->enc, vw->next_pts > 0);
     sws_freeContext(vw->sws);
     av_frame_free(&vw->frame);
     av_packet_free(&vw->pkt);
@@ -90,15 +159,15 @@ static void writer_free(ts_video_writer * vw, int remove_tmp) {
 
 // Sends frame (NULL: flush) and writes every packet the encoder returns.
 static enum ts_status writer_encode(ts_video_writer * vw, AVFrame * frame) {
-    char eb[128];
+    char eb[256];
     int ret = avcodec_send_frame(vw->enc, frame);
     if (ret < 0)
-        return ts_error(TS_ERR_IO, NULL, "video '%s': encoding failed: %s", vw->path, av_errstr(ret, eb, sizeof eb));
+        return ts_error(TS_ERR_IO, NULL, "video '%s': encoding failed: %s", vw->path, av_reason(ret, eb, sizeof eb));
     for (;;) {
         ret = avcodec_receive_packet(vw->enc, vw->pkt);
         if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return TS_OK;
         if (ret < 0)
-            return ts_error(TS_ERR_IO, NULL, "video '%s': encoding failed: %s", vw->path, av_errstr(ret, eb, sizeof eb));
+            return ts_error(TS_ERR_IO, NULL, "video '%s': encoding failed: %s", vw->path, av_reason(ret, eb, sizeof eb));
         // libx264 leaves duration 0, and the MP4 edit list then drops the last
         // frame: every frame lasts one tick of the 1/fps time base.
         if (vw->pkt->duration <= 0) vw->pkt->duration = 1;
@@ -106,9 +175,26 @@ static enum ts_status writer_encode(ts_video_writer * vw, AVFrame * frame) {
         vw->pkt->stream_index = vw->st->index;
         ret = av_interleaved_write_frame(vw->oc, vw->pkt);  // unrefs pkt
         if (ret < 0)
-            return ts_error(TS_ERR_IO, "is the disk full?", "cannot write video '%s': %s", vw->tmp,
-                            av_errstr(ret, eb, sizeof eb));
+            return ts_error(TS_ERR_IO, "is the disk full?", "cannot write video '%s': %s", vw->path,
+                            av_reason(ret, eb, sizeof eb));
     }
+}
+
+// The container's own video encoder ("" when libavcodec has none), for a hint.
+static const char * container_codec(const AVOutputFormat * ofmt) {
+    const AVCodec * c = ofmt->video_codec != AV_CODEC_ID_NONE ? avcodec_find_encoder(ofmt->video_codec) : NULL;
+    return c ? c->name : "";
+}
+
+static enum ts_status container_refuses(const AVOutputFormat * ofmt, const char * cname, const char * why) {
+    char hint[160];
+    const char * own = container_codec(ofmt);
+    if (own[0] && strcmp(own, cname))
+        snprintf(hint, sizeof hint, "choose another codec (this container's own is --codec %s) or container (.mp4, .mkv)", own);
+    else
+        snprintf(hint, sizeof hint, "choose another codec or container (.mp4, .mkv)");
+    return ts_error(TS_ERR_ARG, hint, "the %s container cannot hold codec '%s'%s%s", ofmt->name, cname, why ? ": " : "",
+                    why ? why : "");
 }
 
 enum ts_status ts_video_output_check(const char * path, const char * codec) {
@@ -118,12 +204,22 @@ enum ts_status ts_video_output_check(const char * path, const char * codec) {
     if (!ofmt)
         return ts_error(TS_ERR_ARG, "name the video with a container's extension, e.g. out.mp4 or out.mkv",
                         "cannot tell the container format of '%s' from its name", path);
+    // muxers that open files of their own (image2: .png, .jpg, 'f%02d.png'; HLS, DASH): not one
+    // file, so neither written under a temporary name nor removed when the run fails
+    if (ofmt->flags & AVFMT_NOFILE) {
+        const char * hint = "write a video, --out NAME.mp4 or NAME.mkv, or (generate) the frames, --out FILE.h5";
+        if (!strcmp(ofmt->name, "image2"))
+            return ts_error(TS_ERR_ARG, hint, "'%s' names an image (or a numbered sequence of images), not a video file",
+                            path);
+        return ts_error(TS_ERR_ARG, hint, "'%s' names an output of the %s muxer, which writes several files, not one video file",
+                        path, ofmt->name);
+    }
     const AVCodec * c = avcodec_find_encoder_by_name(cname);
     if (!c) return ts_error(TS_ERR_ARG, hint_encoders, "unknown video codec '%s'", cname);
     if (c->type != AVMEDIA_TYPE_VIDEO) return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s' is not a video encoder", cname);
-    if (avformat_query_codec(ofmt, c->id, FF_COMPLIANCE_NORMAL) == 0)
-        return ts_error(TS_ERR_ARG, "choose another codec or container", "the %s container cannot hold codec '%s'",
-                        ofmt->name, cname);
+    // 0 only where the muxer says no at any compliance level (Matroska says 0 for PNG at the normal
+    // level, and writes it all the same); "don't know" (negative) is tried by ts_video_encoder_check
+    if (avformat_query_codec(ofmt, c->id, FF_COMPLIANCE_EXPERIMENTAL) == 0) return container_refuses(ofmt, cname, NULL);
     return TS_OK;
 }
 
@@ -171,6 +267,11 @@ static enum ts_status writer_set_threads(AVCodecContext * enc, const char * cnam
         key = "x265-params";  // x265 sizes its thread pool and frame threads by the cores it finds
         // and its own log (it prints to stderr, not through av_log) to errors only
         snprintf(v, sizeof v, "pools=%d:frame-threads=1:log-level=error", TS_VIDEO_ENCODER_THREADS);
+    } else if (!strcmp(cname, "libsvtav1")) {
+        // SVT-AV1 prints to stderr itself (not through av_log), its banner and settings and its
+        // reasons for refusing: fatal lines only, unless SVT_LOG says otherwise (the error line's
+        // hint says how to see its reasons)
+        setenv("SVT_LOG", "0", 0);
     }
     if (key && (!enc->priv_data || av_opt_set(enc->priv_data, key, v, 0) < 0))
         return ts_error(TS_ERR_ARG, hint_encoders, "codec '%s': cannot set '%s=%s'", cname, key, v);
@@ -215,7 +316,7 @@ static enum ts_status encoder_pix_check(const char * path, const char * cname, i
 static enum ts_status encoder_open(const AVCodec * c, const char * cname, int width, int height, double fps, int crf,
                                    enum AVPixelFormat pix, const struct ts_video_color * col, int global_header,
                                    AVCodecContext ** out) {
-    char eb[128];
+    char eb[256];
     const AVPixFmtDescriptor * desc = av_pix_fmt_desc_get(pix);
     AVCodecContext * enc = avcodec_alloc_context3(c);
     TS_ASSERT(enc);
@@ -244,16 +345,16 @@ static enum ts_status encoder_open(const AVCodec * c, const char * cname, int wi
     }
     int ret = 0;
     if (st == TS_OK) {
-        av_last_error[0] = '\0';
-        av_log_set_callback(av_keep_error);
         ret = avcodec_open2(enc, c, NULL);
-        av_log_set_callback(av_log_default_callback);
     }
     if (st == TS_OK && ret < 0) {
         char with_crf[24] = "";
         if (crf >= 0) snprintf(with_crf, sizeof with_crf, ", --crf %d", crf);
-        st = ts_error(TS_ERR_ARG, hint_encoders, "cannot open video encoder '%s' (%dx%d, %s%s): %s", cname, width,
-                      height, desc->name, with_crf, av_last_error[0] ? av_last_error : av_errstr(ret, eb, sizeof eb));
+        const char * hint = hint_encoders;
+        if (!strcmp(cname, "libsvtav1"))
+            hint = "SVT-AV1 says why with SVT_LOG=1 in the environment; it takes frames of at least 64x64 (SVT-AV1 1.x)";
+        st = ts_error(TS_ERR_ARG, hint, "cannot open video encoder '%s' (%dx%d, %s%s): %s", cname, width,
+                      height, desc->name, with_crf, av_reason(ret, eb, sizeof eb));
     }
     if (st != TS_OK) avcodec_free_context(&enc);
     *out = enc;
@@ -275,6 +376,58 @@ static enum ts_status writer_args_check(const char * path, int width, int height
     return ts_video_output_check(path, codec);
 }
 
+// A seekable sink that keeps nothing (MP4 refuses an output it cannot seek): its position and size.
+struct null_sink {
+    int64_t pos, size;
+};
+#if LIBAVFORMAT_VERSION_MAJOR < 61  // the write callback's buffer became const in libavformat 61
+static int null_sink_write(void * ud, uint8_t * buf, int n) {
+#else
+static int null_sink_write(void * ud, const uint8_t * buf, int n) {
+#endif
+    (void)buf;
+    struct null_sink * z = ud;
+    z->pos += n;
+    if (z->pos > z->size) z->size = z->pos;
+    return n;
+}
+static int64_t null_sink_seek(void * ud, int64_t off, int whence) {
+    struct null_sink * z = ud;
+    switch (whence & ~AVSEEK_FORCE) {
+    case AVSEEK_SIZE: return z->size;
+    case SEEK_SET: z->pos = off; break;
+    case SEEK_CUR: z->pos += off; break;
+    case SEEK_END: z->pos = z->size + off; break;
+    default: return AVERROR(EINVAL);
+    }
+    return z->pos < 0 ? AVERROR(EINVAL) : z->pos;
+}
+
+// The container's header written, to nowhere, for this encoder's stream: what the muxer refuses
+// (a codec it cannot hold, GIF's "only a single video GIF stream") fails before any work.
+static enum ts_status muxer_check(const AVOutputFormat * ofmt, const AVCodecContext * enc, const char * cname) {
+    struct null_sink z = {0, 0};
+    const int bufsize = 4096;
+    uint8_t * buf = av_malloc(bufsize);
+    AVFormatContext * oc = NULL;
+    TS_ASSERT(buf);
+    if (avformat_alloc_output_context2(&oc, ofmt, NULL, NULL) < 0 || !oc) TS_ASSERT(!"out of memory");
+    oc->flags |= AVFMT_FLAG_BITEXACT;
+    oc->pb = avio_alloc_context(buf, bufsize, 1, &z, NULL, null_sink_write, null_sink_seek);
+    AVStream * s = avformat_new_stream(oc, NULL);
+    TS_ASSERT(oc->pb && s);
+    if (avcodec_parameters_from_context(s->codecpar, enc) < 0) TS_ASSERT(!"out of memory");
+    s->time_base = enc->time_base;
+    s->avg_frame_rate = enc->framerate;
+    char eb[256];
+    int ret = avformat_write_header(oc, NULL);
+    enum ts_status st = ret < 0 ? container_refuses(ofmt, cname, av_reason(ret, eb, sizeof eb)) : TS_OK;
+    av_freep(&oc->pb->buffer);
+    avio_context_free(&oc->pb);
+    avformat_free_context(oc);
+    return st;
+}
+
 enum ts_status ts_video_encoder_check(const char * path, int width, int height, double fps, const char * codec,
                                       int crf) {
     av_quiet();
@@ -289,8 +442,9 @@ enum ts_status ts_video_encoder_check(const char * path, int width, int height, 
     const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
     AVCodecContext * enc = NULL;
     TS_TRY(encoder_open(c, cname, width, height, fps, crf, pix, &col, ofmt->flags & AVFMT_GLOBALHEADER, &enc));
-    avcodec_free_context(&enc);
-    return TS_OK;
+    enum ts_status st = muxer_check(ofmt, enc, cname);
+    encoder_free(&enc, 0);
+    return st;
 }
 
 enum ts_status ts_video_writer_open(const char * path, int width, int height, double fps, const char * codec, int crf,
@@ -303,7 +457,7 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     TS_ASSERT(path && out);
     *out = NULL;
     av_quiet();
-    char eb[128];
+    char eb[256];
     const char * cname = codec && codec[0] ? codec : "libx264";
     TS_TRY(writer_args_check(path, width, height, fps, codec, crf));
     const AVOutputFormat * ofmt = av_guess_format(NULL, path, NULL);
@@ -351,20 +505,21 @@ enum ts_status ts_video_writer_open_color(const char * path, int width, int heig
     if ((st = encoder_open(c, cname, width, height, fps, crf, pix, &col, vw->oc->oformat->flags & AVFMT_GLOBALHEADER,
                            &vw->enc)) != TS_OK)
         goto fail;
+    if ((st = muxer_check(ofmt, vw->enc, cname)) != TS_OK) goto fail;  // before the file is made
     if (avcodec_parameters_from_context(vw->st->codecpar, vw->enc) < 0) TS_ASSERT(!"out of memory");
     vw->st->time_base = vw->enc->time_base;
     vw->st->avg_frame_rate = fr;
 
     if ((ret = avio_open(&vw->oc->pb, vw->tmp, AVIO_FLAG_WRITE)) < 0) {
         st = ts_error(TS_ERR_IO, "check that the output directory exists and is writable", "cannot create video file '%s': %s",
-                      vw->tmp, av_errstr(ret, eb, sizeof eb));
+                      vw->path, av_reason(ret, eb, sizeof eb));
         goto fail;
     }
     av_dict_set(&opts, "movflags", "+faststart", 0);
     ret = avformat_write_header(vw->oc, &opts);
     av_dict_free(&opts);
     if (ret < 0) {
-        st = ts_error(TS_ERR_IO, NULL, "cannot write video header to '%s': %s", vw->tmp, av_errstr(ret, eb, sizeof eb));
+        st = ts_error(TS_ERR_IO, NULL, "cannot write video header to '%s': %s", vw->path, av_reason(ret, eb, sizeof eb));
         goto fail;
     }
     vw->header_written = 1;
@@ -395,12 +550,13 @@ fail:
 
 enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb) {
     TS_ASSERT(vw && rgb);
+    av_quiet();
     if (vw->failed) return ts_error(TS_ERR_IO, NULL, "video '%s': writing failed earlier", vw->path);
-    char eb[128];
+    char eb[256];
     int ret = av_frame_make_writable(vw->frame);
     if (ret < 0) {
         vw->failed = 1;
-        return ts_error(TS_ERR_IO, NULL, "video '%s': %s", vw->path, av_errstr(ret, eb, sizeof eb));
+        return ts_error(TS_ERR_IO, NULL, "video '%s': %s", vw->path, av_reason(ret, eb, sizeof eb));
     }
     memcpy(vw->rgb, rgb, (size_t)vw->width * vw->height * 3);
     const uint8_t * src[4] = {vw->rgb, NULL, NULL, NULL};
@@ -414,20 +570,22 @@ enum ts_status ts_video_writer_add(ts_video_writer * vw, const uint8_t * rgb) {
 
 enum ts_status ts_video_writer_close(ts_video_writer ** pvw, int commit) {
     if (!pvw || !*pvw) return TS_OK;
+    av_quiet();
     ts_video_writer * vw = *pvw;
     *pvw = NULL;
     enum ts_status st = TS_OK;
     if (commit) {
-        char eb[128];
+        char eb[256];
         int ret;
         if (vw->failed || !vw->header_written) st = ts_error(TS_ERR_IO, NULL, "video '%s': writing failed earlier", vw->path);
         if (st == TS_OK) st = writer_encode(vw, NULL);
         if (st == TS_OK && (ret = av_write_trailer(vw->oc)) < 0)
-            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish video '%s': %s", vw->tmp, av_errstr(ret, eb, sizeof eb));
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish video '%s': %s", vw->path, av_reason(ret, eb, sizeof eb));
         if (st == TS_OK && (ret = avio_closep(&vw->oc->pb)) < 0)
-            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish video '%s': %s", vw->tmp, av_errstr(ret, eb, sizeof eb));
+            st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish video '%s': %s", vw->path, av_reason(ret, eb, sizeof eb));
         if (st == TS_OK && rename(vw->tmp, vw->path) != 0)
-            st = ts_error(TS_ERR_IO, NULL, "cannot rename '%s' to '%s': %s", vw->tmp, vw->path, strerror(errno));
+            st = ts_error(TS_ERR_IO, NULL, "cannot put video '%s' in place (from its temporary '%s'): %s", vw->path,
+                          vw->tmp, strerror(errno));
     }
     writer_free(vw, !commit || st != TS_OK);
     return st;
@@ -468,7 +626,7 @@ static enum ts_status reader_open(const char * path, int still, ts_video_reader 
     TS_ASSERT(path && out);
     *out = NULL;
     av_quiet();
-    char eb[128];
+    char eb[256];
     if (access(path, R_OK) != 0)
         return ts_error(TS_ERR_IO, NULL, "cannot open %s '%s': %s", still ? "image" : "video", path, strerror(errno));
     ts_video_reader * vr = ts_calloc(1, sizeof *vr);
@@ -482,11 +640,11 @@ static enum ts_status reader_open(const char * path, int still, ts_video_reader 
     av_dict_free(&opts);
     if (ret < 0) {
         st = ts_error(ret == AVERROR(ENOENT) || ret == AVERROR(EACCES) ? TS_ERR_IO : TS_ERR_FORMAT, NULL,
-                      "cannot read %s '%s': %s", still ? "image" : "video", path, av_errstr(ret, eb, sizeof eb));
+                      "cannot read %s '%s': %s", still ? "image" : "video", path, av_reason(ret, eb, sizeof eb));
         goto fail;
     }
     if ((ret = avformat_find_stream_info(vr->ic, NULL)) < 0) {
-        st = ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': %s", path, av_errstr(ret, eb, sizeof eb));
+        st = ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': %s", path, av_reason(ret, eb, sizeof eb));
         goto fail;
     }
     const AVCodec * c = NULL;
@@ -508,7 +666,9 @@ static enum ts_status reader_open(const char * path, int still, ts_video_reader 
     vr->width = vr->dec->width;
     vr->height = vr->dec->height;
     if (vr->width < 1 || vr->height < 1) {
-        st = ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': no decodable frame size (corrupt file?)", path);
+        int kept = av_kept(eb, sizeof eb);
+        st = ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': no decodable frame size (corrupt file?)%s%s", path,
+                      kept ? ": " : "", kept ? eb : "");
         goto fail;
     }
     if (width) *width = vr->width;
@@ -582,8 +742,9 @@ void ts_video_reader_color(const ts_video_reader * vr, struct ts_video_color * c
 
 enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * got) {
     TS_ASSERT(vr && rgb && got);
+    av_quiet();
     *got = 0;
-    char eb[128];
+    char eb[256];
     for (;;) {
         int ret = avcodec_receive_frame(vr->dec, vr->frame);
         if (ret == 0) {
@@ -603,7 +764,7 @@ enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * g
         }
         if (ret == AVERROR_EOF) return TS_OK;
         if (ret != AVERROR(EAGAIN))
-            return ts_error(TS_ERR_FORMAT, NULL, "cannot decode '%s': %s", vr->path, av_errstr(ret, eb, sizeof eb));
+            return ts_error(TS_ERR_FORMAT, NULL, "cannot decode '%s': %s", vr->path, av_reason(ret, eb, sizeof eb));
         if (vr->flushed) return TS_OK;
         ret = av_read_frame(vr->ic, vr->pkt);
         if (ret == AVERROR_EOF) {
@@ -611,12 +772,12 @@ enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * g
             vr->flushed = 1;
             continue;
         }
-        if (ret < 0) return ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': %s", vr->path, av_errstr(ret, eb, sizeof eb));
+        if (ret < 0) return ts_error(TS_ERR_FORMAT, NULL, "cannot read '%s': %s", vr->path, av_reason(ret, eb, sizeof eb));
         if (vr->pkt->stream_index == vr->stream) ret = avcodec_send_packet(vr->dec, vr->pkt);
         av_packet_unref(vr->pkt);
         if (ret < 0 && ret != AVERROR(EAGAIN))
             return ts_error(TS_ERR_FORMAT, "the file may be truncated or damaged", "cannot decode '%s': %s", vr->path,
-                            av_errstr(ret, eb, sizeof eb));
+                            av_reason(ret, eb, sizeof eb));
     }
 }
 
@@ -649,7 +810,7 @@ enum ts_status ts_image_write_png(const char * path, const uint8_t * rgb, int wi
         return ts_error(TS_ERR_ARG, NULL, "image '%s': bad size %dx%d", path, width, height);
     const AVCodec * c = avcodec_find_encoder(AV_CODEC_ID_PNG);
     if (!c) return ts_error(TS_ERR_ARG, NULL, "this FFmpeg has no PNG encoder");
-    char eb[128];
+    char eb[256];
     enum ts_status st = TS_OK;
     AVCodecContext * enc = avcodec_alloc_context3(c);
     AVFrame * frame = av_frame_alloc();
@@ -661,7 +822,7 @@ enum ts_status ts_image_write_png(const char * path, const uint8_t * rgb, int wi
     enc->time_base = (AVRational){1, 1};
     int ret = avcodec_open2(enc, c, NULL);
     if (ret < 0) {
-        st = ts_error(TS_ERR_ARG, NULL, "cannot open the PNG encoder: %s", av_errstr(ret, eb, sizeof eb));
+        st = ts_error(TS_ERR_ARG, NULL, "cannot open the PNG encoder: %s", av_reason(ret, eb, sizeof eb));
         goto done;
     }
     frame->format = AV_PIX_FMT_RGB24;
@@ -673,18 +834,18 @@ enum ts_status ts_image_write_png(const char * path, const uint8_t * rgb, int wi
     frame->pts = 0;
     if ((ret = avcodec_send_frame(enc, frame)) < 0 || (ret = avcodec_send_frame(enc, NULL)) < 0 ||
         (ret = avcodec_receive_packet(enc, pkt)) < 0) {
-        st = ts_error(TS_ERR_IO, NULL, "PNG encoding of '%s' failed: %s", path, av_errstr(ret, eb, sizeof eb));
+        st = ts_error(TS_ERR_IO, NULL, "PNG encoding of '%s' failed: %s", path, av_reason(ret, eb, sizeof eb));
         goto done;
     }
     char * tmp = tmp_name(path);
     FILE * f = fopen(tmp, "wb");
     if (!f) {
         st = ts_error(TS_ERR_IO, "check that the output directory exists and is writable", "cannot create image '%s': %s",
-                      tmp, strerror(errno));
+                      path, strerror(errno));
     } else {
         int ok = fwrite(pkt->data, 1, (size_t)pkt->size, f) == (size_t)pkt->size;
         ok &= fclose(f) == 0;
-        if (!ok) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write image '%s'", tmp);
+        if (!ok) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write image '%s'", path);
         else if (rename(tmp, path) != 0)
             st = ts_error(TS_ERR_IO, NULL, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
         if (st != TS_OK) unlink(tmp);

@@ -29,11 +29,15 @@ void ts_video_color_default(struct ts_video_color * c);
 #define TS_VIDEO_ENCODER_THREADS 4
 
 // The container (from the name) and the codec (NULL: libx264) can make this
-// video: checked before any work, so a bad name fails at once. No file is made.
+// video: checked before any work, so a bad name fails at once. Names whose muxer
+// writes files of its own (image2: .png, .jpg, 'f%02d.png'; HLS, DASH) are
+// refused; a codec only where libavformat says the container never holds it.
+// No file is made.
 enum ts_status ts_video_output_check(const char * path, const char * codec);
-// That check, and the encoder opened (then freed) with these frames, rate and --crf (< 0: the
-// codec's default), as ts_video_writer_open would open it: settings the encoder refuses fail
-// before any work. No file is made.
+// That check, and the encoder opened with these frames, rate and --crf (< 0: the
+// codec's default), as ts_video_writer_open would open it, the container's header
+// written for it to nowhere, then the encoder flushed and freed: settings the
+// encoder or the muxer refuses (GIF takes GIF only) fail before any work. No file is made.
 enum ts_status ts_video_encoder_check(const char * path, int width, int height, double fps, const char * codec,
                                       int crf);
 

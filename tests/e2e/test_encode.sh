@@ -51,6 +51,46 @@ for spec in "libvpx-vp9 mkv" "libx265 mp4" "mpeg4 mp4"; do
     verdict "--codec $1 (.$2): rerun under taskset == first" $((1 - $?))
 done
 
+# SVT-AV1: the up-front encoder check freed it without its end of stream, and its deinit waited
+# forever (sem_wait); then the real encode. The shipped model's 64x64. Skipped where libavcodec
+# has no libsvtav1.
+if ffmpeg -hide_banner -encoders 2>/dev/null | grep -qw libsvtav1; then
+    rc=0
+    timeout 120 "$TS" generate --model "$SRC/models/default.h5" --prompt "$PROMPT" --frames 4 --steps 1 -q \
+        --codec libsvtav1 --out "$WORK/svt.mp4" > "$WORK/log" 2>&1 || rc=$?
+    got=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=codec_name,nb_read_frames \
+          -of csv=p=0 "$WORK/svt.mp4" 2>/dev/null)
+    [ $rc = 0 ] && [ "$got" = "av1,4" ] && [ ! -s "$WORK/log" ]
+    verdict "--codec libsvtav1: no hang, ffprobe reads it" $((1 - $?)) "rc=$rc, ffprobe: $got, $(head -c 80 "$WORK/log")"
+else
+    echo "  skip  --codec libsvtav1: not among this FFmpeg's encoders"
+fi
+
+# output names that are not one video file (image2 expands '%02d' and writes images of its own;
+# the temporaries were left behind) and a container that holds one codec only (GIF): refused
+# before any work, one error line and one hint, nothing left in the directory; PNG in Matroska
+# is written (avformat_query_codec's "no" at the normal compliance level was taken for a refusal)
+mkdir -p "$WORK/names"
+N=("$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 4 --steps 1 -q)
+for spec in "f%02d.png png" "one.png png" "one.jpg libx264" "x.gif libx264" "x.m3u8 libx264"; do
+    set -- $spec
+    expect_fail "--out $1 --codec $2: refused" "$WORK/names/$1" "${N[@]}" --codec $2 --out "$WORK/names/$1"
+    lines=$(wc -l < "$WORK/err.log")
+    left=$(ls -A "$WORK/names" | tr '\n' ' ')
+    [ "$lines" = 2 ] && [ -z "$left" ] && ! grep -q '\.tmp' "$WORK/err.log"
+    verdict "  two lines, no .tmp named, nothing left" $((1 - $?)) "$lines lines; left: $left"
+done
+grep -q -- '--codec gif' <("${N[@]}" --out "$WORK/names/x.gif" 2>&1)
+verdict "--out x.gif: the hint names --codec gif" $((1 - $?))
+for spec in "x.gif gif" "x.mkv png"; do
+    set -- $spec
+    rc=0; "${N[@]}" --codec $2 --out "$WORK/names/$1" > "$WORK/log" 2>&1 || rc=$?
+    got=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=codec_name,nb_read_frames \
+          -of csv=p=0 "$WORK/names/$1" 2>/dev/null)
+    [ $rc = 0 ] && [ "$got" = "$2,4" ] && [ ! -s "$WORK/log" ] && [ ! -e "$WORK/names/$1.tmp" ]
+    verdict "--codec $2 --out $1: written, nothing on stderr" $((1 - $?)) "rc=$rc, ffprobe: $got"
+done
+
 # colours of generate's MP4: ffmpeg's decode against the frames themselves (--out
 # FILE.h5 of the same run). ffmpeg's default RGB conversion (swscale's fast path)
 # is itself off by about -1 level on average (its own encode of these frames shows

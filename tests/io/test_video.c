@@ -1,13 +1,17 @@
 // Tests of src/io/video.c: an MP4 of 17 frames checked with ffprobe (frame
 // count, size, rate, pixel format) and for faststart (moov before mdat), read
 // back with the reader; bad codec, odd size, unwritable path, abandoned
-// writes; PNG round trip.
+// writes; PNG round trip. Encoders that must be flushed before they are freed (SVT-AV1 hung in
+// its deinit), names that are not one video file (images, image sequences, HLS), codecs a
+// container takes or refuses (PNG in Matroska, GIF), and libav's log lines kept out of stderr.
 // usage: test_io_video TMP_DIR [FFPROBE]
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/video.h"
 #include "ts_test.h"
@@ -232,6 +236,125 @@ static void test_png(void) {
     VERDICT(back == NULL, "no pixels after a failed read");
 }
 
+
+// A call that never returns (SVT-AV1 freed without its end waited forever) fails the test.
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "  FAIL  hung: an encoder was freed without being flushed (60 s)\ntest_io_video: FAILED\n";
+    if (write(1, msg, sizeof msg - 1) < 0) _exit(1);
+    _exit(1);
+}
+
+static void test_svtav1(const char * ffprobe) {
+    printf("SVT-AV1 (an encoder that hangs when freed without its end)\n");
+    ts_error_clear();
+    if (ts_video_output_check(tpath("svt.mp4"), "libsvtav1") != TS_OK) {
+        printf("  skip  libsvtav1: %s\n", ts_last_error());
+        return;
+    }
+    signal(SIGALRM, on_alarm);
+    alarm(60);
+    CHECK_OK(ts_video_encoder_check(tpath("svt.mp4"), 64, 64, 12, "libsvtav1", -1), "encoder check (opened, freed)");
+    CHECK_OK(ts_video_encoder_check(tpath("svt.mkv"), 64, 64, 12, "libsvtav1", 40), "encoder check, --crf 40, .mkv");
+    CHECK_OK(write_clip(tpath("svt.mp4"), 64, 64, 12, 3, "libsvtav1", -1, 1), "write 3 frames 64x64");
+    CHECK_OK(write_clip(tpath("svt0.mp4"), 64, 64, 12, 0, "libsvtav1", -1, 0), "open, then abandon with no frame");
+    CHECK_OK(write_clip(tpath("svt2.mp4"), 64, 64, 12, 2, "libsvtav1", -1, 0), "2 frames, then abandon");
+    alarm(0);
+    VERDICT(!ts_test_file_exists(tpath("svt0.mp4")) && !ts_test_file_exists(tpath("svt0.mp4.tmp")) &&
+                !ts_test_file_exists(tpath("svt2.mp4")) && !ts_test_file_exists(tpath("svt2.mp4.tmp")),
+            "abandoned: no file, no temporary");
+    if (ffprobe && ffprobe[0]) {
+        char codec[64] = "", n[64] = "";
+        probe(ffprobe, tpath("svt.mp4"), "codec_name", codec, sizeof codec);
+        probe(ffprobe, tpath("svt.mp4"), "nb_read_frames", n, sizeof n);
+        VERDICT(!strcmp(codec, "av1") && !strcmp(n, "3"), "ffprobe: codec %s (want av1), %s frames (want 3)", codec, n);
+    }
+}
+
+// No file and no temporary under any name the output could have made.
+static int nothing_left(const char * const * names) {
+    for (; *names; names++)
+        if (ts_test_file_exists(tpath(*names))) return 0;
+    return 1;
+}
+
+static void test_output_names(void) {
+    printf("output names and containers\n");
+    ts_video_writer * vw = NULL;
+    // image muxers (image2) write files of their own: refused before anything is made
+    const char * images[][2] = {{"f%02d.png", "png"}, {"one.png", "png"}, {"one.jpg", NULL}, {"list.m3u8", NULL}};
+    for (size_t i = 0; i < sizeof images / sizeof images[0]; i++) {
+        ts_error_clear();
+        enum ts_status st = ts_video_encoder_check(tpath(images[i][0]), 64, 48, 12, images[i][1], -1);
+        VERDICT(st == TS_ERR_ARG && strstr(ts_last_error(), images[i][0]) && !strstr(ts_last_error(), ".tmp") &&
+                    strstr(ts_last_hint(), "FILE.h5") && strstr(ts_last_hint(), ".mp4"),
+                "check '%s': refused, names it, hint FILE.h5 / .mp4: %s / %s", images[i][0], ts_last_error(),
+                ts_last_hint());
+        CHECK_ERR(ts_video_writer_open(tpath(images[i][0]), 64, 48, 12, images[i][1], -1, &vw), TS_ERR_ARG,
+                  images[i][0], "writer '%s' refused", images[i][0]);
+    }
+    static const char * const left[] = {"f%02d.png", "f%02d.png.tmp", "f01.png.tmp", "f01.png", "one.png",
+                                        "one.png.tmp", "one.jpg",      "one.jpg.tmp", "list.m3u8", "list.m3u8.tmp",
+                                        NULL};
+    VERDICT(nothing_left(left), "no file, no temporary, no numbered image");
+
+    // GIF: the muxer takes GIF only; libx264 (the default) refused up front with the way out
+    ts_error_clear();
+    enum ts_status st = ts_video_encoder_check(tpath("x.gif"), 64, 48, 12, NULL, -1);
+    VERDICT(st == TS_ERR_ARG && strstr(ts_last_error(), "gif") && strstr(ts_last_error(), "libx264") &&
+                !strstr(ts_last_error(), ".tmp") && strstr(ts_last_hint(), "--codec gif"),
+            "check x.gif (libx264): refused, hint --codec gif: %s / %s", ts_last_error(), ts_last_hint());
+    CHECK_ERR(write_clip(tpath("x.gif"), 64, 48, 12, 3, NULL, -1, 1), TS_ERR_ARG, "gif container", "writer x.gif (libx264)");
+    VERDICT(!strstr(ts_last_error(), ".tmp"), "no temporary name in the message: %s", ts_last_error());
+    CHECK_OK(ts_video_encoder_check(tpath("x.gif"), 64, 48, 12, "gif", -1), "check x.gif --codec gif");
+    CHECK_OK(write_clip(tpath("x.gif"), 64, 48, 12, 3, "gif", -1, 1), "write x.gif --codec gif");
+    // Matroska holds PNG (avformat_query_codec says 0 at the normal compliance level all the same)
+    CHECK_OK(ts_video_encoder_check(tpath("png.mkv"), 64, 48, 12, "png", -1), "check png.mkv --codec png");
+    CHECK_OK(write_clip(tpath("png.mkv"), 64, 48, 12, 3, "png", -1, 1), "write png.mkv --codec png");
+    // what the container definitely cannot hold
+    CHECK_ERR(ts_video_encoder_check(tpath("x.webm"), 64, 48, 12, NULL, -1), TS_ERR_ARG, "webm container cannot hold",
+              "x.webm with libx264");
+    static const char * const left2[] = {"x.gif.tmp", "png.mkv.tmp", "x.webm", "x.webm.tmp", NULL};
+    VERDICT(nothing_left(left2) && ts_test_file_exists(tpath("x.gif")) && ts_test_file_exists(tpath("png.mkv")),
+            "the GIF and the MKV, no temporaries");
+}
+
+// libav's own lines (e.g. "[png @ 0x...] chunk too big") never reach stderr: the reason goes into
+// the one error message.
+static void test_av_log(void) {
+    printf("libav's log\n");
+    const char * junk = tpath("chunk.png");
+    ts_test_write_file(junk, "\x89PNG\r\n\x1a\n\x00\xff\xff\xffIHDRjunkjunkjunk", 27);
+    const char * errf = tpath("stderr.txt");
+    fflush(stderr);
+    int saved = dup(2);
+    FILE * f = fopen(errf, "w");
+    if (saved < 0 || !f) {
+        VERDICT(0, "redirect stderr");
+        return;
+    }
+    dup2(fileno(f), 2);
+    uint8_t * rgb = NULL;
+    int w, h;
+    ts_error_clear();
+    enum ts_status st = ts_image_read(junk, &rgb, &w, &h);
+    enum ts_status st2 = ts_video_encoder_check(tpath("one.png"), 64, 48, 12, "png", -1);
+    enum ts_status st3 = write_clip(tpath("x2.gif"), 64, 48, 12, 2, NULL, -1, 1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fclose(f);
+    free(rgb);
+    char buf[512] = "";
+    FILE * r = fopen(errf, "r");
+    size_t n = r ? fread(buf, 1, sizeof buf - 1, r) : 0;
+    if (r) fclose(r);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    VERDICT(st != TS_OK && st2 != TS_OK && st3 != TS_OK, "the three calls fail");
+    VERDICT(n == 0, "nothing on stderr (got '%s')", buf);
+}
+
 int main(int argc, char ** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s TMP_DIR [FFPROBE]\n", argv[0]);
@@ -242,5 +365,8 @@ int main(int argc, char ** argv) {
     test_mp4(argc > 2 ? argv[2] : NULL);
     test_mp4_errors();
     test_png();
+    test_svtav1(argc > 2 ? argv[2] : NULL);
+    test_output_names();
+    test_av_log();
     return ts_test_finish("test_io_video");
 }
