@@ -368,6 +368,11 @@ static enum ts_status writer_args_check(const char * path, int width, int height
     if (!(fps > 0 && fps <= 1000 && isfinite(fps)))
         return ts_error(TS_ERR_ARG, "--fps takes a rate in frames per second, e.g. 24 or 29.97", "bad frame rate %g", fps);
     if (crf > 63) return ts_error(TS_ERR_ARG, "x264's CRF runs from 0 (lossless) to 51; 23 is its default", "bad --crf %d", crf);
+    // x264 (the default) takes any CRF and clamps it to 51: 52-63 would silently give the 51 file
+    const int x264 = !codec || !strcmp(codec, "libx264") || !strcmp(codec, "libx264rgb");
+    if (x264 && crf > 51)
+        return ts_error(TS_ERR_ARG, "x264's CRF runs from 0 (lossless) to 51; 23 is its default",
+                        "--crf %d is beyond x264's 51 (it would give the --crf 51 video)", crf);
     // x265 3.5 corrupts its heap closing some small videos (40x18, 36x24 and 48x30 of 12 frames, with
     // ffmpeg's own command line too); 64x64 and up were fine
     if (codec && !strcmp(codec, "libx265") && (width < 64 || height < 64))

@@ -129,6 +129,8 @@ expect_fail "an encoder that refuses the settings (mjpeg, yuv420p)" $O "${GEN[@]
 grep -q "Non full-range" $WORK/err.log && [ ! -e $WORK/enc.h5 ]
 verdict "  ... before sampling (no latents written), with libav's reason" $((1 - $?))
 expect_fail "x265 --crf 63 (it takes <= 51), with --dry-run" - "${GEN[@]}" --codec libx265 --crf 63 --dry-run
+expect_fail "x264 --crf 55 (it would clamp to 51)" $O "${GEN[@]}" --crf 55
+grep -q "beyond x264's 51" $WORK/err.log; verdict "  ... says so" $((1 - $?))
 expect_fail "bench --frames abc" - "$TS" bench --model "$TINY" --frames abc
 expect_fail "bench --threads 1.5" - "$TS" bench --model "$TINY" --threads 1.5
 expect_fail "bench with a stray argument" - "$TS" bench --model "$TINY" --frames 2 --reps 1 extra
