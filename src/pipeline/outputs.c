@@ -89,7 +89,10 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
                         path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
-    if (meta.step < 0 || meta.step > r->steps)
+    if (meta.step < 0)  // no step: the final latents of a finished run (--latents)
+        return ts_error(TS_ERR_ARG, "resume from the file --checkpoint wrote (it holds the step it stopped after)",
+                        "'%s' holds a finished run's final latents (--latents), not a checkpoint", path);
+    if (meta.step > r->steps)
         return ts_error(TS_ERR_FORMAT, hint, "'%s' is not a checkpoint of a %d-step run (step %lld)", path, r->steps,
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)

@@ -122,6 +122,8 @@ PYEOF
 expect_fail "--noise holding a NaN" $O "${GEN[@]}" --noise $WORK/nan.h5
 expect_fail "--resume with another --negative-prompt" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --negative-prompt "red"
 grep -q "was made with another prompt" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+expect_fail "--resume from final latents (--latents)" $O "${GEN[@]}" --steps 3 --resume $WORK/lat.h5
+grep -q "final latents (--latents), not a checkpoint" $WORK/err.log; verdict "  ... says so" $((1 - $?))
 expect_fail "--resume at another --fps" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --fps 6
 grep -q "was made with 12 fps" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
 expect_fail "an encoder that refuses the settings (mjpeg, yuv420p)" $O "${GEN[@]}" --codec mjpeg --latents $WORK/enc.h5
