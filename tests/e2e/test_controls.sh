@@ -97,7 +97,7 @@ expect_fail "controls: resumed with another --gravity" - "${S[@]}" --prompt "$P"
     --gravity 100 --bounce 0.8 --growth -0.3 --steps 3 --resume $WORK/ck.h5
 grep -q "another prompt, other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
 expect_fail "controls: resumed with another --control-scale" - "${S[@]}" --prompt "$P" "${A[@]}" --steps 3 \
-    --control-scale 2 --resume $WORK/ck.h5
+    --control-scale 3 --resume $WORK/ck.h5
 grep -q "another prompt, other motion controls" $WORK/err.log; verdict "  ... says why" $((1 - $?))
 
 # `info` shows that a model takes controls
