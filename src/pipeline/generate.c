@@ -114,7 +114,8 @@ static enum ts_status plan_settings(struct ts_run * r) {
                         "(the temporal window); use at most %d ranks",
                         d->world, (long long)T, unit, (long long)W, unit, best < 1 ? 1 : best);
     }
-    if (gp->out_path && !ts_frames_path(gp->out_path))  // the encoder as it will be opened, before any work
+    // the encoder as rank 0 will open it, before any work (run_plan agrees the outcome on every rank)
+    if (d->rank == 0 && gp->out_path && !ts_frames_path(gp->out_path))
         TS_TRY(ts_video_encoder_check(gp->out_path, r->sh.width, r->sh.height, r->interp ? gp->fps_out : r->fps,
                                       gp->codec, gp->crf));
     TS_TRY(plan_files(r));
