@@ -12,6 +12,7 @@
 // is a pure function of that row and the weights. K is blocked (KC) by
 // storing and reloading the partial sum, which leaves the order unchanged.
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@
 #define TS_GEMM_KC 256  // k per pass (a panel pass is KC x NR floats = 16 KiB, L1-resident)
 #define TS_GEMM_MB 96   // rows per parallel job (multiple of MR)
 _Static_assert(TS_GEMM_MB % TS_GEMM_MR == 0 && TS_GEMM_MR % 6 == 0, "row tiles: MB a multiple of MR, MR of 6");
-#define TS_GEMM_PG 8    // panels per parallel job (128 columns)
+#define TS_GEMM_PG 8        // panels per parallel job (128 columns)
 #define TS_GEMM_FUSE_M 512  // 16-bit weights, at most this many rows: widened by k block, per job
 
 // ---- micro kernels: c (MR x NR; ldc) (+)= a (MR x kc; lda) @ bp (kc x NR) ----------------------
@@ -85,8 +86,8 @@ __attribute__((target("avx2,fma"))) static void ts_gemm_kernel_avx2(int kc, cons
 // multiply-add per element in the same k order as the AVX2 kernel (a lane is an
 // element either way), so both give the same bits; twice the width per
 // instruction, and 12 independent chains to cover the FMA latency.
-__attribute__((target("avx512f"))) static void ts_gemm_kernel_avx512(int kc, const float * a, int lda,
-                                                                     const float * bp, float * c, int ldc, int first) {
+__attribute__((target("avx512f"))) static void ts_gemm_kernel_avx512(int kc, const float * a, int lda, const float * bp,
+                                                                     float * c, int ldc, int first) {
     __m512 acc[TS_GEMM_MR];
 #pragma GCC unroll 12
     for (int r = 0; r < TS_GEMM_MR; r++) acc[r] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc);
@@ -168,7 +169,6 @@ ts_gemm_kernel_fn ts_cpu_gemm_kernel_select(int isa) {
     return ts_gemm_kernel_generic;
 }
 
-
 // ---- packing and the blocked driver ------------------------------------------------------------
 
 size_t ts_cpu_gemm_packed_floats(int K, int N) {
@@ -199,9 +199,8 @@ void ts_cpu_gemm_pack(float * bp, const float * B, int ldb, int trans_b, int K, 
 
 // Rows [i_start, M) of one panel's columns [j0, j0 + nj) for the k block [k0, k0 + kc):
 // full tiles straight, edge tiles through padded copies with the same kernel.
-static void ts_gemm_panel_rows(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda,
-                               const float * bpk, int64_t i_start, int64_t M, int k0, int kc, int j0, int nj,
-                               float * tile) {
+static void ts_gemm_panel_rows(ts_gemm_kernel_fn kern, float * C, int ldc, const float * A, int lda, const float * bpk,
+                               int64_t i_start, int64_t M, int k0, int kc, int j0, int nj, float * tile) {
     float * a_pad = tile;                            // (MR, KC)
     float * c_pad = tile + TS_GEMM_MR * TS_GEMM_KC;  // (MR, NR)
     for (int64_t i0 = i_start; i0 < M; i0 += TS_GEMM_MR) {
@@ -261,8 +260,8 @@ void ts_cpu_gemm_packed(ts_gemm_kernel_fn kern, float * C, int ldc, const float 
     const size_t pstride = (size_t)K * TS_GEMM_NR;
     for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
         int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
-        ts_gemm_kblock(kern, C, ldc, A, lda, bp + (size_t)p0 * pstride + (size_t)k0 * TS_GEMM_NR, pstride, M, N, k0,
-                       kc, p0, p1, tile);
+        ts_gemm_kblock(kern, C, ldc, A, lda, bp + (size_t)p0 * pstride + (size_t)k0 * TS_GEMM_NR, pstride, M, N, k0, kc,
+                       p0, p1, tile);
     }
 }
 
@@ -281,6 +280,19 @@ static const float * ts_cpu_gemm_pack_all(ts_backend_t be, const float * B, int 
 #pragma omp parallel for num_threads(cx->threads) schedule(static)
     for (int p = 0; p < npan; p++) ts_cpu_gemm_pack(cx->pack, B, ldb, trans_b, K, N, p, p + 1);
     return cx->pack;
+}
+
+// y[j] += b[j], j in [0, n): one rounding each, so any vector width gives the same bits.
+static void ts_gemm_add_bias(float * restrict y, const float * restrict b, int n) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        ts_v4f v, w;
+        memcpy(&v, y + j, sizeof v);
+        memcpy(&w, b + j, sizeof w);
+        v += w;
+        memcpy(y + j, &v, sizeof v);
+    }
+    for (; j < n; j++) y[j] += b[j];
 }
 
 // C (M, N; ldc) = A (M, K; lda) @ packed bp (+ bias): OpenMP over (row block, column group) jobs.
@@ -303,8 +315,7 @@ static void ts_cpu_gemm_run(ts_backend_t be, float * C, int ldc, const float * A
         ts_cpu_gemm_packed(cx->gemm_kernel, C + i0 * ldc, ldc, A + i0 * lda, lda, bp, mi, K, N, p0, p1, tile);
         if (bias) {
             int j0 = p0 * TS_GEMM_NR, j1 = p1 * TS_GEMM_NR < N ? p1 * TS_GEMM_NR : N;
-            for (int64_t i = i0; i < i0 + mi; i++)
-                for (int j = j0; j < j1; j++) C[i * ldc + j] += bias[j];
+            for (int64_t i = i0; i < i0 + mi; i++) ts_gemm_add_bias(C + i * ldc + j0, bias + j0, j1 - j0);
         }
     }
 }
@@ -496,7 +507,7 @@ static void ts_cpu_linear16_fused(ts_backend_t be, float * y, int ldy, const flo
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int job = 0; job < njobs; job++) {
         float * buf = scratch + (size_t)omp_get_thread_num() * stride;  // 64-byte aligned: stride is
-        float * tile = buf + buf_floats;                                 // a multiple of 16 floats
+        float * tile = buf + buf_floats;                                // a multiple of 16 floats
         int p0 = 2 * job, p1 = p0 + 2 < npan ? p0 + 2 : npan;
         for (int k0 = 0; k0 < K; k0 += TS_GEMM_KC) {
             int kc = K - k0 < TS_GEMM_KC ? K - k0 : TS_GEMM_KC;
@@ -506,14 +517,20 @@ static void ts_cpu_linear16_fused(ts_backend_t be, float * y, int ldy, const flo
             // next k block of these rows, else the next job's first) while this one computes.
             int nk0 = k0 + TS_GEMM_KC < K ? k0 + TS_GEMM_KC : 0, nkc = nk0 ? (K - nk0 < kc ? K - nk0 : kc) : kc;
             int nr0 = (nk0 ? p0 : p1) * TS_GEMM_NR, nr1 = nr0 + 2 * TS_GEMM_NR < N ? nr0 + 2 * TS_GEMM_NR : N;
-            for (int r = nr0; r < nr1; r++)
-                for (int k = nk0; k < nk0 + nkc; k += 32) __builtin_prefetch(W + (size_t)r * K + k, 0, 3);
+            for (int r = nr0; r < nr1; r++) {
+                // Every line of the row's run, from the one holding its first value: a
+                // tensor need not start on a line (safetensors aligns to 8 bytes). Into L2,
+                // not L1: the rows' activations stream through L1 while this block computes.
+                const char *s = (const char *)(W + (size_t)r * K + nk0),
+                           *e = (const char *)(W + (size_t)r * K + nk0 + nkc);
+                for (const char * l = (const char *)((uintptr_t)s & ~(uintptr_t)63); l < e; l += 64)
+                    __builtin_prefetch(l, 0, 1);
+            }
             ts_gemm_kblock(cx->gemm_kernel, y, ldy, x, ldx, buf, (size_t)kc * TS_GEMM_NR, M, N, k0, kc, p0, p1, tile);
         }
         if (b) {
             int j0 = p0 * TS_GEMM_NR, j1 = p1 * TS_GEMM_NR < N ? p1 * TS_GEMM_NR : N;
-            for (int64_t i = 0; i < M; i++)
-                for (int j = j0; j < j1; j++) y[i * ldy + j] += b[j];
+            for (int64_t i = 0; i < M; i++) ts_gemm_add_bias(y + i * ldy + j0, b + j0, j1 - j0);
         }
     }
 }
