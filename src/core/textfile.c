@@ -167,6 +167,11 @@ enum ts_status ts_output_dir_check(const char * path, const char * flag) {
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return ts_error(TS_ERR_IO, "name a file in that directory", "cannot write %s '%s': it is a directory", flag,
                         path);
+    // The output is written to NAME.tmp and renamed over NAME: a device, FIFO or socket there
+    // (--latents /dev/null as root) would be replaced by a regular file.
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return ts_error(TS_ERR_IO, "name a regular file (the output is written beside it and renamed over it)",
+                        "cannot write %s '%s': it is not a regular file (a device, FIFO or socket)", flag, path);
     if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
         return ts_error(TS_ERR_IO, "name a file in a directory", "cannot write %s '%s': '%s' is not a directory", flag,
                         path, dir);

@@ -98,6 +98,7 @@ int ts_interpolate_command(int argc, char ** argv) {
     if (st == TS_OK && ts_same_file(in, out))
         st = ts_error(TS_ERR_ARG, "write the output to another file", "--out '%s' is the input video: it would be replaced",
                       out);
+    if (st == TS_OK) st = ts_output_dir_check(out, "--out");
     if (st != TS_OK) return ts_print_last_error();
     if (launcher_rank() != 0) return 0;
     if (threads > 0) omp_set_num_threads(threads);

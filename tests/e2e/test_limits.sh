@@ -62,6 +62,16 @@ cmp -s $WORK/in.mp4 $WORK/keep.mp4; verdict "  ... in.mp4 unchanged" $((1 - $?))
 touch $WORK/afile
 expect_fail "--out under a regular file" - "${GEN[@]}" --out $WORK/afile/o.mp4
 grep -q "not a directory" $WORK/err.log; verdict "  ... says it is not a directory" $((1 - $?))
+# a device or FIFO named as an output: written beside and renamed over, it would become a regular file
+mknod $WORK/nul.h5 c 1 3 2> /dev/null || ln -s /dev/null $WORK/nul.h5
+mkfifo $WORK/fifo.mp4 $WORK/fifo.h5
+expect_fail "--latents names a device" - "${GEN[@]}" --out none --latents $WORK/nul.h5
+[ -c $WORK/nul.h5 ]; verdict "  ... still a device" $((1 - $?))
+expect_fail "--out names a FIFO" - "${GEN[@]}" --out $WORK/fifo.mp4
+[ -p $WORK/fifo.mp4 ]; verdict "  ... still a FIFO" $((1 - $?))
+expect_fail "--checkpoint names a FIFO" - "${GEN[@]}" --out none --checkpoint $WORK/fifo.h5
+expect_fail "interpolate --out names a FIFO" - "$TS" interpolate $WORK/in.mp4 --fps-out 10 --out $WORK/fifo.mp4
+[ -p $WORK/fifo.mp4 ] && ! [ -e $WORK/fifo.mp4.tmp ]; verdict "  ... still a FIFO, no .tmp" $((1 - $?))
 printf 'frames = 5\nsteps = 1\n' > $WORK/cfg0
 for f in out checkpoint; do
     cp $WORK/cfg0 $WORK/cfg.avi
