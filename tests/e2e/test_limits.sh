@@ -167,4 +167,15 @@ expect_fail "--resume an all-NaN checkpoint" $O "${GEN[@]}" --steps 2 --resume $
 $MPIRUN -np 3 "${GEN[@]}" --frames 4 > $WORK/np3.log 2>&1
 n=$(grep -c "^timeshard: error:" $WORK/np3.log)
 [ "$n" = 1 ]; verdict "3 ranks, too many for 4 frames: one error line" $((1 - $?)) "$n lines"
+# a full disk (a small tmpfs; skipped where mounting is not allowed)
+mkdir -p $WORK/small
+if mount -t tmpfs -o size=64k tmpfs $WORK/small 2> /dev/null; then
+    trap 'umount $WORK/small 2> /dev/null; rm -rf "$WORK"' EXIT
+    dd if=/dev/zero of=$WORK/small/fill bs=4k count=100 2> /dev/null
+    expect_fail "--out f.h5 on a full disk" $WORK/small/f.h5 "${GEN[@]}" --out $WORK/small/f.h5
+    grep -q "No space left" $WORK/err.log && ! [ -e $WORK/small/f.h5.tmp ]
+    verdict "  ... says so, leaves no .tmp" $((1 - $?))
+else
+    echo "  full disk: skipped (cannot mount a tmpfs here)"
+fi
 finish
