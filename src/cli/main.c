@@ -93,7 +93,7 @@ static void usage_generate(FILE * f) {
             "                            parts a single-file model does not hold\n"
             "      --config PRESET       run preset: a name in configs/ or a file of 'key = value' lines\n"
             "                            (keys are these long flag names; flags on the command line win)\n"
-            "  -t, --threads N           CPU threads per rank (default: the cores this rank may use,\n"
+            "  -t, --threads N           CPU threads per rank (default, or 0: the cores this rank may use,\n"
             "                            shared by the ranks on its node)\n"
             "      --backend NAME        cpu or cuda (default: cuda where this build has it and a GPU is\n"
             "                            present, else cpu)\n"

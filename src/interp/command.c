@@ -26,7 +26,7 @@ static void usage(FILE * f) {
             "  -o, --out FILE.mp4   output video (default: out.mp4)\n"
             "      --codec NAME     libavcodec encoder (default: libx264)\n"
             "      --crf Q          constant rate factor (default: the codec's, 23 for x264)\n"
-            "  -t, --threads N      OpenMP threads (default: all cores)\n"
+            "  -t, --threads N      OpenMP threads (default, or 0: all cores)\n"
             "  -q, --quiet          no summary line\n"
             "  -h, --help           this help\n");
 }
@@ -83,7 +83,7 @@ int ts_interpolate_command(int argc, char ** argv) {
         case 'o': out = optarg; break;
         case 2: codec = optarg; break;
         case 3: st = parse_num("--crf", optarg, 0, 63, &v); crf = (int)v; break;
-        case 't': st = parse_num("--threads", optarg, 1, 4096, &v); threads = (int)v; break;
+        case 't': st = parse_num("--threads", optarg, 0, 4096, &v); threads = (int)v; break;
         case 'q': quiet = 1; break;
         default:
             st = ts_error(TS_ERR_ARG, "see 'timeshard interpolate --help'", "unknown or incomplete option '%s'",

@@ -84,7 +84,9 @@ enum ts_status ts_kv_parse_file(const char * path, ts_kv_fn cb, void * ud) {
         lineno++;
         char *key, *value;
         const char * why = r == -2 ? "NUL byte in line (is this a text file?)" : "line longer than 4095 bytes";
-        if (r > 0) r = kv_line(line, &key, &value, &why);
+        char * text = line;
+        if (lineno == 1 && !strncmp(text, "\xEF\xBB\xBF", 3)) text += 3;  // a UTF-8 byte order mark (some editors)
+        if (r > 0) r = kv_line(text, &key, &value, &why);
         if (r < 0) st = ts_error(TS_ERR_FORMAT, kv_hint, "%s:%d: %s", path, lineno, why);
         else if (r > 0) st = cb(ud, key, value, path, lineno);
     }

@@ -76,8 +76,10 @@ double ts_heartbeat_seconds(void) {
     char * end = NULL;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= 0.0) || v > 86400.0) {
-        TS_WARN("TIMESHARD_HEARTBEAT_S='%s' ignored (seconds in [0, 86400]; 0 turns the heartbeat off): using 30", s);
+    // Much below a second the heartbeat's own sleeps and messages are too coarse: a
+    // healthy job was ended at 0.001 s.
+    if (errno || end == s || *end || !(v == 0.0 || v >= 0.5) || v > 86400.0) {
+        TS_WARN("TIMESHARD_HEARTBEAT_S='%s' ignored (seconds in [0.5, 86400], or 0 to turn it off): using 30", s);
         return value;
     }
     value = v;

@@ -56,4 +56,8 @@ TIMESHARD_HEARTBEAT_S=abc timeout 60 $MPIRUN -np 2 "${G[@]}" --steps 1 --out non
 rc=$?
 [ $rc = 0 ] && grep -q "TIMESHARD_HEARTBEAT_S='abc' ignored" $WORK/log
 verdict "TIMESHARD_HEARTBEAT_S=abc: warning, run completes" $((1 - $?)) "rc=$rc"
+TIMESHARD_HEARTBEAT_S=0.001 timeout 60 $MPIRUN -np 2 "${G[@]}" --steps 1 --out none --latents $WORK/ld.h5 > $WORK/log 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "TIMESHARD_HEARTBEAT_S='0.001' ignored" $WORK/log
+verdict "TIMESHARD_HEARTBEAT_S=0.001: warning, run completes" $((1 - $?)) "rc=$rc"
 finish

@@ -93,6 +93,13 @@ int main(int argc, char ** argv) {
     CHECK_ERR(ts_kv_parse_file(needle, collect, &s), TS_ERR_FORMAT, ":2: NUL", "NUL byte in a line");
 
     s.n = 0;
+    CHECK_OK(ts_kv_parse_file(write_cfg("bom.conf", "\xEF\xBB\xBF" "frames = 7\nx = 1\n"), collect, &s),
+             "a byte order mark before the first line");
+    VERDICT(s.n == 2 && strcmp(s.key[0], "frames") == 0 && strcmp(s.value[0], "7") == 0, "BOM skipped: frames = 7");
+    s.n = 0;
+    p = write_cfg("bom2.conf", "a = 1\n\xEF\xBB\xBF" "b = 2\n");
+    CHECK_ERR(ts_kv_parse_file(p, collect, &s), TS_ERR_FORMAT, ":2:", "a byte order mark on a later line is an error");
+    s.n = 0;
     p = write_cfg("stop.conf", "a = 1\nstop = now\nb = 2\n");
     CHECK_ERR(ts_kv_parse_file(p, collect, &s), TS_ERR_ARG, "unknown key 'stop'", "callback error stops parsing");
     VERDICT(s.n == 2, "no key after the callback's error (%d)", s.n);
