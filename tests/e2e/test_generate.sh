@@ -167,6 +167,19 @@ verdict "preset applied, command line wins" $((1 - $?))
 # info on weights and on latents
 "$TS" info "$TINY" | grep -q "dit.blocks.1.attn_t_qkv.weight"; verdict "info: weights" $((1 - $?))
 "$TS" info $WORK/p.h5 | grep -q "latents *(6, 8, 8, 4)"; verdict "info: latents" $((1 - $?))
+# under mpirun the reporting commands print once (rank 0), and exit as rank 0 does
+$MPIRUN -np 2 "$TS" info $WORK/p.h5 > $WORK/info2.txt 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(grep -c '^# latents' $WORK/info2.txt)" = 1 ] && [ "$(grep -c '^  seed' $WORK/info2.txt)" = 1 ]
+verdict "info under mpirun -np 2: one report" $((1 - $?)) "rc=$rc, $(grep -c '^# latents' $WORK/info2.txt) report(s)"
+$MPIRUN -np 2 "$TS" info $WORK/none.h5 > $WORK/info2.txt 2>&1; rc=$?
+[ $rc != 0 ] && [ "$(grep -c '^timeshard: error:' $WORK/info2.txt)" = 1 ]
+verdict "  ... a missing file: one error line" $((1 - $?)) "rc=$rc"
+$MPIRUN -np 2 "$TS" devices > $WORK/dev2.txt 2>&1 && [ "$(grep -c '^# backend' $WORK/dev2.txt)" = 1 ]
+verdict "devices under mpirun -np 2: one table" $((1 - $?))
+$MPIRUN -np 2 "$TS" --version > $WORK/ver2.txt 2>&1 && [ "$(grep -c '^timeshard ' $WORK/ver2.txt)" = 1 ]
+verdict "--version under mpirun -np 2: one line" $((1 - $?))
+$MPIRUN -np 2 "${G[@]}" --explain-prompt > $WORK/ex2.txt 2>&1 && [ "$(grep -c '^# prompt:' $WORK/ex2.txt)" = 1 ]
+verdict "--explain-prompt under mpirun -np 2: once" $((1 - $?))
 # a safetensors file of 5-D bf16 tensors (the Wan2.1 VAE): every dimension and the stored type
 "$TS" info "$SRC/tests/fixtures/wan_vae/wan_2.1_vae.safetensors" | grep -qE "^  conv1.weight +\(32, 32, 1, 1, 1\) +bf16$"
 verdict "info: 5-D shapes and bf16 named" $((1 - $?))
