@@ -324,4 +324,13 @@ with h5py.File('$WORK/uck.h5', 'r') as f, h5py.File('$WORK/ucut.h5', 'w') as g:
 "
 expect_fail "wan: unipc checkpoint missing /sampler/last_sample" $O "${U[@]}" --resume $WORK/ucut.h5 --latents $O
 grep -q "/sampler/last_sample is missing" $WORK/err.log; verdict "  ... names the dataset" $((1 - $?))
+$PY -c "
+import h5py
+with h5py.File('$WORK/uck.h5', 'r') as f, h5py.File('$WORK/ustr.h5', 'w') as g:
+    f.copy('latents', g); f.copy('sampler', g)
+    del g['sampler'].attrs['step_index']; g['sampler'].attrs['step_index'] = '2'
+"
+expect_fail "wan: unipc checkpoint with /sampler step_index a string" $O "${U[@]}" --resume $WORK/ustr.h5 --latents $O
+grep -q "attribute 'step_index' of /sampler is a string; expected a finite number" $WORK/err.log
+verdict "  ... names the attribute and the type" $((1 - $?))
 finish
