@@ -86,6 +86,12 @@ static int write_attrs(hid_t d, const struct ts_latents_meta * m) {
     ok &= write_attr_num(d, "cfg", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->cfg);
     ok &= write_attr_num(d, "fps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->fps);
     if (m->step >= 0) ok &= write_attr_num(d, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &m->step);
+    if (m->sampler[0]) {
+        write_attr_str(d, "sampler", m->sampler);
+        write_attr_str(d, "sampler_config", m->sampler_config);
+        ok &= write_attr_num(d, "shift", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->shift);
+        ok &= H5Aexists(d, "sampler") > 0 && H5Aexists(d, "sampler_config") > 0;
+    }
     ok &= H5Aexists(d, "prompt") > 0 && H5Aexists(d, "model_digest") > 0 && H5Aexists(d, "timeshard_version") > 0;
     return ok;
 }
@@ -242,6 +248,9 @@ static enum ts_status read_attrs(hid_t d, const char * path, struct ts_latents_m
     TS_TRY(attr_read(d, path, at, "cfg", ATTR_NUM, &m->cfg, 0, NULL));
     TS_TRY(attr_read(d, path, at, "fps", ATTR_NUM, &m->fps, 0, NULL));
     TS_TRY(attr_read(d, path, at, "step", ATTR_COUNT, &m->step, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "sampler", ATTR_STR, m->sampler, sizeof m->sampler, NULL));
+    TS_TRY(attr_read(d, path, at, "sampler_config", ATTR_STR, m->sampler_config, sizeof m->sampler_config, NULL));
+    TS_TRY(attr_read(d, path, at, "shift", ATTR_NUM, &m->shift, 0, NULL));
     return TS_OK;
 }
 
@@ -518,6 +527,7 @@ enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t 
     m.step = -1;
     if (meta) m = *meta;
     m.prompt[sizeof m.prompt - 1] = m.model_digest[sizeof m.model_digest - 1] = m.version[sizeof m.version - 1] = '\0';
+    m.sampler[sizeof m.sampler - 1] = m.sampler_config[sizeof m.sampler_config - 1] = '\0';
     MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cm);
     struct ts_lat_group g;
     if (grp) {

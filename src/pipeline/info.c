@@ -145,7 +145,11 @@ int ts_info_command(const char * path) {
         struct ts_lat_group g = {.name = "sampler", .n_str = 2};
         g.str[0].name = "sampler", g.str[1].name = "config";
         int found = 0;
-        if (meta.step >= 0 && ts_latents_read_group(path, MPI_COMM_SELF, 0, 0, &g, &found) == TS_OK)
+        int has_state = meta.step >= 0 && ts_latents_read_group(path, MPI_COMM_SELF, 0, 0, &g, &found) == TS_OK;
+        if (meta.sampler[0])  // files since the sampler was recorded with the latents
+            printf("  sampler          %s%s\n  shift            %g\n", meta.sampler_config,
+                   has_state && found ? " (its multistep state in /sampler)" : "", meta.shift);
+        else if (has_state)
             printf("  sampler          %s\n", found ? g.str[1].value : "no multistep state (an euler run's)");
         ts_error_clear();
         printf("  model_digest     %s\n  timeshard        %s\n", meta.model_digest, meta.version);

@@ -52,6 +52,9 @@ static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_m
     snprintf(meta->model_digest, sizeof(meta->model_digest), "%s", r->info.digest);
     snprintf(meta->version, sizeof(meta->version), "%s", TS_VERSION);
     meta->step = step;
+    snprintf(meta->sampler, sizeof meta->sampler, "%s", r->sampler->ops->name);
+    snprintf(meta->sampler_config, sizeof meta->sampler_config, "%s", r->sampler->config);
+    meta->shift = r->sampler->shift;
 }
 
 // The latents x (all ranks' frames) to `path`; step >= 0 makes it a checkpoint.
@@ -83,9 +86,9 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     int h = 0, w = 0, ch = 0;
     struct ts_latents_meta meta, want;
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, 0, 0, NULL, &meta));
-    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, frames, fps, negative "
-                        "prompt, blend, window, image and model as the interrupted run ('timeshard info CHECKPOINT' "
-                        "shows them)";
+    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, sampler, shift, frames, fps, "
+                        "negative prompt, blend, window, image and model as the interrupted run ('timeshard info "
+                        "CHECKPOINT' shows them)";
     if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
                         path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
@@ -96,7 +99,7 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
         return ts_error(TS_ERR_FORMAT, hint, "'%s' is not a checkpoint of a %d-step run (step %lld)", path, r->steps,
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
-    char diff[160] = "";
+    char diff[320] = "";
     if (strcmp(meta.prompt, want.prompt) != 0)
         snprintf(diff, sizeof diff, "another prompt, other motion controls or another --negative-prompt, --blend, "
                                     "--window or --image");
@@ -108,10 +111,18 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     else if (meta.steps != want.steps)
         snprintf(diff, sizeof diff, "%lld steps; this run takes %d", (long long)meta.steps, r->steps);
     else if ((float)meta.cfg != r->cfg) snprintf(diff, sizeof diff, "cfg %g; this run has %g", meta.cfg, r->cfg);
+    // the sampler's settings (older checkpoints do not say: an Euler one's shift went unchecked); another
+    // sampler altogether is left to ts_run_sampler_resume, which says what its state holds
+    else if (meta.sampler[0] && !strcmp(meta.sampler, want.sampler) &&
+             strcmp(meta.sampler_config, want.sampler_config) != 0)
+        snprintf(diff, sizeof diff, "%s; this run samples with %s", meta.sampler_config, want.sampler_config);
     else if (strcmp(meta.model_digest, want.model_digest) != 0) snprintf(diff, sizeof diff, "another model");
     if (diff[0]) return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s", path, diff);
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, r->g0, r->Tn, r->host, &meta));
     TS_TRY(ts_run_sampler_resume(r, path, meta.step));
+    if (meta.sampler[0] && strcmp(meta.sampler, want.sampler) != 0)
+        return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s; this run samples with %s", path,
+                        meta.sampler_config, want.sampler_config);
     r->k_start = (int)meta.step;
     return TS_OK;
 }

@@ -124,6 +124,9 @@ expect_fail "--resume with another --negative-prompt" $O "${GEN[@]}" --steps 3 -
 grep -q "was made with another prompt" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
 expect_fail "--resume from final latents (--latents)" $O "${GEN[@]}" --steps 3 --resume $WORK/lat.h5
 grep -q "final latents (--latents), not a checkpoint" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+expect_fail "--resume with another --shift (an Euler checkpoint)" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --shift 3
+grep -q "was made with euler-shifted (shift 2); this run samples with euler-shifted (shift 3)" $WORK/err.log
+verdict "  ... names both settings" $((1 - $?))
 expect_fail "--resume at another --fps" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --fps 6
 grep -q "was made with 12 fps" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
 # attributes of the wrong type (another tool rewrote them): one line naming the attribute and

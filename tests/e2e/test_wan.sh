@@ -83,6 +83,25 @@ except OSError as e:
     print(0, e)
 PYEOF
 read -r ok detail < $WORK/cmps.txt; verdict "wan: single file + --text-encoder --vae --tokenizer == the directory" "$ok" "${detail:-}"
+# the latents record the sampler and its shift: the directory's UniPC with scheduler_config.json's
+# shift 3, a single file's default (Wan's UniPC, shift 5), the windowed run's Euler
+"$TS" generate --model "$PIPE/transformer/diffusion_pytorch_model.safetensors" --text-encoder "$PIPE/text_encoder" \
+    --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --prompt "$P" --frames 5 --width 48 --height 32 --steps 1 \
+    --out none --latents $WORK/sl5.h5 -q > $WORK/sl5.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpa.txt
+import sys, h5py
+w = sys.argv[1]
+want = {"l1": ("unipc", 3.0, "unipc (flow_shift 3, order 2, bh2)"), "sl5": ("unipc", 5.0, "unipc (flow_shift 5, order 2, bh2)"),
+        "wl1": ("euler", 3.0, "euler (shift 3)")}
+for k, (s, sh, cfg) in want.items():
+    try:
+        a = h5py.File(f"{w}/{k}.h5", "r")["latents"].attrs
+        got = (a.get("sampler"), float(a.get("shift", -1)), a.get("sampler_config"))
+    except OSError as e:
+        got = str(e)
+    print(f"{k} {int(got == (s, sh, cfg))} {got}")
+PYEOF
+while read -r key ok detail; do verdict "wan: latents attributes sampler, shift ($key)" "$ok" "$detail"; done < $WORK/cmpa.txt
 # Euler checkpoint at step 2 of 4 on 3 ranks, resumed on 2: the uninterrupted latents bit for bit
 A=("$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 4 --cfg 4 --sampler euler -q)
 $MPIRUN -np 3 "${A[@]}" --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/full.h5 --out $WORK/ckf.h5 > $WORK/ck.log 2>&1
@@ -312,6 +331,10 @@ grep -q "was made with 4 steps; this run takes 5" $WORK/err.log; verdict "  ... 
 expect_fail "wan: unipc checkpoint resumed with --shift 5" $O "${U[@]}" --resume $WORK/uck.h5 --shift 5 --latents $O
 grep -q "made with unipc (flow_shift 3, order 2, bh2); this run samples with unipc (flow_shift 5" $WORK/err.log
 verdict "  ... names both settings" $((1 - $?))
+expect_fail "wan: euler checkpoint resumed with --shift 5" $O "${A[@]}" --resume $WORK/ck.h5 --shift 5 --latents $O \
+    --out none
+grep -q "was made with euler (shift 3); this run samples with euler (shift 5)" $WORK/err.log
+verdict "  ... names both settings (an Euler checkpoint has no /sampler)" $((1 - $?))
 expect_fail "wan: unipc resumed from an euler checkpoint" $O "$TS" generate --model "$PIPE" --prompt "$P" --frames 17 \
     --width 48 --height 32 --steps 4 --cfg 4 --resume $WORK/ck.h5 --latents $O --out none
 grep -q "holds no sampler state (/sampler): the unipc sampler cannot continue from it" $WORK/err.log
