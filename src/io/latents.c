@@ -81,7 +81,17 @@ static int write_attrs(hid_t d, const struct ts_latents_meta * m) {
     write_attr_str(d, "prompt", m->prompt);
     write_attr_str(d, "model_digest", m->model_digest);
     write_attr_str(d, "timeshard_version", m->version);
-    int ok = write_attr_num(d, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &m->seed);
+    const int from_file = !strcmp(m->noise, "file");
+    int ok = from_file || write_attr_num(d, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &m->seed);
+    if (m->noise[0]) {
+        write_attr_str(d, "noise", m->noise);
+        ok &= H5Aexists(d, "noise") > 0;
+    }
+    if (from_file) {
+        write_attr_str(d, "noise_sha256", m->noise_sha256);
+        write_attr_str(d, "noise_file", m->noise_file);
+        ok &= H5Aexists(d, "noise_sha256") > 0 && H5Aexists(d, "noise_file") > 0;
+    }
     ok &= write_attr_num(d, "steps", H5T_STD_I64LE, H5T_NATIVE_INT64, &m->steps);
     ok &= write_attr_num(d, "cfg", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->cfg);
     ok &= write_attr_num(d, "fps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->fps);
@@ -251,6 +261,13 @@ static enum ts_status read_attrs(hid_t d, const char * path, struct ts_latents_m
     TS_TRY(attr_read(d, path, at, "sampler", ATTR_STR, m->sampler, sizeof m->sampler, NULL));
     TS_TRY(attr_read(d, path, at, "sampler_config", ATTR_STR, m->sampler_config, sizeof m->sampler_config, NULL));
     TS_TRY(attr_read(d, path, at, "shift", ATTR_NUM, &m->shift, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "noise", ATTR_STR, m->noise, sizeof m->noise, NULL));
+    TS_TRY(attr_read(d, path, at, "noise_sha256", ATTR_STR, m->noise_sha256, sizeof m->noise_sha256, NULL));
+    TS_TRY(attr_read(d, path, at, "noise_file", ATTR_STR, m->noise_file, sizeof m->noise_file, NULL));
+    if (m->noise[0] && strcmp(m->noise, "seed") != 0 && strcmp(m->noise, "file") != 0)
+        return ts_error(TS_ERR_FORMAT, "timeshard writes 'seed' or 'file'",
+                        "file '%s': attribute 'noise' of %s is '%s', which timeshard does not know", path, at,
+                        m->noise);
     return TS_OK;
 }
 
@@ -528,6 +545,8 @@ enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t 
     if (meta) m = *meta;
     m.prompt[sizeof m.prompt - 1] = m.model_digest[sizeof m.model_digest - 1] = m.version[sizeof m.version - 1] = '\0';
     m.sampler[sizeof m.sampler - 1] = m.sampler_config[sizeof m.sampler_config - 1] = '\0';
+    m.noise[sizeof m.noise - 1] = m.noise_sha256[sizeof m.noise_sha256 - 1] = m.noise_file[sizeof m.noise_file - 1] =
+        '\0';
     MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cm);
     struct ts_lat_group g;
     if (grp) {

@@ -180,8 +180,12 @@ static void plan_print(const struct ts_run * r) {
     if (r->interp)
         TS_INFO("  output    %lld frames at %g fps (motion-compensated interpolation)",
                 (long long)ts_interp_out_count(r->sh.frames, r->tm), gp->fps_out);
-    TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
-            r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
+    if (gp->noise_path)  // the seed is not used
+        TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, noise from '%s'", r->sampler->ops->name, r->steps, r->cfg,
+                r->sampler->shift, gp->noise_path);
+    else
+        TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, seed %llu", r->sampler->ops->name, r->steps, r->cfg,
+                r->sampler->shift, (unsigned long long)gp->seed);
     if (r->mem_plan > 0)
         TS_INFO("  memory    %.1f MiB (%.2f GiB) per rank planned beyond the weights (work space, latents, "
                 "conditioning, decoder)", r->mem_plan / 1048576.0, r->mem_plan / 1073741824.0);
@@ -293,6 +297,7 @@ static enum ts_status setup_latents(struct ts_run * r) {
                             r->gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
                             r->sh.lat_w, r->sh.lat_c);
         TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, r->g0, r->Tn, r->host));
+        TS_TRY(ts_file_sha256(r->gp->noise_path, r->noise_digest));  // once read: the files record which noise
     }
     if (r->gp->resume_path) {  // its latents replace any --noise
         TS_TRY(ts_run_resume_read(r));

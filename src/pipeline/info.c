@@ -139,8 +139,12 @@ int ts_info_command(const char * path) {
         printf("# %s %s\n", meta.step >= 0 ? "checkpoint" : "latents", path);
         printf("  latents          (%lld, %d, %d, %d) float%d\n", (long long)T, h, wd, c, latents_bits(path));
         printf("  prompt           %s\n", meta.prompt);
-        printf("  seed             %llu\n  steps            %lld\n  cfg              %g\n  fps              %g\n",
-               (unsigned long long)meta.seed, (long long)meta.steps, meta.cfg, meta.fps);
+        if (!strcmp(meta.noise, "file"))  // the seed was not used (and is not recorded)
+            printf("  noise            from the file '%s' (--noise), sha256 %s\n", meta.noise_file, meta.noise_sha256);
+        else
+            printf("  seed             %llu\n", (unsigned long long)meta.seed);
+        printf("  steps            %lld\n  cfg              %g\n  fps              %g\n", (long long)meta.steps,
+               meta.cfg, meta.fps);
         if (meta.step >= 0) printf("  step             %lld\n", (long long)meta.step);
         struct ts_lat_group g = {.name = "sampler", .n_str = 2};
         g.str[0].name = "sampler", g.str[1].name = "config";

@@ -55,6 +55,11 @@ static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_m
     snprintf(meta->sampler, sizeof meta->sampler, "%s", r->sampler->ops->name);
     snprintf(meta->sampler_config, sizeof meta->sampler_config, "%s", r->sampler->config);
     meta->shift = r->sampler->shift;
+    snprintf(meta->noise, sizeof meta->noise, "%s", gp->noise_path ? "file" : "seed");
+    if (gp->noise_path) {
+        snprintf(meta->noise_sha256, sizeof meta->noise_sha256, "%s", r->noise_digest);
+        snprintf(meta->noise_file, sizeof meta->noise_file, "%s", gp->noise_path);
+    }
 }
 
 // The latents x (all ranks' frames) to `path`; step >= 0 makes it a checkpoint.
@@ -86,9 +91,10 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     int h = 0, w = 0, ch = 0;
     struct ts_latents_meta meta, want;
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, 0, 0, NULL, &meta));
-    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, sampler, shift, frames, fps, "
-                        "negative prompt, blend, window, image and model as the interrupted run ('timeshard info "
-                        "CHECKPOINT' shows them)";
+    const char * hint =
+        "resume with the same prompt, motion controls, seed (or --noise), steps, cfg, sampler, shift, "
+        "frames, fps, negative prompt, blend, window, image and model as the interrupted run "
+        "('timeshard info CHECKPOINT' shows them)";
     if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
                         path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
@@ -100,12 +106,27 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
     char diff[320] = "";
+    const int ck_file = !strcmp(meta.noise, "file"), run_file = !strcmp(want.noise, "file");
     if (strcmp(meta.prompt, want.prompt) != 0)
         snprintf(diff, sizeof diff, "another prompt, other motion controls or another --negative-prompt, --blend, "
                                     "--window or --image");
     else if (meta.fps != want.fps)
         snprintf(diff, sizeof diff, "%g fps; this run has %g", meta.fps, want.fps);
-    else if (meta.seed != want.seed)
+    // the initial noise: the seed's, or a --noise file's (by its SHA-256); a checkpoint written before
+    // the `noise` attribute is compared by its seed, as it was then
+    else if (meta.noise[0] && ck_file != run_file) {
+        if (ck_file)
+            snprintf(diff, sizeof diff, "the noise of --noise '%.200s'; this run draws it from seed %llu",
+                     meta.noise_file, (unsigned long long)want.seed);
+        else
+            snprintf(diff, sizeof diff, "seed %llu's noise; this run reads it from --noise '%.200s'",
+                     (unsigned long long)meta.seed, want.noise_file);
+    } else if (ck_file && strcmp(meta.noise_sha256, want.noise_sha256) != 0)
+        snprintf(diff, sizeof diff,
+                 "the noise of --noise '%.100s' (sha256 %.16s...); this run's '%.100s' is another file "
+                 "(sha256 %.16s...)",
+                 meta.noise_file, meta.noise_sha256, want.noise_file, want.noise_sha256);
+    else if (!ck_file && (!run_file || !meta.noise[0]) && meta.seed != want.seed)
         snprintf(diff, sizeof diff, "seed %llu; this run has %llu", (unsigned long long)meta.seed,
                  (unsigned long long)want.seed);
     else if (meta.steps != want.steps)

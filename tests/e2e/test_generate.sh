@@ -39,6 +39,38 @@ for np_ in 1 3; do
     $PY -c "import h5py,numpy as np,sys; a=h5py.File('$WORK/seed.h5')['latents'][:]; b=h5py.File('$WORK/noise_np$np_.h5')['latents'][:]; sys.exit(0 if np.array_equal(a,b) else 1)"
     verdict "--noise = the seed's noise, $np_ rank(s)" $((1 - $?))
 done
+# the latents record where the noise came from: the file (its SHA-256 and name) and no seed, which
+# was not used (it used to record --seed 99); a seed's run records its seed
+$PY - $WORK <<'PYEOF'
+import hashlib, sys, h5py
+w = sys.argv[1]
+a, s = (h5py.File(f"{w}/{k}.h5", "r")["latents"].attrs for k in ("noise_np1", "seed"))
+sha = hashlib.sha256(open(f"{w}/noise.h5", "rb").read()).hexdigest()
+ok = a.get("noise") == "file" and a.get("noise_sha256") == sha and a.get("noise_file") == f"{w}/noise.h5"
+ok = ok and "seed" not in a and s.get("noise") == "seed" and int(s["seed"]) == 1234
+print(f"  {'--noise recorded: file, sha256, no seed':44s} {'OK  ' if ok else 'FAIL'}   "
+      f"noise={a.get('noise')!r} seed={a.get('seed')!r}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (noise attributes)" $((1 - $?))
+"$TS" info $WORK/noise_np1.h5 > $WORK/ninfo.txt 2>&1
+grep -q "^  noise  *from the file '$WORK/noise.h5' (--noise), sha256 [0-9a-f]\{64\}$" $WORK/ninfo.txt && ! grep -q "seed" $WORK/ninfo.txt
+verdict "info: the noise file, no seed" $((1 - $?))
+# a checkpoint of a --noise run resumes with that noise file, not without it or with another
+"${G[@]}" --frames 6 --steps 2 --threads 1 --out none --noise $WORK/noise.h5 --checkpoint $WORK/nck.h5 \
+    --checkpoint-every 1 --latents $WORK/nfull.h5 2>/dev/null
+expect_fail "--resume of a --noise checkpoint without --noise" - "${G[@]}" --frames 6 --steps 2 --out none \
+    --resume $WORK/nck.h5
+grep -q "was made with the noise of --noise '$WORK/noise.h5'; this run draws it from seed 1234" $WORK/err.log
+verdict "  ... says so" $((1 - $?))
+expect_fail "--resume of a --noise checkpoint with another file" - "${G[@]}" --frames 6 --steps 2 --out none \
+    --resume $WORK/nck.h5 --noise $WORK/noise_bad_gzip.h5
+grep -q "this run's '$WORK/noise_bad_gzip.h5' is another file" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+"${G[@]}" --frames 6 --steps 2 --threads 1 --out none --noise $WORK/noise.h5 --resume $WORK/nck.h5 \
+    --latents $WORK/nres.h5 2>/dev/null
+cmp -s <($PY -c "import h5py; print(h5py.File('$WORK/nfull.h5')['latents'][:].tobytes().hex())") \
+       <($PY -c "import h5py; print(h5py.File('$WORK/nres.h5')['latents'][:].tobytes().hex())")
+verdict "  ... with the same --noise: the uninterrupted latents" $((1 - $?))
 expect_fail "--noise of another shape" - "${G[@]}" --frames 6 --steps 2 --out none --noise $WORK/noise_bad.h5
 # compressed noise: gzip reads as the plain file; a filter this HDF5 lacks (h5py's LZF) is named
 "${G[@]}" --frames 6 --steps 2 --threads 1 --out none --seed 99 --noise $WORK/noise_bad_gzip.h5 \

@@ -58,6 +58,7 @@ static void meta_init(struct ts_latents_meta * m, int64_t step) {
         snprintf(m->sampler, sizeof m->sampler, "unipc");
         snprintf(m->sampler_config, sizeof m->sampler_config, "unipc (flow_shift 3.25, order 2, bh2)");
         m->shift = 3.25;
+        snprintf(m->noise, sizeof m->noise, "seed");
     }
 }
 
@@ -65,7 +66,7 @@ static int meta_equal(const struct ts_latents_meta * a, const struct ts_latents_
     return strcmp(a->prompt, b->prompt) == 0 && a->seed == b->seed && a->steps == b->steps && a->cfg == b->cfg &&
            a->fps == b->fps && strcmp(a->model_digest, b->model_digest) == 0 && strcmp(a->version, b->version) == 0 &&
            a->step == b->step && !strcmp(a->sampler, b->sampler) && !strcmp(a->sampler_config, b->sampler_config) &&
-           a->shift == b->shift;
+           a->shift == b->shift && !strcmp(a->noise, b->noise);
 }
 
 // Reads the whole file on comm with its own partition and checks the values.
