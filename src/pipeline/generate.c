@@ -95,6 +95,11 @@ static enum ts_status plan_settings(struct ts_run * r) {
                         (long long)gp->frames);
     if (gp->blend < 0) return ts_error(TS_ERR_ARG, NULL, "--blend must not be negative");
     if (r->steps > 100000) return ts_error(TS_ERR_ARG, NULL, "--steps %d is too many", r->steps);
+    if (r->ctx->halo != TS_HALO_AUTO && !r->fam->halo_modes)  // given explicitly (flag, preset or the API)
+        return ts_error(TS_ERR_ARG, "leave out --halo (and a preset's 'halo = ...')",
+                        "--halo %s: '%s' is a model of the %s family, whose ranks gather keys and values and "
+                        "trade no halo of edge frames; --halo is for the default family",
+                        ts_halo_name(r->ctx->halo), r->info.path, r->fam->name);
     if (!(r->fps > 0 && r->fps <= 1000)) return ts_error(TS_ERR_ARG, NULL, "--fps must be in (0, 1000]");
     TS_TRY(r->fam->shape(r->model, gp->frames, gp->width, gp->height, gp->window, &r->sh));
     r->interp = gp->fps_out > 0;
@@ -189,7 +194,7 @@ static void plan_print(const struct ts_run * r) {
     if (r->mem_plan > 0)
         TS_INFO("  memory    %.1f MiB (%.2f GiB) per rank planned beyond the weights (work space, latents, "
                 "conditioning, decoder)", r->mem_plan / 1048576.0, r->mem_plan / 1073741824.0);
-    const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
+    const char * halo = d->world > 1 && r->fam->halo_modes ? ts_halo_name(r->ctx->halo) : "-";
     const char * unit = T != r->sh.frames ? "latent frames" : "frames";
     if (!strcmp(r->be->ops->name, "cpu"))
         TS_INFO("  ranks     %d (%lld-%lld %s each), backend cpu, %d threads per rank, fp32, halo %s", d->world,

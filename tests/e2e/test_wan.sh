@@ -298,6 +298,13 @@ expect_fail "wan: width not a multiple of 16" $O "${G[@]}" --width 40 --out $O
 expect_fail "wan: height not a multiple of 16" $O "${G[@]}" --height 24 --out $O
 ffmpeg -v error -f lavfi -i color=c=red:s=48x32 -frames:v 1 $WORK/first.png
 expect_fail "wan: --image (not supported yet)" $O "${G[@]}" --image $WORK/first.png --out $O
+# --halo chooses what the default family's ranks trade; Wan2.1's gather and ignored it
+for h in act qkv; do
+    expect_fail "wan: --halo $h (the default family's)" $O "${G[@]}" --halo $h --out $O
+    grep -q "^timeshard: error: --halo $h: .* is a model of the wan family" $WORK/err.log
+    verdict "  ... says why" $((1 - $?))
+done
+expect_fail "wan: bench --halo act" - "$TS" bench --model "$PIPE" --halo act --reps 1
 expect_fail "wan: more ranks than latent frames" $O $MPIRUN -np 4 "${G[@]}" --out $O
 grep -q "use at most 3 ranks" $WORK/err.log; verdict "  ... names the largest rank count" $((1 - $?))
 grep -q "for 3 latent frames" $WORK/err.log; verdict "  ... counts latent frames" $((1 - $?))
