@@ -263,7 +263,13 @@ static enum ts_status setup_cond(struct ts_run * r) {
     uint8_t * img = NULL;
     if (gp->image_path) {  // read where frame 0 is; every rank then enters cond_new, or none does
         enum ts_status st = TS_OK;
-        if (r->g0 == 0 && r->Tn > 0) st = ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h);
+        int translucent = 0;
+        if (r->g0 == 0 && r->Tn > 0) st = ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h, &translucent);
+        if (translucent)  // read by rank 0 alone (frame 0 is its): said once
+            TS_WARN(
+                "--image '%s' has transparent pixels: its alpha channel is ignored and the colours stored under "
+                "them are used (flatten it onto a background first to choose what shows there)",
+                gp->image_path);
         TS_TRY(ts_parallel_agree(r->par, st));
     }
     static const uint8_t none = 0;

@@ -220,6 +220,16 @@ verdict "info: 5-D shapes and bf16 named" $((1 - $?))
 ffmpeg -v error -f lavfi -i color=c=red:s=16x16 -frames:v 1 $WORK/first.png
 "${G[@]}" --frames 5 --steps 2 --image $WORK/first.png --out $WORK/i2v.mp4 2>/dev/null
 [ -s $WORK/i2v.mp4 ]; verdict "image-to-video runs" $((1 - $?))
+# an image with transparent pixels: its alpha is ignored, with one warning (rank 0) saying so;
+# an RGBA image that is opaque everywhere: no warning
+ffmpeg -v error -f lavfi -i "color=c=red@0.5:s=16x16,format=rgba" -frames:v 1 $WORK/half.png
+ffmpeg -v error -f lavfi -i "color=c=red:s=16x16,format=rgba" -frames:v 1 $WORK/opaque.png
+$MPIRUN -np 2 "${G[@]:0:${#G[@]}-1}" --frames 5 --steps 1 --image $WORK/half.png --out none > $WORK/half.log 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(grep -c "warning: --image '$WORK/half.png' has transparent pixels: its alpha channel is ignored" \
+    $WORK/half.log)" = 1 ]
+verdict "image with alpha: one warning on 2 ranks" $((1 - $?)) "rc=$rc"
+"${G[@]:0:${#G[@]}-1}" --frames 5 --steps 1 --image $WORK/opaque.png --out none > $WORK/opaque.log 2>&1
+! grep -q "transparent" $WORK/opaque.log; verdict "  ... none for an opaque RGBA image" $((1 - $?))
 ffmpeg -v error -f lavfi -i color=c=red:s=20x16 -frames:v 1 $WORK/wrong.png
 expect_fail "image of the wrong size" $WORK/i2vw.mp4 "${G[@]}" --frames 5 --steps 1 --image $WORK/wrong.png --out $WORK/i2vw.mp4
 
