@@ -290,6 +290,14 @@ while read -r key ok detail; do verdict "wan: storyboard $key" "$ok" "$detail"; 
 grep -q "segment 2 (video frames 5-16): latent frames 2-4" $WORK/two_c.log
 verdict "  ... rank 0 prints each segment's latent frames" $((1 - $?))
 
+# --explain-prompt: each token's piece (U+2581 starting a word), id and weight; text no piece of this
+# tiny vocabulary covers (the 'x') named as such
+"$TS" generate --model "$PIPE" --explain-prompt --prompt "a red fox::2.5 runs" > $WORK/explain.txt 2>&1
+grep -qE $'^ +1  \xe2\x96\x81red +59 +1$' $WORK/explain.txt && grep -qE '^ +3  f +127 +2.5$' $WORK/explain.txt &&
+    grep -qE '^ +5  .* 2 +2.5  \(text no piece covers\)$' $WORK/explain.txt && grep -qE '^ +7  </s> +1 +1$' $WORK/explain.txt &&
+    grep -q "^# 8 tokens (with </s>)" $WORK/explain.txt
+verdict "wan: --explain-prompt prints pieces, ids, weights" $((1 - $?))
+
 # bad input: one clear error each
 O=$WORK/bad.h5
 expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O
