@@ -637,7 +637,9 @@ int ts_bench_command(int argc, char ** argv) {
                    "reports its GFLOP/s beside this machine's sgemm GFLOP/s, same threads.\n\n"
                    "  -m, --model PATH   weights (default: the shipped model); a Wan2.1 transformer (a\n"
                    "                     diffusers directory or one .safetensors file) times its forward\n"
-                   "                     on a fixed input (--scaling strong only)\n"
+                   "                     on a fixed input on the CPU (--scaling strong only; not with\n"
+                   "                     --halo, --halo-trace, --ceiling, --no-stitch, --profile,\n"
+                   "                     --backend, --dtype)\n"
                    "  -n, --frames N     frames in the forward (default: 16; Wan2.1: video frames, 4k+1,\n"
                    "                     default 9)\n"
                    "      --width W, --height H  Wan2.1: the video's size (multiples of 16; default 160x96)\n"
@@ -682,6 +684,17 @@ int ts_bench_command(int argc, char ** argv) {
     if (model_path && ts_family_wan.probe(model_path)) {
         if (scaling && strcmp(scaling, "strong")) {
             fprintf(stderr, "timeshard: error: Wan2.1 benches --scaling strong only\n---> HINT: drop --scaling or pass strong\n");
+            return 1;
+        }
+        // the default family's options: a Wan2.1 bench would ignore them
+        const char * other = halo ? "--halo" : trace ? "--halo-trace" : ceiling ? "--ceiling" : !stitch ? "--no-stitch"
+                             : profile                     ? "--profile"
+                             : strcmp(backend, "cpu") != 0 ? "--backend"
+                             : strcmp(dtype, "fp32") != 0  ? "--dtype"
+                                                           : NULL;
+        if (other) {
+            fprintf(stderr, "timeshard: error: %s is not available for a Wan2.1 bench (it times the CPU forward)\n"
+                            "---> HINT: leave out %s; see 'timeshard bench --help'\n", other, other);
             return 1;
         }
         if (frames < 0 || width < 0 || height < 0 || threads < 1 || reps < 1) {

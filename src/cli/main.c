@@ -17,6 +17,15 @@ int ts_cli_fail(void) {
     return 1;
 }
 
+// Under mpirun every rank runs the command. For those that only report (info, devices,
+// --version, --help, --explain-prompt) rank 0 prints; the others do the same work with
+// stdout and stderr silenced (reading a latents file starts MPI, which every rank of a
+// job must) and exit with the same status.
+static void report_on_rank0_only(void) {
+    if (cli_launcher_rank() == 0) return;
+    if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) exit(1);
+}
+
 static void usage_main(FILE * f) {
     fprintf(f,
             "usage: timeshard <command> [options]\n"
@@ -61,7 +70,9 @@ static void usage_generate(FILE * f) {
             "                            --checkpoint-every)\n"
             "      --checkpoint-every K  checkpoint every K steps (default: 0, only on SIGTERM)\n"
             "      --resume FILE.h5      continue from a checkpoint (any rank count)\n"
-            "      --image FIRST.png     image-to-video: the first frame (the model's resolution)\n"
+            "      --image FIRST.png     image-to-video: the first frame (the model's resolution); an alpha\n"
+            "                            channel is ignored (the colours under transparent pixels are used,\n"
+            "                            with a warning)\n"
             "      --path \"F:X,Y ...\"    motion control: the object's centre (pixels, origin top-left, y down)\n"
             "                            at generated frames F (from 0, before --fps-out), increasing; linear\n"
             "                            between keys, held before the first and after the last\n"
@@ -101,7 +112,8 @@ static void usage_generate(FILE * f) {
             "                            and fp16 also run the spatial attention on tensor cores)\n"
             "      --halo MODE           what neighbouring ranks trade each block: qkv (the edge frames'\n"
             "                            projected rows, 3x the bytes, nothing recomputed; default on cpu)\n"
-            "                            or act (their activations, keys/values recomputed; default on cuda)\n"
+            "                            or act (their activations, keys/values recomputed; default on cuda);\n"
+            "                            the default family only (refused for Wan2.1, whose ranks gather)\n"
             "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
             "      --dry-run             check the settings, print them with the memory each rank will need,\n"
             "                            then exit (loads the model's headers; nothing is sampled or written)\n"
@@ -356,6 +368,7 @@ static int cmd_generate(int argc, char ** argv) {
         st = cli_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
     if (st == TS_OK && !explain) st = check_outputs(&o);
     if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
+        report_on_rank0_only();
         st = ts_prompt_explain_model(o.model, o.gp.prompt, stdout);
         for (int i = 0; i < o.n_owned; i++) free(o.owned[i]);
         return st == TS_OK ? 0 : cli_fail();
@@ -393,6 +406,7 @@ static int extra_args(const char * usage, const char * first) {
 }
 
 static int cmd_info(int argc, char ** argv) {
+    report_on_rank0_only();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256) or a latents or\n"
                "checkpoint file (shape and attributes).\n");
@@ -403,6 +417,7 @@ static int cmd_info(int argc, char ** argv) {
 }
 
 static int cmd_devices(int argc, char ** argv) {
+    report_on_rank0_only();
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("usage: timeshard devices\n\nLists the backends this build has and the devices each can use.\n");
         return 0;
@@ -420,10 +435,12 @@ int main(int argc, char ** argv) {
     }
     const char * cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        report_on_rank0_only();
         usage_main(stdout);
         return 0;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        report_on_rank0_only();
         if (argc > 2) return extra_args("--version", argv[2]);
         printf("timeshard %s\n", TS_VERSION);
         return 0;

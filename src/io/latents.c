@@ -10,6 +10,7 @@
 #include <hdf5.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,16 +81,31 @@ static int write_attrs(hid_t d, const struct ts_latents_meta * m) {
     write_attr_str(d, "prompt", m->prompt);
     write_attr_str(d, "model_digest", m->model_digest);
     write_attr_str(d, "timeshard_version", m->version);
-    int ok = write_attr_num(d, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &m->seed);
+    const int from_file = !strcmp(m->noise, "file");
+    int ok = from_file || write_attr_num(d, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &m->seed);
+    if (m->noise[0]) {
+        write_attr_str(d, "noise", m->noise);
+        ok &= H5Aexists(d, "noise") > 0;
+    }
+    if (from_file) {
+        write_attr_str(d, "noise_sha256", m->noise_sha256);
+        write_attr_str(d, "noise_file", m->noise_file);
+        ok &= H5Aexists(d, "noise_sha256") > 0 && H5Aexists(d, "noise_file") > 0;
+    }
     ok &= write_attr_num(d, "steps", H5T_STD_I64LE, H5T_NATIVE_INT64, &m->steps);
     ok &= write_attr_num(d, "cfg", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->cfg);
     ok &= write_attr_num(d, "fps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->fps);
     if (m->step >= 0) ok &= write_attr_num(d, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &m->step);
+    if (m->sampler[0]) {
+        write_attr_str(d, "sampler", m->sampler);
+        write_attr_str(d, "sampler_config", m->sampler_config);
+        ok &= write_attr_num(d, "shift", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &m->shift);
+        ok &= H5Aexists(d, "sampler") > 0 && H5Aexists(d, "sampler_config") > 0;
+    }
     ok &= H5Aexists(d, "prompt") > 0 && H5Aexists(d, "model_digest") > 0 && H5Aexists(d, "timeshard_version") > 0;
     return ok;
 }
 
-// A scalar string attribute (variable or fixed length) into buf; missing: "".
 // 1 when attribute a holds exactly one value: H5Aread writes every element of its
 // dataspace, and the readers below give it room for one.
 static int attr_is_single(hid_t a) {
@@ -100,58 +116,159 @@ static int attr_is_single(hid_t a) {
     return npts == 1;
 }
 
-static void read_attr_str(hid_t d, const char * name, char * buf, size_t n) {
-    buf[0] = '\0';
-    if (H5Aexists(d, name) <= 0) return;
-    hid_t a = H5Aopen(d, name, H5P_DEFAULT);
-    if (a < 0) return;
-    if (!attr_is_single(a)) {
-        H5Aclose(a);
+// ---- attributes read with their types checked ---------------------------------------
+// Every attribute timeshard reads back from a latents file or a checkpoint goes through
+// attr_read: a missing one is no error (older files lack newer attributes; the caller
+// keeps its default), one of the wrong type (a string where a number belongs, a number
+// where a string belongs, a fraction for a count, several values for one) is one
+// TS_ERR_FORMAT line naming the attribute, where it is and the file.
+
+enum attr_kind {
+    ATTR_STR,    // a string: char[n]
+    ATTR_COUNT,  // an integer >= 0: int64_t
+    ATTR_U64,    // an unsigned 64-bit integer: uint64_t (seeds)
+    ATTR_NUM,    // a finite number: double
+};
+
+static const char * const attr_kind_name[] = {"a string", "an integer >= 0", "an unsigned integer", "a finite number"};
+
+// How the file stores attribute a, for the error: "a string", "3 values", ...
+static void attr_describe(hid_t a, char * buf, size_t n) {
+    hid_t sp = H5Aget_space(a);
+    hssize_t npts = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    if (npts != 1) {
+        snprintf(buf, n, "an array of %lld values", (long long)npts);
         return;
     }
     hid_t t = H5Aget_type(a);
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            H5Tset_cset(mt, H5Tget_cset(t));
-            char * s = NULL;
-            if (H5Aread(a, mt, &s) >= 0 && s) snprintf(buf, n, "%s", s);
-            if (s) H5free_memory(s);
-            H5Tclose(mt);
-        } else {
-            size_t sz = H5Tget_size(t);
-            char * s = ts_calloc(sz + 1, 1);
-            hid_t mt = H5Tcopy(t);
-            if (H5Aread(a, mt, s) >= 0) snprintf(buf, n, "%s", s);
-            H5Tclose(mt);
-            free(s);
-        }
-    }
+    H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     if (t >= 0) H5Tclose(t);
-    H5Aclose(a);
+    snprintf(buf, n, "%s",
+             c == H5T_STRING    ? "a string"
+             : c == H5T_INTEGER ? "an integer"
+             : c == H5T_FLOAT   ? "a floating-point number"
+             : c == H5T_ENUM    ? "an enum (h5py's bool?)"
+                                : "another type (compound, array or opaque)");
 }
 
-static int read_attr_num(hid_t d, const char * name, hid_t mem_type, void * v) {
-    if (H5Aexists(d, name) <= 0) return 0;
-    hid_t a = H5Aopen(d, name, H5P_DEFAULT);
-    if (a < 0) return 0;
-    int ok = attr_is_single(a) && H5Aread(a, mem_type, v) >= 0;
-    H5Aclose(a);
+static enum ts_status attr_error(const char * path, const char * where, const char * name, enum attr_kind kind,
+                                 const char * found) {
+    return ts_error(TS_ERR_FORMAT,
+                    "the file was changed by another tool or is not timeshard's; docs/ARCHITECTURE.md (Files) lists "
+                    "each attribute's type",
+                    "file '%s': attribute '%s' of %s is %s; expected %s", path, name, where, found,
+                    attr_kind_name[kind]);
+}
+
+// A single string attribute (variable or fixed length, any character set) into buf.
+static int attr_read_str(hid_t a, hid_t t, char * buf, size_t n) {
+    int ok = 0;
+    if (H5Tis_variable_str(t) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        char * s = NULL;
+        ok = H5Aread(a, mt, &s) >= 0;
+        if (ok) snprintf(buf, n, "%s", s ? s : "");
+        if (s) H5free_memory(s);
+        H5Tclose(mt);
+    } else {
+        size_t sz = H5Tget_size(t);
+        char * s = ts_calloc(sz + 1, 1);
+        hid_t mt = H5Tcopy(t);
+        ok = H5Aread(a, mt, s) >= 0;
+        if (ok) snprintf(buf, n, "%s", s);
+        H5Tclose(mt);
+        free(s);
+    }
     return ok;
 }
 
-static void read_attrs(hid_t d, struct ts_latents_meta * m) {
+// Attribute `name` of obj (called `where` in errors, e.g. "/latents") of file `path` into
+// out as kind says (n: the buffer's size for ATTR_STR). *present (may be NULL): whether
+// the file has it; a missing one leaves out as it was.
+static enum ts_status attr_read(hid_t obj, const char * path, const char * where, const char * name,
+                                enum attr_kind kind, void * out, size_t n, int * present) {
+    if (present) *present = 0;
+    if (H5Aexists(obj, name) <= 0) return TS_OK;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return ts_error(TS_ERR_FORMAT, "the file may be damaged", "file '%s': cannot read attribute '%s' of %s", path,
+                        name, where);
+    hid_t t = H5Aget_type(a);
+    H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    char found[64] = "";
+    int ok = attr_is_single(a);
+    if (ok && kind == ATTR_STR) {
+        ok = c == H5T_STRING && attr_read_str(a, t, out, n);
+    } else if (ok && c == H5T_INTEGER) {
+        // read in its own signedness, so no value is clamped by the conversion
+        int is_signed = H5Tget_sign(t) != H5T_SGN_NONE;
+        int64_t i = 0;
+        uint64_t u = 0;
+        ok = H5Aread(a, is_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, is_signed ? (void *)&i : (void *)&u) >= 0;
+        if (ok && is_signed && i < 0 && kind != ATTR_NUM) {
+            ok = 0;
+            snprintf(found, sizeof found, "%lld", (long long)i);
+        } else if (ok && !is_signed && u > (uint64_t)INT64_MAX && kind == ATTR_COUNT) {
+            ok = 0;
+            snprintf(found, sizeof found, "%llu", (unsigned long long)u);
+        } else if (ok) {
+            if (kind == ATTR_COUNT)
+                *(int64_t *)out = is_signed ? i : (int64_t)u;
+            else if (kind == ATTR_U64)
+                *(uint64_t *)out = is_signed ? (uint64_t)i : u;
+            else
+                *(double *)out = is_signed ? (double)i : (double)u;
+        }
+    } else if (ok && c == H5T_FLOAT) {
+        // a count written as 30.0 (numpy's default float) is still 30; 2.5 is not a count
+        double v = 0;
+        ok = H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0 && isfinite(v);
+        if (ok && kind != ATTR_NUM) ok = v >= 0 && v == floor(v) && v < 9223372036854775808.0;
+        if (!ok)
+            snprintf(found, sizeof found, "%.17g", v);
+        else if (kind == ATTR_COUNT)
+            *(int64_t *)out = (int64_t)v;
+        else if (kind == ATTR_U64)
+            *(uint64_t *)out = (uint64_t)v;
+        else
+            *(double *)out = v;
+    } else {
+        ok = 0;
+    }
+    if (!ok && !found[0]) attr_describe(a, found, sizeof found);
+    if (t >= 0) H5Tclose(t);
+    H5Aclose(a);
+    if (!ok) return attr_error(path, where, name, kind, found);
+    if (present) *present = 1;
+    return TS_OK;
+}
+
+static enum ts_status read_attrs(hid_t d, const char * path, struct ts_latents_meta * m) {
     memset(m, 0, sizeof *m);
     m->step = -1;
-    read_attr_str(d, "prompt", m->prompt, sizeof m->prompt);
-    read_attr_str(d, "model_digest", m->model_digest, sizeof m->model_digest);
-    read_attr_str(d, "timeshard_version", m->version, sizeof m->version);
-    read_attr_num(d, "seed", H5T_NATIVE_UINT64, &m->seed);
-    read_attr_num(d, "steps", H5T_NATIVE_INT64, &m->steps);
-    read_attr_num(d, "cfg", H5T_NATIVE_DOUBLE, &m->cfg);
-    read_attr_num(d, "fps", H5T_NATIVE_DOUBLE, &m->fps);
-    if (!read_attr_num(d, "step", H5T_NATIVE_INT64, &m->step)) m->step = -1;
+    const char * at = "/latents";
+    TS_TRY(attr_read(d, path, at, "prompt", ATTR_STR, m->prompt, sizeof m->prompt, NULL));
+    TS_TRY(attr_read(d, path, at, "model_digest", ATTR_STR, m->model_digest, sizeof m->model_digest, NULL));
+    TS_TRY(attr_read(d, path, at, "timeshard_version", ATTR_STR, m->version, sizeof m->version, NULL));
+    TS_TRY(attr_read(d, path, at, "seed", ATTR_U64, &m->seed, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "steps", ATTR_COUNT, &m->steps, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "cfg", ATTR_NUM, &m->cfg, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "fps", ATTR_NUM, &m->fps, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "step", ATTR_COUNT, &m->step, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "sampler", ATTR_STR, m->sampler, sizeof m->sampler, NULL));
+    TS_TRY(attr_read(d, path, at, "sampler_config", ATTR_STR, m->sampler_config, sizeof m->sampler_config, NULL));
+    TS_TRY(attr_read(d, path, at, "shift", ATTR_NUM, &m->shift, 0, NULL));
+    TS_TRY(attr_read(d, path, at, "noise", ATTR_STR, m->noise, sizeof m->noise, NULL));
+    TS_TRY(attr_read(d, path, at, "noise_sha256", ATTR_STR, m->noise_sha256, sizeof m->noise_sha256, NULL));
+    TS_TRY(attr_read(d, path, at, "noise_file", ATTR_STR, m->noise_file, sizeof m->noise_file, NULL));
+    if (m->noise[0] && strcmp(m->noise, "seed") != 0 && strcmp(m->noise, "file") != 0)
+        return ts_error(TS_ERR_FORMAT, "timeshard writes 'seed' or 'file'",
+                        "file '%s': attribute 'noise' of %s is '%s', which timeshard does not know", path, at,
+                        m->noise);
+    return TS_OK;
 }
 
 // Selects frames [g0, g0 + n) of a (T, h, w, c) file space (nothing when n == 0).
@@ -427,6 +544,9 @@ enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t 
     m.step = -1;
     if (meta) m = *meta;
     m.prompt[sizeof m.prompt - 1] = m.model_digest[sizeof m.model_digest - 1] = m.version[sizeof m.version - 1] = '\0';
+    m.sampler[sizeof m.sampler - 1] = m.sampler_config[sizeof m.sampler_config - 1] = '\0';
+    m.noise[sizeof m.noise - 1] = m.noise_sha256[sizeof m.noise_sha256 - 1] = m.noise_file[sizeof m.noise_file - 1] =
+        '\0';
     MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cm);
     struct ts_lat_group g;
     if (grp) {
@@ -534,7 +654,7 @@ static enum ts_status read_frames(const char * path, const char * dset, MPI_Comm
         *h = (int)dims64[1];
         *w = (int)dims64[2];
         *c = (int)dims64[3];
-        if (meta) read_attrs(d, meta);
+        if (meta) st = read_attrs(d, path, meta);
         if (data && (g0 < 0 || T_own < 0 || g0 + T_own > dims64[0]))
             st = ts_error(TS_ERR_ARG, NULL,
                           "file '%s': /%s has %" PRId64 " frames; frames [%" PRId64 ", %" PRId64 ") were asked for", path,
@@ -595,11 +715,19 @@ static int frames_dims(hid_t loc, const char * name, hsize_t dims[4]) {
 // The scalars, strings and vectors grp lists from group gr (independent reads).
 static enum ts_status read_group_small(hid_t gr, const char * path, struct ts_lat_group * g) {
     const char * hint = "the checkpoint is damaged, or was not written by timeshard";
-    for (int i = 0; i < g->n_num; i++)
-        if (!read_attr_num(gr, g->num[i].name, H5T_NATIVE_DOUBLE, &g->num[i].value))
+    char where[80];
+    snprintf(where, sizeof where, "/%s", g->name);
+    for (int i = 0; i < g->n_num; i++) {
+        int present = 0;
+        TS_TRY(attr_read(gr, path, where, g->num[i].name, ATTR_NUM, &g->num[i].value, 0, &present));
+        if (!present)
             return ts_error(TS_ERR_FORMAT, hint, "file '%s': /%s has no number attribute '%s'", path, g->name,
                             g->num[i].name);
-    for (int i = 0; i < g->n_str; i++) read_attr_str(gr, g->str[i].name, g->str[i].value, sizeof g->str[i].value);
+    }
+    for (int i = 0; i < g->n_str; i++) {
+        g->str[i].value[0] = '\0';
+        TS_TRY(attr_read(gr, path, where, g->str[i].name, ATTR_STR, g->str[i].value, sizeof g->str[i].value, NULL));
+    }
     for (int i = 0; i < g->n_vec; i++) {
         hid_t d = H5Lexists(gr, g->vec[i].name, H5P_DEFAULT) > 0 ? H5Dopen2(gr, g->vec[i].name, H5P_DEFAULT)
                                                                  : H5I_INVALID_HID;

@@ -18,6 +18,17 @@ struct ts_latents_meta {
     char model_digest[65];    // SHA-256 hex of the weights file
     char version[32];         // timeshard version
     int64_t step;             // sampler step for checkpoints; -1: not a checkpoint (attribute omitted)
+    // the sampler that made the trajectory ("" in files written before these attributes;
+    // not written when sampler is "")
+    char sampler[32];          // its name: "euler-shifted", "unipc", "euler"
+    char sampler_config[128];  // the settings that decide its numbers, e.g. "unipc (flow_shift 3, order 2, bh2)"
+    double shift;              // its schedule's shift (0 when the file does not say)
+    // where the initial noise came from: "seed" (Philox by `seed`), "file" (--noise: then
+    // noise_sha256 and noise_file say which, and no `seed` attribute is written, the seed
+    // being unused), or "" (files written before this attribute: the seed's)
+    char noise[16];
+    char noise_sha256[65];  // SHA-256 hex of the noise file
+    char noise_file[1024];  // its path as given
 };
 
 // Collective over comm. Every rank passes its frames [g0, g0 + T_own) of a

@@ -611,6 +611,8 @@ struct ts_video_reader {
     double t_prev;            // the last frame's time, s (NAN: none yet)
     double gap_min, gap_max;  // between successive frames' times, s (0: fewer than two timed frames)
     int64_t gaps;             // how many such gaps were seen
+    int check_alpha;          // set by ts_image_read: look at the alpha channel of frames that have one
+    int translucent;          // a frame had a pixel with alpha below opaque (only with check_alpha)
 };
 
 void ts_video_reader_close(ts_video_reader ** pvr) {
@@ -693,10 +695,31 @@ enum ts_status ts_video_reader_open(const char * path, ts_video_reader ** out, i
     return reader_open(path, 0, out, width, height, fps);
 }
 
-// The decoded frame as RGB24 (vr->height, vr->width, 3).
+// 1 when frame f has an alpha channel with a value below opaque (read as RGBA, so every
+// format with alpha counts alike: RGBA, gray + alpha, a palette with transparency, ...).
+static int frame_translucent(const AVFrame * f) {
+    const AVPixFmtDescriptor * d = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
+    if (!d || !(d->flags & AV_PIX_FMT_FLAG_ALPHA)) return 0;
+    struct SwsContext * c = sws_getContext(f->width, f->height, (enum AVPixelFormat)f->format, f->width, f->height,
+                                           AV_PIX_FMT_RGBA, SWS_POINT, NULL, NULL, NULL);
+    if (!c) return 0;
+    uint8_t * buf = ts_malloc((size_t)f->width * f->height * 4);
+    uint8_t * dst[4] = {buf, NULL, NULL, NULL};
+    int stride[4] = {4 * f->width, 0, 0, 0};
+    sws_scale(c, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dst, stride);
+    int any = 0;
+    for (size_t i = 0, n = (size_t)f->width * f->height; i < n && !any; i++) any = buf[4 * i + 3] != 255;
+    free(buf);
+    sws_freeContext(c);
+    return any;
+}
+
+// The decoded frame as RGB24 (vr->height, vr->width, 3); an alpha channel is dropped
+// (vr->translucent says whether it held anything but opaque, when vr->check_alpha).
 static enum ts_status reader_convert(ts_video_reader * vr, uint8_t * rgb) {
     AVFrame * f = vr->frame;
     const int W = vr->width, H = vr->height;
+    if (vr->check_alpha && frame_translucent(f)) vr->translucent = 1;
     if (f->format == AV_PIX_FMT_RGB24 && f->width == W && f->height == H) {  // exact copy (PNG)
         for (int y = 0; y < H; y++) memcpy(rgb + (size_t)y * W * 3, f->data[0] + (size_t)y * f->linesize[0], (size_t)W * 3);
         return TS_OK;
@@ -788,15 +811,18 @@ enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * g
 
 // ---- still images ------------------------------------------------------------------
 
-enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height) {
+enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height, int * translucent) {
     TS_ASSERT(path && rgb && width && height);
     *rgb = NULL;
+    if (translucent) *translucent = 0;
     ts_video_reader * vr = NULL;
     int w, h, got = 0;
     TS_TRY(reader_open(path, 1, &vr, &w, &h, NULL));
+    vr->check_alpha = translucent != NULL;
     uint8_t * buf = ts_malloc((size_t)w * h * 3);
     enum ts_status st = ts_video_reader_next(vr, buf, &got);
     if (st == TS_OK && !got) st = ts_error(TS_ERR_FORMAT, NULL, "image '%s' holds no picture", path);
+    if (translucent) *translucent = vr->translucent;
     ts_video_reader_close(&vr);
     if (st != TS_OK) {
         free(buf);

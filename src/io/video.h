@@ -82,7 +82,9 @@ enum ts_status ts_video_reader_next(ts_video_reader * vr, uint8_t * rgb, int * g
 void ts_video_reader_close(ts_video_reader ** vr);
 
 // Reads a still image (PNG, JPEG, ... anything libavformat's image2 reads) as
-// RGB24; *rgb is malloc'd (caller frees).
-enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height);
+// RGB24; *rgb is malloc'd (caller frees). An alpha channel is dropped: the colours
+// stored under transparent pixels are kept, as PIL's convert("RGB") does. *translucent
+// (may be NULL) is 1 when the image had an alpha value below opaque.
+enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height, int * translucent);
 // Writes RGB24 as PNG (for tests and contact sheets).
 enum ts_status ts_image_write_png(const char * path, const uint8_t * rgb, int width, int height);

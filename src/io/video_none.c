@@ -65,7 +65,7 @@ void ts_video_reader_close(ts_video_reader ** vr) {
     if (vr) *vr = NULL;
 }
 
-enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height) {
+enum ts_status ts_image_read(const char * path, uint8_t ** rgb, int * width, int * height, int * translucent) {
     if (rgb) *rgb = NULL;
     return no_ffmpeg("image input");
 }

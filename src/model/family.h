@@ -127,6 +127,11 @@ struct ts_family {
     // This rank's next output frame, in order: RGB (H, W, 3) uint8, host memory.
     enum ts_status (*decode_next)(void * dec, const void * model, uint8_t * rgb);
 
+    // 1 when --halo (qkv or act: what neighbouring ranks trade each block) means something
+    // to the family's denoiser; 0: a halo mode given explicitly is refused (TS_HALO_AUTO,
+    // the default, is fine)
+    int halo_modes;
+
     // (optional) 1 if this model was trained with the per-frame motion controls
     // (model/controls.h); NULL or 0: a control given to it is an error.
     int (*controls)(const void * model);

@@ -95,6 +95,11 @@ static enum ts_status plan_settings(struct ts_run * r) {
                         (long long)gp->frames);
     if (gp->blend < 0) return ts_error(TS_ERR_ARG, NULL, "--blend must not be negative");
     if (r->steps > 100000) return ts_error(TS_ERR_ARG, NULL, "--steps %d is too many", r->steps);
+    if (r->ctx->halo != TS_HALO_AUTO && !r->fam->halo_modes)  // given explicitly (flag, preset or the API)
+        return ts_error(TS_ERR_ARG, "leave out --halo (and a preset's 'halo = ...')",
+                        "--halo %s: '%s' is a model of the %s family, whose ranks gather keys and values and "
+                        "trade no halo of edge frames; --halo is for the default family",
+                        ts_halo_name(r->ctx->halo), r->info.path, r->fam->name);
     if (!(r->fps > 0 && r->fps <= 1000)) return ts_error(TS_ERR_ARG, NULL, "--fps must be in (0, 1000]");
     TS_TRY(r->fam->shape(r->model, gp->frames, gp->width, gp->height, gp->window, &r->sh));
     r->interp = gp->fps_out > 0;
@@ -180,12 +185,16 @@ static void plan_print(const struct ts_run * r) {
     if (r->interp)
         TS_INFO("  output    %lld frames at %g fps (motion-compensated interpolation)",
                 (long long)ts_interp_out_count(r->sh.frames, r->tm), gp->fps_out);
-    TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, %s %llu", r->sampler->ops->name, r->steps, r->cfg,
-            r->sampler->shift, gp->noise_path ? "noise from a file, seed" : "seed", (unsigned long long)gp->seed);
+    if (gp->noise_path)  // the seed is not used
+        TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, noise from '%s'", r->sampler->ops->name, r->steps, r->cfg,
+                r->sampler->shift, gp->noise_path);
+    else
+        TS_INFO("  sampler   %s, %d steps, cfg %g, shift %g, seed %llu", r->sampler->ops->name, r->steps, r->cfg,
+                r->sampler->shift, (unsigned long long)gp->seed);
     if (r->mem_plan > 0)
         TS_INFO("  memory    %.1f MiB (%.2f GiB) per rank planned beyond the weights (work space, latents, "
                 "conditioning, decoder)", r->mem_plan / 1048576.0, r->mem_plan / 1073741824.0);
-    const char * halo = d->world > 1 ? ts_halo_name(r->ctx->halo) : "-";
+    const char * halo = d->world > 1 && r->fam->halo_modes ? ts_halo_name(r->ctx->halo) : "-";
     const char * unit = T != r->sh.frames ? "latent frames" : "frames";
     if (!strcmp(r->be->ops->name, "cpu"))
         TS_INFO("  ranks     %d (%lld-%lld %s each), backend cpu, %d threads per rank, fp32, halo %s", d->world,
@@ -254,7 +263,13 @@ static enum ts_status setup_cond(struct ts_run * r) {
     uint8_t * img = NULL;
     if (gp->image_path) {  // read where frame 0 is; every rank then enters cond_new, or none does
         enum ts_status st = TS_OK;
-        if (r->g0 == 0 && r->Tn > 0) st = ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h);
+        int translucent = 0;
+        if (r->g0 == 0 && r->Tn > 0) st = ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h, &translucent);
+        if (translucent)  // read by rank 0 alone (frame 0 is its): said once
+            TS_WARN(
+                "--image '%s' has transparent pixels: its alpha channel is ignored and the colours stored under "
+                "them are used (flatten it onto a background first to choose what shows there)",
+                gp->image_path);
         TS_TRY(ts_parallel_agree(r->par, st));
     }
     static const uint8_t none = 0;
@@ -293,6 +308,7 @@ static enum ts_status setup_latents(struct ts_run * r) {
                             r->gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
                             r->sh.lat_w, r->sh.lat_c);
         TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, r->g0, r->Tn, r->host));
+        TS_TRY(ts_file_sha256(r->gp->noise_path, r->noise_digest));  // once read: the files record which noise
     }
     if (r->gp->resume_path) {  // its latents replace any --noise
         TS_TRY(ts_run_resume_read(r));

@@ -88,14 +88,16 @@ static int info_family(const struct ts_family * fam, const char * path) {
     return st == TS_OK ? 0 : ts_print_last_error();
 }
 
-// The float width of a file's /latents (32 when it cannot be told).
+// The float width of a file's /latents (32 when it cannot be told; 0 when the file has
+// no /latents dataset).
 static int latents_bits(const char * path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    int bits = 32;
+    int bits = 0;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return bits;
-    hid_t d = H5Dopen2(f, "latents", H5P_DEFAULT);
+    hid_t d = H5Lexists(f, "latents", H5P_DEFAULT) > 0 ? H5Dopen2(f, "latents", H5P_DEFAULT) : H5I_INVALID_HID;
     if (d >= 0) {
+        bits = 32;
         hid_t t = H5Dget_type(d);
         if (t >= 0) bits = (int)H5Tget_size(t) * 8, H5Tclose(t);
         H5Dclose(d);
@@ -137,16 +139,26 @@ int ts_info_command(const char * path) {
         printf("# %s %s\n", meta.step >= 0 ? "checkpoint" : "latents", path);
         printf("  latents          (%lld, %d, %d, %d) float%d\n", (long long)T, h, wd, c, latents_bits(path));
         printf("  prompt           %s\n", meta.prompt);
-        printf("  seed             %llu\n  steps            %lld\n  cfg              %g\n  fps              %g\n",
-               (unsigned long long)meta.seed, (long long)meta.steps, meta.cfg, meta.fps);
+        if (!strcmp(meta.noise, "file"))  // the seed was not used (and is not recorded)
+            printf("  noise            from the file '%s' (--noise), sha256 %s\n", meta.noise_file, meta.noise_sha256);
+        else
+            printf("  seed             %llu\n", (unsigned long long)meta.seed);
+        printf("  steps            %lld\n  cfg              %g\n  fps              %g\n", (long long)meta.steps,
+               meta.cfg, meta.fps);
         if (meta.step >= 0) printf("  step             %lld\n", (long long)meta.step);
         struct ts_lat_group g = {.name = "sampler", .n_str = 2};
         g.str[0].name = "sampler", g.str[1].name = "config";
         int found = 0;
-        if (meta.step >= 0 && ts_latents_read_group(path, MPI_COMM_SELF, 0, 0, &g, &found) == TS_OK)
+        int has_state = meta.step >= 0 && ts_latents_read_group(path, MPI_COMM_SELF, 0, 0, &g, &found) == TS_OK;
+        if (meta.sampler[0])  // files since the sampler was recorded with the latents
+            printf("  sampler          %s%s\n  shift            %g\n", meta.sampler_config,
+                   has_state && found ? " (its multistep state in /sampler)" : "", meta.shift);
+        else if (has_state)
             printf("  sampler          %s\n", found ? g.str[1].value : "no multistep state (an euler run's)");
         ts_error_clear();
         printf("  model_digest     %s\n  timeshard        %s\n", meta.model_digest, meta.version);
+    } else if (latents_bits(path) > 0) {  // a latents file, but not a sound one: its own error
+        rc = ts_print_last_error();
     } else {
         ts_error_clear();
         ts_error(TS_ERR_FORMAT, "timeshard info reads weights (HDF5, safetensors) and latents/checkpoint HDF5 files",

@@ -52,6 +52,14 @@ static void fill_meta(const struct ts_run * r, int64_t step, struct ts_latents_m
     snprintf(meta->model_digest, sizeof(meta->model_digest), "%s", r->info.digest);
     snprintf(meta->version, sizeof(meta->version), "%s", TS_VERSION);
     meta->step = step;
+    snprintf(meta->sampler, sizeof meta->sampler, "%s", r->sampler->ops->name);
+    snprintf(meta->sampler_config, sizeof meta->sampler_config, "%s", r->sampler->config);
+    meta->shift = r->sampler->shift;
+    snprintf(meta->noise, sizeof meta->noise, "%s", gp->noise_path ? "file" : "seed");
+    if (gp->noise_path) {
+        snprintf(meta->noise_sha256, sizeof meta->noise_sha256, "%s", r->noise_digest);
+        snprintf(meta->noise_file, sizeof meta->noise_file, "%s", gp->noise_path);
+    }
 }
 
 // The latents x (all ranks' frames) to `path`; step >= 0 makes it a checkpoint.
@@ -83,9 +91,10 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
     int h = 0, w = 0, ch = 0;
     struct ts_latents_meta meta, want;
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, 0, 0, NULL, &meta));
-    const char * hint = "resume with the same prompt, motion controls, seed, steps, cfg, frames, fps, negative "
-                        "prompt, blend, window, image and model as the interrupted run ('timeshard info CHECKPOINT' "
-                        "shows them)";
+    const char * hint =
+        "resume with the same prompt, motion controls, seed (or --noise), steps, cfg, sampler, shift, "
+        "frames, fps, negative prompt, blend, window, image and model as the interrupted run "
+        "('timeshard info CHECKPOINT' shows them)";
     if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || ch != r->sh.lat_c)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' holds %lld frames of %dx%dx%d latents; this run makes %lld",
                         path, (long long)Tf, h, w, ch, (long long)r->sh.latent_frames);
@@ -96,22 +105,45 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
         return ts_error(TS_ERR_FORMAT, hint, "'%s' is not a checkpoint of a %d-step run (step %lld)", path, r->steps,
                         (long long)meta.step);
     fill_meta(r, meta.step, &want);  // the prompt as stored (may be truncated)
-    char diff[160] = "";
+    char diff[320] = "";
+    const int ck_file = !strcmp(meta.noise, "file"), run_file = !strcmp(want.noise, "file");
     if (strcmp(meta.prompt, want.prompt) != 0)
         snprintf(diff, sizeof diff, "another prompt, other motion controls or another --negative-prompt, --blend, "
                                     "--window or --image");
     else if (meta.fps != want.fps)
         snprintf(diff, sizeof diff, "%g fps; this run has %g", meta.fps, want.fps);
-    else if (meta.seed != want.seed)
+    // the initial noise: the seed's, or a --noise file's (by its SHA-256); a checkpoint written before
+    // the `noise` attribute is compared by its seed, as it was then
+    else if (meta.noise[0] && ck_file != run_file) {
+        if (ck_file)
+            snprintf(diff, sizeof diff, "the noise of --noise '%.200s'; this run draws it from seed %llu",
+                     meta.noise_file, (unsigned long long)want.seed);
+        else
+            snprintf(diff, sizeof diff, "seed %llu's noise; this run reads it from --noise '%.200s'",
+                     (unsigned long long)meta.seed, want.noise_file);
+    } else if (ck_file && strcmp(meta.noise_sha256, want.noise_sha256) != 0)
+        snprintf(diff, sizeof diff,
+                 "the noise of --noise '%.100s' (sha256 %.16s...); this run's '%.100s' is another file "
+                 "(sha256 %.16s...)",
+                 meta.noise_file, meta.noise_sha256, want.noise_file, want.noise_sha256);
+    else if (!ck_file && (!run_file || !meta.noise[0]) && meta.seed != want.seed)
         snprintf(diff, sizeof diff, "seed %llu; this run has %llu", (unsigned long long)meta.seed,
                  (unsigned long long)want.seed);
     else if (meta.steps != want.steps)
         snprintf(diff, sizeof diff, "%lld steps; this run takes %d", (long long)meta.steps, r->steps);
     else if ((float)meta.cfg != r->cfg) snprintf(diff, sizeof diff, "cfg %g; this run has %g", meta.cfg, r->cfg);
+    // the sampler's settings (older checkpoints do not say: an Euler one's shift went unchecked); another
+    // sampler altogether is left to ts_run_sampler_resume, which says what its state holds
+    else if (meta.sampler[0] && !strcmp(meta.sampler, want.sampler) &&
+             strcmp(meta.sampler_config, want.sampler_config) != 0)
+        snprintf(diff, sizeof diff, "%s; this run samples with %s", meta.sampler_config, want.sampler_config);
     else if (strcmp(meta.model_digest, want.model_digest) != 0) snprintf(diff, sizeof diff, "another model");
     if (diff[0]) return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s", path, diff);
     TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, r->g0, r->Tn, r->host, &meta));
     TS_TRY(ts_run_sampler_resume(r, path, meta.step));
+    if (meta.sampler[0] && strcmp(meta.sampler, want.sampler) != 0)
+        return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s; this run samples with %s", path,
+                        meta.sampler_config, want.sampler_config);
     r->k_start = (int)meta.step;
     return TS_OK;
 }

@@ -30,6 +30,7 @@ struct ts_run {
     struct ts_control_plan ctl;       // owned: the motion controls (ctl.any 0: none given)
     float ctl_scale;                  // their guidance (1: none, no third forward)
     char image_digest[65];            // SHA-256 of --image ("" when none): recorded in the latents' files
+    char noise_digest[65];            // SHA-256 of the --noise file ("" when none): recorded likewise
     int64_t g0, Tn;                   // this rank's latent frames [g0, g0 + Tn)
     int64_t cell;                     // floats per latent frame (h * w * c)
     int64_t n_lat;                    // Tn * cell

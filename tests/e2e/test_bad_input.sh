@@ -124,8 +124,36 @@ expect_fail "--resume with another --negative-prompt" $O "${GEN[@]}" --steps 3 -
 grep -q "was made with another prompt" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
 expect_fail "--resume from final latents (--latents)" $O "${GEN[@]}" --steps 3 --resume $WORK/lat.h5
 grep -q "final latents (--latents), not a checkpoint" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+expect_fail "--resume with another --shift (an Euler checkpoint)" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --shift 3
+grep -q "was made with euler-shifted (shift 2); this run samples with euler-shifted (shift 3)" $WORK/err.log
+verdict "  ... names both settings" $((1 - $?))
 expect_fail "--resume at another --fps" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --fps 6
 grep -q "was made with 12 fps" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+# attributes of the wrong type (another tool rewrote them): one line naming the attribute and
+# the file, for the resume and for info; they used to read as 0 (a string seed resumed a seed-0 run)
+$PY - "$WORK" <<'PYEOF'
+import shutil, sys, h5py, numpy as np
+w = sys.argv[1]
+cases = {"steps_str": ("steps", "3"), "seed_str": ("seed", "0"), "cfg_str": ("cfg", "4"),
+         "step_frac": ("step", 2.5), "steps_arr": ("steps", np.array([3, 3], np.int64)),
+         "step_neg": ("step", np.int64(-2)), "prompt_num": ("prompt", np.int64(7))}
+for k, (name, v) in cases.items():
+    shutil.copy(w + "/ck.h5", f"{w}/ck_{k}.h5")
+    with h5py.File(f"{w}/ck_{k}.h5", "r+") as f:
+        del f["latents"].attrs[name]
+        f["latents"].attrs[name] = v
+PYEOF
+for k in "steps_str steps a string; expected an integer >= 0" "seed_str seed a string; expected an unsigned integer" \
+         "cfg_str cfg a string; expected a finite number" "step_frac step 2.5; expected an integer >= 0" \
+         "steps_arr steps an array of 2 values; expected an integer >= 0" "step_neg step -2; expected an integer >= 0" \
+         "prompt_num prompt an integer; expected a string"; do
+    read -r c name what <<< "$k"
+    expect_fail "--resume: attribute '$name' as ${what%%;*}" $O "${GEN[@]}" --steps 3 --resume $WORK/ck_$c.h5
+    grep -q "^timeshard: error: file '$WORK/ck_$c.h5': attribute '$name' of /latents is $what$" $WORK/err.log
+    verdict "  ... names the attribute, the file and the type" $((1 - $?))
+done
+expect_fail "info: attribute 'steps' as a string" - "$TS" info $WORK/ck_steps_str.h5
+grep -q "attribute 'steps' of /latents is a string" $WORK/err.log; verdict "  ... the same line" $((1 - $?))
 expect_fail "an encoder that refuses the settings (mjpeg, yuv420p)" $O "${GEN[@]}" --codec mjpeg --latents $WORK/enc.h5
 # the latents are written after sampling: none means it failed before (it used to fail at the encode)
 grep -q "Non full-range" $WORK/err.log && [ ! -e $WORK/enc.h5 ]

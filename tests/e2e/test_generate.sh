@@ -39,6 +39,38 @@ for np_ in 1 3; do
     $PY -c "import h5py,numpy as np,sys; a=h5py.File('$WORK/seed.h5')['latents'][:]; b=h5py.File('$WORK/noise_np$np_.h5')['latents'][:]; sys.exit(0 if np.array_equal(a,b) else 1)"
     verdict "--noise = the seed's noise, $np_ rank(s)" $((1 - $?))
 done
+# the latents record where the noise came from: the file (its SHA-256 and name) and no seed, which
+# was not used (it used to record --seed 99); a seed's run records its seed
+$PY - $WORK <<'PYEOF'
+import hashlib, sys, h5py
+w = sys.argv[1]
+a, s = (h5py.File(f"{w}/{k}.h5", "r")["latents"].attrs for k in ("noise_np1", "seed"))
+sha = hashlib.sha256(open(f"{w}/noise.h5", "rb").read()).hexdigest()
+ok = a.get("noise") == "file" and a.get("noise_sha256") == sha and a.get("noise_file") == f"{w}/noise.h5"
+ok = ok and "seed" not in a and s.get("noise") == "seed" and int(s["seed"]) == 1234
+print(f"  {'--noise recorded: file, sha256, no seed':44s} {'OK  ' if ok else 'FAIL'}   "
+      f"noise={a.get('noise')!r} seed={a.get('seed')!r}")
+sys.exit(0 if ok else 1)
+PYEOF
+verdict "  (noise attributes)" $((1 - $?))
+"$TS" info $WORK/noise_np1.h5 > $WORK/ninfo.txt 2>&1
+grep -q "^  noise  *from the file '$WORK/noise.h5' (--noise), sha256 [0-9a-f]\{64\}$" $WORK/ninfo.txt && ! grep -q "seed" $WORK/ninfo.txt
+verdict "info: the noise file, no seed" $((1 - $?))
+# a checkpoint of a --noise run resumes with that noise file, not without it or with another
+"${G[@]}" --frames 6 --steps 2 --threads 1 --out none --noise $WORK/noise.h5 --checkpoint $WORK/nck.h5 \
+    --checkpoint-every 1 --latents $WORK/nfull.h5 2>/dev/null
+expect_fail "--resume of a --noise checkpoint without --noise" - "${G[@]}" --frames 6 --steps 2 --out none \
+    --resume $WORK/nck.h5
+grep -q "was made with the noise of --noise '$WORK/noise.h5'; this run draws it from seed 1234" $WORK/err.log
+verdict "  ... says so" $((1 - $?))
+expect_fail "--resume of a --noise checkpoint with another file" - "${G[@]}" --frames 6 --steps 2 --out none \
+    --resume $WORK/nck.h5 --noise $WORK/noise_bad_gzip.h5
+grep -q "this run's '$WORK/noise_bad_gzip.h5' is another file" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+"${G[@]}" --frames 6 --steps 2 --threads 1 --out none --noise $WORK/noise.h5 --resume $WORK/nck.h5 \
+    --latents $WORK/nres.h5 2>/dev/null
+cmp -s <($PY -c "import h5py; print(h5py.File('$WORK/nfull.h5')['latents'][:].tobytes().hex())") \
+       <($PY -c "import h5py; print(h5py.File('$WORK/nres.h5')['latents'][:].tobytes().hex())")
+verdict "  ... with the same --noise: the uninterrupted latents" $((1 - $?))
 expect_fail "--noise of another shape" - "${G[@]}" --frames 6 --steps 2 --out none --noise $WORK/noise_bad.h5
 # compressed noise: gzip reads as the plain file; a filter this HDF5 lacks (h5py's LZF) is named
 "${G[@]}" --frames 6 --steps 2 --threads 1 --out none --seed 99 --noise $WORK/noise_bad_gzip.h5 \
@@ -167,6 +199,19 @@ verdict "preset applied, command line wins" $((1 - $?))
 # info on weights and on latents
 "$TS" info "$TINY" | grep -q "dit.blocks.1.attn_t_qkv.weight"; verdict "info: weights" $((1 - $?))
 "$TS" info $WORK/p.h5 | grep -q "latents *(6, 8, 8, 4)"; verdict "info: latents" $((1 - $?))
+# under mpirun the reporting commands print once (rank 0), and exit as rank 0 does
+$MPIRUN -np 2 "$TS" info $WORK/p.h5 > $WORK/info2.txt 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(grep -c '^# latents' $WORK/info2.txt)" = 1 ] && [ "$(grep -c '^  seed' $WORK/info2.txt)" = 1 ]
+verdict "info under mpirun -np 2: one report" $((1 - $?)) "rc=$rc, $(grep -c '^# latents' $WORK/info2.txt) report(s)"
+$MPIRUN -np 2 "$TS" info $WORK/none.h5 > $WORK/info2.txt 2>&1; rc=$?
+[ $rc != 0 ] && [ "$(grep -c '^timeshard: error:' $WORK/info2.txt)" = 1 ]
+verdict "  ... a missing file: one error line" $((1 - $?)) "rc=$rc"
+$MPIRUN -np 2 "$TS" devices > $WORK/dev2.txt 2>&1 && [ "$(grep -c '^# backend' $WORK/dev2.txt)" = 1 ]
+verdict "devices under mpirun -np 2: one table" $((1 - $?))
+$MPIRUN -np 2 "$TS" --version > $WORK/ver2.txt 2>&1 && [ "$(grep -c '^timeshard ' $WORK/ver2.txt)" = 1 ]
+verdict "--version under mpirun -np 2: one line" $((1 - $?))
+$MPIRUN -np 2 "${G[@]}" --explain-prompt > $WORK/ex2.txt 2>&1 && [ "$(grep -c '^# prompt:' $WORK/ex2.txt)" = 1 ]
+verdict "--explain-prompt under mpirun -np 2: once" $((1 - $?))
 # a safetensors file of 5-D bf16 tensors (the Wan2.1 VAE): every dimension and the stored type
 "$TS" info "$SRC/tests/fixtures/wan_vae/wan_2.1_vae.safetensors" | grep -qE "^  conv1.weight +\(32, 32, 1, 1, 1\) +bf16$"
 verdict "info: 5-D shapes and bf16 named" $((1 - $?))
@@ -175,6 +220,16 @@ verdict "info: 5-D shapes and bf16 named" $((1 - $?))
 ffmpeg -v error -f lavfi -i color=c=red:s=16x16 -frames:v 1 $WORK/first.png
 "${G[@]}" --frames 5 --steps 2 --image $WORK/first.png --out $WORK/i2v.mp4 2>/dev/null
 [ -s $WORK/i2v.mp4 ]; verdict "image-to-video runs" $((1 - $?))
+# an image with transparent pixels: its alpha is ignored, with one warning (rank 0) saying so;
+# an RGBA image that is opaque everywhere: no warning
+ffmpeg -v error -f lavfi -i "color=c=red@0.5:s=16x16,format=rgba" -frames:v 1 $WORK/half.png
+ffmpeg -v error -f lavfi -i "color=c=red:s=16x16,format=rgba" -frames:v 1 $WORK/opaque.png
+$MPIRUN -np 2 "${G[@]:0:${#G[@]}-1}" --frames 5 --steps 1 --image $WORK/half.png --out none > $WORK/half.log 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(grep -c "warning: --image '$WORK/half.png' has transparent pixels: its alpha channel is ignored" \
+    $WORK/half.log)" = 1 ]
+verdict "image with alpha: one warning on 2 ranks" $((1 - $?)) "rc=$rc"
+"${G[@]:0:${#G[@]}-1}" --frames 5 --steps 1 --image $WORK/opaque.png --out none > $WORK/opaque.log 2>&1
+! grep -q "transparent" $WORK/opaque.log; verdict "  ... none for an opaque RGBA image" $((1 - $?))
 ffmpeg -v error -f lavfi -i color=c=red:s=20x16 -frames:v 1 $WORK/wrong.png
 expect_fail "image of the wrong size" $WORK/i2vw.mp4 "${G[@]}" --frames 5 --steps 1 --image $WORK/wrong.png --out $WORK/i2vw.mp4
 

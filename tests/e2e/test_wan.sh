@@ -83,6 +83,25 @@ except OSError as e:
     print(0, e)
 PYEOF
 read -r ok detail < $WORK/cmps.txt; verdict "wan: single file + --text-encoder --vae --tokenizer == the directory" "$ok" "${detail:-}"
+# the latents record the sampler and its shift: the directory's UniPC with scheduler_config.json's
+# shift 3, a single file's default (Wan's UniPC, shift 5), the windowed run's Euler
+"$TS" generate --model "$PIPE/transformer/diffusion_pytorch_model.safetensors" --text-encoder "$PIPE/text_encoder" \
+    --vae "$PIPE/vae" --tokenizer "$PIPE/tokenizer" --prompt "$P" --frames 5 --width 48 --height 32 --steps 1 \
+    --out none --latents $WORK/sl5.h5 -q > $WORK/sl5.log 2>&1
+$PY - "$WORK" <<'PYEOF' > $WORK/cmpa.txt
+import sys, h5py
+w = sys.argv[1]
+want = {"l1": ("unipc", 3.0, "unipc (flow_shift 3, order 2, bh2)"), "sl5": ("unipc", 5.0, "unipc (flow_shift 5, order 2, bh2)"),
+        "wl1": ("euler", 3.0, "euler (shift 3)")}
+for k, (s, sh, cfg) in want.items():
+    try:
+        a = h5py.File(f"{w}/{k}.h5", "r")["latents"].attrs
+        got = (a.get("sampler"), float(a.get("shift", -1)), a.get("sampler_config"))
+    except OSError as e:
+        got = str(e)
+    print(f"{k} {int(got == (s, sh, cfg))} {got}")
+PYEOF
+while read -r key ok detail; do verdict "wan: latents attributes sampler, shift ($key)" "$ok" "$detail"; done < $WORK/cmpa.txt
 # Euler checkpoint at step 2 of 4 on 3 ranks, resumed on 2: the uninterrupted latents bit for bit
 A=("$TS" generate --model "$PIPE" --prompt "$P" --frames 17 --width 48 --height 32 --steps 4 --cfg 4 --sampler euler -q)
 $MPIRUN -np 3 "${A[@]}" --checkpoint $WORK/ck.h5 --checkpoint-every 2 --latents $WORK/full.h5 --out $WORK/ckf.h5 > $WORK/ck.log 2>&1
@@ -271,6 +290,14 @@ while read -r key ok detail; do verdict "wan: storyboard $key" "$ok" "$detail"; 
 grep -q "segment 2 (video frames 5-16): latent frames 2-4" $WORK/two_c.log
 verdict "  ... rank 0 prints each segment's latent frames" $((1 - $?))
 
+# --explain-prompt: each token's piece (U+2581 starting a word), id and weight; text no piece of this
+# tiny vocabulary covers (the 'x') named as such
+"$TS" generate --model "$PIPE" --explain-prompt --prompt "a red fox::2.5 runs" > $WORK/explain.txt 2>&1
+grep -qE $'^ +1  \xe2\x96\x81red +59 +1$' $WORK/explain.txt && grep -qE '^ +3  f +127 +2.5$' $WORK/explain.txt &&
+    grep -qE '^ +5  .* 2 +2.5  \(text no piece covers\)$' $WORK/explain.txt && grep -qE '^ +7  </s> +1 +1$' $WORK/explain.txt &&
+    grep -q "^# 8 tokens (with </s>)" $WORK/explain.txt
+verdict "wan: --explain-prompt prints pieces, ids, weights" $((1 - $?))
+
 # bad input: one clear error each
 O=$WORK/bad.h5
 expect_fail "wan: frames not 4k+1" $O "${G[@]}" --frames 8 --out $O
@@ -279,6 +306,13 @@ expect_fail "wan: width not a multiple of 16" $O "${G[@]}" --width 40 --out $O
 expect_fail "wan: height not a multiple of 16" $O "${G[@]}" --height 24 --out $O
 ffmpeg -v error -f lavfi -i color=c=red:s=48x32 -frames:v 1 $WORK/first.png
 expect_fail "wan: --image (not supported yet)" $O "${G[@]}" --image $WORK/first.png --out $O
+# --halo chooses what the default family's ranks trade; Wan2.1's gather and ignored it
+for h in act qkv; do
+    expect_fail "wan: --halo $h (the default family's)" $O "${G[@]}" --halo $h --out $O
+    grep -q "^timeshard: error: --halo $h: .* is a model of the wan family" $WORK/err.log
+    verdict "  ... says why" $((1 - $?))
+done
+expect_fail "wan: bench --halo act" - "$TS" bench --model "$PIPE" --halo act --reps 1
 expect_fail "wan: more ranks than latent frames" $O $MPIRUN -np 4 "${G[@]}" --out $O
 grep -q "use at most 3 ranks" $WORK/err.log; verdict "  ... names the largest rank count" $((1 - $?))
 grep -q "for 3 latent frames" $WORK/err.log; verdict "  ... counts latent frames" $((1 - $?))
@@ -312,6 +346,10 @@ grep -q "was made with 4 steps; this run takes 5" $WORK/err.log; verdict "  ... 
 expect_fail "wan: unipc checkpoint resumed with --shift 5" $O "${U[@]}" --resume $WORK/uck.h5 --shift 5 --latents $O
 grep -q "made with unipc (flow_shift 3, order 2, bh2); this run samples with unipc (flow_shift 5" $WORK/err.log
 verdict "  ... names both settings" $((1 - $?))
+expect_fail "wan: euler checkpoint resumed with --shift 5" $O "${A[@]}" --resume $WORK/ck.h5 --shift 5 --latents $O \
+    --out none
+grep -q "was made with euler (shift 3); this run samples with euler (shift 5)" $WORK/err.log
+verdict "  ... names both settings (an Euler checkpoint has no /sampler)" $((1 - $?))
 expect_fail "wan: unipc resumed from an euler checkpoint" $O "$TS" generate --model "$PIPE" --prompt "$P" --frames 17 \
     --width 48 --height 32 --steps 4 --cfg 4 --resume $WORK/ck.h5 --latents $O --out none
 grep -q "holds no sampler state (/sampler): the unipc sampler cannot continue from it" $WORK/err.log
@@ -324,4 +362,13 @@ with h5py.File('$WORK/uck.h5', 'r') as f, h5py.File('$WORK/ucut.h5', 'w') as g:
 "
 expect_fail "wan: unipc checkpoint missing /sampler/last_sample" $O "${U[@]}" --resume $WORK/ucut.h5 --latents $O
 grep -q "/sampler/last_sample is missing" $WORK/err.log; verdict "  ... names the dataset" $((1 - $?))
+$PY -c "
+import h5py
+with h5py.File('$WORK/uck.h5', 'r') as f, h5py.File('$WORK/ustr.h5', 'w') as g:
+    f.copy('latents', g); f.copy('sampler', g)
+    del g['sampler'].attrs['step_index']; g['sampler'].attrs['step_index'] = '2'
+"
+expect_fail "wan: unipc checkpoint with /sampler step_index a string" $O "${U[@]}" --resume $WORK/ustr.h5 --latents $O
+grep -q "attribute 'step_index' of /sampler is a string; expected a finite number" $WORK/err.log
+verdict "  ... names the attribute and the type" $((1 - $?))
 finish

@@ -38,8 +38,14 @@ for name, bias, step in (("latents.h5", 0.25, None), ("checkpoint.h5", 0.5, 8)):
               f"{name}: timeshard_version {at['timeshard_version']!r}")
         if step is None:
             check("step" not in at, f"{name}: no step attribute")
+            check(not {"sampler", "sampler_config", "shift", "noise"} & set(at),
+                  f"{name}: no sampler or noise attributes (none given)")
         else:
             check(int(at["step"]) == step, f"{name}: step == {step}")
+            check(at["sampler"] == "unipc" and at["sampler_config"] == "unipc (flow_shift 3.25, order 2, bh2)",
+                  f"{name}: sampler {at['sampler']!r}, sampler_config {at['sampler_config']!r}")
+            check(at["shift"].dtype == np.float64 and float(at["shift"]) == 3.25, f"{name}: shift float64 3.25")
+            check(at["noise"] == "seed" and "noise_sha256" not in at, f"{name}: noise 'seed', no noise_sha256")
 with h5py.File(os.path.join(d, "group.h5"), "r") as f:
     g, L = f["grp"], f["latents"]
     for name, bias in (("a0", 0.75), ("a1", 1.25)):

@@ -54,12 +54,19 @@ static void meta_init(struct ts_latents_meta * m, int64_t step) {
     for (int i = 0; i < 64; i++) m->model_digest[i] = "0123456789abcdef"[i % 16];
     snprintf(m->version, sizeof m->version, "%s", TS_VERSION);
     m->step = step;
+    if (step >= 0) {  // the checkpoint records its sampler; the latents file is as older files were (none)
+        snprintf(m->sampler, sizeof m->sampler, "unipc");
+        snprintf(m->sampler_config, sizeof m->sampler_config, "unipc (flow_shift 3.25, order 2, bh2)");
+        m->shift = 3.25;
+        snprintf(m->noise, sizeof m->noise, "seed");
+    }
 }
 
 static int meta_equal(const struct ts_latents_meta * a, const struct ts_latents_meta * b) {
     return strcmp(a->prompt, b->prompt) == 0 && a->seed == b->seed && a->steps == b->steps && a->cfg == b->cfg &&
            a->fps == b->fps && strcmp(a->model_digest, b->model_digest) == 0 && strcmp(a->version, b->version) == 0 &&
-           a->step == b->step;
+           a->step == b->step && !strcmp(a->sampler, b->sampler) && !strcmp(a->sampler_config, b->sampler_config) &&
+           a->shift == b->shift && !strcmp(a->noise, b->noise);
 }
 
 // Reads the whole file on comm with its own partition and checks the values.
@@ -217,6 +224,8 @@ int main(int argc, char ** argv) {
     VERDICT(ts_mpi_all(MPI_COMM_WORLD, st == TS_OK), "checkpoint at step 8 replaces it: %s", ts_last_error());
     VERDICT(ts_mpi_all(MPI_COMM_WORLD, read_check(ck, MPI_COMM_WORLD, 0.5f, &got) && got.step == 8),
           "checkpoint holds step 8's latents (step=%lld)", (long long)got.step);
+    VERDICT(ts_mpi_all(MPI_COMM_WORLD, meta_equal(&got, &mc)), "its attributes read back (sampler '%s', shift %g)",
+            got.sampler, got.shift);
 
     // a checkpoint with a group beside /latents: written by every rank, read on any count
     {

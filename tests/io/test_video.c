@@ -223,16 +223,16 @@ static void test_png(void) {
     CHECK_OK(ts_image_write_png(tpath("img.png"), img, w, h), "write 7x5 PNG");
     uint8_t * back = NULL;
     int bw = 0, bh = 0;
-    CHECK_OK(ts_image_read(tpath("img.png"), &back, &bw, &bh), "read it back");
+    CHECK_OK(ts_image_read(tpath("img.png"), &back, &bw, &bh, NULL), "read it back");
     VERDICT(back && bw == w && bh == h && memcmp(back, img, sizeof img) == 0, "PNG round trip exact (%dx%d)", bw, bh);
     free(back);
     VERDICT(!ts_test_file_exists(tpath("img.png.tmp")), "no temporary left");
     char p[1200];
     snprintf(p, sizeof p, "%s/no/such/dir/x.png", dir);
     CHECK_ERR(ts_image_write_png(p, img, w, h), TS_ERR_IO, "no/such/dir", "PNG to an unwritable path");
-    CHECK_ERR(ts_image_read(tpath("nothing.png"), &back, &bw, &bh), TS_ERR_IO, "nothing.png", "missing image");
+    CHECK_ERR(ts_image_read(tpath("nothing.png"), &back, &bw, &bh, NULL), TS_ERR_IO, "nothing.png", "missing image");
     ts_test_write_file(tpath("junk.png"), "\x89PNG junk junk junk", 19);
-    CHECK_ERR(ts_image_read(tpath("junk.png"), &back, &bw, &bh), TS_ERR_FORMAT, "junk.png", "corrupt PNG");
+    CHECK_ERR(ts_image_read(tpath("junk.png"), &back, &bw, &bh, NULL), TS_ERR_FORMAT, "junk.png", "corrupt PNG");
     VERDICT(back == NULL, "no pixels after a failed read");
 }
 
@@ -337,7 +337,7 @@ static void test_av_log(void) {
     uint8_t * rgb = NULL;
     int w, h;
     ts_error_clear();
-    enum ts_status st = ts_image_read(junk, &rgb, &w, &h);
+    enum ts_status st = ts_image_read(junk, &rgb, &w, &h, NULL);
     enum ts_status st2 = ts_video_encoder_check(tpath("one.png"), 64, 48, 12, "png", -1);
     enum ts_status st3 = write_clip(tpath("x2.gif"), 64, 48, 12, 2, NULL, -1, 1);
     fflush(stderr);

@@ -19,7 +19,7 @@ int main(void) {
     CHECK_ERR(ts_video_reader_next(NULL, px, &got), TS_ERR_ARG, "without FFmpeg", "reader next");
     VERDICT(got == 0, "no frame");
     ts_video_reader_close(&vr);
-    CHECK_ERR(ts_image_read("x.png", &rgb, &w, &h), TS_ERR_ARG, "without FFmpeg", "image read");
+    CHECK_ERR(ts_image_read("x.png", &rgb, &w, &h, NULL), TS_ERR_ARG, "without FFmpeg", "image read");
     VERDICT(rgb == NULL, "no pixels");
     CHECK_ERR(ts_image_write_png("x.png", px, 1, 1), TS_ERR_ARG, "without FFmpeg", "PNG write");
     return ts_test_finish("test_io_video_none");

@@ -300,6 +300,7 @@ const struct ts_family ts_family_stdit = {
     .decoder_new = stdit_decoder_new,
     .decoder_free = stdit_decoder_free,
     .decode_next = stdit_decode_next,
+    .halo_modes = 1,
     .controls = stdit_controls,
     .explain = stdit_explain,
 };

@@ -563,13 +563,18 @@ static enum ts_status wan_explain(const void * model, const char * prompt, FILE 
     const struct wan_model * m = model;
     struct ts_wan_tokens * t = ts_calloc(1, sizeof(*t));
     enum ts_status st = ts_wan_tokenize(m->tok, prompt, t);
-    if (st == TS_OK) {
-        fprintf(f, "%d tokens (with </s>)%s:", t->n_valid, t->truncated ? ", truncated to 512" : "");
+    if (st == TS_OK) {  // as the default family's: one line per token (its piece, id and weight)
+        fprintf(f, "# prompt: \"%s\"\n# %d tokens (with </s>)%s; pieces start a word with U+2581\n", prompt, t->n_valid,
+                t->truncated ? ", truncated to 512" : "");
+        fprintf(f, "#  pos  %-16s %6s  weight\n", "piece", "id");
+        const int unk = ts_wan_tokenizer_unknown_id(m->tok);
         for (int i = 0; i < t->n_valid; i++) {
-            if (t->weight[i] != 1.0f) fprintf(f, " %d(x%g)", t->ids[i], t->weight[i]);
-            else fprintf(f, " %d", t->ids[i]);
+            const char * p = ts_wan_tokenizer_piece(m->tok, t->ids[i]);
+            int cols = 0;  // padded by characters, not bytes (U+2581 is 3 bytes wide in UTF-8)
+            for (const char * c = p; *c; c++) cols += ((unsigned char)*c & 0xC0) != 0x80;
+            fprintf(f, "  %4d  %s%*s %6d  %6.3g%s\n", i, p, cols < 16 ? 16 - cols : 0, "", t->ids[i], t->weight[i],
+                    t->ids[i] == unk ? "  (text no piece covers)" : "");
         }
-        fprintf(f, "\n");
     }
     free(t);
     return st;

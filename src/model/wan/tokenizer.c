@@ -928,6 +928,18 @@ void ts_wan_tokenizer_free(ts_wan_tokenizer_t * tok) {
 
 int ts_wan_tokenizer_vocab_size(const ts_wan_tokenizer_t tok) { return tok->vocab; }
 
+int ts_wan_tokenizer_unknown_id(const ts_wan_tokenizer_t tok) { return tok->unk_out; }
+
+const char * ts_wan_tokenizer_piece(const ts_wan_tokenizer_t tok, int id) {
+    for (int i = 0; i < tok->n_special; i++)  // a few hundred at most: for printing, not for encoding
+        if (tok->special[i].id == id) return tok->special[i].text;
+    if (id < 0 || id >= tok->n_spm) return "";
+    float score;
+    int normal;
+    const char * p = ts_spm_piece(tok->spm, id, &score, &normal);
+    return p ? p : "";
+}
+
 // ---- prompt weights ---------------------------------------------------------------
 
 // Reads a weight number at s (digits with an optional fraction); its length, or 0.

@@ -66,6 +66,11 @@ enum ts_status ts_wan_tokenizer_load_bytes(const void * data, size_t n, int extr
 void ts_wan_tokenizer_free(ts_wan_tokenizer_t * tok);  // sets *tok to NULL
 // Ids in the model: SentencePiece's pieces plus the special tokens past them.
 int ts_wan_tokenizer_vocab_size(const ts_wan_tokenizer_t tok);
+// The text of id's piece (SentencePiece's, with its U+2581 word marks) or special token
+// (e.g. "</s>", "<extra_id_0>"), owned by tok; "" for an id the model does not have.
+const char * ts_wan_tokenizer_piece(const ts_wan_tokenizer_t tok, int id);
+// The id written for text no piece covers (see the header comment: 2 for T5Tokenizer).
+int ts_wan_tokenizer_unknown_id(const ts_wan_tokenizer_t tok);
 
 // The cleaned prompt (diffusers' prompt_clean, as described above), malloc'd,
 // owned by the caller. Text that is not valid UTF-8: TS_ERR_ARG.
