@@ -427,6 +427,14 @@ static int cmd_devices(int argc, char ** argv) {
     return 0;
 }
 
+// A command's status as the process's; after a file HDF5 could not close (a full
+// disk), ended here with _exit: HDF5's teardown at exit would crash on that file.
+static int cmd_done(int rc) {
+    if (!ts_exit_fast_pending()) return rc;
+    fflush(NULL);
+    _exit(rc ? rc : 1);
+}
+
 int main(int argc, char ** argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
@@ -445,11 +453,11 @@ int main(int argc, char ** argv) {
         printf("timeshard %s\n", TS_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return cmd_done(cmd_generate(argc - 1, argv + 1));
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return ts_bench_command(argc - 1, argv + 1);
-    if (!strcmp(cmd, "interpolate")) return ts_interpolate_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_done(ts_bench_command(argc - 1, argv + 1));
+    if (!strcmp(cmd, "interpolate")) return cmd_done(ts_interpolate_command(argc - 1, argv + 1));
     fprintf(stderr, "timeshard: error: unknown command '%s'\n---> HINT: see 'timeshard --help'\n", cmd);
     return 1;
 }

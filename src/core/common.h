@@ -85,6 +85,13 @@ enum ts_status ts_output_check(const char * out, const char * out_flag, const ch
 enum ts_status ts_output_dir_check(const char * path, const char * flag);
 // 1 when path names a directory (following links).
 int ts_is_dir(const char * path);
+// Bytes free for a new file at `path` (on its directory's file system); -1 unknown.
+int64_t ts_disk_free(const char * path);
+// A library left in a state its own teardown crashes on (HDF5 after a file it could
+// not close: a full disk): the command then ends with _exit, past the atexit handlers
+// (HDF5's and MPI_Finalize). ts_exit_fast_pending says whether one was marked.
+void ts_exit_fast_mark(void);
+int ts_exit_fast_pending(void);
 // Memory this process could still get (MemAvailable), bytes; -1 unknown.
 int64_t ts_mem_available(void);
 // TS_OK when `bytes` per rank fit in the available memory shared by `sharers`

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/common.h"
@@ -180,6 +181,19 @@ enum ts_status ts_output_dir_check(const char * path, const char * flag) {
                         "cannot write %s '%s': directory '%s': %s", flag, path, dir, strerror(errno));
     return TS_OK;
 }
+
+int64_t ts_disk_free(const char * path) {
+    char dir[4096];
+    path_dir(path, dir, sizeof dir);
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0) return -1;
+    // root may also fill the blocks kept back for it
+    return (int64_t)(geteuid() == 0 ? v.f_bfree : v.f_bavail) * (int64_t)v.f_frsize;
+}
+
+static int ts_exit_fast_flag;
+void ts_exit_fast_mark(void) { ts_exit_fast_flag = 1; }
+int ts_exit_fast_pending(void) { return ts_exit_fast_flag; }
 
 int ts_is_dir(const char * path) {
     struct stat st;

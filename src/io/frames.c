@@ -101,7 +101,10 @@ enum ts_status ts_frames_writer_close(ts_frames_writer ** pfw, int commit) {
     *pfw = NULL;
     int ok = 1;
     if (fw->dset >= 0) ok = H5Dclose(fw->dset) >= 0 && ok;
-    if (fw->file >= 0) ok = H5Fclose(fw->file) >= 0 && ok;
+    if (fw->file >= 0 && H5Fclose(fw->file) < 0) {
+        ts_exit_fast_mark();  // HDF5 keeps a file it could not close, and crashes on it at exit
+        ok = 0;
+    }
     enum ts_status st = TS_OK;
     if (commit && ok && rename(fw->tmp, fw->path) != 0)
         st = ts_error(TS_ERR_IO, NULL, "cannot rename %s to %s: %s", fw->tmp, fw->path, strerror(errno));

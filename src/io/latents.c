@@ -503,12 +503,18 @@ static enum ts_status write_file(const struct wjob * j, const char * kind, const
     st = agree(j->cm,
                who && d < 0 ? ts_error(TS_ERR_IO, NULL, "cannot create the latents dataset in '%s'", j->tmp) : TS_OK);
     if (st == TS_OK) st = agree(j->cm, write_frames(j, d, data));
-    if (d >= 0 && H5Dclose(d) < 0 && st == TS_OK)
-        st = ts_error(TS_ERR_IO, NULL, "cannot write latents to '%s'", j->tmp);
+    if (d >= 0 && H5Dclose(d) < 0) {
+        ts_exit_fast_mark();
+        if (st == TS_OK) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot write the %s '%s'", kind, j->tmp);
+    }
     st = agree(j->cm, st);
     if (st == TS_OK && g) st = write_group(j, file, g);
-    if (file >= 0 && H5Fclose(file) < 0 && st == TS_OK)
-        st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, j->tmp);
+    // A close that fails (a full disk) leaves HDF5 holding a file its teardown at exit
+    // crashes on (H5F__close_cb, also from MPI_Finalize): the command then ends with _exit.
+    if (file >= 0 && H5Fclose(file) < 0) {
+        ts_exit_fast_mark();
+        if (st == TS_OK) st = ts_error(TS_ERR_IO, "is the disk full?", "cannot finish %s '%s'", kind, j->tmp);
+    }
     return agree(j->cm, st);
 }
 
@@ -553,6 +559,20 @@ enum ts_status ts_latents_write_group(const char * path, MPI_Comm comm, int64_t 
         g = *grp;
         group_bcast(&g, cm);
     }
+
+    // Room for the file before any of it is written: HDF5 cannot be left half-written
+    // cleanly (above). Rank 0 looks; the ranks share the folder or fail alike in writing.
+    // (TIMESHARD_TEST_NO_ROOM_CHECK=1 skips it, so that a test can fill the disk mid-write.)
+    if (rank == 0 && !getenv("TIMESHARD_TEST_NO_ROOM_CHECK")) {
+        int64_t need = T_total * h * w * c * (int64_t)sizeof(float) * (1 + (grp ? grp->n_arr : 0)) + ((int64_t)1 << 20);
+        int64_t room = ts_disk_free(path);
+        if (room >= 0 && room < need)
+            st = ts_error(TS_ERR_IO, "free space there, or write it to another folder",
+                          "no room for the %s '%s': it needs %.1f MB, the disk has %.1f MB free", kind, path,
+                          (double)need / 1e6, (double)room / 1e6);
+    }
+    st = agree(cm, st);
+    if (st != TS_OK) goto out;
 
     size_t tlen = strlen(path) + 5;
     char * tmp = ts_malloc(tlen);
