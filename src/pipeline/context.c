@@ -12,6 +12,7 @@
 #include "backend/registry.h"  // ts_backend_reg_find
 #include "core/common.h"
 #include "pipeline/context.h"
+#include "pipeline/hooks.h"  // ts_term_install
 
 void ts_gen_params_init(struct ts_gen_params * p) {
     memset(p, 0, sizeof(*p));
@@ -134,7 +135,10 @@ enum ts_status ts_ctx_new(const char * model_path, const struct ts_ctx_params * 
         st = ts_error(TS_ERR_ARG, NULL, "ts_ctx_params: backend, dtype or halo out of range");
     if (st == TS_OK) st = backend_new(ctx, p);
     if (st == TS_OK) st = ts_parallel_halo_open(&ctx->par, ctx->be);
-    if (st == TS_OK && p->signals) ts_abort_signals_install();
+    if (st == TS_OK && p->signals) {
+        ts_abort_signals_install();
+        ts_term_install(ctx->par.rank);  // SIGTERM while the model loads: exit 3 at once (hooks.h)
+    }
     if (st == TS_OK) st = model_load(ctx, model_path, p);
     st = ts_parallel_agree(&ctx->par, st);
     if (st != TS_OK) {
@@ -150,7 +154,10 @@ void ts_ctx_free(ts_ctx_t * cp) {
     if (!c) return;
     if (c->model) c->family->free(c->model);
     if (c->be) ts_backend_free(&c->be);
-    if (c->signals) ts_abort_signals_restore();
+    if (c->signals) {
+        ts_term_restore();
+        ts_abort_signals_restore();
+    }
     ts_parallel_free(&c->par);
     free(c);
     *cp = NULL;

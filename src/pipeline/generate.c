@@ -10,7 +10,6 @@
 // The pipeline knows no model family: everything family-specific is behind
 // struct ts_family (model/family.h). docs/ARCHITECTURE.md describes the flow.
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -393,9 +392,8 @@ static enum ts_status run_sample(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
     ts_parallel * d = r->par;
     enum ts_status st = TS_OK;
-    int failed_elsewhere = 0;  // another rank failed: leave the loop with st TS_OK
     double t0 = ts_time();
-    if (r->ctx->signals) ts_term_sampling(1);
+    if (r->ctx->signals) ts_term_phase(TS_TERM_SAMPLING);
     for (int k = r->k_start; k < r->steps; k++) {
         ts_hooks_fault(hk, d->rank, k, 1);
         st = sample_step(r, k);
@@ -408,17 +406,13 @@ static enum ts_status run_sample(struct ts_run * r) {
         // ts_parallel_agree below says which) or got SIGTERM (checkpoint, then stop)
         int flags[2] = {ts_term_requested(), st != TS_OK};
         if (d->world > 1) ts_mpi_check(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, d->comm));
-        if (flags[1]) {
-            failed_elsewhere = st == TS_OK;
-            break;
-        }
+        if (flags[1]) break;  // a rank failed (this one or another): ts_parallel_agree says which
         st = sample_after(r, k, flags[0]);
         if (st != TS_OK) break;
     }
     r->t_sample = ts_time() - t0;
-    if (r->ctx->signals) ts_term_sampling(0);
-    // a SIGTERM too late for the last step's check ends the process as after sampling
-    if (ts_term_requested() && st == TS_OK && !failed_elsewhere) raise(SIGTERM);
+    // a SIGTERM from here on (or too late for the last step's check) lets the outputs finish
+    if (r->ctx->signals) ts_term_phase(TS_TERM_FINISH);
     r->halo_wait = r->fam->denoiser_wait(r->dn);
     return ts_parallel_agree(d, st);
 }
@@ -477,26 +471,28 @@ enum ts_status ts_generate(ts_ctx_t ctx, const struct ts_gen_params * gp) {
     memset(&r, 0, sizeof(r));
     r = (struct ts_run){.ctx = ctx, .gp = gp, .ctl_scale = 1.0f, .fam = ctx->family, .model = ctx->model, .be = ctx->be,
                         .par = &ctx->par, .t0 = ts_time()};
-    if (ctx->signals) ts_term_install();  // from here SIGTERM deletes the temporary video
+    if (ctx->signals) ts_term_clear();  // the handler is the context's: this run has had no SIGTERM yet
     r.rss_load = run_phase_peak();  // loading the model (the context) and whatever came before
     enum ts_status st = run_plan(&r);
     if (st == TS_OK && gp->dry_run) {  // the plan is printed: nothing more
-        if (ctx->signals) ts_term_restore();
         run_free(&r);
         return TS_OK;
     }
     double t = ts_time();
+    if (st == TS_OK && ts_hooks_get()->setup_delay_ms > 0) ts_hooks_step_delay(ts_hooks_get()->setup_delay_ms);
     if (st == TS_OK) st = run_setup(&r);
     r.t_setup = ts_time() - t;
     r.rss_setup = run_phase_peak();
     if (st == TS_OK) st = run_sample(&r);
     r.rss_sample = run_phase_peak();
     t = ts_time();
+    if (st == TS_OK && ts_hooks_get()->output_delay_ms > 0) ts_hooks_step_delay(ts_hooks_get()->output_delay_ms);
     if (st == TS_OK) st = run_outputs(&r);
     r.t_out = ts_time() - t;
     r.rss_out = run_phase_peak();
     if (st == TS_OK) run_report(&r);
-    if (ctx->signals) ts_term_restore();
+    if (ctx->signals && st == TS_OK && ts_term_requested() && r.par->rank == 0)
+        TS_WARN("SIGTERM came after the last sampler step: the outputs were finished first");
     run_free(&r);
     return st;
 }

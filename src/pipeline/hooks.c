@@ -69,6 +69,10 @@ const struct ts_hooks * ts_hooks_get(void) {
     if (v && *v) hooks_parse_fault(&h, v);
     v = getenv("TIMESHARD_STEP_DELAY_MS");
     if (v && *v) h.step_delay_ms = atoi(v) > 0 ? atoi(v) : 0;
+    v = getenv("TIMESHARD_SETUP_DELAY_MS");
+    if (v && *v) h.setup_delay_ms = atoi(v) > 0 ? atoi(v) : 0;
+    v = getenv("TIMESHARD_OUTPUT_DELAY_MS");
+    if (v && *v) h.output_delay_ms = atoi(v) > 0 ? atoi(v) : 0;
     v = getenv("TIMESHARD_REPORT");
     h.report = v && *v && strcmp(v, "0") != 0;
     return &h;
@@ -102,9 +106,10 @@ void ts_hooks_step_delay(int ms) {
 
 // ---- SIGTERM and the temporary video -------------------------------------------------
 static volatile sig_atomic_t ts_term_flag = 0;
-static volatile sig_atomic_t ts_term_polled = 0;  // 1: the sampling loop polls ts_term_requested
+static volatile sig_atomic_t ts_term_ph = TS_TERM_SETUP;
 static volatile sig_atomic_t ts_tmp_video_set = 0;  // ts_tmp_video names a file to delete
 static char ts_tmp_video[PATH_MAX];                 // rank 0's temporary video
+static int ts_term_rank;
 
 static void tmp_video_unlink(void * ud) {
     (void)ud;
@@ -112,12 +117,20 @@ static void tmp_video_unlink(void * ud) {
 }
 
 static void on_term(int sig) {
+    (void)sig;
     int saved = errno;
     ts_term_flag = 1;
-    tmp_video_unlink(NULL);
-    if (!ts_term_polled) {
-        signal(sig, SIG_DFL);
-        raise(sig);  // delivered when the handler returns
+    if (ts_term_ph == TS_TERM_SETUP) {
+        tmp_video_unlink(NULL);
+        static const char msg[] =
+            "timeshard: error: stopped by SIGTERM before sampling began: no checkpoint written (one given to "
+            "--resume is kept as it was)\n"
+            "---> HINT: run the same command again (with --resume CHECKPOINT where one exists)\n";
+        if (ts_term_rank == 0) {
+            ssize_t n = write(2, msg, sizeof msg - 1);
+            (void)n;
+        }
+        _exit(3);
     }
     errno = saved;
 }
@@ -125,9 +138,10 @@ static void on_term(int sig) {
 static void (*ts_term_old)(int) = SIG_DFL;
 static int ts_term_installed;
 
-void ts_term_install(void) {
-    ts_term_flag = 0;
-    ts_term_polled = 0;
+void ts_term_install(int rank) {
+    ts_term_clear();
+    ts_term_rank = rank;
+    if (ts_term_installed) return;
     ts_term_old = signal(SIGTERM, on_term);
     ts_term_installed = 1;
 }
@@ -138,7 +152,11 @@ void ts_term_restore(void) {
     ts_term_installed = 0;
 }
 
-void ts_term_sampling(int on) { ts_term_polled = on; }
+void ts_term_clear(void) {
+    ts_term_ph = TS_TERM_SETUP;
+    ts_term_flag = 0;
+}
+void ts_term_phase(enum ts_term_phase ph) { ts_term_ph = ph; }
 int ts_term_requested(void) { return ts_term_flag; }
 
 void ts_term_tmp_video(const char * path) {

@@ -18,7 +18,8 @@
 //   (No "hang": nothing inside the job can bound it; the job's time limit does.)
 // TIMESHARD_STEP_DELAY_MS=N adds N ms of sleep to each sampler step (a signal does
 //   not cut it short), so that a test can signal a run of the tiny model in
-//   mid-sampling.
+//   mid-sampling. TIMESHARD_SETUP_DELAY_MS and TIMESHARD_OUTPUT_DELAY_MS do the same
+//   once, before a run's set-up and before its outputs (SIGTERM in those phases).
 // TIMESHARD_REPORT=1: at the end of a successful run every rank prints one line
 //   "timeshard: report: rank R peak_rss_kb N sampling_s S halo_wait_s H halo_share P%"
 //   (for launch/bench_memory.sh and scaling studies).
@@ -29,6 +30,7 @@ struct ts_hooks {
     int fault_rank;
     int64_t fault_step;  // -1: set-up
     int step_delay_ms;
+    int setup_delay_ms, output_delay_ms;
     int report;
 };
 
@@ -41,13 +43,21 @@ enum ts_status ts_hooks_fault(const struct ts_hooks * h, int rank, int64_t k, in
 void ts_hooks_step_delay(int ms);
 
 // ---- SIGTERM and the temporary video (only when the context's caller opted in) ----
-// While sampling, SIGTERM means: finish the step, checkpoint, exit non-zero.
-// Before and after sampling it ends the process as it would without a handler.
-// Either way the run makes no video, so the handler deletes rank 0's temporary
-// video at once (registered with ts_term_tmp_video).
-void ts_term_install(void);       // the handler (call once per run, before the phases)
+// What SIGTERM (a Slurm time limit) does depends on the phase of the run:
+//   TS_TERM_SETUP     loading, planning, setting up: nothing to keep yet, so the rank
+//                     prints one line (rank 0) and ends at once with status 3, the
+//                     status of a stop that can be resumed (a checkpoint being resumed
+//                     is untouched), deleting rank 0's temporary video if one is
+//                     registered;
+//   TS_TERM_SAMPLING  sampling polls ts_term_requested: finish the step, checkpoint,
+//                     exit 3;
+//   TS_TERM_FINISH    after the last step: the outputs are finished (a run that has
+//                     sampled everything is worth its last seconds), then noted.
+void ts_term_install(int rank);   // the handler, phase TS_TERM_SETUP (once per context)
 void ts_term_restore(void);       // the previous handler back
-void ts_term_sampling(int on);    // 1: sampling polls ts_term_requested instead of dying
+enum ts_term_phase { TS_TERM_SETUP, TS_TERM_SAMPLING, TS_TERM_FINISH };
+void ts_term_phase(enum ts_term_phase ph);
 int ts_term_requested(void);      // SIGTERM arrived during this run
+void ts_term_clear(void);         // a new run: no SIGTERM yet, phase TS_TERM_SETUP
 // The temporary video to delete on SIGTERM or an abort (NULL: none).
 void ts_term_tmp_video(const char * path);

@@ -64,4 +64,33 @@ interrupted "SIGTERM to the 2 ranks: checkpoint, exit 3" ranks
 resumed "  resumed on 3 ranks == uninterrupted" 3
 interrupted "SIGTERM to mpirun: checkpoint, non-zero" mpirun --mca odls_base_sigkill_timeout 2
 resumed "  resumed on 1 rank == uninterrupted" 1
+
+# SIGTERM outside the sampling steps. Before sampling (loading, set-up: minutes for a
+# large model, where a requeued job gets its next time-limit warning): exit 3 at once
+# with one line, the checkpoint being resumed untouched. After the last step: the
+# outputs are finished, exit 0. (Both used to end the process by the signal, 143, silently.)
+cp $WORK/ck.h5 $WORK/ck_keep.h5
+rm -f $WORK/log
+TIMESHARD_SETUP_DELAY_MS=5000 timeout -k 5 60 $MPIRUN -x TIMESHARD_SETUP_DELAY_MS -np 2 "${G[@]}" --out $WORK/s.mp4 \
+    --latents $WORK/s.h5 --checkpoint $WORK/ck.h5 --resume $WORK/ck.h5 > $WORK/log 2>&1 &
+tpid=$!
+for _ in $(seq 300); do grep -q "^  ranks" $WORK/log 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -TERM $(pgrep -P "$(pgrep -P $tpid | head -1)")
+rc=0; wait $tpid || rc=$?
+n=$(grep -c "stopped by SIGTERM before sampling began" $WORK/log)
+[ $rc = 3 ] && [ "$n" = 1 ] && cmp -s $WORK/ck.h5 $WORK/ck_keep.h5 && ! ls $WORK/s.* > /dev/null 2>&1
+verdict "SIGTERM in set-up: exit 3, one line, checkpoint kept" $((1 - $?)) "rc=$rc, $n line(s)"
+[ $rc = 3 ] || sed 's/^/      | /' $WORK/log | head -20
+rm -f $WORK/log
+TIMESHARD_OUTPUT_DELAY_MS=3000 timeout -k 5 60 $MPIRUN -x TIMESHARD_OUTPUT_DELAY_MS -np 2 "${G[@]}" --steps 3 \
+    --out $WORK/f.mp4 --latents $WORK/f.h5 > $WORK/log 2>&1 &
+tpid=$!
+for _ in $(seq 300); do grep -q "step 3/3" $WORK/log 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -TERM $(pgrep -P "$(pgrep -P $tpid | head -1)")
+rc=0; wait $tpid || rc=$?
+[ $rc = 0 ] && [ -s $WORK/f.mp4 ] && [ -s $WORK/f.h5 ] && grep -q "outputs were finished first" $WORK/log
+verdict "SIGTERM after the last step: outputs finished, exit 0" $((1 - $?)) "rc=$rc"
+[ $rc = 0 ] || sed 's/^/      | /' $WORK/log | head -20
 finish
