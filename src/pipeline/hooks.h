@@ -20,6 +20,8 @@
 //   not cut it short), so that a test can signal a run of the tiny model in
 //   mid-sampling. TIMESHARD_SETUP_DELAY_MS and TIMESHARD_OUTPUT_DELAY_MS do the same
 //   once, before a run's set-up and before its outputs (SIGTERM in those phases).
+// TIMESHARD_TEST_NO_ROOM_CHECK=1 (io/latents.c) skips the free-space check before a
+//   latents file or checkpoint is written, so that a test can fill the disk mid-write.
 // TIMESHARD_REPORT=1: at the end of a successful run every rank prints one line
 //   "timeshard: report: rank R peak_rss_kb N sampling_s S halo_wait_s H halo_share P%"
 //   (for launch/bench_memory.sh and scaling studies).
