@@ -110,8 +110,8 @@ struct ts_gen_params {
     void * progress_ud;
     ts_frame_fn on_frame;          // rank 0, every output frame in order (NULL: none); may be the only output
     void * frame_ud;
-    int dry_run;                   // 1: check every setting, print the plan and its memory, then return TS_OK
-                                   // (nothing encoded, sampled or written)
+    int dry_run;                   // 1: check every setting and input file, print the plan and its memory,
+                                   // then return TS_OK (nothing encoded, sampled or written)
     // Motion controls (docs/controls.md), as text like the flags take them; NULL: not given.
     // Only for a model trained with them; a storyboard line's '| key=value' settings
     // replace these group by group for its frames.

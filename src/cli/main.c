@@ -115,8 +115,10 @@ static void usage_generate(FILE * f) {
             "                            or act (their activations, keys/values recomputed; default on cuda);\n"
             "                            the default family only (refused for Wan2.1, whose ranks gather)\n"
             "      --explain-prompt      print the prompt's tokens, weights and unknown words, then exit\n"
-            "      --dry-run             check the settings, print them with the memory each rank will need,\n"
-            "                            then exit (loads the model's headers; nothing is sampled or written)\n"
+            "      --dry-run             check the settings and the input files (--image, --noise, --resume,\n"
+            "                            --storyboard: read and matched against the run as it would), print\n"
+            "                            them with the memory each rank will need, then exit (loads the\n"
+            "                            model's headers; nothing is sampled or written)\n"
             "  -q, --quiet               errors only (no settings, progress or summary lines)\n"
             "  -h, --help                this help\n");
 }

@@ -202,6 +202,7 @@ static void plan_print(const struct ts_run * r) {
         TS_INFO("  ranks     %d (%lld-%lld %s each), backend %s, %s, halo %s over %s", d->world,
                 (long long)(T / d->world), (long long)((T + d->world - 1) / d->world), unit, r->be->ops->name,
                 ts_dtype_name(r->ctx->dtype), halo, d->world > 1 ? d->halo->ops->name : "-");
+    if (gp->resume_path) TS_INFO("  resume    from '%s' at step %d of %d", gp->resume_path, r->k_start, r->steps);
 }
 
 // The motion controls: their syntax and ranges first (every error names its flag
@@ -234,6 +235,42 @@ static enum ts_status plan_controls(struct ts_run * r) {
     return TS_OK;
 }
 
+// The input files as the run reads them, on every rank before any work (and so
+// with --dry-run): --image decoded where frame 0 is (kept for the conditioning),
+// --noise's dataset and shape, --resume's header, settings and sampler state
+// against this run's; the digests the latents' files record. Collective: each
+// part is agreed before the next, as the checkpoint's read is collective.
+static enum ts_status plan_inputs(struct ts_run * r) {
+    const struct ts_gen_params * gp = r->gp;
+    if (gp->image_path) {
+        enum ts_status st = TS_OK;
+        int translucent = 0;
+        if (r->g0 == 0 && r->Tn > 0)
+            st = ts_image_read(gp->image_path, &r->image, &r->image_w, &r->image_h, &translucent);
+        if (translucent)  // read by rank 0 alone (frame 0 is its): said once
+            TS_WARN(
+                "--image '%s' has transparent pixels: its alpha channel is ignored and the colours stored under "
+                "them are used (flatten it onto a background first to choose what shows there)",
+                gp->image_path);
+        if (st == TS_OK) st = ts_file_sha256(gp->image_path, r->image_digest);  // for the files' record
+        TS_TRY(ts_parallel_agree(r->par, st));
+    }
+    if (gp->noise_path) {
+        int64_t Tf = 0;
+        int h = 0, w = 0, c = 0;
+        TS_TRY(ts_noise_read(gp->noise_path, r->par->comm, &Tf, &h, &w, &c, 0, 0, NULL));  // collective, agreed
+        if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || c != r->sh.lat_c)
+            return ts_error(TS_ERR_ARG, "write /noise as (latent frames, h, w, channels), float32",
+                            "--noise '%s' holds (%lld, %d, %d, %d); this run's latents are (%lld, %d, %d, %d)",
+                            gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
+                            r->sh.lat_w, r->sh.lat_c);
+        // the files record which noise (a resume compares it)
+        TS_TRY(ts_parallel_agree(r->par, ts_file_sha256(gp->noise_path, r->noise_digest)));
+    }
+    if (gp->resume_path) TS_TRY(ts_run_resume_check(r));  // collective, agreed
+    return TS_OK;
+}
+
 static enum ts_status run_plan(struct ts_run * r) {
     enum ts_status st = plan_settings(r);
     if (st == TS_OK) st = plan_story(r);  // every rank reads the file: one failing (a node without it) fails all
@@ -247,6 +284,7 @@ static enum ts_status run_plan(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
     st = r->fam->sampler_new(r->model, r->steps, gp->sampler, gp->shift, r->n_lat, &r->sampler);
     if (st != TS_OK) return st;  // alike on every rank
+    TS_TRY(plan_inputs(r));
     if (r->par->rank == 0) plan_print(r);
     return TS_OK;
 }
@@ -259,20 +297,11 @@ static enum ts_status setup_cond(struct ts_run * r) {
     const struct ts_gen_params * gp = r->gp;
     ts_comm_t comm = r->par->world > 1 ? r->par->halo : NULL;
     struct ts_cond_request req = {&r->sb, gp->negative_prompt, gp->blend, NULL, 0, 0, comm, r->par->rank, NULL};
-    uint8_t * img = NULL;
-    if (gp->image_path) {  // read where frame 0 is; every rank then enters cond_new, or none does
-        enum ts_status st = TS_OK;
-        int translucent = 0;
-        if (r->g0 == 0 && r->Tn > 0) st = ts_image_read(gp->image_path, &img, &req.image_w, &req.image_h, &translucent);
-        if (translucent)  // read by rank 0 alone (frame 0 is its): said once
-            TS_WARN(
-                "--image '%s' has transparent pixels: its alpha channel is ignored and the colours stored under "
-                "them are used (flatten it onto a background first to choose what shows there)",
-                gp->image_path);
-        TS_TRY(ts_parallel_agree(r->par, st));
-    }
     static const uint8_t none = 0;
-    if (gp->image_path) req.image = img ? img : &none;  // ranks without frame 0 only allocate the mask
+    if (gp->image_path) {  // read by the plan where frame 0 is; ranks without it only allocate the mask
+        req.image = r->image ? r->image : &none;
+        req.image_w = r->image_w, req.image_h = r->image_h;
+    }
     // the control vectors of the owned frames, by their global index (the default family's latent
     // frames are its video frames; only families that say they take controls get them)
     float * ctl = NULL;
@@ -282,7 +311,8 @@ static enum ts_status setup_cond(struct ts_run * r) {
         req.controls = ctl;
     }
     enum ts_status st = r->fam->cond_new(r->model, &req, &r->sh, r->g0, r->Tn, &r->cond);
-    free(img);
+    free(r->image);  // encoded: no longer needed
+    r->image = NULL;
     free(ctl);
     return st;
 }
@@ -296,23 +326,14 @@ static enum ts_status setup_latents(struct ts_run * r) {
     r->vu = op->alloc(r->be, bytes);
     if (r->ctl_scale != 1.0f) r->vn = op->alloc(r->be, bytes);
     r->host = ts_malloc(bytes);
-    if (r->gp->image_path) TS_TRY(ts_file_sha256(r->gp->image_path, r->image_digest));  // once, for the files' record
+    // the files were checked with the plan (plan_inputs): their frames are read here
     if (r->gp->noise_path) {
         int64_t Tf = 0;
         int h = 0, w = 0, c = 0;
-        TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, 0, 0, NULL));
-        if (Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w || c != r->sh.lat_c)
-            return ts_error(TS_ERR_ARG, "write /noise as (latent frames, h, w, channels), float32",
-                            "--noise '%s' holds (%lld, %d, %d, %d); this run's latents are (%lld, %d, %d, %d)",
-                            r->gp->noise_path, (long long)Tf, h, w, c, (long long)r->sh.latent_frames, r->sh.lat_h,
-                            r->sh.lat_w, r->sh.lat_c);
         TS_TRY(ts_noise_read(r->gp->noise_path, r->par->comm, &Tf, &h, &w, &c, r->g0, r->Tn, r->host));
-        TS_TRY(ts_file_sha256(r->gp->noise_path, r->noise_digest));  // once read: the files record which noise
     }
     if (r->gp->resume_path) {  // its latents replace any --noise
         TS_TRY(ts_run_resume_read(r));
-        if (r->par->rank == 0)
-            TS_INFO("  resume    from '%s' at step %d of %d", r->gp->resume_path, r->k_start, r->steps);
     } else if (!r->gp->noise_path) {
         ts_rng_normal_fill(r->host, r->n_lat, r->gp->seed, 0, (uint64_t)(r->g0 * r->cell));
     }
@@ -460,6 +481,7 @@ static void run_free(struct ts_run * r) {
     if (r->vu) op->release(r->be, r->vu);
     if (r->vn) op->release(r->be, r->vn);
     free(r->host);
+    free(r->image);
     ts_control_plan_free(&r->ctl);
     ts_storyboard_free(&r->sb);
     memset(r, 0, sizeof(*r));

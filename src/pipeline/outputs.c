@@ -83,9 +83,10 @@ enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_
     return st;
 }
 
-// Reads a checkpoint's latents for this rank's frames into r->host and its
-// step into r->k_start; everything that decides the video must match this run.
-enum ts_status ts_run_resume_read(struct ts_run * r) {
+// The checkpoint's header, settings and sampler state against this run's (the
+// plan: nothing of the latents is read); its step into r->k_start. Everything
+// that decides the video must match this run.
+enum ts_status ts_run_resume_check(struct ts_run * r) {
     const char * path = r->gp->resume_path;
     int64_t Tf = 0;
     int h = 0, w = 0, ch = 0;
@@ -139,13 +140,27 @@ enum ts_status ts_run_resume_read(struct ts_run * r) {
         snprintf(diff, sizeof diff, "%s; this run samples with %s", meta.sampler_config, want.sampler_config);
     else if (strcmp(meta.model_digest, want.model_digest) != 0) snprintf(diff, sizeof diff, "another model");
     if (diff[0]) return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s", path, diff);
-    TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, r->g0, r->Tn, r->host, &meta));
-    TS_TRY(ts_run_sampler_resume(r, path, meta.step));
+    TS_TRY(ts_run_sampler_resume(r, path, meta.step, 0));
     if (meta.sampler[0] && strcmp(meta.sampler, want.sampler) != 0)
         return ts_error(TS_ERR_ARG, hint, "checkpoint '%s' was made with %s; this run samples with %s", path,
                         meta.sampler_config, want.sampler_config);
     r->k_start = (int)meta.step;
     return TS_OK;
+}
+
+// Reads the checkpoint ts_run_resume_check accepted: this rank's frames of its
+// latents into r->host, the sampler's state into the sampler.
+enum ts_status ts_run_resume_read(struct ts_run * r) {
+    const char * path = r->gp->resume_path;
+    int64_t Tf = 0;
+    int h = 0, w = 0, ch = 0;
+    struct ts_latents_meta meta;
+    TS_TRY(ts_latents_read(path, r->par->comm, &Tf, &h, &w, &ch, r->g0, r->Tn, r->host, &meta));
+    if (meta.step != r->k_start || Tf != r->sh.latent_frames || h != r->sh.lat_h || w != r->sh.lat_w ||
+        ch != r->sh.lat_c)  // rewritten since the plan read it
+        return ts_error(TS_ERR_IO, "let one job at a time write the checkpoint",
+                        "checkpoint '%s' changed while this run was reading it", path);
+    return ts_run_sampler_resume(r, path, meta.step, 1);
 }
 
 // ---- the video: decode, interpolate, stitch, encode ------------------------------------

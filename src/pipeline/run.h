@@ -31,6 +31,8 @@ struct ts_run {
     float ctl_scale;                  // their guidance (1: none, no third forward)
     char image_digest[65];            // SHA-256 of --image ("" when none): recorded in the latents' files
     char noise_digest[65];            // SHA-256 of the --noise file ("" when none): recorded likewise
+    uint8_t * image;                  // owned: --image's RGB (image_h, image_w, 3), read by the plan on the
+    int image_w, image_h;             //   rank owning frame 0; NULL elsewhere or without --image
     int64_t g0, Tn;                   // this rank's latent frames [g0, g0 + Tn)
     int64_t cell;                     // floats per latent frame (h * w * c)
     int64_t n_lat;                    // Tn * cell
@@ -54,6 +56,9 @@ struct ts_run {
 };
 
 // outputs.c: latents and checkpoints (collective), the resume, the video.
+// The resume in two parts: the checkpoint checked against the run (the plan;
+// sets k_start), then its frames and sampler state read (setup).
+enum ts_status ts_run_resume_check(struct ts_run * r);
 enum ts_status ts_run_resume_read(struct ts_run * r);
 enum ts_status ts_run_latents_write(struct ts_run * r, const char * path, int64_t step);
 enum ts_status ts_run_video(struct ts_run * r);
@@ -61,7 +66,7 @@ enum ts_status ts_run_video(struct ts_run * r);
 // its name, settings, scalars, schedule and latent-shaped arrays); resumed from one,
 // on any rank count. The latents are in r->host. A resume whose sampler, settings or
 // schedule differ from the checkpoint's, or a multistep sampler resumed from a
-// checkpoint without /sampler, is one clear error.
+// checkpoint without /sampler, is one clear error. restore 0: those checks alone.
 struct ts_latents_meta;
 enum ts_status ts_run_checkpoint_write(struct ts_run * r, const char * path, const struct ts_latents_meta * meta);
-enum ts_status ts_run_sampler_resume(struct ts_run * r, const char * path, int64_t step);
+enum ts_status ts_run_sampler_resume(struct ts_run * r, const char * path, int64_t step, int restore);

@@ -131,7 +131,7 @@ static enum ts_status state_restore(struct ts_run * r, const char * path, struct
     return st;
 }
 
-enum ts_status ts_run_sampler_resume(struct ts_run * r, const char * path, int64_t step) {
+enum ts_status ts_run_sampler_resume(struct ts_run * r, const char * path, int64_t step, int restore) {
     ts_sampler * s = r->sampler;
     struct ts_flow_sched_item it[TS_FLOW_SCHED_STATE_MAX];
     struct ts_lat_group g = {.name = "sampler"};
@@ -160,7 +160,7 @@ enum ts_status ts_run_sampler_resume(struct ts_run * r, const char * path, int64
         memcpy(g.str, small.str, sizeof g.str);
         st = state_check(r, path, &g, ts, sig, step);
     }
-    if (st == TS_OK && found) st = state_restore(r, path, &g, it, n);
+    if (st == TS_OK && found && restore) st = state_restore(r, path, &g, it, n);
     free(ts);
     free(sig);
     free(ts_file);

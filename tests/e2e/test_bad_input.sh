@@ -129,6 +129,39 @@ grep -q "was made with euler-shifted (shift 2); this run samples with euler-shif
 verdict "  ... names both settings" $((1 - $?))
 expect_fail "--resume at another --fps" $O "${GEN[@]}" --steps 3 --resume $WORK/ck.h5 --fps 6
 grep -q "was made with 12 fps" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+# --dry-run reads the input files as the run would (a Slurm pre-flight relies on it): each of these
+# passed it and failed only in the real run
+$PY - "$WORK" <<'PYEOF'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+shape = h5py.File(w + "/lat.h5", "r")["latents"].shape
+with h5py.File(w + "/noise.h5", "w") as f:
+    f["noise"] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+PYEOF
+DRY=("${GEN[@]}" --steps 3 --dry-run)
+expect_fail "--dry-run: missing --resume" $O "${DRY[@]}" --resume $WORK/none.h5
+expect_fail "--dry-run: missing --noise" $O "${DRY[@]}" --noise $WORK/none.h5
+expect_fail "--dry-run: missing --image" $O "${DRY[@]}" --image $WORK/none.png
+expect_fail "--dry-run: --resume from final latents" $O "${DRY[@]}" --resume $WORK/lat.h5
+grep -q "final latents (--latents), not a checkpoint" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+expect_fail "--dry-run: --resume from a noise file" $O "${DRY[@]}" --resume $WORK/noise.h5
+expect_fail "--dry-run: --noise given a checkpoint" $O "${DRY[@]}" --noise $WORK/ck.h5
+grep -q "has no /noise dataset" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+expect_fail "--dry-run: --resume with another --seed" $O "${DRY[@]}" --resume $WORK/ck.h5 --seed 7
+grep -q "was made with seed 0; this run has 7" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
+expect_fail "--dry-run: --resume with another --prompt" $O "${DRY[@]}" --resume $WORK/ck.h5 --prompt "a blue square"
+expect_fail "--dry-run: --resume with another --shift" $O "${DRY[@]}" --resume $WORK/ck.h5 --shift 3
+expect_fail "--dry-run: --resume, 2 ranks, final latents" $O $MPIRUN -np 2 "${DRY[@]}" --resume $WORK/lat.h5
+[ "$(grep -c '^timeshard: error:' $WORK/err.log)" = 1 ]; verdict "  ... said once" $((1 - $?))
+"${DRY[@]}" --resume $WORK/ck.h5 --noise $WORK/noise.h5 > $WORK/dry.log 2>&1
+[ $? = 1 ] && grep -q "made with seed 0's noise; this run reads it from --noise" $WORK/dry.log
+verdict "--dry-run: a seed's checkpoint with --noise" $((1 - $?)) "$(grep -m1 error $WORK/dry.log | cut -c1-90)"
+"$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 3 --dry-run --resume $WORK/ck.h5 \
+        --out none 2>&1 | grep -q "resume    from '$WORK/ck.h5' at step 2 of 3"
+verdict "--dry-run: a matching --resume, its step" $((1 - $?))
+"$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 5 --steps 3 --dry-run --noise $WORK/noise.h5 --out none \
+    > $WORK/dry.log 2>&1
+verdict "--dry-run: a matching --noise passes" $((1 - $?)) "$(grep -m1 error $WORK/dry.log | cut -c1-90)"
 # attributes of the wrong type (another tool rewrote them): one line naming the attribute and
 # the file, for the resume and for info; they used to read as 0 (a string seed resumed a seed-0 run)
 $PY - "$WORK" <<'PYEOF'
