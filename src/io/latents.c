@@ -648,18 +648,24 @@ static enum ts_status read_frames(const char * path, const char * dset, MPI_Comm
     H5Pclose(fapl);
     hid_t d = H5I_INVALID_HID, fs = H5I_INVALID_HID;
     int64_t dims64[4] = {0, 0, 0, 0};
+    // what a file of this kind holds (a noise file is the user's own, not one timeshard wrote)
+    const int noise = !strcmp(dset, "noise");
+    const char * kind = noise ? "a noise file (--noise) holds the initial latents as dataset /noise, float32 "
+                                "(T_latent, h, w, C), time-major and channels-last; 'timeshard generate --dry-run' "
+                                "prints the run's latents shape"
+                              : "latents files are written by 'timeshard generate --latents' or --checkpoint";
     if (file < 0) {
         st = ts_error(TS_ERR_FORMAT, "the file may be truncated (a run killed while writing?)",
                       "%s file '%s' is not a readable HDF5 file", dset, path);
     } else if (H5Lexists(file, dset, H5P_DEFAULT) <= 0 || (d = H5Dopen2(file, dset, H5P_DEFAULT)) < 0) {
-        st = ts_error(TS_ERR_FORMAT, "latents files are written by 'timeshard generate --latents' or --checkpoint",
-                      "file '%s' has no /%s dataset", path, dset);
+        st = ts_error(TS_ERR_FORMAT, kind, "file '%s' has no /%s dataset", path, dset);
     } else {
         hid_t t = H5Dget_type(d);
         fs = H5Dget_space(d);
         hsize_t dims[4];
         if (H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_ndims(fs) != 4) {
-            st = ts_error(TS_ERR_FORMAT, NULL, "file '%s': /%s is not a float (T, h, w, c) dataset", path, dset);
+            st = ts_error(TS_ERR_FORMAT, noise ? kind : NULL, "file '%s': /%s is not a float (T, h, w, c) dataset",
+                          path, dset);
         } else {
             H5Sget_simple_extent_dims(fs, dims, NULL);
             for (int i = 0; i < 4; i++) dims64[i] = (int64_t)dims[i];

@@ -137,6 +137,8 @@ w = sys.argv[1]
 shape = h5py.File(w + "/lat.h5", "r")["latents"].shape
 with h5py.File(w + "/noise.h5", "w") as f:
     f["noise"] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+with h5py.File(w + "/noise_int.h5", "w") as f:
+    f["noise"] = np.zeros(shape, np.int32)
 PYEOF
 DRY=("${GEN[@]}" --steps 3 --dry-run)
 expect_fail "--dry-run: missing --resume" $O "${DRY[@]}" --resume $WORK/none.h5
@@ -147,6 +149,10 @@ grep -q "final latents (--latents), not a checkpoint" $WORK/err.log; verdict "  
 expect_fail "--dry-run: --resume from a noise file" $O "${DRY[@]}" --resume $WORK/noise.h5
 expect_fail "--dry-run: --noise given a checkpoint" $O "${DRY[@]}" --noise $WORK/ck.h5
 grep -q "has no /noise dataset" $WORK/err.log; verdict "  ... says so" $((1 - $?))
+grep -q "^---> HINT: a noise file (--noise) holds the initial latents as dataset /noise, float32" $WORK/err.log
+verdict "  ... with what a noise file holds" $((1 - $?))
+expect_fail "--noise: /noise of integers" $O "${GEN[@]}" --noise $WORK/noise_int.h5
+grep -q "^---> HINT: a noise file (--noise) holds" $WORK/err.log; verdict "  ... with what a noise file holds" $((1 - $?))
 expect_fail "--dry-run: --resume with another --seed" $O "${DRY[@]}" --resume $WORK/ck.h5 --seed 7
 grep -q "was made with seed 0; this run has 7" $WORK/err.log; verdict "  ... names what differs" $((1 - $?))
 expect_fail "--dry-run: --resume with another --prompt" $O "${DRY[@]}" --resume $WORK/ck.h5 --prompt "a blue square"
