@@ -595,6 +595,30 @@ static int bench_forward(const char * model_path, const char * backend, const ch
     return 0;
 }
 
+// A bench without --scaling times one rank's forward: under mpirun -np P every rank
+// would time its own at once, competing for the cores, and print its own table. Refused
+// there (rank 0 says why; every rank returns 1); 0 on one rank. MPI is started only
+// under a launcher.
+static int bench_one_rank(void) {
+    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    int launched = 0;
+    for (int i = 0; i < 4; i++) launched |= getenv(vars[i]) && *getenv(vars[i]);
+    if (!launched) return 0;
+    ts_parallel d;
+    if (ts_parallel_init(&d, NULL, NULL) != TS_OK) return ts_print_last_error();
+    const int world = d.world, rank = d.rank;
+    ts_parallel_free(&d);
+    if (world == 1) return 0;
+    if (rank == 0)
+        fprintf(stderr,
+                "timeshard: error: bench without --scaling times one rank's forward; on %d ranks each would "
+                "time its own at once, competing for the cores\n"
+                "---> HINT: run it as one process (no mpirun), or pass --scaling strong to time 1..%d ranks "
+                "in one job\n",
+                world, world);
+    return 1;
+}
+
 int ts_bench_command(int argc, char ** argv) {
     ts_error_clear();
     const char * model_path = NULL;
@@ -634,7 +658,9 @@ int ts_bench_command(int argc, char ** argv) {
         case 'h':
             printf("usage: timeshard bench [options]\n\n"
                    "Times the DiT forward of one rank (median of --reps after a warm-up) and\n"
-                   "reports its GFLOP/s beside this machine's sgemm GFLOP/s, same threads.\n\n"
+                   "reports its GFLOP/s beside this machine's sgemm GFLOP/s, same threads. Run it as\n"
+                   "one process: under mpirun it needs --scaling (more than one rank without it is\n"
+                   "refused, as each rank would time its own forward while competing for the cores).\n\n"
                    "  -m, --model PATH   weights (default: the shipped model); a Wan2.1 transformer (a\n"
                    "                     diffusers directory or one .safetensors file) times its forward\n"
                    "                     on a fixed input on the CPU (--scaling strong only; not with\n"
@@ -702,6 +728,7 @@ int ts_bench_command(int argc, char ** argv) {
                             "---> HINT: see 'timeshard bench --help'\n");
             return 1;
         }
+        if (!scaling && bench_one_rank() != 0) return 1;
         struct ts_bench_wan_args a = {model_path, frames ? frames : 9, width ? width : 160, height ? height : 96,
                                       threads, reps, json, scaling, save};
         return ts_bench_wan(&a);
@@ -731,5 +758,6 @@ int ts_bench_command(int argc, char ** argv) {
         ts_error(TS_ERR_IO, "pass --model PATH", "the default model was not found");
         return ts_print_last_error();
     }
+    if (bench_one_rank() != 0) return 1;
     return bench_forward(model_path, backend, dtype, frames, threads, reps, json, profile);
 }

@@ -204,4 +204,12 @@ expect_fail "bench --frames abc" - "$TS" bench --model "$TINY" --frames abc
 expect_fail "bench --threads 1.5" - "$TS" bench --model "$TINY" --threads 1.5
 expect_fail "bench with a stray argument" - "$TS" bench --model "$TINY" --frames 2 --reps 1 extra
 expect_fail "bench beyond memory" - "$TS" bench --model "$TINY" --frames 1048576 --reps 1
+# one rank's forward: under mpirun without --scaling every rank timed its own while they competed
+expect_fail "bench on 2 ranks without --scaling" - $MPIRUN -np 2 "$TS" bench --model "$TINY" --frames 2 --reps 1
+[ "$(grep -c '^timeshard: error:' $WORK/err.log)" = 1 ] && ! grep -q "fwd(ms)" $WORK/err.log
+verdict "  ... said once, no table" $((1 - $?))
+expect_fail "bench a Wan2.1 transformer on 2 ranks, no --scaling" - $MPIRUN -np 2 "$TS" bench \
+    --model "$SRC/tests/fixtures/wan_pipe/transformer/diffusion_pytorch_model.safetensors" --reps 1
+$MPIRUN -np 1 "$TS" bench --model "$TINY" --frames 2 --reps 1 2>&1 | grep -q "fwd(ms)"
+verdict "bench under mpirun -np 1" $((1 - $?))
 finish
