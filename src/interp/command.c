@@ -50,7 +50,8 @@ static enum ts_status read_key(void * ud, int64_t g, uint8_t * rgb, int * got) {
     return ts_video_reader_next(s->vr, rgb, got);
 }
 
-// Under mpirun every rank would run this: rank 0 does the work, the others leave.
+// Under mpirun every rank would run this: rank 0 does the work and says what is
+// wrong with the arguments (once), the others leave.
 static int launcher_rank(void) {
     const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
     for (int i = 0; i < 4; i++) {
@@ -72,12 +73,15 @@ int ts_interpolate_command(int argc, char ** argv) {
     double fps_out = 0, fps_in = 0, v = 0;
     const char * out = "out.mp4", * codec = NULL, * in = NULL;
     int crf = -1, threads = 0, quiet = 0, ch;
+    const int rank = launcher_rank();
     enum ts_status st = TS_OK;
     opterr = 0;
     optind = 1;
     while (st == TS_OK && (ch = getopt_long(argc, argv, "r:o:t:qh", opts, NULL)) != -1) {
         switch (ch) {
-        case 'h': usage(stdout); return 0;
+        case 'h':
+            if (rank == 0) usage(stdout);
+            return 0;
         case 'r': st = parse_num("--fps-out", optarg, 0.001, 1000, &fps_out); break;
         case 1: st = parse_num("--fps-in", optarg, 0.001, 1000, &fps_in); break;
         case 'o': out = optarg; break;
@@ -99,8 +103,8 @@ int ts_interpolate_command(int argc, char ** argv) {
         st = ts_error(TS_ERR_ARG, "write the output to another file", "--out '%s' is the input video: it would be replaced",
                       out);
     if (st == TS_OK) st = ts_output_dir_check(out, "--out");
-    if (st != TS_OK) return ts_print_last_error();
-    if (launcher_rank() != 0) return 0;
+    if (st != TS_OK) return rank == 0 ? ts_print_last_error() : 1;  // the same on every rank: said once
+    if (rank != 0) return 0;
     if (threads > 0) omp_set_num_threads(threads);
 
     double t0 = ts_time();

@@ -69,4 +69,9 @@ expect_fail "bad --fps-out" "$WORK/e6.mp4" "$TS" interpolate "$WORK/in12.mp4" --
 echo "not a video" > "$WORK/bad.mp4"
 expect_fail "input not a video" "$WORK/e7.mp4" "$TS" interpolate "$WORK/bad.mp4" --fps-out 60 --out "$WORK/e7.mp4"
 expect_fail "no input" - "$TS" interpolate --fps-out 60
+# under mpirun rank 0 does the work: its argument errors and its help are said once, not per rank
+expect_fail "no --fps-out, 2 ranks" "$WORK/e8.mp4" $MPIRUN -np 2 "$TS" interpolate "$WORK/in12.mp4" --out "$WORK/e8.mp4"
+[ "$(grep -c '^timeshard: error:' "$WORK/err.log")" = 1 ]; verdict "  ... said once" $((1 - $?))
+n=$($MPIRUN -np 2 "$TS" interpolate --help 2>&1 | grep -c '^usage:'); [ "$n" = 1 ]
+verdict "interpolate --help, 2 ranks: printed once" $((1 - $?)) "$n copies"
 finish
