@@ -35,7 +35,7 @@ static void usage_main(FILE * f) {
             "\n"
             "commands:\n"
             "  generate     make a video from a prompt (timeshard generate --help)\n"
-            "  info PATH    describe a model, latents or checkpoint file\n"
+            "  info PATH    describe a model, latents, checkpoint or frames file\n"
             "  devices      list the backends and devices this build can use\n"
             "  bench        time the DiT forward against the machine's sgemm peak\n"
             "  interpolate  raise a video's frame rate (timeshard interpolate --help)\n"
@@ -410,8 +410,9 @@ static int extra_args(const char * usage, const char * first) {
 static int cmd_info(int argc, char ** argv) {
     report_on_rank0_only();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256) or a latents or\n"
-               "checkpoint file (shape and attributes).\n");
+        printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256), a latents or\n"
+               "checkpoint file (shape and attributes), or a frames file of 'generate --out FILE.h5'\n"
+               "(frames, size, fps).\n");
         return argc < 2 ? 1 : 0;
     }
     if (argc > 2) return extra_args("info PATH", argv[2]);

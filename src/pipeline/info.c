@@ -1,7 +1,9 @@
-// timeshard info: a weights file's config, tensors and digest, or a latents /
-// checkpoint file's shape and attributes; timeshard devices; --explain-prompt.
+// timeshard info: a weights file's config, tensors and digest, a latents /
+// checkpoint file's shape and attributes, or a frames file's size and rate;
+// timeshard devices; --explain-prompt.
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>  // isfinite
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,6 +108,52 @@ static int latents_bits(const char * path) {
     return bits;
 }
 
+// The frames file 'generate --out FILE.h5' writes (io/frames.h): /frames uint8
+// (T, H, W, 3) RGB with an `fps` attribute. -1 when the file has no /frames
+// (nothing printed); else the command's exit status.
+static int info_frames(const char * path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    hid_t d = H5Lexists(f, "frames", H5P_DEFAULT) > 0 ? H5Dopen2(f, "frames", H5P_DEFAULT) : H5I_INVALID_HID;
+    int rc = -1;
+    if (d >= 0) {
+        hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+        hsize_t dims[4] = {0, 0, 0, 0};
+        const int ok = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 && H5Sget_simple_extent_ndims(sp) == 4 &&
+                       H5Sget_simple_extent_dims(sp, dims, NULL) == 4 && dims[3] == 3;
+        double fps = 0;
+        int has_fps = 0;
+        hid_t a = H5Aexists(d, "fps") > 0 ? H5Aopen(d, "fps", H5P_DEFAULT) : H5I_INVALID_HID;
+        if (a >= 0) {
+            hid_t as = H5Aget_space(a), at = H5Aget_type(a);
+            has_fps = H5Tget_class(at) == H5T_FLOAT && H5Sget_simple_extent_npoints(as) == 1 &&
+                      H5Aread(a, H5T_NATIVE_DOUBLE, &fps) >= 0 && fps > 0 && isfinite(fps);
+            H5Tclose(at), H5Sclose(as), H5Aclose(a);
+        }
+        if (!ok) {
+            ts_error(TS_ERR_FORMAT, "frames files are written by 'timeshard generate --out FILE.h5'",
+                     "file '%s': /frames is not uint8 (T, H, W, 3) RGB frames", path);
+            rc = ts_print_last_error();
+        } else {
+            const long long T = (long long)dims[0];
+            printf("# frames %s\n", path);
+            printf("  frames           %lld\n  size             %llux%llu pixels\n", T, (unsigned long long)dims[2],
+                   (unsigned long long)dims[1]);
+            if (has_fps)
+                printf("  fps              %g\n  duration         %.3f s\n", fps, T / fps);
+            else
+                printf("  fps              (no usable 'fps' attribute)\n");
+            printf("  dataset          /frames uint8 (%lld, %llu, %llu, 3) RGB\n", T, (unsigned long long)dims[1],
+                   (unsigned long long)dims[2]);
+            rc = 0;
+        }
+        H5Sclose(sp), H5Tclose(t), H5Dclose(d);
+    }
+    H5Fclose(f);
+    return rc;
+}
+
 int ts_info_command(const char * path) {
     ts_error_clear();
     if (access(path, R_OK) != 0) {
@@ -161,9 +209,14 @@ int ts_info_command(const char * path) {
         rc = ts_print_last_error();
     } else {
         ts_error_clear();
-        ts_error(TS_ERR_FORMAT, "timeshard info reads weights (HDF5, safetensors) and latents/checkpoint HDF5 files",
-                 "'%s' is neither a weights file (%s) nor a latents file", path, werr);
-        rc = ts_print_last_error();
+        rc = info_frames(path);  // the frames of 'generate --out FILE.h5'? (-1: not those either)
+        if (rc < 0) {
+            ts_error(TS_ERR_FORMAT,
+                     "timeshard info reads weights (HDF5, safetensors), latents/checkpoint HDF5 files and the "
+                     "frames files of 'generate --out FILE.h5'",
+                     "'%s' is neither a weights file (%s) nor a latents or frames file", path, werr);
+            rc = ts_print_last_error();
+        }
     }
     MPI_Finalize();
     return rc;

@@ -256,6 +256,12 @@ print(f"  {'--out FILE.h5: (9, H, W, 3) uint8, 3 ranks == 1':44s} {'OK  ' if ok 
 sys.exit(0 if ok else 1)
 PYEOF
 verdict "  (frames in HDF5)" $((1 - $?))
+"$TS" info $WORK/f1.h5 > $WORK/finfo.txt 2>&1 && grep -q "^# frames $WORK/f1.h5$" $WORK/finfo.txt &&
+    grep -q "^  frames  *9$" $WORK/finfo.txt && grep -q "^  size  *16x16 pixels$" $WORK/finfo.txt &&
+    grep -q "^  fps  *12$" $WORK/finfo.txt
+verdict "info: a frames file (frames, size, fps)" $((1 - $?)) "$(head -c 100 $WORK/finfo.txt)"
+$PY -c "import h5py, numpy as np; h5py.File('$WORK/f4.h5', 'w')['frames'] = np.zeros((2, 4, 4, 4), np.uint8)"
+expect_fail "info: /frames that are not RGB" - "$TS" info $WORK/f4.h5
 expect_fail "--out into a missing folder (.h5)" $WORK/nodir/x.h5 "${G[@]}" --frames 3 --steps 1 --out $WORK/nodir/x.h5
 # bench: --scaling rows check their latents against 1 rank's; --profile prints the per-op table
 $MPIRUN -np 2 "$TS" bench --scaling weak --model "$TINY" --frames 2 --reps 1 --threads 1 --json --profile \
