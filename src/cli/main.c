@@ -410,9 +410,10 @@ static int extra_args(const char * usage, const char * first) {
 static int cmd_info(int argc, char ** argv) {
     report_on_rank0_only();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256), a latents or\n"
-               "checkpoint file (shape and attributes), or a frames file of 'generate --out FILE.h5'\n"
-               "(frames, size, fps).\n");
+        printf("usage: timeshard info PATH\n\nDescribes a weights file (config, tensors, SHA-256; a Wan2.1 pipeline\n"
+               "directory, or its transformer alone: one .safetensors file or the transformer/ folder),\n"
+               "a latents or checkpoint file (shape and attributes), or a frames file of\n"
+               "'generate --out FILE.h5' (frames, size, fps).\n");
         return argc < 2 ? 1 : 0;
     }
     if (argc > 2) return extra_args("info PATH", argv[2]);

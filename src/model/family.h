@@ -138,6 +138,12 @@ struct ts_family {
 
     // (optional) How a prompt tokenises: words, weights, unknown words, to f.
     enum ts_status (*explain)(const void * model, const char * prompt, FILE * f);
+
+    // (optional) `timeshard info` on a part of a model that `load` refuses alone (a Wan2.1
+    // transformer without its text encoder and VAE): *is_part 1 when `path` is one, then
+    // described to f (config, tensors, dtypes, parameters) or an error; 0: not one, nothing
+    // printed (TS_OK).
+    enum ts_status (*describe_part)(const char * path, FILE * f, int * is_part);
 };
 
 // The families this build knows, in probe order.

@@ -1,5 +1,6 @@
-// timeshard info: a weights file's config, tensors and digest, a latents /
-// checkpoint file's shape and attributes, or a frames file's size and rate;
+// timeshard info: a weights file's config, tensors and digest (a model of another
+// family, or a part of one, as its family describes it), a latents / checkpoint
+// file's shape and attributes, or a frames file's size and rate;
 // timeshard devices; --explain-prompt.
 #include <errno.h>
 #include <hdf5.h>
@@ -159,6 +160,15 @@ int ts_info_command(const char * path) {
     if (access(path, R_OK) != 0) {
         ts_error(TS_ERR_IO, "check the path", "cannot open '%s': %s", path, strerror(errno));
         return ts_print_last_error();
+    }
+    // a part of a model its family does not load alone (a Wan2.1 transformer): described by the family
+    int n_fam = 0;
+    const struct ts_family * const * fams = ts_families(&n_fam);
+    for (int i = 0; i < n_fam; i++) {
+        int is_part = 0;
+        if (!fams[i]->describe_part) continue;
+        enum ts_status pst = fams[i]->describe_part(path, stdout, &is_part);
+        if (is_part) return pst == TS_OK ? 0 : ts_print_last_error();
     }
     const struct ts_family * fam = ts_family_for_path(path);
     if (fam && fam != &ts_family_stdit) return info_family(fam, path);

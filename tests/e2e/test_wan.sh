@@ -178,6 +178,23 @@ n=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p
 "$TS" info "$PIPE" > $WORK/info.txt 2>&1
 grep -q "81 frames, 832x480 pixels, latents (21, 60, 104, 16)" $WORK/info.txt && grep -q "shift  *3" $WORK/info.txt
 verdict "wan: info shows the defaults (81 frames, 832x480, the scheduler's shift)" $((1 - $?))
+# a transformer alone (one file, or the diffusers transformer/ folder): its config, tensors, dtypes and
+# parameters, as for the other weights files (it was refused as needing --text-encoder and --vae, and
+# the folder as not a weights file)
+for t in "$PIPE/transformer/diffusion_pytorch_model.safetensors" "$PIPE/transformer"; do
+    rc=0; "$TS" info "$t" > $WORK/tinfo.txt 2>&1 || rc=$?
+    [ $rc = 0 ] && grep -q "^# wan transformer $t (diffusers naming" $WORK/tinfo.txt &&
+        grep -q "^# config ($PIPE/transformer/config.json)$" $WORK/tinfo.txt && grep -q "^  layers  *2$" $WORK/tinfo.txt &&
+        grep -qE "^  blocks.0.attn1.to_q.weight +\(32, 32\) +bf16$" $WORK/tinfo.txt &&
+        grep -q "^# 48032 parameters (bf16 48032)$" $WORK/tinfo.txt
+    verdict "wan: info on the transformer's $([ -d "$t" ] && echo folder || echo file)" $((1 - $?)) \
+        "rc=$rc: $(head -c 90 $WORK/tinfo.txt)"
+done
+rc=0; "$TS" info "$SRC/tests/fixtures/wan/c1_hd16.orig.safetensors" > $WORK/tinfo.txt 2>&1 || rc=$?
+[ $rc = 0 ] && grep -q "(original naming; to generate, it needs --text-encoder and --vae)" $WORK/tinfo.txt &&
+    grep -q "^# config (inferred from the tensors' shapes)$" $WORK/tinfo.txt && grep -q "^  layers  *1$" $WORK/tinfo.txt &&
+    grep -qE "^# [0-9]+ parameters \(" $WORK/tinfo.txt
+verdict "wan: info on an original-naming file" $((1 - $?)) "rc=$rc: $(head -c 90 $WORK/tinfo.txt)"
 
 # bench on a Wan2.1 transformer: strong-scaling rows of 1..3 ranks, each checked against 1 rank's output
 $MPIRUN -np 3 "$TS" bench --model "$PIPE" --scaling strong --frames 13 --width 48 --height 32 --reps 1 --json \

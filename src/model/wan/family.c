@@ -18,6 +18,7 @@
 // communicator's gather, then streams its own frames one latent frame at a time.
 #define _GNU_SOURCE  // strdup
 #include <errno.h>
+#include <jansson.h>  // a transformer folder's config.json (info)
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -580,6 +581,82 @@ static enum ts_status wan_explain(const void * model, const char * prompt, FILE 
     return st;
 }
 
+// ---- info on a transformer alone ---------------------------------------------------------------
+
+// A Wan2.1 transformer without its pipeline: one .safetensors file, or a diffusers
+// transformer/ folder (its config.json names a WanTransformer3DModel).
+static int wan_transformer_alone(const char * path) {
+    if (!is_dir(path)) return wan_probe(path);
+    if (wan_probe(path)) return 0;  // a whole pipeline
+    char * cp = path_join(path, "config.json");
+    json_t * root = is_file(cp) ? json_load_file(cp, 0, NULL) : NULL;
+    const char * cls = root ? json_string_value(json_object_get(root, "_class_name")) : NULL;
+    const int yes = cls && !strcmp(cls, "WanTransformer3DModel");
+    json_decref(root);
+    free(cp);
+    return yes;
+}
+
+// A stored dtype as info prints the other weights files' ("bf16").
+static void dtype_lower(enum ts_st_dtype dt, char out[16]) {
+    snprintf(out, 16, "%s", ts_st_dtype_name(dt));
+    for (char * q = out; *q; q++) *q = (char)(*q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q);
+}
+
+// Its config (given or inferred from the shapes), tensors with their stored dtypes,
+// and parameters by dtype, from the headers (the weights stay mapped, unread).
+static enum ts_status wan_describe_part(const char * path, FILE * f, int * is_part) {
+    *is_part = wan_transformer_alone(path);
+    if (!*is_part) return TS_OK;
+    ts_backend_t be = ts_backend_cpu_new(1);
+    ts_wan_model * m = NULL;
+    enum ts_status st = ts_wan_load(path, be, &m);
+    if (st == TS_OK) {
+        const struct ts_wan_config * c = &m->cfg;
+        fprintf(f, "# wan transformer %s (%s naming; %s)\n", path, ts_wan_layout_name(m->layout),
+                is_dir(path) ? "to generate, give --model the pipeline folder that holds it"
+                             : "to generate, it needs --text-encoder and --vae");
+        fprintf(f, "  %-16s %s\n", "digest", m->digest);
+        fprintf(f, "# config (%s)\n", m->config_path ? m->config_path : "inferred from the tensors' shapes");
+        const char * keys[] = {"dim", "ffn_dim", "heads", "head_dim", "layers", "in_channels", "out_channels",
+                               "text_dim", "freq_dim"};
+        const int vals[] = {c->dim, c->ffn_dim, c->heads, c->head_dim, c->layers, c->in_channels, c->out_channels,
+                            c->text_dim, c->freq_dim};
+        for (int i = 0; i < 9; i++) fprintf(f, "  %-16s %d\n", keys[i], vals[i]);
+        fprintf(f, "  %-16s (%d, %d, %d)\n  %-16s %g\n", "patch", c->patch[0], c->patch[1], c->patch[2], "eps", c->eps);
+        const int n = ts_st_count(m->st);
+        int64_t total = 0, by_dtype[TS_ST_DTYPE_COUNT] = {0};
+        char dt[16];
+        fprintf(f, "# tensors (%d)\n", n);
+        for (int i = 0; i < n; i++) {
+            const struct ts_st_tensor * t = ts_st_at(m->st, i);
+            char shape[96] = "(";
+            for (int d = 0; d < t->ndim; d++) {
+                char x[24];
+                snprintf(x, sizeof x, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+                strncat(shape, x, sizeof(shape) - strlen(shape) - 1);
+            }
+            strncat(shape, ")", sizeof(shape) - strlen(shape) - 1);
+            dtype_lower(t->dtype, dt);
+            fprintf(f, "  %-44s %-16s %s\n", t->name, shape, dt);
+            total += t->numel;
+            by_dtype[t->dtype] += t->numel;
+        }
+        fprintf(f, "# %lld parameters (", (long long)total);
+        for (int k = 0, first = 1; k < TS_ST_DTYPE_COUNT; k++) {
+            if (!by_dtype[k]) continue;
+            dtype_lower((enum ts_st_dtype)k, dt);
+            fprintf(f, "%s%s %lld", first ? "" : ", ", dt, (long long)by_dtype[k]);
+            first = 0;
+        }
+        if (m->n_params != total) fprintf(f, "; the model reads %lld", (long long)m->n_params);
+        fprintf(f, ")\n");
+    }
+    ts_wan_free(&m);
+    ts_backend_free(&be);
+    return st;
+}
+
 const struct ts_family ts_family_wan = {
     .name = "wan",
     .probe = wan_probe,
@@ -601,4 +678,5 @@ const struct ts_family ts_family_wan = {
     .decoder_free = wan_decoder_free,
     .decode_next = wan_decode_next,
     .explain = wan_explain,
+    .describe_part = wan_describe_part,
 };
