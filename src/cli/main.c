@@ -130,6 +130,7 @@ struct gen_opts {
     char * owned[64];  // strdup'd values from presets
     int n_owned;
     char preset_path[PATH_MAX];  // the --config file read ("" when none)
+    int seed_given;              // --seed (flag or preset)
 };
 
 static enum ts_status parse_int(const char * flag, const char * v, long long lo, long long hi, long long * out) {
@@ -178,6 +179,7 @@ static enum ts_status set_option(struct gen_opts * o, const char * key, const ch
         if (errno == ERANGE)
             return cli_error(TS_ERR_ARG, "seeds are 64-bit: at most 18446744073709551615", "--seed %s is too large", v);
         g->seed = s;
+        o->seed_given = 1;
     } else if (!strcmp(key, "fps")) { CLI_TRY(parse_float("--fps", v, 0.001, 1000, &f)); g->fps = f; }
     else if (!strcmp(key, "out")) g->out_path = strcmp(v, "none") ? v : NULL;
     else if (!strcmp(key, "codec")) g->codec = v;
@@ -369,6 +371,9 @@ static int cmd_generate(int argc, char ** argv) {
     if (st == TS_OK && o.gp.checkpoint_every > 0 && !o.gp.checkpoint_path)
         st = cli_error(TS_ERR_ARG, "add --checkpoint FILE.h5", "--checkpoint-every needs --checkpoint");
     if (st == TS_OK && !explain) st = check_outputs(&o);
+    if (st == TS_OK && o.seed_given && o.gp.noise_path && !quiet && cli_launcher_rank() == 0)
+        fprintf(stderr, "timeshard: warning: --seed is not used: the initial noise is --noise's (%s)\n",
+                o.gp.noise_path);
     if (st == TS_OK && explain) {  // no ranks, no sampling: load the model and print
         report_on_rank0_only();
         st = ts_prompt_explain_model(o.model, o.gp.prompt, stdout);

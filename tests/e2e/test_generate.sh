@@ -39,6 +39,10 @@ for np_ in 1 3; do
     $PY -c "import h5py,numpy as np,sys; a=h5py.File('$WORK/seed.h5')['latents'][:]; b=h5py.File('$WORK/noise_np$np_.h5')['latents'][:]; sys.exit(0 if np.array_equal(a,b) else 1)"
     verdict "--noise = the seed's noise, $np_ rank(s)" $((1 - $?))
 done
+$MPIRUN -np 2 "$TS" generate --model "$TINY" --prompt "$PROMPT" --frames 6 --seed 99 --noise $WORK/noise.h5 \
+    --out none --dry-run > $WORK/seedwarn.log 2>&1
+n=$(grep -c -- "warning: --seed is not used" $WORK/seedwarn.log)
+[ "$n" = 1 ]; verdict "--seed beside --noise: one warning, 2 ranks" $((1 - $?)) "$n"
 # the latents record where the noise came from: the file (its SHA-256 and name) and no seed, which
 # was not used (it used to record --seed 99); a seed's run records its seed
 $PY - $WORK <<'PYEOF'
