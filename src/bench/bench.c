@@ -600,10 +600,7 @@ static int bench_forward(const char * model_path, const char * backend, const ch
 // there (rank 0 says why; every rank returns 1); 0 on one rank. MPI is started only
 // under a launcher.
 static int bench_one_rank(void) {
-    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-    int launched = 0;
-    for (int i = 0; i < 4; i++) launched |= getenv(vars[i]) && *getenv(vars[i]);
-    if (!launched) return 0;
+    if (ts_launcher_rank() < 0) return 0;
     ts_parallel d;
     if (ts_parallel_init(&d, NULL, NULL) != TS_OK) return ts_print_last_error();
     const int world = d.world, rank = d.rank;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/common.h"  // ts_launcher_rank
 
 static char cli_msg[1024];
 static char cli_hint[512];
@@ -57,10 +58,6 @@ void cli_progress_print(const struct ts_progress * p, void * ud) {
 }
 
 int cli_launcher_rank(void) {
-    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-    for (int i = 0; i < 4; i++) {
-        const char * v = getenv(vars[i]);
-        if (v && *v) return atoi(v);
-    }
-    return 0;
+    int r = ts_launcher_rank();
+    return r < 0 ? 0 : r;
 }

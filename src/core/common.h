@@ -85,6 +85,9 @@ enum ts_status ts_output_check(const char * out, const char * out_flag, const ch
 enum ts_status ts_output_dir_check(const char * path, const char * flag);
 // 1 when path names a directory (following links).
 int ts_is_dir(const char * path);
+// The rank a launcher (mpirun, srun, any PMI/PMIx one) gave this process, read from its
+// environment before MPI starts; -1 when no launcher started it.
+int ts_launcher_rank(void);
 // Bytes free for a new file at `path` (on its directory's file system); -1 unknown.
 int64_t ts_disk_free(const char * path);
 // A library left in a state its own teardown crashes on (HDF5 after a file it could

@@ -182,6 +182,15 @@ enum ts_status ts_output_dir_check(const char * path, const char * flag) {
     return TS_OK;
 }
 
+int ts_launcher_rank(void) {
+    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (int i = 0; i < 4; i++) {
+        const char * v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return -1;
+}
+
 int64_t ts_disk_free(const char * path) {
     char dir[4096];
     path_dir(path, dir, sizeof dir);

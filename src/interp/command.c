@@ -52,15 +52,6 @@ static enum ts_status read_key(void * ud, int64_t g, uint8_t * rgb, int * got) {
 
 // Under mpirun every rank would run this: rank 0 does the work and says what is
 // wrong with the arguments (once), the others leave.
-static int launcher_rank(void) {
-    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
-    for (int i = 0; i < 4; i++) {
-        const char * v = getenv(vars[i]);
-        if (v && *v) return atoi(v);
-    }
-    return 0;
-}
-
 int ts_interpolate_command(int argc, char ** argv) {
     ts_error_clear();
     static const struct option opts[] = {
@@ -73,7 +64,7 @@ int ts_interpolate_command(int argc, char ** argv) {
     double fps_out = 0, fps_in = 0, v = 0;
     const char * out = "out.mp4", * codec = NULL, * in = NULL;
     int crf = -1, threads = 0, quiet = 0, ch;
-    const int rank = launcher_rank();
+    const int rank = ts_launcher_rank() < 0 ? 0 : ts_launcher_rank();
     enum ts_status st = TS_OK;
     opterr = 0;
     optind = 1;
