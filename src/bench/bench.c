@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,12 +492,23 @@ static int bench_scaling(const char * model_path, const char * mode, int64_t fra
 // One rank's DiT forward: median time, GFLOP/s against the machine's GEMM
 // peak measured in the same call, and the per-op profile with --profile.
 // A whole number for a bench flag in [lo, hi]; 0 (after one error line) when it is not one.
+// The command line's errors: every rank of a launched job finds the same ones, and rank
+// 0 alone prints them (a rank a launcher did not start is rank 0).
+static void bench_arg_error(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bench_arg_error(const char * fmt, ...) {
+    if (ts_launcher_rank() > 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static int bench_int(const char * flag, const char * v, long long lo, long long hi, int * out) {
     char * end = NULL;
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "timeshard: error: %s '%s' is not a whole number in [%lld, %lld]\n"
+        bench_arg_error("timeshard: error: %s '%s' is not a whole number in [%lld, %lld]\n"
                         "---> HINT: see 'timeshard bench --help'\n", flag, v, lo, hi);
         return 0;
     }
@@ -653,6 +665,7 @@ int ts_bench_command(int argc, char ** argv) {
         case 'r': if (!bench_int("--reps", optarg, 1, 100000, &reps)) return 1; break;
         case 'j': json = 1; break;
         case 'h':
+            if (ts_launcher_rank() > 0) return 0;  // rank 0 prints the help
             printf("usage: timeshard bench [options]\n\n"
                    "Times the DiT forward of one rank (median of --reps after a warm-up) and\n"
                    "reports its GFLOP/s beside this machine's sgemm GFLOP/s, same threads. Run it as\n"
@@ -695,18 +708,18 @@ int ts_bench_command(int argc, char ** argv) {
                    "                     then run one after another, not in turns)\n");
             return 0;
         default:
-            fprintf(stderr, "timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
+            bench_arg_error("timeshard: error: bad bench option\n---> HINT: see 'timeshard bench --help'\n");
             return 1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "timeshard: error: bench takes no argument '%s'\n---> HINT: see 'timeshard bench --help'\n",
+        bench_arg_error("timeshard: error: bench takes no argument '%s'\n---> HINT: see 'timeshard bench --help'\n",
                 argv[optind]);
         return 1;
     }
     if (model_path && ts_family_wan.probe(model_path)) {
         if (scaling && strcmp(scaling, "strong")) {
-            fprintf(stderr, "timeshard: error: Wan2.1 benches --scaling strong only\n---> HINT: drop --scaling or pass strong\n");
+            bench_arg_error("timeshard: error: Wan2.1 benches --scaling strong only\n---> HINT: drop --scaling or pass strong\n");
             return 1;
         }
         // the default family's options: a Wan2.1 bench would ignore them
@@ -716,12 +729,12 @@ int ts_bench_command(int argc, char ** argv) {
                              : strcmp(dtype, "fp32") != 0  ? "--dtype"
                                                            : NULL;
         if (other) {
-            fprintf(stderr, "timeshard: error: %s is not available for a Wan2.1 bench (it times the CPU forward)\n"
+            bench_arg_error("timeshard: error: %s is not available for a Wan2.1 bench (it times the CPU forward)\n"
                             "---> HINT: leave out %s; see 'timeshard bench --help'\n", other, other);
             return 1;
         }
         if (frames < 0 || width < 0 || height < 0 || threads < 1 || reps < 1) {
-            fprintf(stderr, "timeshard: error: --frames, --width, --height, --threads and --reps must be positive\n"
+            bench_arg_error("timeshard: error: --frames, --width, --height, --threads and --reps must be positive\n"
                             "---> HINT: see 'timeshard bench --help'\n");
             return 1;
         }
@@ -731,22 +744,22 @@ int ts_bench_command(int argc, char ** argv) {
         return ts_bench_wan(&a);
     }
     if (width || height || save) {
-        fprintf(stderr, "timeshard: error: --width, --height and --save-output are for Wan2.1 models\n---> HINT: the default "
+        bench_arg_error("timeshard: error: --width, --height and --save-output are for Wan2.1 models\n---> HINT: the default "
                         "family's size is its model's\n");
         return 1;
     }
     if (!frames) frames = 16;
     if (frames < 1 || threads < 1 || reps < 1) {
-        fprintf(stderr, "timeshard: error: --frames, --threads and --reps must be positive\n---> HINT: see 'timeshard bench --help'\n");
+        bench_arg_error("timeshard: error: --frames, --threads and --reps must be positive\n---> HINT: see 'timeshard bench --help'\n");
         return 1;
     }
     if (!model_path) model_path = ts_default_model_path();
     if (scaling && strcmp(scaling, "strong") && strcmp(scaling, "weak")) {
-        fprintf(stderr, "timeshard: error: --scaling must be strong or weak\n---> HINT: strong: --frames in all; weak: --frames per rank\n");
+        bench_arg_error("timeshard: error: --scaling must be strong or weak\n---> HINT: strong: --frames in all; weak: --frames per rank\n");
         return 1;
     }
     if (halo && strcmp(halo, "qkv") && strcmp(halo, "act")) {
-        fprintf(stderr, "timeshard: error: --halo must be qkv or act\n---> HINT: see 'timeshard bench --help'\n");
+        bench_arg_error("timeshard: error: --halo must be qkv or act\n---> HINT: see 'timeshard bench --help'\n");
         return 1;
     }
     if (scaling && model_path)

@@ -201,6 +201,9 @@ expect_fail "x265 --crf 63 (it takes <= 51), with --dry-run" - "${GEN[@]}" --cod
 expect_fail "x264 --crf 55 (it would clamp to 51)" $O "${GEN[@]}" --crf 55
 grep -q "beyond x264's 51" $WORK/err.log; verdict "  ... says so" $((1 - $?))
 expect_fail "bench --frames abc" - "$TS" bench --model "$TINY" --frames abc
+$MPIRUN -np 2 "$TS" bench --model "$TINY" --frames abc > $WORK/b2.log 2>&1
+n=$(grep -c '^timeshard: error:' $WORK/b2.log)
+[ "$n" = 1 ]; verdict "  ... on 2 ranks: one error line" $((1 - $?)) "$n"
 expect_fail "bench --threads 1.5" - "$TS" bench --model "$TINY" --threads 1.5
 expect_fail "bench with a stray argument" - "$TS" bench --model "$TINY" --frames 2 --reps 1 extra
 expect_fail "bench beyond memory" - "$TS" bench --model "$TINY" --frames 1048576 --reps 1
