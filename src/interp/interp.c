@@ -526,7 +526,9 @@ static enum ts_status stream_open(const struct ts_interp_params * p, int w, int 
                                   int64_t g0, int64_t count, ts_interp_key_fn key, void * ud, int rank_mode,
                                   const uint8_t * halo, ts_interp_stream ** out) {
     *out = NULL;
-    if (w < 2 || h < 2) return ts_error(TS_ERR_ARG, NULL, "frames of %dx%d are too small to interpolate", w, h);
+    if (w < 2 || h < 2)
+        return ts_error(TS_ERR_ARG, "the motion estimate needs frames of at least 2x2 pixels",
+                        "frames of %dx%d are too small to interpolate", w, h);
     TS_ASSERT(tm.num > 0 && tm.den > tm.num && g0 >= 0 && count >= -1 && key);
     ts_interp_stream * s = ts_calloc(1, sizeof *s);
     s->p = *p;
