@@ -214,3 +214,16 @@ int ts_peak_rss_reset(void) {
     ok = (fclose(f) == 0) && ok;
     return ok;
 }
+
+int ts_launcher_rank(void) {
+    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (int i = 0; i < 4; i++) {
+        const char * v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return -1;
+}
+
+static int ts_exit_fast_flag;
+void ts_exit_fast_mark(void) { ts_exit_fast_flag = 1; }
+int ts_exit_fast_pending(void) { return ts_exit_fast_flag; }

@@ -88,6 +88,9 @@ int ts_is_dir(const char * path);
 // The rank a launcher (mpirun, srun, any PMI/PMIx one) gave this process, read from its
 // environment before MPI starts; -1 when no launcher started it.
 int ts_launcher_rank(void);
+// Why a file cannot be made at `path` (HDF5 and MPI-IO do not say): creates it, writes a
+// page, removes it; the errno that stopped it (ENOSPC, EACCES, ...), 0 when nothing did.
+int ts_create_errno(const char * path);
 // Bytes free for a new file at `path` (on its directory's file system); -1 unknown.
 int64_t ts_disk_free(const char * path);
 // A library left in a state its own teardown crashes on (HDF5 after a file it could

@@ -3,6 +3,7 @@
 // engine read or allocate without bound.
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,13 +183,15 @@ enum ts_status ts_output_dir_check(const char * path, const char * flag) {
     return TS_OK;
 }
 
-int ts_launcher_rank(void) {
-    const char * vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-    for (int i = 0; i < 4; i++) {
-        const char * v = getenv(vars[i]);
-        if (v && *v) return atoi(v);
+int ts_create_errno(const char * path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        static const char page[4096];
+        if (write(fd, page, sizeof page) < 0) e = errno;  // a full disk still creates empty files
+        close(fd);
     }
-    return -1;
+    unlink(path);
+    return e;
 }
 
 int64_t ts_disk_free(const char * path) {
@@ -200,9 +203,6 @@ int64_t ts_disk_free(const char * path) {
     return (int64_t)(geteuid() == 0 ? v.f_bfree : v.f_bavail) * (int64_t)v.f_frsize;
 }
 
-static int ts_exit_fast_flag;
-void ts_exit_fast_mark(void) { ts_exit_fast_flag = 1; }
-int ts_exit_fast_pending(void) { return ts_exit_fast_flag; }
 
 int ts_is_dir(const char * path) {
     struct stat st;

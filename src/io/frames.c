@@ -2,7 +2,6 @@
 #include "io/frames.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <limits.h>
 #include <stdio.h>
@@ -39,15 +38,8 @@ enum ts_status ts_frames_writer_open(const char * path, int width, int height, d
     H5E_BEGIN_TRY { fw->file = H5Fcreate(fw->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); }
     H5E_END_TRY;
     if (fw->file < 0) {
-        // HDF5 does not say why: probe the same path for errno (ENOSPC, EACCES, ...), then
-        // remove whatever HDF5 or the probe left there.
-        int fd = open(fw->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = fd < 0 ? errno : 0;
-        if (fd >= 0) {
-            static const char probe[4096];
-            if (write(fd, probe, sizeof probe) < 0) e = errno;  // a full disk still creates empty files
-            close(fd);
-        }
-        unlink(fw->tmp);
+        // HDF5 does not say why: probe the same path (which also removes what HDF5 left there)
+        int e = ts_create_errno(fw->tmp);
         enum ts_status st = ts_error(TS_ERR_IO, "check that the output directory exists, is writable and has room",
                                      "cannot create %s (as %s): %s", path, fw->tmp,
                                      e ? strerror(e) : "HDF5 could not create it");

@@ -6,7 +6,6 @@
 #include "io/latents.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -290,13 +289,9 @@ static hid_t frames_space(int64_t n, int h, int w, int c) {
 }
 
 static enum ts_status create_error(const char * tmp, const char * kind) {
-    // HDF5 (and MPI-IO) do not say why; probe the same path for errno.
-    int e = EIO;
-    int fd = open(tmp, O_WRONLY | O_CREAT, 0644);
-    if (fd < 0) e = errno;
-    else close(fd);
+    int e = ts_create_errno(tmp);  // HDF5 (and MPI-IO) do not say why
     return ts_error(TS_ERR_IO, lat_hint_dir, "cannot create %s '%s': %s", kind, tmp,
-                    fd < 0 ? strerror(e) : "HDF5 could not create it");
+                    e ? strerror(e) : "HDF5 could not create it");
 }
 
 static enum ts_status check_args(const char * path, int64_t T_total, int h, int w, int c, int64_t g0, int64_t T_own,
